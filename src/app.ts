@@ -1,0 +1,37 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
+import type { AppDeps } from "./deps.ts";
+import { requireApiKey } from "./http/auth.ts";
+import { mountDocs } from "./http/docs.ts";
+import { errorHandler, notFound } from "./http/errors.ts";
+import { debugRoutes } from "./routes/debug.ts";
+import { modelRoutes } from "./routes/models.ts";
+import { powerRoutes } from "./routes/power.ts";
+import { rootRoutes } from "./routes/root.ts";
+import { statusRoutes } from "./routes/status.ts";
+
+export function createApp(deps: AppDeps) {
+  const app = new OpenAPIHono();
+  app.onError(errorHandler(deps.logger, deps.redact));
+  app.notFound(notFound);
+  app.use("*", accessLog(deps));
+  app.use("*", requireApiKey(deps.config.apiKeys));
+
+  app.route("/", rootRoutes(deps));
+  app.route("/", debugRoutes(deps));
+  app.route("/", statusRoutes(deps));
+  app.route("/", modelRoutes(deps));
+  app.route("/", powerRoutes(deps));
+  mountDocs(app, deps.version);
+  return app;
+}
+
+/** One line per request. Only the path is logged, never headers or query strings, which may carry a key. */
+function accessLog({ logger }: AppDeps): MiddlewareHandler {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const ms = Math.round((performance.now() - started) * 10) / 10;
+    logger.info("request", { method: c.req.method, path: c.req.path, status: c.res.status, ms });
+  };
+}

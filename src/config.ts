@@ -1,0 +1,149 @@
+import { z } from "zod";
+import { existsSync } from "node:fs";
+import { normalizeMac } from "./core/mac.ts";
+
+// Empty values in .env files ("SSH_PASS=") mean "not set", not "set to nothing".
+const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
+const opt = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema.optional());
+const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
+  z.preprocess(blankToUndefined, schema.default(fallback as never));
+
+const port = (what: string) =>
+  z.coerce
+    .number({ message: `expected a ${what} port number` })
+    .int({ message: `expected a whole ${what} port number` })
+    .min(1, { message: `expected a ${what} port between 1 and 65535` })
+    .max(65535, { message: `expected a ${what} port between 1 and 65535` });
+
+const required = (what: string) =>
+  z.preprocess(blankToUndefined, z.string({ message: `required: ${what}` }).trim());
+
+const envSchema = z.object({
+  EQUIPO_IA: required("host name or IP address of the AI machine"),
+  IA_MAC: required("MAC address of the AI machine (aa:bb:cc:dd:ee:ff)").transform((v, ctx) => {
+    const mac = normalizeMac(v);
+    if (!mac) {
+      ctx.addIssue({ code: "custom", message: "expected a MAC address like aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabbccddeeff" });
+      return z.NEVER;
+    }
+    return mac;
+  }),
+  OLLAMA_PORT: withDefault(port("Ollama"), 11434),
+  SSH_USER: opt(z.string()),
+  SSH_PASS: opt(z.string()),
+  SSH_PORT: withDefault(port("SSH"), 22),
+  SSH_SUDO_PASS: opt(z.string()),
+  SSH_KEY_PATH: opt(
+    z.string().refine((p) => existsSync(p), { message: "expected a readable private key file; the path does not exist" }),
+  ),
+  SSH_HOST_FINGERPRINT: opt(
+    z.string().trim().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
+      message: "expected a SHA256:… fingerprint as printed by `ssh-keygen -lf <host key>`",
+    }),
+  ),
+  SHUTDOWN_COMMAND: withDefault(z.string().trim().min(1), "shutdown -h now"),
+  WOL_BROADCAST: withDefault(z.ipv4({ message: "expected an IPv4 broadcast address such as 192.168.1.255" }), "255.255.255.255"),
+  WOL_PORT: withDefault(port("Wake-on-LAN"), 9),
+  API_KEYS: z.preprocess(
+    (v) => (typeof v === "string" ? v.split(",").map((k) => k.trim()).filter(Boolean) : []),
+    z.array(z.string()).min(1, { message: "required: at least one API key (comma-separated list)" }),
+  ),
+  SUBDOMINIO: opt(z.string()),
+  PORT: withDefault(port("listening"), 8000),
+  HOST: withDefault(z.string().trim().min(1), "0.0.0.0"),
+  STATUS_FILE: withDefault(z.string().trim().min(1), "status/status.json"),
+  PROBE_TIMEOUT_MS: withDefault(
+    z.coerce.number({ message: "expected milliseconds" }).int().min(50, { message: "expected at least 50 ms" }).max(60000, { message: "expected at most 60000 ms" }),
+    2000,
+  ),
+});
+
+export type Env = z.output<typeof envSchema>;
+
+export interface Config {
+  machineHost: string;
+  mac: string;
+  ollamaPort: number;
+  ssh: {
+    user?: string;
+    password?: string;
+    port: number;
+    sudoPassword?: string;
+    keyPath?: string;
+    hostFingerprint?: string;
+  };
+  shutdownCommand: string;
+  wol: { address: string; port: number };
+  apiKeys: string[];
+  subdomain?: string;
+  listen: { host: string; port: number };
+  statusFile: string;
+  probeTimeoutMs: number;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+/** Parses the environment; every problem becomes one line naming the variable, never its value. */
+export function parseConfig(env: Record<string, string | undefined>): ConfigResult {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const errors = parsed.error.issues.map((i) => `${i.path.join(".") || "environment"}: ${i.message}`);
+    return { ok: false, errors };
+  }
+  const e = parsed.data;
+  return {
+    ok: true,
+    config: {
+      machineHost: e.EQUIPO_IA,
+      mac: e.IA_MAC,
+      ollamaPort: e.OLLAMA_PORT,
+      ssh: {
+        user: e.SSH_USER,
+        password: e.SSH_PASS,
+        port: e.SSH_PORT,
+        sudoPassword: e.SSH_SUDO_PASS ?? e.SSH_PASS,
+        keyPath: e.SSH_KEY_PATH,
+        hostFingerprint: e.SSH_HOST_FINGERPRINT,
+      },
+      shutdownCommand: e.SHUTDOWN_COMMAND,
+      wol: { address: e.WOL_BROADCAST, port: e.WOL_PORT },
+      apiKeys: e.API_KEYS,
+      subdomain: e.SUBDOMINIO,
+      listen: { host: e.HOST, port: e.PORT },
+      statusFile: e.STATUS_FILE,
+      probeTimeoutMs: e.PROBE_TIMEOUT_MS,
+    },
+  };
+}
+
+/** Every secret value in the configuration, so the logger and error paths can blank them out. */
+export function secretsOf(config: Config): string[] {
+  return [config.ssh.password, config.ssh.sudoPassword, ...config.apiKeys].filter(
+    (s): s is string => typeof s === "string" && s.length > 0,
+  );
+}
+
+/** The configuration as it may be shown: secrets replaced by whether they are set. */
+export function describeConfig(config: Config) {
+  return {
+    EQUIPO_IA: config.machineHost,
+    IA_MAC: config.mac,
+    OLLAMA_PORT: config.ollamaPort,
+    SSH_USER: config.ssh.user ?? null,
+    SSH_PORT: config.ssh.port,
+    SSH_PASS_SET: Boolean(config.ssh.password),
+    SSH_SUDO_PASS_SET: Boolean(config.ssh.sudoPassword),
+    SSH_KEY_PATH_SET: Boolean(config.ssh.keyPath),
+    SSH_HOST_FINGERPRINT: config.ssh.hostFingerprint ?? null,
+    SHUTDOWN_COMMAND: config.shutdownCommand,
+    WOL_BROADCAST: config.wol.address,
+    WOL_PORT: config.wol.port,
+    API_KEYS_SET: config.apiKeys.length > 0,
+    API_KEYS_COUNT: config.apiKeys.length,
+    SUBDOMINIO: config.subdomain ?? null,
+    HOST: config.listen.host,
+    PORT: config.listen.port,
+    STATUS_FILE: config.statusFile,
+    PROBE_TIMEOUT_MS: config.probeTimeoutMs,
+  };
+}

@@ -1,0 +1,50 @@
+export type Level = "debug" | "info" | "warn" | "error";
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export type Sink = (line: string) => void;
+
+/**
+ * Builds the redactor used for every log line and every error detail: each known secret value is
+ * replaced, so a secret that leaks into an exception message is still never written out.
+ */
+export function makeRedactor(secrets: string[]): (text: string) => string {
+  // Longest first, so a secret that contains another is blanked out whole.
+  const values = [...new Set(secrets.filter((s) => s.length >= 3))].sort((a, b) => b.length - a.length);
+  if (values.length === 0) return (t) => t;
+  return (text) => values.reduce((acc, v) => acc.split(v).join("***"), text);
+}
+
+export function createLogger(opts: { secrets?: string[]; sink?: Sink; level?: Level } = {}): Logger {
+  const redact = makeRedactor(opts.secrets ?? []);
+  const sink = opts.sink ?? ((line) => process.stderr.write(line + "\n"));
+  const order: Level[] = ["debug", "info", "warn", "error"];
+  const min = order.indexOf(opts.level ?? "info");
+  const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
+    if (order.indexOf(level) < min) return;
+    const record = { time: new Date().toISOString(), level, msg, ...fields };
+    sink(redact(JSON.stringify(record, errorReplacer)));
+  };
+  return {
+    debug: (m, f) => emit("debug", m, f),
+    info: (m, f) => emit("info", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    error: (m, f) => emit("error", m, f),
+  };
+}
+
+function errorReplacer(_key: string, value: unknown) {
+  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
+  return value;
+}
+
+/** A logger that keeps lines in memory: tests read it to prove what was and was not written. */
+export function memoryLogger(secrets: string[] = []): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return Object.assign(createLogger({ secrets, sink: (l) => lines.push(l), level: "debug" }), { lines });
+}

@@ -1,0 +1,84 @@
+import { join, dirname } from "node:path";
+import type { Config } from "../config.ts";
+import type { Logger } from "./logger.ts";
+import { fetchTags, type TagsResult } from "./ollama.ts";
+import { tcpProbe, type ProbeResult } from "./probe.ts";
+import { sshShutdown, type ShutdownOutcome, type SshTarget } from "./ssh.ts";
+import { sendMagicPacket, type WolTarget } from "./wol.ts";
+
+export interface MachineProbe {
+  host: ProbeResult;
+  ollama: TagsResult;
+}
+
+/** The side effects on the AI machine, as replaceable functions so a test can observe or stub one of them. */
+export interface MachineIo {
+  probeTcp: (host: string, port: number, timeoutMs: number) => Promise<ProbeResult>;
+  fetchTags: (baseUrl: string, timeoutMs: number) => Promise<TagsResult>;
+  sendMagicPacket: (target: WolTarget) => Promise<void>;
+  sshShutdown: (target: SshTarget, command: string) => Promise<ShutdownOutcome>;
+}
+
+export const realMachineIo: MachineIo = { probeTcp: tcpProbe, fetchTags, sendMagicPacket, sshShutdown };
+
+const OLLAMA_PROBE_TIMEOUT_MS = 5000;
+
+/** Everything the gateway does to or asks of the AI machine. */
+export class Machine {
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+    private readonly io: MachineIo = realMachineIo,
+  ) {}
+
+  get ollamaUrl(): string {
+    const host = this.config.machineHost.includes(":") ? `[${this.config.machineHost}]` : this.config.machineHost;
+    return `http://${host}:${this.config.ollamaPort}`;
+  }
+
+  /** "Does the machine answer?": a TCP connect to its SSH port. */
+  probeHost(): Promise<ProbeResult> {
+    return this.io.probeTcp(this.config.machineHost, this.config.ssh.port, this.config.probeTimeoutMs);
+  }
+
+  /** Probes the host, then Ollama only if the host answers (a sleeping host would make it wait out the timeout). */
+  async probe(): Promise<MachineProbe> {
+    const host = await this.probeHost();
+    const ollama: TagsResult = host.ok
+      ? await this.io.fetchTags(this.ollamaUrl, OLLAMA_PROBE_TIMEOUT_MS)
+      : { ok: false, ms: 0, error: "skipped: the machine does not answer" };
+    return { host, ollama };
+  }
+
+  tags(): Promise<TagsResult> {
+    return this.io.fetchTags(this.ollamaUrl, OLLAMA_PROBE_TIMEOUT_MS);
+  }
+
+  async wake(): Promise<void> {
+    const target = { mac: this.config.mac, address: this.config.wol.address, port: this.config.wol.port };
+    await this.io.sendMagicPacket(target);
+    this.logger.info("magic packet sent", { mac: target.mac, to: `${target.address}:${target.port}` });
+  }
+
+  async shutdown(): Promise<ShutdownOutcome> {
+    const outcome = await this.io.sshShutdown(this.sshTarget(), this.config.shutdownCommand);
+    this.logger.info("shutdown command sent", { host: this.config.machineHost, via: outcome.via });
+    return outcome;
+  }
+
+  private sshTarget(): SshTarget {
+    const { ssh } = this.config;
+    return {
+      host: this.config.machineHost,
+      port: ssh.port,
+      user: ssh.user,
+      password: ssh.password,
+      keyPath: ssh.keyPath,
+      sudoPassword: ssh.sudoPassword,
+      hostKeys: {
+        pinned: ssh.hostFingerprint,
+        knownHostsFile: join(dirname(this.config.statusFile), "ssh_known_hosts.json"),
+      },
+    };
+  }
+}

@@ -1,0 +1,110 @@
+import { z } from "zod";
+import { mkdir, rename } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import bundledBase from "../../status/base.json" with { type: "json" };
+import type { Logger } from "./logger.ts";
+import { Mutex } from "./mutex.ts";
+
+// Loose: later versions add fields, and an older file without them must still load.
+export const statusSchema = z.looseObject({
+  logical_on: z.boolean(),
+  phisical_on: z.boolean(),
+  peticions_ollama: z.number().int().min(0),
+  permanent_on: z.boolean(),
+  message: z.string(),
+  datetime: z.string(),
+});
+
+export type Status = z.infer<typeof statusSchema>;
+
+export interface StatusStoreOptions {
+  file: string;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/**
+ * The JSON status file. Every read-modify-write runs under one lock and every write is a rename of a
+ * fully written temp file, so concurrent requests never lose an update and a crash never leaves half a file.
+ */
+export class StatusStore {
+  private readonly lock = new Mutex();
+  private readonly now: () => Date;
+  private tmpCounter = 0;
+
+  constructor(private readonly opts: StatusStoreOptions) {
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  get file(): string {
+    return this.opts.file;
+  }
+
+  read(): Promise<Status> {
+    return this.lock.run(() => this.load());
+  }
+
+  /** Applies `change` to the current status and stores the result with a fresh `datetime`. */
+  update(change: (current: Status) => Partial<Status> | void): Promise<Status> {
+    return this.lock.run(async () => {
+      const current = await this.load();
+      const next = { ...current, ...(change(current) ?? {}), datetime: this.now().toISOString() };
+      await this.write(next);
+      return next;
+    });
+  }
+
+  private async load(): Promise<Status> {
+    const file = Bun.file(this.opts.file);
+    if (!(await file.exists())) {
+      const base = await this.base();
+      await this.write(base);
+      return base;
+    }
+    let text = "";
+    try {
+      text = await file.text();
+      const parsed = statusSchema.safeParse({ ...(await this.base()), ...JSON.parse(text) });
+      if (parsed.success) return parsed.data;
+    } catch {
+      // Unreadable or not JSON: handled the same way as JSON of the wrong shape, below.
+    }
+    return this.recover();
+  }
+
+  /** Moves a corrupt file aside (kept for inspection) and starts again from base.json. */
+  private async recover(): Promise<Status> {
+    const aside = `${this.opts.file}.corrupt-${this.now().toISOString().replace(/[:.]/g, "-")}`;
+    try {
+      await rename(this.opts.file, aside);
+    } catch (err) {
+      this.opts.logger.error("could not move the corrupt status file aside", { file: this.opts.file, err });
+    }
+    this.opts.logger.warn("status file was corrupt; rebuilt it from base.json", { file: this.opts.file, moved_to: aside });
+    const base = { ...(await this.base()), message: "status rebuilt after a corrupt status file" };
+    await this.write(base);
+    return base;
+  }
+
+  /** base.json beside the status file wins (an operator may edit it); the copy shipped with the code is the fallback. */
+  private async base(): Promise<Status> {
+    const local = Bun.file(join(dirname(this.opts.file), "base.json"));
+    try {
+      if (await local.exists()) {
+        const parsed = statusSchema.safeParse(await local.json());
+        if (parsed.success) return parsed.data;
+        this.opts.logger.warn("base.json beside the status file is invalid; using the built-in defaults");
+      }
+    } catch {
+      this.opts.logger.warn("base.json beside the status file is unreadable; using the built-in defaults");
+    }
+    return statusSchema.parse(bundledBase);
+  }
+
+  private async write(status: Status): Promise<void> {
+    await mkdir(dirname(this.opts.file), { recursive: true });
+    const tmp = `${this.opts.file}.tmp-${process.pid}-${++this.tmpCounter}`;
+    await Bun.write(tmp, JSON.stringify(status, null, 2) + "\n");
+    await rename(tmp, this.opts.file);
+  }
+}

@@ -1,0 +1,25 @@
+import dgram from "node:dgram";
+import { magicPacket } from "./mac.ts";
+
+export interface WolTarget {
+  mac: string;
+  address: string;
+  port: number;
+}
+
+/** Sends one magic packet over UDP with broadcast enabled; resolves once the datagram has left the socket. */
+export async function sendMagicPacket(target: WolTarget): Promise<void> {
+  const packet = magicPacket(target.mac);
+  const socket = dgram.createSocket("udp4");
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.bind(0, () => {
+        socket.setBroadcast(true);
+        socket.send(packet, target.port, target.address, (err) => (err ? reject(err) : resolve()));
+      });
+    });
+  } finally {
+    socket.close();
+  }
+}

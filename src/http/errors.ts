@@ -1,0 +1,28 @@
+import type { Context, ErrorHandler, NotFoundHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { GatewayError } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+
+/** The one place errors become responses. Details pass through the redactor: a secret never leaves. */
+export function errorHandler(logger: Logger, redact: (s: string) => string): ErrorHandler {
+  return (err, c) => {
+    if (err instanceof GatewayError) {
+      const detail = redact(err.detail);
+      logger.warn("request failed", { method: c.req.method, path: c.req.path, status: err.status, detail });
+      return c.json({ detail }, err.status, err.headers);
+    }
+    if (err instanceof HTTPException) return httpException(err, c);
+    logger.error("unexpected error", { method: c.req.method, path: c.req.path, err });
+    return c.json({ detail: "Internal Server Error" }, 500);
+  };
+}
+
+function httpException(err: HTTPException, c: Context) {
+  // Hono's JSON validator throws 400 on a body that is not JSON; FastAPI said 422, and clients expect that.
+  if (err.status === 400 && /json/i.test(err.message)) {
+    return c.json({ detail: [{ type: "json_invalid", loc: ["body"], msg: "The request body is not valid JSON" }] }, 422);
+  }
+  return c.json({ detail: err.message || "Request failed" }, err.status);
+}
+
+export const notFound: NotFoundHandler = (c) => c.json({ detail: "Not Found" }, 404);

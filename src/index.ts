@@ -1,0 +1,30 @@
+import { createApp } from "./app.ts";
+import { parseConfig } from "./config.ts";
+import { buildDeps } from "./deps.ts";
+
+const parsed = parseConfig(process.env);
+if (!parsed.ok) {
+  console.error("ollama-gate: invalid configuration (see .env.example):");
+  for (const line of parsed.errors) console.error(`  - ${line}`);
+  process.exit(2);
+}
+
+const deps = buildDeps(parsed.config);
+const app = createApp(deps);
+// Creates status.json from base.json (or recovers a corrupt one) before the first request.
+await deps.store.read();
+
+const server = Bun.serve({
+  hostname: parsed.config.listen.host,
+  port: parsed.config.listen.port,
+  fetch: app.fetch,
+});
+deps.logger.info("ollama-gate listening", { url: `http://${server.hostname}:${server.port}`, version: deps.version });
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    deps.logger.info("stopping", { signal });
+    server.stop();
+    process.exit(0);
+  });
+}

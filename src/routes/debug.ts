@@ -1,0 +1,42 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { describeConfig } from "../config.ts";
+import type { AppDeps } from "../deps.ts";
+import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
+import { ProbeSchema } from "./schemas.ts";
+
+const DebugSchema = z.object({
+  runtime: z.object({ bun: z.string(), platform: z.string(), arch: z.string(), pid: z.number(), uptime_s: z.number() }),
+  config: z.record(z.string(), z.unknown()).openapi({ description: "Configuration; every secret replaced by a *_SET boolean" }),
+  probes: z.object({ host: ProbeSchema, ollama: ProbeSchema.extend({ models: z.number().optional() }) }),
+});
+
+const debug = createRoute({
+  method: "get",
+  path: "/debug",
+  tags: ["Gateway"],
+  summary: "Runtime, configuration (without secrets) and a live probe of the machine and Ollama",
+  responses: { 200: jsonContent(DebugSchema, "Diagnostics"), ...errorResponses() },
+});
+
+export function debugRoutes({ config, machine }: AppDeps) {
+  return createRouter().openapi(debug, async (c) => {
+    const { host, ollama } = await machine.probe();
+    const ollamaProbe = ollama.ok
+      ? { ok: true, ms: ollama.ms, models: ollama.models.length }
+      : { ok: false, ms: ollama.ms, error: ollama.error };
+    return c.json(
+      {
+        runtime: {
+          bun: Bun.version,
+          platform: process.platform,
+          arch: process.arch,
+          pid: process.pid,
+          uptime_s: Math.round(process.uptime()),
+        },
+        config: describeConfig(config),
+        probes: { host, ollama: ollamaProbe },
+      },
+      200,
+    );
+  });
+}

@@ -1,0 +1,22 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { AppDeps } from "../deps.ts";
+import { createRouter, jsonContent } from "../http/router.ts";
+
+const RootSchema = z.object({
+  api: z.string().openapi({ example: "ollama-gate" }),
+  version: z.string().openapi({ example: "0.1.0" }),
+  status: z.literal("running"),
+});
+
+const root = createRoute({
+  method: "get",
+  path: "/",
+  tags: ["Gateway"],
+  summary: "Liveness: the gateway runs (no API key needed)",
+  security: [],
+  responses: { 200: jsonContent(RootSchema, "The gateway is running") },
+});
+
+export function rootRoutes(deps: AppDeps) {
+  return createRouter().openapi(root, (c) => c.json({ api: "ollama-gate", version: deps.version, status: "running" as const }, 200));
+}

@@ -1,0 +1,83 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp } from "../src/app.ts";
+import { parseConfig, secretsOf } from "../src/config.ts";
+import { memoryLogger } from "../src/core/logger.ts";
+import { buildDeps, type AppDeps, type DepsOptions } from "../src/deps.ts";
+import { simEnv } from "../src/sim/env.ts";
+import { SimulatedMachine, type SimMachineOptions } from "../src/sim/machine.ts";
+
+export const KEY = "test-key-9f8e7d6c5b4a";
+export const SSH_PASS = "ssh-pass-'quoted' $HOME";
+export const SUDO_PASS = "sudo-pass-\"x\" `id` $(whoami)";
+
+export interface Harness {
+  sim: SimulatedMachine;
+  deps: AppDeps;
+  logs: string[];
+  url: string;
+  dir: string;
+  /** fetch against the gateway with the API key. */
+  api: (path: string, init?: RequestInit) => Promise<Response>;
+  close: () => Promise<void>;
+}
+
+export interface HarnessOptions {
+  machine?: SimMachineOptions;
+  on?: boolean;
+  env?: Record<string, string | undefined>;
+  deps?: DepsOptions;
+}
+
+export function tempDir(prefix = "ollama-gate-"): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A gateway on a real loopback port, in front of a simulated machine. */
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const sim = await new SimulatedMachine({
+    sshUser: "ia",
+    sshPassword: SSH_PASS,
+    sudoPassword: SUDO_PASS,
+    bootDelayMs: 100,
+    ...opts.machine,
+  }).start({ on: opts.on });
+  const { dir, cleanup } = tempDir();
+  const env = simEnv(sim, {
+    API_KEYS: KEY,
+    SSH_USER: "ia",
+    SSH_PASS,
+    SSH_SUDO_PASS: SUDO_PASS,
+    STATUS_FILE: join(dir, "status.json"),
+    ...opts.env,
+  });
+  const parsed = parseConfig(env);
+  if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+  const logger = memoryLogger(secretsOf(parsed.config));
+  const deps = buildDeps(parsed.config, { logger, ...opts.deps });
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: createApp(deps).fetch });
+  const url = `http://127.0.0.1:${server.port}`;
+  return {
+    sim,
+    deps,
+    logs: logger.lines,
+    url,
+    dir,
+    api: (path, init = {}) => {
+      const headers = new Headers(init.headers);
+      if (!headers.has("authorization") && !headers.has("x-api-key")) headers.set("X-API-Key", KEY);
+      return fetch(url + path, { ...init, headers });
+    },
+    close: async () => {
+      server.stop(true);
+      await sim.stop();
+      cleanup();
+    },
+  };
+}
+
+export async function json(res: Response | Promise<Response>): Promise<any> {
+  return (await res).json();
+}
