@@ -8,12 +8,12 @@ const opt = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, s
 const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
   z.preprocess(blankToUndefined, schema.default(fallback as never));
 
-const port = (what: string) =>
+const port = (what: string, min = 1) =>
   z.coerce
     .number({ message: `expected a ${what} port number` })
     .int({ message: `expected a whole ${what} port number` })
-    .min(1, { message: `expected a ${what} port between 1 and 65535` })
-    .max(65535, { message: `expected a ${what} port between 1 and 65535` });
+    .min(min, { message: `expected a ${what} port between ${min} and 65535` })
+    .max(65535, { message: `expected a ${what} port between ${min} and 65535` });
 
 const required = (what: string) =>
   z.preprocess(blankToUndefined, z.string({ message: `required: ${what}` }).trim());
@@ -49,7 +49,8 @@ const envSchema = z.object({
     z.array(z.string()).min(1, { message: "required: at least one API key (comma-separated list)" }),
   ),
   SUBDOMINIO: opt(z.string()),
-  PORT: withDefault(port("listening"), 8000),
+  // 0 lets the system pick a free port, which tests and side-by-side runs use.
+  PORT: withDefault(port("listening", 0), 8000),
   HOST: withDefault(z.string().trim().min(1), "0.0.0.0"),
   STATUS_FILE: withDefault(z.string().trim().min(1), "status/status.json"),
   PROBE_TIMEOUT_MS: withDefault(

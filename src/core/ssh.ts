@@ -85,7 +85,9 @@ async function connect(target: SshTarget): Promise<Client> {
   const conn = new Client();
   return new Promise<Client>((resolve, reject) => {
     conn.once("ready", () => resolve(conn));
-    conn.once("error", (err: Error & { level?: string; code?: string }) => {
+    // Stays attached for the connection's life: ssh2 may emit more than one error (a timeout, then
+    // "connection lost"), and a machine that powers off mid-command resets the socket. Only the first counts.
+    conn.on("error", (err: Error & { level?: string; code?: string }) => {
       conn.end();
       reject(new UpstreamError(hostKeyRefusal ?? describeSshError(err, target, timeoutMs)));
     });

@@ -17,6 +17,8 @@ export interface SimMachineOptions {
   sshUser?: string;
   sshPassword?: string;
   authorizedKey?: string;
+  /** SSH host private key; each machine generates its own when left out. */
+  sshHostKey?: string;
   sudoPassword?: string;
   shutdownCommand?: string;
   /** Whether the bare shutdown command works without sudo (as when the SSH user is root). */
@@ -39,6 +41,7 @@ export class SimulatedMachine extends EventEmitter {
   ports = { wol: 0, ssh: 0, ollama: 0 };
   private http?: Server<unknown>;
   private bootTimer?: ReturnType<typeof setTimeout>;
+  private ollamaTimer?: ReturnType<typeof setTimeout>;
   private readonly opts: Required<Pick<SimMachineOptions, "bootDelayMs" | "shutdownCommand" | "sshUser">> & SimMachineOptions;
 
   constructor(opts: SimMachineOptions = {}) {
@@ -49,6 +52,7 @@ export class SimulatedMachine extends EventEmitter {
       user: this.opts.sshUser,
       password: opts.sshPassword,
       authorizedKey: opts.authorizedKey,
+      hostKey: opts.sshHostKey,
       run: (rec) => this.runCommand(rec),
     });
     this.wol = new WolListener((p) => this.onPacket(p));
@@ -101,13 +105,14 @@ export class SimulatedMachine extends EventEmitter {
     const startOllama = () => {
       this.http = Bun.serve({ hostname: this.host, port: this.ports.ollama, fetch: fakeOllamaHandler(this.opts.ollama) });
     };
-    if (this.opts.ollamaDelayMs) setTimeout(startOllama, this.opts.ollamaDelayMs);
+    if (this.opts.ollamaDelayMs) this.ollamaTimer = setTimeout(startOllama, this.opts.ollamaDelayMs);
     else startOllama();
     this.setState("on");
   }
 
   async powerOff(): Promise<void> {
     if (this.state === "off") return;
+    clearTimeout(this.ollamaTimer);
     this.http?.stop(true);
     this.http = undefined;
     await this.ssh.close();

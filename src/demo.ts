@@ -1,0 +1,62 @@
+/**
+ * Try ollama-gate with no hardware: a simulated AI machine on loopback, and the gateway in front of it.
+ * Nothing here can power anything off: the "machine" is an ssh2 server that only records commands.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp } from "./app.ts";
+import { parseConfig } from "./config.ts";
+import { buildDeps } from "./deps.ts";
+import { simEnv } from "./sim/env.ts";
+import { SimulatedMachine } from "./sim/machine.ts";
+
+const apiKey = `demo-${randomBytes(12).toString("hex")}`;
+const sudoPassword = randomBytes(9).toString("base64");
+const bootDelayMs = Number(process.env.DEMO_BOOT_DELAY_MS ?? 3000);
+
+const sim = await new SimulatedMachine({ sshUser: "ia", sshPassword: sudoPassword, sudoPassword, bootDelayMs }).start();
+const statusDir = mkdtempSync(join(tmpdir(), "ollama-gate-demo-"));
+const parsed = parseConfig(
+  simEnv(sim, {
+    API_KEYS: apiKey,
+    SSH_USER: "ia",
+    SSH_PASS: sudoPassword,
+    STATUS_FILE: join(statusDir, "status.json"),
+    PORT: process.env.PORT ?? "8000",
+    HOST: "127.0.0.1",
+  }),
+);
+if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+
+const deps = buildDeps(parsed.config);
+const server = Bun.serve({ hostname: "127.0.0.1", port: parsed.config.listen.port, fetch: createApp(deps).fetch });
+const url = `http://127.0.0.1:${server.port}`;
+sim.on("state", (s) => console.log(`[simulated machine] ${s}`));
+
+const curl = (method: string, path: string) => `curl -s -X ${method} -H 'X-API-Key: ${apiKey}' ${url}${path}`;
+console.log(`
+ollama-gate demo — gateway at ${url}, in front of a simulated AI machine (boots ${bootDelayMs} ms after a magic packet)
+
+  API key:   ${apiKey}
+  Docs:      ${url}/docs
+
+Try:
+  ${curl("GET", "/status")}
+  ${curl("POST", "/arrancar")}      # sends the magic packet; the machine boots
+  ${curl("GET", "/lista_modelos")}
+  ${curl("POST", "/apagar")}        # last client gone: shutdown over SSH
+  ${curl("GET", "/test")}
+
+Status file: ${parsed.config.statusFile}
+Press Ctrl+C to stop.
+`);
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, async () => {
+    server.stop(true);
+    await sim.stop();
+    process.exit(0);
+  });
+}

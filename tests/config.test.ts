@@ -1,0 +1,119 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { parseConfig } from "../src/config.ts";
+import { tempDir } from "./helpers.ts";
+
+const minimal = { EQUIPO_IA: "ia.lan", IA_MAC: "AA:BB:CC:DD:EE:FF", API_KEYS: "k1" };
+
+describe("parseConfig", () => {
+  test("applies the documented defaults", () => {
+    const r = parseConfig(minimal);
+    if (!r.ok) throw new Error(r.errors.join("\n"));
+    expect(r.config).toMatchObject({
+      machineHost: "ia.lan",
+      mac: "aa:bb:cc:dd:ee:ff",
+      ollamaPort: 11434,
+      ssh: { port: 22 },
+      shutdownCommand: "shutdown -h now",
+      wol: { address: "255.255.255.255", port: 9 },
+      apiKeys: ["k1"],
+      listen: { host: "0.0.0.0", port: 8000 },
+      statusFile: "status/status.json",
+      probeTimeoutMs: 2000,
+    });
+  });
+
+  test.each(["aa:bb:cc:dd:ee:ff", "AA-BB-CC-DD-EE-FF", "aabbccddeeff"])("accepts the MAC form %s", (mac) => {
+    const r = parseConfig({ ...minimal, IA_MAC: mac });
+    expect(r.ok && r.config.mac).toBe("aa:bb:cc:dd:ee:ff");
+  });
+
+  test("splits API_KEYS on commas and ignores blanks", () => {
+    const r = parseConfig({ ...minimal, API_KEYS: " a , ,b,, " });
+    expect(r.ok && r.config.apiKeys).toEqual(["a", "b"]);
+  });
+
+  test("the sudo password defaults to the SSH password, and empty values count as unset", () => {
+    const r = parseConfig({ ...minimal, SSH_PASS: "pw", SSH_SUDO_PASS: "", SSH_PORT: "" });
+    expect(r.ok && r.config.ssh).toMatchObject({ password: "pw", sudoPassword: "pw", port: 22 });
+  });
+
+  test("lists one line per problem, naming the variable and never its value", () => {
+    const r = parseConfig({
+      IA_MAC: "not-a-mac",
+      API_KEYS: " , ",
+      PORT: "99999",
+      SSH_PASS: "hunter2-secret",
+      SSH_HOST_FINGERPRINT: "md5:hunter2-secret",
+      SSH_KEY_PATH: "/nonexistent/key",
+    });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const vars = r.errors.map((e) => e.split(":")[0]).sort();
+    expect(vars).toEqual(["API_KEYS", "EQUIPO_IA", "IA_MAC", "PORT", "SSH_HOST_FINGERPRINT", "SSH_KEY_PATH"]);
+    expect(r.errors.join("\n")).not.toContain("hunter2");
+  });
+});
+
+describe("the gateway process", () => {
+  const entry = join(import.meta.dir, "..", "src", "index.ts");
+
+  test("exits before listening when the configuration is bad, with the listed errors", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      // cwd is an empty temp dir so no .env from the repository is loaded.
+      const proc = Bun.spawn([process.execPath, entry], {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? "", IA_MAC: "zz", SSH_PASS: "s3cr3t-value", PORT: "70000" },
+        stderr: "pipe",
+        stdout: "pipe",
+      });
+      const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+      expect(code).toBe(2);
+      expect(stderr).toContain("EQUIPO_IA: required");
+      expect(stderr).toContain("IA_MAC: expected a MAC address");
+      expect(stderr).toContain("API_KEYS: required");
+      expect(stderr).toContain("PORT: expected a listening port between 0 and 65535");
+      expect(stderr).not.toContain("s3cr3t-value");
+    } finally {
+      cleanup();
+    }
+  });
+
+  test("`bun run start` serves GET / with a good configuration, and creates the status file", async () => {
+    const { dir, cleanup } = tempDir();
+    const proc = Bun.spawn([process.execPath, entry], {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH ?? "",
+        ...minimal,
+        EQUIPO_IA: "127.0.0.1",
+        HOST: "127.0.0.1",
+        PORT: "0",
+        STATUS_FILE: join(dir, "status", "status.json"),
+      },
+      stderr: "pipe",
+    });
+    try {
+      const url = await listeningUrl(proc.stderr);
+      expect(await (await fetch(url + "/")).json()).toMatchObject({ api: "ollama-gate", status: "running" });
+      expect(await Bun.file(join(dir, "status", "status.json")).json()).toMatchObject({ peticions_ollama: 0 });
+    } finally {
+      proc.kill();
+      await proc.exited;
+      cleanup();
+    }
+  });
+});
+
+/** Reads the gateway's log until it says where it listens. */
+async function listeningUrl(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const decoder = new TextDecoder();
+  let seen = "";
+  for await (const chunk of stream) {
+    seen += decoder.decode(chunk);
+    const m = /"url":"(http:\/\/[^"]+)"/.exec(seen);
+    if (m) return m[1]!;
+  }
+  throw new Error(`the gateway never said where it listens:\n${seen}`);
+}
