@@ -3,7 +3,7 @@
  * Nothing here can power anything off: the "machine" is an ssh2 server that only records commands.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "./app.ts";
@@ -57,6 +57,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, async () => {
     server.stop(true);
     await sim.stop();
+    rmSync(statusDir, { recursive: true, force: true });
     process.exit(0);
   });
 }
