@@ -1,17 +1,20 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { AppDeps } from "./deps.ts";
-import { requireApiKey } from "./http/auth.ts";
+import { requireApiKey, routedPath } from "./http/auth.ts";
 import { mountDocs } from "./http/docs.ts";
 import { errorHandler, notFound } from "./http/errors.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { modelRoutes } from "./routes/models.ts";
+import { ollamaApiRoutes } from "./routes/ollama-api.ts";
+import { ollamaLegacyRoutes } from "./routes/ollama-legacy.ts";
+import { openAiRoutes } from "./routes/openai.ts";
 import { powerRoutes } from "./routes/power.ts";
 import { rootRoutes } from "./routes/root.ts";
 import { statusRoutes } from "./routes/status.ts";
 
 export function createApp(deps: AppDeps) {
-  const app = new OpenAPIHono();
+  const app = new OpenAPIHono({ getPath: routedPath });
   app.onError(errorHandler(deps.logger, deps.redact));
   app.notFound(notFound);
   app.use("*", accessLog(deps));
@@ -22,11 +25,17 @@ export function createApp(deps: AppDeps) {
   app.route("/", statusRoutes(deps));
   app.route("/", modelRoutes(deps));
   app.route("/", powerRoutes(deps));
+  app.route("/", ollamaLegacyRoutes(deps));
+  app.route("/", ollamaApiRoutes(deps));
+  app.route("/", openAiRoutes(deps));
   mountDocs(app, deps.version);
   return app;
 }
 
-/** One line per request. Only the path is logged, never headers or query strings, which may carry a key. */
+/**
+ * One line per request. Only the routed path is logged (a /k/<key> prefix already removed), never
+ * headers or query strings, which may carry a key.
+ */
 function accessLog({ logger }: AppDeps): MiddlewareHandler {
   return async (c, next) => {
     const started = performance.now();

@@ -18,6 +18,12 @@ const port = (what: string, min = 1) =>
 const required = (what: string) =>
   z.preprocess(blankToUndefined, z.string({ message: `required: ${what}` }).trim());
 
+const seconds = (fallback: number) =>
+  withDefault(
+    z.coerce.number({ message: "expected a number of seconds" }).positive({ message: "expected more than 0 seconds" }),
+    fallback,
+  );
+
 const envSchema = z.object({
   EQUIPO_IA: required("host name or IP address of the AI machine"),
   IA_MAC: required("MAC address of the AI machine (aa:bb:cc:dd:ee:ff)").transform((v, ctx) => {
@@ -57,6 +63,9 @@ const envSchema = z.object({
     z.coerce.number({ message: "expected milliseconds" }).int().min(50, { message: "expected at least 50 ms" }).max(60000, { message: "expected at most 60000 ms" }),
     2000,
   ),
+  PROXY_TIMEOUT_GENERATE_S: seconds(300),
+  PROXY_TIMEOUT_PULL_S: seconds(3600),
+  PROXY_TIMEOUT_DEFAULT_S: seconds(30),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -80,6 +89,8 @@ export interface Config {
   listen: { host: string; port: number };
   statusFile: string;
   probeTimeoutMs: number;
+  /** Idle timeouts of proxied requests: waiting for headers, and silence between chunks. Not a cap on a stream. */
+  proxyTimeoutsMs: { generate: number; pull: number; default: number };
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -113,6 +124,11 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       listen: { host: e.HOST, port: e.PORT },
       statusFile: e.STATUS_FILE,
       probeTimeoutMs: e.PROBE_TIMEOUT_MS,
+      proxyTimeoutsMs: {
+        generate: e.PROXY_TIMEOUT_GENERATE_S * 1000,
+        pull: e.PROXY_TIMEOUT_PULL_S * 1000,
+        default: e.PROXY_TIMEOUT_DEFAULT_S * 1000,
+      },
     },
   };
 }
@@ -146,5 +162,8 @@ export function describeConfig(config: Config) {
     PORT: config.listen.port,
     STATUS_FILE: config.statusFile,
     PROBE_TIMEOUT_MS: config.probeTimeoutMs,
+    PROXY_TIMEOUT_GENERATE_S: config.proxyTimeoutsMs.generate / 1000,
+    PROXY_TIMEOUT_PULL_S: config.proxyTimeoutsMs.pull / 1000,
+    PROXY_TIMEOUT_DEFAULT_S: config.proxyTimeoutsMs.default / 1000,
   };
 }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createApp } from "./app.ts";
 import { parseConfig } from "./config.ts";
 import { buildDeps } from "./deps.ts";
+import { serve } from "./server.ts";
 import { simEnv } from "./sim/env.ts";
 import { SimulatedMachine } from "./sim/machine.ts";
 
@@ -31,7 +32,7 @@ const parsed = parseConfig(
 if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
 
 const deps = buildDeps(parsed.config);
-const server = Bun.serve({ hostname: "127.0.0.1", port: parsed.config.listen.port, fetch: createApp(deps).fetch });
+const server = serve(createApp(deps), { hostname: "127.0.0.1", port: parsed.config.listen.port });
 const url = `http://127.0.0.1:${server.port}`;
 sim.on("state", (s) => console.log(`[simulated machine] ${s}`));
 

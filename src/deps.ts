@@ -3,6 +3,7 @@ import { secretsOf, type Config } from "./config.ts";
 import { createLogger, makeRedactor, type Logger } from "./core/logger.ts";
 import { Machine, realMachineIo, type MachineIo } from "./core/machine.ts";
 import { Power } from "./core/power.ts";
+import { OllamaProxy } from "./core/proxy.ts";
 import { StatusStore } from "./core/status-store.ts";
 
 /** Everything the HTTP app needs, built once and handed in, so tests can build one against the simulator. */
@@ -13,6 +14,7 @@ export interface AppDeps {
   store: StatusStore;
   machine: Machine;
   power: Power;
+  proxy: OllamaProxy;
   version: string;
 }
 
@@ -28,5 +30,11 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const store = new StatusStore({ file: config.statusFile, logger, now: opts.now });
   const machine = new Machine(config, logger, { ...realMachineIo, ...opts.io });
   const power = new Power(machine, store, logger);
-  return { config, logger, redact: makeRedactor(secrets), store, machine, power, version: pkg.version };
+  const proxy = new OllamaProxy({
+    baseUrl: machine.ollamaUrl,
+    timeoutsMs: config.proxyTimeoutsMs,
+    machineAnswers: async () => (await machine.probeHost()).ok,
+    logger,
+  });
+  return { config, logger, redact: makeRedactor(secrets), store, machine, power, proxy, version: pkg.version };
 }

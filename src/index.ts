@@ -1,6 +1,7 @@
 import { createApp } from "./app.ts";
 import { parseConfig } from "./config.ts";
 import { buildDeps } from "./deps.ts";
+import { serve } from "./server.ts";
 
 const parsed = parseConfig(process.env);
 if (!parsed.ok) {
@@ -14,11 +15,7 @@ const app = createApp(deps);
 // Creates status.json from base.json (or recovers a corrupt one) before the first request.
 await deps.store.read();
 
-const server = Bun.serve({
-  hostname: parsed.config.listen.host,
-  port: parsed.config.listen.port,
-  fetch: app.fetch,
-});
+const server = serve(app, { hostname: parsed.config.listen.host, port: parsed.config.listen.port });
 deps.logger.info("ollama-gate listening", { url: `http://${server.hostname}:${server.port}`, version: deps.version });
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

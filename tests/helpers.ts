@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
+import { serve } from "../src/server.ts";
 import { parseConfig, secretsOf } from "../src/config.ts";
 import { memoryLogger } from "../src/core/logger.ts";
 import { buildDeps, type AppDeps, type DepsOptions } from "../src/deps.ts";
@@ -57,7 +58,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
   const logger = memoryLogger(secretsOf(parsed.config));
   const deps = buildDeps(parsed.config, { logger, ...opts.deps });
-  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: createApp(deps).fetch });
+  const server = serve(createApp(deps), { hostname: "127.0.0.1", port: 0 });
   const url = `http://127.0.0.1:${server.port}`;
   return {
     sim,

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, rename } from "node:fs/promises";
-import { dirname } from "node:path";
+import { writeJsonAtomic } from "./atomic-file.ts";
 
 /** The same text `ssh-keygen -lf` prints: SHA256 of the public key blob, base64 without padding. */
 export function fingerprint(publicKeyBlob: Uint8Array): string {
@@ -31,7 +30,7 @@ export async function checkHostKey(policy: HostKeyPolicy, hostId: string, presen
   const previous = known[hostId];
   if (previous === undefined) {
     known[hostId] = presented;
-    await writeKnown(policy.knownHostsFile, known);
+    await writeJsonAtomic(policy.knownHostsFile, known);
     return { ok: true, recorded: true };
   }
   if (sameFingerprint(previous, presented)) return { ok: true };
@@ -54,11 +53,4 @@ async function readKnown(file: string): Promise<Record<string, string>> {
     // A damaged record must not lock us out for ever, nor silently trust anything: treat it as empty.
     return {};
   }
-}
-
-async function writeKnown(file: string, known: Record<string, string>): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await Bun.write(tmp, JSON.stringify(known, null, 2) + "\n");
-  await rename(tmp, file);
 }

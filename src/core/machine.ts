@@ -1,6 +1,7 @@
 import { join, dirname } from "node:path";
 import type { Config } from "../config.ts";
 import type { Logger } from "./logger.ts";
+import { ModelCache } from "./model-cache.ts";
 import { fetchTags, type TagsResult } from "./ollama.ts";
 import { tcpProbe, type ProbeResult } from "./probe.ts";
 import { sshShutdown, type ShutdownOutcome, type SshTarget } from "./ssh.ts";
@@ -25,11 +26,16 @@ const OLLAMA_PROBE_TIMEOUT_MS = 5000;
 
 /** Everything the gateway does to or asks of the AI machine. */
 export class Machine {
+  /** The last good model list, saved whenever Ollama answers /api/tags. */
+  readonly models: ModelCache;
+
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly io: MachineIo = realMachineIo,
-  ) {}
+  ) {
+    this.models = new ModelCache(join(dirname(config.statusFile), "models_cache.json"), logger);
+  }
 
   get ollamaUrl(): string {
     const host = this.config.machineHost.includes(":") ? `[${this.config.machineHost}]` : this.config.machineHost;
@@ -44,14 +50,14 @@ export class Machine {
   /** Probes the host, then Ollama only if the host answers (a sleeping host would make it wait out the timeout). */
   async probe(): Promise<MachineProbe> {
     const host = await this.probeHost();
-    const ollama: TagsResult = host.ok
-      ? await this.io.fetchTags(this.ollamaUrl, OLLAMA_PROBE_TIMEOUT_MS)
-      : { ok: false, ms: 0, error: "skipped: the machine does not answer" };
+    const ollama: TagsResult = host.ok ? await this.tags() : { ok: false, ms: 0, error: "skipped: the machine does not answer" };
     return { host, ollama };
   }
 
-  tags(): Promise<TagsResult> {
-    return this.io.fetchTags(this.ollamaUrl, OLLAMA_PROBE_TIMEOUT_MS);
+  async tags(): Promise<TagsResult> {
+    const tags = await this.io.fetchTags(this.ollamaUrl, OLLAMA_PROBE_TIMEOUT_MS);
+    if (tags.ok) await this.models.save(tags.raw);
+    return tags;
   }
 
   async wake(): Promise<void> {

@@ -4,6 +4,8 @@ import type { OllamaModel } from "./ollama.ts";
 import { decideRelease, decrement, releaseMessage } from "./power-rules.ts";
 import type { Status, StatusStore } from "./status-store.ts";
 
+const summary = (m: OllamaModel) => ({ name: m.name, size: m.size, modified_at: m.modified_at });
+
 /**
  * The old service's power operations: a counter of clients that need the machine, a permanent flag,
  * Wake-on-LAN to start it and SSH to stop it. Each method is one route's worth of behaviour.
@@ -45,13 +47,22 @@ export class Power {
     return { success: true, mensaje: "Status initialised: peticions_ollama 0, permanent_on false", status };
   }
 
-  async listModels(): Promise<{ success: boolean; mensaje: string; models: Pick<OllamaModel, "name" | "size" | "modified_at">[] }> {
+  /** Ollama's models; while the machine or Ollama is down, the last list seen, marked `cached`. */
+  async listModels() {
     const host = await this.machine.probeHost();
-    if (!host.ok) return { success: false, mensaje: `The machine does not answer (${host.error})`, models: [] };
-    const tags = await this.machine.tags();
-    if (!tags.ok) return { success: false, mensaje: `Ollama does not answer (${tags.error})`, models: [] };
-    const models = tags.models.map((m) => ({ name: m.name, size: m.size, modified_at: m.modified_at }));
-    return { success: true, mensaje: `${models.length} models available`, models };
+    const tags = host.ok ? await this.machine.tags() : null;
+    if (tags?.ok) {
+      return { success: true, cached: false, mensaje: `${tags.models.length} models available`, models: tags.models.map(summary) };
+    }
+    const why = host.ok ? `Ollama does not answer (${tags?.ok === false ? tags.error : ""})` : `The machine does not answer (${host.error})`;
+    const cached = await this.machine.models.load();
+    if (!cached) return { success: false, cached: false, mensaje: why, models: [] };
+    return {
+      success: true,
+      cached: true,
+      mensaje: `${why}; models as last seen at ${cached.saved_at}`,
+      models: cached.tags.models.map(summary),
+    };
   }
 
   /** One more client needs the machine; wake it only if it does not already answer. */

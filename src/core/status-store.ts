@@ -1,7 +1,8 @@
 import { z } from "zod";
-import { mkdir, rename } from "node:fs/promises";
+import { rename } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import bundledBase from "../../status/base.json" with { type: "json" };
+import { writeJsonAtomic } from "./atomic-file.ts";
 import type { Logger } from "./logger.ts";
 import { Mutex } from "./mutex.ts";
 
@@ -30,7 +31,6 @@ export interface StatusStoreOptions {
 export class StatusStore {
   private readonly lock = new Mutex();
   private readonly now: () => Date;
-  private tmpCounter = 0;
 
   constructor(private readonly opts: StatusStoreOptions) {
     this.now = opts.now ?? (() => new Date());
@@ -101,10 +101,7 @@ export class StatusStore {
     return statusSchema.parse(bundledBase);
   }
 
-  private async write(status: Status): Promise<void> {
-    await mkdir(dirname(this.opts.file), { recursive: true });
-    const tmp = `${this.opts.file}.tmp-${process.pid}-${++this.tmpCounter}`;
-    await Bun.write(tmp, JSON.stringify(status, null, 2) + "\n");
-    await rename(tmp, this.opts.file);
+  private write(status: Status): Promise<void> {
+    return writeJsonAtomic(this.opts.file, status);
   }
 }

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
+import { getPath } from "hono/utils/url";
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
@@ -26,6 +27,20 @@ export function keyFromHeaders(headers: Headers): string | undefined {
   return m?.[1]?.trim();
 }
 
+// For clients that cannot send headers (the ollama CLI through OLLAMA_HOST): /k/<key>/api/… and /k/<key>/v1/….
+const KEY_PREFIX = /^\/k\/([^/]+)(\/(?:api|v1)(?:\/.*)?)$/;
+
+/** The path the router sees: a /k/<key> prefix is removed, so those requests reach the same routes. */
+export function routedPath(req: Request): string {
+  const path = getPath(req);
+  return KEY_PREFIX.exec(path)?.[2] ?? path;
+}
+
+function keyFromPath(req: Request): string | undefined {
+  const key = KEY_PREFIX.exec(getPath(req))?.[1];
+  return key === undefined ? undefined : decodeURIComponent(key);
+}
+
 /** Paths anyone may read: the liveness answer and the documentation (which holds no secret). */
 export const PUBLIC_PATHS = new Set(["/", "/docs", "/redoc", "/openapi.json"]);
 
@@ -33,7 +48,7 @@ export function requireApiKey(keys: string[]): MiddlewareHandler {
   const matches = keyMatcher(keys);
   return async (c, next) => {
     if (c.req.method === "GET" && PUBLIC_PATHS.has(c.req.path)) return next();
-    if (!matches(keyFromHeaders(c.req.raw.headers))) {
+    if (!matches(keyFromHeaders(c.req.raw.headers) ?? keyFromPath(c.req.raw))) {
       return c.json({ detail: "Invalid or missing API Key" }, 401);
     }
     return next();

@@ -1,3 +1,6 @@
+import { EventEmitter } from "node:events";
+import * as reply from "./fake-replies.ts";
+
 export interface FakeModel {
   name: string;
   size: number;
@@ -22,18 +25,199 @@ function fakeModel(name: string, size: number, family: string, parameter_size: s
   };
 }
 
-export interface FakeOllamaOptions {
-  models?: FakeModel[];
+/**
+ * Model names that make the fake misbehave on purpose, so tests can drive the proxy's edge cases:
+ * stall-headers never answers, stall-midstream goes silent after the first chunk, gated waits for
+ * release() after the first chunk, endless never stops.
+ */
+export const SPECIAL_MODELS = ["stall-headers", "stall-midstream", "gated", "endless"] as const;
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  search: string;
+  headers: Record<string, string>;
+  body: string;
 }
 
-/** The subset of Ollama's HTTP API the simulated machine serves. */
-export function fakeOllamaHandler(opts: FakeOllamaOptions = {}) {
-  const models = opts.models ?? DEFAULT_MODELS;
-  return (req: Request): Response => {
-    const { pathname } = new URL(req.url);
-    if (req.method === "GET" && pathname === "/") return new Response("Ollama is running");
-    if (req.method === "GET" && pathname === "/api/version") return Response.json({ version: "0.12.0-sim" });
-    if (req.method === "GET" && pathname === "/api/tags") return Response.json({ models });
-    return Response.json({ error: `404 page not found: ${req.method} ${pathname}` }, { status: 404 });
+export interface FakeOllamaOptions {
+  models?: FakeModel[];
+  /** Pause between streamed chunks; 0 streams as fast as possible. */
+  chunkDelayMs?: number;
+  /** Keep request bodies for inspection (tests); off for benchmarks. */
+  record?: boolean;
+}
+
+type Json = Record<string, any>;
+const NDJSON = { "content-type": "application/x-ndjson" };
+const SSE = { "content-type": "text/event-stream", "cache-control": "no-cache" };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** An Ollama-compatible HTTP API that streams like the real one. Emits "aborted" and "finished" with the path. */
+export class FakeOllama extends EventEmitter {
+  readonly requests: RecordedRequest[] = [];
+  models: FakeModel[];
+  blobBytes = 0;
+  private gate = Promise.withResolvers<void>();
+
+  constructor(private readonly opts: FakeOllamaOptions = {}) {
+    super();
+    this.models = [...(opts.models ?? DEFAULT_MODELS)];
+  }
+
+  /** Lets every "gated" stream go on past its first chunk. */
+  release(): void {
+    this.gate.resolve();
+    this.gate = Promise.withResolvers<void>();
+  }
+
+  readonly fetch = async (req: Request): Promise<Response> => {
+    const url = new URL(req.url);
+    const path = url.pathname;
+    if (path.startsWith("/api/blobs/")) return this.blob(req);
+    const body = req.method === "GET" || req.method === "HEAD" ? "" : await req.text();
+    if (this.opts.record !== false) {
+      this.requests.push({ method: req.method, path, search: url.search, headers: Object.fromEntries(req.headers), body });
+      if (this.requests.length > 200) this.requests.shift();
+    }
+    const json: Json = body ? safeJson(body) : {};
+    const key = `${req.method} ${path}`;
+    switch (key) {
+      case "GET /":
+      case "HEAD /":
+        return new Response("Ollama is running");
+      case "GET /api/version":
+        return Response.json({ version: "0.12.0-sim" });
+      case "GET /api/tags":
+        return Response.json({ models: this.models });
+      case "GET /api/ps":
+        return Response.json({ models: [] });
+      case "GET /v1/models":
+        return Response.json({ object: "list", data: this.models.map((m) => ({ id: m.name, object: "model", created: 1759320000, owned_by: "library" })) });
+      case "POST /api/show":
+        return this.known(json) ? Response.json(reply.showReply(modelOf(json))) : notFound(modelOf(json));
+      case "DELETE /api/delete":
+        return this.delete(json);
+      case "POST /api/pull":
+        return this.pull(req, json);
+      case "POST /api/embed":
+        return Response.json({ model: json.model, embeddings: [[0.1, 0.2, 0.3]], total_duration: 1000, prompt_eval_count: 3 });
+      case "POST /api/generate":
+        return this.generate(req, json, path, reply.generateChunk, reply.generateDone);
+      case "POST /api/chat":
+        return this.generate(req, json, path, reply.chatChunk, reply.chatDone);
+      case "POST /v1/chat/completions":
+        return this.openAiChat(req, json);
+    }
+    return Response.json({ error: `404 page not found` }, { status: 404 });
   };
+
+  private known(json: Json): boolean {
+    const m = modelOf(json);
+    return this.models.some((x) => x.name === m || x.name === `${m}:latest`) || (SPECIAL_MODELS as readonly string[]).includes(m);
+  }
+
+  private delete(json: Json): Response {
+    const m = modelOf(json);
+    const before = this.models.length;
+    this.models = this.models.filter((x) => x.name !== m && x.name !== `${m}:latest`);
+    return this.models.length < before ? new Response(null, { status: 200 }) : notFound(m);
+  }
+
+  private pull(req: Request, json: Json): Response {
+    const lines = reply.pullLines(modelOf(json));
+    if (json.stream === false) return Response.json({ status: "success" });
+    if (!this.models.some((m) => m.name === modelOf(json))) this.models.push(fakeModel(modelOf(json), 4096, "llama", "1B"));
+    return this.streamed(req, "/api/pull", NDJSON, (i) => (i < lines.length ? JSON.stringify(lines[i]) + "\n" : null));
+  }
+
+  private async generate(req: Request, json: Json, path: string, chunk: (m: string, i: number) => object, done: (m: string, n: number) => object) {
+    if (!this.known(json)) return notFound(json.model);
+    const model = String(json.model);
+    if (model === "stall-headers") return this.stallHeaders(req, path);
+    const n = Math.min(Number(json.options?.num_predict) || 5, 1_000_000);
+    if (json.stream === false) return Response.json({ ...done(model, n), ...finalText(path, n) });
+    return this.streamed(req, path, NDJSON, (i) => (i < n ? JSON.stringify(chunk(model, i)) + "\n" : i === n ? JSON.stringify(done(model, n)) + "\n" : null), model);
+  }
+
+  private async openAiChat(req: Request, json: Json) {
+    const model = String(json.model);
+    if (!this.known(json)) return Response.json({ error: { message: `model "${model}" not found`, type: "api_error" } }, { status: 404 });
+    if (model === "stall-headers") return this.stallHeaders(req, "/v1/chat/completions");
+    const n = Math.min(Number(json.max_tokens) || 5, 1_000_000);
+    const id = "chatcmpl-" + Math.floor(Math.random() * 1000);
+    if (!json.stream) return Response.json(reply.openAiCompletion(id, model, n));
+    const line = (o: object) => `data: ${JSON.stringify(o)}\n\n`;
+    return this.streamed(req, "/v1/chat/completions", SSE, (i) => {
+      if (i < n) return line(reply.openAiChunk(id, model, reply.token(i), null));
+      if (i === n) return line(reply.openAiChunk(id, model, null, "stop"));
+      return i === n + 1 ? "data: [DONE]\n\n" : null;
+    }, model);
+  }
+
+  /** A stream of the lines `next` gives, paced by chunkDelayMs, that reports being cut off by the client. */
+  private streamed(req: Request, path: string, headers: Record<string, string>, next: (i: number) => string | null, model = "") {
+    let i = 0;
+    let closed = false;
+    const encoder = new TextEncoder();
+    const onAbort = () => {
+      if (closed) return;
+      closed = true;
+      this.emit("aborted", path);
+    };
+    req.signal.addEventListener("abort", onAbort);
+    const body = new ReadableStream<Uint8Array>({
+      pull: async (ctrl) => {
+        if (i > 0) await this.pace(model, i);
+        if (closed) return;
+        const text = model === "endless" ? JSON.stringify({ response: reply.token(i), done: false }) + "\n" : next(i);
+        i++;
+        if (text === null) {
+          closed = true;
+          ctrl.close();
+          this.emit("finished", path);
+          return;
+        }
+        ctrl.enqueue(encoder.encode(text));
+      },
+      cancel: onAbort,
+    });
+    return new Response(body, { headers });
+  }
+
+  private async pace(model: string, i: number) {
+    if (model === "stall-midstream") await new Promise(() => {});
+    if (model === "gated" && i === 1) await this.gate.promise;
+    if (this.opts.chunkDelayMs) await sleep(this.opts.chunkDelayMs);
+  }
+
+  private stallHeaders(req: Request, path: string): Promise<Response> {
+    return new Promise((resolve) => {
+      req.signal.addEventListener("abort", () => {
+        this.emit("aborted", path);
+        resolve(new Response(null, { status: 499 }));
+      });
+    });
+  }
+
+  private async blob(req: Request): Promise<Response> {
+    let bytes = 0;
+    for await (const chunk of req.body ?? []) bytes += (chunk as Uint8Array).byteLength;
+    this.blobBytes += bytes;
+    return new Response(null, { status: 201 });
+  }
+}
+
+const modelOf = (json: Json) => String(json.model ?? json.name ?? "");
+const notFound = (model: string) => Response.json({ error: `model "${model}" not found, try pulling it first` }, { status: 404 });
+const finalText = (path: string, n: number) =>
+  path === "/api/chat" ? { message: { role: "assistant", content: reply.fullText(n) } } : { response: reply.fullText(n) };
+
+function safeJson(text: string): Json {
+  try {
+    const v = JSON.parse(text);
+    return v && typeof v === "object" ? v : {};
+  } catch {
+    return {};
+  }
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Server } from "bun";
 import { normalizeMac } from "../core/mac.ts";
-import { fakeOllamaHandler, type FakeOllamaOptions } from "./fake-ollama.ts";
+import { FakeOllama, type FakeOllamaOptions } from "./fake-ollama.ts";
 import { freePort } from "./ports.ts";
 import { SimSshServer, type ExecRecord } from "./ssh-server.ts";
 import { WolListener, type ReceivedPacket } from "./wol-listener.ts";
@@ -37,6 +37,8 @@ export class SimulatedMachine extends EventEmitter {
   readonly mac: string;
   readonly ssh: SimSshServer;
   readonly wol: WolListener;
+  /** The Ollama API the machine serves while on; its model list and request log survive a reboot. */
+  readonly ollama: FakeOllama;
   state: SimState = "off";
   ports = { wol: 0, ssh: 0, ollama: 0 };
   private http?: Server<unknown>;
@@ -56,6 +58,7 @@ export class SimulatedMachine extends EventEmitter {
       run: (rec) => this.runCommand(rec),
     });
     this.wol = new WolListener((p) => this.onPacket(p));
+    this.ollama = new FakeOllama(opts.ollama);
   }
 
   get packets(): ReceivedPacket[] {
@@ -103,7 +106,7 @@ export class SimulatedMachine extends EventEmitter {
     if (this.state === "on") return;
     await this.ssh.listen(this.ports.ssh, this.host);
     const startOllama = () => {
-      this.http = Bun.serve({ hostname: this.host, port: this.ports.ollama, fetch: fakeOllamaHandler(this.opts.ollama) });
+      this.http = Bun.serve({ hostname: this.host, port: this.ports.ollama, idleTimeout: 0, fetch: this.ollama.fetch });
     };
     if (this.opts.ollamaDelayMs) this.ollamaTimer = setTimeout(startOllama, this.opts.ollamaDelayMs);
     else startOllama();

@@ -1,0 +1,119 @@
+import { GatewayError, UnavailableError, UpstreamError, UpstreamTimeoutError } from "./errors.ts";
+import { clientResponseHeaders, upstreamRequestHeaders } from "./http-headers.ts";
+import { watchIdle } from "./idle-stream.ts";
+import type { Logger } from "./logger.ts";
+
+export type TimeoutClass = "generate" | "pull" | "default";
+
+const GENERATE = /^\/(api\/(generate|chat|embed|embeddings)|v1\/(chat\/completions|completions|embeddings|responses))$/;
+const PULL = /^\/api\/(pull|push|create|blobs\/.*)$/;
+
+export function timeoutClassOf(path: string): TimeoutClass {
+  if (GENERATE.test(path)) return "generate";
+  if (PULL.test(path)) return "pull";
+  return "default";
+}
+
+export interface ProxyOptions {
+  baseUrl: string;
+  timeoutsMs: Record<TimeoutClass, number>;
+  /** Asked only after a connection failure, to tell "machine asleep" from "Ollama down". */
+  machineAnswers: () => Promise<boolean>;
+  logger: Logger;
+  retryAfterS?: number;
+}
+
+export interface ForwardOverrides {
+  method?: string;
+  /** A replacement body (the legacy routes send JSON they have checked). */
+  json?: unknown;
+}
+
+// Bodies up to this size are read whole and sent with a Content-Length; larger ones stream through.
+const BUFFER_LIMIT = 1 << 20;
+
+class IdleTimeout extends Error {}
+
+/** Forwards a request to Ollama and hands back its response as a stream, unbuffered and abortable. */
+export class OllamaProxy {
+  constructor(private readonly opts: ProxyOptions) {}
+
+  async forward(req: Request, pathAndQuery: string, over: ForwardOverrides = {}): Promise<Response> {
+    const path = pathAndQuery.split("?")[0]!;
+    const idleMs = this.opts.timeoutsMs[timeoutClassOf(path)];
+    const abort = new AbortController();
+    const clientGone = () => abort.abort(req.signal.reason);
+    req.signal.addEventListener("abort", clientGone, { once: true });
+    const release = () => req.signal.removeEventListener("abort", clientGone);
+    const headersTimer = setTimeout(() => abort.abort(new IdleTimeout()), idleMs);
+
+    let upstream: Response;
+    try {
+      const headers = upstreamRequestHeaders(req.headers);
+      if (over.json !== undefined) headers.set("content-type", "application/json");
+      upstream = await fetch(this.opts.baseUrl + pathAndQuery, {
+        method: over.method ?? req.method,
+        headers,
+        body: over.json !== undefined ? JSON.stringify(over.json) : await requestBody(req),
+        signal: abort.signal,
+        redirect: "manual",
+        decompress: false,
+      } as RequestInit);
+    } catch (err) {
+      release();
+      throw await this.failure(err, abort.signal, idleMs, path);
+    } finally {
+      clearTimeout(headersTimer);
+    }
+
+    const headers = clientResponseHeaders(upstream.headers);
+    if (!upstream.body) {
+      release();
+      return new Response(null, { status: upstream.status, headers });
+    }
+    const body = watchIdle(upstream.body, idleMs, {
+      onIdle: () => {
+        this.opts.logger.warn("upstream went silent; stream closed", { path, idle_s: idleMs / 1000 });
+        abort.abort(new IdleTimeout());
+        return idleTail(headers, idleMs);
+      },
+      onCancel: () => abort.abort(new Error("client went away")),
+      onEnd: release,
+    });
+    return new Response(body, { status: upstream.status, headers });
+  }
+
+  private async failure(err: unknown, signal: AbortSignal, idleMs: number, path: string): Promise<GatewayError> {
+    if (err instanceof GatewayError) return err;
+    if (signal.reason instanceof IdleTimeout) {
+      return new UpstreamTimeoutError(`Ollama did not answer ${path} within ${idleMs / 1000} s`);
+    }
+    if (signal.aborted) return new GatewayError(400, "the client closed the request");
+    const retry = this.opts.retryAfterS ?? 30;
+    if (!(await this.opts.machineAnswers())) {
+      return new UnavailableError("The AI machine is asleep or unreachable; wake it with POST /arrancar", retry);
+    }
+    const code = (err as { code?: string }).code;
+    if (code === "ECONNREFUSED" || code === "ConnectionRefused") {
+      return new UnavailableError("The AI machine answers, but Ollama refuses connections (is it running?)", retry);
+    }
+    return new UpstreamError(`Could not reach Ollama: ${(err as Error).message ?? String(err)}`);
+  }
+}
+
+async function requestBody(req: Request): Promise<ArrayBuffer | ReadableStream<Uint8Array> | null> {
+  if (req.method === "GET" || req.method === "HEAD" || !req.body) return null;
+  const length = Number(req.headers.get("content-length") ?? NaN);
+  if (Number.isFinite(length) && length <= BUFFER_LIMIT) return req.arrayBuffer();
+  return req.body;
+}
+
+/** The line a streaming client can understand when the upstream stalls: Ollama's own {"error"} shape. */
+function idleTail(headers: Headers, idleMs: number): Uint8Array | null {
+  if (headers.has("content-length")) return null;
+  const error = JSON.stringify({ error: `ollama-gate: Ollama sent nothing for ${idleMs / 1000} s; stream closed` });
+  const type = headers.get("content-type") ?? "";
+  if (type.includes("ndjson")) return new TextEncoder().encode(error + "\n");
+  if (type.includes("event-stream")) return new TextEncoder().encode(`data: ${error}\n\n`);
+  return null;
+}
