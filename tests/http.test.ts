@@ -59,6 +59,9 @@ describe("documentation", () => {
     const expected = {
       "/": ["get"], "/debug": ["get"], "/test": ["get"], "/status": ["get"], "/init": ["post"], "/lista_modelos": ["get"],
       "/arrancar": ["post"], "/apagar": ["post"], "/permanent_on_enable": ["post"], "/permanent_on_disable": ["post"], "/shutdown": ["post"],
+      "/ollama/generate": ["post"], "/ollama/chat": ["post"], "/ollama/pull": ["post"], "/ollama/delete": ["post"], "/ollama/show": ["post"],
+      "/api/generate": ["post"], "/api/chat": ["post"], "/api/tags": ["get"], "/api/delete": ["delete"], "/api/{path}": ["get"],
+      "/v1/chat/completions": ["post"], "/v1/models": ["get"], "/v1/{path}": ["get"],
     };
     for (const [path, methods] of Object.entries(expected)) {
       for (const m of methods) {
@@ -70,6 +73,8 @@ describe("documentation", () => {
     }
     expect(doc.paths["/"].get.security).toEqual([]);
     expect(doc.paths["/apagar"].post.responses["502"]).toBeDefined();
+    expect(doc.paths["/api/chat"].post.responses["503"]).toBeDefined();
+    expect(doc.paths["/ollama/chat"].post.requestBody).toBeDefined();
   });
 
   test("Swagger UI at /docs and ReDoc at /redoc", async () => {
