@@ -172,6 +172,17 @@ describe("what reaches Ollama", () => {
     expect(h.logs.some((l) => l.includes('"path":"/api/version"'))).toBe(true);
   });
 
+  test.each([
+    ["POST", "/api/embed", { model: "nomic-embed-text", input: "hi" }, "embeddings"],
+    ["GET", "/api/ps", undefined, "models"],
+    ["GET", "/api/version", undefined, "version"],
+  ])("%s %s passes through", async (method, path, body, field) => {
+    h = await startHarness({ on: true });
+    const res = await h.api(path, { method, body: body && JSON.stringify(body) });
+    expect(res.status).toBe(200);
+    expect(await json(res)).toHaveProperty(field);
+  });
+
   test("every method and path under /api and /v1 goes through, documented or not", async () => {
     h = await startHarness({ on: true });
     const res = await h.api("/api/some/future/endpoint", { method: "PUT", body: "x" });

@@ -1,0 +1,46 @@
+import { expect, test } from "bun:test";
+import { clientResponseHeaders, upstreamRequestHeaders } from "../src/core/http-headers.ts";
+import { timeoutClassOf } from "../src/core/proxy.ts";
+
+test("requests lose hop-by-hop headers, those named in Connection, and the gateway's credentials", () => {
+  const out = upstreamRequestHeaders(
+    new Headers({
+      Connection: "keep-alive, X-Hop",
+      "X-Hop": "1",
+      "Keep-Alive": "timeout=5",
+      TE: "trailers",
+      Upgrade: "h2c",
+      "Proxy-Authorization": "Basic x",
+      Authorization: "Bearer gateway-key",
+      "X-API-Key": "gateway-key",
+      Host: "gate.example.com",
+      "Content-Length": "12",
+      "Content-Type": "application/json",
+      "User-Agent": "ollama-js/0.6",
+      "X-Custom": "kept",
+    }),
+  );
+  expect([...out.keys()].sort()).toEqual(["content-type", "user-agent", "x-custom"]);
+});
+
+test("responses lose hop-by-hop headers and keep the rest", () => {
+  const out = clientResponseHeaders(
+    new Headers({ "Transfer-Encoding": "chunked", Connection: "close", "Content-Type": "application/x-ndjson", Date: "x" }),
+  );
+  expect([...out.keys()].sort()).toEqual(["content-type", "date"]);
+});
+
+test.each([
+  ["/api/generate", "generate"],
+  ["/api/chat", "generate"],
+  ["/api/embed", "generate"],
+  ["/v1/chat/completions", "generate"],
+  ["/api/pull", "pull"],
+  ["/api/push", "pull"],
+  ["/api/create", "pull"],
+  ["/api/blobs/sha256:abc", "pull"],
+  ["/api/tags", "default"],
+  ["/api/show", "default"],
+])("%s uses the %s idle timeout", (path, cls) => {
+  expect(timeoutClassOf(path)).toBe(cls as never);
+});
