@@ -35,7 +35,7 @@ async function main() {
   const upstreamPort = Number(upstream.value);
   log(`fake Ollama on port ${upstreamPort} (pid ${upstream.child.pid})`);
 
-  const gateway = await start("gateway", [process.execPath, "src/index.ts"], {
+  const gateway = await start("gateway", [process.execPath, "src/index.ts"] /* the same as `npm start` */, {
     cwd: ROOT,
     env: gatewayEnv(upstreamPort, dir),
     logFile: join(dir, "gateway.log"),

@@ -4,7 +4,7 @@ import type { Logger } from "./logger.ts";
 import { ModelCache } from "./model-cache.ts";
 import { fetchTags, type TagsResult } from "./ollama.ts";
 import { tcpProbe, type ProbeResult } from "./probe.ts";
-import { sshShutdown, type ShutdownOutcome, type SshTarget } from "./ssh.ts";
+import type { ShutdownOutcome, SshTarget } from "./ssh.ts";
 import { sendMagicPacket, type WolTarget } from "./wol.ts";
 
 export interface MachineProbe {
@@ -20,7 +20,13 @@ export interface MachineIo {
   sshShutdown: (target: SshTarget, command: string) => Promise<ShutdownOutcome>;
 }
 
-export const realMachineIo: MachineIo = { probeTcp: tcpProbe, fetchTags, sendMagicPacket, sshShutdown };
+export const realMachineIo: MachineIo = {
+  probeTcp: tcpProbe,
+  fetchTags,
+  sendMagicPacket,
+  // ssh2 alone adds about 26 MB to the process; load it only when a shutdown is actually sent.
+  sshShutdown: async (target, command) => (await import("./ssh.ts")).sshShutdown(target, command),
+};
 
 const OLLAMA_PROBE_TIMEOUT_MS = 5000;
 

