@@ -5,6 +5,9 @@ import { requireApiKey, routedPath } from "./http/auth.ts";
 import { mountDocs } from "./http/docs.ts";
 import { errorHandler, notFound } from "./http/errors.ts";
 import { debugRoutes } from "./routes/debug.ts";
+import { eventRoutes } from "./routes/events.ts";
+import { leaseRoutes } from "./routes/leases.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
 import { modelRoutes } from "./routes/models.ts";
 import { ollamaApiRoutes } from "./routes/ollama-api.ts";
 import { ollamaLegacyRoutes } from "./routes/ollama-legacy.ts";
@@ -18,13 +21,16 @@ export function createApp(deps: AppDeps) {
   app.onError(errorHandler(deps.logger, deps.redact));
   app.notFound(notFound);
   app.use("*", accessLog(deps));
-  app.use("*", requireApiKey(deps.config.apiKeys));
+  app.use("*", requireApiKey(deps.config.apiKeys, deps.config.metricsPublic ? ["/metrics"] : []));
 
   app.route("/", rootRoutes(deps));
   app.route("/", debugRoutes(deps));
   app.route("/", statusRoutes(deps));
   app.route("/", modelRoutes(deps));
   app.route("/", powerRoutes(deps));
+  app.route("/", leaseRoutes(deps));
+  app.route("/", eventRoutes(deps));
+  app.route("/", metricsRoutes(deps));
   app.route("/", ollamaLegacyRoutes(deps));
   app.route("/", ollamaApiRoutes(deps));
   app.route("/", openAiRoutes(deps));

@@ -24,6 +24,17 @@ const seconds = (fallback: number) =>
     fallback,
   );
 
+const flag = (fallback: boolean) =>
+  z.preprocess(
+    (v) => (typeof v === "string" && v.trim() !== "" ? v.trim().toLowerCase() : undefined),
+    z
+      .enum(["true", "false", "1", "0", "yes", "no", "on", "off"], { message: "expected true or false" })
+      .default(fallback ? "true" : "false")
+      .transform((v) => ["true", "1", "yes", "on"].includes(v)),
+  );
+
+const minutesOrOff = withDefault(z.coerce.number({ message: "expected minutes (0 = off)" }).min(0, { message: "expected 0 or more minutes" }), 0);
+
 const envSchema = z.object({
   EQUIPO_IA: required("host name or IP address of the AI machine"),
   IA_MAC: required("MAC address of the AI machine (aa:bb:cc:dd:ee:ff)").transform((v, ctx) => {
@@ -66,6 +77,14 @@ const envSchema = z.object({
   PROXY_TIMEOUT_GENERATE_S: seconds(300),
   PROXY_TIMEOUT_PULL_S: seconds(3600),
   PROXY_TIMEOUT_DEFAULT_S: seconds(30),
+  POLL_S: seconds(30),
+  AUTO_WAKE: flag(true),
+  WAKE_TIMEOUT_S: seconds(180),
+  WOL_RETRY_S: seconds(20),
+  LEASE_TTL_S: withDefault(z.coerce.number({ message: "expected seconds (0 = no expiry)" }).min(0, { message: "expected 0 or more seconds" }), 0),
+  IDLE_SHUTDOWN_MIN: minutesOrOff,
+  IDLE_SHUTDOWN_ANY: flag(false),
+  METRICS_PUBLIC: flag(false),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -91,6 +110,18 @@ export interface Config {
   probeTimeoutMs: number;
   /** Idle timeouts of proxied requests: waiting for headers, and silence between chunks. Not a cap on a stream. */
   proxyTimeoutsMs: { generate: number; pull: number; default: number };
+  power: {
+    pollMs: number;
+    autoWake: boolean;
+    wakeTimeoutMs: number;
+    wolRetryMs: number;
+    /** 0: leases never expire (the old service's behaviour). */
+    leaseTtlS: number;
+    /** 0: idle shutdown is off. */
+    idleShutdownMs: number;
+    idleShutdownAny: boolean;
+  };
+  metricsPublic: boolean;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -129,6 +160,16 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         pull: e.PROXY_TIMEOUT_PULL_S * 1000,
         default: e.PROXY_TIMEOUT_DEFAULT_S * 1000,
       },
+      power: {
+        pollMs: e.POLL_S * 1000,
+        autoWake: e.AUTO_WAKE,
+        wakeTimeoutMs: e.WAKE_TIMEOUT_S * 1000,
+        wolRetryMs: e.WOL_RETRY_S * 1000,
+        leaseTtlS: e.LEASE_TTL_S,
+        idleShutdownMs: e.IDLE_SHUTDOWN_MIN * 60_000,
+        idleShutdownAny: e.IDLE_SHUTDOWN_ANY,
+      },
+      metricsPublic: e.METRICS_PUBLIC,
     },
   };
 }
@@ -165,5 +206,13 @@ export function describeConfig(config: Config) {
     PROXY_TIMEOUT_GENERATE_S: config.proxyTimeoutsMs.generate / 1000,
     PROXY_TIMEOUT_PULL_S: config.proxyTimeoutsMs.pull / 1000,
     PROXY_TIMEOUT_DEFAULT_S: config.proxyTimeoutsMs.default / 1000,
+    POLL_S: config.power.pollMs / 1000,
+    AUTO_WAKE: config.power.autoWake,
+    WAKE_TIMEOUT_S: config.power.wakeTimeoutMs / 1000,
+    WOL_RETRY_S: config.power.wolRetryMs / 1000,
+    LEASE_TTL_S: config.power.leaseTtlS,
+    IDLE_SHUTDOWN_MIN: config.power.idleShutdownMs / 60_000,
+    IDLE_SHUTDOWN_ANY: config.power.idleShutdownAny,
+    METRICS_PUBLIC: config.metricsPublic,
   };
 }

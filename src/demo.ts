@@ -32,6 +32,7 @@ const parsed = parseConfig(
 if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
 
 const deps = buildDeps(parsed.config);
+deps.monitor.start();
 const server = serve(createApp(deps), { hostname: "127.0.0.1", port: parsed.config.listen.port });
 const url = `http://127.0.0.1:${server.port}`;
 sim.on("state", (s) => console.log(`[simulated machine] ${s}`));

@@ -1,7 +1,11 @@
 import pkg from "../package.json" with { type: "json" };
 import { secretsOf, type Config } from "./config.ts";
+import { Activity } from "./core/activity.ts";
+import { EventLog } from "./core/events.ts";
+import { GateMetrics } from "./core/gate-metrics.ts";
 import { createLogger, makeRedactor, type Logger } from "./core/logger.ts";
 import { Machine, realMachineIo, type MachineIo } from "./core/machine.ts";
+import { PowerMonitor } from "./core/monitor.ts";
 import { Power } from "./core/power.ts";
 import { OllamaProxy } from "./core/proxy.ts";
 import { StatusStore } from "./core/status-store.ts";
@@ -13,28 +17,64 @@ export interface AppDeps {
   redact: (text: string) => string;
   store: StatusStore;
   machine: Machine;
+  monitor: PowerMonitor;
   power: Power;
   proxy: OllamaProxy;
+  activity: Activity;
+  events: EventLog;
+  metrics: GateMetrics;
   version: string;
 }
 
 export interface DepsOptions {
   logger?: Logger;
   io?: Partial<MachineIo>;
-  now?: () => Date;
+  /** The clock the power rules read (idle windows, lease expiry); tests move it by hand. */
+  now?: () => number;
+  /** Probe interval while waking or shutting down (1 s). */
+  fastPollMs?: number;
 }
 
 export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const secrets = secretsOf(config);
+  const now = opts.now ?? Date.now;
   const logger = opts.logger ?? createLogger({ secrets });
-  const store = new StatusStore({ file: config.statusFile, logger, now: opts.now });
+  const store = new StatusStore({ file: config.statusFile, logger, now: () => new Date(now()) });
   const machine = new Machine(config, logger, { ...realMachineIo, ...opts.io });
-  const power = new Power(machine, store, logger);
+  const events = new EventLog(now);
+  const metrics = new GateMetrics();
+  const activity = new Activity(now);
+  const monitor = new PowerMonitor({
+    machine,
+    store,
+    events,
+    metrics,
+    activity,
+    logger,
+    power: config.power,
+    now,
+    fastPollMs: opts.fastPollMs ?? 1000,
+  });
+  metrics.bind({ monitor, activity, store });
+  const power = new Power({ machine, store, monitor, activity, events, logger, power: config.power, now });
   const proxy = new OllamaProxy({
     baseUrl: machine.ollamaUrl,
     timeoutsMs: config.proxyTimeoutsMs,
     machineAnswers: async () => (await machine.probeHost()).ok,
     logger,
+    track: (path) => {
+      const done = activity.begin();
+      return (status) => {
+        done();
+        metrics.proxied.inc({ route: routeLabel(path), status: String(status) });
+      };
+    },
   });
-  return { config, logger, redact: makeRedactor(secrets), store, machine, power, proxy, version: pkg.version };
+  return { config, logger, redact: makeRedactor(secrets), store, machine, monitor, power, proxy, activity, events, metrics, version: pkg.version };
+}
+
+// Metric labels must stay few: blob digests and unknown paths are folded.
+function routeLabel(path: string): string {
+  if (path.startsWith("/api/blobs/")) return "/api/blobs";
+  return /^\/(api|v1)\/[a-z/]+$/.test(path) && path.length < 40 ? path : path.startsWith("/v1/") ? "/v1/other" : "/api/other";
 }

@@ -15,6 +15,7 @@ const app = createApp(deps);
 // Creates status.json from base.json (or recovers a corrupt one) before the first request.
 await deps.store.read();
 
+deps.monitor.start();
 const server = serve(app, { hostname: parsed.config.listen.host, port: parsed.config.listen.port });
 deps.logger.info("ollama-gate listening", { url: `http://${server.hostname}:${server.port}`, version: deps.version });
 

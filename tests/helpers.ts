@@ -29,6 +29,8 @@ export interface HarnessOptions {
   on?: boolean;
   env?: Record<string, string | undefined>;
   deps?: DepsOptions;
+  /** Leave the power monitor's timer off; the test calls deps.monitor.tick() itself. */
+  manualMonitor?: boolean;
 }
 
 export function tempDir(prefix = "ollama-gate-"): { dir: string; cleanup: () => void } {
@@ -57,7 +59,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const parsed = parseConfig(env);
   if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
   const logger = memoryLogger(secretsOf(parsed.config));
-  const deps = buildDeps(parsed.config, { logger, ...opts.deps });
+  const deps = buildDeps(parsed.config, { logger, fastPollMs: 40, ...opts.deps });
+  if (!opts.manualMonitor) deps.monitor.start();
   const server = serve(createApp(deps), { hostname: "127.0.0.1", port: 0 });
   const url = `http://127.0.0.1:${server.port}`;
   return {
@@ -72,6 +75,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       return fetch(url + path, { ...init, headers });
     },
     close: async () => {
+      deps.monitor.stop();
       server.stop(true);
       await sim.stop();
       cleanup();

@@ -113,8 +113,8 @@ describe("timeouts and failures", () => {
     expect(JSON.parse(all.at(-1)!).error).toContain("sent nothing for 0.3 s");
   });
 
-  test("a sleeping machine gives 503 with Retry-After", async () => {
-    h = await startHarness();
+  test("with AUTO_WAKE off, a sleeping machine gives 503 with Retry-After", async () => {
+    h = await startHarness({ env: { AUTO_WAKE: "false" } });
     const res = await post("/api/chat", { model: "llama3.2:3b", messages: [] });
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("30");

@@ -32,3 +32,6 @@ export class UpstreamTimeoutError extends GatewayError {
     super(504, detail);
   }
 }
+
+/** The machine itself does not answer: asleep, off or unreachable. With AUTO_WAKE this is where a wake starts. */
+export class MachineAsleepError extends UnavailableError {}

@@ -1,7 +1,7 @@
 import { join, dirname } from "node:path";
 import type { Config } from "../config.ts";
 import type { Logger } from "./logger.ts";
-import { ModelCache } from "./model-cache.ts";
+import { MetadataCache } from "./model-cache.ts";
 import { fetchTags, type TagsResult } from "./ollama.ts";
 import { tcpProbe, type ProbeResult } from "./probe.ts";
 import type { ShutdownOutcome, SshTarget } from "./ssh.ts";
@@ -32,15 +32,15 @@ const OLLAMA_PROBE_TIMEOUT_MS = 5000;
 
 /** Everything the gateway does to or asks of the AI machine. */
 export class Machine {
-  /** The last good model list, saved whenever Ollama answers /api/tags. */
-  readonly models: ModelCache;
+  /** The last good metadata answers, the model list saved whenever Ollama answers /api/tags. */
+  readonly cache: MetadataCache;
 
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly io: MachineIo = realMachineIo,
   ) {
-    this.models = new ModelCache(join(dirname(config.statusFile), "models_cache.json"), logger);
+    this.cache = new MetadataCache(join(dirname(config.statusFile), "metadata_cache.json"), logger);
   }
 
   get ollamaUrl(): string {
@@ -62,7 +62,7 @@ export class Machine {
 
   async tags(): Promise<TagsResult> {
     const tags = await this.io.fetchTags(this.ollamaUrl, OLLAMA_PROBE_TIMEOUT_MS);
-    if (tags.ok) await this.models.save(tags.raw);
+    if (tags.ok) await this.cache.put("/api/tags", tags.raw);
     return tags;
   }
 

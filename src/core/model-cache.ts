@@ -2,18 +2,21 @@ import { writeJsonAtomic } from "./atomic-file.ts";
 import type { Logger } from "./logger.ts";
 import type { OllamaModel } from "./ollama.ts";
 
-export interface CachedTags {
+export interface CachedAnswer {
   saved_at: string;
-  /** Ollama's /api/tags answer, exactly as it came. */
-  tags: { models: OllamaModel[] };
+  /** Ollama's answer, exactly as it came. */
+  body: unknown;
 }
 
+export type TagsAnswer = { models: OllamaModel[] };
+
 /**
- * The last good /api/tags answer, kept beside the status file, so a model list can be shown while the
- * machine sleeps instead of waking a 300-watt machine to read it.
+ * The last good answers to Ollama's metadata requests (/api/tags, /api/version), kept beside the status
+ * file, so a model list can be shown while the machine sleeps instead of waking a 300-watt machine to read it.
  */
-export class ModelCache {
-  private last?: string;
+export class MetadataCache {
+  private entries?: Record<string, CachedAnswer>;
+  private readonly lastText = new Map<string, string>();
 
   constructor(
     private readonly file: string,
@@ -21,32 +24,46 @@ export class ModelCache {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async save(tags: unknown): Promise<void> {
-    if (!tags || typeof tags !== "object" || !Array.isArray((tags as { models?: unknown }).models)) return;
-    const text = JSON.stringify(tags);
-    if (text === this.last) return; // the common case: nothing changed, no write
-    this.last = text;
+  async put(key: string, body: unknown): Promise<void> {
+    if (!body || typeof body !== "object") return;
+    const text = JSON.stringify(body);
+    if (this.lastText.get(key) === text) return; // the common case: nothing changed, no write
+    this.lastText.set(key, text);
+    const entries = { ...(await this.load()), [key]: { saved_at: this.now().toISOString(), body } };
+    this.entries = entries;
     try {
-      await writeJsonAtomic(this.file, { saved_at: this.now().toISOString(), tags });
+      await writeJsonAtomic(this.file, entries);
     } catch (err) {
-      this.logger.warn("could not save the model list cache", { file: this.file, err });
+      this.logger.warn("could not save the metadata cache", { file: this.file, err });
     }
   }
 
-  async load(): Promise<CachedTags | null> {
+  async get(key: string): Promise<CachedAnswer | null> {
+    return (await this.load())[key] ?? null;
+  }
+
+  /** The cached model list, if a well-formed one was ever seen. */
+  async tags(): Promise<{ saved_at: string; tags: TagsAnswer } | null> {
+    const entry = await this.get("/api/tags");
+    const tags = entry?.body as TagsAnswer | undefined;
+    return entry && Array.isArray(tags?.models) ? { saved_at: entry.saved_at, tags: tags! } : null;
+  }
+
+  private async load(): Promise<Record<string, CachedAnswer>> {
+    if (this.entries) return this.entries;
     try {
       const f = Bun.file(this.file);
-      if (!(await f.exists())) return null;
-      const data = (await f.json()) as CachedTags;
-      return Array.isArray(data?.tags?.models) ? data : null;
+      const data = (await f.exists()) ? await f.json() : {};
+      this.entries = data && typeof data === "object" ? data : {};
     } catch {
-      return null;
+      this.entries = {};
     }
+    return this.entries!;
   }
 }
 
 /** Ollama's /v1/models shape, built from an /api/tags answer. */
-export function openAiModelList(tags: { models: OllamaModel[] }) {
+export function openAiModelList(tags: TagsAnswer) {
   return {
     object: "list",
     data: tags.models.map((m) => ({

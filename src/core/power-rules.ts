@@ -1,19 +1,26 @@
-import type { Status } from "./status-store.ts";
-
-/** What a release (`/apagar`) should do once the count has been lowered. Pure: the caller probes and acts. */
+/** What a release should do once the lease is gone. Pure: the caller probes and acts. */
 export type ReleaseDecision =
-  | { shutdown: true }
-  | { shutdown: false; reason: "clients" | "permanent_on" | "already_off" };
+  | { action: "shutdown" }
+  | { action: "defer"; inFlight: number }
+  | { action: "keep"; reason: "clients" | "permanent_on" | "already_off" };
 
-export function decideRelease(after: Pick<Status, "peticions_ollama" | "permanent_on">, machineAnswers: boolean): ReleaseDecision {
-  if (after.peticions_ollama > 0) return { shutdown: false, reason: "clients" };
-  if (after.permanent_on) return { shutdown: false, reason: "permanent_on" };
-  if (!machineAnswers) return { shutdown: false, reason: "already_off" };
-  return { shutdown: true };
+export function decideRelease(
+  after: { leases: number; permanent_on: boolean },
+  machineAnswers: boolean,
+  inFlight: number,
+): ReleaseDecision {
+  if (after.leases > 0) return { action: "keep", reason: "clients" };
+  if (after.permanent_on) return { action: "keep", reason: "permanent_on" };
+  if (!machineAnswers) return { action: "keep", reason: "already_off" };
+  // Never cut active work: a stream still running holds the shutdown until it ends.
+  if (inFlight > 0) return { action: "defer", inFlight };
+  return { action: "shutdown" };
 }
 
 export function releaseMessage(d: ReleaseDecision, count: number): string {
-  if (d.shutdown) return "No client holds the machine any more: shutdown sent";
+  if (d.action === "shutdown") return "No client holds the machine any more: shutdown sent";
+  if (d.action === "defer")
+    return `No client holds the machine any more; shutdown deferred until ${d.inFlight} running request${d.inFlight === 1 ? "" : "s"} finish${d.inFlight === 1 ? "es" : ""}`;
   switch (d.reason) {
     case "clients":
       return `Machine stays on: ${count} client${count === 1 ? "" : "s"} still hold${count === 1 ? "s" : ""} it`;
@@ -24,4 +31,21 @@ export function releaseMessage(d: ReleaseDecision, count: number): string {
   }
 }
 
-export const decrement = (n: number) => Math.max(0, n - 1);
+/**
+ * Idle shutdown: only with the window set, nobody holding the machine, nothing running, the window
+ * elapsed since the last work ended, and — unless told otherwise — a machine the gateway woke itself.
+ */
+export function idleShutdownDue(o: {
+  windowMs: number;
+  any: boolean;
+  wokenByGateway: boolean;
+  leases: number;
+  permanent_on: boolean;
+  inFlight: number;
+  idleSince: number;
+  now: number;
+}): boolean {
+  if (o.windowMs <= 0 || o.leases > 0 || o.permanent_on || o.inFlight > 0) return false;
+  if (!o.wokenByGateway && !o.any) return false;
+  return o.now - o.idleSince >= o.windowMs;
+}

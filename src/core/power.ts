@@ -1,104 +1,149 @@
+import type { Config } from "../config.ts";
+import type { Activity } from "./activity.ts";
+import { UpstreamTimeoutError } from "./errors.ts";
+import type { EventLog } from "./events.ts";
+import { expireLeases, leasesOf, releaseLease, takeLease, withLeases, type Lease } from "./leases.ts";
 import type { Logger } from "./logger.ts";
 import type { Machine, MachineProbe } from "./machine.ts";
+import type { PowerMonitor, ShutdownReason } from "./monitor.ts";
 import type { OllamaModel } from "./ollama.ts";
-import { decideRelease, decrement, releaseMessage } from "./power-rules.ts";
-import type { Status, StatusStore } from "./status-store.ts";
+import { decideRelease, idleShutdownDue, releaseMessage } from "./power-rules.ts";
+import type { StatusStore } from "./status-store.ts";
 
 const summary = (m: OllamaModel) => ({ name: m.name, size: m.size, modified_at: m.modified_at });
 
+export interface PowerDeps {
+  machine: Machine;
+  store: StatusStore;
+  monitor: PowerMonitor;
+  activity: Activity;
+  events: EventLog;
+  logger: Logger;
+  power: Config["power"];
+  now: () => number;
+}
+
 /**
- * The old service's power operations: a counter of clients that need the machine, a permanent flag,
- * Wake-on-LAN to start it and SSH to stop it. Each method is one route's worth of behaviour.
+ * The power operations behind the routes: leases that hold the machine on, releases that shut it down
+ * (later, if a stream is still running), idle shutdown and lease expiry on the monitor's timer.
  */
 export class Power {
-  constructor(
-    private readonly machine: Machine,
-    private readonly store: StatusStore,
-    private readonly logger: Logger,
-  ) {}
+  private deferred: ShutdownReason | null = null;
+  private lastReleaseAt = 0;
+  private readonly startedAt: number;
 
-  /** Probes and stores what it saw, so the status file never lags behind a probe. */
-  async refresh(): Promise<{ probe: MachineProbe; status: Status }> {
-    const probe = await this.machine.probe();
-    const status = await this.store.update(() => ({ phisical_on: probe.host.ok, logical_on: probe.ollama.ok }));
-    return { probe, status };
+  constructor(private readonly d: PowerDeps) {
+    this.startedAt = d.now();
+    d.monitor.onTimer = () => d.monitor.tick((_probe, now) => this.housekeeping(now));
+    d.activity.on("idle", () => void this.runDeferred());
+  }
+
+  /** Probes (through the monitor, so the state machine sees it) and returns what it stored. */
+  async refresh(): Promise<{ probe: MachineProbe; status: Awaited<ReturnType<StatusStore["read"]>> }> {
+    const probe = await this.d.monitor.tick();
+    return { probe, status: await this.d.store.read() };
   }
 
   async test() {
     const { probe } = await this.refresh();
-    const equipo_online = probe.host.ok;
-    const ollama_online = probe.ollama.ok;
-    const mensaje = !equipo_online
+    const mensaje = !probe.host.ok
       ? "The machine does not answer"
-      : ollama_online
+      : probe.ollama.ok
         ? "The machine and Ollama answer"
         : "The machine answers but Ollama does not";
-    return { equipo_online, ollama_online, mensaje, probe };
+    return { equipo_online: probe.host.ok, ollama_online: probe.ollama.ok, mensaje };
   }
 
   async init() {
-    const { probe } = await this.refresh();
-    const status = await this.store.update(() => ({
-      peticions_ollama: 0,
-      permanent_on: false,
-      message: "Counters reset by /init",
-    }));
-    this.logger.info("status reset by /init", { phisical_on: probe.host.ok });
+    await this.refresh();
+    this.deferred = null;
+    const status = await this.d.store.update(() => ({ ...withLeases([]), permanent_on: false, message: "Counters reset by /init" }));
+    this.d.logger.info("status reset by /init");
     return { success: true, mensaje: "Status initialised: peticions_ollama 0, permanent_on false", status };
   }
 
   /** Ollama's models; while the machine or Ollama is down, the last list seen, marked `cached`. */
   async listModels() {
-    const host = await this.machine.probeHost();
-    const tags = host.ok ? await this.machine.tags() : null;
-    if (tags?.ok) {
-      return { success: true, cached: false, mensaje: `${tags.models.length} models available`, models: tags.models.map(summary) };
-    }
+    const host = await this.d.machine.probeHost();
+    const tags = host.ok ? await this.d.machine.tags() : null;
+    if (tags?.ok) return { success: true, cached: false, mensaje: `${tags.models.length} models available`, models: tags.models.map(summary) };
     const why = host.ok ? `Ollama does not answer (${tags?.ok === false ? tags.error : ""})` : `The machine does not answer (${host.error})`;
-    const cached = await this.machine.models.load();
+    const cached = await this.d.machine.cache.tags();
     if (!cached) return { success: false, cached: false, mensaje: why, models: [] };
-    return {
-      success: true,
-      cached: true,
-      mensaje: `${why}; models as last seen at ${cached.saved_at}`,
-      models: cached.tags.models.map(summary),
-    };
+    return { success: true, cached: true, mensaje: `${why}; models as last seen at ${cached.saved_at}`, models: cached.tags.models.map(summary) };
   }
 
-  /** One more client needs the machine; wake it only if it does not already answer. */
-  async arrancar() {
-    const host = await this.machine.probeHost();
-    if (!host.ok) await this.machine.wake();
-    const status = await this.store.update((s) => ({
-      peticions_ollama: s.peticions_ollama + 1,
-      phisical_on: host.ok,
-      message: host.ok ? "Machine already on" : "Magic packet sent",
-    }));
-    return {
+  /** Takes a lease, wakes the machine if it sleeps, and with `wait` answers only once Ollama is ready. */
+  async arrancar(opts: { ttlS?: number; holder?: string | null; wait?: boolean; timeoutS?: number }) {
+    const now = this.d.now();
+    const ttlS = opts.ttlS ?? this.d.power.leaseTtlS;
+    let lease!: Lease;
+    const status = await this.d.store.update((s) => {
+      const taken = takeLease(s, { ttlS, holder: opts.holder, now });
+      lease = taken.lease;
+      return { ...taken.changes, message: "Lease taken" };
+    });
+    this.deferred = null; // someone needs the machine again: a shutdown waiting on a stream is off
+    this.d.events.emit("lease_taken", { lease_id: lease.id, holder: lease.holder, expires_at: lease.expires_at });
+    await this.d.monitor.tick();
+    const wol_sent = await this.d.monitor.requestWake("lease taken");
+    const answer = {
       success: true,
-      mensaje: host.ok ? "The machine is already on; request counted" : "Magic packet sent; the machine is starting",
+      mensaje: wol_sent ? "Magic packet sent; the machine is starting" : `The machine is ${this.d.monitor.state}; lease taken`,
       peticions_ollama: status.peticions_ollama,
-      wol_sent: !host.ok,
+      wol_sent,
+      lease_id: lease.id,
+      expires_at: lease.expires_at,
+      power_state: this.d.monitor.state,
     };
+    if (!opts.wait) return answer;
+    await this.waitReady(opts.timeoutS, `your lease ${lease.id} stays until released`);
+    return { ...answer, mensaje: "The machine is ready", power_state: this.d.monitor.state };
   }
 
-  /** One client is done. The count is lowered first, so it stays lowered even when the shutdown fails. */
-  async apagar() {
-    const after = await this.store.update((s) => ({ peticions_ollama: decrement(s.peticions_ollama) }));
-    // Only probe when the answer matters: the count and permanent_on are checked first.
-    const idle = after.peticions_ollama === 0 && !after.permanent_on;
-    const decision = decideRelease(after, idle && (await this.machine.probeHost()).ok);
-    if (decision.shutdown) await this.shutdownAndMarkOff("Shut down: no client holds it");
-    const mensaje = releaseMessage(decision, after.peticions_ollama);
-    return { success: true, mensaje, peticions_ollama: after.peticions_ollama, shutdown_sent: decision.shutdown };
+  /** GET /ready: wakes the machine if needed and answers once Ollama is ready, without taking a lease. */
+  async ready(timeoutS?: number) {
+    await this.d.monitor.tick();
+    await this.d.monitor.requestWake("ready requested");
+    await this.waitReady(timeoutS, "");
+    return { ready: true as const, power_state: this.d.monitor.state };
+  }
+
+  private async waitReady(timeoutS: number | undefined, note: string) {
+    const ms = timeoutS !== undefined ? timeoutS * 1000 : this.d.power.wakeTimeoutMs;
+    if (!(await this.d.monitor.waitReady(ms))) {
+      throw new UpstreamTimeoutError(`The machine was not ready within ${ms / 1000} s${note ? `; ${note}` : ""}`);
+    }
+  }
+
+  /** Releases a lease (the oldest when none is named). Releasing one already gone changes nothing. */
+  async apagar(opts: { leaseId?: string }) {
+    let released: Lease | null = null;
+    const after = await this.d.store.update((s) => {
+      const r = releaseLease(s, opts.leaseId);
+      released = r.released;
+      return r.changes;
+    });
+    if (released) this.noteRelease(released, "lease_released");
+    const count = after.peticions_ollama;
+    const idle = count === 0 && !after.permanent_on;
+    const answers = idle && (await this.d.monitor.tick()).host.ok;
+    const decision = decideRelease({ leases: count, permanent_on: after.permanent_on }, answers, this.d.activity.inFlight);
+    if (decision.action === "shutdown") await this.d.monitor.lock.run(() => this.d.monitor.shutdownLocked("release"));
+    if (decision.action === "defer") this.defer("release", decision.inFlight);
+    return {
+      success: true,
+      mensaje: released || opts.leaseId === undefined ? releaseMessage(decision, count) : `Lease ${opts.leaseId} was already released; nothing changed`,
+      peticions_ollama: count,
+      shutdown_sent: decision.action === "shutdown",
+      shutdown_deferred: decision.action === "defer",
+      released: Boolean(released),
+    };
   }
 
   async setPermanent(enabled: boolean) {
-    const status = await this.store.update(() => ({
-      permanent_on: enabled,
-      message: enabled ? "permanent_on enabled" : "permanent_on disabled",
-    }));
-    this.logger.info(enabled ? "permanent_on enabled" : "permanent_on disabled");
+    const status = await this.d.store.update(() => ({ permanent_on: enabled, message: `permanent_on ${enabled ? "enabled" : "disabled"}` }));
+    this.d.events.emit("permanent_on", { enabled });
     return {
       success: true,
       mensaje: enabled ? "permanent_on enabled: the machine will not be shut down by /apagar" : "permanent_on disabled",
@@ -106,26 +151,86 @@ export class Power {
     };
   }
 
-  /** Forced shutdown: ignores the count and permanent_on. Flags are only reset once the command went through. */
+  /** Forced: cuts at once, whatever holds the machine. Flags are reset only once the command went through. */
   async forceShutdown() {
-    const host = await this.machine.probeHost();
-    if (host.ok) await this.machine.shutdown();
-    await this.store.update(() => ({
-      peticions_ollama: 0,
+    const { probe } = await this.refresh();
+    if (probe.host.ok) await this.d.monitor.lock.run(() => this.d.monitor.shutdownLocked("forced"));
+    this.deferred = null;
+    await this.d.store.update(() => ({
+      ...withLeases([]),
       permanent_on: false,
       logical_on: false,
       phisical_on: false,
-      message: host.ok ? "Forced shutdown" : "Forced shutdown requested; the machine was already off",
+      message: probe.host.ok ? "Forced shutdown" : "Forced shutdown requested; the machine was already off",
     }));
     return {
       success: true,
-      mensaje: host.ok ? "Shutdown sent; counters reset" : "The machine does not answer; counters reset",
-      shutdown_sent: host.ok,
+      mensaje: probe.host.ok ? "Shutdown sent; leases and flags reset" : "The machine does not answer; leases and flags reset",
+      shutdown_sent: probe.host.ok,
     };
   }
 
-  private async shutdownAndMarkOff(message: string): Promise<void> {
-    await this.machine.shutdown();
-    await this.store.update(() => ({ logical_on: false, phisical_on: false, message }));
+  async leases() {
+    const status = await this.d.store.read();
+    return {
+      leases: leasesOf(status),
+      peticions_ollama: status.peticions_ollama,
+      permanent_on: status.permanent_on,
+      in_flight: this.d.activity.inFlight,
+      power_state: this.d.monitor.state,
+      shutdown_deferred: this.deferred !== null,
+      woken_by_gateway: this.d.monitor.woken,
+    };
+  }
+
+  /** On every monitor tick, under its lock: lease expiry, then idle shutdown. */
+  private async housekeeping(now: number): Promise<void> {
+    let expired: Lease[] = [];
+    const status = await this.d.store.update((s) => {
+      const r = expireLeases(s, now);
+      expired = r.expired;
+      return expired.length ? r.changes : {};
+    });
+    for (const lease of expired) this.noteRelease(lease, "lease_expired");
+    const on = this.d.monitor.state === "on" || this.d.monitor.state === "degraded";
+    if (!on) return;
+    const holders = { leases: status.peticions_ollama, permanent_on: status.permanent_on };
+    if (expired.length > 0) {
+      const decision = decideRelease(holders, true, this.d.activity.inFlight);
+      if (decision.action === "shutdown") return this.d.monitor.shutdownLocked("lease_expiry");
+      if (decision.action === "defer") return this.defer("lease_expiry", decision.inFlight);
+    }
+    const idleSince = Math.max(this.d.activity.lastFinishedAt ?? 0, this.d.monitor.readyAt ?? 0, this.lastReleaseAt, this.startedAt);
+    const window = { windowMs: this.d.power.idleShutdownMs, any: this.d.power.idleShutdownAny, wokenByGateway: this.d.monitor.woken };
+    if (idleShutdownDue({ ...window, ...holders, inFlight: this.d.activity.inFlight, idleSince, now })) {
+      this.d.logger.info("idle shutdown", { idle_min: (now - idleSince) / 60_000 });
+      await this.d.monitor.shutdownLocked("idle");
+    }
+  }
+
+  private noteRelease(lease: Lease, type: "lease_released" | "lease_expired") {
+    this.lastReleaseAt = this.d.now();
+    this.d.events.emit(type, { lease_id: lease.id, holder: lease.holder });
+    if (type === "lease_expired") this.d.logger.info("lease expired", { lease_id: lease.id, holder: lease.holder });
+  }
+
+  private defer(reason: ShutdownReason, inFlight: number) {
+    this.deferred = reason;
+    this.d.events.emit("shutdown_deferred", { reason, in_flight: inFlight });
+  }
+
+  /** The last running request ended: send the deferred shutdown if nothing changed meanwhile. */
+  private async runDeferred(): Promise<void> {
+    const reason = this.deferred;
+    if (!reason) return;
+    await this.d.monitor.lock
+      .run(async () => {
+        const s = await this.d.store.read();
+        const on = this.d.monitor.state === "on" || this.d.monitor.state === "degraded";
+        if (this.deferred !== reason || s.peticions_ollama > 0 || s.permanent_on || this.d.activity.inFlight > 0 || !on) return;
+        this.deferred = null;
+        await this.d.monitor.shutdownLocked(reason);
+      })
+      .catch((err) => this.d.logger.error("deferred shutdown failed", { err }));
   }
 }

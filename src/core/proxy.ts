@@ -1,4 +1,4 @@
-import { GatewayError, UnavailableError, UpstreamError, UpstreamTimeoutError } from "./errors.ts";
+import { GatewayError, MachineAsleepError, UnavailableError, UpstreamError, UpstreamTimeoutError } from "./errors.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./http-headers.ts";
 import { watchIdle } from "./idle-stream.ts";
 import type { Logger } from "./logger.ts";
@@ -21,13 +21,19 @@ export interface ProxyOptions {
   machineAnswers: () => Promise<boolean>;
   logger: Logger;
   retryAfterS?: number;
+  /** Called as a request starts; the function it returns is called once, with the status, when the response has ended. */
+  track?: (path: string) => (status: number) => void;
 }
 
 export interface ForwardOverrides {
   method?: string;
   /** A replacement body (the legacy routes send JSON they have checked). */
   json?: unknown;
+  /** The request body, read beforehand (see readBody), so a request can be sent again after a wake. */
+  body?: RequestBody;
 }
+
+export type RequestBody = ArrayBuffer | ReadableStream<Uint8Array> | null;
 
 // Bodies up to this size are read whole and sent with a Content-Length; larger ones stream through.
 const BUFFER_LIMIT = 1 << 20;
@@ -40,6 +46,16 @@ export class OllamaProxy {
 
   async forward(req: Request, pathAndQuery: string, over: ForwardOverrides = {}): Promise<Response> {
     const path = pathAndQuery.split("?")[0]!;
+    const end = this.opts.track?.(path) ?? (() => {});
+    try {
+      return await this.send(req, path, pathAndQuery, over, end);
+    } catch (err) {
+      end(err instanceof GatewayError ? err.status : 500);
+      throw err;
+    }
+  }
+
+  private async send(req: Request, path: string, pathAndQuery: string, over: ForwardOverrides, end: (status: number) => void) {
     const idleMs = this.opts.timeoutsMs[timeoutClassOf(path)];
     const abort = new AbortController();
     const clientGone = () => abort.abort(req.signal.reason);
@@ -54,7 +70,7 @@ export class OllamaProxy {
       upstream = await fetch(this.opts.baseUrl + pathAndQuery, {
         method: over.method ?? req.method,
         headers,
-        body: over.json !== undefined ? JSON.stringify(over.json) : await requestBody(req),
+        body: over.json !== undefined ? JSON.stringify(over.json) : over.body !== undefined ? over.body : await readBody(req),
         signal: abort.signal,
         redirect: "manual",
         decompress: false,
@@ -69,12 +85,14 @@ export class OllamaProxy {
     const headers = clientResponseHeaders(upstream.headers);
     if (!upstream.body) {
       release();
+      end(upstream.status);
       return new Response(null, { status: upstream.status, headers });
     }
     // A body of known length is a whole answer Ollama has already produced (streams are chunked): hand
     // it over as it is, which lets Bun pipe it natively — a third more requests per second.
     if (headers.has("content-length")) {
       release();
+      end(upstream.status);
       return new Response(upstream.body, { status: upstream.status, headers });
     }
     const body = watchIdle(upstream.body, idleMs, {
@@ -84,7 +102,10 @@ export class OllamaProxy {
         return idleTail(headers, idleMs);
       },
       onCancel: () => abort.abort(new Error("client went away")),
-      onEnd: release,
+      onEnd: () => {
+        release();
+        end(upstream.status);
+      },
     });
     return new Response(body, { status: upstream.status, headers });
   }
@@ -97,7 +118,7 @@ export class OllamaProxy {
     if (signal.aborted) return new GatewayError(400, "the client closed the request");
     const retry = this.opts.retryAfterS ?? 30;
     if (!(await this.opts.machineAnswers())) {
-      return new UnavailableError("The AI machine is asleep or unreachable; wake it with POST /arrancar", retry);
+      return new MachineAsleepError("The AI machine is asleep or unreachable; wake it with POST /arrancar", retry);
     }
     const code = (err as { code?: string }).code;
     if (code === "ECONNREFUSED" || code === "ConnectionRefused") {
@@ -107,7 +128,8 @@ export class OllamaProxy {
   }
 }
 
-async function requestBody(req: Request): Promise<ArrayBuffer | ReadableStream<Uint8Array> | null> {
+/** Small bodies are read whole (sent with a Content-Length, and replayable); large ones stream through. */
+export async function readBody(req: Request): Promise<RequestBody> {
   if (req.method === "GET" || req.method === "HEAD" || !req.body) return null;
   const length = Number(req.headers.get("content-length") ?? NaN);
   if (Number.isFinite(length) && length <= BUFFER_LIMIT) return req.arrayBuffer();

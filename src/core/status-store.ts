@@ -14,6 +14,15 @@ export const statusSchema = z.looseObject({
   permanent_on: z.boolean(),
   message: z.string(),
   datetime: z.string(),
+  // Added by the power orchestration; absent from files the old service wrote.
+  power_state: z.enum(["off", "waking", "on", "degraded", "shutting_down"]).optional(),
+  leases: z
+    .array(z.object({ id: z.string(), holder: z.string().nullable(), taken_at: z.string(), expires_at: z.string().nullable() }))
+    .optional(),
+  woken_by_gateway: z.boolean().optional(),
+  last_wake_at: z.string().nullable().optional(),
+  last_ready_at: z.string().nullable().optional(),
+  last_shutdown_at: z.string().nullable().optional(),
 });
 
 export type Status = z.infer<typeof statusSchema>;
@@ -30,6 +39,8 @@ export interface StatusStoreOptions {
  */
 export class StatusStore {
   private readonly lock = new Mutex();
+  /** The status as last read or written, for readers that must not wait on the disk (metrics). */
+  last?: Status;
   private readonly now: () => Date;
 
   constructor(private readonly opts: StatusStoreOptions) {
@@ -50,7 +61,7 @@ export class StatusStore {
       const current = await this.load();
       const next = { ...current, ...(change(current) ?? {}), datetime: this.now().toISOString() };
       await this.write(next);
-      return next;
+      return (this.last = next);
     });
   }
 
@@ -65,7 +76,7 @@ export class StatusStore {
     try {
       text = await file.text();
       const parsed = statusSchema.safeParse({ ...(await this.base()), ...JSON.parse(text) });
-      if (parsed.success) return parsed.data;
+      if (parsed.success) return (this.last = parsed.data);
     } catch {
       // Unreadable or not JSON: handled the same way as JSON of the wrong shape, below.
     }

@@ -48,10 +48,11 @@ function keyFromPath(req: Request): string | undefined {
 /** Paths anyone may read: the liveness answer and the documentation (which holds no secret). */
 export const PUBLIC_PATHS = new Set(["/", "/docs", "/redoc", "/openapi.json"]);
 
-export function requireApiKey(keys: string[]): MiddlewareHandler {
+export function requireApiKey(keys: string[], alsoPublic: string[] = []): MiddlewareHandler {
   const matches = keyMatcher(keys);
+  const open = new Set([...PUBLIC_PATHS, ...alsoPublic]);
   return async (c, next) => {
-    if (c.req.method === "GET" && PUBLIC_PATHS.has(c.req.path)) return next();
+    if (c.req.method === "GET" && open.has(c.req.path)) return next();
     if (!matches(keyFromHeaders(c.req.raw.headers) ?? keyFromPath(c.req.raw))) {
       return c.json({ detail: "Invalid or missing API Key" }, 401);
     }

@@ -1,7 +1,8 @@
 import type { Context } from "hono";
-import { GatewayError } from "../core/errors.ts";
-import type { CachedTags, ModelCache } from "../core/model-cache.ts";
-import type { OllamaProxy } from "../core/proxy.ts";
+import { GatewayError, MachineAsleepError, UnavailableError } from "../core/errors.ts";
+import type { CachedAnswer } from "../core/model-cache.ts";
+import { readBody, type ForwardOverrides } from "../core/proxy.ts";
+import type { AppDeps } from "../deps.ts";
 
 /** The path and query the client asked for; under /k/<key>/ the routed path has the prefix already removed. */
 export function upstreamTarget(c: Context): string {
@@ -19,38 +20,86 @@ export function keepConnectionOpen(c: Context): void {
   server?.timeout?.(c.req.raw, 0);
 }
 
-export function passthrough(proxy: OllamaProxy) {
-  return (c: Context) => {
-    keepConnectionOpen(c);
-    return proxy.forward(c.req.raw, upstreamTarget(c));
-  };
+type Deps = Pick<AppDeps, "proxy" | "monitor" | "config" | "machine">;
+
+const RETRY_AFTER_S = 30;
+
+/** With AUTO_WAKE, a request for a sleeping machine wakes it (one packet for all who wait) and waits until Ollama answers. */
+async function wakeFor(d: Deps): Promise<void> {
+  if (!d.monitor.known) await d.monitor.tick();
+  const s = d.monitor.state;
+  // A running machine whose Ollama is down is not helped by waiting: let the request fail fast.
+  if (s === "on" || s === "degraded") return;
+  if (!(await d.monitor.ensureReady(d.config.power.wakeTimeoutMs))) {
+    const waited = d.config.power.wakeTimeoutMs / 1000;
+    throw new UnavailableError(`The AI machine was woken but did not become ready within ${waited} s`, RETRY_AFTER_S);
+  }
+}
+
+/**
+ * Forwards a request, waking the machine first when it is known to sleep. If the machine turns out
+ * to be asleep only when the request fails (the monitor had not noticed yet), it is woken and the
+ * request sent once more — possible because small bodies were read beforehand.
+ */
+export async function forwardWaking(d: Deps, c: Context, target: string, over: ForwardOverrides): Promise<Response> {
+  keepConnectionOpen(c);
+  const autoWake = d.config.power.autoWake;
+  if (autoWake) await wakeFor(d);
+  try {
+    return await d.proxy.forward(c.req.raw, target, over);
+  } catch (err) {
+    const replayable = !(over.body instanceof ReadableStream);
+    if (!autoWake || !(err instanceof MachineAsleepError) || !replayable) throw err;
+    await d.monitor.tick();
+    await wakeFor(d);
+    return d.proxy.forward(c.req.raw, target, over);
+  }
+}
+
+export function passthrough(d: Deps) {
+  return async (c: Context) => forwardWaking(d, c, upstreamTarget(c), { body: await readBody(c.req.raw) });
+}
+
+export interface MetadataRoute {
+  /** Where the cached answer is read from (and a fresh one saved); none: nothing is cached. */
+  cacheKey?: string;
+  /** false when the fresh answer has another shape than the cached one (/v1/models is built from /api/tags). */
+  saveFresh?: boolean;
+  /** The answer while the machine sleeps, from the cached one (or from nothing). */
+  whenAsleep: (cached: CachedAnswer | null) => unknown | null;
 }
 
 const isUpstreamDown = (err: unknown) => err instanceof GatewayError && err.status >= 502;
+const asleep = (d: Deps) => d.monitor.known && (d.monitor.state === "off" || d.monitor.state === "shutting_down");
 
 /**
- * A model list that answers while the machine sleeps: fresh from Ollama when it answers, otherwise the
- * last /api/tags answer seen, in the route's shape, marked with `X-Ollama-Gate-Cache: hit`.
+ * Metadata (model list, version, running models) never wakes the machine. While it sleeps the answer
+ * comes from the last one seen, marked `X-Ollama-Gate-Cache: hit`; while it runs, fresh and saved.
  */
-export function cachedModelList(
-  proxy: OllamaProxy,
-  cache: ModelCache,
-  route: { freshIsTags: boolean; fromTags: (tags: CachedTags["tags"]) => unknown },
-) {
+export function metadata(d: Deps, route: MetadataRoute) {
+  const fromCache = async (c: Context, err?: unknown) => {
+    const cached = route.cacheKey ? await d.machine.cache.get(route.cacheKey) : null;
+    const body = route.whenAsleep(cached);
+    if (body === null) throw err ?? new MachineAsleepError("The AI machine is asleep and nothing is cached yet", RETRY_AFTER_S);
+    const headers: Record<string, string> = { "X-Ollama-Gate-Cache": "hit" };
+    if (cached) headers["X-Ollama-Gate-Cached-At"] = cached.saved_at;
+    return c.json(body as object, 200, headers);
+  };
   return async (c: Context) => {
+    if (asleep(d) && c.req.method === "GET") return fromCache(c);
     try {
-      const res = await proxy.forward(c.req.raw, upstreamTarget(c));
-      if (res.status !== 200) return res;
+      keepConnectionOpen(c);
+      const res = await d.proxy.forward(c.req.raw, upstreamTarget(c));
+      if (res.status !== 200 || !route.cacheKey || route.saveFresh === false) return res;
       const text = await res.text();
-      if (route.freshIsTags) await cache.save(parseOrNull(text));
+      const parsed = parseOrNull(text);
+      if (parsed) await d.machine.cache.put(route.cacheKey, parsed);
       const headers = new Headers(res.headers);
       headers.set("X-Ollama-Gate-Cache", "miss");
       return new Response(text, { status: 200, headers });
     } catch (err) {
-      const cached = isUpstreamDown(err) ? await cache.load() : null;
-      if (!cached) throw err;
-      const headers = { "X-Ollama-Gate-Cache": "hit", "X-Ollama-Gate-Cached-At": cached.saved_at };
-      return c.json(route.fromTags(cached.tags) as object, 200, headers);
+      if (!isUpstreamDown(err)) throw err;
+      return fromCache(c, err);
     }
   };
 }

@@ -17,19 +17,14 @@ export function ollamaApiRoutes(deps: AppDeps) {
       ["post", "/api/copy", "Copy a model"],
       ["delete", "/api/delete", "Delete a model"],
       ["post", "/api/show", "Show a model's details"],
-      ["get", "/api/ps", "Models loaded in memory"],
-      ["get", "/api/version", "Ollama's version"],
       ["head", "/api/blobs/{digest}", "Does a blob exist?"],
       ["post", "/api/blobs/{digest}", "Upload a blob; the body streams through, never held in memory"],
     ],
-    models: {
-      path: "/api/tags",
-      summary: "Installed models; answers from the last list seen while the machine sleeps",
-      description:
-        "While the machine or Ollama is down, the last good answer is returned with `X-Ollama-Gate-Cache: hit` " +
-        "(and `X-Ollama-Gate-Cached-At`), so a chat UI can list models without waking the machine.",
-      freshIsTags: true,
-      fromTags: (tags) => tags,
-    },
+    metadata: [
+      { path: "/api/tags", summary: "Installed models", cacheKey: "/api/tags", whenAsleep: (c) => c?.body ?? null },
+      { path: "/api/version", summary: "Ollama's version", cacheKey: "/api/version", whenAsleep: (c) => c?.body ?? null },
+      // Nothing runs on a sleeping machine.
+      { path: "/api/ps", summary: "Models loaded in memory (none while the machine sleeps)", whenAsleep: () => ({ models: [] }) },
+    ],
   });
 }

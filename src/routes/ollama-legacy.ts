@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppDeps } from "../deps.ts";
-import { keepConnectionOpen } from "../http/passthrough.ts";
+import { forwardWaking } from "../http/passthrough.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
 // Loose objects: only what each route needs is checked, and every other field (format, options,
@@ -39,11 +39,8 @@ const del = legacy("/ollama/delete", "Delete a model (sent to Ollama as DELETE /
   200: jsonContent(DeleteAnswer, "Deleted"),
 });
 
-export function ollamaLegacyRoutes({ proxy }: AppDeps) {
-  const send = (c: Context, path: string, json: object, method = "POST") => {
-    keepConnectionOpen(c);
-    return proxy.forward(c.req.raw, path, { method, json });
-  };
+export function ollamaLegacyRoutes(deps: AppDeps) {
+  const send = (c: Context, path: string, json: object, method = "POST") => forwardWaking(deps, c, path, { method, json });
   // Registered one by one, not chained: the chained type of five streaming routes is too large for tsc.
   const router = createRouter();
   router.openapi(generate, (c) => {

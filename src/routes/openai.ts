@@ -1,4 +1,4 @@
-import { openAiModelList } from "../core/model-cache.ts";
+import { openAiModelList, type TagsAnswer } from "../core/model-cache.ts";
 import type { AppDeps } from "../deps.ts";
 import { passthroughRouter } from "./passthrough.ts";
 
@@ -13,12 +13,14 @@ export function openAiRoutes(deps: AppDeps) {
       ["post", "/v1/embeddings", "Embeddings"],
       ["get", "/v1/models/{model}", "One model"],
     ],
-    models: {
-      path: "/v1/models",
-      summary: "Installed models; answers from the last list seen while the machine sleeps",
-      description: "While the machine or Ollama is down, the list is built from the last /api/tags answer seen, with `X-Ollama-Gate-Cache: hit`.",
-      freshIsTags: false,
-      fromTags: openAiModelList,
-    },
+    metadata: [
+      {
+        path: "/v1/models",
+        summary: "Installed models (built from the cached /api/tags while the machine sleeps)",
+        cacheKey: "/api/tags",
+        saveFresh: false,
+        whenAsleep: (c) => (Array.isArray((c?.body as TagsAnswer | undefined)?.models) ? openAiModelList(c!.body as TagsAnswer) : null),
+      },
+    ],
   });
 }

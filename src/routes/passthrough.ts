@@ -1,7 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { CachedTags } from "../core/model-cache.ts";
 import type { AppDeps } from "../deps.ts";
-import { cachedModelList, passthrough } from "../http/passthrough.ts";
+import { metadata, passthrough, type MetadataRoute } from "../http/passthrough.ts";
 import { createRouter, errorResponses } from "../http/router.ts";
 
 export type Method = "get" | "post" | "delete" | "head";
@@ -15,21 +14,26 @@ const streamed = {
   },
 };
 
+const FORWARDED =
+  "Forwarded to Ollama with path, query and body untouched; the gateway's key is removed first. Ollama's own " +
+  "errors come back with Ollama's status and body. 504 when Ollama stays silent past the idle timeout.";
+const WAKES =
+  "While the machine sleeps (and AUTO_WAKE is on) the request waits while the gateway wakes it — one magic " +
+  "packet for everyone waiting — and is forwarded once Ollama answers; 503 with Retry-After if it does not " +
+  "within WAKE_TIMEOUT_S.";
+const NEVER_WAKES = "Never wakes the machine: while it sleeps the answer is the last one seen, with `X-Ollama-Gate-Cache: hit`.";
+
 /**
  * An OpenAPI entry for a proxied endpoint. It declares no request body on purpose: declaring one would
  * make the validator read and re-encode the body, and a passthrough must forward it byte for byte.
  */
-export function proxiedRoute(method: Method, path: string, summary: string, tag: string, description?: string) {
+export function proxiedRoute(method: Method, path: string, summary: string, tag: string, description = WAKES) {
   return createRoute({
     method,
     path,
     tags: [tag],
     summary,
-    description:
-      (description ? description + "\n\n" : "") +
-      "Forwarded to Ollama with path, query and body untouched; the gateway's key is removed first. " +
-      "Ollama's own errors come back with Ollama's status and body. 503 (with Retry-After) when the machine " +
-      "sleeps or Ollama refuses connections; 504 when Ollama stays silent past the idle timeout.",
+    description: `${description}\n\n${FORWARDED}`,
     responses: { 200: streamed, ...errorResponses(503, 504, 502) },
   });
 }
@@ -39,22 +43,20 @@ export interface PassthroughSpec {
   /** "/api" or "/v1". */
   prefix: string;
   endpoints: [Method, string, string][];
-  /** The model-list route, which answers from the cache while the machine sleeps. */
-  models: { path: string; summary: string; description: string; freshIsTags: boolean; fromTags: (tags: CachedTags["tags"]) => unknown };
+  /** Routes that answer from the cache while the machine sleeps, and never wake it. */
+  metadata: ({ path: string; summary: string } & MetadataRoute)[];
 }
 
 /**
- * One prefix of Ollama's API: documented endpoints, the cached model list, and a wildcard that forwards
+ * One prefix of Ollama's API: documented endpoints, the metadata routes, and a wildcard that forwards
  * every other method and path (so a new Ollama endpoint works before the docs know it).
  */
-export function passthroughRouter({ proxy, machine }: AppDeps, spec: PassthroughSpec) {
-  const forward = passthrough(proxy) as never;
+export function passthroughRouter(deps: AppDeps, spec: PassthroughSpec) {
+  const forward = passthrough(deps) as never;
   const router = createRouter();
-  const m = spec.models;
-  router.openapi(
-    proxiedRoute("get", m.path, m.summary, spec.tag, m.description),
-    cachedModelList(proxy, machine.models, m) as never,
-  );
+  for (const m of spec.metadata) {
+    router.openapi(proxiedRoute("get", m.path, m.summary, spec.tag, NEVER_WAKES), metadata(deps, m) as never);
+  }
   for (const [method, path, summary] of spec.endpoints) router.openapi(proxiedRoute(method, path, summary, spec.tag), forward);
   router.openAPIRegistry.registerPath(proxiedRoute("get", `${spec.prefix}/{path}`, `Any other ${spec.prefix}/* endpoint, any method`, spec.tag));
   router.all(`${spec.prefix}/*`, forward);

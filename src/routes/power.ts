@@ -2,11 +2,32 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
+const boolQuery = z
+  .enum(["true", "false", "1", "0"])
+  .transform((v) => v === "true" || v === "1")
+  .optional();
+const ttl = z.coerce.number().min(0).max(30 * 86_400).openapi({ description: "Lease lifetime in seconds; 0 = no expiry. Default LEASE_TTL_S" });
+const holder = z.string().trim().min(1).max(100).openapi({ description: "Who holds the lease, shown in GET /leases", example: "open-webui" });
+const timeout = z.coerce.number().positive().max(3600).openapi({ description: "How long to wait; default WAKE_TIMEOUT_S" });
+
+const ArrancarQuery = z.object({
+  ttl_s: ttl.optional(),
+  holder: holder.optional(),
+  wait: boolQuery.openapi({ description: "Answer only once Ollama is ready (or 504)" }),
+  timeout_s: timeout.optional(),
+});
+const ArrancarBody = z.object({ ttl_s: ttl.optional(), holder: holder.optional() });
+const ApagarQuery = z.object({ lease_id: z.string().min(1).max(100).optional().openapi({ description: "The lease to release; default the oldest" }) });
+const ApagarBody = z.object({ lease_id: z.string().min(1).max(100).optional() });
+
 const ArrancarSchema = z.object({
   success: z.boolean(),
   mensaje: z.string(),
-  peticions_ollama: z.number().int().openapi({ description: "Clients holding the machine on, this one included" }),
-  wol_sent: z.boolean().openapi({ description: "A magic packet was sent because the machine did not answer" }),
+  peticions_ollama: z.number().int().openapi({ description: "Live leases, this one included" }),
+  wol_sent: z.boolean().openapi({ description: "This call sent the magic packet (the machine was off)" }),
+  lease_id: z.string().openapi({ description: "Release it with POST /apagar?lease_id=…" }),
+  expires_at: z.string().nullable(),
+  power_state: z.string(),
 });
 
 const ApagarSchema = z.object({
@@ -14,62 +35,90 @@ const ApagarSchema = z.object({
   mensaje: z.string().openapi({ description: "What happened, or why the machine stays on" }),
   peticions_ollama: z.number().int(),
   shutdown_sent: z.boolean(),
+  shutdown_deferred: z.boolean().openapi({ description: "The shutdown waits for running requests to finish" }),
+  released: z.boolean().openapi({ description: "false when the named lease was already released (nothing changed)" }),
 });
 
 const PermanentSchema = z.object({ success: z.boolean(), mensaje: z.string(), permanent_on: z.boolean() });
 const ShutdownSchema = z.object({ success: z.boolean(), mensaje: z.string(), shutdown_sent: z.boolean() });
 
+const optionalJson = <S extends z.ZodType>(schema: S) => ({ content: { "application/json": { schema } }, required: false });
+
 const arrancar = createRoute({
   method: "post",
   path: "/arrancar",
   tags: ["Power"],
-  summary: "Hold the machine on: count one more client and wake the machine if it does not answer",
-  responses: { 200: jsonContent(ArrancarSchema, "Counted; wol_sent says whether a magic packet went out"), ...errorResponses() },
+  summary: "Take a lease on the machine, and wake it if it sleeps",
+  description:
+    "Each call takes a lease; `peticions_ollama` is the number of live leases. A lease may expire (`ttl_s`, query " +
+    "or body), so a client that crashes does not keep the machine on all night. With `wait=true` the answer comes " +
+    "once Ollama is ready, or 504 after `timeout_s`.",
+  request: { query: ArrancarQuery, body: optionalJson(ArrancarBody) },
+  responses: { 200: jsonContent(ArrancarSchema, "Lease taken"), ...errorResponses(422, 504) },
 });
 
 const apagar = createRoute({
   method: "post",
   path: "/apagar",
   tags: ["Power"],
-  summary: "Release the machine: count one client less, and shut it down over SSH when none is left",
+  summary: "Release a lease; shut the machine down over SSH when none is left",
   description:
-    "The count never goes below 0. The machine is shut down only when the new count is 0, permanent_on is false " +
-    "and the machine answers. If the shutdown fails the answer is 502/503, and the release still counts.",
-  responses: { 200: jsonContent(ApagarSchema, "Released; shutdown_sent says whether the machine was shut down"), ...errorResponses(502, 503) },
+    "Releases `lease_id` (query or body), or the oldest lease. Releasing a lease twice changes nothing the second " +
+    "time. The machine is shut down when no lease is left, permanent_on is false and the machine answers; while " +
+    "a proxied request is still streaming, the shutdown waits until the last one ends (`shutdown_deferred`). " +
+    "If the shutdown fails the answer is 502/503, and the release still counts.",
+  request: { query: ApagarQuery, body: optionalJson(ApagarBody) },
+  responses: { 200: jsonContent(ApagarSchema, "Released"), ...errorResponses(422, 502, 503) },
 });
 
-const permanentEnable = createRoute({
-  method: "post",
-  path: "/permanent_on_enable",
-  tags: ["Power"],
-  summary: "Keep the machine on: /apagar will not shut it down",
-  responses: { 200: jsonContent(PermanentSchema, "permanent_on is now true"), ...errorResponses() },
-});
-
-const permanentDisable = createRoute({
-  method: "post",
-  path: "/permanent_on_disable",
-  tags: ["Power"],
-  summary: "Let /apagar shut the machine down again",
-  responses: { 200: jsonContent(PermanentSchema, "permanent_on is now false"), ...errorResponses() },
-});
+const permanent = (path: string, summary: string) =>
+  createRoute({
+    method: "post",
+    path,
+    tags: ["Power"],
+    summary,
+    responses: { 200: jsonContent(PermanentSchema, "The new permanent_on"), ...errorResponses() },
+  });
 
 const shutdown = createRoute({
   method: "post",
   path: "/shutdown",
   tags: ["Power"],
-  summary: "Forced shutdown: ignores the count and permanent_on, and cuts any running generation at once",
+  summary: "Forced shutdown: ignores leases and permanent_on, and cuts any running generation at once",
   description:
-    "Shuts the machine down over SSH if it answers, then resets peticions_ollama to 0 and permanent_on, logical_on " +
-    "and phisical_on to false. A failed shutdown (502/503) leaves every flag as it was.",
+    "Unlike /apagar, this does not wait for running requests. Shuts the machine down over SSH if it answers, then " +
+    "drops every lease and sets permanent_on, logical_on and phisical_on to false. A failed shutdown (502/503) " +
+    "leaves every flag as it was.",
   responses: { 200: jsonContent(ShutdownSchema, "Shut down, or already off"), ...errorResponses(502, 503) },
 });
 
+/** The body is optional: old clients send none, or send one without a JSON content type. */
+async function optionalBody<T>(c: { req: { valid: (t: "json") => unknown } }): Promise<Partial<T>> {
+  try {
+    return (c.req.valid("json") ?? {}) as Partial<T>;
+  } catch {
+    return {};
+  }
+}
+
 export function powerRoutes({ power }: AppDeps) {
-  return createRouter()
-    .openapi(arrancar, async (c) => c.json(await power.arrancar(), 200))
-    .openapi(apagar, async (c) => c.json(await power.apagar(), 200))
-    .openapi(permanentEnable, async (c) => c.json(await power.setPermanent(true), 200))
-    .openapi(permanentDisable, async (c) => c.json(await power.setPermanent(false), 200))
-    .openapi(shutdown, async (c) => c.json(await power.forceShutdown(), 200));
+  const router = createRouter();
+  router.openapi(arrancar, async (c) => {
+    const q = c.req.valid("query");
+    const b = await optionalBody<z.infer<typeof ArrancarBody>>(c);
+    const answer = await power.arrancar({ ttlS: b.ttl_s ?? q.ttl_s, holder: b.holder ?? q.holder, wait: q.wait, timeoutS: q.timeout_s });
+    return c.json(answer, 200);
+  });
+  router.openapi(apagar, async (c) => {
+    const b = await optionalBody<z.infer<typeof ApagarBody>>(c);
+    return c.json(await power.apagar({ leaseId: b.lease_id ?? c.req.valid("query").lease_id }), 200);
+  });
+  router.openapi(permanent("/permanent_on_enable", "Keep the machine on: releases and idle time never shut it down"), async (c) =>
+    c.json(await power.setPermanent(true), 200),
+  );
+  router.openapi(permanent("/permanent_on_disable", "Let releases and idle time shut the machine down again"), async (c) =>
+    c.json(await power.setPermanent(false), 200),
+  );
+  router.openapi(shutdown, async (c) => c.json(await power.forceShutdown(), 200));
+  return router;
 }

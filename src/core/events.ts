@@ -1,0 +1,37 @@
+export interface GateEvent {
+  id: number;
+  type: string;
+  at: string;
+  data: Record<string, unknown>;
+}
+
+type Listener = (e: GateEvent) => void;
+
+/** Every decision the gateway takes, kept (the last `size`) and pushed to whoever listens (GET /events). */
+export class EventLog {
+  private readonly recent: GateEvent[] = [];
+  private readonly listeners = new Set<Listener>();
+  private nextId = 1;
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly size = 200,
+  ) {}
+
+  emit(type: string, data: Record<string, unknown> = {}): GateEvent {
+    const event = { id: this.nextId++, type, at: new Date(this.now()).toISOString(), data };
+    this.recent.push(event);
+    if (this.recent.length > this.size) this.recent.shift();
+    for (const l of this.listeners) l(event);
+    return event;
+  }
+
+  history(): GateEvent[] {
+    return [...this.recent];
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

@@ -1,0 +1,51 @@
+import { randomUUID } from "node:crypto";
+import type { Status } from "./status-store.ts";
+
+export interface Lease {
+  id: string;
+  holder: string | null;
+  taken_at: string;
+  /** null: never expires (the old service's behaviour). */
+  expires_at: string | null;
+}
+
+/**
+ * The leases in a status. A status written by the old service has only a count; each counted client
+ * becomes an anonymous lease that never expires, so the count survives the upgrade.
+ */
+export function leasesOf(status: Status): Lease[] {
+  const leases = Array.isArray(status.leases) ? [...status.leases] : [];
+  for (let i = leases.length; i < status.peticions_ollama; i++) {
+    leases.push({ id: `legacy-${i + 1}`, holder: null, taken_at: status.datetime, expires_at: null });
+  }
+  return leases;
+}
+
+/** The fields to store: the leases and their count, always together. */
+export const withLeases = (leases: Lease[]) => ({ leases, peticions_ollama: leases.length });
+
+export function takeLease(status: Status, opts: { ttlS: number; holder?: string | null; now: number }) {
+  const lease: Lease = {
+    id: randomUUID(),
+    holder: opts.holder ?? null,
+    taken_at: new Date(opts.now).toISOString(),
+    expires_at: opts.ttlS > 0 ? new Date(opts.now + opts.ttlS * 1000).toISOString() : null,
+  };
+  return { lease, changes: withLeases([...leasesOf(status), lease]) };
+}
+
+/** Releases the named lease, or the oldest when none is named. Releasing one already gone changes nothing. */
+export function releaseLease(status: Status, id?: string) {
+  const leases = leasesOf(status);
+  const index = id === undefined ? (leases.length > 0 ? 0 : -1) : leases.findIndex((l) => l.id === id);
+  if (index < 0) return { released: null, changes: withLeases(leases) };
+  const [released] = leases.splice(index, 1);
+  return { released: released!, changes: withLeases(leases) };
+}
+
+export function expireLeases(status: Status, now: number) {
+  const leases = leasesOf(status);
+  const live = leases.filter((l) => l.expires_at === null || Date.parse(l.expires_at) > now);
+  const expired = leases.filter((l) => !live.includes(l));
+  return { expired, changes: withLeases(live) };
+}

@@ -1,0 +1,92 @@
+/** A small Prometheus registry: the handful of counters, gauges and one histogram the gateway exposes. */
+
+type Labels = Record<string, string>;
+
+const key = (labels: Labels) =>
+  Object.keys(labels)
+    .sort()
+    .map((k) => `${k}="${labels[k]!.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`)
+    .join(",");
+
+abstract class Metric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: "counter" | "gauge" | "histogram",
+  ) {}
+  abstract lines(): string[];
+  render(): string {
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`, ...this.lines()].join("\n");
+  }
+}
+
+export class Counter extends Metric {
+  private readonly values = new Map<string, number>();
+  constructor(name: string, help: string) {
+    super(name, help, "counter");
+  }
+  inc(labels: Labels = {}, by = 1): void {
+    const k = key(labels);
+    this.values.set(k, (this.values.get(k) ?? 0) + by);
+  }
+  get(labels: Labels = {}): number {
+    return this.values.get(key(labels)) ?? 0;
+  }
+  lines(): string[] {
+    if (this.values.size === 0) return [`${this.name} 0`];
+    return [...this.values].map(([k, v]) => `${this.name}${k ? `{${k}}` : ""} ${v}`);
+  }
+}
+
+/** A value read when scraped, so it can never go stale (a counter when it only grows). */
+export class Gauge extends Metric {
+  constructor(
+    name: string,
+    help: string,
+    private readonly read: () => [Labels, number][],
+    type: "gauge" | "counter" = "gauge",
+  ) {
+    super(name, help, type);
+  }
+  lines(): string[] {
+    return this.read().map(([l, v]) => `${this.name}${Object.keys(l).length ? `{${key(l)}}` : ""} ${v}`);
+  }
+}
+
+export class Histogram extends Metric {
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+  constructor(
+    name: string,
+    help: string,
+    private readonly buckets: number[],
+  ) {
+    super(name, help, "histogram");
+    this.counts = buckets.map(() => 0);
+  }
+  observe(v: number): void {
+    this.buckets.forEach((b, i) => v <= b && this.counts[i]!++);
+    this.sum += v;
+    this.count++;
+  }
+  lines(): string[] {
+    return [
+      ...this.buckets.map((b, i) => `${this.name}_bucket{le="${b}"} ${this.counts[i]}`),
+      `${this.name}_bucket{le="+Inf"} ${this.count}`,
+      `${this.name}_sum ${this.sum}`,
+      `${this.name}_count ${this.count}`,
+    ];
+  }
+}
+
+export class Registry {
+  private readonly metrics: Metric[] = [];
+  add<M extends Metric>(m: M): M {
+    this.metrics.push(m);
+    return m;
+  }
+  render(): string {
+    return this.metrics.map((m) => m.render()).join("\n") + "\n";
+  }
+}

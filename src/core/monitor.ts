@@ -1,0 +1,232 @@
+import { EventEmitter } from "node:events";
+import type { Config } from "../config.ts";
+import type { Activity } from "./activity.ts";
+import type { EventLog } from "./events.ts";
+import type { GateMetrics } from "./gate-metrics.ts";
+import type { Logger } from "./logger.ts";
+import type { Machine, MachineProbe } from "./machine.ts";
+import { Mutex } from "./mutex.ts";
+import type { Status, StatusStore } from "./status-store.ts";
+
+export type PowerState = "off" | "waking" | "on" | "degraded" | "shutting_down";
+export type ShutdownReason = "release" | "idle" | "forced" | "lease_expiry";
+
+export interface MonitorDeps {
+  machine: Machine;
+  store: StatusStore;
+  events: EventLog;
+  metrics: GateMetrics;
+  activity: Activity;
+  logger: Logger;
+  power: Config["power"];
+  now: () => number;
+  /** Probe interval while waking or shutting down. */
+  fastPollMs: number;
+}
+
+const MAX_RESENDS = 3;
+// A machine still answering this long after the shutdown command is taken to have ignored it.
+const SHUTDOWN_GRACE_MS = 180_000;
+
+const flagsFor = (s: PowerState) => ({ phisical_on: s === "on" || s === "degraded", logical_on: s === "on" });
+
+/**
+ * The one owner of the machine's power state. It probes on a timer (fast while waking or shutting
+ * down), sends and resends the magic packet, and is the only place a shutdown is sent from.
+ * Every other module asks it; nothing else decides.
+ */
+export class PowerMonitor {
+  state: PowerState = "off";
+  /** false until the first probe: the state is a guess until then. */
+  known = false;
+  private wake?: { startedAt: number; lastPacketAt: number; packets: number };
+  private wakeAfterShutdown = false;
+  private shutdownStartedAt = 0;
+  woken = false;
+  readyAt: number | null = null;
+  private readonly changes = new EventEmitter();
+  readonly lock = new Mutex();
+  private timer?: ReturnType<typeof setTimeout>;
+  private running = false;
+  private enteredAt: number;
+  readonly secondsIn: Record<PowerState, number> = { off: 0, waking: 0, on: 0, degraded: 0, shutting_down: 0 };
+
+  constructor(private readonly d: MonitorDeps) {
+    this.enteredAt = d.now();
+    this.changes.setMaxListeners(0);
+  }
+
+  /** Starts the probe loop; the first probe runs at once. */
+  start(): void {
+    this.running = true;
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.running = false;
+    clearTimeout(this.timer);
+  }
+
+  /** Probes once and moves the state machine; the loop calls it, and so do routes that need a fresh answer. */
+  tick(after?: (probe: MachineProbe, now: number) => Promise<void>): Promise<MachineProbe> {
+    return this.lock.run(async () => {
+      const probe = await this.d.machine.probe();
+      await this.advance(probe, this.d.now());
+      await after?.(probe, this.d.now());
+      return probe;
+    });
+  }
+
+  /** Sends the magic packet unless the machine is on or already waking; joins a shutdown under way. */
+  requestWake(reason: string): Promise<boolean> {
+    return this.lock.run(async () => {
+      if (this.state === "shutting_down") {
+        this.wakeAfterShutdown = true;
+        return false;
+      }
+      if (this.state !== "off") return false;
+      await this.startWake(reason);
+      return true;
+    });
+  }
+
+  /** Resolves true once Ollama answers, false when the wait or the wake itself times out. */
+  waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.state === "on") return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.changes.off("state", onState);
+        resolve(ok);
+      };
+      // "gave_up": the wake itself timed out; "off" with no wake pending: nothing will bring it up.
+      const onState = (s: PowerState | "gave_up") => {
+        if (s === "on") done(true);
+        else if (s === "gave_up" || (s === "off" && !this.wake && !this.wakeAfterShutdown)) done(false);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.changes.on("state", onState);
+    });
+  }
+
+  /** For a request that needs Ollama: wakes the machine if needed and waits for it. */
+  async ensureReady(timeoutMs: number): Promise<boolean> {
+    if (this.state === "on") return true;
+    if (!this.known) await this.tick();
+    if ((this.state as PowerState) === "on") return true; // the tick above may have changed it
+    await this.requestWake("request");
+    return this.waitReady(timeoutMs);
+  }
+
+  /** Sends the shutdown command; the caller holds the lock. On failure the state goes back and the error is thrown. */
+  async shutdownLocked(reason: ShutdownReason): Promise<void> {
+    const before = this.state;
+    this.wakeAfterShutdown = false;
+    await this.transition("shutting_down", reason);
+    this.shutdownStartedAt = this.d.now();
+    try {
+      await this.d.machine.shutdown();
+    } catch (err) {
+      await this.transition(before, "shutdown failed");
+      this.d.events.emit("shutdown_failed", { reason, detail: (err as Error).message });
+      throw err;
+    }
+    this.d.metrics.shutdowns.inc({ reason });
+    this.d.events.emit("shutdown_sent", { reason });
+    await this.d.store.update(() => ({ last_shutdown_at: new Date(this.d.now()).toISOString() }));
+    this.schedule(this.d.fastPollMs);
+  }
+
+  private async advance(probe: MachineProbe, now: number): Promise<void> {
+    const seen: PowerState = probe.ollama.ok ? "on" : probe.host.ok ? "degraded" : "off";
+    if (this.state === "waking" && this.wake) {
+      if (seen === "on") return this.ready(now);
+      if (now - this.wake.startedAt >= this.d.power.wakeTimeoutMs) return this.giveUp(seen);
+      const resendDue = now - this.wake.lastPacketAt >= this.d.power.wolRetryMs;
+      if (!probe.host.ok && resendDue && this.wake.packets <= MAX_RESENDS) await this.sendPacket(now);
+      return;
+    }
+    if (this.state === "shutting_down") {
+      if (!probe.host.ok) {
+        this.woken = false;
+        await this.transition("off", "the machine went dark");
+        if (this.wakeAfterShutdown) await this.startWake("request during shutdown");
+      } else if (now - this.shutdownStartedAt >= SHUTDOWN_GRACE_MS) {
+        await this.transition(seen, "still answering long after the shutdown command");
+      }
+      return;
+    }
+    if (seen === this.state && this.known) return;
+    if (seen === "off") this.woken = false;
+    if (seen === "on" && this.state !== "degraded") this.readyAt = now;
+    await this.transition(seen, this.known ? "probe" : "first probe");
+  }
+
+  private async startWake(reason: string): Promise<void> {
+    const now = this.d.now();
+    this.wake = { startedAt: now, lastPacketAt: now, packets: 0 };
+    await this.transition("waking", reason, { last_wake_at: new Date(now).toISOString() });
+    await this.sendPacket(now);
+    this.schedule(this.d.fastPollMs);
+  }
+
+  private async sendPacket(now: number): Promise<void> {
+    this.wake!.packets++;
+    this.wake!.lastPacketAt = now;
+    await this.d.machine.wake();
+    this.d.metrics.packets.inc();
+    this.d.events.emit("wake_sent", { attempt: this.wake!.packets });
+  }
+
+  private async ready(now: number): Promise<void> {
+    this.d.metrics.wakeToReady.observe((now - this.wake!.startedAt) / 1000);
+    this.wake = undefined;
+    this.woken = true;
+    this.readyAt = now;
+    await this.transition("on", "Ollama answers", { last_ready_at: new Date(now).toISOString(), woken_by_gateway: true });
+  }
+
+  private async giveUp(seen: PowerState): Promise<void> {
+    const waited = (this.d.now() - this.wake!.startedAt) / 1000;
+    this.d.events.emit("wake_timeout", { waited_s: waited, packets: this.wake!.packets });
+    this.d.logger.warn("the machine did not become ready in time", { waited_s: waited });
+    this.wake = undefined;
+    await this.transition(seen, "wake timed out");
+    this.changes.emit("state", "gave_up");
+  }
+
+  private async transition(to: PowerState, reason: string, extra: Partial<Status> = {}): Promise<void> {
+    const from = this.known ? this.state : null;
+    const now = this.d.now();
+    this.secondsIn[this.state] += (now - this.enteredAt) / 1000;
+    this.enteredAt = now;
+    this.state = to;
+    this.known = true;
+    if (from !== to) {
+      this.d.events.emit("power", { from, to, reason });
+      this.d.logger.info("power state", { from, to, reason });
+    }
+    await this.d.store.update(() => ({ power_state: to, ...flagsFor(to), woken_by_gateway: this.woken, ...extra }));
+    this.changes.emit("state", to);
+  }
+
+  /** Seconds spent in each state so far, the current stretch included. */
+  timeIn(): Record<PowerState, number> {
+    const out = { ...this.secondsIn };
+    out[this.state] += (this.d.now() - this.enteredAt) / 1000;
+    return out;
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(async () => {
+      await this.onTimer().catch((err) => this.d.logger.error("power monitor tick failed", { err }));
+      const fast = this.state === "waking" || this.state === "shutting_down";
+      this.schedule(fast ? this.d.fastPollMs : this.d.power.pollMs);
+    }, delayMs);
+  }
+
+  /** Set by the orchestrator: what a timer tick does beyond probing (lease expiry, idle shutdown). */
+  onTimer: () => Promise<unknown> = () => this.tick();
+}

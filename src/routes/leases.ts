@@ -1,0 +1,43 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { AppDeps } from "../deps.ts";
+import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
+
+const LeaseSchema = z
+  .object({ id: z.string(), holder: z.string().nullable(), taken_at: z.string(), expires_at: z.string().nullable() })
+  .openapi("Lease");
+
+const LeasesSchema = z.object({
+  leases: z.array(LeaseSchema),
+  peticions_ollama: z.number().int(),
+  permanent_on: z.boolean(),
+  in_flight: z.number().int().openapi({ description: "Proxied requests running now" }),
+  power_state: z.string(),
+  shutdown_deferred: z.boolean(),
+  woken_by_gateway: z.boolean().openapi({ description: "Idle shutdown only applies to a machine the gateway woke (unless IDLE_SHUTDOWN_ANY)" }),
+});
+
+const ReadySchema = z.object({ ready: z.literal(true), power_state: z.string() });
+
+const leases = createRoute({
+  method: "get",
+  path: "/leases",
+  tags: ["Power"],
+  summary: "Why is the machine on? The live leases, running requests and flags",
+  responses: { 200: jsonContent(LeasesSchema, "Everything that holds the machine on"), ...errorResponses() },
+});
+
+const ready = createRoute({
+  method: "get",
+  path: "/ready",
+  tags: ["Power"],
+  summary: "Wake the machine if needed and answer once Ollama is ready, without taking a lease",
+  request: { query: z.object({ timeout_s: z.coerce.number().positive().max(3600).optional() }) },
+  responses: { 200: jsonContent(ReadySchema, "Ollama is ready"), ...errorResponses(422, 504) },
+});
+
+export function leaseRoutes({ power }: AppDeps) {
+  const router = createRouter();
+  router.openapi(leases, async (c) => c.json(await power.leases(), 200));
+  router.openapi(ready, async (c) => c.json(await power.ready(c.req.valid("query").timeout_s), 200));
+  return router;
+}
