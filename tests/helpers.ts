@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { serve } from "../src/server.ts";
 import { parseConfig, secretsOf } from "../src/config.ts";
+import type { GateEvent } from "../src/core/events.ts";
 import { memoryLogger } from "../src/core/logger.ts";
 import { buildDeps, type AppDeps, type DepsOptions } from "../src/deps.ts";
 import { simEnv } from "../src/sim/env.ts";
@@ -45,6 +46,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     sshPassword: SSH_PASS,
     sudoPassword: SUDO_PASS,
     bootDelayMs: 100,
+    ollama: { chunkDelayMs: 2 },
     ...opts.machine,
   }).start({ on: opts.on });
   const { dir, cleanup } = tempDir();
@@ -85,4 +87,21 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
 
 export async function json(res: Response | Promise<Response>): Promise<any> {
   return (await res).json();
+}
+
+/** Resolves with the first gateway event (from now on) that matches. */
+export function nextEvent(deps: AppDeps, match: (e: GateEvent) => boolean): Promise<GateEvent> {
+  return new Promise((resolve) => {
+    const unsubscribe = deps.events.subscribe((e) => {
+      if (!match(e)) return;
+      unsubscribe();
+      resolve(e);
+    });
+  });
+}
+
+/** A clock the tests move by hand: the power rules (idle windows, lease expiry) read it; sockets and timers stay real. */
+export function manualClock() {
+  const clock = { t: Date.parse("2026-11-25T10:00:00Z"), now: () => clock.t, advance: (ms: number) => (clock.t += ms) };
+  return clock;
 }

@@ -22,6 +22,9 @@ function httpException(err: HTTPException, c: Context) {
   if (err.status === 400 && /json/i.test(err.message)) {
     return c.json({ detail: [{ type: "json_invalid", loc: ["body"], msg: "The request body is not valid JSON" }] }, 422);
   }
+  if (err.status === 415) {
+    return c.json({ detail: "Unsupported Media Type: send the body as JSON, with Content-Type: application/json" }, 415);
+  }
   return c.json({ detail: err.message || "Request failed" }, err.status);
 }
 

@@ -42,7 +42,11 @@ const ApagarSchema = z.object({
 const PermanentSchema = z.object({ success: z.boolean(), mensaje: z.string(), permanent_on: z.boolean() });
 const ShutdownSchema = z.object({ success: z.boolean(), mensaje: z.string(), shutdown_sent: z.boolean() });
 
-const optionalJson = <S extends z.ZodType>(schema: S) => ({ content: { "application/json": { schema } }, required: false });
+// Optional, as JSON or as a form (`curl -d holder=cron`): old clients send no body, or an empty form.
+const optionalBody = <S extends z.ZodType>(schema: S) => ({
+  content: { "application/json": { schema }, "application/x-www-form-urlencoded": { schema } },
+  required: false,
+});
 
 const arrancar = createRoute({
   method: "post",
@@ -53,7 +57,7 @@ const arrancar = createRoute({
     "Each call takes a lease; `peticions_ollama` is the number of live leases. A lease may expire (`ttl_s`, query " +
     "or body), so a client that crashes does not keep the machine on all night. With `wait=true` the answer comes " +
     "once Ollama is ready, or 504 after `timeout_s`.",
-  request: { query: ArrancarQuery, body: optionalJson(ArrancarBody) },
+  request: { query: ArrancarQuery, body: optionalBody(ArrancarBody) },
   responses: { 200: jsonContent(ArrancarSchema, "Lease taken"), ...errorResponses(422, 504) },
 });
 
@@ -67,7 +71,7 @@ const apagar = createRoute({
     "time. The machine is shut down when no lease is left, permanent_on is false and the machine answers; while " +
     "a proxied request is still streaming, the shutdown waits until the last one ends (`shutdown_deferred`). " +
     "If the shutdown fails the answer is 502/503, and the release still counts.",
-  request: { query: ApagarQuery, body: optionalJson(ApagarBody) },
+  request: { query: ApagarQuery, body: optionalBody(ApagarBody) },
   responses: { 200: jsonContent(ApagarSchema, "Released"), ...errorResponses(422, 502, 503) },
 });
 
@@ -92,25 +96,22 @@ const shutdown = createRoute({
   responses: { 200: jsonContent(ShutdownSchema, "Shut down, or already off"), ...errorResponses(502, 503) },
 });
 
-/** The body is optional: old clients send none, or send one without a JSON content type. */
-async function optionalBody<T>(c: { req: { valid: (t: "json") => unknown } }): Promise<Partial<T>> {
-  try {
-    return (c.req.valid("json") ?? {}) as Partial<T>;
-  } catch {
-    return {};
-  }
+/** Whichever body came, JSON or form, already validated; {} when there was none. */
+function bodyOf<T>(c: { req: { valid: (t: never) => unknown } }): Partial<T> {
+  const valid = (target: string) => (c.req.valid as (t: string) => unknown)(target) ?? {};
+  return { ...(valid("form") as object), ...(valid("json") as object) } as Partial<T>;
 }
 
 export function powerRoutes({ power }: AppDeps) {
   const router = createRouter();
   router.openapi(arrancar, async (c) => {
     const q = c.req.valid("query");
-    const b = await optionalBody<z.infer<typeof ArrancarBody>>(c);
+    const b = bodyOf<z.infer<typeof ArrancarBody>>(c);
     const answer = await power.arrancar({ ttlS: b.ttl_s ?? q.ttl_s, holder: b.holder ?? q.holder, wait: q.wait, timeoutS: q.timeout_s });
     return c.json(answer, 200);
   });
   router.openapi(apagar, async (c) => {
-    const b = await optionalBody<z.infer<typeof ApagarBody>>(c);
+    const b = bodyOf<z.infer<typeof ApagarBody>>(c);
     return c.json(await power.apagar({ leaseId: b.lease_id ?? c.req.valid("query").lease_id }), 200);
   });
   router.openapi(permanent("/permanent_on_enable", "Keep the machine on: releases and idle time never shut it down"), async (c) =>

@@ -23,6 +23,8 @@ export interface SimMachineOptions {
   shutdownCommand?: string;
   /** Whether the bare shutdown command works without sudo (as when the SSH user is root). */
   plainShutdownAllowed?: boolean;
+  /** Magic packets to sleep through before one wakes it (a flaky network card, a lost packet). */
+  ignorePackets?: number;
   /** Where the Wake-on-LAN listener binds; 0.0.0.0 also hears 127.255.255.255. */
   wolBindAddress?: string;
   ollama?: FakeOllamaOptions;
@@ -124,6 +126,7 @@ export class SimulatedMachine extends EventEmitter {
 
   private onPacket(p: ReceivedPacket) {
     if (p.mac !== this.mac || this.state !== "off") return;
+    if (this.packets.filter((x) => x.mac === this.mac).length <= (this.opts.ignorePackets ?? 0)) return;
     this.setState("booting");
     this.bootTimer = setTimeout(() => void this.powerOn(), this.opts.bootDelayMs);
   }

@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { once } from "node:events";
+import { json, manualClock, nextEvent, startHarness, type Harness } from "./helpers.ts";
+
+let h: Harness;
+afterEach(async () => h?.close());
+
+const MIN = 60_000;
+const generate = (model = "llama3.2:3b", signal?: AbortSignal) =>
+  h.api("/api/generate", { method: "POST", body: JSON.stringify({ model, prompt: "x" }), signal });
+
+/** Opens a never-ending stream through the gateway and reads its first chunk; returns how to end it. */
+async function openStream() {
+  const client = new AbortController();
+  const res = await generate("endless", client.signal);
+  const reader = res.body!.getReader();
+  await reader.read();
+  return async () => {
+    const aborted = once(h.sim.ollama, "aborted");
+    client.abort();
+    await aborted;
+    // The gateway counts the request as ended once its side of the stream has closed.
+    while (h.deps.activity.inFlight > 0) await once(h.deps.activity, "idle");
+  };
+}
+
+describe("idle shutdown", () => {
+  test("shuts down a machine the gateway woke after IDLE_SHUTDOWN_MIN, and not before", async () => {
+    const clock = manualClock();
+    h = await startHarness({ env: { IDLE_SHUTDOWN_MIN: "30" }, deps: { now: clock.now } });
+    const res = await generate(); // wakes the machine
+    expect(res.status).toBe(200);
+    await res.text();
+    if (h.deps.activity.inFlight > 0) await once(h.deps.activity, "idle");
+    clock.advance(30 * MIN - 1000);
+    await h.deps.monitor.onTimer();
+    expect(h.sim.commands).toHaveLength(0);
+    clock.advance(2000);
+    await h.deps.monitor.onTimer();
+    expect(h.sim.commands).toHaveLength(1);
+    await h.sim.waitFor("off");
+    expect(h.deps.metrics.shutdowns.get({ reason: "idle" })).toBe(1);
+  });
+
+  test("never while a stream is open, and counts idle time from when it ends", async () => {
+    const clock = manualClock();
+    h = await startHarness({ env: { IDLE_SHUTDOWN_MIN: "30" }, deps: { now: clock.now } });
+    const end = await openStream(); // woke the machine and is generating
+    clock.advance(120 * MIN);
+    await h.deps.monitor.onTimer();
+    expect(h.sim.commands).toHaveLength(0);
+    await end();
+    clock.advance(29 * MIN);
+    await h.deps.monitor.onTimer();
+    expect(h.sim.commands).toHaveLength(0);
+    clock.advance(2 * MIN);
+    await h.deps.monitor.onTimer();
+    expect(h.sim.commands).toHaveLength(1);
+  });
+
+  test("never for a machine someone else switched on, unless IDLE_SHUTDOWN_ANY", async () => {
+    const clock = manualClock();
+    h = await startHarness({ on: true, env: { IDLE_SHUTDOWN_MIN: "30" }, deps: { now: clock.now } });
+    await h.deps.monitor.tick();
+    clock.advance(600 * MIN);
+    await h.deps.monitor.onTimer();
+    expect(h.sim.commands).toHaveLength(0);
+    expect((await json(h.api("/leases"))).woken_by_gateway).toBe(false);
+    await h.close();
+
+    h = await startHarness({ on: true, env: { IDLE_SHUTDOWN_MIN: "30", IDLE_SHUTDOWN_ANY: "true" }, deps: { now: clock.now } });
+    await h.deps.monitor.tick();
+    clock.advance(31 * MIN);
+    await h.deps.monitor.onTimer();
+    expect(h.sim.commands).toHaveLength(1);
+  });
+
+  test("never while a lease or permanent_on holds the machine", async () => {
+    const clock = manualClock();
+    h = await startHarness({ env: { IDLE_SHUTDOWN_MIN: "30" }, deps: { now: clock.now } });
+    await h.api("/arrancar?wait=true", { method: "POST" });
+    await h.api("/permanent_on_enable", { method: "POST" });
+    clock.advance(600 * MIN);
+    await h.deps.monitor.onTimer();
+    await h.api("/apagar", { method: "POST" }); // permanent_on still holds it
+    await h.api("/permanent_on_disable", { method: "POST" });
+    clock.advance(29 * MIN); // the release restarted the idle window
+    await h.deps.monitor.onTimer();
+    expect(h.sim.commands).toHaveLength(0);
+  });
+});
+
+describe("never cut active work", () => {
+  test("a release that would shut down waits for the last stream, then shuts down", async () => {
+    h = await startHarness({ on: true });
+    const { lease_id } = await json(h.api("/arrancar", { method: "POST" }));
+    const end = await openStream();
+    const answer = await json(h.api(`/apagar?lease_id=${lease_id}`, { method: "POST" }));
+    expect(answer).toMatchObject({ shutdown_sent: false, shutdown_deferred: true, peticions_ollama: 0 });
+    expect(answer.mensaje).toContain("deferred");
+    expect(h.sim.commands).toHaveLength(0);
+    expect((await json(h.api("/leases"))).shutdown_deferred).toBe(true);
+    const sent = nextEvent(h.deps, (e) => e.type === "shutdown_sent");
+    await end();
+    expect((await sent).data).toEqual({ reason: "release" });
+    await h.sim.waitFor("off");
+  });
+
+  test("a deferred shutdown is dropped when someone takes a lease meanwhile", async () => {
+    h = await startHarness({ on: true });
+    await h.api("/arrancar", { method: "POST" });
+    const end = await openStream();
+    expect(await json(h.api("/apagar", { method: "POST" }))).toMatchObject({ shutdown_deferred: true });
+    await h.api("/arrancar", { method: "POST" });
+    await end();
+    await h.deps.monitor.tick();
+    expect(h.sim.commands).toHaveLength(0);
+    expect(h.sim.state).toBe("on");
+  });
+
+  test("POST /shutdown still cuts at once", async () => {
+    h = await startHarness({ on: true });
+    await openStream();
+    expect(h.deps.activity.inFlight).toBe(1);
+    const streamCut = once(h.deps.activity, "idle");
+    expect(await json(h.api("/shutdown", { method: "POST" }))).toMatchObject({ shutdown_sent: true });
+    expect(h.sim.commands).toHaveLength(1);
+    await h.sim.waitFor("off");
+    await streamCut;
+  });
+});
