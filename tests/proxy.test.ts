@@ -144,7 +144,7 @@ describe("what reaches Ollama", () => {
       '"x_new_option":[1,2.50]},"keep_alive":"5m","tools":[],"think":true,"images":[],"raw":false,"suffix":"","zzz":null}';
     const res = await h.api("/api/generate?trace=1", { method: "POST", headers: { "content-type": "application/json" }, body: raw });
     expect(res.status).toBe(200);
-    const seen = h.sim.ollama.requests.at(-1)!;
+    const seen = h.sim.ollama.requests.findLast((r) => r.path === "/api/generate")!;
     expect(seen.body).toBe(raw);
     expect(seen.search).toBe("?trace=1");
   });
@@ -187,7 +187,7 @@ describe("what reaches Ollama", () => {
     h = await startHarness({ on: true });
     const res = await h.api("/api/some/future/endpoint", { method: "PUT", body: "x" });
     expect(res.status).toBe(404);
-    expect(h.sim.ollama.requests.at(-1)).toMatchObject({ method: "PUT", path: "/api/some/future/endpoint", body: "x" });
+    expect(h.sim.ollama.requests.find((r) => r.path === "/api/some/future/endpoint")).toMatchObject({ method: "PUT", body: "x" });
   });
 });
 

@@ -44,6 +44,8 @@ export function eventRoutes({ events }: AppDeps) {
         unsubscribe();
         wake();
       });
+      // Bun sends the headers with the first bytes: say hello at once so the client knows it is connected.
+      await sse.write(": connected\n\n");
       while (!sse.aborted) {
         while (queue.length > 0) {
           const data = queue.shift()!;
