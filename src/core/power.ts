@@ -2,12 +2,13 @@ import type { Config } from "../config.ts";
 import type { Activity } from "./activity.ts";
 import { UpstreamTimeoutError } from "./errors.ts";
 import type { EventLog } from "./events.ts";
-import { expireLeases, leasesOf, releaseLease, takeLease, withLeases, type Lease } from "./leases.ts";
+import { AutoShutdown } from "./auto-shutdown.ts";
+import { leasesOf, releaseLease, takeLease, withLeases, type Lease } from "./leases.ts";
 import type { Logger } from "./logger.ts";
 import type { Machine, MachineProbe } from "./machine.ts";
-import type { PowerMonitor, ShutdownReason } from "./monitor.ts";
+import type { PowerMonitor } from "./monitor.ts";
 import type { OllamaModel } from "./ollama.ts";
-import { decideRelease, idleShutdownDue, releaseMessage } from "./power-rules.ts";
+import { decideRelease, releaseMessage } from "./power-rules.ts";
 import type { StatusStore } from "./status-store.ts";
 
 const summary = (m: OllamaModel) => ({ name: m.name, size: m.size, modified_at: m.modified_at });
@@ -28,14 +29,10 @@ export interface PowerDeps {
  * (later, if a stream is still running), idle shutdown and lease expiry on the monitor's timer.
  */
 export class Power {
-  private deferred: ShutdownReason | null = null;
-  private lastReleaseAt = 0;
-  private readonly startedAt: number;
+  private readonly auto: AutoShutdown;
 
   constructor(private readonly d: PowerDeps) {
-    this.startedAt = d.now();
-    d.monitor.onTimer = () => d.monitor.tick((_probe, now) => this.housekeeping(now));
-    d.activity.on("idle", () => void this.runDeferred());
+    this.auto = new AutoShutdown(d);
   }
 
   /** Probes (through the monitor, so the state machine sees it) and returns what it stored. */
@@ -56,7 +53,7 @@ export class Power {
 
   async init() {
     await this.refresh();
-    this.deferred = null;
+    this.auto.cancelDeferred();
     const status = await this.d.store.update(() => ({ ...withLeases([]), permanent_on: false, message: "Counters reset by /init" }));
     this.d.logger.info("status reset by /init");
     return { success: true, mensaje: "Status initialised: peticions_ollama 0, permanent_on false", status };
@@ -83,7 +80,7 @@ export class Power {
       lease = taken.lease;
       return { ...taken.changes, message: "Lease taken" };
     });
-    this.deferred = null; // someone needs the machine again: a shutdown waiting on a stream is off
+    this.auto.cancelDeferred(); // someone needs the machine again: a shutdown waiting on a stream is off
     this.d.events.emit("lease_taken", { lease_id: lease.id, holder: lease.holder, expires_at: lease.expires_at });
     await this.d.monitor.tick();
     const wol_sent = await this.d.monitor.requestWake("lease taken");
@@ -124,13 +121,13 @@ export class Power {
       released = r.released;
       return r.changes;
     });
-    if (released) this.noteRelease(released, "lease_released");
+    if (released) this.auto.noteRelease(released, "lease_released");
     const count = after.peticions_ollama;
     const idle = count === 0 && !after.permanent_on;
     const answers = idle && (await this.d.monitor.tick()).host.ok;
     const decision = decideRelease({ leases: count, permanent_on: after.permanent_on }, answers, this.d.activity.inFlight);
     if (decision.action === "shutdown") await this.d.monitor.lock.run(() => this.d.monitor.shutdownLocked("release"));
-    if (decision.action === "defer") this.defer("release", decision.inFlight);
+    if (decision.action === "defer") this.auto.defer("release", decision.inFlight);
     return {
       success: true,
       mensaje: released || opts.leaseId === undefined ? releaseMessage(decision, count) : `Lease ${opts.leaseId} was already released; nothing changed`,
@@ -155,7 +152,7 @@ export class Power {
   async forceShutdown() {
     const { probe } = await this.refresh();
     if (probe.host.ok) await this.d.monitor.lock.run(() => this.d.monitor.shutdownLocked("forced"));
-    this.deferred = null;
+    this.auto.cancelDeferred();
     await this.d.store.update(() => ({
       ...withLeases([]),
       permanent_on: false,
@@ -178,59 +175,8 @@ export class Power {
       permanent_on: status.permanent_on,
       in_flight: this.d.activity.inFlight,
       power_state: this.d.monitor.state,
-      shutdown_deferred: this.deferred !== null,
+      shutdown_deferred: this.auto.deferred !== null,
       woken_by_gateway: this.d.monitor.woken,
     };
-  }
-
-  /** On every monitor tick, under its lock: lease expiry, then idle shutdown. */
-  private async housekeeping(now: number): Promise<void> {
-    let expired: Lease[] = [];
-    const status = await this.d.store.update((s) => {
-      const r = expireLeases(s, now);
-      expired = r.expired;
-      return expired.length ? r.changes : {};
-    });
-    for (const lease of expired) this.noteRelease(lease, "lease_expired");
-    const on = this.d.monitor.state === "on" || this.d.monitor.state === "degraded";
-    if (!on) return;
-    const holders = { leases: status.peticions_ollama, permanent_on: status.permanent_on };
-    if (expired.length > 0) {
-      const decision = decideRelease(holders, true, this.d.activity.inFlight);
-      if (decision.action === "shutdown") return this.d.monitor.shutdownLocked("lease_expiry");
-      if (decision.action === "defer") return this.defer("lease_expiry", decision.inFlight);
-    }
-    const idleSince = Math.max(this.d.activity.lastFinishedAt ?? 0, this.d.monitor.readyAt ?? 0, this.lastReleaseAt, this.startedAt);
-    const window = { windowMs: this.d.power.idleShutdownMs, any: this.d.power.idleShutdownAny, wokenByGateway: this.d.monitor.woken };
-    if (idleShutdownDue({ ...window, ...holders, inFlight: this.d.activity.inFlight, idleSince, now })) {
-      this.d.logger.info("idle shutdown", { idle_min: (now - idleSince) / 60_000 });
-      await this.d.monitor.shutdownLocked("idle");
-    }
-  }
-
-  private noteRelease(lease: Lease, type: "lease_released" | "lease_expired") {
-    this.lastReleaseAt = this.d.now();
-    this.d.events.emit(type, { lease_id: lease.id, holder: lease.holder });
-    if (type === "lease_expired") this.d.logger.info("lease expired", { lease_id: lease.id, holder: lease.holder });
-  }
-
-  private defer(reason: ShutdownReason, inFlight: number) {
-    this.deferred = reason;
-    this.d.events.emit("shutdown_deferred", { reason, in_flight: inFlight });
-  }
-
-  /** The last running request ended: send the deferred shutdown if nothing changed meanwhile. */
-  private async runDeferred(): Promise<void> {
-    const reason = this.deferred;
-    if (!reason) return;
-    await this.d.monitor.lock
-      .run(async () => {
-        const s = await this.d.store.read();
-        const on = this.d.monitor.state === "on" || this.d.monitor.state === "degraded";
-        if (this.deferred !== reason || s.peticions_ollama > 0 || s.permanent_on || this.d.activity.inFlight > 0 || !on) return;
-        this.deferred = null;
-        await this.d.monitor.shutdownLocked(reason);
-      })
-      .catch((err) => this.d.logger.error("deferred shutdown failed", { err }));
   }
 }
