@@ -48,8 +48,11 @@ Try:
   ${curl("GET", "/status")}
   ${curl("POST", "/arrancar")}      # sends the magic packet; the machine boots
   ${curl("GET", "/lista_modelos")}
-  ${curl("POST", "/apagar")}        # last client gone: shutdown over SSH
-  ${curl("GET", "/test")}
+  ${curl("GET", "/leases")}         # why is the machine on?
+  ${curl("POST", "/apagar")}        # last lease released: shutdown over SSH
+  curl -s -H 'X-API-Key: ${apiKey}' ${url}/api/chat -d '{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}]}'
+                                     # wakes the machine on demand and streams the answer
+  curl -sN -H 'X-API-Key: ${apiKey}' ${url}/events   # every decision, live
 
 Status file: ${parsed.config.statusFile}
 Press Ctrl+C to stop.

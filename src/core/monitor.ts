@@ -156,10 +156,18 @@ export class PowerMonitor {
       }
       return;
     }
-    if (seen === this.state && this.known) return;
+    if (seen === this.state && this.known) return this.keepFlagsTrue();
     if (seen === "off") this.woken = false;
     if (seen === "on" && this.state !== "degraded") this.readyAt = now;
     await this.transition(seen, this.known ? "probe" : "first probe");
+  }
+
+  /** logical_on/phisical_on always say what the state says, even after someone edited the file. */
+  private async keepFlagsTrue(): Promise<void> {
+    const flags = flagsFor(this.state);
+    const last = this.d.store.last;
+    if (last && last.phisical_on === flags.phisical_on && last.logical_on === flags.logical_on) return;
+    await this.d.store.update(() => flags);
   }
 
   private async startWake(reason: string): Promise<void> {
