@@ -22,11 +22,15 @@ abstract class Metric {
 
 export class Counter extends Metric {
   private readonly values = new Map<string, number>();
+  // Formatting labels costs more than counting: it is done once per distinct set (proxied requests count on the hot path).
+  private readonly formatted = new Map<string, string>();
   constructor(name: string, help: string) {
     super(name, help, "counter");
   }
   inc(labels: Labels = {}, by = 1): void {
-    const k = key(labels);
+    const raw = Object.entries(labels).join("\u0000");
+    let k = this.formatted.get(raw);
+    if (k === undefined) this.formatted.set(raw, (k = key(labels)));
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
   get(labels: Labels = {}): number {
