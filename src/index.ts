@@ -1,7 +1,11 @@
 import { createApp } from "./app.ts";
 import { parseConfig } from "./config.ts";
 import { buildDeps } from "./deps.ts";
+import { runHealthcheck } from "./healthcheck.ts";
 import { serve } from "./server.ts";
+
+// `healthcheck`: the container health check. It needs only HOST and PORT, so it runs before the config is parsed.
+if (process.argv[2] === "healthcheck") process.exit(await runHealthcheck(process.env));
 
 const parsed = parseConfig(process.env);
 if (!parsed.ok) {
