@@ -75,6 +75,16 @@ describe("idle shutdown", () => {
     expect(h.sim.commands).toHaveLength(1);
   });
 
+  test("a machine the gateway woke before a restart is still put to sleep when idle", async () => {
+    const clock = manualClock();
+    h = await startHarness({ on: true, manualMonitor: true, env: { IDLE_SHUTDOWN_MIN: "30" }, deps: { now: clock.now } });
+    await h.deps.store.update(() => ({ woken_by_gateway: true, power_state: "on" }));
+    await h.deps.monitor.tick(); // the restarted gateway's first probe
+    clock.advance(31 * MIN);
+    await h.deps.monitor.onTimer();
+    expect(h.sim.commands).toHaveLength(1);
+  });
+
   test("never while a lease or permanent_on holds the machine", async () => {
     const clock = manualClock();
     h = await startHarness({ env: { IDLE_SHUTDOWN_MIN: "30" }, deps: { now: clock.now } });

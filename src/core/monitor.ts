@@ -122,6 +122,7 @@ export class PowerMonitor {
   async shutdownLocked(reason: ShutdownReason): Promise<void> {
     const before = this.state;
     this.wakeAfterShutdown = false;
+    this.wake = undefined; // a release can come while the machine is still booting
     await this.transition("shutting_down", reason);
     this.shutdownStartedAt = this.d.now();
     try {
@@ -157,6 +158,8 @@ export class PowerMonitor {
       return;
     }
     if (seen === this.state && this.known) return this.keepFlagsTrue();
+    // After a gateway restart, a machine the gateway had woken is still its own to put to sleep.
+    if (!this.known && seen !== "off") this.woken = (await this.d.store.read()).woken_by_gateway === true;
     if (seen === "off") this.woken = false;
     if (seen === "on" && this.state !== "degraded") this.readyAt = now;
     await this.transition(seen, this.known ? "probe" : "first probe");
