@@ -63,7 +63,11 @@ const envSchema = z.object({
   WOL_PORT: withDefault(port("Wake-on-LAN"), 9),
   API_KEYS: z.preprocess(
     (v) => (typeof v === "string" ? v.split(",").map((k) => k.trim()).filter(Boolean) : []),
-    z.array(z.string()).min(1, { message: "required: at least one API key (comma-separated list)" }),
+    z
+      .array(z.string())
+      .min(1, { message: "required: at least one API key (comma-separated list)" })
+      // A short key can be guessed, and could not be told apart from ordinary text when blanking secrets out of logs.
+      .refine((keys) => keys.every((k) => k.length >= 8), { message: "every API key must be at least 8 characters long" }),
   ),
   SUBDOMINIO: opt(z.string()),
   // 0 lets the system pick a free port, which tests and side-by-side runs use.

@@ -41,7 +41,8 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const logger = opts.logger ?? createLogger({ secrets });
   const store = new StatusStore({ file: config.statusFile, logger, now: () => new Date(now()) });
   const machine = new Machine(config, logger, { ...realMachineIo, ...opts.io });
-  const events = new EventLog(now);
+  const redact = makeRedactor(secrets);
+  const events = new EventLog(now, 200, redact);
   const metrics = new GateMetrics();
   const activity = new Activity(now);
   const monitor = new PowerMonitor({
@@ -62,15 +63,15 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     timeoutsMs: config.proxyTimeoutsMs,
     machineAnswers: async () => (await machine.probeHost()).ok,
     logger,
-    track: (path) => {
-      const done = activity.begin();
+    track: (path, background) => {
+      const done = background ? () => {} : activity.begin();
       return (status) => {
         done();
         metrics.proxied.inc({ route: routeLabel(path), status: String(status) });
       };
     },
   });
-  return { config, logger, redact: makeRedactor(secrets), store, machine, monitor, power, proxy, activity, events, metrics, version: pkg.version };
+  return { config, logger, redact, store, machine, monitor, power, proxy, activity, events, metrics, version: pkg.version };
 }
 
 // Metric labels must stay few: blob digests and unknown paths are folded.

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { parseConfig } from "../src/config.ts";
 import { tempDir } from "./helpers.ts";
 
-const minimal = { EQUIPO_IA: "ia.lan", IA_MAC: "AA:BB:CC:DD:EE:FF", API_KEYS: "k1" };
+const minimal = { EQUIPO_IA: "ia.lan", IA_MAC: "AA:BB:CC:DD:EE:FF", API_KEYS: "key-one-1" };
 
 describe("parseConfig", () => {
   test("applies the documented defaults", () => {
@@ -16,7 +16,7 @@ describe("parseConfig", () => {
       ssh: { port: 22 },
       shutdownCommand: "shutdown -h now",
       wol: { address: "255.255.255.255", port: 9 },
-      apiKeys: ["k1"],
+      apiKeys: ["key-one-1"],
       listen: { host: "0.0.0.0", port: 8000 },
       statusFile: "status/status.json",
       probeTimeoutMs: 2000,
@@ -29,8 +29,14 @@ describe("parseConfig", () => {
   });
 
   test("splits API_KEYS on commas and ignores blanks", () => {
-    const r = parseConfig({ ...minimal, API_KEYS: " a , ,b,, " });
-    expect(r.ok && r.config.apiKeys).toEqual(["a", "b"]);
+    const r = parseConfig({ ...minimal, API_KEYS: " key-aaaa , ,key-bbbb,, " });
+    expect(r.ok && r.config.apiKeys).toEqual(["key-aaaa", "key-bbbb"]);
+  });
+
+  test("refuses API keys shorter than 8 characters", () => {
+    const r = parseConfig({ ...minimal, API_KEYS: "long-enough-key,short" });
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.errors).toEqual(["API_KEYS: every API key must be at least 8 characters long"]);
   });
 
   test("the sudo password defaults to the SSH password, and empty values count as unset", () => {

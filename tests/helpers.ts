@@ -77,7 +77,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       return fetch(url + path, { ...init, headers });
     },
     close: async () => {
-      deps.monitor.stop();
+      await deps.monitor.stop(); // a probe under way would write into the directory removed below
       server.stop(true);
       await sim.stop();
       cleanup();

@@ -139,3 +139,58 @@ describe("never cut active work", () => {
     await streamCut;
   });
 });
+
+describe("releases while the machine boots, and stale deferrals", () => {
+  test("a release while the machine is still booting shuts it down once it is up, not never", async () => {
+    h = await startHarness({ machine: { bootDelayMs: 300 } });
+    const { lease_id } = await json(h.api("/arrancar", { method: "POST" }));
+    const answer = await json(h.api(`/apagar?lease_id=${lease_id}`, { method: "POST" }));
+    expect(answer).toMatchObject({ shutdown_sent: false, shutdown_deferred: true });
+    expect(answer.mensaje).toContain("finished booting");
+    const sent = nextEvent(h.deps, (e) => e.type === "shutdown_sent");
+    await h.sim.waitFor("on");
+    expect((await sent).data).toEqual({ reason: "release" });
+    await h.sim.waitFor("off");
+  });
+
+  test("a request waiting for the machine to boot holds off a release's shutdown until it is served", async () => {
+    h = await startHarness({ machine: { bootDelayMs: 50, ollamaDelayMs: 300 } });
+    await h.api("/arrancar", { method: "POST" });
+    const waiting = generate();
+    while (h.deps.activity.inFlight === 0) await once(h.deps.activity, "begin").catch(() => {});
+    await h.sim.waitFor("on"); // SSH answers; Ollama not yet
+    const answer = await json(h.api("/apagar", { method: "POST" }));
+    expect(answer.shutdown_sent).toBe(false);
+    const res = await waiting;
+    expect(res.status).toBe(200);
+    await res.text();
+    await h.sim.waitFor("off");
+    expect(h.sim.commands).toHaveLength(1);
+  });
+
+  test("releasing an already released lease again never shuts down", async () => {
+    h = await startHarness({ on: true });
+    await h.api("/permanent_on_enable", { method: "POST" });
+    const { lease_id } = await json(h.api("/arrancar", { method: "POST" }));
+    await h.api(`/apagar?lease_id=${lease_id}`, { method: "POST" });
+    await h.api("/permanent_on_disable", { method: "POST" });
+    const again = await json(h.api(`/apagar?lease_id=${lease_id}`, { method: "POST" }));
+    expect(again).toMatchObject({ released: false, shutdown_sent: false });
+    expect(h.sim.commands).toHaveLength(0);
+  });
+
+  test("a deferral that became moot is dropped, not fired later by unrelated work", async () => {
+    h = await startHarness({ on: true });
+    await h.api("/arrancar", { method: "POST" });
+    const end = await openStream();
+    expect(await json(h.api("/apagar", { method: "POST" }))).toMatchObject({ shutdown_deferred: true });
+    await h.api("/permanent_on_enable", { method: "POST" });
+    await end();
+    expect((await json(h.api("/leases"))).shutdown_deferred).toBe(false);
+    await h.api("/permanent_on_disable", { method: "POST" });
+    const res = await generate();
+    await res.text();
+    await h.deps.monitor.tick();
+    expect(h.sim.commands).toHaveLength(0);
+  });
+});

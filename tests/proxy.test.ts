@@ -167,6 +167,7 @@ describe("what reaches Ollama", () => {
     h = await startHarness({ on: true });
     expect(await json(fetch(`${h.url}/k/${KEY}/api/version`))).toEqual({ version: "0.12.0-sim" });
     expect((await fetch(`${h.url}/k/wrong-key/api/version`)).status).toBe(401);
+    expect((await fetch(`${h.url}/k/%zz/api/version`)).status).toBe(401); // a malformed escape is just a wrong key
     expect((await fetch(`${h.url}/k/${KEY}/status`)).status).toBe(401); // only /api and /v1 take the key in the path
     expect(h.logs.join("\n")).not.toContain(KEY);
     expect(h.logs.some((l) => l.includes('"path":"/api/version"'))).toBe(true);

@@ -16,6 +16,7 @@ export class Activity extends EventEmitter {
   /** Returns the function that ends this request; calling it twice counts once. */
   begin(): () => void {
     this.inFlight++;
+    this.emit("begin");
     let ended = false;
     return () => {
       if (ended) return;

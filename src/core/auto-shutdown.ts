@@ -1,25 +1,55 @@
 import { expireLeases, type Lease } from "./leases.ts";
 import type { ShutdownReason } from "./monitor.ts";
 import type { PowerDeps } from "./power.ts";
-import { decideRelease, idleShutdownDue } from "./power-rules.ts";
+import { decideRelease, idleShutdownDue, type ReleaseDecision } from "./power-rules.ts";
 
 /**
  * The shutdowns nobody asks for at that moment: a lease that expired, a machine idle for too long,
- * and a release that had to wait for the last running request.
+ * and a release that had to wait — for the last running request, or for the machine to finish booting.
+ * Every decision runs under the power monitor's lock, right after a probe, so nothing moves in between.
  */
 export class AutoShutdown {
   deferred: ShutdownReason | null = null;
   private lastReleaseAt = 0;
+  private lastIdleFailureAt = 0;
   private readonly startedAt: number;
 
   constructor(private readonly d: PowerDeps) {
     this.startedAt = d.now();
     d.monitor.onTimer = () => d.monitor.tick((_probe, now) => this.housekeeping(now));
     d.activity.on("idle", () => void this.runDeferred());
+    d.monitor.onState((s) => {
+      if (s === "on") void this.runDeferred(); // a machine that finished booting
+      if (s === "off") this.deferred = null; // it went dark some other way: nothing left to do
+    });
   }
 
   cancelDeferred(): void {
     this.deferred = null;
+  }
+
+  /**
+   * After a release or an expiry, under the monitor's lock: shut down now, later, or not at all.
+   * `answers` is what the probe just saw.
+   */
+  async afterRelease(reason: ShutdownReason, answers: boolean): Promise<ReleaseDecision> {
+    const s = await this.d.store.read();
+    const machine = { answers, booting: this.d.monitor.state === "waking" };
+    const decision = decideRelease({ leases: s.peticions_ollama, permanent_on: s.permanent_on }, machine, this.d.activity.inFlight);
+    if (decision.action === "shutdown") await this.d.monitor.shutdownLocked(reason);
+    if (decision.action === "defer") this.defer(reason, decision.inFlight);
+    return decision;
+  }
+
+  /** A forced shutdown of a machine still booting: sent as soon as it can take the command. */
+  deferForced(): void {
+    this.defer("forced", 0);
+  }
+
+  noteRelease(lease: Lease, type: "lease_released" | "lease_expired") {
+    this.lastReleaseAt = this.d.now();
+    this.d.events.emit(type, { lease_id: lease.id, holder: lease.holder });
+    if (type === "lease_expired") this.d.logger.info("lease expired", { lease_id: lease.id, holder: lease.holder });
   }
 
   /** On every monitor tick, under its lock: lease expiry, then idle shutdown. */
@@ -31,44 +61,51 @@ export class AutoShutdown {
       return expired.length ? r.changes : {};
     });
     for (const lease of expired) this.noteRelease(lease, "lease_expired");
-    const on = this.d.monitor.state === "on" || this.d.monitor.state === "degraded";
-    if (!on) return;
-    const holders = { leases: status.peticions_ollama, permanent_on: status.permanent_on };
-    if (expired.length > 0) {
-      const decision = decideRelease(holders, true, this.d.activity.inFlight);
-      if (decision.action === "shutdown") return this.d.monitor.shutdownLocked("lease_expiry");
-      if (decision.action === "defer") return this.defer("lease_expiry", decision.inFlight);
+    const state = this.d.monitor.state;
+    if (expired.length > 0 && status.peticions_ollama === 0) {
+      await this.afterRelease("lease_expiry", state === "on" || state === "degraded");
+      return;
     }
-    const idleSince = Math.max(this.d.activity.lastFinishedAt ?? 0, this.d.monitor.readyAt ?? 0, this.lastReleaseAt, this.startedAt);
+    if (state !== "on" && state !== "degraded") return;
+    // After a failed attempt, wait a whole window again rather than retrying on every probe.
+    const idleSince = Math.max(
+      this.d.activity.lastFinishedAt ?? 0,
+      this.d.monitor.readyAt ?? 0,
+      this.lastReleaseAt,
+      this.lastIdleFailureAt,
+      this.startedAt,
+    );
+    const holders = { leases: status.peticions_ollama, permanent_on: status.permanent_on, inFlight: this.d.activity.inFlight };
     const window = { windowMs: this.d.power.idleShutdownMs, any: this.d.power.idleShutdownAny, wokenByGateway: this.d.monitor.woken };
-    if (idleShutdownDue({ ...window, ...holders, inFlight: this.d.activity.inFlight, idleSince, now })) {
-      this.d.logger.info("idle shutdown", { idle_min: (now - idleSince) / 60_000 });
+    if (!idleShutdownDue({ ...window, ...holders, idleSince, now })) return;
+    this.d.logger.info("idle shutdown", { idle_min: (now - idleSince) / 60_000 });
+    try {
       await this.d.monitor.shutdownLocked("idle");
+    } catch (err) {
+      this.lastIdleFailureAt = now;
+      throw err;
     }
   }
 
-  noteRelease(lease: Lease, type: "lease_released" | "lease_expired") {
-    this.lastReleaseAt = this.d.now();
-    this.d.events.emit(type, { lease_id: lease.id, holder: lease.holder });
-    if (type === "lease_expired") this.d.logger.info("lease expired", { lease_id: lease.id, holder: lease.holder });
-  }
-
-  defer(reason: ShutdownReason, inFlight: number) {
+  private defer(reason: ShutdownReason, inFlight: number) {
     this.deferred = reason;
-    this.d.events.emit("shutdown_deferred", { reason, in_flight: inFlight });
+    this.d.events.emit("shutdown_deferred", { reason, in_flight: inFlight, booting: this.d.monitor.state === "waking" });
   }
 
-  /** The last running request ended: send the deferred shutdown if nothing changed meanwhile. */
+  /** The last running request ended, or the machine finished booting: send the deferred shutdown if still wanted. */
   private async runDeferred(): Promise<void> {
-    const reason = this.deferred;
-    if (!reason) return;
+    if (!this.deferred) return;
     await this.d.monitor.lock
       .run(async () => {
+        const reason = this.deferred;
+        if (!reason) return;
+        const state = this.d.monitor.state;
+        // Still waiting for that (a forced shutdown waits only for the boot: it cuts running work by design).
+        if (state === "waking" || (reason !== "forced" && this.d.activity.inFlight > 0)) return;
         const s = await this.d.store.read();
-        const on = this.d.monitor.state === "on" || this.d.monitor.state === "degraded";
-        if (this.deferred !== reason || s.peticions_ollama > 0 || s.permanent_on || this.d.activity.inFlight > 0 || !on) return;
-        this.deferred = null;
-        await this.d.monitor.shutdownLocked(reason);
+        const stillWanted = reason === "forced" || (s.peticions_ollama === 0 && !s.permanent_on);
+        this.deferred = null; // whatever happens now, this deferral is settled
+        if (stillWanted && (state === "on" || state === "degraded")) await this.d.monitor.shutdownLocked(reason);
       })
       .catch((err) => this.d.logger.error("deferred shutdown failed", { err }));
   }

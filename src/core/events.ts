@@ -16,10 +16,13 @@ export class EventLog {
   constructor(
     private readonly now: () => number = Date.now,
     private readonly size = 200,
+    private readonly redact: (text: string) => string = (t) => t,
   ) {}
 
+  /** Details may quote an error message; like log lines, they pass through the secret redactor. */
   emit(type: string, data: Record<string, unknown> = {}): GateEvent {
-    const event = { id: this.nextId++, type, at: new Date(this.now()).toISOString(), data };
+    const safe = JSON.parse(this.redact(JSON.stringify(data))) as Record<string, unknown>;
+    const event = { id: this.nextId++, type, at: new Date(this.now()).toISOString(), data: safe };
     this.recent.push(event);
     if (this.recent.length > this.size) this.recent.shift();
     for (const l of this.listeners) l(event);

@@ -5,6 +5,7 @@ import { MetadataCache } from "./model-cache.ts";
 import { fetchTags, type TagsResult } from "./ollama.ts";
 import { tcpProbe, type ProbeResult } from "./probe.ts";
 import type { ShutdownOutcome, SshTarget } from "./ssh.ts";
+import { sshConfigProblem } from "./ssh-config.ts";
 import { sendMagicPacket, type WolTarget } from "./wol.ts";
 
 export interface MachineProbe {
@@ -66,10 +67,18 @@ export class Machine {
     return tags;
   }
 
+  get wolTarget(): string {
+    return `${this.config.wol.address}:${this.config.wol.port}`;
+  }
+
   async wake(): Promise<void> {
-    const target = { mac: this.config.mac, address: this.config.wol.address, port: this.config.wol.port };
-    await this.io.sendMagicPacket(target);
-    this.logger.info("magic packet sent", { mac: target.mac, to: `${target.address}:${target.port}` });
+    await this.io.sendMagicPacket({ mac: this.config.mac, address: this.config.wol.address, port: this.config.wol.port });
+    this.logger.info("magic packet sent", { mac: this.config.mac, to: this.wolTarget });
+  }
+
+  /** Why a shutdown cannot even be tried (SSH not configured), or null. */
+  sshProblem(): string | null {
+    return sshConfigProblem(this.config.ssh);
   }
 
   async shutdown(): Promise<ShutdownOutcome> {

@@ -5,6 +5,7 @@ import type { EventLog } from "./events.ts";
 import type { GateMetrics } from "./gate-metrics.ts";
 import type { Logger } from "./logger.ts";
 import type { Machine, MachineProbe } from "./machine.ts";
+import { UnavailableError } from "./errors.ts";
 import { Mutex } from "./mutex.ts";
 import type { Status, StatusStore } from "./status-store.ts";
 
@@ -62,19 +63,33 @@ export class PowerMonitor {
     this.schedule(0);
   }
 
-  stop(): void {
+  /** Stops the loop; resolves once a probe under way has finished (and written what it saw). */
+  stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
+    return this.lock.run(() => {});
   }
 
   /** Probes once and moves the state machine; the loop calls it, and so do routes that need a fresh answer. */
   tick(after?: (probe: MachineProbe, now: number) => Promise<void>): Promise<MachineProbe> {
+    return this.decide(async (probe, now) => {
+      await after?.(probe, now);
+      return probe;
+    });
+  }
+
+  /** Probes, moves the state machine, then runs `decide` still under the lock, so nothing changes in between. */
+  decide<T>(decide: (probe: MachineProbe, now: number) => Promise<T>): Promise<T> {
     return this.lock.run(async () => {
       const probe = await this.d.machine.probe();
       await this.advance(probe, this.d.now());
-      await after?.(probe, this.d.now());
-      return probe;
+      return decide(probe, this.d.now());
     });
+  }
+
+  /** Called with every new state (after it is stored). */
+  onState(listener: (s: PowerState) => void): void {
+    this.changes.on("state", (s: PowerState | "gave_up") => s !== "gave_up" && listener(s));
   }
 
   /** Sends the magic packet unless the machine is on or already waking; joins a shutdown under way. */
@@ -120,15 +135,20 @@ export class PowerMonitor {
 
   /** Sends the shutdown command; the caller holds the lock. On failure the state goes back and the error is thrown. */
   async shutdownLocked(reason: ShutdownReason): Promise<void> {
-    const before = this.state;
+    const problem = this.d.machine.sshProblem();
+    if (problem) throw new UnavailableError(problem);
+    const before = { state: this.state, wake: this.wake, wakeAfterShutdown: this.wakeAfterShutdown };
     this.wakeAfterShutdown = false;
-    this.wake = undefined; // a release can come while the machine is still booting
+    this.wake = undefined;
     await this.transition("shutting_down", reason);
     this.shutdownStartedAt = this.d.now();
     try {
       await this.d.machine.shutdown();
     } catch (err) {
-      await this.transition(before, "shutdown failed");
+      // Back to where it was, a wake under way included.
+      this.wake = before.wake;
+      this.wakeAfterShutdown = before.wakeAfterShutdown;
+      await this.transition(before.state, "shutdown failed");
       this.d.events.emit("shutdown_failed", { reason, detail: (err as Error).message });
       throw err;
     }
@@ -151,7 +171,10 @@ export class PowerMonitor {
       if (!probe.host.ok) {
         this.woken = false;
         await this.transition("off", "the machine went dark");
-        if (this.wakeAfterShutdown) await this.startWake("request during shutdown");
+        if (this.wakeAfterShutdown) {
+          this.wakeAfterShutdown = false;
+          await this.startWake("request during shutdown");
+        }
       } else if (now - this.shutdownStartedAt >= SHUTDOWN_GRACE_MS) {
         await this.transition(seen, "still answering long after the shutdown command");
       }
@@ -177,14 +200,21 @@ export class PowerMonitor {
     const now = this.d.now();
     this.wake = { startedAt: now, lastPacketAt: now, packets: 0 };
     await this.transition("waking", reason, { last_wake_at: new Date(now).toISOString() });
-    await this.sendPacket(now);
     this.schedule(this.d.fastPollMs);
+    await this.sendPacket(now);
   }
 
+  /** A packet that cannot be sent (no route, no interface) is logged; the resend and the wake timeout still apply. */
   private async sendPacket(now: number): Promise<void> {
     this.wake!.packets++;
     this.wake!.lastPacketAt = now;
-    await this.d.machine.wake();
+    try {
+      await this.d.machine.wake();
+    } catch (err) {
+      this.d.logger.error("could not send the magic packet", { err, to: this.d.machine.wolTarget });
+      this.d.events.emit("wake_failed", { attempt: this.wake!.packets, detail: (err as Error).message });
+      return;
+    }
     this.d.metrics.packets.inc();
     this.d.events.emit("wake_sent", { attempt: this.wake!.packets });
   }

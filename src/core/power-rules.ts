@@ -1,24 +1,27 @@
 /** What a release should do once the lease is gone. Pure: the caller probes and acts. */
 export type ReleaseDecision =
   | { action: "shutdown" }
-  | { action: "defer"; inFlight: number }
+  | { action: "defer"; inFlight: number; booting: boolean }
   | { action: "keep"; reason: "clients" | "permanent_on" | "already_off" };
 
 export function decideRelease(
   after: { leases: number; permanent_on: boolean },
-  machineAnswers: boolean,
+  machine: { answers: boolean; booting: boolean },
   inFlight: number,
 ): ReleaseDecision {
   if (after.leases > 0) return { action: "keep", reason: "clients" };
   if (after.permanent_on) return { action: "keep", reason: "permanent_on" };
-  if (!machineAnswers) return { action: "keep", reason: "already_off" };
-  // Never cut active work: a stream still running holds the shutdown until it ends.
-  if (inFlight > 0) return { action: "defer", inFlight };
+  // A machine still booting cannot take the command yet, and must not be left on once it is up.
+  if (machine.booting) return { action: "defer", inFlight, booting: true };
+  if (!machine.answers) return { action: "keep", reason: "already_off" };
+  // Never cut active work: a request still running (or waiting for the machine) holds the shutdown until it ends.
+  if (inFlight > 0) return { action: "defer", inFlight, booting: false };
   return { action: "shutdown" };
 }
 
 export function releaseMessage(d: ReleaseDecision, count: number): string {
   if (d.action === "shutdown") return "No client holds the machine any more: shutdown sent";
+  if (d.action === "defer" && d.booting) return "No client holds the machine any more; it will be shut down once it has finished booting";
   if (d.action === "defer")
     return `No client holds the machine any more; shutdown deferred until ${d.inFlight} running request${d.inFlight === 1 ? "" : "s"} finish${d.inFlight === 1 ? "es" : ""}`;
   switch (d.reason) {

@@ -54,6 +54,8 @@ export class Power {
   async init() {
     await this.refresh();
     this.auto.cancelDeferred();
+    const dropped = (await this.d.store.read()).peticions_ollama;
+    if (dropped > 0) this.d.events.emit("leases_cleared", { count: dropped, by: "/init" });
     const status = await this.d.store.update(() => ({ ...withLeases([]), permanent_on: false, message: "Counters reset by /init" }));
     this.d.logger.info("status reset by /init");
     return { success: true, mensaje: "Status initialised: peticions_ollama 0, permanent_on false", status };
@@ -113,7 +115,7 @@ export class Power {
     }
   }
 
-  /** Releases a lease (the oldest when none is named). Releasing one already gone changes nothing. */
+  /** Releases a lease (the oldest when none is named). Releasing one already gone changes nothing at all. */
   async apagar(opts: { leaseId?: string }) {
     let released: Lease | null = null;
     const after = await this.d.store.update((s) => {
@@ -121,24 +123,26 @@ export class Power {
       released = r.released;
       return r.changes;
     });
-    if (released) this.auto.noteRelease(released, "lease_released");
     const count = after.peticions_ollama;
-    const idle = count === 0 && !after.permanent_on;
-    const answers = idle && (await this.d.monitor.tick()).host.ok;
-    const decision = decideRelease({ leases: count, permanent_on: after.permanent_on }, answers, this.d.activity.inFlight);
-    if (decision.action === "shutdown") await this.d.monitor.lock.run(() => this.d.monitor.shutdownLocked("release"));
-    if (decision.action === "defer") this.auto.defer("release", decision.inFlight);
+    const answer = { success: true, peticions_ollama: count, shutdown_sent: false, shutdown_deferred: false, released: Boolean(released) };
+    if (!released && opts.leaseId !== undefined) {
+      return { ...answer, mensaje: `Lease ${opts.leaseId} was already released; nothing changed` };
+    }
+    if (released) this.auto.noteRelease(released, "lease_released");
+    const decision =
+      count > 0 || after.permanent_on
+        ? decideRelease({ leases: count, permanent_on: after.permanent_on }, { answers: true, booting: false }, 0)
+        : await this.d.monitor.decide((probe) => this.auto.afterRelease("release", probe.host.ok));
     return {
-      success: true,
-      mensaje: released || opts.leaseId === undefined ? releaseMessage(decision, count) : `Lease ${opts.leaseId} was already released; nothing changed`,
-      peticions_ollama: count,
+      ...answer,
+      mensaje: releaseMessage(decision, count),
       shutdown_sent: decision.action === "shutdown",
       shutdown_deferred: decision.action === "defer",
-      released: Boolean(released),
     };
   }
 
   async setPermanent(enabled: boolean) {
+    if (enabled) this.auto.cancelDeferred();
     const status = await this.d.store.update(() => ({ permanent_on: enabled, message: `permanent_on ${enabled ? "enabled" : "disabled"}` }));
     this.d.events.emit("permanent_on", { enabled });
     return {
@@ -150,9 +154,14 @@ export class Power {
 
   /** Forced: cuts at once, whatever holds the machine. Flags are reset only once the command went through. */
   async forceShutdown() {
-    const { probe } = await this.refresh();
-    if (probe.host.ok) await this.d.monitor.lock.run(() => this.d.monitor.shutdownLocked("forced"));
     this.auto.cancelDeferred();
+    const probe = await this.d.monitor.decide(async (p) => {
+      if (p.host.ok) await this.d.monitor.shutdownLocked("forced");
+      else if (this.d.monitor.state === "waking") this.auto.deferForced(); // sent once it has booted
+      return p;
+    });
+    const dropped = (await this.d.store.read()).peticions_ollama;
+    if (dropped > 0) this.d.events.emit("leases_cleared", { count: dropped, by: "/shutdown" });
     await this.d.store.update(() => ({
       ...withLeases([]),
       permanent_on: false,

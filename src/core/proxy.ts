@@ -22,7 +22,7 @@ export interface ProxyOptions {
   logger: Logger;
   retryAfterS?: number;
   /** Called as a request starts; the function it returns is called once, with the status, when the response has ended. */
-  track?: (path: string) => (status: number) => void;
+  track?: (path: string, background: boolean) => (status: number) => void;
 }
 
 export interface ForwardOverrides {
@@ -31,6 +31,8 @@ export interface ForwardOverrides {
   json?: unknown;
   /** The request body, read beforehand (see readBody), so a request can be sent again after a wake. */
   body?: RequestBody;
+  /** Not work for the machine (metadata): counted in the metrics, not as activity that keeps it awake. */
+  background?: boolean;
 }
 
 export type RequestBody = ArrayBuffer | ReadableStream<Uint8Array> | null;
@@ -46,7 +48,7 @@ export class OllamaProxy {
 
   async forward(req: Request, pathAndQuery: string, over: ForwardOverrides = {}): Promise<Response> {
     const path = pathAndQuery.split("?")[0]!;
-    const end = this.opts.track?.(path) ?? (() => {});
+    const end = this.opts.track?.(path, over.background ?? false) ?? (() => {});
     try {
       return await this.send(req, path, pathAndQuery, over, end);
     } catch (err) {
@@ -65,19 +67,22 @@ export class OllamaProxy {
 
     let upstream: Response;
     try {
+      if (req.signal.aborted) throw req.signal.reason;
       const headers = upstreamRequestHeaders(req.headers);
       if (over.json !== undefined) headers.set("content-type", "application/json");
+      const body = over.json !== undefined ? JSON.stringify(over.json) : over.body !== undefined ? over.body : await readBody(req);
       upstream = await fetch(this.opts.baseUrl + pathAndQuery, {
         method: over.method ?? req.method,
         headers,
-        body: over.json !== undefined ? JSON.stringify(over.json) : over.body !== undefined ? over.body : await readBody(req),
+        // An upload that keeps flowing is activity: the wait for headers starts over with every chunk.
+        body: body instanceof ReadableStream ? refreshOnEachChunk(body, headersTimer) : body,
         signal: abort.signal,
         redirect: "manual",
         decompress: false,
       } as RequestInit);
     } catch (err) {
       release();
-      throw await this.failure(err, abort.signal, idleMs, path);
+      throw await this.failure(err, abort.signal, req, idleMs, path);
     } finally {
       clearTimeout(headersTimer);
     }
@@ -110,13 +115,15 @@ export class OllamaProxy {
     return new Response(body, { status: upstream.status, headers });
   }
 
-  private async failure(err: unknown, signal: AbortSignal, idleMs: number, path: string): Promise<GatewayError> {
+  private async failure(err: unknown, signal: AbortSignal, req: Request, idleMs: number, path: string): Promise<GatewayError> {
     if (err instanceof GatewayError) return err;
+    const retry = this.opts.retryAfterS ?? 30;
     if (signal.reason instanceof IdleTimeout) {
+      // A sleeping host on another subnet can swallow the connection attempt instead of refusing it.
+      if (!(await this.opts.machineAnswers())) return new MachineAsleepError("The AI machine is asleep or unreachable", retry);
       return new UpstreamTimeoutError(`Ollama did not answer ${path} within ${idleMs / 1000} s`);
     }
-    if (signal.aborted) return new GatewayError(400, "the client closed the request");
-    const retry = this.opts.retryAfterS ?? 30;
+    if (signal.aborted || req.signal.aborted) return new GatewayError(400, "the client closed the request");
     if (!(await this.opts.machineAnswers())) {
       return new MachineAsleepError("The AI machine is asleep or unreachable; wake it with POST /arrancar", retry);
     }
@@ -134,6 +141,17 @@ export async function readBody(req: Request): Promise<RequestBody> {
   const length = Number(req.headers.get("content-length") ?? NaN);
   if (Number.isFinite(length) && length <= BUFFER_LIMIT) return req.arrayBuffer();
   return req.body;
+}
+
+function refreshOnEachChunk(body: ReadableStream<Uint8Array>, timer: ReturnType<typeof setTimeout>): ReadableStream<Uint8Array> {
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, ctrl) {
+        timer.refresh();
+        ctrl.enqueue(chunk);
+      },
+    }),
+  );
 }
 
 /** The line a streaming client can understand when the upstream stalls: Ollama's own {"error"} shape. */

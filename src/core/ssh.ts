@@ -1,6 +1,7 @@
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import { UnavailableError, UpstreamError } from "./errors.ts";
 import { checkHostKey, fingerprint, type HostKeyPolicy } from "./host-keys.ts";
+import { sshConfigProblem } from "./ssh-config.ts";
 
 export interface SshTarget {
   host: string;
@@ -24,13 +25,6 @@ export interface ShutdownOutcome {
 interface ExecResult {
   code: number | null;
   stderr: string;
-}
-
-/** Is SSH shutdown possible at all with this configuration? Returns the reason when not. */
-export function sshConfigProblem(t: Pick<SshTarget, "user" | "password" | "keyPath">): string | null {
-  if (!t.user) return "SSH is not configured: set SSH_USER and either SSH_KEY_PATH or SSH_PASS";
-  if (!t.password && !t.keyPath) return "SSH is not configured: set SSH_KEY_PATH (preferred) or SSH_PASS";
-  return null;
 }
 
 /**

@@ -42,7 +42,12 @@ export function routedPath(req: Request): string {
 
 function keyFromPath(req: Request): string | undefined {
   const key = KEY_PREFIX.exec(getPath(req))?.[1];
-  return key === undefined ? undefined : decodeURIComponent(key);
+  if (key === undefined) return undefined;
+  try {
+    return decodeURIComponent(key);
+  } catch {
+    return undefined; // malformed %-escapes: simply not a valid key
+  }
 }
 
 /** Paths anyone may read: the liveness answer and the documentation (which holds no secret). */

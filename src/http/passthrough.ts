@@ -20,20 +20,38 @@ export function keepConnectionOpen(c: Context): void {
   server?.timeout?.(c.req.raw, 0);
 }
 
-type Deps = Pick<AppDeps, "proxy" | "monitor" | "config" | "machine">;
+type Deps = Pick<AppDeps, "proxy" | "monitor" | "config" | "machine" | "activity">;
 
 const RETRY_AFTER_S = 30;
 
-/** With AUTO_WAKE, a request for a sleeping machine wakes it (one packet for all who wait) and waits until Ollama answers. */
-async function wakeFor(d: Deps): Promise<void> {
+/**
+ * With AUTO_WAKE, a request for a sleeping machine wakes it (one packet for all who wait) and waits until
+ * Ollama answers. A waiting request counts as running work, so no release shuts the machine down under it.
+ */
+async function wakeFor(d: Deps, req: Request): Promise<void> {
   if (!d.monitor.known) await d.monitor.tick();
   const s = d.monitor.state;
   // A running machine whose Ollama is down is not helped by waiting: let the request fail fast.
   if (s === "on" || s === "degraded") return;
-  if (!(await d.monitor.ensureReady(d.config.power.wakeTimeoutMs))) {
-    const waited = d.config.power.wakeTimeoutMs / 1000;
-    throw new UnavailableError(`The AI machine was woken but did not become ready within ${waited} s`, RETRY_AFTER_S);
+  const done = d.activity.begin();
+  try {
+    const ready = await Promise.race([d.monitor.ensureReady(d.config.power.wakeTimeoutMs), clientGone(req)]);
+    if (!ready) {
+      const waited = d.config.power.wakeTimeoutMs / 1000;
+      throw new UnavailableError(`The AI machine was woken but did not become ready within ${waited} s`, RETRY_AFTER_S);
+    }
+  } finally {
+    done();
   }
+}
+
+/** Settles when the client hangs up, so nobody's request is sent to Ollama after they left. */
+function clientGone(req: Request): Promise<never> {
+  return new Promise((_, reject) => {
+    const fail = () => reject(new GatewayError(400, "the client closed the request"));
+    if (req.signal.aborted) fail();
+    else req.signal.addEventListener("abort", fail, { once: true });
+  });
 }
 
 /**
@@ -44,14 +62,16 @@ async function wakeFor(d: Deps): Promise<void> {
 export async function forwardWaking(d: Deps, c: Context, target: string, over: ForwardOverrides): Promise<Response> {
   keepConnectionOpen(c);
   const autoWake = d.config.power.autoWake;
-  if (autoWake) await wakeFor(d);
+  const replayable = !(over.body instanceof ReadableStream);
+  // A streamed body cannot be sent twice: make sure of the machine's state before sending it once.
+  if (autoWake && !replayable) await d.monitor.tick();
+  if (autoWake) await wakeFor(d, c.req.raw);
   try {
     return await d.proxy.forward(c.req.raw, target, over);
   } catch (err) {
-    const replayable = !(over.body instanceof ReadableStream);
     if (!autoWake || !(err instanceof MachineAsleepError) || !replayable) throw err;
     await d.monitor.tick();
-    await wakeFor(d);
+    await wakeFor(d, c.req.raw);
     return d.proxy.forward(c.req.raw, target, over);
   }
 }
@@ -89,7 +109,8 @@ export function metadata(d: Deps, route: MetadataRoute) {
     if (asleep(d) && c.req.method === "GET") return fromCache(c);
     try {
       keepConnectionOpen(c);
-      const res = await d.proxy.forward(c.req.raw, upstreamTarget(c));
+      // background: a dashboard polling the model list is not work that keeps the machine awake.
+      const res = await d.proxy.forward(c.req.raw, upstreamTarget(c), { background: true });
       if (res.status !== 200 || !route.cacheKey || route.saveFresh === false) return res;
       const text = await res.text();
       const parsed = parseOrNull(text);

@@ -9,8 +9,8 @@ const EventSchema = z
   .openapi("GateEvent");
 
 const TYPES =
-  "`power` (state changes: from, to, reason), `wake_sent`, `wake_timeout`, `shutdown_sent`, `shutdown_deferred`, " +
-  "`shutdown_failed`, `lease_taken`, `lease_released`, `lease_expired`, `permanent_on`";
+  "`power` (state changes: from, to, reason), `wake_sent`, `wake_failed`, `wake_timeout`, `shutdown_sent`, " +
+  "`shutdown_deferred`, `shutdown_failed`, `lease_taken`, `lease_released`, `lease_expired`, `leases_cleared`, `permanent_on`";
 
 const stream = createRoute({
   method: "get",

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
+import { keepConnectionOpen } from "../http/passthrough.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
 const LeaseSchema = z
@@ -38,6 +39,9 @@ const ready = createRoute({
 export function leaseRoutes({ power }: AppDeps) {
   const router = createRouter();
   router.openapi(leases, async (c) => c.json(await power.leases(), 200));
-  router.openapi(ready, async (c) => c.json(await power.ready(c.req.valid("query").timeout_s), 200));
+  router.openapi(ready, async (c) => {
+    keepConnectionOpen(c); // a slow boot may keep this answer silent for minutes
+    return c.json(await power.ready(c.req.valid("query").timeout_s), 200);
+  });
   return router;
 }

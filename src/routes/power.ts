@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
+import { keepConnectionOpen } from "../http/passthrough.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
 const boolQuery = z
@@ -106,6 +107,7 @@ export function powerRoutes({ power }: AppDeps) {
   const router = createRouter();
   router.openapi(arrancar, async (c) => {
     const q = c.req.valid("query");
+    if (q.wait) keepConnectionOpen(c); // a slow boot may keep this answer silent for minutes
     const b = bodyOf<z.infer<typeof ArrancarBody>>(c);
     const answer = await power.arrancar({ ttlS: b.ttl_s ?? q.ttl_s, holder: b.holder ?? q.holder, wait: q.wait, timeoutS: q.timeout_s });
     return c.json(answer, 200);
