@@ -21,7 +21,6 @@ export function createRouter() {
   });
 }
 
-export type Router = ReturnType<typeof createRouter>;
 
 export const ErrorSchema = z.object({ detail: z.string() }).openapi("Error");
 
