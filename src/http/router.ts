@@ -21,7 +21,6 @@ export function createRouter() {
   });
 }
 
-
 export const ErrorSchema = z.object({ detail: z.string() }).openapi("Error");
 
 export const ValidationErrorSchema = z
