@@ -7,6 +7,7 @@ import type { Logger } from "./logger.ts";
 import type { Machine, MachineProbe } from "./machine.ts";
 import { UnavailableError } from "./errors.ts";
 import { Mutex } from "./mutex.ts";
+import { Poller, StateTimes } from "./poller.ts";
 import type { Status, StatusStore } from "./status-store.ts";
 
 export type PowerState = "off" | "waking" | "on" | "degraded" | "shutting_down";
@@ -25,6 +26,7 @@ export interface MonitorDeps {
   fastPollMs: number;
 }
 
+const STATES: readonly PowerState[] = ["off", "waking", "on", "degraded", "shutting_down"];
 const MAX_RESENDS = 3;
 // A machine still answering this long after the shutdown command is taken to have ignored it.
 const SHUTDOWN_GRACE_MS = 180_000;
@@ -47,26 +49,28 @@ export class PowerMonitor {
   readyAt: number | null = null;
   private readonly changes = new EventEmitter();
   readonly lock = new Mutex();
-  private timer?: ReturnType<typeof setTimeout>;
-  private running = false;
-  private enteredAt: number;
-  readonly secondsIn: Record<PowerState, number> = { off: 0, waking: 0, on: 0, degraded: 0, shutting_down: 0 };
+  private readonly poller: Poller;
+  private readonly times: StateTimes<PowerState>;
 
   constructor(private readonly d: MonitorDeps) {
-    this.enteredAt = d.now();
+    this.times = new StateTimes(d.now());
+    const fast = () => this.state === "waking" || this.state === "shutting_down";
+    this.poller = new Poller(
+      () => this.onTimer(),
+      () => (fast() ? d.fastPollMs : d.power.pollMs),
+      (err) => d.logger.error("power monitor tick failed", { err }),
+    );
     this.changes.setMaxListeners(0);
   }
 
   /** Starts the probe loop; the first probe runs at once. */
   start(): void {
-    this.running = true;
-    this.schedule(0);
+    this.poller.start();
   }
 
   /** Stops the loop; resolves once a probe under way has finished (and written what it saw). */
   stop(): Promise<void> {
-    this.running = false;
-    clearTimeout(this.timer);
+    this.poller.stop();
     return this.lock.run(() => {});
   }
 
@@ -155,7 +159,7 @@ export class PowerMonitor {
     this.d.metrics.shutdowns.inc({ reason });
     this.d.events.emit("shutdown_sent", { reason });
     await this.d.store.update(() => ({ last_shutdown_at: new Date(this.d.now()).toISOString() }));
-    this.schedule(this.d.fastPollMs);
+    this.poller.poke(this.d.fastPollMs);
   }
 
   private async advance(probe: MachineProbe, now: number): Promise<void> {
@@ -200,7 +204,7 @@ export class PowerMonitor {
     const now = this.d.now();
     this.wake = { startedAt: now, lastPacketAt: now, packets: 0 };
     await this.transition("waking", reason, { last_wake_at: new Date(now).toISOString() });
-    this.schedule(this.d.fastPollMs);
+    this.poller.poke(this.d.fastPollMs);
     await this.sendPacket(now);
   }
 
@@ -239,8 +243,7 @@ export class PowerMonitor {
   private async transition(to: PowerState, reason: string, extra: Partial<Status> = {}): Promise<void> {
     const from = this.known ? this.state : null;
     const now = this.d.now();
-    this.secondsIn[this.state] += (now - this.enteredAt) / 1000;
-    this.enteredAt = now;
+    this.times.leave(this.state, now);
     this.state = to;
     this.known = true;
     if (from !== to) {
@@ -253,19 +256,7 @@ export class PowerMonitor {
 
   /** Seconds spent in each state so far, the current stretch included. */
   timeIn(): Record<PowerState, number> {
-    const out = { ...this.secondsIn };
-    out[this.state] += (this.d.now() - this.enteredAt) / 1000;
-    return out;
-  }
-
-  private schedule(delayMs: number): void {
-    if (!this.running) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(async () => {
-      await this.onTimer().catch((err) => this.d.logger.error("power monitor tick failed", { err }));
-      const fast = this.state === "waking" || this.state === "shutting_down";
-      this.schedule(fast ? this.d.fastPollMs : this.d.power.pollMs);
-    }, delayMs);
+    return this.times.totals(STATES, this.state, this.d.now());
   }
 
   /** Set by the orchestrator: what a timer tick does beyond probing (lease expiry, idle shutdown). */
