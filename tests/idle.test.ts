@@ -168,6 +168,16 @@ describe("releases while the machine boots, and stale deferrals", () => {
     expect(h.sim.commands).toHaveLength(1);
   });
 
+  test("a deferral survives a gateway restart: the shutdown it held back is sent once the new gateway sees the machine", async () => {
+    h = await startHarness({ on: true, manualMonitor: true });
+    await h.deps.store.update(() => ({ shutdown_deferred: "release", peticions_ollama: 0, leases: [] }));
+    const sent = nextEvent(h.deps, (e) => e.type === "shutdown_sent");
+    await h.deps.monitor.tick(); // the restarted gateway's first probe
+    expect((await sent).data).toEqual({ reason: "release" });
+    await h.sim.waitFor("off");
+    expect((await h.deps.store.read()).shutdown_deferred).toBeNull();
+  });
+
   test("releasing an already released lease again never shuts down", async () => {
     h = await startHarness({ on: true });
     await h.api("/permanent_on_enable", { method: "POST" });

@@ -14,18 +14,40 @@ export class AutoShutdown {
   private lastIdleFailureAt = 0;
   private readonly startedAt: number;
 
+  private restored = false;
+
   constructor(private readonly d: PowerDeps) {
     this.startedAt = d.now();
     d.monitor.onTimer = () => d.monitor.tick((_probe, now) => this.housekeeping(now));
     d.activity.on("idle", () => void this.runDeferred());
-    d.monitor.onState((s) => {
-      if (s === "on") void this.runDeferred(); // a machine that finished booting
-      if (s === "off") this.deferred = null; // it went dark some other way: nothing left to do
-    });
+    d.monitor.onState((s) => void this.onState(s));
   }
 
-  cancelDeferred(): void {
-    this.deferred = null;
+  private async onState(s: string): Promise<void> {
+    if (!this.restored) await this.restore();
+    if (s === "on" || s === "degraded") await this.runDeferred(); // finished booting, or a restart found it on
+    if (s === "off") await this.settle(null); // it went dark some other way: nothing left to do
+  }
+
+  /**
+   * A deferral survives a gateway restart: the requests it waited for died with the old process, so the
+   * shutdown they held back is due now, if nothing else holds the machine.
+   */
+  private async restore(): Promise<void> {
+    this.restored = true;
+    const stored = (await this.d.store.read()).shutdown_deferred;
+    if (stored && !this.deferred) this.deferred = stored;
+  }
+
+  /** Sets (or clears) the deferral, in memory and in the status file. */
+  private async settle(next: ShutdownReason | null): Promise<void> {
+    if (this.deferred === next && this.restored) return;
+    this.deferred = next;
+    await this.d.store.update(() => ({ shutdown_deferred: next }));
+  }
+
+  cancelDeferred(): Promise<void> {
+    return this.settle(null);
   }
 
   /**
@@ -37,13 +59,13 @@ export class AutoShutdown {
     const machine = { answers, booting: this.d.monitor.state === "waking" };
     const decision = decideRelease({ leases: s.peticions_ollama, permanent_on: s.permanent_on }, machine, this.d.activity.inFlight);
     if (decision.action === "shutdown") await this.d.monitor.shutdownLocked(reason);
-    if (decision.action === "defer") this.defer(reason, decision.inFlight);
+    if (decision.action === "defer") await this.defer(reason, decision.inFlight);
     return decision;
   }
 
   /** A forced shutdown of a machine still booting: sent as soon as it can take the command. */
-  deferForced(): void {
-    this.defer("forced", 0);
+  deferForced(): Promise<void> {
+    return this.defer("forced", 0);
   }
 
   noteRelease(lease: Lease, type: "lease_released" | "lease_expired") {
@@ -87,8 +109,8 @@ export class AutoShutdown {
     }
   }
 
-  private defer(reason: ShutdownReason, inFlight: number) {
-    this.deferred = reason;
+  private async defer(reason: ShutdownReason, inFlight: number) {
+    await this.settle(reason);
     this.d.events.emit("shutdown_deferred", { reason, in_flight: inFlight, booting: this.d.monitor.state === "waking" });
   }
 
@@ -104,7 +126,7 @@ export class AutoShutdown {
         if (state === "waking" || (reason !== "forced" && this.d.activity.inFlight > 0)) return;
         const s = await this.d.store.read();
         const stillWanted = reason === "forced" || (s.peticions_ollama === 0 && !s.permanent_on);
-        this.deferred = null; // whatever happens now, this deferral is settled
+        await this.settle(null); // whatever happens now, this deferral is settled
         if (stillWanted && (state === "on" || state === "degraded")) await this.d.monitor.shutdownLocked(reason);
       })
       .catch((err) => this.d.logger.error("deferred shutdown failed", { err }));

@@ -53,7 +53,7 @@ export class Power {
 
   async init() {
     await this.refresh();
-    this.auto.cancelDeferred();
+    await this.auto.cancelDeferred();
     const dropped = (await this.d.store.read()).peticions_ollama;
     if (dropped > 0) this.d.events.emit("leases_cleared", { count: dropped, by: "/init" });
     const status = await this.d.store.update(() => ({ ...withLeases([]), permanent_on: false, message: "Counters reset by /init" }));
@@ -82,7 +82,7 @@ export class Power {
       lease = taken.lease;
       return { ...taken.changes, message: "Lease taken" };
     });
-    this.auto.cancelDeferred(); // someone needs the machine again: a shutdown waiting on a stream is off
+    await this.auto.cancelDeferred(); // someone needs the machine again: a shutdown waiting on a stream is off
     this.d.events.emit("lease_taken", { lease_id: lease.id, holder: lease.holder, expires_at: lease.expires_at });
     await this.d.monitor.tick();
     const wol_sent = await this.d.monitor.requestWake("lease taken");
@@ -142,7 +142,7 @@ export class Power {
   }
 
   async setPermanent(enabled: boolean) {
-    if (enabled) this.auto.cancelDeferred();
+    if (enabled) await this.auto.cancelDeferred();
     const status = await this.d.store.update(() => ({ permanent_on: enabled, message: `permanent_on ${enabled ? "enabled" : "disabled"}` }));
     this.d.events.emit("permanent_on", { enabled });
     return {
@@ -154,10 +154,10 @@ export class Power {
 
   /** Forced: cuts at once, whatever holds the machine. Flags are reset only once the command went through. */
   async forceShutdown() {
-    this.auto.cancelDeferred();
+    await this.auto.cancelDeferred();
     const probe = await this.d.monitor.decide(async (p) => {
       if (p.host.ok) await this.d.monitor.shutdownLocked("forced");
-      else if (this.d.monitor.state === "waking") this.auto.deferForced(); // sent once it has booted
+      else if (this.d.monitor.state === "waking") await this.auto.deferForced(); // sent once it has booted
       return p;
     });
     const dropped = (await this.d.store.read()).peticions_ollama;

@@ -20,6 +20,7 @@ export const statusSchema = z.looseObject({
     .array(z.object({ id: z.string(), holder: z.string().nullable(), taken_at: z.string(), expires_at: z.string().nullable() }))
     .optional(),
   woken_by_gateway: z.boolean().optional(),
+  shutdown_deferred: z.enum(["release", "idle", "forced", "lease_expiry"]).nullable().optional(),
   last_wake_at: z.string().nullable().optional(),
   last_ready_at: z.string().nullable().optional(),
   last_shutdown_at: z.string().nullable().optional(),
