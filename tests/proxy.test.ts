@@ -169,6 +169,9 @@ describe("what reaches Ollama", () => {
     expect((await fetch(`${h.url}/k/wrong-key/api/version`)).status).toBe(401);
     expect((await fetch(`${h.url}/k/%zz/api/version`)).status).toBe(401); // a malformed escape is just a wrong key
     expect((await fetch(`${h.url}/k/${KEY}/status`)).status).toBe(401); // only /api and /v1 take the key in the path
+    // The ollama CLI checks the base URL first with HEAD /.
+    for (const base of [`/k/${KEY}`, `/k/${KEY}/`]) expect((await fetch(h.url + base, { method: "HEAD" })).status).toBe(200);
+    expect((await fetch(`${h.url}/k/${KEY}/v1/models`)).status).toBe(200);
     expect(h.logs.join("\n")).not.toContain(KEY);
     expect(h.logs.some((l) => l.includes('"path":"/api/version"'))).toBe(true);
   });

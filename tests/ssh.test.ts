@@ -157,6 +157,25 @@ test("a server that never completes the handshake is a 502 timeout", async () =>
   }
 });
 
+test("a server that hangs up during the handshake is a 502, not a request that waits for ever", async () => {
+  const { dir, cleanup } = tempDir();
+  const rude = await Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    // Says hello, then hangs up as soon as the client starts the key exchange.
+    socket: { open: (sock) => void sock.write("SSH-2.0-OpenSSH_9.2\r\n"), data: (sock) => void sock.end() },
+  });
+  try {
+    const target = { host: "127.0.0.1", port: rude.port, user: "ia", password: "x", connectTimeoutMs: 5000, hostKeys: { knownHostsFile: join(dir, "k.json") } };
+    const err = await sshShutdown(target, "shutdown -h now").catch((e) => e);
+    expect(err.status).toBe(502);
+    expect(err.detail).toMatch(/closed before login|failed|lost/);
+  } finally {
+    rude.stop(true);
+    cleanup();
+  }
+});
+
 test("no secret reaches a response or a log line, even on failures", async () => {
   h = await startHarness({ on: true, machine: { sudoPassword: "nope" } });
   const bodies: string[] = [];

@@ -85,6 +85,10 @@ async function connect(target: SshTarget): Promise<Client> {
       conn.end();
       reject(new UpstreamError(hostKeyRefusal ?? describeSshError(err, target, timeoutMs)));
     });
+    // A server that hangs up during the handshake gives no error, only "close": without this, we would wait for ever.
+    conn.once("close", () =>
+      reject(new UpstreamError(hostKeyRefusal ?? `SSH connection to ${target.host}:${target.port} was closed before login`)),
+    );
     try {
       conn.connect(config);
     } catch (err) {
@@ -113,29 +117,42 @@ function describeSshError(err: Error & { level?: string; code?: string }, t: Ssh
 }
 
 function execCommand(conn: Client, command: string, stdin: string, t: SshTarget): Promise<ExecResult> {
+  const limitMs = t.commandTimeoutMs ?? 15_000;
   return new Promise<ExecResult>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new UpstreamError(`the shutdown command on ${t.host} did not finish within ${(t.commandTimeoutMs ?? 15_000) / 1000} s`)),
-      t.commandTimeoutMs ?? 15_000,
+      () => reject(new UpstreamError(`the shutdown command on ${t.host} did not finish within ${limitMs / 1000} s`)),
+      limitMs,
     );
-    conn.exec(command, (err: Error | undefined, stream: ClientChannel) => {
-      if (err) {
+    const cannotStart = (err: Error) => {
+      clearTimeout(timer);
+      reject(new UpstreamError(`could not start the shutdown command on ${t.host}: ${err.message}`));
+    };
+    const started = (err: Error | undefined, stream: ClientChannel) => {
+      if (err) return cannotStart(err);
+      collect(stream, stdin).then((result) => {
         clearTimeout(timer);
-        reject(new UpstreamError(`could not start the shutdown command on ${t.host}: ${err.message}`));
-        return;
-      }
-      let stderr = "";
-      let code: number | null = null;
-      stream.on("exit", (c: number | null) => (code = typeof c === "number" ? c : null));
-      stream.on("data", () => {});
-      stream.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-      // A machine that powers off may drop the connection before an exit status arrives: code stays null.
-      stream.on("close", () => {
-        clearTimeout(timer);
-        resolve({ code, stderr });
+        resolve(result);
       });
-      stream.end(stdin);
-    });
+    };
+    // ssh2 throws at once, rather than calling back, when the connection has already dropped.
+    try {
+      conn.exec(command, started);
+    } catch (err) {
+      cannotStart(err as Error);
+    }
+  });
+}
+
+/** Sends stdin, then waits for the channel to close; a machine that powers off may close it with no exit status (null). */
+function collect(stream: ClientChannel, stdin: string): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    let stderr = "";
+    let code: number | null = null;
+    stream.on("exit", (c: number | null) => (code = typeof c === "number" ? c : null));
+    stream.on("data", () => {});
+    stream.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    stream.on("close", () => resolve({ code, stderr }));
+    stream.end(stdin);
   });
 }
 

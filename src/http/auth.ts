@@ -32,12 +32,14 @@ export function keyFromHeaders(headers: Headers): string | undefined {
 }
 
 // For clients that cannot send headers (the ollama CLI through OLLAMA_HOST): /k/<key>/api/… and /k/<key>/v1/….
-const KEY_PREFIX = /^\/k\/([^/]+)(\/(?:api|v1)(?:\/.*)?)$/;
+// The bare /k/<key> (and /k/<key>/) is the base URL itself: the ollama CLI's heartbeat is HEAD on it.
+const KEY_PREFIX = /^\/k\/([^/]+)(\/(?:api|v1)(?:\/.*)?|\/)?$/;
 
 /** The path the router sees: a /k/<key> prefix is removed, so those requests reach the same routes. */
 export function routedPath(req: Request): string {
   const path = getPath(req);
-  return KEY_PREFIX.exec(path)?.[2] ?? path;
+  const m = KEY_PREFIX.exec(path);
+  return m ? (m[2] ?? "/") : path;
 }
 
 function keyFromPath(req: Request): string | undefined {
@@ -57,7 +59,7 @@ export function requireApiKey(keys: string[], alsoPublic: string[] = []): Middle
   const matches = keyMatcher(keys);
   const open = new Set([...PUBLIC_PATHS, ...alsoPublic]);
   return async (c, next) => {
-    if (c.req.method === "GET" && open.has(c.req.path)) return next();
+    if ((c.req.method === "GET" || c.req.method === "HEAD") && open.has(c.req.path)) return next();
     if (!matches(keyFromHeaders(c.req.raw.headers) ?? keyFromPath(c.req.raw))) {
       return c.json({ detail: "Invalid or missing API Key" }, 401);
     }
