@@ -14,8 +14,10 @@ export type Sink = (line: string) => void;
  * replaced, so a secret that leaks into an exception message is still never written out.
  */
 export function makeRedactor(secrets: string[]): (text: string) => string {
+  // Lines are JSON, where a secret with a quote or a backslash appears escaped: blank out both forms.
+  const forms = secrets.filter((s) => s.length >= 3).flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]);
   // Longest first, so a secret that contains another is blanked out whole.
-  const values = [...new Set(secrets.filter((s) => s.length >= 3))].sort((a, b) => b.length - a.length);
+  const values = [...new Set(forms)].sort((a, b) => b.length - a.length);
   if (values.length === 0) return (t) => t;
   return (text) => {
     for (const v of values) if (text.includes(v)) text = text.split(v).join("***");

@@ -1,5 +1,6 @@
 import { writeJsonAtomic } from "./atomic-file.ts";
 import type { Logger } from "./logger.ts";
+import { Mutex } from "./mutex.ts";
 import type { OllamaModel } from "./ollama.ts";
 
 export interface CachedAnswer {
@@ -17,6 +18,7 @@ export type TagsAnswer = { models: OllamaModel[] };
 export class MetadataCache {
   private entries?: Record<string, CachedAnswer>;
   private readonly lastText = new Map<string, string>();
+  private readonly lock = new Mutex();
 
   constructor(
     private readonly file: string,
@@ -24,18 +26,21 @@ export class MetadataCache {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async put(key: string, body: unknown): Promise<void> {
-    if (!body || typeof body !== "object") return;
+  /** One at a time: two answers saved together must both end up in the file. */
+  put(key: string, body: unknown): Promise<void> {
+    if (!body || typeof body !== "object") return Promise.resolve();
     const text = JSON.stringify(body);
-    if (this.lastText.get(key) === text) return; // the common case: nothing changed, no write
-    this.lastText.set(key, text);
-    const entries = { ...(await this.load()), [key]: { saved_at: this.now().toISOString(), body } };
-    this.entries = entries;
-    try {
-      await writeJsonAtomic(this.file, entries);
-    } catch (err) {
-      this.logger.warn("could not save the metadata cache", { file: this.file, err });
-    }
+    if (this.lastText.get(key) === text) return Promise.resolve(); // the common case: nothing changed, no write
+    return this.lock.run(async () => {
+      const entries = { ...(await this.load()), [key]: { saved_at: this.now().toISOString(), body } };
+      this.entries = entries;
+      try {
+        await writeJsonAtomic(this.file, entries);
+        this.lastText.set(key, text);
+      } catch (err) {
+        this.logger.warn("could not save the metadata cache", { file: this.file, err });
+      }
+    });
   }
 
   async get(key: string): Promise<CachedAnswer | null> {
