@@ -74,6 +74,24 @@ describe("leases", () => {
     expect(h.deps.metrics.shutdowns.get({ reason: "lease_expiry" })).toBe(1);
   });
 
+  test.each([
+    ["no body", {}],
+    ["an empty JSON body", { headers: { "content-type": "application/json" }, body: "" }],
+    ["a text body", { headers: { "content-type": "text/plain" }, body: "please" }],
+    ["an empty form", { headers: { "content-type": "application/x-www-form-urlencoded" }, body: "" }],
+  ])("/arrancar and /apagar take %s, as the old service did", async (_name, init) => {
+    h = await startHarness({ on: true });
+    await h.api("/permanent_on_enable", { method: "POST" });
+    expect((await h.api("/arrancar", { method: "POST", ...init })).status).toBe(200);
+    expect((await h.api("/apagar", { method: "POST", ...init })).status).toBe(200);
+  });
+
+  test("a JSON body that is not JSON is still a 422", async () => {
+    h = await startHarness({ on: true });
+    const res = await h.api("/arrancar", { method: "POST", headers: { "content-type": "application/json" }, body: "{oops" });
+    expect(res.status).toBe(422);
+  });
+
   test("LEASE_TTL_S sets the default lifetime; ttl_s=0 asks for none", async () => {
     h = await startHarness({ on: true, env: { LEASE_TTL_S: "3600" } });
     expect((await post("/arrancar")).expires_at).not.toBeNull();

@@ -77,6 +77,12 @@ describe("the old service's /ollama/* routes", () => {
     expect(h.sim.ollama.requests.length).toBe(before);
   });
 
+  test("a JSON body sent without a Content-Type is read as JSON, as FastAPI did", async () => {
+    const res = await h.api("/ollama/show", { method: "POST", body: new TextEncoder().encode('{"model":"llama3.2:3b"}') });
+    expect(res.status).toBe(200);
+    expect(lastUpstream().path).toBe("/api/show");
+  });
+
   test("a body that is not JSON is a 422, never a 500", async () => {
     const res = await h.api("/ollama/generate", { method: "POST", headers: { "content-type": "application/json" }, body: "{oops" });
     expect(res.status).toBe(422);

@@ -22,6 +22,8 @@ function httpException(err: HTTPException, c: Context) {
   if (err.status === 400 && /json/i.test(err.message)) {
     return c.json({ detail: [{ type: "json_invalid", loc: ["body"], msg: "The request body is not valid JSON" }] }, 422);
   }
+  // Any other body the validators could not read (a malformed form): the same FastAPI-style 422.
+  if (err.status === 400) return c.json({ detail: [{ type: "body_invalid", loc: ["body"], msg: err.message || "The request body cannot be read" }] }, 422);
   if (err.status === 415) {
     return c.json({ detail: "Unsupported Media Type: send the body as JSON, with Content-Type: application/json" }, 415);
   }

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppDeps } from "../deps.ts";
+import { jsonWhenUntyped } from "../http/lenient-body.ts";
 import { forwardWaking } from "../http/passthrough.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
@@ -27,6 +28,7 @@ const legacy = <S extends z.ZodType>(path: string, summary: string, schema: S, r
     path,
     tags: ["Ollama (old service's routes)"],
     summary,
+    middleware: [jsonWhenUntyped] as const,
     request: { body: { content: { "application/json": { schema } }, required: true } },
     responses: { ...responses, ...errorResponses(422, 503, 504, 502) },
   });

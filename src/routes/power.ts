@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
+import { optionalBody as lenientBody } from "../http/lenient-body.ts";
 import { keepConnectionOpen } from "../http/passthrough.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
@@ -58,6 +59,7 @@ const arrancar = createRoute({
     "Each call takes a lease; `peticions_ollama` is the number of live leases. A lease may expire (`ttl_s`, query " +
     "or body), so a client that crashes does not keep the machine on all night. With `wait=true` the answer comes " +
     "once Ollama is ready, or 504 after `timeout_s`.",
+  middleware: [lenientBody] as const,
   request: { query: ArrancarQuery, body: optionalBody(ArrancarBody) },
   responses: { 200: jsonContent(ArrancarSchema, "Lease taken"), ...errorResponses(422, 504) },
 });
@@ -72,6 +74,7 @@ const apagar = createRoute({
     "time. The machine is shut down when no lease is left, permanent_on is false and the machine answers; while " +
     "a proxied request is still streaming, the shutdown waits until the last one ends (`shutdown_deferred`). " +
     "If the shutdown fails the answer is 502/503, and the release still counts.",
+  middleware: [lenientBody] as const,
   request: { query: ApagarQuery, body: optionalBody(ApagarBody) },
   responses: { 200: jsonContent(ApagarSchema, "Released"), ...errorResponses(422, 502, 503) },
 });
