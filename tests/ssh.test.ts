@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { GatewayError } from "../src/core/errors.ts";
 import { sshShutdown } from "../src/core/ssh.ts";
@@ -128,6 +129,24 @@ describe("trust on first use", () => {
       expect(reinstalled.execs).toHaveLength(0);
       await reinstalled.close();
     } finally {
+      cleanup();
+    }
+  });
+
+  test("a damaged record is moved aside, visibly, and trust starts over", async () => {
+    const { dir, cleanup } = tempDir();
+    const port = await freePort();
+    const knownHostsFile = join(dir, "ssh_known_hosts.json");
+    await Bun.write(knownHostsFile, "{not json");
+    const server = new SimSshServer({ user: "ia", password: SSH_PASS, run: () => ({ code: 0 }) });
+    await server.listen(port);
+    try {
+      const target = { host: "127.0.0.1", port, user: "ia", password: SSH_PASS, hostKeys: { knownHostsFile } };
+      expect(await sshShutdown(target, "shutdown -h now")).toMatchObject({ exitCode: 0 });
+      expect(readdirSync(dir).some((f) => f.startsWith("ssh_known_hosts.json.corrupt-"))).toBe(true);
+      expect(await Bun.file(knownHostsFile).json()).toEqual({ [`[127.0.0.1]:${port}`]: server.hostFingerprint });
+    } finally {
+      await server.close();
       cleanup();
     }
   });

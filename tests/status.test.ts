@@ -60,6 +60,20 @@ describe("GET /status", () => {
     expect((await h.deps.store.read()).peticions_ollama).toBe(1);
   });
 
+  test.each(['"abc"', "null", "[1,2]", "5"])("a status file holding %s, not an object, is recovered too", async (text) => {
+    h = await startHarness();
+    await Bun.write(join(h.dir, "status.json"), text);
+    expect((await h.api("/status")).status).toBe(200);
+    expect(readdirSync(h.dir).some((f) => f.startsWith("status.json.corrupt-"))).toBe(true);
+    expect(Object.keys(await Bun.file(join(h.dir, "status.json")).json())).not.toContain("0");
+  });
+
+  test("a new status file carries the time it was created", async () => {
+    h = await startHarness();
+    const body = await json(h.api("/status"));
+    expect(Date.parse(body.datetime)).toBeGreaterThan(Date.parse("2020-01-01"));
+  });
+
   test("writes leave no temp files behind", async () => {
     h = await startHarness({ on: true });
     await Promise.all(Array.from({ length: 20 }, () => h.api("/arrancar", { method: "POST" })));

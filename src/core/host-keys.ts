@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { rename } from "node:fs/promises";
 import { writeJsonAtomic } from "./atomic-file.ts";
 
 /** The same text `ssh-keygen -lf` prints: SHA256 of the public key blob, base64 without padding. */
@@ -48,9 +49,11 @@ async function readKnown(file: string): Promise<Record<string, string>> {
   if (!(await f.exists())) return {};
   try {
     const data = await f.json();
-    return data && typeof data === "object" ? (data as Record<string, string>) : {};
+    if (data && typeof data === "object" && !Array.isArray(data)) return data as Record<string, string>;
   } catch {
-    // A damaged record must not lock us out for ever, nor silently trust anything: treat it as empty.
-    return {};
+    // Not JSON: handled below.
   }
+  // A damaged record must not lock us out for ever; it is kept aside, visibly, and trust starts over.
+  await rename(file, `${file}.corrupt-${Date.now()}`);
+  return {};
 }

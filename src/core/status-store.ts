@@ -69,15 +69,17 @@ export class StatusStore {
   private async load(): Promise<Status> {
     const file = Bun.file(this.opts.file);
     if (!(await file.exists())) {
-      const base = await this.base();
+      const base = { ...(await this.base()), datetime: this.now().toISOString() };
       await this.write(base);
-      return base;
+      return (this.last = base);
     }
     let text = "";
     try {
       text = await file.text();
-      const parsed = statusSchema.safeParse({ ...(await this.base()), ...JSON.parse(text) });
-      if (parsed.success) return (this.last = parsed.data);
+      const data: unknown = JSON.parse(text);
+      // Only an object can be a status: a string, a number or a list merged onto the base would pass unnoticed.
+      const parsed = isObject(data) ? statusSchema.safeParse({ ...(await this.base()), ...data }) : null;
+      if (parsed?.success) return (this.last = parsed.data);
     } catch {
       // Unreadable or not JSON: handled the same way as JSON of the wrong shape, below.
     }
@@ -93,9 +95,9 @@ export class StatusStore {
       this.opts.logger.error("could not move the corrupt status file aside", { file: this.opts.file, err });
     }
     this.opts.logger.warn("status file was corrupt; rebuilt it from base.json", { file: this.opts.file, moved_to: aside });
-    const base = { ...(await this.base()), message: "status rebuilt after a corrupt status file" };
+    const base = { ...(await this.base()), message: "status rebuilt after a corrupt status file", datetime: this.now().toISOString() };
     await this.write(base);
-    return base;
+    return (this.last = base);
   }
 
   /** base.json beside the status file wins (an operator may edit it); the copy shipped with the code is the fallback. */
@@ -117,3 +119,5 @@ export class StatusStore {
     return writeJsonAtomic(this.opts.file, status);
   }
 }
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { GatewayError, MachineAsleepError, UnavailableError } from "../core/errors.ts";
+import { GatewayError, MachineAsleepError, UnavailableError, UpstreamError } from "../core/errors.ts";
 import type { CachedAnswer } from "../core/model-cache.ts";
 import { readBody, type ForwardOverrides } from "../core/proxy.ts";
 import type { AppDeps } from "../deps.ts";
@@ -77,7 +77,16 @@ export async function forwardWaking(d: Deps, c: Context, target: string, over: F
 }
 
 export function passthrough(d: Deps) {
-  return async (c: Context) => forwardWaking(d, c, upstreamTarget(c), { body: await readBody(c.req.raw) });
+  return async (c: Context) => forwardWaking(d, c, upstreamTarget(c), { body: await readClientBody(c.req.raw) });
+}
+
+/** Reading the client's body fails only when the client does: say so with a 400, not a 500. */
+async function readClientBody(req: Request) {
+  try {
+    return await readBody(req);
+  } catch {
+    throw new GatewayError(400, req.signal.aborted ? "the client closed the request" : "the request body could not be read");
+  }
 }
 
 export interface MetadataRoute {
@@ -112,7 +121,9 @@ export function metadata(d: Deps, route: MetadataRoute) {
       // background: a dashboard polling the model list is not work that keeps the machine awake.
       const res = await d.proxy.forward(c.req.raw, upstreamTarget(c), { background: true });
       if (res.status !== 200 || !route.cacheKey || route.saveFresh === false) return res;
-      const text = await res.text();
+      const text = await res.text().catch(() => {
+        throw new UpstreamError("Ollama broke off its answer");
+      });
       const parsed = parseOrNull(text);
       if (parsed) await d.machine.cache.put(route.cacheKey, parsed);
       const headers = new Headers(res.headers);
