@@ -33,5 +33,12 @@ export class UpstreamTimeoutError extends GatewayError {
   }
 }
 
+/** How long a client should wait before trying a sleeping machine again: about a boot. */
+export const RETRY_AFTER_S = 30;
+
 /** The machine itself does not answer: asleep, off or unreachable. With AUTO_WAKE this is where a wake starts. */
-export class MachineAsleepError extends UnavailableError {}
+export class MachineAsleepError extends UnavailableError {
+  constructor(detail: string) {
+    super(detail, RETRY_AFTER_S);
+  }
+}

@@ -98,15 +98,22 @@ export class PowerMonitor {
 
   /** Sends the magic packet unless the machine is on or already waking; joins a shutdown under way. */
   requestWake(reason: string): Promise<boolean> {
-    return this.lock.run(async () => {
-      if (this.state === "shutting_down") {
-        this.wakeAfterShutdown = true;
-        return false;
-      }
-      if (this.state !== "off") return false;
-      await this.startWake(reason);
-      return true;
-    });
+    return this.lock.run(() => this.wakeLocked(reason));
+  }
+
+  /** Probes, then wakes if the probe found the machine off, in one hold of the lock. */
+  probeAndWake(reason: string): Promise<boolean> {
+    return this.decide(() => this.wakeLocked(reason));
+  }
+
+  private async wakeLocked(reason: string): Promise<boolean> {
+    if (this.state === "shutting_down") {
+      this.wakeAfterShutdown = true;
+      return false;
+    }
+    if (this.state !== "off") return false;
+    await this.startWake(reason);
+    return true;
   }
 
   /** Resolves true once Ollama answers, false when the wait or the wake itself times out. */

@@ -84,8 +84,7 @@ export class Power {
     });
     await this.auto.cancelDeferred(); // someone needs the machine again: a shutdown waiting on a stream is off
     this.d.events.emit("lease_taken", { lease_id: lease.id, holder: lease.holder, expires_at: lease.expires_at });
-    await this.d.monitor.tick();
-    const wol_sent = await this.d.monitor.requestWake("lease taken");
+    const wol_sent = await this.d.monitor.probeAndWake("lease taken");
     const answer = {
       success: true,
       mensaje: wol_sent ? "Magic packet sent; the machine is starting" : `The machine is ${this.d.monitor.state}; lease taken`,
@@ -102,8 +101,7 @@ export class Power {
 
   /** GET /ready: wakes the machine if needed and answers once Ollama is ready, without taking a lease. */
   async ready(timeoutS?: number) {
-    await this.d.monitor.tick();
-    await this.d.monitor.requestWake("ready requested");
+    await this.d.monitor.probeAndWake("ready requested");
     await this.waitReady(timeoutS, "");
     return { ready: true as const, power_state: this.d.monitor.state };
   }

@@ -1,4 +1,4 @@
-import { GatewayError, MachineAsleepError, UnavailableError, UpstreamError, UpstreamTimeoutError } from "./errors.ts";
+import { GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError, UpstreamTimeoutError } from "./errors.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./http-headers.ts";
 import { watchIdle } from "./idle-stream.ts";
 import type { Logger } from "./logger.ts";
@@ -20,7 +20,6 @@ export interface ProxyOptions {
   /** Asked only after a connection failure, to tell "machine asleep" from "Ollama down". */
   machineAnswers: () => Promise<boolean>;
   logger: Logger;
-  retryAfterS?: number;
   /** Called as a request starts; the function it returns is called once, with the status, when the response has ended. */
   track?: (path: string, background: boolean) => (status: number) => void;
 }
@@ -117,19 +116,18 @@ export class OllamaProxy {
 
   private async failure(err: unknown, signal: AbortSignal, req: Request, idleMs: number, path: string): Promise<GatewayError> {
     if (err instanceof GatewayError) return err;
-    const retry = this.opts.retryAfterS ?? 30;
     if (signal.reason instanceof IdleTimeout) {
       // A sleeping host on another subnet can swallow the connection attempt instead of refusing it.
-      if (!(await this.opts.machineAnswers())) return new MachineAsleepError("The AI machine is asleep or unreachable", retry);
+      if (!(await this.opts.machineAnswers())) return new MachineAsleepError("The AI machine is asleep or unreachable");
       return new UpstreamTimeoutError(`Ollama did not answer ${path} within ${idleMs / 1000} s`);
     }
     if (signal.aborted || req.signal.aborted) return new GatewayError(400, "the client closed the request");
     if (!(await this.opts.machineAnswers())) {
-      return new MachineAsleepError("The AI machine is asleep or unreachable; wake it with POST /arrancar", retry);
+      return new MachineAsleepError("The AI machine is asleep or unreachable; wake it with POST /arrancar");
     }
     const code = (err as { code?: string }).code;
     if (code === "ECONNREFUSED" || code === "ConnectionRefused") {
-      return new UnavailableError("The AI machine answers, but Ollama refuses connections (is it running?)", retry);
+      return new UnavailableError("The AI machine answers, but Ollama refuses connections (is it running?)", RETRY_AFTER_S);
     }
     return new UpstreamError(`Could not reach Ollama: ${(err as Error).message ?? String(err)}`);
   }

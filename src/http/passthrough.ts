@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { GatewayError, MachineAsleepError, UnavailableError, UpstreamError } from "../core/errors.ts";
+import { GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError } from "../core/errors.ts";
 import type { CachedAnswer } from "../core/model-cache.ts";
 import { readBody, type ForwardOverrides } from "../core/proxy.ts";
 import type { AppDeps } from "../deps.ts";
@@ -21,8 +21,6 @@ export function keepConnectionOpen(c: Context): void {
 }
 
 type Deps = Pick<AppDeps, "proxy" | "monitor" | "config" | "machine" | "activity">;
-
-const RETRY_AFTER_S = 30;
 
 /**
  * With AUTO_WAKE, a request for a sleeping machine wakes it (one packet for all who wait) and waits until
@@ -109,7 +107,7 @@ export function metadata(d: Deps, route: MetadataRoute) {
   const fromCache = async (c: Context, err?: unknown) => {
     const cached = route.cacheKey ? await d.machine.cache.get(route.cacheKey) : null;
     const body = route.whenAsleep(cached);
-    if (body === null) throw err ?? new MachineAsleepError("The AI machine is asleep and nothing is cached yet", RETRY_AFTER_S);
+    if (body === null) throw err ?? new MachineAsleepError("The AI machine is asleep and nothing is cached yet");
     const headers: Record<string, string> = { "X-Ollama-Gate-Cache": "hit" };
     if (cached) headers["X-Ollama-Gate-Cached-At"] = cached.saved_at;
     return c.json(body as object, 200, headers);
