@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { AppDeps } from "./deps.ts";
 import { requireApiKey, routedPath } from "./http/auth.ts";
+import { bodyLimit } from "./http/body.ts";
 import { mountDocs } from "./http/docs.ts";
 import { errorHandler, notFound } from "./http/errors.ts";
 import { debugRoutes } from "./routes/debug.ts";
@@ -22,6 +23,7 @@ export function createApp(deps: AppDeps) {
   app.notFound(notFound);
   app.use("*", accessLog(deps));
   app.use("*", requireApiKey(deps.config.apiKeys, deps.config.metricsPublic ? ["/metrics"] : []));
+  app.use("*", bodyLimit(bodyLimitFor(deps)));
 
   app.route("/", rootRoutes(deps));
   app.route("/", debugRoutes(deps));
@@ -37,6 +39,17 @@ export function createApp(deps: AppDeps) {
   mountDocs(app, deps.version);
   return app;
 }
+
+/**
+ * Ollama's API streams its bodies through (blob uploads are gigabytes); the old /ollama/* routes read
+ * theirs whole, up to MAX_BODY_MB; every other route takes at most a few small fields.
+ */
+function bodyLimitFor({ bodies }: AppDeps) {
+  const legacy = { maxBytes: bodies.legacy.maxBytes, what: "the /ollama/* routes (MAX_BODY_MB)" };
+  const management = { maxBytes: bodies.management.maxBytes, what: "this route" };
+  return (path: string) => (PROXIED.test(path) ? null : path.startsWith("/ollama/") ? legacy : management);
+}
+const PROXIED = /^\/(api|v1)(\/|$)/;
 
 /**
  * One line per request. Only the routed path is logged (a /k/<key> prefix already removed), never

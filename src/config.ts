@@ -89,6 +89,14 @@ const envSchema = z.object({
   IDLE_SHUTDOWN_MIN: minutesOrOff,
   IDLE_SHUTDOWN_ANY: flag(false),
   METRICS_PUBLIC: flag(false),
+  MAX_BODY_MB: withDefault(
+    z.coerce.number({ message: "expected megabytes" }).positive({ message: "expected more than 0 MB" }).max(1024, { message: "expected at most 1024 MB" }),
+    8,
+  ),
+  MAX_LEASES: withDefault(
+    z.coerce.number({ message: "expected a whole number of leases" }).int({ message: "expected a whole number of leases" }).min(1, { message: "expected at least 1 lease" }).max(100_000, { message: "expected at most 100000 leases" }),
+    1024,
+  ),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -124,8 +132,12 @@ export interface Config {
     /** 0: idle shutdown is off. */
     idleShutdownMs: number;
     idleShutdownAny: boolean;
+    /** Live leases at most; one more is refused with 429. */
+    maxLeases: number;
   };
   metricsPublic: boolean;
+  /** Largest body the legacy /ollama/* routes read (they hold it whole to check it). */
+  maxBodyBytes: number;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -172,8 +184,10 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         leaseTtlS: e.LEASE_TTL_S,
         idleShutdownMs: e.IDLE_SHUTDOWN_MIN * 60_000,
         idleShutdownAny: e.IDLE_SHUTDOWN_ANY,
+        maxLeases: e.MAX_LEASES,
       },
       metricsPublic: e.METRICS_PUBLIC,
+      maxBodyBytes: Math.round(e.MAX_BODY_MB * 1048576),
     },
   };
 }
@@ -218,5 +232,7 @@ export function describeConfig(config: Config) {
     IDLE_SHUTDOWN_MIN: config.power.idleShutdownMs / 60_000,
     IDLE_SHUTDOWN_ANY: config.power.idleShutdownAny,
     METRICS_PUBLIC: config.metricsPublic,
+    MAX_BODY_MB: config.maxBodyBytes / 1048576,
+    MAX_LEASES: config.power.maxLeases,
   };
 }

@@ -9,10 +9,11 @@ import { join } from "node:path";
 import { createApp } from "./app.ts";
 import { parseConfig } from "./config.ts";
 import { buildDeps } from "./deps.ts";
-import { serve } from "./server.ts";
+import { addressInUse, portInUseMessage, serve } from "./server.ts";
 import { simEnv } from "./sim/env.ts";
 import { SimulatedMachine } from "./sim/machine.ts";
 
+const DEFAULT_PORT = 8000;
 const apiKey = `demo-${randomBytes(12).toString("hex")}`;
 const sudoPassword = randomBytes(9).toString("base64");
 const bootDelayMs = Number(process.env.DEMO_BOOT_DELAY_MS ?? 3000);
@@ -25,22 +26,22 @@ const parsed = parseConfig(
     SSH_USER: "ia",
     SSH_PASS: sudoPassword,
     STATUS_FILE: join(statusDir, "status.json"),
-    PORT: process.env.PORT ?? "8000",
+    PORT: process.env.PORT ?? String(DEFAULT_PORT),
     HOST: "127.0.0.1",
   }),
 );
 if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
 
 const deps = buildDeps(parsed.config);
+const { server, note } = await listen(createApp(deps), parsed.config.listen.port);
 deps.monitor.start();
-const server = serve(createApp(deps), { hostname: "127.0.0.1", port: parsed.config.listen.port });
 const url = `http://127.0.0.1:${server.port}`;
 sim.on("state", (s) => console.log(`[simulated machine] ${s}`));
 
 const curl = (method: string, path: string) => `curl -s -X ${method} -H 'X-API-Key: ${apiKey}' ${url}${path}`;
 console.log(`
 ollama-gate demo — gateway at ${url}, in front of a simulated AI machine (boots ${bootDelayMs} ms after a magic packet)
-
+${note}
   API key:   ${apiKey}
   Docs:      ${url}/docs
 
@@ -65,4 +66,24 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     rmSync(statusDir, { recursive: true, force: true });
     process.exit(0);
   });
+}
+
+/**
+ * Port 8000 unless PORT says otherwise. When 8000 is taken (another demo, another service) the demo takes
+ * any free port and says so; a PORT that was asked for by name and is taken is an error, in one line.
+ */
+async function listen(app: ReturnType<typeof createApp>, port: number) {
+  try {
+    return { server: serve(app, { hostname: "127.0.0.1", port }), note: "" };
+  } catch (err) {
+    if (!addressInUse(err)) throw err;
+    if (process.env.PORT !== undefined) {
+      console.error(`ollama-gate demo: ${portInUseMessage("127.0.0.1", port)}`);
+      await sim.stop();
+      rmSync(statusDir, { recursive: true, force: true });
+      process.exit(1);
+    }
+    const server = serve(app, { hostname: "127.0.0.1", port: 0 });
+    return { server, note: `\n  Port ${port} is in use, so the demo took port ${server.port} (set PORT to choose one).\n` };
+  }
 }

@@ -7,8 +7,19 @@ import { createLogger, makeRedactor, type Logger } from "./core/logger.ts";
 import { Machine, realMachineIo, type MachineIo } from "./core/machine.ts";
 import { PowerMonitor } from "./core/monitor.ts";
 import { Power } from "./core/power.ts";
-import { OllamaProxy } from "./core/proxy.ts";
+import { BUFFER_LIMIT, OllamaProxy } from "./core/proxy.ts";
 import { StatusStore } from "./core/status-store.ts";
+import type { BodyLimits } from "./http/body.ts";
+import { ByteBudget } from "./lib/byte-budget.ts";
+
+/** Bodies of the management routes (/arrancar, /apagar, …) hold a few small fields. */
+export const MANAGEMENT_BODY_BYTES = 64 * 1024;
+/**
+ * All request bodies read whole at one moment, together: with the gateway's own ~60 MB this keeps the
+ * process well inside a 128 MB container whatever arrives. A request that finds it spent waits its turn.
+ */
+export const BODY_MEMORY_BYTES = 16 * 1048576;
+const BODY_WAIT_MS = 30_000;
 
 /** Everything the HTTP app needs, built once and handed in, so tests can build one against the simulator. */
 export interface AppDeps {
@@ -23,6 +34,8 @@ export interface AppDeps {
   activity: Activity;
   events: EventLog;
   metrics: GateMetrics;
+  /** How request bodies that are read whole are bounded, per kind of route; one memory budget for all. */
+  bodies: { management: BodyLimits; legacy: BodyLimits; passthrough: BodyLimits };
   version: string;
 }
 
@@ -71,7 +84,10 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
       };
     },
   });
-  return { config, logger, redact, store, machine, monitor, power, proxy, activity, events, metrics, version: pkg.version };
+  const budget = new ByteBudget(BODY_MEMORY_BYTES);
+  const limits = (maxBytes: number) => ({ maxBytes, budget, waitMs: BODY_WAIT_MS });
+  const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
+  return { config, logger, redact, store, machine, monitor, power, proxy, activity, events, metrics, bodies, version: pkg.version };
 }
 
 // Metric labels must stay few: blob digests and unknown paths are folded.

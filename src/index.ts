@@ -2,7 +2,7 @@ import { createApp } from "./app.ts";
 import { parseConfig } from "./config.ts";
 import { buildDeps } from "./deps.ts";
 import { runHealthcheck } from "./healthcheck.ts";
-import { serve } from "./server.ts";
+import { addressInUse, portInUseMessage, serve } from "./server.ts";
 
 // `healthcheck`: the container health check. It needs only HOST and PORT, so it runs before the config is parsed.
 if (process.argv[2] === "healthcheck") process.exit(await runHealthcheck(process.env));
@@ -17,10 +17,19 @@ if (!parsed.ok) {
 const deps = buildDeps(parsed.config);
 const app = createApp(deps);
 // Creates status.json from base.json (or recovers a corrupt one) before the first request.
+await deps.store.removeCrashLeftovers();
 await deps.store.read();
 
+const { host, port } = parsed.config.listen;
+let server: ReturnType<typeof serve>;
+try {
+  server = serve(app, { hostname: host, port });
+} catch (err) {
+  if (!addressInUse(err)) throw err;
+  console.error(`ollama-gate: ${portInUseMessage(host, port)}`);
+  process.exit(1);
+}
 deps.monitor.start();
-const server = serve(app, { hostname: parsed.config.listen.host, port: parsed.config.listen.port });
 deps.logger.info("ollama-gate listening", { url: `http://${server.hostname}:${server.port}`, version: deps.version });
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -6,5 +6,18 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
  * server's timer off and rely on the proxy's own idle timeouts.
  */
 export function serve(app: OpenAPIHono, listen: { hostname: string; port: number }) {
-  return Bun.serve({ hostname: listen.hostname, port: listen.port, idleTimeout: 60, fetch: app.fetch });
+  return Bun.serve({
+    hostname: listen.hostname,
+    port: listen.port,
+    idleTimeout: 60,
+    // Bun's own cap (128 MB) would cut blob uploads of multi-gigabyte models; each route sets its own limit instead.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    fetch: app.fetch,
+  });
 }
+
+export const addressInUse = (err: unknown) => (err as { code?: string } | null)?.code === "EADDRINUSE";
+
+/** The one line to print when the port is taken, instead of a stack trace. */
+export const portInUseMessage = (host: string, port: number) =>
+  `cannot listen on ${host}:${port}: the port is in use. Stop what uses it, or set PORT to a free port (PORT=0 picks one).`;

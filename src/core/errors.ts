@@ -4,7 +4,7 @@
  */
 export class GatewayError extends Error {
   constructor(
-    readonly status: 400 | 401 | 404 | 409 | 422 | 502 | 503 | 504,
+    readonly status: 400 | 401 | 404 | 409 | 413 | 422 | 429 | 499 | 502 | 503 | 504,
     readonly detail: string,
     readonly headers: Record<string, string> = {},
   ) {
@@ -40,5 +40,29 @@ export const RETRY_AFTER_S = 30;
 export class MachineAsleepError extends UnavailableError {
   constructor(detail: string) {
     super(detail, RETRY_AFTER_S);
+  }
+}
+
+/**
+ * The client went away (hung up, or stopped sending its body) before it had an answer. Nobody reads the
+ * answer; the access log records 499, as nginx does, at info level: it is not the gateway's failure.
+ */
+export class ClientGoneError extends GatewayError {
+  constructor(detail = "the client closed the request") {
+    super(499, detail);
+  }
+}
+
+/** A request body over the route's limit. */
+export class PayloadTooLargeError extends GatewayError {
+  constructor(detail: string) {
+    super(413, detail);
+  }
+}
+
+/** A limit that frees up with time (the lease cap): try again later. */
+export class TooManyError extends GatewayError {
+  constructor(detail: string, retryAfterS: number) {
+    super(429, detail, { "Retry-After": String(retryAfterS) });
   }
 }

@@ -49,3 +49,13 @@ export function expireLeases(status: Status, now: number) {
   const expired = leases.filter((l) => !live.includes(l));
   return { expired, changes: withLeases(live) };
 }
+
+/** Seconds until the soonest live lease expires, when the cap is reached; null while there is room. */
+export function leaseCapReached(status: Status, max: number, now: number): { live: number; retryAfterS: number } | null {
+  const live = leasesOf(status).filter((l) => l.expires_at === null || Date.parse(l.expires_at) > now);
+  if (live.length < max) return null;
+  const soonest = Math.min(...live.map((l) => (l.expires_at === null ? Infinity : Date.parse(l.expires_at))));
+  // With no lease that expires, a release is what frees a place: ask again in a minute.
+  const retryAfterS = Number.isFinite(soonest) ? Math.max(1, Math.ceil((soonest - now) / 1000)) : 60;
+  return { live: live.length, retryAfterS };
+}

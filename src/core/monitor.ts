@@ -31,6 +31,14 @@ const MAX_RESENDS = 3;
 // A machine still answering this long after the shutdown command is taken to have ignored it.
 const SHUTDOWN_GRACE_MS = 180_000;
 
+/** What the status file's `message` says once a shutdown went out. */
+const SHUTDOWN_MESSAGES: Record<ShutdownReason, string> = {
+  release: "Shutdown sent: the last lease was released",
+  idle: "Shutdown sent: idle for IDLE_SHUTDOWN_MIN",
+  forced: "Forced shutdown sent",
+  lease_expiry: "Shutdown sent: the last lease expired",
+};
+
 const flagsFor = (s: PowerState) => ({ phisical_on: s === "on" || s === "degraded", logical_on: s === "on" });
 
 /**
@@ -165,7 +173,7 @@ export class PowerMonitor {
     }
     this.d.metrics.shutdowns.inc({ reason });
     this.d.events.emit("shutdown_sent", { reason });
-    await this.d.store.update(() => ({ last_shutdown_at: new Date(this.d.now()).toISOString() }));
+    await this.d.store.update(() => ({ last_shutdown_at: new Date(this.d.now()).toISOString(), message: SHUTDOWN_MESSAGES[reason] }));
     this.poller.poke(this.d.fastPollMs);
   }
 
@@ -181,7 +189,7 @@ export class PowerMonitor {
     if (this.state === "shutting_down") {
       if (!probe.host.ok) {
         this.woken = false;
-        await this.transition("off", "the machine went dark");
+        await this.transition("off", "the machine went dark", { message: "The machine went dark after the shutdown" });
         if (this.wakeAfterShutdown) {
           this.wakeAfterShutdown = false;
           await this.startWake("request during shutdown");

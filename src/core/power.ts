@@ -1,9 +1,9 @@
 import type { Config } from "../config.ts";
 import type { Activity } from "./activity.ts";
-import { UpstreamTimeoutError } from "./errors.ts";
+import { TooManyError, UpstreamTimeoutError } from "./errors.ts";
 import type { EventLog } from "./events.ts";
 import { AutoShutdown } from "./auto-shutdown.ts";
-import { leasesOf, releaseLease, takeLease, withLeases, type Lease } from "./leases.ts";
+import { leaseCapReached, leasesOf, releaseLease, takeLease, withLeases, type Lease } from "./leases.ts";
 import type { Logger } from "./logger.ts";
 import type { Machine, MachineProbe } from "./machine.ts";
 import type { PowerMonitor } from "./monitor.ts";
@@ -78,6 +78,14 @@ export class Power {
     const ttlS = opts.ttlS ?? this.d.power.leaseTtlS;
     let lease!: Lease;
     const status = await this.d.store.update((s) => {
+      // Checked under the store's lock, so concurrent takers cannot pass the cap together. Throwing writes nothing.
+      const full = leaseCapReached(s, this.d.power.maxLeases, now);
+      if (full) {
+        throw new TooManyError(
+          `The machine already has ${full.live} leases, the most MAX_LEASES allows; release one (POST /apagar with its lease_id) or wait for one to expire`,
+          full.retryAfterS,
+        );
+      }
       const taken = takeLease(s, { ttlS, holder: opts.holder, now });
       lease = taken.lease;
       return { ...taken.changes, message: "Lease taken" };
@@ -150,28 +158,39 @@ export class Power {
     };
   }
 
-  /** Forced: cuts at once, whatever holds the machine. Flags are reset only once the command went through. */
+  /**
+   * Forced: cuts at once, whatever holds the machine. Flags are reset only once the command went through.
+   * A machine still booting cannot take the command yet: it is sent as soon as the machine is up, unless
+   * someone takes a lease (or /init) before then.
+   */
   async forceShutdown() {
     await this.auto.cancelDeferred();
+    let deferred = false;
     const probe = await this.d.monitor.decide(async (p) => {
       if (p.host.ok) await this.d.monitor.shutdownLocked("forced");
-      else if (this.d.monitor.state === "waking") await this.auto.deferForced(); // sent once it has booted
+      else if (this.d.monitor.state === "waking") {
+        await this.auto.deferForced();
+        deferred = true;
+      }
       return p;
     });
     const dropped = (await this.d.store.read()).peticions_ollama;
     if (dropped > 0) this.d.events.emit("leases_cleared", { count: dropped, by: "/shutdown" });
+    const outcome = probe.host.ok
+      ? { mensaje: "Shutdown sent; leases and flags reset", message: "Forced shutdown sent" }
+      : deferred
+        ? {
+            mensaje: "The machine is still booting; the shutdown will be sent as soon as it is up (a lease taken before then cancels it). Leases and flags reset",
+            message: "Forced shutdown requested while the machine boots; sent once it is up",
+          }
+        : { mensaje: "The machine does not answer; leases and flags reset", message: "Forced shutdown requested; the machine was already off" };
     await this.d.store.update(() => ({
       ...withLeases([]),
       permanent_on: false,
-      logical_on: false,
-      phisical_on: false,
-      message: probe.host.ok ? "Forced shutdown" : "Forced shutdown requested; the machine was already off",
+      ...(deferred ? {} : { logical_on: false, phisical_on: false }),
+      message: outcome.message,
     }));
-    return {
-      success: true,
-      mensaje: probe.host.ok ? "Shutdown sent; leases and flags reset" : "The machine does not answer; leases and flags reset",
-      shutdown_sent: probe.host.ok,
-    };
+    return { success: true, mensaje: outcome.mensaje, shutdown_sent: probe.host.ok, shutdown_deferred: deferred };
   }
 
   async leases() {
@@ -183,6 +202,7 @@ export class Power {
       in_flight: this.d.activity.inFlight,
       power_state: this.d.monitor.state,
       shutdown_deferred: this.auto.deferred !== null,
+      shutdown_deferred_reason: this.auto.deferred,
       woken_by_gateway: this.d.monitor.woken,
     };
   }

@@ -1,4 +1,4 @@
-import { GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError, UpstreamTimeoutError } from "./errors.ts";
+import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError, UpstreamTimeoutError } from "./errors.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./http-headers.ts";
 import { watchIdle } from "./idle-stream.ts";
 import type { Logger } from "./logger.ts";
@@ -26,18 +26,18 @@ export interface ProxyOptions {
 
 export interface ForwardOverrides {
   method?: string;
-  /** A replacement body (the legacy routes send JSON they have checked). */
-  json?: unknown;
-  /** The request body, read beforehand (see readBody), so a request can be sent again after a wake. */
+  /** The request body, read beforehand, so a request can be sent again after a wake (and checked before it). */
   body?: RequestBody;
+  /** The body's type when it is not the client's (the legacy routes send JSON whatever the client said). */
+  contentType?: string;
   /** Not work for the machine (metadata): counted in the metrics, not as activity that keeps it awake. */
   background?: boolean;
 }
 
-export type RequestBody = ArrayBuffer | ReadableStream<Uint8Array> | null;
+export type RequestBody = ArrayBuffer | Uint8Array | ReadableStream<Uint8Array> | null;
 
-// Bodies up to this size are read whole and sent with a Content-Length; larger ones stream through.
-const BUFFER_LIMIT = 1 << 20;
+/** Bodies up to this size are read whole and sent with a Content-Length; larger ones stream through. */
+export const BUFFER_LIMIT = 1 << 20;
 
 class IdleTimeout extends Error {}
 
@@ -68,8 +68,8 @@ export class OllamaProxy {
     try {
       if (req.signal.aborted) throw req.signal.reason;
       const headers = upstreamRequestHeaders(req.headers);
-      if (over.json !== undefined) headers.set("content-type", "application/json");
-      const body = over.json !== undefined ? JSON.stringify(over.json) : over.body !== undefined ? over.body : await readBody(req);
+      if (over.contentType) headers.set("content-type", over.contentType);
+      const body = over.body !== undefined ? over.body : await readBody(req);
       upstream = await fetch(this.opts.baseUrl + pathAndQuery, {
         method: over.method ?? req.method,
         headers,
@@ -106,6 +106,10 @@ export class OllamaProxy {
         return idleTail(headers, idleMs);
       },
       onCancel: () => abort.abort(new Error("client went away")),
+      onStall: () => {
+        this.opts.logger.info("client stopped reading; stream cut", { path, idle_s: idleMs / 1000 });
+        abort.abort(new Error("client stopped reading"));
+      },
       onEnd: () => {
         release();
         end(upstream.status);
@@ -121,7 +125,7 @@ export class OllamaProxy {
       if (!(await this.opts.machineAnswers())) return new MachineAsleepError("The AI machine is asleep or unreachable");
       return new UpstreamTimeoutError(`Ollama did not answer ${path} within ${idleMs / 1000} s`);
     }
-    if (signal.aborted || req.signal.aborted) return new GatewayError(400, "the client closed the request");
+    if (signal.aborted || req.signal.aborted) return new ClientGoneError();
     if (!(await this.opts.machineAnswers())) {
       return new MachineAsleepError("The AI machine is asleep or unreachable; wake it with POST /arrancar");
     }

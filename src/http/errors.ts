@@ -1,15 +1,18 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { HTTPException } from "hono/http-exception";
-import { GatewayError } from "../core/errors.ts";
+import { ClientGoneError, GatewayError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 
 /** The one place errors become responses. Details pass through the redactor: a secret never leaves. */
 export function errorHandler(logger: Logger, redact: (s: string) => string): ErrorHandler {
   return (err, c) => {
+    // Nobody reads this answer: the access log's 499 line (info) is the whole story.
+    if (err instanceof ClientGoneError) return c.json({ detail: err.detail }, 499 as never);
     if (err instanceof GatewayError) {
       const detail = redact(err.detail);
       logger.warn("request failed", { method: c.req.method, path: c.req.path, status: err.status, detail });
-      return c.json({ detail }, err.status, err.headers);
+      return c.json({ detail }, err.status as ContentfulStatusCode, err.headers);
     }
     if (err instanceof HTTPException) return httpException(err, c);
     logger.error("unexpected error", { method: c.req.method, path: c.req.path, err });

@@ -1,8 +1,10 @@
 import type { Context } from "hono";
-import { GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError } from "../core/errors.ts";
+import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError } from "../core/errors.ts";
 import type { CachedAnswer } from "../core/model-cache.ts";
-import { readBody, type ForwardOverrides } from "../core/proxy.ts";
+import { BUFFER_LIMIT, type ForwardOverrides } from "../core/proxy.ts";
+import { scanJson } from "../lib/json-scan.ts";
 import type { AppDeps } from "../deps.ts";
+import { declaredLength, jsonProblem, MAX_JSON_DEPTH, readWhole } from "./body.ts";
 
 /** The path and query the client asked for; under /k/<key>/ the routed path has the prefix already removed. */
 export function upstreamTarget(c: Context): string {
@@ -20,7 +22,7 @@ export function keepConnectionOpen(c: Context): void {
   server?.timeout?.(c.req.raw, 0);
 }
 
-type Deps = Pick<AppDeps, "proxy" | "monitor" | "config" | "machine" | "activity">;
+type Deps = Pick<AppDeps, "proxy" | "monitor" | "config" | "machine" | "activity" | "bodies">;
 
 /**
  * With AUTO_WAKE, a request for a sleeping machine wakes it (one packet for all who wait) and waits until
@@ -46,7 +48,7 @@ async function wakeFor(d: Deps, req: Request): Promise<void> {
 /** Settles when the client hangs up, so nobody's request is sent to Ollama after they left. */
 function clientGone(req: Request): Promise<never> {
   return new Promise((_, reject) => {
-    const fail = () => reject(new GatewayError(400, "the client closed the request"));
+    const fail = () => reject(new ClientGoneError());
     if (req.signal.aborted) fail();
     else req.signal.addEventListener("abort", fail, { once: true });
   });
@@ -74,18 +76,37 @@ export async function forwardWaking(d: Deps, c: Context, target: string, over: F
   }
 }
 
+/**
+ * Ollama's API, forwarded. A small body (up to BUFFER_LIMIT, with a Content-Length) is read whole within
+ * the shared memory budget, and a JSON one checked before anything can wake the machine; larger or chunked
+ * bodies (blob uploads) stream through untouched and unlimited.
+ */
 export function passthrough(d: Deps) {
-  return async (c: Context) => forwardWaking(d, c, upstreamTarget(c), { body: await readClientBody(c.req.raw) });
+  return async (c: Context) => {
+    const req = c.req.raw;
+    const length = declaredLength(req);
+    if (req.method === "GET" || req.method === "HEAD" || !req.body || length === null || length > BUFFER_LIMIT) {
+      return forwardWaking(d, c, upstreamTarget(c), { body: req.method === "GET" || req.method === "HEAD" ? null : req.body });
+    }
+    const { bytes, reservation } = await readWhole(req, d.bodies.passthrough, "a buffered body");
+    try {
+      if (bytes.length > 0 && isJsonBody(c.req.path, req.headers.get("content-type"))) {
+        const scan = scanJson(bytes, MAX_JSON_DEPTH);
+        if (!scan.ok) return jsonProblem(c, scan.problem);
+      }
+      // Sent once the response has begun: the body has left by then, and its memory is free.
+      return await forwardWaking(d, c, upstreamTarget(c), { body: bytes });
+    } finally {
+      reservation.release();
+    }
+  };
 }
 
-/** Reading the client's body fails only when the client does: say so with a 400, not a 500. */
-async function readClientBody(req: Request) {
-  try {
-    return await readBody(req);
-  } catch {
-    throw new GatewayError(400, req.signal.aborted ? "the client closed the request" : "the request body could not be read");
-  }
-}
+// A body that says it is JSON, or one sent untyped (as some clients do) to an endpoint that takes JSON. Blobs
+// are binary, and an endpoint this gateway does not know yet gets its body as it is.
+const JSON_ENDPOINTS = /^\/(api\/(generate|chat|embed|embeddings|pull|push|create|copy|delete|show)|v1\/(chat\/completions|completions|embeddings|responses))$/;
+const isJsonBody = (path: string, type: string | null) =>
+  !path.startsWith("/api/blobs/") && (type ? /[/+]json\b/i.test(type) : JSON_ENDPOINTS.test(path));
 
 export interface MetadataRoute {
   /** Where the cached answer is read from (and a fresh one saved); none: nothing is cached. */

@@ -31,6 +31,8 @@ export const ValidationErrorSchema = z
 
 const errorText: Record<number, string> = {
   401: "Missing or invalid API key",
+  413: "The request body is over the route's limit (64 KB; MAX_BODY_MB for /ollama/*)",
+  429: "Too many live leases (MAX_LEASES); see Retry-After",
   422: "Invalid input",
   500: "Unexpected error (details are in the gateway's log)",
   502: "The AI machine or a service on it failed (SSH refused, command failed, Ollama error)",
@@ -39,7 +41,7 @@ const errorText: Record<number, string> = {
 };
 
 /** The error responses a route can give, for its OpenAPI entry. */
-export function errorResponses(...codes: (401 | 422 | 500 | 502 | 503 | 504)[]) {
+export function errorResponses(...codes: (401 | 413 | 422 | 429 | 500 | 502 | 503 | 504)[]) {
   const out: Record<number, { description: string; content: { "application/json": { schema: z.ZodType } } }> = {};
   for (const code of [401, ...codes] as const) {
     const schema = code === 422 ? ValidationErrorSchema : ErrorSchema;

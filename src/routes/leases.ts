@@ -14,6 +14,10 @@ const LeasesSchema = z.object({
   in_flight: z.number().int().openapi({ description: "Proxied requests running now" }),
   power_state: z.string(),
   shutdown_deferred: z.boolean(),
+  shutdown_deferred_reason: z
+    .enum(["release", "idle", "forced", "lease_expiry"])
+    .nullable()
+    .openapi({ description: "What the waiting shutdown is for; a forced one waits only for the boot to end" }),
   woken_by_gateway: z.boolean().openapi({ description: "Idle shutdown only applies to a machine the gateway woke (unless IDLE_SHUTDOWN_ANY)" }),
 });
 

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppDeps } from "../deps.ts";
-import { jsonWhenUntyped } from "../http/lenient-body.ts";
+import { jsonBody, withStreamDefault } from "../http/body.ts";
 import { forwardWaking } from "../http/passthrough.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
@@ -28,9 +28,8 @@ const legacy = <S extends z.ZodType>(path: string, summary: string, schema: S, r
     path,
     tags: ["Ollama (old service's routes)"],
     summary,
-    middleware: [jsonWhenUntyped] as const,
     request: { body: { content: { "application/json": { schema } }, required: true } },
-    responses: { ...responses, ...errorResponses(422, 503, 504, 502) },
+    responses: { ...responses, ...errorResponses(413, 422, 503, 504, 502) },
   });
 
 const generate = legacy("/ollama/generate", "Generate; `stream` defaults to false, as in the old service", GenerateBody);
@@ -41,23 +40,27 @@ const del = legacy("/ollama/delete", "Delete a model (sent to Ollama as DELETE /
   200: jsonContent(DeleteAnswer, "Deleted"),
 });
 
+/**
+ * The body is read (within MAX_BODY_MB and the shared memory budget) and checked before the handler
+ * runs — syntax, depth, then the schema on its top level — so a refused request never wakes the
+ * machine. What is forwarded is the client's own bytes, every field as sent.
+ */
 export function ollamaLegacyRoutes(deps: AppDeps) {
-  const send = (c: Context, path: string, json: object, method = "POST") => forwardWaking(deps, c, path, { method, json });
+  const send = (c: Context, path: string, opts: { method?: string; streamDefault?: boolean } = {}) => {
+    const raw = c.get("rawJson")!;
+    const body = opts.streamDefault ? withStreamDefault(raw) : raw.bytes;
+    return forwardWaking(deps, c, path, { method: opts.method ?? "POST", body, contentType: "application/json" });
+  };
   // Registered one by one, not chained: the chained type of five streaming routes is too large for tsc.
   const router = createRouter();
-  router.openapi(generate, (c) => {
-    const body = c.req.valid("json");
-    return send(c, "/api/generate", { ...body, stream: body.stream ?? false }) as never;
-  });
-  router.openapi(chat, (c) => {
-    const body = c.req.valid("json");
-    return send(c, "/api/chat", { ...body, stream: body.stream ?? false }) as never;
-  });
-  router.openapi(pull, (c) => send(c, "/api/pull", c.req.valid("json")) as never);
-  router.openapi(show, (c) => send(c, "/api/show", c.req.valid("json")) as never);
+  router.use("/ollama/*", jsonBody(deps.bodies.legacy, "the /ollama/* routes (MAX_BODY_MB)"));
+  router.openapi(generate, (c) => send(c, "/api/generate", { streamDefault: true }) as never);
+  router.openapi(chat, (c) => send(c, "/api/chat", { streamDefault: true }) as never);
+  router.openapi(pull, (c) => send(c, "/api/pull") as never);
+  router.openapi(show, (c) => send(c, "/api/show") as never);
   router.openapi(del, async (c) => {
     const body = c.req.valid("json");
-    const res = await send(c, "/api/delete", body, "DELETE");
+    const res = await send(c, "/api/delete", { method: "DELETE" });
     if (!res.ok) return res as never;
     await res.body?.cancel();
     return c.json({ success: true, mensaje: `Model ${body.model ?? body.name} deleted` }, 200);

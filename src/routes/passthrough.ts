@@ -34,7 +34,7 @@ export function proxiedRoute(method: Method, path: string, summary: string, tag:
     tags: [tag],
     summary,
     description: `${description}\n\n${FORWARDED}`,
-    responses: { 200: streamed, ...errorResponses(503, 504, 502) },
+    responses: { 200: streamed, ...errorResponses(422, 503, 504, 502) },
   });
 }
 

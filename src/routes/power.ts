@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
-import { optionalBody as lenientBody } from "../http/lenient-body.ts";
+import { jsonBody } from "../http/body.ts";
 import { keepConnectionOpen } from "../http/passthrough.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
@@ -42,7 +42,12 @@ const ApagarSchema = z.object({
 });
 
 const PermanentSchema = z.object({ success: z.boolean(), mensaje: z.string(), permanent_on: z.boolean() });
-const ShutdownSchema = z.object({ success: z.boolean(), mensaje: z.string(), shutdown_sent: z.boolean() });
+const ShutdownSchema = z.object({
+  success: z.boolean(),
+  mensaje: z.string(),
+  shutdown_sent: z.boolean(),
+  shutdown_deferred: z.boolean().openapi({ description: "The machine is still booting: the shutdown is sent once it is up, unless a lease is taken first" }),
+});
 
 // Optional, as JSON or as a form (`curl -d holder=cron`): old clients send no body, or an empty form.
 const optionalBody = <S extends z.ZodType>(schema: S) => ({
@@ -59,9 +64,8 @@ const arrancar = createRoute({
     "Each call takes a lease; `peticions_ollama` is the number of live leases. A lease may expire (`ttl_s`, query " +
     "or body), so a client that crashes does not keep the machine on all night. With `wait=true` the answer comes " +
     "once Ollama is ready, or 504 after `timeout_s`.",
-  middleware: [lenientBody] as const,
   request: { query: ArrancarQuery, body: optionalBody(ArrancarBody) },
-  responses: { 200: jsonContent(ArrancarSchema, "Lease taken"), ...errorResponses(422, 504) },
+  responses: { 200: jsonContent(ArrancarSchema, "Lease taken"), ...errorResponses(413, 422, 429, 504) },
 });
 
 const apagar = createRoute({
@@ -74,9 +78,8 @@ const apagar = createRoute({
     "time. The machine is shut down when no lease is left, permanent_on is false and the machine answers; while " +
     "a proxied request is still streaming, the shutdown waits until the last one ends (`shutdown_deferred`). " +
     "If the shutdown fails the answer is 502/503, and the release still counts.",
-  middleware: [lenientBody] as const,
   request: { query: ApagarQuery, body: optionalBody(ApagarBody) },
-  responses: { 200: jsonContent(ApagarSchema, "Released"), ...errorResponses(422, 502, 503) },
+  responses: { 200: jsonContent(ApagarSchema, "Released"), ...errorResponses(413, 422, 502, 503) },
 });
 
 const permanent = (path: string, summary: string) =>
@@ -97,7 +100,7 @@ const shutdown = createRoute({
     "Unlike /apagar, this does not wait for running requests. Shuts the machine down over SSH if it answers, then " +
     "drops every lease and sets permanent_on, logical_on and phisical_on to false. A failed shutdown (502/503) " +
     "leaves every flag as it was.",
-  responses: { 200: jsonContent(ShutdownSchema, "Shut down, or already off"), ...errorResponses(502, 503) },
+  responses: { 200: jsonContent(ShutdownSchema, "Shut down, deferred until the boot ends, or already off"), ...errorResponses(502, 503) },
 });
 
 /** Whichever body came, JSON or form, already validated; {} when there was none. */
@@ -106,8 +109,12 @@ function bodyOf<T>(c: { req: { valid: (t: never) => unknown } }): Partial<T> {
   return { ...(valid("form") as object), ...(valid("json") as object) } as Partial<T>;
 }
 
-export function powerRoutes({ power }: AppDeps) {
+export function powerRoutes({ power, bodies }: AppDeps) {
   const router = createRouter();
+  // Optional bodies: the old service ignored them, so clients send nothing, an empty body, text or a form.
+  const body = jsonBody(bodies.management, "this route", { optional: true, form: true });
+  router.use("/arrancar", body);
+  router.use("/apagar", body);
   router.openapi(arrancar, async (c) => {
     const q = c.req.valid("query");
     if (q.wait) keepConnectionOpen(c); // a slow boot may keep this answer silent for minutes

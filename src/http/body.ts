@@ -1,0 +1,174 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { ClientGoneError, PayloadTooLargeError, UnavailableError } from "../core/errors.ts";
+import { BudgetTimeout, type ByteBudget, type Reservation } from "../lib/byte-budget.ts";
+import { scanJson, shallowJson, type ScanResult } from "../lib/json-scan.ts";
+
+/** How bodies that are read whole are bounded: per request (`maxBytes`), and all together (`budget`). */
+export interface BodyLimits {
+  maxBytes: number;
+  budget: ByteBudget;
+  /** How long a request may wait for its share of the budget before a 503. */
+  waitMs: number;
+}
+
+/** Deeper JSON is refused with a 422: no client of Ollama nests this deep, and the parsers that follow recurse. */
+export const MAX_JSON_DEPTH = 256;
+
+export const megabytes = (bytes: number) => `${Math.round((bytes / 1048576) * 100) / 100} MB`;
+const limitText = (max: number) => (max < 1048576 ? `${max / 1024} KB` : megabytes(max));
+
+export function declaredLength(req: Request): number | null {
+  const header = req.headers.get("content-length");
+  const n = header === null ? NaN : Number(header);
+  return Number.isFinite(n) && n >= 0 ? n : null;
+}
+
+export const tooLarge = (max: number, what: string) =>
+  new PayloadTooLargeError(`The request body is larger than ${limitText(max)}, the limit for ${what}`);
+
+/**
+ * Refuses, from the Content-Length alone and before anything is read, a body over the limit of the
+ * route it is for. Routes with no limit (null) stream their bodies.
+ */
+export function bodyLimit(limitFor: (path: string) => { maxBytes: number; what: string } | null): MiddlewareHandler {
+  return async (c, next) => {
+    const limit = limitFor(c.req.path);
+    const length = limit ? declaredLength(c.req.raw) : null;
+    if (limit && length !== null && length > limit.maxBytes) throw tooLarge(limit.maxBytes, limit.what);
+    return next();
+  };
+}
+
+/** Reads a whole body within the limits, having reserved memory for it first. The caller releases the reservation. */
+export async function readWhole(req: Request, limits: BodyLimits, what: string): Promise<{ bytes: Uint8Array; reservation: Reservation }> {
+  const length = declaredLength(req);
+  if (length !== null && length > limits.maxBytes) throw tooLarge(limits.maxBytes, what);
+  const reservation = await reserve(limits, length ?? limits.maxBytes, req.signal);
+  try {
+    const bytes = length !== null ? await wholeBody(req) : await collect(req, limits.maxBytes, what);
+    reservation.shrinkTo(bytes.length);
+    return { bytes, reservation };
+  } catch (err) {
+    reservation.release();
+    throw err;
+  }
+}
+
+async function reserve(limits: BodyLimits, bytes: number, signal: AbortSignal): Promise<Reservation> {
+  try {
+    return await limits.budget.reserve(bytes, signal, limits.waitMs);
+  } catch (err) {
+    if (err instanceof BudgetTimeout) throw new UnavailableError("The gateway is busy reading other large request bodies; try again shortly", 5);
+    throw new ClientGoneError();
+  }
+}
+
+async function wholeBody(req: Request): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await req.arrayBuffer());
+  } catch {
+    throw gone(req);
+  }
+}
+
+/** A body of unknown length (chunked): read chunk by chunk, and given up on as soon as it passes the limit. */
+async function collect(req: Request, max: number, what: string): Promise<Uint8Array> {
+  if (!req.body) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    let next: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      next = await reader.read();
+    } catch {
+      throw gone(req);
+    }
+    if (next.done) break;
+    total += next.value.length;
+    if (total > max) {
+      reader.cancel().catch(() => {});
+      throw tooLarge(max, what);
+    }
+    chunks.push(next.value);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+// Reading a request body fails only on the client's side: it hung up, or stopped sending until the server's idle timeout.
+const gone = (req: Request) =>
+  new ClientGoneError(req.signal.aborted ? "the client closed the request" : "the client stopped sending its request body");
+
+export type JsonProblem = Extract<ScanResult, { ok: false }>["problem"];
+
+/** FastAPI's 422 shape, like every other invalid input. */
+export function jsonProblem(c: Context, problem: JsonProblem) {
+  const msg = problem === "depth" ? `The request body nests deeper than ${MAX_JSON_DEPTH} levels` : "The request body is not valid JSON";
+  return c.json({ detail: [{ type: problem === "depth" ? "json_too_deep" : "json_invalid", loc: ["body"], msg }] }, 422);
+}
+
+/** Swaps the request the validators will read; the client's abort signal stays with it. */
+export function replaceRequest(c: Context, body: string | null, contentType: string | null): void {
+  const raw = c.req.raw;
+  const headers = new Headers(raw.headers);
+  headers.delete("content-length");
+  headers.delete("transfer-encoding");
+  if (contentType) headers.set("content-type", contentType);
+  else headers.delete("content-type");
+  c.req.raw = new Request(raw.url, { method: raw.method, headers, body, signal: raw.signal });
+}
+
+/** The scanned body as the client sent it, for handlers that forward it. */
+export interface RawJson {
+  bytes: Uint8Array;
+  fields: Map<string, { start: number; end: number }>;
+}
+
+declare module "hono" {
+  interface ContextVariableMap {
+    rawJson?: RawJson;
+  }
+}
+
+/** The body to forward: the client's own bytes, with `"stream": false` added when the client did not say (the old service's default). */
+export function withStreamDefault(raw: RawJson): Uint8Array {
+  if (raw.fields.has("stream")) return raw.bytes;
+  const open = raw.bytes.indexOf(0x7b);
+  const insert = new TextEncoder().encode(raw.fields.size > 0 ? '"stream":false,' : '"stream":false');
+  return Buffer.concat([raw.bytes.subarray(0, open + 1), insert, raw.bytes.subarray(open + 1)]);
+}
+
+/**
+ * Reads and checks a JSON body within the limits, then hands the validators only its top level (nested
+ * containers emptied), which is all a top-level schema reads. The bytes themselves stay for the handler
+ * (`c.get("rawJson")`), so what is forwarded is exactly what the client sent. Memory is released once the
+ * handler has answered, by which time a forwarded body has been sent.
+ */
+export function jsonBody(limits: BodyLimits, what: string, opts: { optional?: boolean; form?: boolean } = {}): MiddlewareHandler {
+  return async (c, next) => {
+    const type = c.req.header("content-type");
+    if (opts.optional && !type && !c.req.raw.body) return next();
+    const { bytes, reservation } = await readWhole(c.req.raw, limits, what);
+    try {
+      const empty = bytes.every((b) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09);
+      if (opts.optional && (empty || !type || !READABLE.test(type))) {
+        // The old service ignored these bodies, so clients send anything: nothing, an empty body, text.
+        replaceRequest(c, null, null);
+      } else if (opts.form && type && FORM.test(type)) {
+        replaceRequest(c, new TextDecoder().decode(bytes), type);
+      } else {
+        // JSON, or (as FastAPI read it) a body sent without a Content-Type.
+        const scan = scanJson(bytes, MAX_JSON_DEPTH);
+        if (!scan.ok) return jsonProblem(c, scan.problem);
+        replaceRequest(c, shallowJson(bytes, scan), "application/json");
+        c.set("rawJson", { bytes, fields: scan.fields });
+      }
+      await next();
+    } finally {
+      reservation.release();
+    }
+  };
+}
+
+const FORM = /^application\/x-www-form-urlencoded\b/i;
+const READABLE = /^application\/(json|x-www-form-urlencoded)\b|\+json\b/i;

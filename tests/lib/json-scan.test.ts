@@ -1,0 +1,57 @@
+import { describe, expect, test } from "bun:test";
+import { scanJson, shallowJson } from "../../src/lib/json-scan.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const valid = (s: string) => {
+  try {
+    JSON.parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe("scanJson", () => {
+  test("agrees with JSON.parse on what is valid JSON", () => {
+    const cases = [
+      "{}", "[]", '""', "0", "-0", "1.5e+10", "true", "null", " \n{ \"a\" : [1, {\"b\": null}] }\t",
+      '{"a":"\\u00e9\\n\\"x"}', '"\\uZZZZ"', "01", "1.", ".5", "-", "+1", "[1,]", "{,}", '{"a" 1}', '{"a":}',
+      "[1 2]", "{} {}", "", "   ", "nul", "tru", "[", "]", '{"a":1,}', '"tab\there"', "[[[]]]", '{"a":{"b":{"c":[]}}}',
+      "1e5", "1E-5", "-12.34e+5", '"\\/"', '"\\x"', "[true,false,null]", "{\"\":0}",
+    ];
+    for (const c of cases) expect({ c, ok: scanJson(enc(c), 64).ok }).toEqual({ c, ok: valid(c) });
+  });
+
+  test("agrees with JSON.parse on random mutations of valid documents", () => {
+    const base = JSON.stringify({ model: "m", messages: [{ role: "user", content: 'hi "there"\n' }], n: -1.5e3, ok: true, x: null });
+    const alphabet = '{}[]",:01-.eE tfnu\\ax';
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    for (let k = 0; k < 5000; k++) {
+      const chars = [...base];
+      for (let m = 0; m <= rnd(3); m++) chars[rnd(chars.length)] = alphabet[rnd(alphabet.length)]!;
+      const text = chars.join("");
+      expect({ text, ok: scanJson(enc(text), 64).ok }).toEqual({ text, ok: valid(text) });
+    }
+  });
+
+  test("refuses nesting past the limit without recursion, at any depth asked", () => {
+    const deep = "[".repeat(50_000) + "]".repeat(50_000);
+    expect(scanJson(enc(deep), 256)).toMatchObject({ ok: false, problem: "depth" });
+    expect(scanJson(enc("[".repeat(256) + "]".repeat(256)), 256).ok).toBe(true);
+    expect(scanJson(enc('{"a":'.repeat(257) + "1" + "}".repeat(257)), 256)).toMatchObject({ ok: false, problem: "depth" });
+  });
+
+  test("notes the top-level fields, and the shallow form keeps primitives and empties containers", () => {
+    const text = '{"model":"llama3","messages":[{"role":"user"}],"stream":true,"opts":{"a":1},"model":"last"}';
+    const r = scanJson(enc(text), 64);
+    if (!r.ok) throw new Error("expected valid");
+    expect(r.kind).toBe("object");
+    expect([...r.fields.keys()]).toEqual(["model", "messages", "stream", "opts"]);
+    expect(r.fields.get("messages")!.kind).toBe("array");
+    expect(text.slice(r.fields.get("opts")!.start, r.fields.get("opts")!.end)).toBe('{"a":1}');
+    expect(JSON.parse(shallowJson(enc(text), r))).toEqual({ model: "last", messages: [], stream: true, opts: {} });
+    expect(shallowJson(enc("[1,2]"), scanJson(enc("[1,2]"), 4) as never)).toBe("[]");
+    expect(shallowJson(enc(' "x" '), scanJson(enc(' "x" '), 4) as never)).toBe('"x"');
+  });
+});
