@@ -18,6 +18,8 @@ export interface Harness {
   sim: SimulatedMachine;
   deps: AppDeps;
   logs: string[];
+  /** Resolves with the first log line (already written or still to come) that matches. */
+  logLine: (match: (line: string) => boolean) => Promise<string>;
   url: string;
   dir: string;
   /** fetch against the gateway with the API key. */
@@ -69,6 +71,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     sim,
     deps,
     logs: logger.lines,
+    logLine: logger.waitFor,
     url,
     dir,
     api: (path, init = {}) => {

@@ -66,8 +66,19 @@ function errorReplacer(_key: string, value: unknown) {
   return value;
 }
 
-/** A logger that keeps lines in memory: tests read it to prove what was and was not written. */
-export function memoryLogger(secrets: string[] = []): Logger & { lines: string[] } {
+/** A logger that keeps lines in memory: tests read it to prove what was and was not written, or wait for a line. */
+export function memoryLogger(secrets: string[] = []): Logger & { lines: string[]; waitFor: (match: (line: string) => boolean) => Promise<string> } {
   const lines: string[] = [];
-  return Object.assign(createLogger({ secrets, sink: (l) => lines.push(l), level: "debug" }), { lines });
+  const waiters = new Set<{ match: (line: string) => boolean; resolve: (line: string) => void }>();
+  const sink = (line: string) => {
+    lines.push(line);
+    for (const w of waiters) if (w.match(line)) (waiters.delete(w), w.resolve(line));
+  };
+  const waitFor = (match: (line: string) => boolean) =>
+    new Promise<string>((resolve) => {
+      const seen = lines.find(match);
+      if (seen) resolve(seen);
+      else waiters.add({ match, resolve });
+    });
+  return Object.assign(createLogger({ secrets, sink, level: "debug" }), { lines, waitFor });
 }

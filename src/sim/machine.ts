@@ -108,7 +108,7 @@ export class SimulatedMachine extends EventEmitter {
     if (this.state === "on") return;
     await this.ssh.listen(this.ports.ssh, this.host);
     const startOllama = () => {
-      this.http = Bun.serve({ hostname: this.host, port: this.ports.ollama, idleTimeout: 0, fetch: this.ollama.fetch });
+      this.http = Bun.serve({ hostname: this.host, port: this.ports.ollama, idleTimeout: 0, maxRequestBodySize: Number.MAX_SAFE_INTEGER, fetch: this.ollama.fetch }); // Ollama takes blobs of many GB
     };
     if (this.opts.ollamaDelayMs) this.ollamaTimer = setTimeout(startOllama, this.opts.ollamaDelayMs);
     else startOllama();

@@ -1,0 +1,113 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { json, startHarness, type Harness } from "./helpers.ts";
+
+let h: Harness;
+afterEach(async () => h?.close());
+
+const MB = 1048576;
+const postBytes = (path: string, body: string | Uint8Array | ReadableStream<Uint8Array>, headers: Record<string, string> = {}) =>
+  h.api(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+
+/** A body of unknown length (chunked), `total` bytes in 64 KB chunks, noting how much the server pulled. */
+function chunked(total: number) {
+  const sent = { bytes: 0 };
+  const chunk = new Uint8Array(65536).fill(0x20);
+  const body = new ReadableStream<Uint8Array>({
+    pull(ctrl) {
+      if (sent.bytes >= total) return ctrl.close();
+      sent.bytes += chunk.length;
+      ctrl.enqueue(chunk);
+    },
+  });
+  return { body, sent };
+}
+
+describe("body limits", () => {
+  test("a management route refuses a body over 64 KB with 413, from its Content-Length, and takes no lease", async () => {
+    h = await startHarness();
+    for (const path of ["/arrancar", "/apagar", "/init", "/permanent_on_enable"]) {
+      const res = await postBytes(path, new Uint8Array(65 * 1024).fill(0x20));
+      expect({ path, status: res.status }).toEqual({ path, status: 413 });
+      expect((await json(res)).detail).toContain("64 KB");
+    }
+    expect((await h.deps.store.read()).peticions_ollama).toBe(0);
+    expect(h.sim.packets).toHaveLength(0);
+  });
+
+  test("a chunked body is cut off as soon as it passes the limit, not read to its end", async () => {
+    h = await startHarness();
+    const { body, sent } = chunked(50 * MB);
+    const res = await postBytes("/arrancar", body);
+    expect(res.status).toBe(413);
+    expect(sent.bytes).toBeLessThan(10 * MB);
+    expect((await h.deps.store.read()).peticions_ollama).toBe(0);
+  });
+
+  test("a body under the limit still takes its fields, as JSON or as a form", async () => {
+    h = await startHarness({ on: true });
+    const padded = JSON.stringify({ holder: "padded", ttl_s: 60 }) + " ".repeat(60 * 1024);
+    expect(await json(postBytes("/arrancar", padded))).toMatchObject({ success: true });
+    expect(await json(postBytes("/arrancar", "holder=cron", { "content-type": "application/x-www-form-urlencoded" }))).toMatchObject({ success: true });
+    const holders = (await json(h.api("/leases"))).leases.map((l: { holder: string }) => l.holder);
+    expect(holders).toEqual(["padded", "cron"]);
+  });
+
+  test("/ollama/* refuses bodies over MAX_BODY_MB with 413 before anything wakes; under it they go through", async () => {
+    h = await startHarness({ env: { MAX_BODY_MB: "1" } });
+    const big = JSON.stringify({ model: "llama3.2:3b", messages: [{ role: "user", content: "x".repeat(MB) }] });
+    const res = await postBytes("/ollama/chat", big);
+    expect(res.status).toBe(413);
+    expect((await json(res)).detail).toContain("MAX_BODY_MB");
+    const streamed = await postBytes("/ollama/generate", chunked(3 * MB).body);
+    expect(streamed.status).toBe(413);
+    expect(h.sim.packets).toHaveLength(0);
+    const small = JSON.stringify({ model: "llama3.2:3b", messages: [{ role: "user", content: "x".repeat(MB - 200) }] });
+    expect((await postBytes("/ollama/chat", small)).status).toBe(200);
+  });
+
+  test("Ollama's own API has no body limit: a 200 MB blob upload streams through", async () => {
+    h = await startHarness({ on: true });
+    const res = await h.api("/api/blobs/sha256:abc", { method: "POST", body: chunked(200 * MB).body });
+    expect(res.status).toBe(201);
+    expect(h.sim.ollama.blobBytes).toBeGreaterThanOrEqual(200 * MB);
+  });
+});
+
+describe("validate before waking", () => {
+  const deep = (n: number) => `{"model":"llama3.2:3b","messages":${"[".repeat(n)}${"]".repeat(n)}}`;
+
+  test("/ollama/chat with messages nested 50,000 deep is a 422, and the sleeping machine gets no magic packet", async () => {
+    h = await startHarness();
+    const res = await postBytes("/ollama/chat", deep(50_000));
+    expect(res.status).toBe(422);
+    expect((await json(res)).detail[0]).toMatchObject({ type: "json_too_deep", loc: ["body"] });
+    expect(h.sim.packets).toHaveLength(0);
+    expect(h.deps.monitor.state).toBe("off");
+  });
+
+  test("so is invalid JSON, or a wrong field, on the legacy routes and on Ollama's own API", async () => {
+    h = await startHarness();
+    const cases: [string, string][] = [
+      ["/ollama/chat", '{"model": "x", "messages": [}'],
+      ["/ollama/chat", '{"model": "x"}'],
+      ["/ollama/generate", '{"model": 5}'],
+      ["/api/chat", deep(300)],
+      ["/api/generate", "{not json"],
+      ["/v1/chat/completions", "[1,2"],
+    ];
+    for (const [path, body] of cases) expect({ path, body, status: (await postBytes(path, body)).status }).toEqual({ path, body, status: 422 });
+    expect(h.sim.packets).toHaveLength(0);
+  });
+
+  test("nesting up to the limit is fine, and the legacy routes forward the client's own bytes with stream:false added", async () => {
+    h = await startHarness({ on: true });
+    const nested = `{"messages":[{"role":"user","content":"hi","x":${"[".repeat(200)}${"]".repeat(200)}}],"model":"llama3.2:3b","options":{"seed":1}}`;
+    expect((await postBytes("/ollama/chat", nested)).status).toBe(200);
+    const seen = h.sim.ollama.requests.at(-1)!;
+    expect(seen.path).toBe("/api/chat");
+    expect(seen.body).toBe(`{"stream":false,${nested.slice(1)}`);
+    const streaming = JSON.stringify({ model: "llama3.2:3b", prompt: "x", stream: true });
+    await (await postBytes("/ollama/generate", streaming)).text();
+    expect(h.sim.ollama.requests.at(-1)!.body).toBe(streaming);
+  });
+});
