@@ -15,11 +15,10 @@ import { ByteBudget } from "./lib/byte-budget.ts";
 /** Bodies of the management routes (/arrancar, /apagar, …) hold a few small fields. */
 export const MANAGEMENT_BODY_BYTES = 64 * 1024;
 /**
- * All request bodies read whole at one moment, together: with the gateway's own ~60 MB this keeps the
- * process well inside a 128 MB container whatever arrives. A request that finds it spent waits its turn.
+ * Request bodies held in memory at one moment, all together: with the gateway's own ~60 MB this keeps
+ * the process well inside a 128 MB container whatever arrives. A request that finds it spent gets 503.
  */
 export const BODY_MEMORY_BYTES = 16 * 1048576;
-const BODY_WAIT_MS = 30_000;
 
 /** Everything the HTTP app needs, built once and handed in, so tests can build one against the simulator. */
 export interface AppDeps {
@@ -84,10 +83,26 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
       };
     },
   });
-  const budget = new ByteBudget(BODY_MEMORY_BYTES);
-  const limits = (maxBytes: number) => ({ maxBytes, budget, waitMs: BODY_WAIT_MS });
+  const budget = new ByteBudget(BODY_MEMORY_BYTES, collectAfterLargeBodies());
+  const limits = (maxBytes: number) => ({ maxBytes, budget });
   const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
   return { config, logger, redact, store, machine, monitor, power, proxy, activity, events, metrics, bodies, version: pkg.version };
+}
+
+/**
+ * A body of megabytes, once answered, is garbage the collector would take its time over, and the
+ * process would keep the pages meanwhile: after such a release, one full collection (a few ms) soon.
+ */
+function collectAfterLargeBodies(): (bytes: number) => void {
+  let pending = false;
+  return (bytes) => {
+    if (bytes < 1048576 || pending) return;
+    pending = true;
+    setTimeout(() => {
+      pending = false;
+      Bun.gc(true);
+    }, 0);
+  };
 }
 
 // Metric labels must stay few: blob digests and unknown paths are folded.

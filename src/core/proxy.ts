@@ -73,8 +73,10 @@ export class OllamaProxy {
       upstream = await fetch(this.opts.baseUrl + pathAndQuery, {
         method: over.method ?? req.method,
         headers,
-        // An upload that keeps flowing is activity: the wait for headers starts over with every chunk.
-        body: body instanceof ReadableStream ? refreshOnEachChunk(body, headersTimer) : body,
+        // A streamed upload goes to fetch as the very stream Bun gave us: wrapped in a JavaScript stream,
+        // fetch reads it far ahead of the upstream (tens of megabytes per upload, measured). So the wait for
+        // headers is not restarted chunk by chunk: a streamed upload must be done within the idle timeout.
+        body,
         signal: abort.signal,
         redirect: "manual",
         decompress: false,
@@ -143,17 +145,6 @@ export async function readBody(req: Request): Promise<RequestBody> {
   const length = Number(req.headers.get("content-length") ?? NaN);
   if (Number.isFinite(length) && length <= BUFFER_LIMIT) return req.arrayBuffer();
   return req.body;
-}
-
-function refreshOnEachChunk(body: ReadableStream<Uint8Array>, timer: ReturnType<typeof setTimeout>): ReadableStream<Uint8Array> {
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, ctrl) {
-        timer.refresh();
-        ctrl.enqueue(chunk);
-      },
-    }),
-  );
 }
 
 /** The line a streaming client can understand when the upstream stalls: Ollama's own {"error"} shape. */

@@ -1,14 +1,12 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { ClientGoneError, PayloadTooLargeError, UnavailableError } from "../core/errors.ts";
-import { BudgetTimeout, type ByteBudget, type Reservation } from "../lib/byte-budget.ts";
+import type { ByteBudget, Reservation } from "../lib/byte-budget.ts";
 import { scanJson, shallowJson, type ScanResult } from "../lib/json-scan.ts";
 
 /** How bodies that are read whole are bounded: per request (`maxBytes`), and all together (`budget`). */
 export interface BodyLimits {
   maxBytes: number;
   budget: ByteBudget;
-  /** How long a request may wait for its share of the budget before a 503. */
-  waitMs: number;
 }
 
 /** Deeper JSON is refused with a 422: no client of Ollama nests this deep, and the parsers that follow recurse. */
@@ -39,14 +37,17 @@ export function bodyLimit(limitFor: (path: string) => { maxBytes: number; what: 
   };
 }
 
-/** Reads a whole body within the limits, having reserved memory for it first. The caller releases the reservation. */
+/**
+ * Reads a whole body within the limits, having reserved memory for it first: twice its size, since the
+ * server underneath holds a copy while we hold ours. The caller releases the reservation.
+ */
 export async function readWhole(req: Request, limits: BodyLimits, what: string): Promise<{ bytes: Uint8Array; reservation: Reservation }> {
   const length = declaredLength(req);
   if (length !== null && length > limits.maxBytes) throw tooLarge(limits.maxBytes, what);
-  const reservation = await reserve(limits, length ?? limits.maxBytes, req.signal);
+  const reservation = reserve(limits, 2 * (length ?? limits.maxBytes));
   try {
     const bytes = length !== null ? await wholeBody(req) : await collect(req, limits.maxBytes, what);
-    reservation.shrinkTo(bytes.length);
+    reservation.shrinkTo(2 * bytes.length);
     return { bytes, reservation };
   } catch (err) {
     reservation.release();
@@ -54,14 +55,17 @@ export async function readWhole(req: Request, limits: BodyLimits, what: string):
   }
 }
 
-async function reserve(limits: BodyLimits, bytes: number, signal: AbortSignal): Promise<Reservation> {
-  try {
-    return await limits.budget.reserve(bytes, signal, limits.waitMs);
-  } catch (err) {
-    if (err instanceof BudgetTimeout) throw new UnavailableError("The gateway is busy reading other large request bodies; try again shortly", 5);
-    throw new ClientGoneError();
-  }
+/**
+ * Memory for a body, or a 503 at once: the server is already receiving the body of a request kept
+ * waiting, so answering quickly is what frees it.
+ */
+export function reserve(limits: BodyLimits, bytes: number): Reservation {
+  const reservation = limits.budget.tryReserve(bytes);
+  if (!reservation) throw new UnavailableError("The gateway is busy with other large request bodies; try again shortly", BUSY_RETRY_S);
+  return reservation;
 }
+
+const BUSY_RETRY_S = 2;
 
 async function wholeBody(req: Request): Promise<Uint8Array> {
   try {

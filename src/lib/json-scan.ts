@@ -174,12 +174,18 @@ function scanLiteral(b: Uint8Array, i: number): number {
   return -1;
 }
 
+// A string of megabytes (a prompt) stands in as one just over this long: no schema of ours checks a
+// length beyond it, and the copy handed to the validators stays small.
+const LONG = 4096;
+const LONG_STRING = JSON.stringify("x".repeat(LONG + 1));
+
 /**
  * The top level of a scanned body with every nested container emptied: `{"model":"x","messages":[]}`.
  * It is all a schema that checks only top-level fields needs, and its size is bounded by the primitives.
  */
 export function shallowJson(b: Uint8Array, scan: Extract<ScanResult, { ok: true }>): string {
-  const decode = (s: FieldSpan) => (s.kind === "object" ? "{}" : s.kind === "array" ? "[]" : utf8.decode(b.subarray(s.start, s.end)));
+  const decode = (s: FieldSpan) =>
+    s.kind === "object" ? "{}" : s.kind === "array" ? "[]" : s.kind === "string" && s.end - s.start > LONG ? LONG_STRING : utf8.decode(b.subarray(s.start, s.end));
   if (scan.kind === "array") return "[]";
   if (scan.kind !== "object") return utf8.decode(b).trim();
   const parts: string[] = [];
