@@ -11,6 +11,7 @@ import { BUFFER_LIMIT, OllamaProxy } from "./core/proxy.ts";
 import { StatusStore } from "./core/status-store.ts";
 import type { BodyLimits } from "./http/body.ts";
 import { ByteBudget } from "./lib/byte-budget.ts";
+import { collectSoon } from "./lib/gc.ts";
 
 /** Bodies of the management routes (/arrancar, /apagar, …) hold a few small fields. */
 export const MANAGEMENT_BODY_BYTES = 64 * 1024;
@@ -83,26 +84,10 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
       };
     },
   });
-  const budget = new ByteBudget(BODY_MEMORY_BYTES, collectAfterLargeBodies());
+  const budget = new ByteBudget(BODY_MEMORY_BYTES, (freed) => freed >= 1048576 && collectSoon());
   const limits = (maxBytes: number) => ({ maxBytes, budget });
   const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
   return { config, logger, redact, store, machine, monitor, power, proxy, activity, events, metrics, bodies, version: pkg.version };
-}
-
-/**
- * A body of megabytes, once answered, is garbage the collector would take its time over, and the
- * process would keep the pages meanwhile: after such a release, one full collection (a few ms) soon.
- */
-function collectAfterLargeBodies(): (bytes: number) => void {
-  let pending = false;
-  return (bytes) => {
-    if (bytes < 1048576 || pending) return;
-    pending = true;
-    setTimeout(() => {
-      pending = false;
-      Bun.gc(true);
-    }, 0);
-  };
 }
 
 // Metric labels must stay few: blob digests and unknown paths are folded.

@@ -2,7 +2,8 @@ import { z } from "zod";
 import { rename, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import bundledBase from "../../status/base.json" with { type: "json" };
-import { removeStaleTemps, writeJsonAtomic } from "./atomic-file.ts";
+import { collectSoon } from "../lib/gc.ts";
+import { removeStaleTemps, writeFileAtomic } from "./atomic-file.ts";
 import type { Logger } from "./logger.ts";
 import { Mutex } from "./mutex.ts";
 
@@ -133,10 +134,15 @@ export class StatusStore {
 
   private async write(status: Status): Promise<void> {
     this.written = null;
-    await writeJsonAtomic(this.opts.file, status);
+    const text = JSON.stringify(status, null, 2) + "\n";
+    await writeFileAtomic(this.opts.file, text);
     this.written = await stampOf(this.opts.file);
+    // Hundreds of leases make every write a string of 100 KB or more, and a burst of /arrancar a pile of them.
+    if (text.length > LARGE_FILE) collectSoon();
   }
 }
+
+const LARGE_FILE = 64 * 1024;
 
 /** Which file is there now: a rename makes a new inode, an edit a new time or size. */
 async function stampOf(file: string): Promise<string | null> {

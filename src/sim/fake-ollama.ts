@@ -46,6 +46,8 @@ export interface FakeOllamaOptions {
   chunkDelayMs?: number;
   /** Keep request bodies for inspection (tests); off for benchmarks. */
   record?: boolean;
+  /** Token lines the "endless" model sends per chunk: many fill a stalled client's buffers fast (benchmarks). */
+  endlessLinesPerChunk?: number;
 }
 
 type Json = Record<string, any>;
@@ -170,7 +172,7 @@ export class FakeOllama extends EventEmitter {
       pull: async (ctrl) => {
         if (i > 0) await this.pace(model, i);
         if (closed) return;
-        const text = model === "endless" ? JSON.stringify({ response: reply.token(i), done: false }) + "\n" : next(i);
+        const text = model === "endless" ? endlessChunk(i, this.opts.endlessLinesPerChunk ?? 1) : next(i);
         i++;
         if (text === null) {
           closed = true;
@@ -208,6 +210,7 @@ export class FakeOllama extends EventEmitter {
   }
 }
 
+const endlessChunk = (i: number, lines: number) => (JSON.stringify({ response: reply.token(i), done: false }) + "\n").repeat(lines);
 const modelOf = (json: Json) => String(json.model ?? json.name ?? "");
 const notFound = (model: string) => Response.json({ error: `model "${model}" not found, try pulling it first` }, { status: 404 });
 const finalText = (path: string, n: number) =>

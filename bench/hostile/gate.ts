@@ -1,0 +1,49 @@
+// Small authenticated calls to the gateway, used between and inside scenarios.
+import { exchange, type Answer } from "./measure.ts";
+import type { Ctx } from "./settings.ts";
+
+export interface CallOptions {
+  body?: string | Uint8Array;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export function call(ctx: Ctx, method: string, path: string, o: CallOptions = {}): Promise<Answer> {
+  const headers = { "X-API-Key": ctx.key, ...(o.body !== undefined ? { "Content-Type": "application/json" } : {}), ...o.headers };
+  return exchange(ctx.url + path, { method, headers, body: o.body }, o.timeoutMs ?? 10_000, true);
+}
+
+export interface LeaseView {
+  leases: number;
+  inFlight: number;
+  powerState: string;
+}
+
+/** GET /leases, reduced to the counts; null if the gateway did not answer sensibly. */
+export async function leaseView(ctx: Ctx): Promise<LeaseView | null> {
+  const a = await call(ctx, "GET", "/leases");
+  if (a.status !== 200) return null;
+  try {
+    const j = JSON.parse(a.text);
+    return { leases: j.peticions_ollama, inFlight: j.in_flight, powerState: j.power_state };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Between scenarios: no leases, the machine on, nothing in flight, so each scenario starts from the
+ * same place whatever the previous one left behind (the fuzz may have shut the machine down).
+ */
+export async function settle(ctx: Ctx, maxMs = 20_000): Promise<string> {
+  const deadline = Date.now() + maxMs;
+  await call(ctx, "POST", "/init");
+  await call(ctx, "POST", "/permanent_on_disable");
+  const ready = await call(ctx, "GET", "/ready?timeout_s=15", { timeoutMs: 17_000 });
+  let view = await leaseView(ctx);
+  while (view && view.inFlight > 0 && Date.now() < deadline) {
+    await Bun.sleep(250);
+    view = await leaseView(ctx);
+  }
+  return `ready ${ready.label}, leases ${view?.leases ?? "?"}, in flight ${view?.inFlight ?? "?"}, power ${view?.powerState ?? "?"}`;
+}

@@ -1,0 +1,59 @@
+// Every size and count of the hostile bench, each overridable from the environment (HOSTILE_*).
+
+/** A positive number from the environment, or the default when unset, blank or not a positive number. */
+function num(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const v = raw === undefined || raw.trim() === "" ? NaN : Number(raw);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+export const settings = {
+  fuzzRequests: num("HOSTILE_FUZZ_REQUESTS", 15_000),
+  fuzzClients: num("HOSTILE_FUZZ_CLIENTS", 64),
+  fuzzMaxS: num("HOSTILE_FUZZ_MAX_S", 60),
+  /** Share of fuzz requests sent on raw sockets (malformed framing), in percent. */
+  fuzzRawPct: num("HOSTILE_FUZZ_RAW_PCT", 12),
+  bigMB: num("HOSTILE_BIG_MB", 20),
+  bigPerRoute: num("HOSTILE_BIG_PER_ROUTE", 8),
+  streams: num("HOSTILE_STREAMS", 200),
+  streamTokens: num("HOSTILE_STREAM_TOKENS", 2000),
+  stalled: num("HOSTILE_STALLED", 200),
+  stalledWaitS: num("HOSTILE_STALLED_WAIT_S", 30),
+  leases: num("HOSTILE_LEASES", 1000),
+  leaseClients: num("HOSTILE_LEASE_CLIENTS", 50),
+  overCap: num("HOSTILE_OVER_CAP", 50),
+  /** Must match the MAX_LEASES given to the gateway. */
+  maxLeases: num("HOSTILE_MAX_LEASES", 1024),
+  rateIterations: num("HOSTILE_RATE_ITERATIONS", 300),
+  rateClients: num("HOSTILE_RATE_CLIENTS", 8),
+  slowloris: num("HOSTILE_SLOWLORIS", 200),
+  slowlorisS: num("HOSTILE_SLOWLORIS_S", 10),
+  slowlorisByteMs: num("HOSTILE_SLOWLORIS_BYTE_MS", 200),
+  /** Rows whose peak is above this are marked ✗. */
+  rssTargetMB: num("HOSTILE_RSS_TARGET_MB", 100),
+  /** A scenario is cut short when the gateway grows past this, so a leak cannot take the machine down. */
+  rssAbortMB: num("HOSTILE_RSS_ABORT_MB", 1500),
+  /** The whole run is stopped after this, whatever hangs. */
+  watchdogS: num("HOSTILE_WATCHDOG_S", 540),
+  /** Only these scenarios (numbers, comma-separated), e.g. HOSTILE_ONLY=2,5; default all. */
+  only: (process.env.HOSTILE_ONLY ?? "").split(",").map((x) => x.trim()).filter(Boolean),
+  /** Serve the "endless" model with the simulator's own one-line-per-read stream (see hostile/sim.ts). */
+  plainEndless: process.env.HOSTILE_SIM_PLAIN_ENDLESS === "1",
+  /** Keep the temp dir (gateway.log, sim.log, status file) and print where it is. */
+  keep: process.env.HOSTILE_KEEP === "1",
+  /** Where the gateway is started from (`bun src/index.ts` there); default this checkout. */
+  gatewayRoot: process.env.HOSTILE_GATEWAY_ROOT || undefined,
+};
+
+export type Settings = typeof settings;
+
+/** What every scenario needs to reach the gateway. The key is only ever sent, never printed. */
+export interface Ctx {
+  url: string;
+  port: number;
+  pid: number;
+  /** The simulated machine's process, for its CPU time. */
+  simPid: number;
+  key: string;
+  statusFile: string;
+}
