@@ -103,6 +103,10 @@ export class SimSshServer {
   }
 
   private exec(channel: ServerChannel, user: string, command: string) {
+    // A client may hang up (or the machine "lose power" under a second command) before the answer is
+    // written: that is the client's business, not a crash of the machine.
+    channel.on("error", () => {});
+    channel.stderr.on("error", () => {});
     let stdin = "";
     channel.on("data", (d: Buffer) => (stdin += d.toString()));
     channel.on("end", () => {
