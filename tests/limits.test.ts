@@ -105,9 +105,51 @@ describe("validate before waking", () => {
     expect((await postBytes("/ollama/chat", nested)).status).toBe(200);
     const seen = h.sim.ollama.requests.at(-1)!;
     expect(seen.path).toBe("/api/chat");
-    expect(seen.body).toBe(`{"stream":false,${nested.slice(1)}`);
+    expect(seen.body).toBe(`${nested.slice(0, -1)},"stream":false}`);
     const streaming = JSON.stringify({ model: "llama3.2:3b", prompt: "x", stream: true });
     await (await postBytes("/ollama/generate", streaming)).text();
     expect(h.sim.ollama.requests.at(-1)!.body).toBe(streaming);
+  });
+});
+
+describe("the old routes' bodies, as the old service read them", () => {
+  test('"stream": false goes last, so a client\'s "Stream": true stays overruled as before (Ollama reads keys in any case, last wins)', async () => {
+    h = await startHarness({ on: true });
+    await postBytes("/ollama/generate", '{"model":"llama3.2:3b","prompt":"x","Stream":true}');
+    expect(h.sim.ollama.requests.at(-1)!.body).toBe('{"model":"llama3.2:3b","prompt":"x","Stream":true,"stream":false}');
+  });
+
+  test("a body that says it is not JSON is a 415; an unknown /ollama/ path or method is still a 404", async () => {
+    h = await startHarness({ on: true });
+    expect((await postBytes("/ollama/chat", '{"model":"m","messages":[]}', { "content-type": "text/plain" })).status).toBe(415);
+    expect((await h.api("/ollama/chat")).status).toBe(404);
+    expect((await postBytes("/ollama/nothing", "{}")).status).toBe(404);
+  });
+
+  test("ttl_s given as a one-element list counts as before, however the rest of the body is shaped", async () => {
+    h = await startHarness({ on: true });
+    const lease = await json(postBytes("/arrancar", JSON.stringify({ ttl_s: [5], padding: Array.from({ length: 3000 }, () => ({})) })));
+    expect(lease.expires_at).not.toBeNull();
+    expect((await postBytes("/arrancar", JSON.stringify({ ttl_s: ["abc"] }))).status).toBe(422);
+  });
+});
+
+describe("the memory budget for bodies", () => {
+  test("while large bodies fill it, a large one more gets 503 at once with Retry-After, and an everyday small one still goes through", async () => {
+    h = await startHarness({ machine: { bootDelayMs: 60_000 } }); // the machine stays down: read bodies wait for it, held
+    const big = JSON.stringify({ model: "llama3.2:3b", messages: [{ role: "user", content: "x".repeat(7 * MB) }] });
+    const client = new AbortController();
+    let begun = 0;
+    const bothWaiting = new Promise<void>((resolve) => h.deps.activity.on("begin", () => ++begun === 2 && resolve()));
+    const holding = [1, 2].map(() => h.api("/ollama/chat", { method: "POST", headers: { "content-type": "application/json" }, body: big, signal: client.signal }).catch(() => null));
+    await bothWaiting; // both bodies read, both requests waiting for the machine
+    const refused = await postBytes("/ollama/chat", big);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("2");
+    expect((await postBytes("/arrancar", JSON.stringify({ holder: "still-served" }))).status).toBe(200);
+    // Read and checked (422: no messages), not turned away: 30 KB is under what counts against the budget.
+    expect((await postBytes("/ollama/chat", JSON.stringify({ model: "llama3.2:3b", pad: "y".repeat(30_000) }))).status).toBe(422);
+    client.abort();
+    await Promise.all(holding);
   });
 });

@@ -1,4 +1,5 @@
 import type { Context, MiddlewareHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { ClientGoneError, PayloadTooLargeError, UnavailableError } from "../core/errors.ts";
 import type { ByteBudget, Reservation } from "../lib/byte-budget.ts";
 import { scanJson, shallowJson, type ScanResult } from "../lib/json-scan.ts";
@@ -38,16 +39,15 @@ export function bodyLimit(limitFor: (path: string) => { maxBytes: number; what: 
 }
 
 /**
- * Reads a whole body within the limits, having reserved memory for it first: twice its size, since the
- * server underneath holds a copy while we hold ours. The caller releases the reservation.
+ * Reads a whole body within the limits, having reserved memory for it first (as it arrives, when its
+ * length is not known). The caller releases the reservation.
  */
 export async function readWhole(req: Request, limits: BodyLimits, what: string): Promise<{ bytes: Uint8Array; reservation: Reservation }> {
   const length = declaredLength(req);
   if (length !== null && length > limits.maxBytes) throw tooLarge(limits.maxBytes, what);
-  const reservation = reserve(limits, 2 * (length ?? limits.maxBytes));
+  const reservation = reserve(limits, counted(length ?? 0));
   try {
-    const bytes = length !== null ? await wholeBody(req) : await collect(req, limits.maxBytes, what);
-    reservation.shrinkTo(2 * bytes.length);
+    const bytes = length !== null ? await wholeBody(req) : await collect(req, limits.maxBytes, what, reservation);
     return { bytes, reservation };
   } catch (err) {
     reservation.release();
@@ -56,15 +56,23 @@ export async function readWhole(req: Request, limits: BodyLimits, what: string):
 }
 
 /**
+ * What a body counts against the budget: only its part above FREE_BYTES. The everyday request (a chat,
+ * a few KB) never meets the budget, however many come at once; large ones share it.
+ */
+export const counted = (bytes: number) => Math.max(0, bytes - FREE_BYTES);
+const FREE_BYTES = 64 * 1024;
+
+/**
  * Memory for a body, or a 503 at once: the server is already receiving the body of a request kept
  * waiting, so answering quickly is what frees it.
  */
 export function reserve(limits: BodyLimits, bytes: number): Reservation {
   const reservation = limits.budget.tryReserve(bytes);
-  if (!reservation) throw new UnavailableError("The gateway is busy with other large request bodies; try again shortly", BUSY_RETRY_S);
+  if (!reservation) throw busy();
   return reservation;
 }
 
+const busy = () => new UnavailableError("The gateway is busy with other large request bodies; try again shortly", BUSY_RETRY_S);
 const BUSY_RETRY_S = 2;
 
 async function wholeBody(req: Request): Promise<Uint8Array> {
@@ -75,8 +83,8 @@ async function wholeBody(req: Request): Promise<Uint8Array> {
   }
 }
 
-/** A body of unknown length (chunked): read chunk by chunk, and given up on as soon as it passes the limit. */
-async function collect(req: Request, max: number, what: string): Promise<Uint8Array> {
+/** A body of unknown length (chunked): read chunk by chunk, counted as it comes, and given up on as soon as it passes the limit. */
+async function collect(req: Request, max: number, what: string, reservation: Reservation): Promise<Uint8Array> {
   if (!req.body) return new Uint8Array(0);
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -89,10 +97,12 @@ async function collect(req: Request, max: number, what: string): Promise<Uint8Ar
       throw gone(req);
     }
     if (next.done) break;
+    const before = counted(total);
     total += next.value.length;
-    if (total > max) {
+    const problem = total > max ? tooLarge(max, what) : reservation.tryGrow(counted(total) - before) ? null : busy();
+    if (problem) {
       reader.cancel().catch(() => {});
-      throw tooLarge(max, what);
+      throw problem;
     }
     chunks.push(next.value);
   }
@@ -125,6 +135,9 @@ export function replaceRequest(c: Context, body: string | null, contentType: str
 /** The scanned body as the client sent it, for handlers that forward it. */
 export interface RawJson {
   bytes: Uint8Array;
+  /** How many top-level keys the object has. */
+  keys: number;
+  /** Where the fields asked for are. */
   fields: Map<string, { start: number; end: number }>;
 }
 
@@ -134,12 +147,16 @@ declare module "hono" {
   }
 }
 
-/** The body to forward: the client's own bytes, with `"stream": false` added when the client did not say (the old service's default). */
+/**
+ * The body to forward: the client's own bytes, with `"stream": false` added when the client did not say
+ * (the old service's default). Added last, as the old service did: Ollama matches keys regardless of case
+ * and the last one wins, so a client's `"Stream": true` stays overruled as before.
+ */
 export function withStreamDefault(raw: RawJson): Uint8Array {
   if (raw.fields.has("stream")) return raw.bytes;
-  const open = raw.bytes.indexOf(0x7b);
-  const insert = new TextEncoder().encode(raw.fields.size > 0 ? '"stream":false,' : '"stream":false');
-  return Buffer.concat([raw.bytes.subarray(0, open + 1), insert, raw.bytes.subarray(open + 1)]);
+  const close = raw.bytes.lastIndexOf(0x7d);
+  const insert = new TextEncoder().encode(raw.keys > 0 ? ',"stream":false' : '"stream":false');
+  return Buffer.concat([raw.bytes.subarray(0, close), insert, raw.bytes.subarray(close)]);
 }
 
 /**
@@ -148,10 +165,12 @@ export function withStreamDefault(raw: RawJson): Uint8Array {
  * (`c.get("rawJson")`), so what is forwarded is exactly what the client sent. Memory is released once the
  * handler has answered, by which time a forwarded body has been sent.
  */
-export function jsonBody(limits: BodyLimits, what: string, opts: { optional?: boolean; form?: boolean } = {}): MiddlewareHandler {
+export function jsonBody(limits: BodyLimits, what: string, opts: { fields: string[]; optional?: boolean; form?: boolean }): MiddlewareHandler {
+  const fields = new Set(opts.fields);
   return async (c, next) => {
     const type = c.req.header("content-type");
     if (opts.optional && !type && !c.req.raw.body) return next();
+    if (!opts.optional && type && !JSON_TYPE.test(type)) throw unsupported();
     const { bytes, reservation } = await readWhole(c.req.raw, limits, what);
     try {
       const empty = bytes.every((b) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09);
@@ -162,10 +181,10 @@ export function jsonBody(limits: BodyLimits, what: string, opts: { optional?: bo
         replaceRequest(c, new TextDecoder().decode(bytes), type);
       } else {
         // JSON, or (as FastAPI read it) a body sent without a Content-Type.
-        const scan = scanJson(bytes, MAX_JSON_DEPTH);
+        const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH, fields });
         if (!scan.ok) return jsonProblem(c, scan.problem);
         replaceRequest(c, shallowJson(bytes, scan), "application/json");
-        c.set("rawJson", { bytes, fields: scan.fields });
+        c.set("rawJson", { bytes, keys: scan.keys, fields: scan.fields });
       }
       await next();
     } finally {
@@ -176,3 +195,5 @@ export function jsonBody(limits: BodyLimits, what: string, opts: { optional?: bo
 
 const FORM = /^application\/x-www-form-urlencoded\b/i;
 const READABLE = /^application\/(json|x-www-form-urlencoded)\b|\+json\b/i;
+const JSON_TYPE = /^application\/(json|[\w.-]+\+json)\b/i;
+const unsupported = () => new HTTPException(415, { message: "Unsupported Media Type" });

@@ -102,7 +102,7 @@ export function passthrough(d: Deps) {
     const { bytes, reservation } = await readWhole(req, d.bodies.passthrough, "a buffered body");
     try {
       if (bytes.length > 0 && isJsonBody(c.req.path, req.headers.get("content-type"))) {
-        const scan = scanJson(bytes, MAX_JSON_DEPTH);
+        const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH });
         if (!scan.ok) return jsonProblem(c, scan.problem);
       }
       // Sent once the response has begun: the body has left by then, and its memory is free.

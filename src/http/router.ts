@@ -32,16 +32,17 @@ export const ValidationErrorSchema = z
 const errorText: Record<number, string> = {
   401: "Missing or invalid API key",
   413: "The request body is over the route's limit (64 KB; MAX_BODY_MB for /ollama/*)",
+  415: "The body is not JSON",
   429: "Too many live leases (MAX_LEASES); see Retry-After",
   422: "Invalid input",
   500: "Unexpected error (details are in the gateway's log)",
   502: "The AI machine or a service on it failed (SSH refused, command failed, Ollama error)",
-  503: "Not available now: SSH is not configured, or the machine does not answer",
+  503: "Not available now: SSH is not configured, the machine does not answer, or large request bodies fill the gateway's memory budget (see Retry-After)",
   504: "The AI machine did not answer in time",
 };
 
 /** The error responses a route can give, for its OpenAPI entry. */
-export function errorResponses(...codes: (401 | 413 | 422 | 429 | 500 | 502 | 503 | 504)[]) {
+export function errorResponses(...codes: (401 | 413 | 415 | 422 | 429 | 500 | 502 | 503 | 504)[]) {
   const out: Record<number, { description: string; content: { "application/json": { schema: z.ZodType } } }> = {};
   for (const code of [401, ...codes] as const) {
     const schema = code === 422 ? ValidationErrorSchema : ErrorSchema;

@@ -23,6 +23,12 @@ export class ByteBudget {
     this.used += bytes;
     let held = bytes;
     return {
+      tryGrow: (n) => {
+        if (this.used + n > this.limit) return false;
+        this.used += n;
+        held += n;
+        return true;
+      },
       shrinkTo: (n) => {
         if (n >= held) return;
         this.used -= held - n;
@@ -39,6 +45,8 @@ export class ByteBudget {
 }
 
 export interface Reservation {
+  /** Takes `n` more bytes if they fit now (a body of unknown length, as it arrives). */
+  tryGrow(n: number): boolean;
   /** Gives back what was reserved beyond `n` bytes (a body turned out smaller than its limit). */
   shrinkTo(n: number): void;
   /** Gives everything back; calling it again does nothing. */

@@ -15,8 +15,14 @@ export interface FieldSpan {
 }
 
 export type ScanResult =
-  | { ok: true; kind: JsonKind; fields: Map<string, FieldSpan> }
+  | { ok: true; kind: JsonKind; keys: number; fields: Map<string, FieldSpan> }
   | { ok: false; problem: "syntax" | "depth"; at: number };
+
+export interface ScanOptions {
+  maxDepth: number;
+  /** The top-level fields worth noting; any other key is only counted (a body of a million keys must not become a map). */
+  fields?: ReadonlySet<string>;
+}
 
 const enum S {
   Value,
@@ -31,101 +37,133 @@ const enum S {
 const utf8 = new TextDecoder();
 const OBJ = 1;
 const ARR = 2;
+const isSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
-export function scanJson(b: Uint8Array, maxDepth: number): ScanResult {
-  const stack = new Uint8Array(maxDepth + 1);
-  const fields = new Map<string, FieldSpan>();
-  let depth = 0;
-  let state = S.Value;
-  let kind: JsonKind = "literal";
-  let key = "";
-  let fieldStart = -1;
-  let fieldKind: JsonKind = "literal";
-  let i = 0;
-  const n = b.length;
-  const fail = (problem: "syntax" | "depth") => ({ ok: false as const, problem, at: i });
+export function scanJson(b: Uint8Array, opts: ScanOptions): ScanResult {
+  return new Scanner(b, opts).run();
+}
 
-  while (true) {
-    while (i < n && (b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09)) i++;
-    if (i >= n) return state === S.Done ? { ok: true, kind, fields } : fail("syntax");
-    const c = b[i]!;
-    let valueKind: JsonKind = "literal";
+/** One pass over the bytes; each method handles one state and says which comes next, or -1 for invalid JSON. */
+class Scanner {
+  private readonly stack: Uint8Array;
+  private depth = 0;
+  private i = 0;
+  private kind: JsonKind = "literal";
+  private keys = 0;
+  private readonly fields = new Map<string, FieldSpan>();
+  private key: string | null = null;
+  private fieldStart = -1;
+  private fieldKind: JsonKind = "literal";
+  private tooDeep = false;
+
+  constructor(
+    private readonly b: Uint8Array,
+    private readonly opts: ScanOptions,
+  ) {
+    this.stack = new Uint8Array(opts.maxDepth + 1);
+  }
+
+  run(): ScanResult {
+    let state: S | -1 = S.Value;
+    for (;;) {
+      while (isSpace(this.b[this.i])) this.i++;
+      if (this.i >= this.b.length) break;
+      state = this.step(state, this.b[this.i]!);
+      if (state === -1) return { ok: false, problem: this.tooDeep ? "depth" : "syntax", at: this.i };
+    }
+    if (state !== S.Done) return { ok: false, problem: "syntax", at: this.i };
+    return { ok: true, kind: this.kind, keys: this.keys, fields: this.fields };
+  }
+
+  private step(state: S, c: number): S | -1 {
     switch (state) {
       case S.Done:
-        return fail("syntax");
+        return -1;
       case S.KeyOrEnd:
+        if (c === 0x7d) return this.close();
+        return this.readKey(c);
       case S.Key:
-        if (c === 0x7d && state === S.KeyOrEnd) {
-          i++;
-          depth--;
-          break;
-        }
-        if (c !== 0x22) return fail("syntax");
-        {
-          const end = scanString(b, i);
-          if (end < 0) return fail("syntax");
-          if (depth === 1) key = JSON.parse(utf8.decode(b.subarray(i, end)));
-          i = end;
-        }
-        state = S.Colon;
-        continue;
+        return this.readKey(c);
       case S.Colon:
-        if (c !== 0x3a) return fail("syntax");
-        i++;
-        state = S.Value;
-        continue;
+        return c === 0x3a ? (this.i++, S.Value) : -1;
       case S.After:
-        if (c === 0x2c) {
-          i++;
-          state = stack[depth] === OBJ ? S.Key : S.Value;
-          continue;
-        }
-        if ((c === 0x7d && stack[depth] === OBJ) || (c === 0x5d && stack[depth] === ARR)) {
-          i++;
-          depth--;
-          break;
-        }
-        return fail("syntax");
+        return this.after(c);
       case S.ValueOrEnd:
-        if (c === 0x5d) {
-          i++;
-          depth--;
-          break;
-        }
-        state = S.Value; // any other byte starts the array's first value
-        continue;
-      case S.Value: {
-        if (depth === 1 && stack[1] === OBJ) fieldStart = i;
-        if (c === 0x7b || c === 0x5b) {
-          if (depth >= maxDepth) return fail("depth");
-          if (depth === 0) kind = c === 0x7b ? "object" : "array";
-          if (depth === 1) fieldKind = c === 0x7b ? "object" : "array";
-          stack[++depth] = c === 0x7b ? OBJ : ARR;
-          i++;
-          state = c === 0x7b ? S.KeyOrEnd : S.ValueOrEnd;
-          continue;
-        }
-        const end = c === 0x22 ? scanString(b, i) : c === 0x2d || (c >= 0x30 && c <= 0x39) ? scanNumber(b, i) : scanLiteral(b, i);
-        if (end < 0) return fail("syntax");
-        valueKind = c === 0x22 ? "string" : c === 0x2d || (c >= 0x30 && c <= 0x39) ? "number" : "literal";
-        if (depth === 1) fieldKind = valueKind;
-        if (depth === 0) kind = valueKind;
-        i = end;
-        break;
-      }
-    }
-    // A value just ended at `i`, at nesting `depth`.
-    if (depth === 0) {
-      state = S.Done;
-    } else {
-      if (depth === 1 && stack[1] === OBJ && fieldStart >= 0) {
-        fields.set(key, { kind: fieldKind, start: fieldStart, end: i });
-        fieldStart = -1;
-      }
-      state = S.After;
+        return c === 0x5d ? this.close() : S.Value;
+      case S.Value:
+        return this.value(c);
     }
   }
+
+  private readKey(c: number): S | -1 {
+    if (c !== 0x22) return -1;
+    const end = scanString(this.b, this.i);
+    if (end < 0) return -1;
+    if (this.depth === 1) this.noteKey(end);
+    this.i = end;
+    return S.Colon;
+  }
+
+  /** Counts a top-level key, and decodes it only when it could be one of the fields asked for. */
+  private noteKey(end: number): void {
+    this.keys++;
+    const wanted = this.opts.fields;
+    this.key = wanted && end - this.i <= MAX_KEY_BYTES ? JSON.parse(utf8.decode(this.b.subarray(this.i, end))) : null;
+    if (this.key !== null && !wanted!.has(this.key)) this.key = null;
+  }
+
+  private value(c: number): S | -1 {
+    if (this.depth === 1 && this.stack[1] === OBJ) this.fieldStart = this.i;
+    if (c === 0x7b || c === 0x5b) return this.open(c);
+    const isNumber = c === 0x2d || (c >= 0x30 && c <= 0x39);
+    const end = c === 0x22 ? scanString(this.b, this.i) : isNumber ? scanNumber(this.b, this.i) : scanLiteral(this.b, this.i);
+    if (end < 0) return -1;
+    const kind: JsonKind = c === 0x22 ? "string" : isNumber ? "number" : "literal";
+    if (this.depth === 0) this.kind = kind;
+    if (this.depth === 1) this.fieldKind = kind;
+    this.i = end;
+    return this.valueEnded();
+  }
+
+  private open(c: number): S | -1 {
+    if (this.depth >= this.opts.maxDepth) {
+      this.tooDeep = true;
+      return -1;
+    }
+    const kind: JsonKind = c === 0x7b ? "object" : "array";
+    if (this.depth === 0) this.kind = kind;
+    if (this.depth === 1) this.fieldKind = kind;
+    this.stack[++this.depth] = c === 0x7b ? OBJ : ARR;
+    this.i++;
+    return c === 0x7b ? S.KeyOrEnd : S.ValueOrEnd;
+  }
+
+  private close(): S {
+    this.i++;
+    this.depth--;
+    return this.valueEnded();
+  }
+
+  private after(c: number): S | -1 {
+    const top = this.stack[this.depth];
+    if (c === 0x2c) return (this.i++, top === OBJ ? S.Key : S.Value);
+    if ((c === 0x7d && top === OBJ) || (c === 0x5d && top === ARR)) return this.close();
+    return -1;
+  }
+
+  /** A value just ended at `i`: note it if it is a wanted top-level field. */
+  private valueEnded(): S {
+    if (this.depth === 0) return S.Done;
+    if (this.depth === 1 && this.stack[1] === OBJ && this.fieldStart >= 0) {
+      if (this.key !== null) this.fields.set(this.key, { kind: this.fieldKind, start: this.fieldStart, end: this.i });
+      this.fieldStart = -1;
+    }
+    return S.After;
+  }
 }
+
+// No field we look for has a longer name, escapes included.
+const MAX_KEY_BYTES = 64;
 
 /** From an opening quote to just past the closing one; -1 when it is not a valid JSON string. */
 function scanString(b: Uint8Array, i: number): number {
@@ -174,21 +212,22 @@ function scanLiteral(b: Uint8Array, i: number): number {
   return -1;
 }
 
-// A string of megabytes (a prompt) stands in as one just over this long: no schema of ours checks a
-// length beyond it, and the copy handed to the validators stays small.
+// A value of megabytes (a prompt, a message history) stands in for itself, shortened: a string just
+// over this long, or an empty container. No schema of ours checks a length beyond it, and the copy handed
+// to the validators stays small. Smaller values are kept as they are, so coercions decide as they did.
 const LONG = 4096;
 const LONG_STRING = JSON.stringify("x".repeat(LONG + 1));
 
-/**
- * The top level of a scanned body with every nested container emptied: `{"model":"x","messages":[]}`.
- * It is all a schema that checks only top-level fields needs, and its size is bounded by the primitives.
- */
+/** The noted top-level fields of a scanned object, as JSON for the validators: `{"model":"x","messages":[]}`. */
 export function shallowJson(b: Uint8Array, scan: Extract<ScanResult, { ok: true }>): string {
-  const decode = (s: FieldSpan) =>
-    s.kind === "object" ? "{}" : s.kind === "array" ? "[]" : s.kind === "string" && s.end - s.start > LONG ? LONG_STRING : utf8.decode(b.subarray(s.start, s.end));
   if (scan.kind === "array") return "[]";
-  if (scan.kind !== "object") return utf8.decode(b).trim();
+  if (scan.kind !== "object") return scan.kind === "string" && b.length > LONG ? LONG_STRING : utf8.decode(b).trim();
   const parts: string[] = [];
-  for (const [k, span] of scan.fields) parts.push(`${JSON.stringify(k)}:${decode(span)}`);
+  for (const [k, span] of scan.fields) parts.push(`${JSON.stringify(k)}:${standIn(b, span)}`);
   return `{${parts.join(",")}}`;
+}
+
+function standIn(b: Uint8Array, s: FieldSpan): string {
+  if (s.end - s.start <= LONG) return utf8.decode(b.subarray(s.start, s.end));
+  return s.kind === "object" ? "{}" : s.kind === "array" ? "[]" : LONG_STRING;
 }

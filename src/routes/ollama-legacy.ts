@@ -16,6 +16,8 @@ const ModelRef = z
   .refine((b) => b.model || b.name, { message: "either model or name is required", path: ["model"] })
   .openapi("ModelRef");
 
+const LEGACY_PATHS = ["/ollama/generate", "/ollama/chat", "/ollama/pull", "/ollama/show", "/ollama/delete"];
+
 const answer = {
   description: "Ollama's answer, unchanged: JSON, or an NDJSON stream when `stream` is true",
   content: { "application/json": { schema: z.unknown() }, "application/x-ndjson": { schema: z.string() } },
@@ -29,7 +31,7 @@ const legacy = <S extends z.ZodType>(path: string, summary: string, schema: S, r
     tags: ["Ollama (old service's routes)"],
     summary,
     request: { body: { content: { "application/json": { schema } }, required: true } },
-    responses: { ...responses, ...errorResponses(413, 422, 503, 504, 502) },
+    responses: { ...responses, ...errorResponses(413, 415, 422, 503, 504, 502) },
   });
 
 const generate = legacy("/ollama/generate", "Generate; `stream` defaults to false, as in the old service", GenerateBody);
@@ -53,7 +55,9 @@ export function ollamaLegacyRoutes(deps: AppDeps) {
   };
   // Registered one by one, not chained: the chained type of five streaming routes is too large for tsc.
   const router = createRouter();
-  router.use("/ollama/*", jsonBody(deps.bodies.legacy, "the /ollama/* routes (MAX_BODY_MB)"));
+  // Only the fields these schemas read are noted; the rest of the body is checked and forwarded, never parsed.
+  const body = jsonBody(deps.bodies.legacy, "the /ollama/* routes (MAX_BODY_MB)", { fields: ["model", "name", "messages", "prompt", "stream"] });
+  for (const path of LEGACY_PATHS) router.post(path, body);
   router.openapi(generate, (c) => send(c, "/api/generate", { streamDefault: true }) as never);
   router.openapi(chat, (c) => send(c, "/api/chat", { streamDefault: true }) as never);
   router.openapi(pull, (c) => send(c, "/api/pull") as never);

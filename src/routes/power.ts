@@ -65,7 +65,7 @@ const arrancar = createRoute({
     "or body), so a client that crashes does not keep the machine on all night. With `wait=true` the answer comes " +
     "once Ollama is ready, or 504 after `timeout_s`.",
   request: { query: ArrancarQuery, body: optionalBody(ArrancarBody) },
-  responses: { 200: jsonContent(ArrancarSchema, "Lease taken"), ...errorResponses(413, 422, 429, 504) },
+  responses: { 200: jsonContent(ArrancarSchema, "Lease taken"), ...errorResponses(413, 422, 429, 503, 504) },
 });
 
 const apagar = createRoute({
@@ -88,7 +88,7 @@ const permanent = (path: string, summary: string) =>
     path,
     tags: ["Power"],
     summary,
-    responses: { 200: jsonContent(PermanentSchema, "The new permanent_on"), ...errorResponses() },
+    responses: { 200: jsonContent(PermanentSchema, "The new permanent_on"), ...errorResponses(413) },
   });
 
 const shutdown = createRoute({
@@ -100,7 +100,7 @@ const shutdown = createRoute({
     "Unlike /apagar, this does not wait for running requests. Shuts the machine down over SSH if it answers, then " +
     "drops every lease and sets permanent_on, logical_on and phisical_on to false. A failed shutdown (502/503) " +
     "leaves every flag as it was.",
-  responses: { 200: jsonContent(ShutdownSchema, "Shut down, deferred until the boot ends, or already off"), ...errorResponses(502, 503) },
+  responses: { 200: jsonContent(ShutdownSchema, "Shut down, deferred until the boot ends, or already off"), ...errorResponses(413, 502, 503) },
 });
 
 /** Whichever body came, JSON or form, already validated; {} when there was none. */
@@ -112,7 +112,7 @@ function bodyOf<T>(c: { req: { valid: (t: never) => unknown } }): Partial<T> {
 export function powerRoutes({ power, bodies }: AppDeps) {
   const router = createRouter();
   // Optional bodies: the old service ignored them, so clients send nothing, an empty body, text or a form.
-  const body = jsonBody(bodies.management, "this route", { optional: true, form: true });
+  const body = jsonBody(bodies.management, "this route", { fields: ["ttl_s", "holder", "lease_id"], optional: true, form: true });
   router.use("/arrancar", body);
   router.use("/apagar", body);
   router.openapi(arrancar, async (c) => {

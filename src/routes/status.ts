@@ -32,7 +32,7 @@ const init = createRoute({
   path: "/init",
   tags: ["Status"],
   summary: "Probe, then reset peticions_ollama to 0 and permanent_on to false",
-  responses: { 200: jsonContent(InitSchema, "The status after the reset"), ...errorResponses() },
+  responses: { 200: jsonContent(InitSchema, "The status after the reset"), ...errorResponses(413) },
 });
 
 export function statusRoutes({ power }: AppDeps) {

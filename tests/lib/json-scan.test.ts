@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { scanJson, shallowJson } from "../../src/lib/json-scan.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
+const FIELDS = new Set(["model", "messages", "stream", "opts", "prompt"]);
 const valid = (s: string) => {
   try {
     JSON.parse(s);
@@ -19,7 +20,7 @@ describe("scanJson", () => {
       "[1 2]", "{} {}", "", "   ", "nul", "tru", "[", "]", '{"a":1,}', '"tab\there"', "[[[]]]", '{"a":{"b":{"c":[]}}}',
       "1e5", "1E-5", "-12.34e+5", '"\\/"', '"\\x"', "[true,false,null]", "{\"\":0}",
     ];
-    for (const c of cases) expect({ c, ok: scanJson(enc(c), 64).ok }).toEqual({ c, ok: valid(c) });
+    for (const c of cases) expect({ c, ok: scanJson(enc(c), { maxDepth: 64, fields: FIELDS }).ok }).toEqual({ c, ok: valid(c) });
   });
 
   test("agrees with JSON.parse on random mutations of valid documents", () => {
@@ -31,31 +32,43 @@ describe("scanJson", () => {
       const chars = [...base];
       for (let m = 0; m <= rnd(3); m++) chars[rnd(chars.length)] = alphabet[rnd(alphabet.length)]!;
       const text = chars.join("");
-      expect({ text, ok: scanJson(enc(text), 64).ok }).toEqual({ text, ok: valid(text) });
+      expect({ text, ok: scanJson(enc(text), { maxDepth: 64, fields: FIELDS }).ok }).toEqual({ text, ok: valid(text) });
     }
   });
 
   test("refuses nesting past the limit without recursion, at any depth asked", () => {
     const deep = "[".repeat(50_000) + "]".repeat(50_000);
-    expect(scanJson(enc(deep), 256)).toMatchObject({ ok: false, problem: "depth" });
-    expect(scanJson(enc("[".repeat(256) + "]".repeat(256)), 256).ok).toBe(true);
-    expect(scanJson(enc('{"a":'.repeat(257) + "1" + "}".repeat(257)), 256)).toMatchObject({ ok: false, problem: "depth" });
+    expect(scanJson(enc(deep), { maxDepth: 256, fields: FIELDS })).toMatchObject({ ok: false, problem: "depth" });
+    expect(scanJson(enc("[".repeat(256) + "]".repeat(256)), { maxDepth: 256, fields: FIELDS }).ok).toBe(true);
+    expect(scanJson(enc('{"a":'.repeat(257) + "1" + "}".repeat(257)), { maxDepth: 256, fields: FIELDS })).toMatchObject({ ok: false, problem: "depth" });
   });
 
   test("notes the top-level fields, and the shallow form keeps primitives and empties containers", () => {
     const text = '{"model":"llama3","messages":[{"role":"user"}],"stream":true,"opts":{"a":1},"model":"last"}';
-    const r = scanJson(enc(text), 64);
+    const r = scanJson(enc(text), { maxDepth: 64, fields: FIELDS });
     if (!r.ok) throw new Error("expected valid");
     expect(r.kind).toBe("object");
     expect([...r.fields.keys()]).toEqual(["model", "messages", "stream", "opts"]);
+    expect(r.keys).toBe(5);
     expect(r.fields.get("messages")!.kind).toBe("array");
     expect(text.slice(r.fields.get("opts")!.start, r.fields.get("opts")!.end)).toBe('{"a":1}');
-    expect(JSON.parse(shallowJson(enc(text), r))).toEqual({ model: "last", messages: [], stream: true, opts: {} });
-    expect(shallowJson(enc("[1,2]"), scanJson(enc("[1,2]"), 4) as never)).toBe("[]");
-    expect(shallowJson(enc(' "x" '), scanJson(enc(' "x" '), 4) as never)).toBe('"x"');
+    expect(JSON.parse(shallowJson(enc(text), r))).toEqual({ model: "last", messages: [{ role: "user" }], stream: true, opts: { a: 1 } });
+    expect(shallowJson(enc("[1,2]"), scanJson(enc("[1,2]"), { maxDepth: 4, fields: FIELDS }) as never)).toBe("[]");
+    expect(shallowJson(enc(' "x" '), scanJson(enc(' "x" '), { maxDepth: 4, fields: FIELDS }) as never)).toBe('"x"');
     const long = JSON.stringify({ model: "m", prompt: "p".repeat(1_000_000) });
-    const shallow = JSON.parse(shallowJson(enc(long), scanJson(enc(long), 4) as never));
+    const shallow = JSON.parse(shallowJson(enc(long), scanJson(enc(long), { maxDepth: 4, fields: FIELDS }) as never));
     expect(shallow.model).toBe("m");
     expect(shallow.prompt.length).toBe(4097); // a stand-in, still a string longer than any limit a schema sets
+    const big = JSON.stringify({ messages: Array.from({ length: 2000 }, () => ({ role: "user" })), other: 1 });
+    expect(JSON.parse(shallowJson(enc(big), scanJson(enc(big), { maxDepth: 8, fields: FIELDS }) as never))).toEqual({ messages: [] });
+  });
+
+  test("a body of a hundred thousand keys is counted, not kept: only the fields asked for are noted", () => {
+    const wide = `{${Array.from({ length: 100_000 }, (_, i) => `"k${i}":${i}`).join(",")},"model":"m"}`;
+    const r = scanJson(enc(wide), { maxDepth: 8, fields: FIELDS });
+    if (!r.ok) throw new Error("expected valid");
+    expect(r.keys).toBe(100_001);
+    expect([...r.fields.keys()]).toEqual(["model"]);
+    expect(scanJson(enc(wide), { maxDepth: 8 })).toMatchObject({ ok: true, keys: 100_001 });
   });
 });
