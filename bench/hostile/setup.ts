@@ -26,7 +26,7 @@ export const gatewayLimits = (st: Settings): Record<string, string> => ({
   MAX_LEASES: String(st.maxLeases),
 });
 
-const basics = () => Object.fromEntries(["PATH", "HOME", "TMPDIR", "LANG", "GC_PROBE"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
+const basics = () => Object.fromEntries(["PATH", "HOME", "TMPDIR", "LANG", "BUN_OPTIONS"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
 
 export async function startAll(dir: string, st: Settings): Promise<Started> {
   const key = "hostile-" + crypto.randomUUID();

@@ -56,10 +56,11 @@ export async function readWhole(req: Request, limits: BodyLimits, what: string):
 }
 
 /**
- * What a body counts against the budget: only its part above FREE_BYTES. The everyday request (a chat,
- * a few KB) never meets the budget, however many come at once; large ones share it.
+ * What a body read whole counts against the budget: twice its part above FREE_BYTES, since the server
+ * underneath holds its own copy while we hold ours. The everyday request (a chat, a few KB) never meets
+ * the budget, however many come at once; large ones share it.
  */
-export const counted = (bytes: number) => Math.max(0, bytes - FREE_BYTES);
+export const counted = (bytes: number) => 2 * Math.max(0, bytes - FREE_BYTES);
 const FREE_BYTES = 64 * 1024;
 
 /**
