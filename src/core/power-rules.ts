@@ -52,3 +52,15 @@ export function idleShutdownDue(o: {
   if (!o.wokenByGateway && !o.any) return false;
   return o.now - o.idleSince >= o.windowMs;
 }
+
+/** What a forced shutdown answers (`mensaje`) and leaves in the status file (`message`). */
+export function forcedShutdownOutcome(sent: boolean, deferredUntilBooted: boolean): { mensaje: string; message: string } {
+  if (sent) return { mensaje: "Shutdown sent; leases and flags reset", message: "Forced shutdown sent" };
+  if (deferredUntilBooted) {
+    return {
+      mensaje: "The machine is still booting; the shutdown will be sent as soon as it is up (a lease taken before then cancels it). Leases and flags reset",
+      message: "Forced shutdown requested while the machine boots; sent once it is up",
+    };
+  }
+  return { mensaje: "The machine does not answer; leases and flags reset", message: "Forced shutdown requested; the machine was already off" };
+}

@@ -8,7 +8,7 @@ import type { Logger } from "./logger.ts";
 import type { Machine, MachineProbe } from "./machine.ts";
 import type { PowerMonitor } from "./monitor.ts";
 import type { OllamaModel } from "./ollama.ts";
-import { decideRelease, releaseMessage } from "./power-rules.ts";
+import { decideRelease, forcedShutdownOutcome, releaseMessage } from "./power-rules.ts";
 import type { StatusStore } from "./status-store.ts";
 
 const summary = (m: OllamaModel) => ({ name: m.name, size: m.size, modified_at: m.modified_at });
@@ -176,14 +176,7 @@ export class Power {
     });
     const dropped = (await this.d.store.read()).peticions_ollama;
     if (dropped > 0) this.d.events.emit("leases_cleared", { count: dropped, by: "/shutdown" });
-    const outcome = probe.host.ok
-      ? { mensaje: "Shutdown sent; leases and flags reset", message: "Forced shutdown sent" }
-      : deferred
-        ? {
-            mensaje: "The machine is still booting; the shutdown will be sent as soon as it is up (a lease taken before then cancels it). Leases and flags reset",
-            message: "Forced shutdown requested while the machine boots; sent once it is up",
-          }
-        : { mensaje: "The machine does not answer; leases and flags reset", message: "Forced shutdown requested; the machine was already off" };
+    const outcome = forcedShutdownOutcome(probe.host.ok, deferred);
     await this.d.store.update(() => ({
       ...withLeases([]),
       permanent_on: false,
