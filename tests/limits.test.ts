@@ -85,6 +85,23 @@ describe("validate before waking", () => {
     expect(h.deps.monitor.state).toBe("off");
   });
 
+  test("a body that cannot be a JSON object is refused on its first chunk, not read to its end", async () => {
+    h = await startHarness();
+    let sent = 0;
+    const noise = new ReadableStream<Uint8Array>({
+      pull(ctrl) {
+        if (sent >= 50 * MB) return ctrl.close();
+        sent += 65536;
+        ctrl.enqueue(new Uint8Array(65536).fill(0x41));
+      },
+    });
+    const res = await postBytes("/ollama/chat", noise);
+    expect(res.status).toBe(422);
+    expect((await json(res)).detail[0].msg).toContain("JSON object");
+    expect(sent).toBeLessThan(10 * MB);
+    expect(h.sim.packets).toHaveLength(0);
+  });
+
   test("so is invalid JSON, or a wrong field, on the legacy routes and on Ollama's own API", async () => {
     h = await startHarness();
     const cases: [string, string][] = [

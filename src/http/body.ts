@@ -42,12 +42,20 @@ export function bodyLimit(limitFor: (path: string) => { maxBytes: number; what: 
  * Reads a whole body within the limits, having reserved memory for it first (as it arrives, when its
  * length is not known). The caller releases the reservation.
  */
-export async function readWhole(req: Request, limits: BodyLimits, what: string): Promise<{ bytes: Uint8Array; reservation: Reservation }> {
+export async function readWhole(
+  req: Request,
+  limits: BodyLimits,
+  what: string,
+  opts: { objectOnly?: boolean } = {},
+): Promise<{ bytes: Uint8Array; reservation: Reservation }> {
   const length = declaredLength(req);
   if (length !== null && length > limits.maxBytes) throw tooLarge(limits.maxBytes, what);
   const reservation = reserve(limits, counted(length ?? 0));
   try {
-    const bytes = length !== null ? await wholeBody(req) : await collect(req, limits.maxBytes, what, reservation);
+    const chunked = length === null || opts.objectOnly;
+    // A body of known length was reserved whole above; one of unknown length is counted as it comes.
+    const grow = length === null ? reservation : null;
+    const bytes = chunked ? await collect(req, limits.maxBytes, what, grow, opts.objectOnly) : await wholeBody(req);
     return { bytes, reservation };
   } catch (err) {
     reservation.release();
@@ -84,8 +92,11 @@ async function wholeBody(req: Request): Promise<Uint8Array> {
   }
 }
 
-/** A body of unknown length (chunked): read chunk by chunk, counted as it comes, and given up on as soon as it passes the limit. */
-async function collect(req: Request, max: number, what: string, reservation: Reservation): Promise<Uint8Array> {
+/**
+ * A body read chunk by chunk: given up on as soon as it passes the limit (or, for `objectOnly`, as soon as
+ * it cannot be a JSON object), and counted as it comes when `grow` is given.
+ */
+async function collect(req: Request, max: number, what: string, grow: Reservation | null, objectOnly = false): Promise<Uint8Array> {
   if (!req.body) return new Uint8Array(0);
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -100,7 +111,11 @@ async function collect(req: Request, max: number, what: string, reservation: Res
     if (next.done) break;
     const before = counted(total);
     total += next.value.length;
-    const problem = total > max ? tooLarge(max, what) : reservation.tryGrow(counted(total) - before) ? null : busy();
+    const problem =
+      objectOnly && !startsLikeObject(chunks, next.value) ? new NotAnObject()
+      : total > max ? tooLarge(max, what)
+      : !grow || grow.tryGrow(counted(total) - before) ? null
+      : busy();
     if (problem) {
       reader.cancel().catch(() => {});
       throw problem;
@@ -110,16 +125,34 @@ async function collect(req: Request, max: number, what: string, reservation: Res
   return Buffer.concat(chunks, total);
 }
 
+/**
+ * Whether the body so far can still be a JSON object: its first byte that is not whitespace is `{`. Five
+ * megabytes of noise are refused on their first chunk instead of being read to the end.
+ */
+function startsLikeObject(before: Uint8Array[], chunk: Uint8Array): boolean {
+  for (const part of [...before, chunk]) {
+    for (const b of part) if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) return b === 0x7b;
+  }
+  return true;
+}
+
+export class NotAnObject extends Error {}
+
 // Reading a request body fails only on the client's side: it hung up, or stopped sending until the server's idle timeout.
 const gone = (req: Request) =>
   new ClientGoneError(req.signal.aborted ? "the client closed the request" : "the client stopped sending its request body");
 
-export type JsonProblem = Extract<ScanResult, { ok: false }>["problem"];
+export type JsonProblem = Extract<ScanResult, { ok: false }>["problem"] | "not_object";
+
+const PROBLEMS: Record<JsonProblem, { type: string; msg: string }> = {
+  syntax: { type: "json_invalid", msg: "The request body is not valid JSON" },
+  depth: { type: "json_too_deep", msg: `The request body nests deeper than ${MAX_JSON_DEPTH} levels` },
+  not_object: { type: "model_attributes_type", msg: "The request body must be a JSON object" },
+};
 
 /** FastAPI's 422 shape, like every other invalid input. */
 export function jsonProblem(c: Context, problem: JsonProblem) {
-  const msg = problem === "depth" ? `The request body nests deeper than ${MAX_JSON_DEPTH} levels` : "The request body is not valid JSON";
-  return c.json({ detail: [{ type: problem === "depth" ? "json_too_deep" : "json_invalid", loc: ["body"], msg }] }, 422);
+  return c.json({ detail: [{ ...PROBLEMS[problem], loc: ["body"] }] }, 422);
 }
 
 /** Swaps the request the validators will read; the client's abort signal stays with it. */
@@ -172,7 +205,14 @@ export function jsonBody(limits: BodyLimits, what: string, opts: { fields: strin
     const type = c.req.header("content-type");
     if (opts.optional && !type && !c.req.raw.body) return next();
     if (!opts.optional && type && !JSON_TYPE.test(type)) throw unsupported();
-    const { bytes, reservation } = await readWhole(c.req.raw, limits, what);
+    let read: Awaited<ReturnType<typeof readWhole>>;
+    try {
+      read = await readWhole(c.req.raw, limits, what, { objectOnly: !opts.optional });
+    } catch (err) {
+      if (err instanceof NotAnObject) return jsonProblem(c, "not_object");
+      throw err;
+    }
+    const { bytes, reservation } = read;
     try {
       const empty = bytes.every((b) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09);
       if (opts.optional && (empty || !type || !READABLE.test(type))) {
