@@ -16,10 +16,12 @@ import { collectSoon } from "./lib/gc.ts";
 /** Bodies of the management routes (/arrancar, /apagar, …) hold a few small fields. */
 export const MANAGEMENT_BODY_BYTES = 64 * 1024;
 /**
- * Request bodies held in memory at one moment, all together: with the gateway's own ~60 MB this keeps
- * the process well inside a 128 MB container whatever arrives. A request that finds it spent gets 503.
+ * Request bodies held in memory at one moment, all together: the first 64 KB of each in one pool, the rest
+ * in another, each body counted twice (Bun's copy and ours). With the gateway's own ~60 MB this keeps the
+ * process inside a 128 MB container whatever arrives. A request that finds its pool spent gets 503.
  */
-export const BODY_MEMORY_BYTES = 16 * 1048576;
+export const SMALL_BODY_MEMORY_BYTES = 8 * 1048576;
+export const LARGE_BODY_MEMORY_BYTES = 16 * 1048576;
 
 /** Everything the HTTP app needs, built once and handed in, so tests can build one against the simulator. */
 export interface AppDeps {
@@ -34,7 +36,7 @@ export interface AppDeps {
   activity: Activity;
   events: EventLog;
   metrics: GateMetrics;
-  /** How request bodies that are read whole are bounded, per kind of route; one memory budget for all. */
+  /** How request bodies held in memory are bounded, per kind of route; the same two memory pools for all. */
   bodies: { management: BodyLimits; legacy: BodyLimits; passthrough: BodyLimits };
   version: string;
 }
@@ -84,8 +86,9 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
       };
     },
   });
-  const budget = new ByteBudget(BODY_MEMORY_BYTES, (freed) => freed >= 1048576 && collectSoon());
-  const limits = (maxBytes: number) => ({ maxBytes, budget });
+  const small = new ByteBudget(SMALL_BODY_MEMORY_BYTES);
+  const large = new ByteBudget(LARGE_BODY_MEMORY_BYTES, (freed) => freed >= 1048576 && collectSoon());
+  const limits = (maxBytes: number) => ({ maxBytes, small, large });
   const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
   return { config, logger, redact, store, machine, monitor, power, proxy, activity, events, metrics, bodies, version: pkg.version };
 }

@@ -159,14 +159,37 @@ describe("the memory budget for bodies", () => {
     const waiting = new Promise((resolve) => h.deps.activity.once("begin", resolve));
     const holding = h.api("/ollama/chat", { method: "POST", headers: { "content-type": "application/json" }, body: big, signal: client.signal }).catch(() => null);
     await waiting; // its body read (counted twice: ours and the server's copy), the request waiting for the machine
-    expect(h.deps.bodies.legacy.budget.inUse).toBeGreaterThan(13 * MB);
+    expect(h.deps.bodies.legacy.large.inUse).toBeGreaterThan(13 * MB);
     const refused = await postBytes("/ollama/chat", big);
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).toBe("2");
     expect((await postBytes("/arrancar", JSON.stringify({ holder: "still-served" }))).status).toBe(200);
-    // Read and checked (422: no messages), not turned away: 30 KB is under what counts against the budget.
+    // Read and checked (422: no messages), not turned away: 30 KB is counted in the pool for small bodies.
     expect((await postBytes("/ollama/chat", JSON.stringify({ model: "llama3.2:3b", pad: "y".repeat(30_000) }))).status).toBe(422);
     client.abort();
     await holding;
+    await h.logLine((l) => l.includes('"status":499'));
+    expect([h.deps.bodies.legacy.small.inUse, h.deps.bodies.legacy.large.inUse]).toEqual([0, 0]);
+  });
+
+  test("a crowd of small bodies is bounded too: past the small pool, 503 at once", async () => {
+    h = await startHarness({ machine: { bootDelayMs: 60_000 } }); // the machine stays down: read bodies wait for it, held
+    const body = JSON.stringify({ model: "llama3.2:3b", messages: [{ role: "user", content: "x".repeat(60_000) }] });
+    const client = new AbortController();
+    let held = 0;
+    let refused = 0;
+    const all = Promise.withResolvers<void>();
+    const settle = () => held + refused === 80 && all.resolve();
+    h.deps.activity.on("begin", () => (held++, settle()));
+    for (let i = 0; i < 80; i++) {
+      h.api("/ollama/chat", { method: "POST", headers: { "content-type": "application/json" }, body, signal: client.signal })
+        .then((r) => r.status === 503 && (refused++, settle()))
+        .catch(() => {});
+    }
+    await all.promise;
+    // 8 MB of pool for small bodies, each counted twice: about 68 are held waiting for the machine, the rest turned away.
+    expect(held).toBeLessThan(72);
+    expect(refused).toBe(80 - held);
+    client.abort();
   });
 });

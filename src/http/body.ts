@@ -1,17 +1,17 @@
-import type { Context, MiddlewareHandler } from "hono";
-import { HTTPException } from "hono/http-exception";
+import type { MiddlewareHandler } from "hono";
 import { ClientGoneError, PayloadTooLargeError, UnavailableError } from "../core/errors.ts";
 import type { ByteBudget, Reservation } from "../lib/byte-budget.ts";
-import { scanJson, shallowJson, type ScanResult } from "../lib/json-scan.ts";
 
-/** How bodies that are read whole are bounded: per request (`maxBytes`), and all together (`budget`). */
+/**
+ * How bodies held in memory are bounded: per request (`maxBytes`), and all together — the first 64 KB of
+ * each in `small`, the rest in `large`. Two pools, so that large bodies cannot crowd out everyday requests,
+ * and a crowd of small ones is bounded too.
+ */
 export interface BodyLimits {
   maxBytes: number;
-  budget: ByteBudget;
+  small: ByteBudget;
+  large: ByteBudget;
 }
-
-/** Deeper JSON is refused with a 422: no client of Ollama nests this deep, and the parsers that follow recurse. */
-export const MAX_JSON_DEPTH = 256;
 
 export const megabytes = (bytes: number) => `${Math.round((bytes / 1048576) * 100) / 100} MB`;
 const limitText = (max: number) => (max < 1048576 ? `${max / 1024} KB` : megabytes(max));
@@ -50,7 +50,7 @@ export async function readWhole(
 ): Promise<{ bytes: Uint8Array; reservation: Reservation }> {
   const length = declaredLength(req);
   if (length !== null && length > limits.maxBytes) throw tooLarge(limits.maxBytes, what);
-  const reservation = reserve(limits, counted(length ?? 0));
+  const reservation = reserve(limits, length ?? 0);
   try {
     const chunked = length === null || opts.objectOnly;
     // A body of known length was reserved whole above; one of unknown length is counted as it comes.
@@ -64,23 +64,35 @@ export async function readWhole(
 }
 
 /**
- * What a body read whole counts against the budget: twice its part above FREE_BYTES, since the server
- * underneath holds its own copy while we hold ours. The everyday request (a chat, a few KB) never meets
- * the budget, however many come at once; large ones share it.
- */
-export const counted = (bytes: number) => 2 * Math.max(0, bytes - FREE_BYTES);
-const FREE_BYTES = 64 * 1024;
-
-/**
- * Memory for a body, or a 503 at once: the server is already receiving the body of a request kept
- * waiting, so answering quickly is what frees it.
+ * Memory for a body of `bytes` (counted twice: the server underneath holds its own copy while we hold
+ * ours), or a 503 at once: the server is already receiving the body of a request kept waiting, so
+ * answering quickly is what frees it. The reservation grows as a body of unknown length arrives.
  */
 export function reserve(limits: BodyLimits, bytes: number): Reservation {
-  const reservation = limits.budget.tryReserve(bytes);
-  if (!reservation) throw busy();
-  return reservation;
+  const split = (n: number) => ({ small: 2 * Math.min(n, FREE_BYTES), large: 2 * Math.max(0, n - FREE_BYTES) });
+  const want = split(bytes);
+  const small = limits.small.tryReserve(want.small);
+  const large = small && limits.large.tryReserve(want.large);
+  if (!small || !large) {
+    small?.release();
+    throw busy();
+  }
+  let held = bytes;
+  return {
+    tryGrow: (n) => {
+      const next = split(held + n);
+      const ok = small.tryGrow(next.small - split(held).small) && large.tryGrow(next.large - split(held).large);
+      if (ok) held += n;
+      return ok;
+    },
+    release: () => {
+      small.release();
+      large.release();
+    },
+  };
 }
 
+const FREE_BYTES = 64 * 1024;
 const busy = () => new UnavailableError("The gateway is busy with other large request bodies; try again shortly", BUSY_RETRY_S);
 const BUSY_RETRY_S = 2;
 
@@ -109,12 +121,11 @@ async function collect(req: Request, max: number, what: string, grow: Reservatio
       throw gone(req);
     }
     if (next.done) break;
-    const before = counted(total);
     total += next.value.length;
     const problem =
       objectOnly && !startsLikeObject(chunks, next.value) ? new NotAnObject()
       : total > max ? tooLarge(max, what)
-      : !grow || grow.tryGrow(counted(total) - before) ? null
+      : !grow || grow.tryGrow(next.value.length) ? null
       : busy();
     if (problem) {
       reader.cancel().catch(() => {});
@@ -141,100 +152,3 @@ export class NotAnObject extends Error {}
 // Reading a request body fails only on the client's side: it hung up, or stopped sending until the server's idle timeout.
 const gone = (req: Request) =>
   new ClientGoneError(req.signal.aborted ? "the client closed the request" : "the client stopped sending its request body");
-
-export type JsonProblem = Extract<ScanResult, { ok: false }>["problem"] | "not_object";
-
-const PROBLEMS: Record<JsonProblem, { type: string; msg: string }> = {
-  syntax: { type: "json_invalid", msg: "The request body is not valid JSON" },
-  depth: { type: "json_too_deep", msg: `The request body nests deeper than ${MAX_JSON_DEPTH} levels` },
-  not_object: { type: "model_attributes_type", msg: "The request body must be a JSON object" },
-};
-
-/** FastAPI's 422 shape, like every other invalid input. */
-export function jsonProblem(c: Context, problem: JsonProblem) {
-  return c.json({ detail: [{ ...PROBLEMS[problem], loc: ["body"] }] }, 422);
-}
-
-/** Swaps the request the validators will read; the client's abort signal stays with it. */
-export function replaceRequest(c: Context, body: string | null, contentType: string | null): void {
-  const raw = c.req.raw;
-  const headers = new Headers(raw.headers);
-  headers.delete("content-length");
-  headers.delete("transfer-encoding");
-  if (contentType) headers.set("content-type", contentType);
-  else headers.delete("content-type");
-  c.req.raw = new Request(raw.url, { method: raw.method, headers, body, signal: raw.signal });
-}
-
-/** The scanned body as the client sent it, for handlers that forward it. */
-export interface RawJson {
-  bytes: Uint8Array;
-  /** How many top-level keys the object has. */
-  keys: number;
-  /** Where the fields asked for are. */
-  fields: Map<string, { start: number; end: number }>;
-}
-
-declare module "hono" {
-  interface ContextVariableMap {
-    rawJson?: RawJson;
-  }
-}
-
-/**
- * The body to forward: the client's own bytes, with `"stream": false` added when the client did not say
- * (the old service's default). Added last, as the old service did: Ollama matches keys regardless of case
- * and the last one wins, so a client's `"Stream": true` stays overruled as before.
- */
-export function withStreamDefault(raw: RawJson): Uint8Array {
-  if (raw.fields.has("stream")) return raw.bytes;
-  const close = raw.bytes.lastIndexOf(0x7d);
-  const insert = new TextEncoder().encode(raw.keys > 0 ? ',"stream":false' : '"stream":false');
-  return Buffer.concat([raw.bytes.subarray(0, close), insert, raw.bytes.subarray(close)]);
-}
-
-/**
- * Reads and checks a JSON body within the limits, then hands the validators only its top level (nested
- * containers emptied), which is all a top-level schema reads. The bytes themselves stay for the handler
- * (`c.get("rawJson")`), so what is forwarded is exactly what the client sent. Memory is released once the
- * handler has answered, by which time a forwarded body has been sent.
- */
-export function jsonBody(limits: BodyLimits, what: string, opts: { fields: string[]; optional?: boolean; form?: boolean }): MiddlewareHandler {
-  const fields = new Set(opts.fields);
-  return async (c, next) => {
-    const type = c.req.header("content-type");
-    if (opts.optional && !type && !c.req.raw.body) return next();
-    if (!opts.optional && type && !JSON_TYPE.test(type)) throw unsupported();
-    let read: Awaited<ReturnType<typeof readWhole>>;
-    try {
-      read = await readWhole(c.req.raw, limits, what, { objectOnly: !opts.optional });
-    } catch (err) {
-      if (err instanceof NotAnObject) return jsonProblem(c, "not_object");
-      throw err;
-    }
-    const { bytes, reservation } = read;
-    try {
-      const empty = bytes.every((b) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09);
-      if (opts.optional && (empty || !type || !READABLE.test(type))) {
-        // The old service ignored these bodies, so clients send anything: nothing, an empty body, text.
-        replaceRequest(c, null, null);
-      } else if (opts.form && type && FORM.test(type)) {
-        replaceRequest(c, new TextDecoder().decode(bytes), type);
-      } else {
-        // JSON, or (as FastAPI read it) a body sent without a Content-Type.
-        const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH, fields });
-        if (!scan.ok) return jsonProblem(c, scan.problem);
-        replaceRequest(c, shallowJson(bytes, scan), "application/json");
-        c.set("rawJson", { bytes, keys: scan.keys, fields: scan.fields });
-      }
-      await next();
-    } finally {
-      reservation.release();
-    }
-  };
-}
-
-const FORM = /^application\/x-www-form-urlencoded\b/i;
-const READABLE = /^application\/(json|x-www-form-urlencoded)\b|\+json\b/i;
-const JSON_TYPE = /^application\/(json|[\w.-]+\+json)\b/i;
-const unsupported = () => new HTTPException(415, { message: "Unsupported Media Type" });

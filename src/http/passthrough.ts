@@ -4,10 +4,11 @@ import type { CachedAnswer } from "../core/model-cache.ts";
 import { BUFFER_LIMIT, type ForwardOverrides } from "../core/proxy.ts";
 import { scanJson } from "../lib/json-scan.ts";
 import type { AppDeps } from "../deps.ts";
-import { declaredLength, jsonProblem, MAX_JSON_DEPTH, readWhole, reserve } from "./body.ts";
+import { declaredLength, readWhole, reserve } from "./body.ts";
+import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";
 
-/** What Bun holds in memory for one streamed upload, measured: about 1.2 to 1.5 MB. */
-const STREAM_READ_AHEAD = 2 * 1048576;
+/** What Bun holds in memory for one streamed upload, measured: about 1.2 to 1.5 MB (reserve() counts it twice). */
+const STREAM_READ_AHEAD = 1048576;
 
 /** The path and query the client asked for; under /k/<key>/ the routed path has the prefix already removed. */
 export function upstreamTarget(c: Context): string {
@@ -91,7 +92,7 @@ export function passthrough(d: Deps) {
     if (req.method === "GET" || req.method === "HEAD" || !req.body) return forwardWaking(d, c, upstreamTarget(c), { body: null });
     if (length === null || length > BUFFER_LIMIT) {
       // Streamed through, but the server holds about a megabyte and a half of each such body (read ahead
-      // of the upstream, or received while the machine boots): counted against the same budget, from the start.
+      // of the upstream, or received while the machine boots): counted against the same pools, from the start.
       const reservation = reserve(d.bodies.passthrough, STREAM_READ_AHEAD);
       try {
         return await forwardWaking(d, c, upstreamTarget(c), { body: req.body });

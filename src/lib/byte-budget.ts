@@ -24,15 +24,11 @@ export class ByteBudget {
     let held = bytes;
     return {
       tryGrow: (n) => {
-        if (this.used + n > this.limit) return false;
+        // As in tryReserve, one holder alone may pass the limit: a single large body must not wait for nobody.
+        if (n > 0 && this.used + n > this.limit && this.used !== held) return false;
         this.used += n;
         held += n;
         return true;
-      },
-      shrinkTo: (n) => {
-        if (n >= held) return;
-        this.used -= held - n;
-        held = n;
       },
       release: () => {
         const freed = held;
@@ -47,8 +43,6 @@ export class ByteBudget {
 export interface Reservation {
   /** Takes `n` more bytes if they fit now (a body of unknown length, as it arrives). */
   tryGrow(n: number): boolean;
-  /** Gives back what was reserved beyond `n` bytes (a body turned out smaller than its limit). */
-  shrinkTo(n: number): void;
   /** Gives everything back; calling it again does nothing. */
   release(): void;
 }

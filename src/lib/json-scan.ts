@@ -1,3 +1,5 @@
+import { scanLiteral, scanNumber, scanString } from "./json-tokens.ts";
+
 /**
  * A validating JSON scanner over raw bytes that builds nothing: it checks syntax and nesting depth
  * in one pass with an explicit stack (no recursion, so 50,000 levels cannot overflow anything), and
@@ -55,12 +57,14 @@ class Scanner {
   private fieldStart = -1;
   private fieldKind: JsonKind = "literal";
   private tooDeep = false;
+  private readonly wanted: WantedKeys | null;
 
   constructor(
     private readonly b: Uint8Array,
     private readonly opts: ScanOptions,
   ) {
     this.stack = new Uint8Array(opts.maxDepth + 1);
+    this.wanted = opts.fields ? wantedKeys(opts.fields) : null;
   }
 
   run(): ScanResult {
@@ -104,12 +108,13 @@ class Scanner {
     return S.Colon;
   }
 
-  /** Counts a top-level key, and decodes it only when it could be one of the fields asked for. */
+  /**
+   * Counts a top-level key and notes whether it is one of the fields asked for: compared as bytes, and
+   * decoded only when it holds an escape (`"str\u0065am"` is `stream`, to Ollama too).
+   */
   private noteKey(end: number): void {
     this.keys++;
-    const wanted = this.opts.fields;
-    this.key = wanted && end - this.i <= MAX_KEY_BYTES ? JSON.parse(utf8.decode(this.b.subarray(this.i, end))) : null;
-    if (this.key !== null && !wanted!.has(this.key)) this.key = null;
+    this.key = this.wanted ? matchKey(this.b, this.i + 1, end - 1, this.wanted) : null;
   }
 
   private value(c: number): S | -1 {
@@ -162,72 +167,34 @@ class Scanner {
   }
 }
 
-// No field we look for has a longer name, escapes included.
-const MAX_KEY_BYTES = 64;
-
-/** From an opening quote to just past the closing one; -1 when it is not a valid JSON string. */
-function scanString(b: Uint8Array, i: number): number {
-  for (i++; i < b.length; i++) {
-    const c = b[i]!;
-    if (c === 0x22) return i + 1;
-    if (c < 0x20) return -1;
-    if (c !== 0x5c) continue;
-    const e = b[++i];
-    if (e === 0x75) {
-      for (let k = 1; k <= 4; k++) if (!isHex(b[i + k])) return -1;
-      i += 4;
-    } else if (e === undefined || !ESCAPES.has(e)) return -1;
-  }
-  return -1;
+interface WantedKeys {
+  names: ReadonlySet<string>;
+  encoded: { name: string; bytes: Uint8Array }[];
+  /** The longest a wanted key can be written, every character escaped as \uXXXX. */
+  maxBytes: number;
 }
 
-const ESCAPES = new Set([0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]);
-const isHex = (c: number | undefined) => c !== undefined && ((c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66));
-const isDigit = (c: number | undefined) => c !== undefined && c >= 0x30 && c <= 0x39;
+const wantedCache = new WeakMap<ReadonlySet<string>, WantedKeys>();
 
-function scanNumber(b: Uint8Array, i: number): number {
-  if (b[i] === 0x2d) i++;
-  if (b[i] === 0x30) i++;
-  else if (isDigit(b[i])) while (isDigit(b[i])) i++;
-  else return -1;
-  if (b[i] === 0x2e) {
-    if (!isDigit(b[++i])) return -1;
-    while (isDigit(b[i])) i++;
+function wantedKeys(names: ReadonlySet<string>): WantedKeys {
+  let w = wantedCache.get(names);
+  if (!w) {
+    const encoded = [...names].map((name) => ({ name, bytes: new TextEncoder().encode(name) }));
+    w = { names, encoded, maxBytes: 6 * Math.max(0, ...[...names].map((n) => n.length)) };
+    wantedCache.set(names, w);
   }
-  if (b[i] === 0x65 || b[i] === 0x45) {
-    i++;
-    if (b[i] === 0x2b || b[i] === 0x2d) i++;
-    if (!isDigit(b[i])) return -1;
-    while (isDigit(b[i])) i++;
-  }
-  return i;
+  return w;
 }
 
-const LITERALS = ["true", "false", "null"].map((w) => new TextEncoder().encode(w));
-
-function scanLiteral(b: Uint8Array, i: number): number {
-  for (const w of LITERALS) {
-    if (w.every((ch, k) => b[i + k] === ch)) return i + w.length;
+/** The wanted name a key's bytes (between its quotes) spell, or null. */
+function matchKey(b: Uint8Array, start: number, end: number, w: WantedKeys): string | null {
+  const len = end - start;
+  if (len > w.maxBytes) return null;
+  const key = b.subarray(start, end);
+  if (!key.includes(0x5c)) {
+    for (const { name, bytes } of w.encoded) if (bytes.length === len && bytes.every((x, k) => x === key[k])) return name;
+    return null;
   }
-  return -1;
-}
-
-// A value of megabytes (a prompt, a message history) stands in for itself, shortened: a string just
-// over this long, or an empty container. No schema of ours checks a length beyond it, and the copy handed
-// to the validators stays small. Smaller values are kept as they are, so coercions decide as they did.
-const LONG = 4096;
-const LONG_STRING = JSON.stringify("x".repeat(LONG + 1));
-
-/** The noted top-level fields of a scanned object, as JSON for the validators: `{"model":"x","messages":[]}`. */
-export function shallowJson(b: Uint8Array, scan: Extract<ScanResult, { ok: true }>): string {
-  if (scan.kind === "array") return "[]";
-  if (scan.kind !== "object") return scan.kind === "string" && b.length > LONG ? LONG_STRING : utf8.decode(b).trim();
-  const parts: string[] = [];
-  for (const [k, span] of scan.fields) parts.push(`${JSON.stringify(k)}:${standIn(b, span)}`);
-  return `{${parts.join(",")}}`;
-}
-
-function standIn(b: Uint8Array, s: FieldSpan): string {
-  if (s.end - s.start <= LONG) return utf8.decode(b.subarray(s.start, s.end));
-  return s.kind === "object" ? "{}" : s.kind === "array" ? "[]" : LONG_STRING;
+  const decoded: string = JSON.parse(utf8.decode(b.subarray(start - 1, end + 1)));
+  return w.names.has(decoded) ? decoded : null;
 }

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppDeps } from "../deps.ts";
-import { jsonBody, withStreamDefault } from "../http/body.ts";
+import { jsonBody, withStreamDefault } from "../http/json-body.ts";
 import { forwardWaking } from "../http/passthrough.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 

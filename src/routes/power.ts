@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
-import { jsonBody } from "../http/body.ts";
+import { jsonBody } from "../http/json-body.ts";
 import { keepConnectionOpen } from "../http/passthrough.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 

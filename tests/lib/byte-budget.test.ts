@@ -13,14 +13,31 @@ test("grants while the bytes fit, refuses at once when they do not, and frees on
   expect(budget.inUse).toBe(50);
 });
 
-test("one request larger than the whole budget goes alone, and gives back what it did not use", () => {
+test("one holder alone may pass the limit, reserving or growing; with others present it may not", () => {
   const budget = new ByteBudget(100);
   const big = budget.tryReserve(500)!;
-  expect(budget.inUse).toBe(500);
   expect(budget.tryReserve(1)).toBeNull();
-  big.shrinkTo(20);
-  expect(budget.inUse).toBe(20);
+  expect(big.tryGrow(300)).toBe(true); // alone: a chunked body larger than the pool still goes
+  expect(budget.inUse).toBe(800);
   big.release();
   big.release();
   expect(budget.inUse).toBe(0);
+  const a = budget.tryReserve(40)!;
+  const b = budget.tryReserve(40)!;
+  expect(a.tryGrow(20)).toBe(true);
+  expect(a.tryGrow(1)).toBe(false); // 101 with b there
+  expect(b.tryGrow(0)).toBe(true);
+  a.release();
+  b.release();
+  expect(budget.inUse).toBe(0);
+});
+
+test("release tells how much was freed", () => {
+  const freed: number[] = [];
+  const budget = new ByteBudget(100, (n) => freed.push(n));
+  const r = budget.tryReserve(30)!;
+  r.tryGrow(10);
+  r.release();
+  r.release();
+  expect(freed).toEqual([40]);
 });

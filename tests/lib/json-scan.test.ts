@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { scanJson, shallowJson } from "../../src/lib/json-scan.ts";
+import { scanJson } from "../../src/lib/json-scan.ts";
+import { shallowJson } from "../../src/lib/json-shallow.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const FIELDS = new Set(["model", "messages", "stream", "opts", "prompt"]);
@@ -53,14 +54,14 @@ describe("scanJson", () => {
     expect(r.fields.get("messages")!.kind).toBe("array");
     expect(text.slice(r.fields.get("opts")!.start, r.fields.get("opts")!.end)).toBe('{"a":1}');
     expect(JSON.parse(shallowJson(enc(text), r))).toEqual({ model: "last", messages: [{ role: "user" }], stream: true, opts: { a: 1 } });
-    expect(shallowJson(enc("[1,2]"), scanJson(enc("[1,2]"), { maxDepth: 4, fields: FIELDS }) as never)).toBe("[]");
+    expect(shallowJson(enc("[1,2]"), scanJson(enc("[1,2]"), { maxDepth: 4, fields: FIELDS }) as never)).toBe("[null,null]");
     expect(shallowJson(enc(' "x" '), scanJson(enc(' "x" '), { maxDepth: 4, fields: FIELDS }) as never)).toBe('"x"');
     const long = JSON.stringify({ model: "m", prompt: "p".repeat(1_000_000) });
     const shallow = JSON.parse(shallowJson(enc(long), scanJson(enc(long), { maxDepth: 4, fields: FIELDS }) as never));
     expect(shallow.model).toBe("m");
     expect(shallow.prompt.length).toBe(4097); // a stand-in, still a string longer than any limit a schema sets
     const big = JSON.stringify({ messages: Array.from({ length: 2000 }, () => ({ role: "user" })), other: 1 });
-    expect(JSON.parse(shallowJson(enc(big), scanJson(enc(big), { maxDepth: 8, fields: FIELDS }) as never))).toEqual({ messages: [] });
+    expect(JSON.parse(shallowJson(enc(big), scanJson(enc(big), { maxDepth: 8, fields: FIELDS }) as never))).toEqual({ messages: [null, null] });
   });
 
   test("a body of a hundred thousand keys is counted, not kept: only the fields asked for are noted", () => {
@@ -70,5 +71,19 @@ describe("scanJson", () => {
     expect(r.keys).toBe(100_001);
     expect([...r.fields.keys()]).toEqual(["model"]);
     expect(scanJson(enc(wide), { maxDepth: 8 })).toMatchObject({ ok: true, keys: 100_001 });
+  });
+
+  test("a key is matched as bytes, or decoded when it holds an escape; a wanted key nested deeper is not noted", () => {
+    const text = '{"str\\u0065am":true,"opts":{"model":"inner"},"modelx":1,"mode":2}';
+    const r = scanJson(enc(text), { maxDepth: 8, fields: FIELDS });
+    if (!r.ok) throw new Error("expected valid");
+    expect([...r.fields.keys()]).toEqual(["stream", "opts"]);
+  });
+
+  test("values that must coerce as they would whole keep their meaning in the shallow form", () => {
+    const shallowOf = (text: string) => JSON.parse(shallowJson(enc(text), scanJson(enc(text), { maxDepth: 8, fields: new Set(["ttl_s", "model"]) }) as never));
+    expect(shallowOf(`{"ttl_s":[5${" ".repeat(5000)}]}`).ttl_s).toEqual([null, null]); // Number() of it is NaN, as a 422 should be
+    expect(Number(shallowOf(`{"ttl_s":[5]}`).ttl_s)).toBe(5);
+    expect(typeof shallowOf(`{"model":1${"0".repeat(5000)}}`).model).toBe("number"); // not a stand-in string that z.string() would pass
   });
 });
