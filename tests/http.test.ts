@@ -77,12 +77,21 @@ describe("documentation", () => {
     expect(doc.paths["/ollama/chat"].post.requestBody).toBeDefined();
   });
 
-  test("Swagger UI at /docs and ReDoc at /redoc", async () => {
-    const docs = await fetch(h.url + "/docs");
-    expect(docs.status).toBe(200);
-    expect(await docs.text()).toContain("SwaggerUIBundle");
-    const redoc = await fetch(h.url + "/redoc");
-    expect(await redoc.text()).toContain('<redoc spec-url="/openapi.json">');
+  test("Swagger UI at /docs with every asset from the gateway itself, no key needed; /redoc leads there", async () => {
+    const page = await (await fetch(h.url + "/docs")).text();
+    expect(page).toContain("SwaggerUIBundle");
+    const assets = [...page.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.length).toBe(2);
+    for (const asset of assets) {
+      expect(asset.startsWith("/")).toBe(true); // same origin: no CDN, works on a LAN without internet
+      const res = await fetch(h.url + asset);
+      expect({ asset, status: res.status }).toEqual({ asset, status: 200 });
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+    }
+    expect((await fetch(h.url + "/docs/assets/swagger-ui-dist/secret.txt")).status).toBe(404);
+    const redoc = await fetch(h.url + "/redoc", { redirect: "manual" });
+    expect(redoc.status).toBe(302);
+    expect(redoc.headers.get("location")).toBe("/docs");
   });
 });
 

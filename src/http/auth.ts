@@ -52,14 +52,16 @@ function keyFromPath(req: Request): string | undefined {
   }
 }
 
-/** Paths anyone may read: the liveness answer and the documentation (which holds no secret). */
+/** Paths anyone may read: the liveness answer and the documentation (which holds no secret), and its assets. */
 export const PUBLIC_PATHS = new Set(["/", "/docs", "/redoc", "/openapi.json"]);
+const PUBLIC_PREFIX = "/docs/assets/";
 
 export function requireApiKey(keys: string[], alsoPublic: string[] = []): MiddlewareHandler {
   const matches = keyMatcher(keys);
   const open = new Set([...PUBLIC_PATHS, ...alsoPublic]);
   return async (c, next) => {
-    if ((c.req.method === "GET" || c.req.method === "HEAD") && open.has(c.req.path)) return next();
+    const read = c.req.method === "GET" || c.req.method === "HEAD";
+    if (read && (open.has(c.req.path) || c.req.path.startsWith(PUBLIC_PREFIX))) return next();
     if (!matches(keyFromHeaders(c.req.raw.headers) ?? keyFromPath(c.req.raw))) {
       return c.json({ detail: "Invalid or missing API Key" }, 401);
     }

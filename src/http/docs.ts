@@ -1,5 +1,15 @@
 import { swaggerUI } from "@hono/swagger-ui";
 import type { OpenAPIHono } from "@hono/zod-openapi";
+// Paths, not contents: Bun embeds these files in the compiled executable, and they are read only when asked for.
+import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
+import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
+
+/** Where the docs page's assets are served from: the gateway itself, so the page works on a LAN without internet. */
+export const DOCS_ASSETS = "/docs/assets";
+const ASSETS: Record<string, { file: string; type: string }> = {
+  "swagger-ui.css": { file: swaggerCss, type: "text/css; charset=utf-8" },
+  "swagger-ui-bundle.js": { file: swaggerJs, type: "text/javascript; charset=utf-8" },
+};
 
 const description = `ollama-gate keeps a power-hungry Ollama workstation asleep until someone needs it:
 it wakes the machine with Wake-on-LAN, shuts it down over SSH when no client holds it, and reports its state.
@@ -24,19 +34,14 @@ export function mountDocs(app: OpenAPIHono, version: string) {
     info: { title: "ollama-gate", version, description },
     security: [{ ApiKeyHeader: [] }, { BearerAuth: [] }],
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json", persistAuthorization: true }));
-  app.get("/redoc", (c) => c.html(REDOC_PAGE));
+  // @hono/swagger-ui puts `<baseUrl>/swagger-ui-dist/<file>` in the page; by default that is a CDN.
+  app.get("/docs", swaggerUI({ url: "/openapi.json", persistAuthorization: true, baseUrl: DOCS_ASSETS }));
+  app.get(`${DOCS_ASSETS}/swagger-ui-dist/:file`, (c) => {
+    const asset = ASSETS[c.req.param("file")];
+    if (!asset) return c.json({ detail: "Not Found" }, 404);
+    return new Response(Bun.file(asset.file), { headers: { "content-type": asset.type, "cache-control": "public, max-age=86400" } });
+  });
+  // The old service had ReDoc here too. ReDoc would have to come from a CDN or bring React along; the one
+  // reference page, served whole by the gateway, is /docs.
+  app.get("/redoc", (c) => c.redirect("/docs", 302));
 }
-
-const REDOC_PAGE = `<!doctype html>
-<html>
-  <head>
-    <title>ollama-gate — API reference</title>
-    <meta charset="utf-8" />
-    <meta name="viewport" content="width=device-width, initial-scale=1" />
-  </head>
-  <body>
-    <redoc spec-url="/openapi.json"></redoc>
-    <script src="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"></script>
-  </body>
-</html>`;

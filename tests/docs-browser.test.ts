@@ -1,0 +1,36 @@
+// The docs page in a real browser: it must render from the gateway alone, with no request to another origin.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { chromium, type Browser } from "playwright-core";
+import { startHarness, type Harness } from "./helpers.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const missing = existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`;
+
+describe.skipIf(missing !== null)(`Swagger UI in Chromium${missing ? ` (skipped: ${missing})` : ""}`, () => {
+  let h: Harness;
+  let browser: Browser;
+  beforeAll(async () => {
+    h = await startHarness({ on: true });
+    // The flags keep Chromium from reaching for Google's hosts in the background: only the page's own requests go out.
+    const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+    browser = await chromium.launch({ executablePath: CHROMIUM, args });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await h?.close();
+  });
+
+  test("renders the API from /openapi.json, every request to the gateway's own origin", async () => {
+    const page = await browser.newPage();
+    const origins = new Set<string>();
+    page.on("request", (req) => void origins.add(new URL(req.url()).origin));
+    // Anything for another origin is recorded and never sent: a test must not reach past loopback, even failing.
+    await page.route((url) => url.origin !== h.url, (route) => route.abort());
+    await page.goto(h.url + "/redoc"); // the old service's second docs page leads to the same one
+    await page.locator(".swagger-ui .info .title").filter({ hasText: "ollama-gate" }).waitFor({ timeout: 15_000 });
+    await page.locator(".opblock-summary-path", { hasText: "/arrancar" }).first().waitFor();
+    expect([...origins]).toEqual([h.url]);
+    await page.close();
+  });
+});
