@@ -7,9 +7,9 @@ import { createLogger, makeRedactor, type Logger } from "./core/logger.ts";
 import { Machine, realMachineIo, type MachineIo } from "./core/machine.ts";
 import { PowerMonitor } from "./core/monitor.ts";
 import { Power } from "./core/power.ts";
-import { BUFFER_LIMIT, OllamaProxy } from "./core/proxy.ts";
+import { OllamaProxy } from "./core/proxy.ts";
 import { StatusStore } from "./core/status-store.ts";
-import type { BodyLimits } from "./http/body.ts";
+import { BUFFER_LIMIT, type BodyLimits } from "./http/body.ts";
 import { ByteBudget } from "./lib/byte-budget.ts";
 import { collectSoon } from "./lib/gc.ts";
 

@@ -26,7 +26,7 @@ export interface ProxyOptions {
 
 export interface ForwardOverrides {
   method?: string;
-  /** The request body, read beforehand, so a request can be sent again after a wake (and checked before it). */
+  /** The request body, read (within the memory budget) or streamed by the HTTP layer; absent: none. */
   body?: RequestBody;
   /** The body's type when it is not the client's (the legacy routes send JSON whatever the client said). */
   contentType?: string;
@@ -36,8 +36,6 @@ export interface ForwardOverrides {
 
 export type RequestBody = ArrayBuffer | Uint8Array | ReadableStream<Uint8Array> | null;
 
-/** Bodies up to this size are read whole and sent with a Content-Length; larger ones stream through. */
-export const BUFFER_LIMIT = 1 << 20;
 
 class IdleTimeout extends Error {}
 
@@ -69,7 +67,8 @@ export class OllamaProxy {
       if (req.signal.aborted) throw req.signal.reason;
       const headers = upstreamRequestHeaders(req.headers);
       if (over.contentType) headers.set("content-type", over.contentType);
-      const body = over.body !== undefined ? over.body : await readBody(req);
+      // The HTTP layer reads (and counts) a body before it gets here; none given means none sent.
+      const body = over.body ?? null;
       upstream = await fetch(this.opts.baseUrl + pathAndQuery, {
         method: over.method ?? req.method,
         headers,
@@ -139,13 +138,6 @@ export class OllamaProxy {
   }
 }
 
-/** Small bodies are read whole (sent with a Content-Length, and replayable); large ones stream through. */
-export async function readBody(req: Request): Promise<RequestBody> {
-  if (req.method === "GET" || req.method === "HEAD" || !req.body) return null;
-  const length = Number(req.headers.get("content-length") ?? NaN);
-  if (Number.isFinite(length) && length <= BUFFER_LIMIT) return req.arrayBuffer();
-  return req.body;
-}
 
 /** The line a streaming client can understand when the upstream stalls: Ollama's own {"error"} shape. */
 function idleTail(headers: Headers, idleMs: number): Uint8Array | null {

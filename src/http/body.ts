@@ -13,7 +13,10 @@ export interface BodyLimits {
   large: ByteBudget;
 }
 
-export const megabytes = (bytes: number) => `${Math.round((bytes / 1048576) * 100) / 100} MB`;
+/** Bodies of Ollama's API up to this size (with a Content-Length) are read whole and checked; larger ones stream through. */
+export const BUFFER_LIMIT = 1 << 20;
+
+const megabytes = (bytes: number) => `${Math.round((bytes / 1048576) * 100) / 100} MB`;
 const limitText = (max: number) => (max < 1048576 ? `${max / 1024} KB` : megabytes(max));
 
 export function declaredLength(req: Request): number | null {

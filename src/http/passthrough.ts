@@ -1,10 +1,10 @@
 import type { Context } from "hono";
 import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError } from "../core/errors.ts";
 import type { CachedAnswer } from "../core/model-cache.ts";
-import { BUFFER_LIMIT, type ForwardOverrides } from "../core/proxy.ts";
+import type { ForwardOverrides } from "../core/proxy.ts";
 import { scanJson } from "../lib/json-scan.ts";
 import type { AppDeps } from "../deps.ts";
-import { declaredLength, readWhole, reserve } from "./body.ts";
+import { BUFFER_LIMIT, declaredLength, readWhole, reserve } from "./body.ts";
 import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";
 
 /** What Bun holds in memory for one streamed upload, measured: about 1.2 to 1.5 MB (reserve() counts it twice). */
