@@ -7,6 +7,8 @@ afterEach(async () => h?.close());
 const MB = 1048576;
 const postBytes = (path: string, body: string | Uint8Array | ReadableStream<Uint8Array>, headers: Record<string, string> = {}) =>
   h.api(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+// The monitor polls /api/tags meanwhile: the request under test is the last POST Ollama saw.
+const lastPost = () => h.sim.ollama.requests.findLast((r) => r.method === "POST")!;
 
 /** A body of unknown length (chunked), `total` bytes in 64 KB chunks, noting how much the server pulled. */
 function chunked(total: number) {
@@ -120,12 +122,12 @@ describe("validate before waking", () => {
     h = await startHarness({ on: true });
     const nested = `{"messages":[{"role":"user","content":"hi","x":${"[".repeat(200)}${"]".repeat(200)}}],"model":"llama3.2:3b","options":{"seed":1}}`;
     expect((await postBytes("/ollama/chat", nested)).status).toBe(200);
-    const seen = h.sim.ollama.requests.at(-1)!;
+    const seen = lastPost();
     expect(seen.path).toBe("/api/chat");
     expect(seen.body).toBe(`${nested.slice(0, -1)},"stream":false}`);
     const streaming = JSON.stringify({ model: "llama3.2:3b", prompt: "x", stream: true });
     await (await postBytes("/ollama/generate", streaming)).text();
-    expect(h.sim.ollama.requests.at(-1)!.body).toBe(streaming);
+    expect(lastPost().body).toBe(streaming);
   });
 });
 
@@ -133,7 +135,7 @@ describe("the old routes' bodies, as the old service read them", () => {
   test('"stream": false goes last, so a client\'s "Stream": true stays overruled as before (Ollama reads keys in any case, last wins)', async () => {
     h = await startHarness({ on: true });
     await postBytes("/ollama/generate", '{"model":"llama3.2:3b","prompt":"x","Stream":true}');
-    expect(h.sim.ollama.requests.at(-1)!.body).toBe('{"model":"llama3.2:3b","prompt":"x","Stream":true,"stream":false}');
+    expect(lastPost().body).toBe('{"model":"llama3.2:3b","prompt":"x","Stream":true,"stream":false}');
   });
 
   test("a body that says it is not JSON is a 415; an unknown /ollama/ path or method is still a 404", async () => {

@@ -2,6 +2,7 @@ import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, Unava
 import { clientResponseHeaders, upstreamRequestHeaders } from "./http-headers.ts";
 import { watchIdle } from "./idle-stream.ts";
 import type { Logger } from "./logger.ts";
+import { Http1Client, type ClientResponse } from "../lib/http1/client.ts";
 
 export type TimeoutClass = "generate" | "pull" | "default";
 
@@ -32,6 +33,11 @@ export interface ForwardOverrides {
   contentType?: string;
   /** Not work for the machine (metadata): counted in the metrics, not as activity that keeps it awake. */
   background?: boolean;
+  /**
+   * Closes the client's connection soon. Called when a client that stopped reading loses its stream:
+   * what still waits to be sent to it, in the server and in the kernel, is freed only with its connection.
+   */
+  hangUp?: () => void;
 }
 
 export type RequestBody = ArrayBuffer | Uint8Array | ReadableStream<Uint8Array> | null;
@@ -41,7 +47,16 @@ class IdleTimeout extends Error {}
 
 /** Forwards a request to Ollama and hands back its response as a stream, unbuffered and abortable. */
 export class OllamaProxy {
-  constructor(private readonly opts: ProxyOptions) {}
+  private readonly client: Http1Client;
+
+  constructor(private readonly opts: ProxyOptions) {
+    this.client = new Http1Client(opts.baseUrl);
+  }
+
+  /** Drops kept-alive upstream connections (they die with the machine's sleep anyway). */
+  closeIdleConnections(): void {
+    this.client.closeIdle();
+  }
 
   async forward(req: Request, pathAndQuery: string, over: ForwardOverrides = {}): Promise<Response> {
     const path = pathAndQuery.split("?")[0]!;
@@ -62,24 +77,21 @@ export class OllamaProxy {
     const release = () => req.signal.removeEventListener("abort", clientGone);
     const headersTimer = setTimeout(() => abort.abort(new IdleTimeout()), idleMs);
 
-    let upstream: Response;
+    let upstream: ClientResponse;
     try {
       if (req.signal.aborted) throw req.signal.reason;
       const headers = upstreamRequestHeaders(req.headers);
       if (over.contentType) headers.set("content-type", over.contentType);
-      // The HTTP layer reads (and counts) a body before it gets here; none given means none sent.
-      const body = over.body ?? null;
-      upstream = await fetch(this.opts.baseUrl + pathAndQuery, {
+      upstream = await this.client.request({
         method: over.method ?? req.method,
+        target: pathAndQuery,
         headers,
-        // A streamed upload goes to fetch as the very stream Bun gave us: wrapped in a JavaScript stream,
-        // fetch reads it far ahead of the upstream (tens of megabytes per upload, measured). So the wait for
-        // headers is not restarted chunk by chunk: a streamed upload must be done within the idle timeout.
-        body,
+        // The HTTP layer reads (and counts) a body before it gets here; none given means none sent.
+        body: over.body ?? null,
         signal: abort.signal,
-        redirect: "manual",
-        decompress: false,
-      } as RequestInit);
+        // A streamed upload is work in progress: the wait for Ollama's answer starts again with each piece.
+        onUploadProgress: () => headersTimer.refresh(),
+      });
     } catch (err) {
       release();
       throw await this.failure(err, abort.signal, req, idleMs, path);
@@ -93,8 +105,8 @@ export class OllamaProxy {
       end(upstream.status);
       return new Response(null, { status: upstream.status, headers });
     }
-    // A body of known length is a whole answer Ollama has already produced (streams are chunked): hand
-    // it over as it is, which lets Bun pipe it natively — a third more requests per second.
+    // A body of known length is a whole answer Ollama has already produced (streams are chunked): it is
+    // handed over as it is, without the idle watch a generation needs.
     if (headers.has("content-length")) {
       release();
       end(upstream.status);
@@ -110,6 +122,7 @@ export class OllamaProxy {
       onStall: () => {
         this.opts.logger.info("client stopped reading; stream cut", { path, idle_s: idleMs / 1000 });
         abort.abort(new Error("client stopped reading"));
+        over.hangUp?.();
       },
       onEnd: () => {
         release();

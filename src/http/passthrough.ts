@@ -22,8 +22,13 @@ export function upstreamTarget(c: Context): string {
  * server's shorter per-connection idle timeout must not cut them.
  */
 export function keepConnectionOpen(c: Context): void {
+  connectionTimeout(c, 0);
+}
+
+/** Sets the server's idle timeout for this request's connection (0: none). */
+function connectionTimeout(c: Context, seconds: number): void {
   const server = c.env as { timeout?: (req: Request, seconds: number) => void } | undefined;
-  server?.timeout?.(c.req.raw, 0);
+  server?.timeout?.(c.req.raw, seconds);
 }
 
 type Deps = Pick<AppDeps, "proxy" | "monitor" | "config" | "machine" | "activity" | "bodies">;
@@ -63,8 +68,10 @@ function clientGone(req: Request): Promise<never> {
  * to be asleep only when the request fails (the monitor had not noticed yet), it is woken and the
  * request sent once more — possible because small bodies were read beforehand.
  */
-export async function forwardWaking(d: Deps, c: Context, target: string, over: ForwardOverrides): Promise<Response> {
+export async function forwardWaking(d: Deps, c: Context, target: string, given: ForwardOverrides): Promise<Response> {
   keepConnectionOpen(c);
+  // A connection nothing can be written to is idle: the server closes it a second later.
+  const over = { ...given, hangUp: () => connectionTimeout(c, 1) };
   const autoWake = d.config.power.autoWake;
   const replayable = !(over.body instanceof ReadableStream);
   // A streamed body cannot be sent twice: make sure of the machine's state before sending it once.

@@ -1,0 +1,127 @@
+// An HTTP/1.1 client for one upstream origin, with kept-alive connections. It exists because fetch keeps
+// reading an upstream response whether or not anyone reads it (over a megabyte per stalled stream,
+// measured with Bun 1.4): here a response body nobody reads stops the socket, so memory stays bounded
+// by the read-ahead below, whatever the number of stalled readers.
+import { ClosedBeforeAnswer, Connection, type Answer } from "./connection.ts";
+import { requestHead } from "./message.ts";
+
+export interface ClientRequest {
+  method: string;
+  /** Path and query, starting with "/"; appended to the origin's own path, if it has one. */
+  target: string;
+  /** Sent as given, less any framing headers (Host, Content-Length, Transfer-Encoding), which the client sets. */
+  headers: Headers;
+  body?: Uint8Array | ArrayBuffer | ReadableStream<Uint8Array> | null;
+  signal?: AbortSignal;
+  onUploadProgress?: () => void;
+}
+
+export type ClientResponse = Answer;
+
+export interface ClientOptions {
+  /** Bytes of a response body read ahead of its reader (default 32 KB), beyond the one read under way. */
+  readAheadBytes?: number;
+  /** Connections kept open between requests (default 64). */
+  maxIdle?: number;
+  /** How long an unused connection is kept (default 4 s): a machine that went to sleep leaves dead ones. */
+  idleMs?: number;
+}
+
+const FRAMING = new Set(["host", "content-length", "transfer-encoding"]);
+const NO_BODY = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"]);
+
+export class Http1Client {
+  private readonly hostname: string;
+  private readonly port: number;
+  private readonly tls: boolean;
+  private readonly host: string;
+  private readonly basePath: string;
+  private readonly idle: { conn: Connection; timer: ReturnType<typeof setTimeout> }[] = [];
+  private readonly readAhead: number;
+  private readonly maxIdle: number;
+  private readonly idleMs: number;
+
+  constructor(origin: string, opts: ClientOptions = {}) {
+    const url = new URL(origin);
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`not an http(s) URL: ${url.protocol}`);
+    this.tls = url.protocol === "https:";
+    this.hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    this.port = url.port ? Number(url.port) : this.tls ? 443 : 80;
+    this.host = url.host;
+    this.basePath = url.pathname.replace(/\/+$/, "");
+    this.readAhead = opts.readAheadBytes ?? 32 * 1024;
+    this.maxIdle = opts.maxIdle ?? 64;
+    this.idleMs = opts.idleMs ?? 4000;
+  }
+
+  async request(req: ClientRequest): Promise<ClientResponse> {
+    const headers = new Headers();
+    req.headers.forEach((v, n) => FRAMING.has(n) || headers.append(n, v));
+    const raw = req.body instanceof ArrayBuffer ? new Uint8Array(req.body) : req.body ?? null;
+    const streamed = raw instanceof ReadableStream;
+    const framing = streamed ? "transfer-encoding: chunked" : raw ? `content-length: ${raw.length}` : NO_BODY.has(req.method) ? null : "content-length: 0";
+    const head = requestHead(req.method, this.basePath + req.target, this.host, headers, framing);
+    const exchange = { method: req.method, head, body: raw, onUploadProgress: req.onUploadProgress };
+    // A kept-alive connection may have been closed by the server meanwhile: then the request is sent
+    // again on a new one — only when its body can be sent again, so a streamed upload always gets a new one.
+    const reused = streamed ? null : this.takeIdle();
+    if (reused) {
+      try {
+        return await reused.exchange(exchange, req.signal);
+      } catch (err) {
+        if (!(err instanceof ClosedBeforeAnswer) || req.signal?.aborted) throw err;
+      }
+    }
+    const conn = await this.connect(req.signal);
+    conn.onReusable = (c) => this.keep(c);
+    return conn.exchange(exchange, req.signal);
+  }
+
+  /** A new connection; given up when the signal aborts first (a sleeping host may never answer a SYN). */
+  private connect(signal?: AbortSignal): Promise<Connection> {
+    const opening = Connection.open(this.hostname, this.port, this.readAhead, this.tls);
+    if (!signal) return opening;
+    signal.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        reject(signal.reason);
+        opening.then((c) => c.end(), () => {});
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      opening.then(
+        (c) => (signal.removeEventListener("abort", onAbort), resolve(c)),
+        (err) => (signal.removeEventListener("abort", onAbort), reject(err)),
+      );
+    });
+  }
+
+  /** Closes the connections kept for reuse (the machine is going to sleep, or the gateway is stopping). */
+  closeIdle(): void {
+    for (const { conn, timer } of this.idle.splice(0)) {
+      clearTimeout(timer);
+      conn.end();
+    }
+  }
+
+  private takeIdle(): Connection | null {
+    for (let e = this.idle.pop(); e; e = this.idle.pop()) {
+      clearTimeout(e.timer);
+      if (e.conn.isOpen) return e.conn;
+    }
+    return null;
+  }
+
+  private keep(conn: Connection): void {
+    if (this.idle.length >= this.maxIdle) return conn.end();
+    const entry = {
+      conn,
+      timer: setTimeout(() => {
+        const i = this.idle.indexOf(entry);
+        if (i >= 0) this.idle.splice(i, 1);
+        conn.end();
+      }, this.idleMs),
+    };
+    entry.timer.unref?.();
+    this.idle.push(entry);
+  }
+}

@@ -1,0 +1,269 @@
+// One upstream connection and the exchange running on it. Its response body is a stream that stops
+// reading the socket while nobody reads the stream, so a client that stalls holds at most a small
+// read-ahead here; the rest waits in the kernel and, past that, in the upstream server.
+import type { Socket } from "bun";
+import { decoderFor, type BodyDecoder } from "./decoders.ts";
+import { framingOf, headEnd, MAX_HEAD_BYTES, parseHead, ProtocolError, type ResponseHead } from "./message.ts";
+
+export interface Exchange {
+  method: string;
+  /** The request head, already serialized. */
+  head: Uint8Array;
+  body: Uint8Array | ReadableStream<Uint8Array> | null;
+  /** Called as each piece of a streamed body goes out (a sign of life for the caller's timers). */
+  onUploadProgress?: () => void;
+}
+
+export interface Answer extends ResponseHead {
+  body: ReadableStream<Uint8Array> | null;
+}
+
+/** The connection closed before any byte of an answer came: a reused connection the server had dropped. */
+export class ClosedBeforeAnswer extends Error {
+  readonly code = "ECONNRESET";
+}
+
+const encoder = new TextEncoder();
+
+export class Connection {
+  private socket: Socket<Connection> | null = null;
+  private pendingHead: Uint8Array | null = null;
+  private gotBytes = false;
+  private answered: PromiseWithResolvers<Answer> | null = null;
+  private decoder: BodyDecoder | null = null;
+  private ctrl: ReadableStreamDefaultController<Uint8Array> | null = null;
+  private drainWaiter: (() => void) | null = null;
+  private uploading = false;
+  private closed = false;
+  /** The body ends when the connection does (no length, not chunked). */
+  private untilClose = false;
+  /** Whether the connection may carry another exchange once this answer has ended. */
+  private reuse = false;
+  private method = "GET";
+  /** Undoes what the exchange hooked up (its abort listener), once it is over. */
+  private onSettled: () => void = () => {};
+  /** Set when the answer ends and the connection can take another exchange. */
+  onReusable: (conn: Connection) => void = () => {};
+
+  constructor(private readonly readAheadBytes: number) {}
+
+  static async open(hostname: string, port: number, readAheadBytes: number, tls: boolean): Promise<Connection> {
+    const conn = new Connection(readAheadBytes);
+    conn.socket = await Bun.connect<Connection>({ hostname, port, tls, data: conn, socket: HANDLERS });
+    return conn;
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Sends a request and resolves with the answer's head; its body follows as the stream in it. */
+  exchange(ex: Exchange, signal?: AbortSignal): Promise<Answer> {
+    this.answered = Promise.withResolvers<Answer>();
+    const answered = this.answered.promise;
+    this.gotBytes = false;
+    this.method = ex.method;
+    if (signal?.aborted) {
+      this.destroy(signal.reason);
+      return answered;
+    }
+    if (signal) {
+      const onAbort = () => this.destroy(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.onSettled = () => signal.removeEventListener("abort", onAbort);
+    }
+    this.send(ex).catch((err) => this.destroy(err));
+    return answered;
+  }
+
+  private async send(ex: Exchange): Promise<void> {
+    this.uploading = true;
+    if (ex.body instanceof ReadableStream) {
+      await this.write(ex.head);
+      const reader = ex.body.getReader();
+      try {
+        for (let r = await reader.read(); !r.done; r = await reader.read()) {
+          if (r.value.length === 0) continue;
+          await this.write(encoder.encode(r.value.length.toString(16) + "\r\n"));
+          await this.write(r.value);
+          await this.write(encoder.encode("\r\n"));
+          ex.onUploadProgress?.();
+        }
+      } catch (err) {
+        // The upstream went, or the client's upload broke off: stop reading what is left of it.
+        reader.cancel(err).catch(() => {});
+        throw err;
+      } finally {
+        reader.releaseLock();
+      }
+      await this.write(encoder.encode("0\r\n\r\n"));
+    } else if (ex.body && ex.body.length > 0) {
+      await this.write(concat(ex.head, ex.body));
+    } else {
+      await this.write(ex.head);
+    }
+    this.uploading = false;
+    this.maybeReusable();
+  }
+
+  /** Writes all of `bytes`, waiting for the socket to drain when the kernel's buffer is full. */
+  private async write(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    while (!this.closed) {
+      off += this.socket!.write(off === 0 ? bytes : bytes.subarray(off));
+      if (off >= bytes.length) return;
+      await new Promise<void>((resolve) => (this.drainWaiter = resolve));
+    }
+    throw new ClosedBeforeAnswer("the upstream closed the connection while the request was being sent");
+  }
+
+  onDrain(): void {
+    const w = this.drainWaiter;
+    this.drainWaiter = null;
+    w?.();
+  }
+
+  onData(chunk: Uint8Array): void {
+    this.gotBytes = true;
+    try {
+      if (this.decoder) return this.feedBody(chunk);
+      if (this.answered) return this.feedHead(chunk);
+      this.destroy(new ProtocolError("the upstream sent bytes nobody asked for"));
+    } catch (err) {
+      this.destroy(err);
+    }
+  }
+
+  private feedHead(chunk: Uint8Array): void {
+    const buf = this.pendingHead ? concat(this.pendingHead, chunk) : chunk;
+    const end = headEnd(buf);
+    if (end < 0) {
+      if (buf.length > MAX_HEAD_BYTES) throw new ProtocolError("the upstream's answer head is over 64 KB");
+      this.pendingHead = buf === chunk ? chunk.slice() : buf;
+      return;
+    }
+    this.pendingHead = null;
+    const head = parseHead(buf.subarray(0, end));
+    const rest = buf.subarray(end);
+    // An interim answer (100 Continue, 103 Early Hints) is not the answer: read on.
+    if (head.status < 200) return rest.length > 0 ? this.feedHead(rest) : undefined;
+    const framing = framingOf(this.method, head);
+    this.decoder = decoderFor(framing);
+    this.untilClose = framing.kind === "until-close";
+    this.reuse = !head.closes && !this.untilClose;
+    const answered = this.answered!;
+    this.answered = null;
+    if (this.decoder.done) {
+      answered.resolve({ ...head, body: null });
+      this.finishBody();
+    } else {
+      answered.resolve({ ...head, body: this.bodyStream() });
+    }
+    if (rest.length > 0 && this.decoder) this.feedBody(rest);
+  }
+
+  private bodyStream(): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>(
+      {
+        start: (ctrl) => void (this.ctrl = ctrl),
+        pull: () => void this.socket?.resume(),
+        cancel: (reason) => this.destroy(reason ?? new Error("the body was cancelled")),
+      },
+      new ByteLengthQueuingStrategy({ highWaterMark: this.readAheadBytes }),
+    );
+  }
+
+  private feedBody(chunk: Uint8Array): void {
+    const decoder = this.decoder!;
+    const used = decoder.push(chunk, (piece) => this.ctrl?.enqueue(piece));
+    if (decoder.done) {
+      // Bytes past the end of the answer: the server is confused, the connection is not reused.
+      if (used < chunk.length) this.reuse = false;
+      this.ctrl?.close();
+      this.finishBody();
+    } else if ((this.ctrl?.desiredSize ?? 1) <= 0) {
+      this.socket?.pause();
+    }
+  }
+
+  private finishBody(): void {
+    this.decoder = null;
+    this.ctrl = null;
+    this.settle();
+    this.socket?.resume();
+    if (!this.reuse) this.end();
+    else this.maybeReusable();
+  }
+
+  private maybeReusable(): void {
+    if (!this.closed && !this.uploading && !this.decoder && !this.answered) this.onReusable(this);
+  }
+
+  /** The peer closed: an until-close body ends here; anything else unfinished fails. */
+  onClose(err?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onDrain();
+    if (this.decoder && this.untilClose && !err) {
+      this.ctrl?.close();
+      this.ctrl = null;
+      this.decoder = null;
+      this.settle();
+      return;
+    }
+    const why = err ?? (this.gotBytes ? new ProtocolError("the upstream closed the connection mid-answer") : new ClosedBeforeAnswer("the upstream closed the connection before answering"));
+    this.fail(why);
+  }
+
+  /** Ends the exchange with `reason`, whatever its state, and drops the connection. */
+  destroy(reason: unknown): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.socket?.terminate();
+    }
+    this.onDrain();
+    this.fail(reason);
+  }
+
+  private fail(reason: unknown): void {
+    this.answered?.reject(reason);
+    this.answered = null;
+    try {
+      this.ctrl?.error(reason);
+    } catch {
+      // The consumer already cancelled.
+    }
+    this.ctrl = null;
+    this.decoder = null;
+    this.settle();
+  }
+
+  private settle(): void {
+    const undo = this.onSettled;
+    this.onSettled = () => {};
+    undo();
+  }
+
+  /** Closes an idle connection. */
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket?.end();
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+const HANDLERS = {
+  binaryType: "uint8array" as const,
+  data: (s: Socket<Connection>, chunk: Uint8Array) => s.data.onData(chunk),
+  drain: (s: Socket<Connection>) => s.data.onDrain(),
+  end: (s: Socket<Connection>) => s.data.onClose(),
+  close: (s: Socket<Connection>, err?: Error) => s.data.onClose(err),
+  error: (s: Socket<Connection>, err: Error) => s.data.onClose(err),
+};

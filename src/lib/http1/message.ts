@@ -1,0 +1,75 @@
+// The HTTP/1.1 wire format an upstream client needs: the request head it writes, the response head it
+// reads, and how the response body is framed (RFC 9112). Pure functions over bytes and strings.
+
+/** A response head larger than this is refused: no server we talk to sends one. */
+export const MAX_HEAD_BYTES = 64 * 1024;
+
+export class ProtocolError extends Error {
+  readonly code = "HPE_INVALID";
+}
+
+export interface ResponseHead {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  /** HTTP/1.0, or a `Connection: close`: the connection ends with this message. */
+  closes: boolean;
+}
+
+export type Framing = { kind: "none" } | { kind: "length"; bytes: number } | { kind: "chunked" } | { kind: "until-close" };
+
+const latin1 = new TextDecoder("latin1");
+const encoder = new TextEncoder();
+
+/** The request line and headers, ended by the blank line. Header names and values come from a Headers object, which refuses CR and LF. */
+export function requestHead(method: string, target: string, host: string, headers: Headers, framing: string | null): Uint8Array {
+  let head = `${method} ${target} HTTP/1.1\r\nhost: ${host}\r\n`;
+  headers.forEach((value, name) => (head += `${name}: ${value}\r\n`));
+  if (framing) head += framing + "\r\n";
+  return encoder.encode(head + "\r\n");
+}
+
+/** Where the head ends (the index just past its blank line) in `buf`, or -1 while it has not ended. */
+export function headEnd(buf: Uint8Array): number {
+  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) {
+    if (buf[i + 1] === 10) return i + 2;
+    if (buf[i + 1] === 13 && buf[i + 2] === 10) return i + 3;
+  }
+  return -1;
+}
+
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+export function parseHead(bytes: Uint8Array): ResponseHead {
+  const lines = latin1.decode(bytes).split(/\r?\n/);
+  const m = STATUS_LINE.exec(lines[0] ?? "");
+  if (!m) throw new ProtocolError("the upstream's answer does not start with an HTTP/1.x status line");
+  const headers = new Headers();
+  for (const line of lines.slice(1)) {
+    if (line === "") continue;
+    const colon = line.indexOf(":");
+    const name = line.slice(0, colon);
+    if (colon <= 0 || !TOKEN.test(name)) throw new ProtocolError("the upstream sent a malformed header line");
+    headers.append(name, line.slice(colon + 1).trim());
+  }
+  const connection = (headers.get("connection") ?? "").toLowerCase();
+  const closes = m[1] === "0" ? !/\bkeep-alive\b/.test(connection) : /\bclose\b/.test(connection);
+  return { status: Number(m[2]), statusText: m[3] ?? "", headers, closes };
+}
+
+/** How the body of a response to `method` with this head is delimited (RFC 9112 §6.3). */
+export function framingOf(method: string, head: ResponseHead): Framing {
+  const { status, headers } = head;
+  if (method === "HEAD" || status === 204 || status === 304 || status < 200) return { kind: "none" };
+  const te = headers.get("transfer-encoding");
+  if (te !== null) return /(^|,)\s*chunked\s*$/i.test(te) ? { kind: "chunked" } : { kind: "until-close" };
+  const cl = headers.get("content-length");
+  if (cl === null) return { kind: "until-close" };
+  // Repeated headers arrive joined by commas; they must all agree.
+  const values = new Set(cl.split(",").map((v) => v.trim()));
+  const only = [...values][0]!;
+  if (values.size !== 1 || !/^\d{1,15}$/.test(only)) throw new ProtocolError("the upstream sent an invalid Content-Length");
+  const bytes = Number(only);
+  return bytes === 0 ? { kind: "none" } : { kind: "length", bytes };
+}
