@@ -39,6 +39,8 @@ export const settings = {
   only: (process.env.HOSTILE_ONLY ?? "").split(",").map((x) => x.trim()).filter(Boolean),
   /** Serve the "endless" model with the simulator's own one-line-per-read stream (see hostile/sim.ts). */
   plainEndless: process.env.HOSTILE_SIM_PLAIN_ENDLESS === "1",
+  /** Serve the "endless" model as fast as the simulator can (see hostile/sim.ts): the worst case. */
+  endlessFlood: process.env.HOSTILE_ENDLESS_FLOOD === "1",
   /** Keep the temp dir (gateway.log, sim.log, status file) and print where it is. */
   keep: process.env.HOSTILE_KEEP === "1",
   /** Where the gateway is started from (`bun src/index.ts` there); default this checkout. */

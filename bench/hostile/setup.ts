@@ -33,7 +33,7 @@ export async function startAll(dir: string, st: Settings): Promise<Started> {
   const sshPass = "ssh-" + crypto.randomUUID();
   const sudoPass = "sudo-" + crypto.randomUUID();
   const sim = await start("sim", [process.execPath, join(import.meta.dir, "sim.ts")], {
-    env: { ...basics(), SIM_SSH_PASS: sshPass, SIM_SUDO_PASS: sudoPass, SIM_PLAIN_ENDLESS: st.plainEndless ? "1" : "" },
+    env: { ...basics(), SIM_SSH_PASS: sshPass, SIM_SUDO_PASS: sudoPass, SIM_PLAIN_ENDLESS: st.plainEndless ? "1" : "", SIM_ENDLESS_FLOOD: st.endlessFlood ? "1" : "" },
     logFile: join(dir, "sim.log"),
     ready: (line) => (line.includes('"sim ready"') ? (JSON.parse(line).env as Record<string, string>) : undefined),
   });

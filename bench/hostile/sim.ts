@@ -4,11 +4,16 @@ import { simEnv } from "../../src/sim/env.ts";
 import { SimulatedMachine } from "../../src/sim/machine.ts";
 
 /**
- * The fake's "endless" model sends one token line per chunk by default. Filling the kernel buffers of
- * 200 unread streams that way kept this process busy for seconds, and the requests queued behind it
- * timed out (504) before the gateway ever met a stalled reader: here it sends about 64 KB per chunk.
+ * The "endless" model's pace. A GPU generates some tens of tokens a second; by default the fake sends
+ * 256 token lines every 16 ms (about 0.7 MB/s per stream, a thousand times that), which fills a stalled
+ * reader's kernel buffers within seconds. SIM_ENDLESS_FLOOD sends 1024 lines per chunk with no pause:
+ * then every read of the gateway's upstream socket is as large as Bun reads (512 KB), and that read is
+ * held for a reader that takes nothing — the worst case, beyond any real Ollama (README, benchmarks).
+ * SIM_PLAIN_ENDLESS sends one line per chunk, unpaced, as the simulator does by default.
  */
-const ENDLESS_LINES = process.env.SIM_PLAIN_ENDLESS ? 1 : 1024;
+const flood = !!process.env.SIM_ENDLESS_FLOOD;
+const ENDLESS_LINES = process.env.SIM_PLAIN_ENDLESS ? 1 : flood ? 1024 : 256;
+const ENDLESS_DELAY_MS = process.env.SIM_PLAIN_ENDLESS || flood ? 0 : 16;
 
 const sim = new SimulatedMachine({
   sshUser: "ia",
@@ -16,7 +21,7 @@ const sim = new SimulatedMachine({
   sudoPassword: process.env.SIM_SUDO_PASS,
   bootDelayMs: 200,
   // record: false, or the fake would keep the last 200 request bodies, some of them megabytes.
-  ollama: { chunkDelayMs: 0, record: false, endlessLinesPerChunk: ENDLESS_LINES },
+  ollama: { chunkDelayMs: 0, record: false, endlessLinesPerChunk: ENDLESS_LINES, endlessChunkDelayMs: ENDLESS_DELAY_MS },
 });
 
 await sim.start({ on: true });

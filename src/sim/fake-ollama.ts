@@ -48,6 +48,8 @@ export interface FakeOllamaOptions {
   record?: boolean;
   /** Token lines the "endless" model sends per chunk: many fill a stalled client's buffers fast (benchmarks). */
   endlessLinesPerChunk?: number;
+  /** Pause between the "endless" model's chunks, in place of chunkDelayMs (benchmarks pace it apart). */
+  endlessChunkDelayMs?: number;
 }
 
 type Json = Record<string, any>;
@@ -190,7 +192,8 @@ export class FakeOllama extends EventEmitter {
   private async pace(model: string, i: number) {
     if (model === "stall-midstream") await new Promise(() => {});
     if (model === "gated" && i === 1) await this.gate.promise;
-    if (this.opts.chunkDelayMs) await sleep(this.opts.chunkDelayMs);
+    const delay = model === "endless" ? (this.opts.endlessChunkDelayMs ?? this.opts.chunkDelayMs) : this.opts.chunkDelayMs;
+    if (delay) await sleep(delay);
   }
 
   private stallHeaders(req: Request, path: string): Promise<Response> {
