@@ -107,7 +107,7 @@ export class OllamaProxy {
     }
     // A body of known length is a whole answer Ollama has already produced (streams are chunked): it is
     // handed over as it is, without the idle watch a generation needs.
-    if (headers.has("content-length")) {
+    if (upstream.body instanceof Uint8Array || headers.has("content-length")) {
       release();
       end(upstream.status);
       return new Response(upstream.body, { status: upstream.status, headers });

@@ -57,7 +57,7 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.stop(true);
 });
 
-const text = async (body: ReadableStream<Uint8Array> | null) => (body ? await new Response(body).text() : "");
+const text = async (body: ReadableStream<Uint8Array> | Uint8Array | null) => (body ? await new Response(body).text() : "");
 
 describe("body decoders", () => {
   test("a chunked body decodes the same however its bytes are split, with extensions and trailers", () => {
@@ -98,6 +98,7 @@ describe("Http1Client against a raw server", () => {
     const client = new Http1Client(srv.url);
     const len = await client.request({ method: "GET", target: "/len", headers: new Headers({ "x-mine": "yes", host: "evil" }) });
     expect([len.status, len.headers.get("content-type"), await text(len.body)]).toEqual([200, "text/plain", "hello"]);
+    expect(len.body).toBeInstanceOf(Uint8Array); // small and of known length: handed over whole
     const ch = await client.request({ method: "POST", target: "/chunked", headers: new Headers(), body: enc.encode("{}") });
     expect([ch.status, await text(ch.body)]).toEqual([201, "abc"]);
     const cl = await client.request({ method: "GET", target: "/close", headers: new Headers() });
@@ -157,7 +158,7 @@ describe("Http1Client against a raw server", () => {
     });
     const ctl = new AbortController();
     const res = await new Http1Client(srv.url).request({ method: "GET", target: "/", headers: new Headers(), signal: ctl.signal });
-    const reader = res.body!.getReader();
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     expect(dec.decode((await reader.read()).value)).toBe("first");
     const pending = reader.read();
     ctl.abort(new Error("client went away"));
@@ -167,6 +168,18 @@ describe("Http1Client against a raw server", () => {
     const poll = setInterval(() => peer.sock.readyState !== 1 && closed.resolve(), 10);
     await closed.promise;
     clearInterval(poll);
+  });
+
+  test("a small body is awaited whole: an upstream that stalls in it leaves the answer pending until the caller gives up", async () => {
+    const srv = rawServer((peer) => peer.sock.write("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc"));
+    const ctl = new AbortController();
+    const pending = new Http1Client(srv.url).request({ method: "GET", target: "/", headers: new Headers(), signal: ctl.signal });
+    let settled = false;
+    void pending.finally(() => (settled = true)).catch(() => {});
+    await Bun.sleep(50); // the head and three bytes are long there
+    expect(settled).toBe(false);
+    ctl.abort(new Error("gave up"));
+    expect(pending).rejects.toThrow("gave up");
   });
 
   test("a body nobody reads stops the socket: past the kernel's buffers, the server cannot send more", async () => {
@@ -196,7 +209,8 @@ describe("Http1Client against a raw server", () => {
     expect({ outcome, acceptedMB: Math.round(accepted / 1048576) }).toEqual({ outcome: "held back", acceptedMB: expect.any(Number) });
     // Reading it all then works: a slow reader is not a stalled one.
     let got = 0;
-    for await (const piece of res.body!) got += piece.length;
+    expect(res.body).toBeInstanceOf(ReadableStream);
+    for await (const piece of res.body as ReadableStream<Uint8Array>) got += piece.length;
     expect(got).toBe(total);
   });
 });

@@ -15,8 +15,15 @@ export interface Exchange {
 }
 
 export interface Answer extends ResponseHead {
-  body: ReadableStream<Uint8Array> | null;
+  /** A small body of known length comes whole (see WHOLE_BODY_BYTES); any other comes as a stream. */
+  body: ReadableStream<Uint8Array> | Uint8Array | null;
 }
+
+/**
+ * A body of known length up to this size is read whole before the answer is handed over: one buffer for
+ * the server to send, not a stream for it to pull — most of what a small, non-streamed request costs.
+ */
+export const WHOLE_BODY_BYTES = 64 * 1024;
 
 /** The connection closed before any byte of an answer came: a reused connection the server had dropped. */
 export class ClosedBeforeAnswer extends Error {
@@ -40,6 +47,8 @@ export class Connection {
   /** Whether the connection may carry another exchange once this answer has ended. */
   private reuse = false;
   private method = "GET";
+  /** The small body being read whole, and how much of it has come. */
+  private whole: { head: ResponseHead; bytes: Uint8Array; at: number } | null = null;
   /** Undoes what the exchange hooked up (its abort listener), once it is over. */
   private onSettled: () => void = () => {};
   /** Set when the answer ends and the connection can take another exchange. */
@@ -50,6 +59,8 @@ export class Connection {
   static async open(hostname: string, port: number, readAheadBytes: number, tls: boolean): Promise<Connection> {
     const conn = new Connection(readAheadBytes);
     conn.socket = await Bun.connect<Connection>({ hostname, port, tls, data: conn, socket: HANDLERS });
+    // A request goes out in one write; an upload's pieces must not wait for the last one's ACK.
+    conn.socket.setNoDelay(true);
     return conn;
   }
 
@@ -151,13 +162,14 @@ export class Connection {
     this.decoder = decoderFor(framing);
     this.untilClose = framing.kind === "until-close";
     this.reuse = !head.closes && !this.untilClose;
-    const answered = this.answered!;
-    this.answered = null;
-    if (this.decoder.done) {
-      answered.resolve({ ...head, body: null });
-      this.finishBody();
+    if (framing.kind === "length" && framing.bytes <= WHOLE_BODY_BYTES) {
+      // The answer is handed over once its body is complete (until then, `answered` stays pending).
+      this.whole = { head, bytes: new Uint8Array(framing.bytes), at: 0 };
     } else {
-      answered.resolve({ ...head, body: this.bodyStream() });
+      const answered = this.answered!;
+      this.answered = null;
+      answered.resolve({ ...head, body: this.decoder.done ? null : this.bodyStream() });
+      if (this.decoder.done) this.finishBody();
     }
     if (rest.length > 0 && this.decoder) this.feedBody(rest);
   }
@@ -175,15 +187,26 @@ export class Connection {
 
   private feedBody(chunk: Uint8Array): void {
     const decoder = this.decoder!;
-    const used = decoder.push(chunk, (piece) => this.ctrl?.enqueue(piece));
+    const used = decoder.push(chunk, this.whole ? (piece) => this.collect(piece) : (piece) => this.ctrl?.enqueue(piece));
     if (decoder.done) {
       // Bytes past the end of the answer: the server is confused, the connection is not reused.
       if (used < chunk.length) this.reuse = false;
       this.ctrl?.close();
+      if (this.whole) {
+        this.answered?.resolve({ ...this.whole.head, body: this.whole.bytes });
+        this.answered = null;
+        this.whole = null;
+      }
       this.finishBody();
     } else if ((this.ctrl?.desiredSize ?? 1) <= 0) {
       this.socket?.pause();
     }
+  }
+
+  private collect(piece: Uint8Array): void {
+    const w = this.whole!;
+    w.bytes.set(piece, w.at);
+    w.at += piece.length;
   }
 
   private finishBody(): void {
@@ -228,6 +251,7 @@ export class Connection {
   private fail(reason: unknown): void {
     this.answered?.reject(reason);
     this.answered = null;
+    this.whole = null;
     try {
       this.ctrl?.error(reason);
     } catch {
