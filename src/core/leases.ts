@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Status } from "./status-store.ts";
 
 export interface Lease {
@@ -26,7 +25,7 @@ export const withLeases = (leases: Lease[]) => ({ leases, peticions_ollama: leas
 
 export function takeLease(status: Status, opts: { ttlS: number; holder?: string | null; now: number }) {
   const lease: Lease = {
-    id: randomUUID(),
+    id: crypto.randomUUID(),
     holder: opts.holder ?? null,
     taken_at: new Date(opts.now).toISOString(),
     expires_at: opts.ttlS > 0 ? new Date(opts.now + opts.ttlS * 1000).toISOString() : null,

@@ -1,4 +1,3 @@
-import dgram from "node:dgram";
 import { magicPacket } from "./mac.ts";
 
 export interface WolTarget {
@@ -10,6 +9,8 @@ export interface WolTarget {
 /** Sends one magic packet over UDP with broadcast enabled; resolves once the datagram has left the socket. */
 export async function sendMagicPacket(target: WolTarget): Promise<void> {
   const packet = magicPacket(target.mac);
+  // Loaded when a machine is woken, not at start: a gateway that never wakes anything does not pay for it.
+  const { default: dgram } = await import("node:dgram");
   const socket = dgram.createSocket("udp4");
   try {
     await new Promise<void>((resolve, reject) => {
