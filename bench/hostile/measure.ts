@@ -5,6 +5,11 @@ import type { RssWorkerStart } from "./rss-worker.ts";
 export interface RssReading {
   peakMB: number;
   sampledPeakMB: number;
+  /**
+   * Peak RssAnon: the part of RSS that only the process holds. The rest (RssFile) is Bun's own executable
+   * mapped from disk, which the kernel can drop and read again under memory pressure.
+   */
+  peakAnonMB: number;
   /** VmHWM since the reset; null when /proc/<pid>/clear_refs could not be written (not root). */
   hwmMB: number | null;
   samples: number;
@@ -60,7 +65,7 @@ export class RssProbe {
     } catch {
       this.hwmReset = false; // not root: sampling alone
     }
-    const buf = new SharedArrayBuffer(16);
+    const buf = new SharedArrayBuffer(20);
     this.shared = new Int32Array(buf);
     this.startKB = procStatusKB(this.pid, "VmRSS") ?? 0;
     Atomics.store(this.shared, 0, this.startKB);
@@ -87,6 +92,7 @@ export class RssProbe {
     return {
       peakMB: mb(Math.max(peakKB, hwm ?? 0)),
       sampledPeakMB: mb(peakKB),
+      peakAnonMB: mb(Math.max(Atomics.load(a, 4), procStatusKB(this.pid, "RssAnon") ?? 0)),
       hwmMB: hwm === null ? null : mb(hwm),
       samples: Atomics.load(a, 1),
       startMB: mb(this.startKB),

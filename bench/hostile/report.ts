@@ -25,11 +25,12 @@ export function render(r: Report): string {
   const out: string[] = ["### Hostile load against the gateway", ""];
   out.push(table(["", ""], [["CPU", `${m.cpu} (${m.cores} cores)`], ["kernel", m.kernel], ["bun", m.bun], ["date", m.date]]));
   out.push("", `Gateway settings: ${Object.entries(r.gatewayEnv).map(([k, v]) => `${k}=${v}`).join(", ")}`, "");
-  out.push(table(["scenario", "requests", "statuses", "peak RSS MB", "duration s", "RSS at start MB", "gateway CPU s"], r.rows.map((row) => [
+  out.push(table(["scenario", "requests", "statuses", "peak RSS MB", "of it anonymous MB", "duration s", "RSS at start MB", "gateway CPU s"], r.rows.map((row) => [
     row.name,
     row.requests,
     row.error ? `${row.statusLine} — **failed:** ${row.error.replace(/\|/g, "/").slice(0, 120)}` : row.statusLine,
     `${row.peakRssMB.toFixed(1)}${row.overTarget ? " ✗" : ""}`,
+    row.peakAnonMB.toFixed(1),
     row.durationS.toFixed(1),
     row.startRssMB.toFixed(1),
     row.gatewayCpuS ?? "n/a",

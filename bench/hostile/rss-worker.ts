@@ -8,7 +8,7 @@ declare const self: Worker;
 export interface RssWorkerStart {
   pid: number;
   intervalMs: number;
-  /** Int32Array view: [0] peak kB, [1] samples, [2] latest kB, [3] stop flag. */
+  /** Int32Array view: [0] peak kB, [1] samples, [2] latest kB, [3] stop flag, [4] peak RssAnon kB. */
   shared: SharedArrayBuffer;
 }
 
@@ -20,6 +20,8 @@ self.onmessage = (e: MessageEvent<RssWorkerStart>) => {
     const kb = procStatusKB(pid, "VmRSS");
     if (kb === null) return; // the process is gone: nothing more to sample
     if (kb > Atomics.load(a, 0)) Atomics.store(a, 0, kb);
+    const anon = procStatusKB(pid, "RssAnon") ?? 0;
+    if (anon > Atomics.load(a, 4)) Atomics.store(a, 4, anon);
     Atomics.store(a, 2, kb);
     Atomics.add(a, 1, 1);
     setTimeout(tick, intervalMs);

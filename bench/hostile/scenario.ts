@@ -20,6 +20,8 @@ export interface Row {
   statusLine: string;
   peakRssMB: number;
   sampledPeakRssMB: number;
+  /** Peak RssAnon (see RssReading). */
+  peakAnonMB: number;
   hwmMB: number | null;
   rssSamples: number;
   /** CPU seconds the gateway and the simulated machine used during the scenario. */
@@ -75,6 +77,7 @@ export async function runScenario(name: string, fn: ScenarioFn, ctx: Ctx, st: Se
     statusLine: out.statuses.format(),
     peakRssMB: rss.peakMB,
     sampledPeakRssMB: rss.sampledPeakMB,
+    peakAnonMB: rss.peakAnonMB,
     hwmMB: rss.hwmMB,
     rssSamples: rss.samples,
     gatewayCpuS: cpu[0] ?? null,

@@ -26,7 +26,9 @@ export const gatewayLimits = (st: Settings): Record<string, string> => ({
   MAX_LEASES: String(st.maxLeases),
 });
 
-const basics = () => Object.fromEntries(["PATH", "HOME", "TMPDIR", "LANG", "BUN_OPTIONS"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
+// BUN_OPTIONS and BUN_JSC_* (the engine's own settings) pass through, to measure the gateway under them.
+const passed = () => ["PATH", "HOME", "TMPDIR", "LANG", "BUN_OPTIONS", ...Object.keys(process.env).filter((k) => k.startsWith("BUN_JSC_"))];
+const basics = () => Object.fromEntries(passed().flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
 
 export async function startAll(dir: string, st: Settings): Promise<Started> {
   const key = "hostile-" + crypto.randomUUID();

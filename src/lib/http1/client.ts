@@ -2,7 +2,8 @@
 // reading an upstream response whether or not anyone reads it (over a megabyte per stalled stream,
 // measured with Bun 1.4): here a response body nobody reads stops the socket, so memory stays bounded
 // by the read-ahead below, whatever the number of stalled readers.
-import { ClosedBeforeAnswer, Connection, type Answer } from "./connection.ts";
+import { Connection } from "./connection.ts";
+import { ClosedBeforeAnswer, type Answer } from "./types.ts";
 import { requestHead } from "./message.ts";
 
 export interface ClientRequest {

@@ -4,33 +4,8 @@
 import type { Socket } from "bun";
 import { decoderFor, type BodyDecoder } from "./decoders.ts";
 import { framingOf, headEnd, MAX_HEAD_BYTES, parseHead, ProtocolError, type ResponseHead } from "./message.ts";
-
-export interface Exchange {
-  method: string;
-  /** The request head, already serialized. */
-  head: Uint8Array;
-  body: Uint8Array | ReadableStream<Uint8Array> | null;
-  /** Called as each piece of a streamed body goes out (a sign of life for the caller's timers). */
-  onUploadProgress?: () => void;
-}
-
-export interface Answer extends ResponseHead {
-  /** A small body of known length comes whole (see WHOLE_BODY_BYTES); any other comes as a stream. */
-  body: ReadableStream<Uint8Array> | Uint8Array | null;
-}
-
-/**
- * A body of known length up to this size is read whole before the answer is handed over: one buffer for
- * the server to send, not a stream for it to pull — most of what a small, non-streamed request costs.
- */
-export const WHOLE_BODY_BYTES = 64 * 1024;
-
-/** The connection closed before any byte of an answer came: a reused connection the server had dropped. */
-export class ClosedBeforeAnswer extends Error {
-  readonly code = "ECONNRESET";
-}
-
-const encoder = new TextEncoder();
+import { ClosedBeforeAnswer, WHOLE_BODY_BYTES, type Answer, type Exchange } from "./types.ts";
+import { concat, sendChunked } from "./upload.ts";
 
 export class Connection {
   private socket: Socket<Connection> | null = null;
@@ -91,23 +66,7 @@ export class Connection {
     this.uploading = true;
     if (ex.body instanceof ReadableStream) {
       await this.write(ex.head);
-      const reader = ex.body.getReader();
-      try {
-        for (let r = await reader.read(); !r.done; r = await reader.read()) {
-          if (r.value.length === 0) continue;
-          await this.write(encoder.encode(r.value.length.toString(16) + "\r\n"));
-          await this.write(r.value);
-          await this.write(encoder.encode("\r\n"));
-          ex.onUploadProgress?.();
-        }
-      } catch (err) {
-        // The upstream went, or the client's upload broke off: stop reading what is left of it.
-        reader.cancel(err).catch(() => {});
-        throw err;
-      } finally {
-        reader.releaseLock();
-      }
-      await this.write(encoder.encode("0\r\n\r\n"));
+      await sendChunked((bytes) => this.write(bytes), ex.body, ex.onUploadProgress);
     } else if (ex.body && ex.body.length > 0) {
       await this.write(concat(ex.head, ex.body));
     } else {
@@ -274,13 +233,6 @@ export class Connection {
     this.closed = true;
     this.socket?.end();
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 const HANDLERS = {
