@@ -1,11 +1,14 @@
 import { createApp } from "./app.ts";
 import { parseConfig } from "./config.ts";
 import { buildDeps } from "./deps.ts";
+import { runSshHelper, SSH_SUBCOMMAND } from "./core/ssh-process.ts";
 import { runHealthcheck } from "./healthcheck.ts";
 import { addressInUse, portInUseMessage, serve } from "./server.ts";
 
 // `healthcheck`: the container health check. It needs only HOST and PORT, so it runs before the config is parsed.
 if (process.argv[2] === "healthcheck") process.exit(await runHealthcheck(process.env));
+// `ssh-shutdown`: the gateway's own helper process for one SSH shutdown; its job comes on stdin.
+if (process.argv[2] === SSH_SUBCOMMAND) process.exit(await runSshHelper());
 
 const parsed = parseConfig(process.env);
 if (!parsed.ok) {

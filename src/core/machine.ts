@@ -5,6 +5,7 @@ import { MetadataCache } from "./model-cache.ts";
 import { fetchTags, type TagsResult } from "./ollama.ts";
 import { tcpProbe, type ProbeResult } from "./probe.ts";
 import type { ShutdownOutcome, SshTarget } from "./ssh.ts";
+import { sshShutdownInHelper } from "./ssh-process.ts";
 import { sshConfigProblem } from "./ssh-config.ts";
 import { sendMagicPacket, type WolTarget } from "./wol.ts";
 
@@ -25,8 +26,8 @@ export const realMachineIo: MachineIo = {
   probeTcp: tcpProbe,
   fetchTags,
   sendMagicPacket,
-  // ssh2 alone adds about 26 MB to the process; load it only when a shutdown is actually sent.
-  sshShutdown: async (target, command) => (await import("./ssh.ts")).sshShutdown(target, command),
+  // In a process of its own: ssh2 never enters the gateway (see ssh-process.ts).
+  sshShutdown: sshShutdownInHelper,
 };
 
 const OLLAMA_PROBE_TIMEOUT_MS = 5000;
