@@ -55,7 +55,9 @@ export async function startAll(dir: string, st: Settings): Promise<Started> {
     ...gatewayLimits(st),
   };
   if (env.WOL_BROADCAST !== "127.0.0.1" || env.EQUIPO_IA !== "127.0.0.1") throw new Error("the simulated machine is not on loopback");
-  const gateway = await start("gateway", [process.execPath, "src/index.ts"] /* the same as `npm start` */, {
+  // The same as `npm start`, or the image's compiled executable (HOSTILE_GATEWAY_BIN).
+  const command = st.gatewayBin ? [st.gatewayBin] : [process.execPath, "src/index.ts"];
+  const gateway = await start("gateway", command, {
     cwd: st.gatewayRoot ?? REPO,
     env,
     logFile: join(dir, "gateway.log"),

@@ -40,7 +40,8 @@ export interface ForwardOverrides {
   hangUp?: () => void;
 }
 
-export type RequestBody = ArrayBuffer | Uint8Array | ReadableStream<Uint8Array> | null;
+/** Bytes (whole, or in pieces sent one after another) or a stream. */
+export type RequestBody = ArrayBuffer | Uint8Array | Uint8Array[] | ReadableStream<Uint8Array> | null;
 
 
 class IdleTimeout extends Error {}

@@ -140,6 +140,20 @@ describe("Http1Client against a raw server", () => {
     expect(got).toContain("transfer-encoding: chunked\r\n\r\n6\r\nfirst,\r\n7\r\nsecond,\r\n5\r\nthird\r\n0\r\n\r\n");
   });
 
+  test("a body in pieces goes out as one, small or large, with its whole length", async () => {
+    const got: string[] = [];
+    const srv = rawServer((peer, req) => {
+      got.push(req);
+      peer.sock.write("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    });
+    const client = new Http1Client(srv.url);
+    await client.request({ method: "POST", target: "/", headers: new Headers(), body: [enc.encode('{"a":1'), enc.encode(',"stream":false'), enc.encode("}")] });
+    const big = "x".repeat(200_000);
+    await client.request({ method: "POST", target: "/", headers: new Headers(), body: [enc.encode(big), enc.encode("!")] });
+    expect(got[0]).toEndWith('content-length: 22\r\n\r\n{"a":1,"stream":false}');
+    expect(got[1]).toEndWith(`content-length: 200001\r\n\r\n${big}!`);
+  });
+
   test("a refused connection fails with ECONNREFUSED; a garbled answer with a protocol error", async () => {
     const gone = rawServer(() => {});
     const port = gone.port;

@@ -12,7 +12,8 @@ export interface ClientRequest {
   target: string;
   /** Sent as given, less any framing headers (Host, Content-Length, Transfer-Encoding), which the client sets. */
   headers: Headers;
-  body?: Uint8Array | ArrayBuffer | ReadableStream<Uint8Array> | null;
+  /** Bytes, whole or in pieces sent one after another (never joined: no copy), or a stream sent chunked. */
+  body?: Uint8Array | ArrayBuffer | Uint8Array[] | ReadableStream<Uint8Array> | null;
   signal?: AbortSignal;
   onUploadProgress?: () => void;
 }
@@ -30,6 +31,11 @@ export interface ClientOptions {
 
 const FRAMING = new Set(["host", "content-length", "transfer-encoding"]);
 const NO_BODY = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"]);
+
+function piecesOf(body: NonNullable<ClientRequest["body"]> | null): Uint8Array[] | ReadableStream<Uint8Array> | null {
+  if (body === null || body instanceof ReadableStream || Array.isArray(body)) return body;
+  return [body instanceof ArrayBuffer ? new Uint8Array(body) : body];
+}
 
 export class Http1Client {
   private readonly hostname: string;
@@ -58,9 +64,10 @@ export class Http1Client {
   async request(req: ClientRequest): Promise<ClientResponse> {
     const headers = new Headers();
     req.headers.forEach((v, n) => FRAMING.has(n) || headers.append(n, v));
-    const raw = req.body instanceof ArrayBuffer ? new Uint8Array(req.body) : req.body ?? null;
+    const raw = piecesOf(req.body ?? null);
     const streamed = raw instanceof ReadableStream;
-    const framing = streamed ? "transfer-encoding: chunked" : raw ? `content-length: ${raw.length}` : NO_BODY.has(req.method) ? null : "content-length: 0";
+    const length = streamed || !raw ? 0 : raw.reduce((n, p) => n + p.length, 0);
+    const framing = streamed ? "transfer-encoding: chunked" : length > 0 || !NO_BODY.has(req.method) ? `content-length: ${length}` : null;
     const head = requestHead(req.method, this.basePath + req.target, this.host, headers, framing);
     const exchange = { method: req.method, head, body: raw, onUploadProgress: req.onUploadProgress };
     // A kept-alive connection may have been closed by the server meanwhile: then the request is sent

@@ -5,7 +5,7 @@ import type { Socket } from "bun";
 import { decoderFor, type BodyDecoder } from "./decoders.ts";
 import { framingOf, headEnd, MAX_HEAD_BYTES, parseHead, ProtocolError, type ResponseHead } from "./message.ts";
 import { ClosedBeforeAnswer, WHOLE_BODY_BYTES, type Answer, type Exchange } from "./types.ts";
-import { concat, sendChunked } from "./upload.ts";
+import { concat, sendChunked, sendPieces } from "./upload.ts";
 
 export class Connection {
   private socket: Socket<Connection> | null = null;
@@ -67,10 +67,8 @@ export class Connection {
     if (ex.body instanceof ReadableStream) {
       await this.write(ex.head);
       await sendChunked((bytes) => this.write(bytes), ex.body, ex.onUploadProgress);
-    } else if (ex.body && ex.body.length > 0) {
-      await this.write(concat(ex.head, ex.body));
     } else {
-      await this.write(ex.head);
+      await sendPieces((bytes) => this.write(bytes), ex.head, ex.body ?? []);
     }
     this.uploading = false;
     this.maybeReusable();

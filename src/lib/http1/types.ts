@@ -5,7 +5,8 @@ export interface Exchange {
   method: string;
   /** The request head, already serialized. */
   head: Uint8Array;
-  body: Uint8Array | ReadableStream<Uint8Array> | null;
+  /** Bytes in pieces, written one after another, or a stream sent chunked. */
+  body: Uint8Array[] | ReadableStream<Uint8Array> | null;
   /** Called as each piece of a streamed body goes out (a sign of life for the caller's timers). */
   onUploadProgress?: () => void;
 }

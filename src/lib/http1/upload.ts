@@ -27,9 +27,22 @@ export async function sendChunked(write: Write, body: ReadableStream<Uint8Array>
   await write(encoder.encode("0\r\n\r\n"));
 }
 
-export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
+/** A small request goes out in one write (one packet); a large body is written as it is, never copied. */
+export async function sendPieces(write: Write, head: Uint8Array, pieces: Uint8Array[]): Promise<void> {
+  const total = pieces.reduce((n, p) => n + p.length, head.length);
+  if (total <= ONE_WRITE_BYTES) return write(concat(head, ...pieces));
+  await write(head);
+  for (const p of pieces) if (p.length > 0) await write(p);
+}
+
+const ONE_WRITE_BYTES = 64 * 1024;
+
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
