@@ -21,7 +21,7 @@ export const MANAGEMENT_BODY_BYTES = 64 * 1024;
  * process inside a 128 MB container whatever arrives. A request that finds its pool spent gets 503.
  */
 export const SMALL_BODY_MEMORY_BYTES = 8 * 1048576;
-export const LARGE_BODY_MEMORY_BYTES = 16 * 1048576;
+export const LARGE_BODY_MEMORY_BYTES = 8 * 1048576;
 
 /** Everything the HTTP app needs, built once and handed in, so tests can build one against the simulator. */
 export interface AppDeps {

@@ -19,7 +19,8 @@ export class ByteBudget {
 
   /** A reservation of `bytes`, or null when they do not fit now. */
   tryReserve(bytes: number): Reservation | null {
-    if (this.used > 0 && this.used + bytes > this.limit) return null;
+    // Nothing asked is always granted, even while one large holder has the pool past its limit.
+    if (bytes > 0 && this.used > 0 && this.used + bytes > this.limit) return null;
     this.used += bytes;
     let held = bytes;
     return {

@@ -17,6 +17,7 @@ test("one holder alone may pass the limit, reserving or growing; with others pre
   const budget = new ByteBudget(100);
   const big = budget.tryReserve(500)!;
   expect(budget.tryReserve(1)).toBeNull();
+  expect(budget.tryReserve(0)).not.toBeNull(); // asking nothing (a small body's share here) is never refused
   expect(big.tryGrow(300)).toBe(true); // alone: a chunked body larger than the pool still goes
   expect(budget.inUse).toBe(800);
   big.release();
