@@ -195,6 +195,20 @@ describe("what reaches Ollama", () => {
   });
 });
 
+describe("what cannot reach Ollama", () => {
+  test("an encoded line break in the path stays encoded: it cannot start a second request to Ollama", async () => {
+    h = await startHarness({ on: true });
+    const smuggled = "/api/version%20HTTP/1.1%0D%0Ahost:%20x%0D%0A%0D%0ADELETE%20/api/delete%20HTTP/1.1%0D%0Ax-pad:";
+    const res = await h.api(smuggled);
+    await res.text();
+    expect(h.sim.ollama.requests.filter((r) => r.method === "DELETE")).toEqual([]);
+    expect(h.sim.ollama.requests.some((r) => r.path === smuggled)).toBe(true);
+    // An everyday encoded path goes through as the client wrote it.
+    await (await h.api("/api/some%20thing")).text();
+    expect(h.sim.ollama.requests.some((r) => r.path === "/api/some%20thing")).toBe(true);
+  });
+});
+
 describe("the model list while the machine sleeps", () => {
   test("/api/tags, /v1/models and /lista_modelos answer from the last list seen", async () => {
     h = await startHarness({ on: true });

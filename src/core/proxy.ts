@@ -3,6 +3,7 @@ import { clientResponseHeaders, upstreamRequestHeaders } from "./http-headers.ts
 import { watchIdle } from "./idle-stream.ts";
 import type { Logger } from "./logger.ts";
 import { Http1Client, type ClientResponse } from "../lib/http1/client.ts";
+import { InvalidRequestError } from "../lib/http1/message.ts";
 
 export type TimeoutClass = "generate" | "pull" | "default";
 
@@ -54,10 +55,6 @@ export class OllamaProxy {
     this.client = new Http1Client(opts.baseUrl);
   }
 
-  /** Drops kept-alive upstream connections (they die with the machine's sleep anyway). */
-  closeIdleConnections(): void {
-    this.client.closeIdle();
-  }
 
   async forward(req: Request, pathAndQuery: string, over: ForwardOverrides = {}): Promise<Response> {
     const path = pathAndQuery.split("?")[0]!;
@@ -135,6 +132,7 @@ export class OllamaProxy {
 
   private async failure(err: unknown, signal: AbortSignal, req: Request, idleMs: number, path: string): Promise<GatewayError> {
     if (err instanceof GatewayError) return err;
+    if (err instanceof InvalidRequestError) return new GatewayError(400, "The request's path cannot be forwarded as it is");
     if (signal.reason instanceof IdleTimeout) {
       // A sleeping host on another subnet can swallow the connection attempt instead of refusing it.
       if (!(await this.opts.machineAnswers())) return new MachineAsleepError("The AI machine is asleep or unreachable");

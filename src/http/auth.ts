@@ -42,6 +42,18 @@ export function routedPath(req: Request): string {
   return m ? (m[2] ?? "/") : path;
 }
 
+/**
+ * The routed path as the client wrote it, still percent-encoded: what is forwarded upstream. The decoded
+ * form must never be: an encoded CR LF would become a line break in the request sent to Ollama.
+ */
+export function rawRoutedPath(url: string): string {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  const q = url.indexOf("?", start);
+  const path = start < 0 ? "/" : url.slice(start, q < 0 ? undefined : q);
+  const m = KEY_PREFIX.exec(path);
+  return m ? (m[2] ?? "/") : path;
+}
+
 function keyFromPath(req: Request): string | undefined {
   const key = KEY_PREFIX.exec(getPath(req))?.[1];
   if (key === undefined) return undefined;

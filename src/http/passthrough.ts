@@ -4,17 +4,18 @@ import type { CachedAnswer } from "../core/model-cache.ts";
 import type { ForwardOverrides } from "../core/proxy.ts";
 import { scanJson } from "../lib/json-scan.ts";
 import type { AppDeps } from "../deps.ts";
+import { rawRoutedPath } from "./auth.ts";
 import { BUFFER_LIMIT, declaredLength, readWhole, reserve } from "./body.ts";
 import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";
 
 /** What Bun holds in memory for one streamed upload, measured: about 1.2 to 1.5 MB (reserve() counts it twice). */
 const STREAM_READ_AHEAD = 1048576;
 
-/** The path and query the client asked for; under /k/<key>/ the routed path has the prefix already removed. */
+/** The path and query the client asked for, as it wrote them (percent-encoded), less any /k/<key> prefix. */
 export function upstreamTarget(c: Context): string {
   const url = c.req.url;
   const q = url.indexOf("?");
-  return c.req.path + (q >= 0 ? url.slice(q) : "");
+  return rawRoutedPath(url) + (q >= 0 ? url.slice(q) : "");
 }
 
 /**

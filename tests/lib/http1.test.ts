@@ -3,7 +3,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { readFileSync } from "node:fs";
 import { Http1Client } from "../../src/lib/http1/client.ts";
 import { decoderFor } from "../../src/lib/http1/decoders.ts";
-import { ProtocolError } from "../../src/lib/http1/message.ts";
+import { InvalidRequestError, ProtocolError } from "../../src/lib/http1/message.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -194,6 +194,65 @@ describe("Http1Client against a raw server", () => {
     expect(settled).toBe(false);
     ctl.abort(new Error("gave up"));
     expect(pending).rejects.toThrow("gave up");
+  });
+
+  test("cancelling a body after it has ended leaves the connection's next exchange alone", async () => {
+    const srv = rawServer((peer, req) => {
+      if (req.startsWith("GET /a ")) peer.sock.write("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n");
+      else peer.sock.write("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nb\r\n");
+    });
+    const client = new Http1Client(srv.url);
+    const a = await client.request({ method: "GET", target: "/a", headers: new Headers() });
+    // A's body is complete on the wire (its connection back in the pool) but still unread; B takes the connection.
+    while (srv.conns[0]!.received !== "" || !a.body) await Bun.sleep(1);
+    await Bun.sleep(20);
+    const b = await client.request({ method: "GET", target: "/b", headers: new Headers() });
+    expect(srv.conns).toHaveLength(1);
+    await (a.body as ReadableStream<Uint8Array>).cancel(new Error("client A went away"));
+    const reader = (b.body as ReadableStream<Uint8Array>).getReader();
+    expect(dec.decode((await reader.read()).value)).toBe("b");
+    expect(srv.conns[0]!.sock.readyState).toBe(1); // still open: A's cancel did not reach B's exchange
+    reader.releaseLock();
+  });
+
+  test("an answer that comes before the upload is done ends the upload and the connection", async () => {
+    const closed = Promise.withResolvers<void>();
+    const srv = rawServer(
+      () => {},
+      () => {},
+    );
+    servers.at(-1)!.reload({
+      socket: {
+        open: (sock: Socket<Peer>) => (sock.data = { received: "", sock }),
+        data: (sock: Socket<Peer>) => {
+          if (!sock.data.received) sock.write("HTTP/1.1 413 Payload Too Large\r\ncontent-length: 2\r\n\r\nno");
+          sock.data.received = "x";
+        },
+        close: () => closed.resolve(),
+      },
+    } as never);
+    const endless = new ReadableStream<Uint8Array>({ pull: (c) => c.enqueue(new Uint8Array(65536)) });
+    const res = await new Http1Client(srv.url).request({ method: "POST", target: "/up", headers: new Headers(), body: endless });
+    expect([res.status, await text(res.body)]).toEqual([413, "no"]);
+    await closed.promise; // the client closed it: the upload does not go on
+  });
+
+  test("a path or method that would break the request line is refused before anything is sent", async () => {
+    const srv = rawServer(() => {});
+    const client = new Http1Client(srv.url);
+    for (const [method, target] of [["GET", "/a b"], ["GET", "/a\r\nDELETE /x"], ["GET X", "/"], ["GET", "a"]] as const) {
+      expect(client.request({ method, target, headers: new Headers() })).rejects.toBeInstanceOf(InvalidRequestError);
+    }
+    expect(srv.conns).toHaveLength(0);
+  });
+
+  test("an aborted signal refuses at once; bytes after an answer without a body keep the connection from reuse", async () => {
+    const srv = rawServer((peer) => peer.sock.write("HTTP/1.1 204 No Content\r\n\r\nstray"));
+    const client = new Http1Client(srv.url);
+    expect(client.request({ method: "GET", target: "/", headers: new Headers(), signal: AbortSignal.abort(new Error("gone")) })).rejects.toThrow("gone");
+    expect((await client.request({ method: "GET", target: "/", headers: new Headers() })).status).toBe(204);
+    expect((await client.request({ method: "GET", target: "/", headers: new Headers() })).status).toBe(204);
+    expect(srv.conns).toHaveLength(2);
   });
 
   test("a body nobody reads stops the socket: past the kernel's buffers, the server cannot send more", async () => {

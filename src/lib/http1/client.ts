@@ -87,9 +87,9 @@ export class Http1Client {
 
   /** A new connection; given up when the signal aborts first (a sleeping host may never answer a SYN). */
   private connect(signal?: AbortSignal): Promise<Connection> {
+    signal?.throwIfAborted();
     const opening = Connection.open(this.hostname, this.port, this.readAhead, this.tls);
     if (!signal) return opening;
-    signal.throwIfAborted();
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         reject(signal.reason);
@@ -101,14 +101,6 @@ export class Http1Client {
         (err) => (signal.removeEventListener("abort", onAbort), reject(err)),
       );
     });
-  }
-
-  /** Closes the connections kept for reuse (the machine is going to sleep, or the gateway is stopping). */
-  closeIdle(): void {
-    for (const { conn, timer } of this.idle.splice(0)) {
-      clearTimeout(timer);
-      conn.end();
-    }
   }
 
   private takeIdle(): Connection | null {

@@ -118,7 +118,11 @@ export class Connection {
     const framing = framingOf(this.method, head);
     this.decoder = decoderFor(framing);
     this.untilClose = framing.kind === "until-close";
-    this.reuse = !head.closes && !this.untilClose;
+    // Both a length and a transfer coding: the coding frames the body (RFC 9112 §6.3), the length is
+    // dropped so nobody downstream believes it, and a server that sends both is not trusted again.
+    const ambiguous = head.headers.has("transfer-encoding") && head.headers.has("content-length");
+    if (ambiguous) head.headers.delete("content-length");
+    this.reuse = !head.closes && !this.untilClose && !ambiguous;
     if (framing.kind === "length" && framing.bytes <= WHOLE_BODY_BYTES) {
       // The answer is handed over once its body is complete (until then, `answered` stays pending).
       this.whole = { head, bytes: new Uint8Array(framing.bytes), at: 0 };
@@ -126,17 +130,28 @@ export class Connection {
       const answered = this.answered!;
       this.answered = null;
       answered.resolve({ ...head, body: this.decoder.done ? null : this.bodyStream() });
-      if (this.decoder.done) this.finishBody();
+      if (this.decoder.done) {
+        // Bytes after an answer without a body: the server is confused, the connection is not reused.
+        if (rest.length > 0) this.reuse = false;
+        return this.finishBody();
+      }
     }
-    if (rest.length > 0 && this.decoder) this.feedBody(rest);
+    if (rest.length > 0) this.feedBody(rest);
   }
 
+  /**
+   * The body as a stream. Its pull and cancel act only while its own exchange runs: once the body has
+   * ended, the connection may already carry the next exchange, which a late cancel must not touch.
+   */
   private bodyStream(): ReadableStream<Uint8Array> {
+    let own: ReadableStreamDefaultController<Uint8Array> | null = null;
     return new ReadableStream<Uint8Array>(
       {
-        start: (ctrl) => void (this.ctrl = ctrl),
-        pull: () => void this.socket?.resume(),
-        cancel: (reason) => this.destroy(reason ?? new Error("the body was cancelled")),
+        start: (ctrl) => void (this.ctrl = own = ctrl),
+        pull: () => void (this.ctrl === own && this.socket?.resume()),
+        cancel: (reason) => {
+          if (this.ctrl === own) this.destroy(reason ?? new Error("the body was cancelled"));
+        },
       },
       new ByteLengthQueuingStrategy({ highWaterMark: this.readAheadBytes }),
     );
@@ -169,6 +184,9 @@ export class Connection {
   private finishBody(): void {
     this.decoder = null;
     this.ctrl = null;
+    // An answer that came before the request was all sent (a 413, say): the rest of the upload is not
+    // wanted, and the connection's framing is lost; it is closed, which also ends the upload.
+    if (this.uploading) this.reuse = false;
     this.settle();
     this.socket?.resume();
     if (!this.reuse) this.end();
@@ -191,7 +209,9 @@ export class Connection {
       this.settle();
       return;
     }
-    const why = err ?? (this.gotBytes ? new ProtocolError("the upstream closed the connection mid-answer") : new ClosedBeforeAnswer("the upstream closed the connection before answering"));
+    // Nothing of an answer came: the connection was closed or reset under the request (on a kept-alive
+    // connection, the server's idle close racing our send), which the client may send again.
+    const why = this.gotBytes ? (err ?? new ProtocolError("the upstream closed the connection mid-answer")) : new ClosedBeforeAnswer("the upstream closed the connection before answering");
     this.fail(why);
   }
 

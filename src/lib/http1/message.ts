@@ -8,6 +8,13 @@ export class ProtocolError extends Error {
   readonly code = "HPE_INVALID";
 }
 
+/** A request this client will not write: a method or target with a byte that would break the request line. */
+export class InvalidRequestError extends Error {}
+
+// Visible ASCII only: a space, CR or LF in either would end the request line early and start another.
+const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const TARGET = /^\/[\x21-\x7e]*$/;
+
 export interface ResponseHead {
   status: number;
   statusText: string;
@@ -19,14 +26,15 @@ export interface ResponseHead {
 export type Framing = { kind: "none" } | { kind: "length"; bytes: number } | { kind: "chunked" } | { kind: "until-close" };
 
 const latin1 = new TextDecoder("latin1");
-const encoder = new TextEncoder();
 
 /** The request line and headers, ended by the blank line. Header names and values come from a Headers object, which refuses CR and LF. */
 export function requestHead(method: string, target: string, host: string, headers: Headers, framing: string | null): Uint8Array {
+  if (!METHOD.test(method) || !TARGET.test(target)) throw new InvalidRequestError("the request's method or path cannot be sent as it is");
   let head = `${method} ${target} HTTP/1.1\r\nhost: ${host}\r\n`;
   headers.forEach((value, name) => (head += `${name}: ${value}\r\n`));
   if (framing) head += framing + "\r\n";
-  return encoder.encode(head + "\r\n");
+  // Latin-1, as HTTP/1.1 header bytes are: a Headers value holds one byte per character.
+  return Buffer.from(head + "\r\n", "latin1");
 }
 
 /** Where the head ends (the index just past its blank line) in `buf`, or -1 while it has not ended. */
@@ -38,7 +46,7 @@ export function headEnd(buf: Uint8Array): number {
   return -1;
 }
 
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: (.*))?$/;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 export function parseHead(bytes: Uint8Array): ResponseHead {

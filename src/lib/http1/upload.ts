@@ -12,9 +12,10 @@ export async function sendChunked(write: Write, body: ReadableStream<Uint8Array>
   try {
     for (let r = await reader.read(); !r.done; r = await reader.read()) {
       if (r.value.length === 0) continue;
-      await write(encoder.encode(r.value.length.toString(16) + "\r\n"));
-      await write(r.value);
-      await write(encoder.encode("\r\n"));
+      const size = encoder.encode(r.value.length.toString(16) + "\r\n");
+      // A small piece goes out framed in one write (one packet); a large one is not copied to frame it.
+      if (r.value.length <= ONE_WRITE_BYTES) await write(concat(size, r.value, CRLF));
+      else for (const part of [size, r.value, CRLF]) await write(part);
       onPiece?.();
     }
   } catch (err) {
@@ -36,6 +37,7 @@ export async function sendPieces(write: Write, head: Uint8Array, pieces: Uint8Ar
 }
 
 const ONE_WRITE_BYTES = 64 * 1024;
+const CRLF = encoder.encode("\r\n");
 
 export function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
