@@ -11,7 +11,7 @@ import { OllamaProxy } from "./core/proxy.ts";
 import { StatusStore } from "./core/status-store.ts";
 import { BUFFER_LIMIT, type BodyLimits } from "./http/body.ts";
 import { ByteBudget } from "./lib/byte-budget.ts";
-import { collectSoon } from "./lib/gc.ts";
+import { collectEvery, collectSoon } from "./lib/gc.ts";
 
 /** Bodies of the management routes (/arrancar, /apagar, …) hold a few small fields. */
 export const MANAGEMENT_BODY_BYTES = 64 * 1024;
@@ -22,6 +22,11 @@ export const MANAGEMENT_BODY_BYTES = 64 * 1024;
  */
 export const SMALL_BODY_MEMORY_BYTES = 8 * 1048576;
 export const LARGE_BODY_MEMORY_BYTES = 8 * 1048576;
+/**
+ * A collection after every this many bytes read from Ollama: what passes through is garbage once sent,
+ * and left to the collector's own pace a burst of streams kept the process 20-30 MB larger afterwards.
+ */
+export const PROXIED_BYTES_PER_COLLECTION = 32 * 1048576;
 
 /** Everything the HTTP app needs, built once and handed in, so tests can build one against the simulator. */
 export interface AppDeps {
@@ -75,6 +80,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const power = new Power({ machine, store, monitor, activity, events, logger, power: config.power, now });
   const proxy = new OllamaProxy({
     baseUrl: machine.ollamaUrl,
+    onReceived: collectEvery(PROXIED_BYTES_PER_COLLECTION),
     timeoutsMs: config.proxyTimeoutsMs,
     machineAnswers: async () => (await machine.probeHost()).ok,
     logger,

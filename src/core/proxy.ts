@@ -22,6 +22,8 @@ export interface ProxyOptions {
   /** Asked only after a connection failure, to tell "machine asleep" from "Ollama down". */
   machineAnswers: () => Promise<boolean>;
   logger: Logger;
+  /** Hears of every read from Ollama's sockets, with its size (see deps: garbage collection). */
+  onReceived?: (bytes: number) => void;
   /** Called as a request starts; the function it returns is called once, with the status, when the response has ended. */
   track?: (path: string, background: boolean) => (status: number) => void;
 }
@@ -52,7 +54,7 @@ export class OllamaProxy {
   private readonly client: Http1Client;
 
   constructor(private readonly opts: ProxyOptions) {
-    this.client = new Http1Client(opts.baseUrl);
+    this.client = new Http1Client(opts.baseUrl, { onReceived: opts.onReceived });
   }
 
 

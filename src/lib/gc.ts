@@ -9,6 +9,17 @@ const MIN_GAP_MS = 50;
 let pending = false;
 let lastRun = 0;
 
+/** A counter that asks for a collection each time `bytes` more have been counted. */
+export function collectEvery(bytes: number): (n: number) => void {
+  let since = 0;
+  return (n) => {
+    since += n;
+    if (since < bytes) return;
+    since = 0;
+    collectSoon();
+  };
+}
+
 export function collectSoon(): void {
   if (pending) return;
   pending = true;

@@ -27,6 +27,8 @@ export interface ClientOptions {
   maxIdle?: number;
   /** How long an unused connection is kept (default 4 s): a machine that went to sleep leaves dead ones. */
   idleMs?: number;
+  /** Hears of every read from an upstream socket, with its size (the caller's memory accounting). */
+  onReceived?: (bytes: number) => void;
 }
 
 const FRAMING = new Set(["host", "content-length", "transfer-encoding"]);
@@ -47,6 +49,7 @@ export class Http1Client {
   private readonly readAhead: number;
   private readonly maxIdle: number;
   private readonly idleMs: number;
+  private readonly onReceived?: (bytes: number) => void;
 
   constructor(origin: string, opts: ClientOptions = {}) {
     const url = new URL(origin);
@@ -59,6 +62,7 @@ export class Http1Client {
     this.readAhead = opts.readAheadBytes ?? 32 * 1024;
     this.maxIdle = opts.maxIdle ?? 64;
     this.idleMs = opts.idleMs ?? 4000;
+    this.onReceived = opts.onReceived;
   }
 
   async request(req: ClientRequest): Promise<ClientResponse> {
@@ -88,7 +92,7 @@ export class Http1Client {
   /** A new connection; given up when the signal aborts first (a sleeping host may never answer a SYN). */
   private connect(signal?: AbortSignal): Promise<Connection> {
     signal?.throwIfAborted();
-    const opening = Connection.open(this.hostname, this.port, this.readAhead, this.tls);
+    const opening = Connection.open(this.hostname, this.port, this.tls, { readAheadBytes: this.readAhead, onReceived: this.onReceived });
     if (!signal) return opening;
     return new Promise((resolve, reject) => {
       const onAbort = () => {

@@ -7,6 +7,12 @@ import { framingOf, headEnd, MAX_HEAD_BYTES, parseHead, ProtocolError, type Resp
 import { ClosedBeforeAnswer, WHOLE_BODY_BYTES, type Answer, type Exchange } from "./types.ts";
 import { concat, sendChunked, sendPieces } from "./upload.ts";
 
+export interface ConnectionOptions {
+  readAheadBytes: number;
+  /** Hears of every read from the socket, with its size. */
+  onReceived?: (bytes: number) => void;
+}
+
 export class Connection {
   private socket: Socket<Connection> | null = null;
   private pendingHead: Uint8Array | null = null;
@@ -29,10 +35,10 @@ export class Connection {
   /** Set when the answer ends and the connection can take another exchange. */
   onReusable: (conn: Connection) => void = () => {};
 
-  constructor(private readonly readAheadBytes: number) {}
+  constructor(private readonly opts: ConnectionOptions) {}
 
-  static async open(hostname: string, port: number, readAheadBytes: number, tls: boolean): Promise<Connection> {
-    const conn = new Connection(readAheadBytes);
+  static async open(hostname: string, port: number, tls: boolean, opts: ConnectionOptions): Promise<Connection> {
+    const conn = new Connection(opts);
     conn.socket = await Bun.connect<Connection>({ hostname, port, tls, data: conn, socket: HANDLERS });
     // A request goes out in one write; an upload's pieces must not wait for the last one's ACK.
     conn.socket.setNoDelay(true);
@@ -93,6 +99,7 @@ export class Connection {
 
   onData(chunk: Uint8Array): void {
     this.gotBytes = true;
+    this.opts.onReceived?.(chunk.length);
     try {
       if (this.decoder) return this.feedBody(chunk);
       if (this.answered) return this.feedHead(chunk);
@@ -153,7 +160,7 @@ export class Connection {
           if (this.ctrl === own) this.destroy(reason ?? new Error("the body was cancelled"));
         },
       },
-      new ByteLengthQueuingStrategy({ highWaterMark: this.readAheadBytes }),
+      new ByteLengthQueuingStrategy({ highWaterMark: this.opts.readAheadBytes }),
     );
   }
 
