@@ -57,7 +57,6 @@ export class OllamaProxy {
     this.client = new Http1Client(opts.baseUrl, { onReceived: opts.onReceived });
   }
 
-
   async forward(req: Request, pathAndQuery: string, over: ForwardOverrides = {}): Promise<Response> {
     const path = pathAndQuery.split("?")[0]!;
     const end = this.opts.track?.(path, over.background ?? false) ?? (() => {});
