@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { bigBodies } from "./hostile/big.ts";
+import { container as makeContainer } from "./hostile/container.ts";
 import { fuzz } from "./hostile/fuzz.ts";
 import { call, settle } from "./hostile/gate.ts";
 import { leases } from "./hostile/leases.ts";
@@ -55,7 +56,9 @@ async function main() {
   }, settings.watchdogS * 1000).unref();
   // Kept dirs are not registered for removal; the others go on every way out (procs.ts).
   const dir = settings.keep ? mkdtempSync(join(tmpdir(), "ollama-gate-hostile-")) : tempDir("ollama-gate-hostile-");
-  const { ctx, gateway, sim } = await startAll(dir, settings);
+  const container = settings.memLimitMB ? makeContainer(settings.memLimitMB) : null;
+  if (typeof container === "string") log(`memory cgroup: ${container}`);
+  const { ctx, gateway, sim } = await startAll(dir, settings, container && typeof container !== "string" ? container.wrap : undefined);
   log(`gateway at ${ctx.url} (pid ${gateway.pid}), simulated machine pid ${sim.pid}, logs in ${dir}`);
   const redact = (s: string) => s.split(ctx.key).join("***");
 
@@ -75,8 +78,10 @@ async function main() {
     log(`settle: ${await settle(ctx)}`);
   }
 
+  const contained = container && typeof container !== "string" ? container.read() : (container ?? undefined);
   // Stopped first, so both logs are complete when read (and before stopAll removes the temp dir).
   await Promise.all([gateway.stop(), sim.stop()]);
+  if (container && typeof container !== "string") container.remove();
   await Bun.sleep(200); // the log pumps finish writing just after the exit
   const report: Report = {
     machine: machine(),
@@ -87,6 +92,7 @@ async function main() {
     gatewayLog: summarizeLog(gateway.log, redact),
     simulator: simulatorSummary(sim.log),
     elapsedS: 0,
+    container: contained,
   };
   await stopAll();
   report.elapsedS = Math.round((performance.now() - began) / 100) / 10;

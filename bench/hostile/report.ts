@@ -1,5 +1,6 @@
 // The markdown printed at the end, and the JSON written next to it.
 import type { Row } from "./scenario.ts";
+import type { ContainerReading } from "./container.ts";
 import type { LogSummary } from "./setup.ts";
 
 export interface Report {
@@ -11,6 +12,8 @@ export interface Report {
   gatewayLog: LogSummary;
   simulator: string;
   elapsedS: number;
+  /** The memory cgroup the gateway ran in (HOSTILE_MEM_LIMIT_MB), or why it could not. */
+  container?: ContainerReading | string;
 }
 
 function table(head: string[], rows: (string | number)[][]): string {
@@ -69,6 +72,11 @@ export function render(r: Report): string {
   out.push("#### Gateway log", "", `${g.lines} lines: ${Object.entries(g.byLevel).map(([k, n]) => `${k} ${n}`).join(", ")}`, "");
   out.push(...list(g.top.length ? g.top : ["no warnings or errors"]));
   if (g.other.length) out.push("", "Lines that are not the gateway's JSON (error messages and stack frames, grouped):", "", "```", ...g.other, "```");
+  if (typeof r.container === "string") out.push("", `Memory cgroup: not used (${r.container}).`);
+  else if (r.container) {
+    const c = r.container;
+    out.push("", `In a memory cgroup of ${c.limitMB} MB (as compose.yaml limits the container): the most it was charged at once was ${c.peakMB} MB; OOM kills: ${c.oomKills}.`);
+  }
   out.push("", `Simulator: ${r.simulator}`, "", `The run took ${r.elapsedS} s.`);
   return out.join("\n");
 }

@@ -45,6 +45,8 @@ export const settings = {
   keep: process.env.HOSTILE_KEEP === "1",
   /** Where the gateway is started from (`bun src/index.ts` there); default this checkout. */
   gatewayRoot: process.env.HOSTILE_GATEWAY_ROOT || undefined,
+  /** Run the gateway in a memory cgroup of this many MB (compose.yaml: 128), and report its peak and OOM kills. */
+  memLimitMB: num("HOSTILE_MEM_LIMIT_MB", 0) || null,
   /** A compiled gateway to run instead of `bun src/index.ts`: the image's executable, built as the Dockerfile does. */
   gatewayBin: process.env.HOSTILE_GATEWAY_BIN || undefined,
 };

@@ -30,7 +30,8 @@ export const gatewayLimits = (st: Settings): Record<string, string> => ({
 const passed = () => ["PATH", "HOME", "TMPDIR", "LANG", "BUN_OPTIONS", ...Object.keys(process.env).filter((k) => k.startsWith("BUN_JSC_"))];
 const basics = () => Object.fromEntries(passed().flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
 
-export async function startAll(dir: string, st: Settings): Promise<Started> {
+/** `wrap` puts the gateway's start command inside something (a memory cgroup: hostile/container.ts). */
+export async function startAll(dir: string, st: Settings, wrap: (command: string[]) => string[] = (c) => c): Promise<Started> {
   const key = "hostile-" + crypto.randomUUID();
   const sshPass = "ssh-" + crypto.randomUUID();
   const sudoPass = "sudo-" + crypto.randomUUID();
@@ -57,7 +58,7 @@ export async function startAll(dir: string, st: Settings): Promise<Started> {
   if (env.WOL_BROADCAST !== "127.0.0.1" || env.EQUIPO_IA !== "127.0.0.1") throw new Error("the simulated machine is not on loopback");
   // The same as `npm start`, or the image's compiled executable (HOSTILE_GATEWAY_BIN).
   const command = st.gatewayBin ? [st.gatewayBin] : [process.execPath, "src/index.ts"];
-  const gateway = await start("gateway", command, {
+  const gateway = await start("gateway", wrap(command), {
     cwd: st.gatewayRoot ?? REPO,
     env,
     logFile: join(dir, "gateway.log"),
