@@ -31,7 +31,6 @@ export interface ClientOptions {
   onReceived?: (bytes: number) => void;
 }
 
-const FRAMING = new Set(["host", "content-length", "transfer-encoding"]);
 const NO_BODY = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"]);
 
 function piecesOf(body: NonNullable<ClientRequest["body"]> | null): Uint8Array[] | ReadableStream<Uint8Array> | null {
@@ -66,13 +65,11 @@ export class Http1Client {
   }
 
   async request(req: ClientRequest): Promise<ClientResponse> {
-    const headers = new Headers();
-    req.headers.forEach((v, n) => FRAMING.has(n) || headers.append(n, v));
     const raw = piecesOf(req.body ?? null);
     const streamed = raw instanceof ReadableStream;
     const length = streamed || !raw ? 0 : raw.reduce((n, p) => n + p.length, 0);
     const framing = streamed ? "transfer-encoding: chunked" : length > 0 || !NO_BODY.has(req.method) ? `content-length: ${length}` : null;
-    const head = requestHead(req.method, this.basePath + req.target, this.host, headers, framing);
+    const head = requestHead(req.method, this.basePath + req.target, this.host, req.headers, framing);
     const exchange = { method: req.method, head, body: raw, onUploadProgress: req.onUploadProgress };
     // A kept-alive connection may have been closed by the server meanwhile: then the request is sent
     // again on a new one — only when its body can be sent again, so a streamed upload always gets a new one.

@@ -3,9 +3,9 @@
 // read-ahead here; the rest waits in the kernel and, past that, in the upstream server.
 import type { Socket } from "bun";
 import { decoderFor, type BodyDecoder } from "./decoders.ts";
-import { framingOf, headEnd, MAX_HEAD_BYTES, parseHead, ProtocolError, type ResponseHead } from "./message.ts";
+import { framingOf, HeadReader, ProtocolError, type ResponseHead } from "./message.ts";
 import { ClosedBeforeAnswer, WHOLE_BODY_BYTES, type Answer, type Exchange } from "./types.ts";
-import { concat, sendChunked, sendPieces } from "./upload.ts";
+import { sendChunked, sendPieces } from "./upload.ts";
 
 export interface ConnectionOptions {
   readAheadBytes: number;
@@ -15,7 +15,7 @@ export interface ConnectionOptions {
 
 export class Connection {
   private socket: Socket<Connection> | null = null;
-  private pendingHead: Uint8Array | null = null;
+  private headReader = new HeadReader();
   private gotBytes = false;
   private answered: PromiseWithResolvers<Answer> | null = null;
   private decoder: BodyDecoder | null = null;
@@ -53,6 +53,7 @@ export class Connection {
   exchange(ex: Exchange, signal?: AbortSignal): Promise<Answer> {
     this.answered = Promise.withResolvers<Answer>();
     const answered = this.answered.promise;
+    this.headReader = new HeadReader();
     this.gotBytes = false;
     this.method = ex.method;
     if (signal?.aborted) {
@@ -110,18 +111,9 @@ export class Connection {
   }
 
   private feedHead(chunk: Uint8Array): void {
-    const buf = this.pendingHead ? concat(this.pendingHead, chunk) : chunk;
-    const end = headEnd(buf);
-    if (end < 0) {
-      if (buf.length > MAX_HEAD_BYTES) throw new ProtocolError("the upstream's answer head is over 64 KB");
-      this.pendingHead = buf === chunk ? chunk.slice() : buf;
-      return;
-    }
-    this.pendingHead = null;
-    const head = parseHead(buf.subarray(0, end));
-    const rest = buf.subarray(end);
-    // An interim answer (100 Continue, 103 Early Hints) is not the answer: read on.
-    if (head.status < 200) return rest.length > 0 ? this.feedHead(rest) : undefined;
+    const read = this.headReader.push(chunk);
+    if (!read) return;
+    const { head, rest } = read;
     const framing = framingOf(this.method, head);
     this.decoder = decoderFor(framing);
     this.untilClose = framing.kind === "until-close";

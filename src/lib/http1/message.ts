@@ -2,7 +2,7 @@
 // reads, and how the response body is framed (RFC 9112). Pure functions over bytes and strings.
 
 /** A response head larger than this is refused: no server we talk to sends one. */
-export const MAX_HEAD_BYTES = 64 * 1024;
+const MAX_HEAD_BYTES = 64 * 1024;
 
 export class ProtocolError extends Error {
   readonly code = "HPE_INVALID";
@@ -27,18 +27,24 @@ export type Framing = { kind: "none" } | { kind: "length"; bytes: number } | { k
 
 const latin1 = new TextDecoder("latin1");
 
-/** The request line and headers, ended by the blank line. Header names and values come from a Headers object, which refuses CR and LF. */
+/** Headers the client writes itself, whatever the caller's say. */
+const FRAMING = new Set(["host", "content-length", "transfer-encoding"]);
+
+/**
+ * The request line and headers, ended by the blank line: the caller's headers less the framing ones, then
+ * `host` and `framing`. Names and values come from a Headers object, which refuses CR and LF.
+ */
 export function requestHead(method: string, target: string, host: string, headers: Headers, framing: string | null): Uint8Array {
   if (!METHOD.test(method) || !TARGET.test(target)) throw new InvalidRequestError("the request's method or path cannot be sent as it is");
   let head = `${method} ${target} HTTP/1.1\r\nhost: ${host}\r\n`;
-  headers.forEach((value, name) => (head += `${name}: ${value}\r\n`));
+  headers.forEach((value, name) => FRAMING.has(name) || (head += `${name}: ${value}\r\n`));
   if (framing) head += framing + "\r\n";
   // Latin-1, as HTTP/1.1 header bytes are: a Headers value holds one byte per character.
   return Buffer.from(head + "\r\n", "latin1");
 }
 
 /** Where the head ends (the index just past its blank line) in `buf`, or -1 while it has not ended. */
-export function headEnd(buf: Uint8Array): number {
+function headEnd(buf: Uint8Array): number {
   for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) {
     if (buf[i + 1] === 10) return i + 2;
     if (buf[i + 1] === 13 && buf[i + 2] === 10) return i + 3;
@@ -49,7 +55,7 @@ export function headEnd(buf: Uint8Array): number {
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: (.*))?$/;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-export function parseHead(bytes: Uint8Array): ResponseHead {
+function parseHead(bytes: Uint8Array): ResponseHead {
   const lines = latin1.decode(bytes).split(/\r?\n/);
   const m = STATUS_LINE.exec(lines[0] ?? "");
   if (!m) throw new ProtocolError("the upstream's answer does not start with an HTTP/1.x status line");
@@ -64,6 +70,29 @@ export function parseHead(bytes: Uint8Array): ResponseHead {
   const connection = (headers.get("connection") ?? "").toLowerCase();
   const closes = m[1] === "0" ? !/\bkeep-alive\b/.test(connection) : /\bclose\b/.test(connection);
   return { status: Number(m[2]), statusText: m[3] ?? "", headers, closes };
+}
+
+/**
+ * Collects a response's head as its bytes arrive, across reads, and skips interim answers (100 Continue,
+ * 103 Early Hints): `push` gives the final head and the bytes after it, or null while it is incomplete.
+ */
+export class HeadReader {
+  private pending: Uint8Array | null = null;
+
+  push(chunk: Uint8Array): { head: ResponseHead; rest: Uint8Array } | null {
+    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    const end = headEnd(buf);
+    if (end < 0) {
+      if (buf.length > MAX_HEAD_BYTES) throw new ProtocolError("the upstream's answer head is over 64 KB");
+      this.pending = buf === chunk ? chunk.slice() : buf;
+      return null;
+    }
+    this.pending = null;
+    const head = parseHead(buf.subarray(0, end));
+    const rest = buf.subarray(end);
+    if (head.status >= 200) return { head, rest };
+    return rest.length > 0 ? this.push(rest) : null;
+  }
 }
 
 /** How the body of a response to `method` with this head is delimited (RFC 9112 §6.3). */

@@ -14,7 +14,7 @@ export async function sendChunked(write: Write, body: ReadableStream<Uint8Array>
       if (r.value.length === 0) continue;
       const size = encoder.encode(r.value.length.toString(16) + "\r\n");
       // A small piece goes out framed in one write (one packet); a large one is not copied to frame it.
-      if (r.value.length <= ONE_WRITE_BYTES) await write(concat(size, r.value, CRLF));
+      if (r.value.length <= ONE_WRITE_BYTES) await write(Buffer.concat([size, r.value, CRLF]));
       else for (const part of [size, r.value, CRLF]) await write(part);
       onPiece?.();
     }
@@ -31,20 +31,10 @@ export async function sendChunked(write: Write, body: ReadableStream<Uint8Array>
 /** A small request goes out in one write (one packet); a large body is written as it is, never copied. */
 export async function sendPieces(write: Write, head: Uint8Array, pieces: Uint8Array[]): Promise<void> {
   const total = pieces.reduce((n, p) => n + p.length, head.length);
-  if (total <= ONE_WRITE_BYTES) return write(concat(head, ...pieces));
+  if (total <= ONE_WRITE_BYTES) return write(Buffer.concat([head, ...pieces]));
   await write(head);
   for (const p of pieces) if (p.length > 0) await write(p);
 }
 
 const ONE_WRITE_BYTES = 64 * 1024;
 const CRLF = encoder.encode("\r\n");
-
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
