@@ -37,7 +37,10 @@ const KEY_PREFIX = /^\/k\/([^/]+)(\/(?:api|v1)(?:\/.*)?|\/)?$/;
 
 /** The path the router sees: a /k/<key> prefix is removed, so those requests reach the same routes. */
 export function routedPath(req: Request): string {
-  const path = getPath(req);
+  return withoutKeyPrefix(getPath(req));
+}
+
+function withoutKeyPrefix(path: string): string {
   const m = KEY_PREFIX.exec(path);
   return m ? (m[2] ?? "/") : path;
 }
@@ -49,9 +52,7 @@ export function routedPath(req: Request): string {
 export function rawRoutedPath(url: string): string {
   const start = url.indexOf("/", url.indexOf("://") + 3);
   const q = url.indexOf("?", start);
-  const path = start < 0 ? "/" : url.slice(start, q < 0 ? undefined : q);
-  const m = KEY_PREFIX.exec(path);
-  return m ? (m[2] ?? "/") : path;
+  return withoutKeyPrefix(start < 0 ? "/" : url.slice(start, q < 0 ? undefined : q));
 }
 
 function keyFromPath(req: Request): string | undefined {
