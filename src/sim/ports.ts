@@ -1,7 +1,40 @@
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
-/** Asks the kernel for a free loopback TCP port. The simulated machine needs its ports fixed before it "boots". */
-export function freePort(): Promise<number> {
+/**
+ * A free loopback TCP port for the simulated machine, which needs its ports fixed before it "boots" and
+ * leaves them unbound while it is off. It is chosen below the kernel's ephemeral range: a port from that
+ * range (what binding port 0 gives) may meanwhile become the local port of some outgoing connection —
+ * the gateway keeps connections to Ollama alive — and then the machine cannot boot on it.
+ */
+export async function freePort(): Promise<number> {
+  const below = ephemeralLow();
+  for (let i = 0; i < 50; i++) {
+    const port = below - 1 - Math.floor(Math.random() * Math.min(12_000, below - 10_000));
+    if (await canBind(port)) return port;
+  }
+  return bindAny(); // a crowded machine: any free port, as before
+}
+
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 11_000 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+function bindAny(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
