@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { existsSync } from "node:fs";
-import { normalizeMac } from "./core/mac.ts";
+import { normalizeMac } from "./lib/mac.ts";
 
 // Empty values in .env files ("SSH_PASS=") mean "not set", not "set to nothing".
 const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);

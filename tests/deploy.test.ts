@@ -79,7 +79,7 @@ describe(".dockerignore", () => {
     "tsconfig.json",
     "src/index.ts",
     "src/healthcheck.ts",
-    "src/core/host-keys.ts",
+    "src/core/machine/host-keys.ts",
     "status/base.json",
   ])("lets %s into the build", (path) => {
     expect(ignore(path)).toBe(false);

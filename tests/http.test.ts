@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createRoute, z } from "@hono/zod-openapi";
-import { memoryLogger } from "../src/core/logger.ts";
+import { memoryLogger } from "../src/core/telemetry/logger.ts";
 import { errorHandler } from "../src/http/errors.ts";
 import { createRouter } from "../src/http/router.ts";
 import { json, KEY, startHarness, type Harness } from "./helpers.ts";

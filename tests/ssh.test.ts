@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { GatewayError } from "../src/core/errors.ts";
-import { sshShutdown } from "../src/core/ssh.ts";
+import { sshShutdown } from "../src/core/machine/ssh.ts";
 import { freePort } from "../src/sim/ports.ts";
 import { generateEd25519, SimSshServer } from "../src/sim/ssh-server.ts";
 import { json, KEY, SSH_PASS, startHarness, SUDO_PASS, tempDir, type Harness } from "./helpers.ts";

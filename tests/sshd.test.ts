@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
 import { parseConfig, secretsOf } from "../src/config.ts";
-import { memoryLogger } from "../src/core/logger.ts";
+import { memoryLogger } from "../src/core/telemetry/logger.ts";
 import { buildDeps } from "../src/deps.ts";
 import { freePort } from "../src/sim/ports.ts";
 

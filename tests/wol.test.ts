@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { magicPacket, normalizeMac } from "../src/core/mac.ts";
-import { sendMagicPacket } from "../src/core/wol.ts";
+import { magicPacket, normalizeMac } from "../src/lib/mac.ts";
+import { sendMagicPacket } from "../src/core/machine/wol.ts";
 import { WolListener, type ReceivedPacket } from "../src/sim/wol-listener.ts";
 
 let listener: WolListener | undefined;

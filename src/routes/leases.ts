@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
-import { keepConnectionOpen } from "../http/passthrough.ts";
+import { keepConnectionOpen } from "../http/proxy-handlers.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
 const LeaseSchema = z

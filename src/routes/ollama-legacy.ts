@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppDeps } from "../deps.ts";
 import { jsonBody, withStreamDefault } from "../http/json-body.ts";
-import { forwardWaking } from "../http/passthrough.ts";
+import { forwardWaking } from "../http/proxy-handlers.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
 // Loose objects: only what each route needs is checked, and every other field (format, options,

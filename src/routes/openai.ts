@@ -1,4 +1,4 @@
-import { openAiModelList, type TagsAnswer } from "../core/model-cache.ts";
+import { openAiModelList, type TagsAnswer } from "../core/machine/metadata-cache.ts";
 import type { AppDeps } from "../deps.ts";
 import { passthroughRouter } from "./passthrough.ts";
 

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
 import { jsonBody } from "../http/json-body.ts";
-import { keepConnectionOpen } from "../http/passthrough.ts";
+import { keepConnectionOpen } from "../http/proxy-handlers.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
 const boolQuery = z

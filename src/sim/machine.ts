@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Server } from "bun";
-import { normalizeMac } from "../core/mac.ts";
+import { normalizeMac } from "../lib/mac.ts";
 import { FakeOllama, type FakeOllamaOptions } from "./fake-ollama.ts";
 import { freePort } from "./ports.ts";
 import { SimSshServer, type ExecRecord } from "./ssh-server.ts";

@@ -1,5 +1,5 @@
 import { Server, utils, type AuthContext, type Connection, type ServerChannel } from "ssh2";
-import { fingerprint } from "../core/host-keys.ts";
+import { fingerprint } from "../core/machine/host-keys.ts";
 
 export interface ExecRecord {
   user: string;

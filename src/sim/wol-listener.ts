@@ -1,5 +1,5 @@
 import dgram from "node:dgram";
-import { macFromMagicPacket } from "../core/mac.ts";
+import { macFromMagicPacket } from "../lib/mac.ts";
 
 export interface ReceivedPacket {
   bytes: Buffer;

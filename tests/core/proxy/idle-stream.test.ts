@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { watchIdle } from "../../src/core/idle-stream.ts";
+import { watchIdle } from "../../../src/core/proxy/idle-stream.ts";
 
 /** An endless source that counts how often it was cancelled. */
 function endless() {

@@ -1,5 +1,5 @@
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
-import { UnavailableError, UpstreamError } from "./errors.ts";
+import { UnavailableError, UpstreamError } from "../errors.ts";
 import { checkHostKey, fingerprint, type HostKeyPolicy } from "./host-keys.ts";
 import { sshConfigProblem } from "./ssh-config.ts";
 

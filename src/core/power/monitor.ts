@@ -1,13 +1,13 @@
 import { EventEmitter } from "node:events";
-import type { Config } from "../config.ts";
+import type { Config } from "../../config.ts";
 import type { Activity } from "./activity.ts";
-import type { EventLog } from "./events.ts";
-import type { GateMetrics } from "./gate-metrics.ts";
-import type { Logger } from "./logger.ts";
-import type { Machine, MachineProbe } from "./machine.ts";
-import { UnavailableError } from "./errors.ts";
-import { Mutex } from "./mutex.ts";
-import { Poller, StateTimes } from "./poller.ts";
+import type { EventLog } from "../telemetry/events.ts";
+import type { GateMetrics } from "../telemetry/metrics.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import type { Machine, MachineProbe } from "../machine/machine.ts";
+import { UnavailableError } from "../errors.ts";
+import { Mutex } from "../../lib/mutex.ts";
+import { Poller, StateTimes } from "../../lib/poller.ts";
 import type { Status, StatusStore } from "./status-store.ts";
 
 export type PowerState = "off" | "waking" | "on" | "degraded" | "shutting_down";

@@ -1,9 +1,9 @@
-import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError, UpstreamTimeoutError } from "./errors.ts";
-import { clientResponseHeaders, upstreamRequestHeaders } from "./http-headers.ts";
+import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
+import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import { watchIdle } from "./idle-stream.ts";
-import type { Logger } from "./logger.ts";
-import { Http1Client, type ClientResponse } from "../lib/http1/client.ts";
-import { InvalidRequestError } from "../lib/http1/message.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { Http1Client, type ClientResponse } from "../../lib/http1/client.ts";
+import { InvalidRequestError } from "../../lib/http1/message.ts";
 
 export type TimeoutClass = "generate" | "pull" | "default";
 

@@ -1,7 +1,7 @@
-import type { Activity } from "./activity.ts";
-import { Counter, Gauge, Histogram, Registry } from "./metrics.ts";
-import type { PowerMonitor, PowerState } from "./monitor.ts";
-import type { StatusStore } from "./status-store.ts";
+import type { Activity } from "../power/activity.ts";
+import { Counter, Gauge, Histogram, Registry } from "../../lib/prometheus.ts";
+import type { PowerMonitor, PowerState } from "../power/monitor.ts";
+import type { StatusStore } from "../power/status-store.ts";
 
 const STATES: PowerState[] = ["off", "waking", "on", "degraded", "shutting_down"];
 

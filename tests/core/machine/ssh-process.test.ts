@@ -1,10 +1,10 @@
 import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
-import { UnavailableError, UpstreamError } from "../../src/core/errors.ts";
-import { sshShutdownInHelper } from "../../src/core/ssh-process.ts";
-import { freePort } from "../../src/sim/ports.ts";
-import { SimSshServer } from "../../src/sim/ssh-server.ts";
-import { tempDir } from "../helpers.ts";
+import { UnavailableError, UpstreamError } from "../../../src/core/errors.ts";
+import { sshShutdownInHelper } from "../../../src/core/machine/ssh-process.ts";
+import { freePort } from "../../../src/sim/ports.ts";
+import { SimSshServer } from "../../../src/sim/ssh-server.ts";
+import { tempDir } from "../../helpers.ts";
 
 const servers: SimSshServer[] = [];
 afterEach(async () => {

@@ -1,4 +1,4 @@
-import { magicPacket } from "./mac.ts";
+import { magicPacket } from "../../lib/mac.ts";
 
 export interface WolTarget {
   mac: string;

@@ -1,14 +1,14 @@
-import type { Config } from "../config.ts";
+import type { Config } from "../../config.ts";
 import type { Activity } from "./activity.ts";
-import { TooManyError, UpstreamTimeoutError } from "./errors.ts";
-import type { EventLog } from "./events.ts";
+import { TooManyError, UpstreamTimeoutError } from "../errors.ts";
+import type { EventLog } from "../telemetry/events.ts";
 import { AutoShutdown } from "./auto-shutdown.ts";
 import { leaseCapReached, leasesOf, releaseLease, takeLease, withLeases, type Lease } from "./leases.ts";
-import type { Logger } from "./logger.ts";
-import type { Machine, MachineProbe } from "./machine.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import type { Machine, MachineProbe } from "../machine/machine.ts";
 import type { PowerMonitor } from "./monitor.ts";
-import type { OllamaModel } from "./ollama.ts";
-import { decideRelease, forcedShutdownOutcome, releaseMessage } from "./power-rules.ts";
+import type { OllamaModel } from "../machine/ollama.ts";
+import { decideRelease, forcedShutdownOutcome, releaseMessage } from "./rules.ts";
 import type { StatusStore } from "./status-store.ts";
 
 const summary = (m: OllamaModel) => ({ name: m.name, size: m.size, modified_at: m.modified_at });

@@ -1,7 +1,7 @@
 import { join, dirname } from "node:path";
-import type { Config } from "../config.ts";
-import type { Logger } from "./logger.ts";
-import { MetadataCache } from "./model-cache.ts";
+import type { Config } from "../../config.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { MetadataCache } from "./metadata-cache.ts";
 import { fetchTags, type TagsResult } from "./ollama.ts";
 import { tcpProbe, type ProbeResult } from "./probe.ts";
 import type { ShutdownOutcome, SshTarget } from "./ssh.ts";

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError } from "../core/errors.ts";
-import type { CachedAnswer } from "../core/model-cache.ts";
-import type { ForwardOverrides } from "../core/proxy.ts";
+import type { CachedAnswer } from "../core/machine/metadata-cache.ts";
+import type { ForwardOverrides } from "../core/proxy/forward.ts";
 import { scanJson } from "../lib/json-scan.ts";
 import type { AppDeps } from "../deps.ts";
 import { rawRoutedPath } from "./auth.ts";

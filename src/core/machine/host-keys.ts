@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { rename } from "node:fs/promises";
-import { writeJsonAtomic } from "./atomic-file.ts";
+import { writeJsonAtomic } from "../../lib/atomic-file.ts";
 
 /** The same text `ssh-keygen -lf` prints: SHA256 of the public key blob, base64 without padding. */
 export function fingerprint(publicKeyBlob: Uint8Array): string {

@@ -1,11 +1,11 @@
 import { z } from "zod";
 import { rename, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import bundledBase from "../../status/base.json" with { type: "json" };
-import { collectSoon } from "../lib/gc.ts";
-import { removeStaleTemps, writeFileAtomic } from "./atomic-file.ts";
-import type { Logger } from "./logger.ts";
-import { Mutex } from "./mutex.ts";
+import bundledBase from "../../../status/base.json" with { type: "json" };
+import { collectSoon } from "../../lib/gc.ts";
+import { removeStaleTemps, writeFileAtomic } from "../../lib/atomic-file.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { Mutex } from "../../lib/mutex.ts";
 
 // Loose: later versions add fields, and an older file without them must still load.
 export const statusSchema = z.looseObject({

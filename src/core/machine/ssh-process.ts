@@ -3,7 +3,7 @@
 // to 89–103 MB without it. The helper is the same executable (`ollama-gate ssh-shutdown`), so
 // most of its memory is the executable's pages, which the kernel shares with the gateway.
 import { join } from "node:path";
-import { GatewayError, UnavailableError, UpstreamError, UpstreamTimeoutError } from "./errors.ts";
+import { GatewayError, UnavailableError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
 import type { ShutdownOutcome, SshTarget } from "./ssh.ts";
 
 export const SSH_SUBCOMMAND = "ssh-shutdown";
@@ -24,7 +24,7 @@ type Reply = { ok: ShutdownOutcome } | { error: { status: number; detail: string
 /** How the helper is started: the compiled executable with the subcommand, or Bun with the entry file. */
 function helperCommand(): string[] {
   const compiled = import.meta.path.startsWith("/$bunfs/");
-  return compiled ? [process.execPath, SSH_SUBCOMMAND] : [process.execPath, join(import.meta.dir, "..", "index.ts"), SSH_SUBCOMMAND];
+  return compiled ? [process.execPath, SSH_SUBCOMMAND] : [process.execPath, join(import.meta.dir, "..", "..", "index.ts"), SSH_SUBCOMMAND];
 }
 
 /** Runs the shutdown in the helper process; its errors come back as the same gateway errors. */

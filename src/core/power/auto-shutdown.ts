@@ -1,7 +1,7 @@
 import { expireLeases, type Lease } from "./leases.ts";
 import type { ShutdownReason } from "./monitor.ts";
-import type { PowerDeps } from "./power.ts";
-import { decideRelease, idleShutdownDue, type ReleaseDecision } from "./power-rules.ts";
+import type { PowerDeps } from "./operations.ts";
+import { decideRelease, idleShutdownDue, type ReleaseDecision } from "./rules.ts";
 
 /**
  * The shutdowns nobody asks for at that moment: a lease that expired, a machine idle for too long,
