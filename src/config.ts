@@ -101,8 +101,11 @@ const envSchema = z.object({
 
 export type Env = z.output<typeof envSchema>;
 
-export interface Config {
-  machineHost: string;
+/** Everything that belongs to one machine: a second machine is a second one of these. */
+export interface MachineConfig {
+  /** How logs, events and (later) routes name it. */
+  name: string;
+  host: string;
   mac: string;
   ollamaPort: number;
   ssh: {
@@ -115,9 +118,7 @@ export interface Config {
   };
   shutdownCommand: string;
   wol: { address: string; port: number };
-  apiKeys: string[];
-  subdomain?: string;
-  listen: { host: string; port: number };
+  /** Its status file; the metadata cache is kept beside it. */
   statusFile: string;
   probeTimeoutMs: number;
   /** Idle timeouts of proxied requests: waiting for headers, and silence between chunks. Not a cap on a stream. */
@@ -135,6 +136,13 @@ export interface Config {
     /** Live leases at most; one more is refused with 429. */
     maxLeases: number;
   };
+}
+
+export interface Config {
+  machine: MachineConfig;
+  apiKeys: string[];
+  subdomain?: string;
+  listen: { host: string; port: number };
   metricsPublic: boolean;
   /** Largest body the legacy /ollama/* routes read (they hold it whole to check it). */
   maxBodyBytes: number;
@@ -153,39 +161,42 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
   return {
     ok: true,
     config: {
-      machineHost: e.EQUIPO_IA,
-      mac: e.IA_MAC,
-      ollamaPort: e.OLLAMA_PORT,
-      ssh: {
-        user: e.SSH_USER,
-        password: e.SSH_PASS,
-        port: e.SSH_PORT,
-        sudoPassword: e.SSH_SUDO_PASS ?? e.SSH_PASS,
-        keyPath: e.SSH_KEY_PATH,
-        hostFingerprint: e.SSH_HOST_FINGERPRINT,
+      machine: {
+        name: "default",
+        host: e.EQUIPO_IA,
+        mac: e.IA_MAC,
+        ollamaPort: e.OLLAMA_PORT,
+        ssh: {
+          user: e.SSH_USER,
+          password: e.SSH_PASS,
+          port: e.SSH_PORT,
+          sudoPassword: e.SSH_SUDO_PASS ?? e.SSH_PASS,
+          keyPath: e.SSH_KEY_PATH,
+          hostFingerprint: e.SSH_HOST_FINGERPRINT,
+        },
+        shutdownCommand: e.SHUTDOWN_COMMAND,
+        wol: { address: e.WOL_BROADCAST, port: e.WOL_PORT },
+        statusFile: e.STATUS_FILE,
+        probeTimeoutMs: e.PROBE_TIMEOUT_MS,
+        proxyTimeoutsMs: {
+          generate: e.PROXY_TIMEOUT_GENERATE_S * 1000,
+          pull: e.PROXY_TIMEOUT_PULL_S * 1000,
+          default: e.PROXY_TIMEOUT_DEFAULT_S * 1000,
+        },
+        power: {
+          pollMs: e.POLL_S * 1000,
+          autoWake: e.AUTO_WAKE,
+          wakeTimeoutMs: e.WAKE_TIMEOUT_S * 1000,
+          wolRetryMs: e.WOL_RETRY_S * 1000,
+          leaseTtlS: e.LEASE_TTL_S,
+          idleShutdownMs: e.IDLE_SHUTDOWN_MIN * 60_000,
+          idleShutdownAny: e.IDLE_SHUTDOWN_ANY,
+          maxLeases: e.MAX_LEASES,
+        },
       },
-      shutdownCommand: e.SHUTDOWN_COMMAND,
-      wol: { address: e.WOL_BROADCAST, port: e.WOL_PORT },
       apiKeys: e.API_KEYS,
       subdomain: e.SUBDOMINIO,
       listen: { host: e.HOST, port: e.PORT },
-      statusFile: e.STATUS_FILE,
-      probeTimeoutMs: e.PROBE_TIMEOUT_MS,
-      proxyTimeoutsMs: {
-        generate: e.PROXY_TIMEOUT_GENERATE_S * 1000,
-        pull: e.PROXY_TIMEOUT_PULL_S * 1000,
-        default: e.PROXY_TIMEOUT_DEFAULT_S * 1000,
-      },
-      power: {
-        pollMs: e.POLL_S * 1000,
-        autoWake: e.AUTO_WAKE,
-        wakeTimeoutMs: e.WAKE_TIMEOUT_S * 1000,
-        wolRetryMs: e.WOL_RETRY_S * 1000,
-        leaseTtlS: e.LEASE_TTL_S,
-        idleShutdownMs: e.IDLE_SHUTDOWN_MIN * 60_000,
-        idleShutdownAny: e.IDLE_SHUTDOWN_ANY,
-        maxLeases: e.MAX_LEASES,
-      },
       metricsPublic: e.METRICS_PUBLIC,
       maxBodyBytes: Math.round(e.MAX_BODY_MB * 1048576),
     },
@@ -194,45 +205,46 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
 
 /** Every secret value in the configuration, so the logger and error paths can blank them out. */
 export function secretsOf(config: Config): string[] {
-  return [config.ssh.password, config.ssh.sudoPassword, ...config.apiKeys].filter(
+  return [config.machine.ssh.password, config.machine.ssh.sudoPassword, ...config.apiKeys].filter(
     (s): s is string => typeof s === "string" && s.length > 0,
   );
 }
 
 /** The configuration as it may be shown: secrets replaced by whether they are set. */
 export function describeConfig(config: Config) {
+  const m: MachineConfig = config.machine;
   return {
-    EQUIPO_IA: config.machineHost,
-    IA_MAC: config.mac,
-    OLLAMA_PORT: config.ollamaPort,
-    SSH_USER: config.ssh.user ?? null,
-    SSH_PORT: config.ssh.port,
-    SSH_PASS_SET: Boolean(config.ssh.password),
-    SSH_SUDO_PASS_SET: Boolean(config.ssh.sudoPassword),
-    SSH_KEY_PATH_SET: Boolean(config.ssh.keyPath),
-    SSH_HOST_FINGERPRINT: config.ssh.hostFingerprint ?? null,
-    SHUTDOWN_COMMAND: config.shutdownCommand,
-    WOL_BROADCAST: config.wol.address,
-    WOL_PORT: config.wol.port,
+    EQUIPO_IA: m.host,
+    IA_MAC: m.mac,
+    OLLAMA_PORT: m.ollamaPort,
+    SSH_USER: m.ssh.user ?? null,
+    SSH_PORT: m.ssh.port,
+    SSH_PASS_SET: Boolean(m.ssh.password),
+    SSH_SUDO_PASS_SET: Boolean(m.ssh.sudoPassword),
+    SSH_KEY_PATH_SET: Boolean(m.ssh.keyPath),
+    SSH_HOST_FINGERPRINT: m.ssh.hostFingerprint ?? null,
+    SHUTDOWN_COMMAND: m.shutdownCommand,
+    WOL_BROADCAST: m.wol.address,
+    WOL_PORT: m.wol.port,
     API_KEYS_SET: config.apiKeys.length > 0,
     API_KEYS_COUNT: config.apiKeys.length,
     SUBDOMINIO: config.subdomain ?? null,
     HOST: config.listen.host,
     PORT: config.listen.port,
-    STATUS_FILE: config.statusFile,
-    PROBE_TIMEOUT_MS: config.probeTimeoutMs,
-    PROXY_TIMEOUT_GENERATE_S: config.proxyTimeoutsMs.generate / 1000,
-    PROXY_TIMEOUT_PULL_S: config.proxyTimeoutsMs.pull / 1000,
-    PROXY_TIMEOUT_DEFAULT_S: config.proxyTimeoutsMs.default / 1000,
-    POLL_S: config.power.pollMs / 1000,
-    AUTO_WAKE: config.power.autoWake,
-    WAKE_TIMEOUT_S: config.power.wakeTimeoutMs / 1000,
-    WOL_RETRY_S: config.power.wolRetryMs / 1000,
-    LEASE_TTL_S: config.power.leaseTtlS,
-    IDLE_SHUTDOWN_MIN: config.power.idleShutdownMs / 60_000,
-    IDLE_SHUTDOWN_ANY: config.power.idleShutdownAny,
+    STATUS_FILE: m.statusFile,
+    PROBE_TIMEOUT_MS: m.probeTimeoutMs,
+    PROXY_TIMEOUT_GENERATE_S: m.proxyTimeoutsMs.generate / 1000,
+    PROXY_TIMEOUT_PULL_S: m.proxyTimeoutsMs.pull / 1000,
+    PROXY_TIMEOUT_DEFAULT_S: m.proxyTimeoutsMs.default / 1000,
+    POLL_S: m.power.pollMs / 1000,
+    AUTO_WAKE: m.power.autoWake,
+    WAKE_TIMEOUT_S: m.power.wakeTimeoutMs / 1000,
+    WOL_RETRY_S: m.power.wolRetryMs / 1000,
+    LEASE_TTL_S: m.power.leaseTtlS,
+    IDLE_SHUTDOWN_MIN: m.power.idleShutdownMs / 60_000,
+    IDLE_SHUTDOWN_ANY: m.power.idleShutdownAny,
     METRICS_PUBLIC: config.metricsPublic,
     MAX_BODY_MB: config.maxBodyBytes / 1048576,
-    MAX_LEASES: config.power.maxLeases,
+    MAX_LEASES: m.power.maxLeases,
   };
 }

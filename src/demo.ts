@@ -55,7 +55,7 @@ Try:
                                      # wakes the machine on demand and streams the answer
   curl -sN -H 'X-API-Key: ${apiKey}' ${url}/events   # every decision, live
 
-Status file: ${parsed.config.statusFile}
+Status file: ${parsed.config.machine.statusFile}
 Press Ctrl+C to stop.
 `);
 

@@ -1,14 +1,18 @@
+// The one place that builds objects and wires them together. Nothing else constructs a collaborator or
+// hands one object's callbacks to another; a second machine is a second call of buildMachineUnit.
 import pkg from "../package.json" with { type: "json" };
-import { secretsOf, type Config } from "./config.ts";
-import { Activity } from "./core/power/activity.ts";
-import { EventLog } from "./core/telemetry/events.ts";
-import { GateMetrics } from "./core/telemetry/metrics.ts";
-import { createLogger, makeRedactor, type Logger } from "./core/telemetry/logger.ts";
+import { secretsOf, type Config, type MachineConfig } from "./config.ts";
 import { Machine, realMachineIo, type MachineIo } from "./core/machine/machine.ts";
+import { Activity } from "./core/power/activity.ts";
+import { AutoShutdown } from "./core/power/auto-shutdown.ts";
 import { PowerMonitor } from "./core/power/monitor.ts";
-import { Power } from "./core/power/operations.ts";
-import { OllamaProxy } from "./core/proxy/forward.ts";
+import { PowerOperations } from "./core/power/operations.ts";
 import { StatusStore } from "./core/power/status-store.ts";
+import type { PowerTelemetry } from "./core/power/telemetry.ts";
+import { OllamaProxy } from "./core/proxy/forward.ts";
+import { EventLog } from "./core/telemetry/events.ts";
+import { createLogger, makeRedactor, type Logger } from "./core/telemetry/logger.ts";
+import { GateMetrics } from "./core/telemetry/metrics.ts";
 import { BUFFER_LIMIT, type BodyLimits } from "./http/body.ts";
 import { ByteBudget } from "./lib/byte-budget.ts";
 import { collectEvery, collectSoon } from "./lib/gc.ts";
@@ -28,17 +32,21 @@ export const LARGE_BODY_MEMORY_BYTES = 8 * 1048576;
  */
 export const PROXIED_BYTES_PER_COLLECTION = 32 * 1048576;
 
+/** Everything that belongs to one machine, built together by buildMachineUnit. */
+export interface MachineUnit {
+  machine: Machine;
+  store: StatusStore;
+  monitor: PowerMonitor;
+  power: PowerOperations;
+  proxy: OllamaProxy;
+  activity: Activity;
+}
+
 /** Everything the HTTP app needs, built once and handed in, so tests can build one against the simulator. */
-export interface AppDeps {
+export interface AppDeps extends MachineUnit {
   config: Config;
   logger: Logger;
   redact: (text: string) => string;
-  store: StatusStore;
-  machine: Machine;
-  monitor: PowerMonitor;
-  power: Power;
-  proxy: OllamaProxy;
-  activity: Activity;
   events: EventLog;
   metrics: GateMetrics;
   /** How request bodies held in memory are bounded, per kind of route; the same two memory pools for all. */
@@ -55,33 +63,41 @@ export interface DepsOptions {
   fastPollMs?: number;
 }
 
-export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
-  const secrets = secretsOf(config);
-  const now = opts.now ?? Date.now;
-  const logger = opts.logger ?? createLogger({ secrets });
-  const store = new StatusStore({ file: config.statusFile, logger, now: () => new Date(now()) });
-  const machine = new Machine(config, logger, { ...realMachineIo, ...opts.io });
-  const redact = makeRedactor(secrets);
-  const events = new EventLog(now, 200, redact);
-  const metrics = new GateMetrics();
+/** What every machine's unit shares with the others. */
+interface Shared {
+  logger: Logger;
+  events: EventLog;
+  metrics: GateMetrics;
+  now: () => number;
+}
+
+export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOptions = {}): MachineUnit {
+  const { logger, events, metrics, now } = shared;
+  const telemetry: PowerTelemetry = metrics;
+  const store = new StatusStore({ file: mc.statusFile, logger, now: () => new Date(now()) });
+  const machine = new Machine(mc, logger, { ...realMachineIo, ...opts.io });
   const activity = new Activity(now);
   const monitor = new PowerMonitor({
     machine,
     store,
     events,
-    metrics,
-    activity,
     logger,
-    power: config.power,
+    telemetry,
+    timing: mc.power,
     now,
     fastPollMs: opts.fastPollMs ?? 1000,
+    // The auto-shutdown needs the monitor, and the monitor's timer runs its housekeeping: it is called
+    // only once the loop runs, after both exist.
+    housekeeping: (at) => auto.housekeeping(at),
   });
-  metrics.bind({ monitor, activity, store });
-  const power = new Power({ machine, store, monitor, activity, events, logger, power: config.power, now });
+  const idle = { windowMs: mc.power.idleShutdownMs, any: mc.power.idleShutdownAny };
+  const auto = new AutoShutdown({ monitor, store, activity, events, logger, idle, now });
+  const leases = { ttlS: mc.power.leaseTtlS, max: mc.power.maxLeases };
+  const power = new PowerOperations({ machine, store, monitor, auto, activity, events, logger, leases, wakeTimeoutMs: mc.power.wakeTimeoutMs, now });
   const proxy = new OllamaProxy({
     baseUrl: machine.ollamaUrl,
     onReceived: collectEvery(PROXIED_BYTES_PER_COLLECTION),
-    timeoutsMs: config.proxyTimeoutsMs,
+    timeoutsMs: mc.proxyTimeoutsMs,
     machineAnswers: async () => (await machine.probeHost()).ok,
     logger,
     track: (path, background) => {
@@ -92,11 +108,28 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
       };
     },
   });
+  return { machine, store, monitor, power, proxy, activity };
+}
+
+export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
+  const secrets = secretsOf(config);
+  const now = opts.now ?? Date.now;
+  const logger = opts.logger ?? createLogger({ secrets });
+  const redact = makeRedactor(secrets);
+  const events = new EventLog(now, 200, redact);
+  // The gauges read the machine's unit when scraped, which is built just below.
+  const metrics = new GateMetrics({
+    powerState: () => unit.monitor.state,
+    timeIn: () => unit.monitor.timeIn(),
+    leases: () => unit.store.last?.peticions_ollama ?? 0,
+    inFlight: () => unit.activity.inFlight,
+  });
+  const unit = buildMachineUnit(config.machine, { logger, events, metrics, now }, opts);
   const small = new ByteBudget(SMALL_BODY_MEMORY_BYTES);
   const large = new ByteBudget(LARGE_BODY_MEMORY_BYTES, (freed) => freed >= 1048576 && collectSoon());
   const limits = (maxBytes: number) => ({ maxBytes, small, large });
   const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
-  return { config, logger, redact, store, machine, monitor, power, proxy, activity, events, metrics, bodies, version: pkg.version };
+  return { ...unit, config, logger, redact, events, metrics, bodies, version: pkg.version };
 }
 
 // Metric labels must stay few: blob digests and unknown paths are folded.

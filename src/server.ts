@@ -1,4 +1,5 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 
 /**
  * Serves the app. Bun closes a connection after 10 s of silence by default, which would cut an SSH
@@ -14,6 +15,20 @@ export function serve(app: OpenAPIHono, listen: { hostname: string; port: number
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     fetch: app.fetch,
   });
+}
+
+/**
+ * Proxied requests are governed by the proxy's own idle timeouts (up to an hour for a pull), so the
+ * server's shorter per-connection idle timeout must not cut them.
+ */
+export function keepConnectionOpen(c: Context): void {
+  connectionTimeout(c, 0);
+}
+
+/** Sets the server's idle timeout for this request's connection (0: none). */
+export function connectionTimeout(c: Context, seconds: number): void {
+  const server = c.env as { timeout?: (req: Request, seconds: number) => void } | undefined;
+  server?.timeout?.(c.req.raw, seconds);
 }
 
 export const addressInUse = (err: unknown) => (err as { code?: string } | null)?.code === "EADDRINUSE";

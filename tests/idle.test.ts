@@ -20,7 +20,7 @@ async function openStream() {
     client.abort();
     await aborted;
     // The gateway counts the request as ended once its side of the stream has closed.
-    while (h.deps.activity.inFlight > 0) await once(h.deps.activity, "idle");
+    while (h.deps.activity.inFlight > 0) await once(h.deps.activity, "all-ended");
   };
 }
 
@@ -31,12 +31,12 @@ describe("idle shutdown", () => {
     const res = await generate(); // wakes the machine
     expect(res.status).toBe(200);
     await res.text();
-    if (h.deps.activity.inFlight > 0) await once(h.deps.activity, "idle");
+    if (h.deps.activity.inFlight > 0) await once(h.deps.activity, "all-ended");
     clock.advance(30 * MIN - 1000);
-    await h.deps.monitor.onTimer();
+    await h.deps.monitor.poll();
     expect(h.sim.commands).toHaveLength(0);
     clock.advance(2000);
-    await h.deps.monitor.onTimer();
+    await h.deps.monitor.poll();
     expect(h.sim.commands).toHaveLength(1);
     await h.sim.waitFor("off");
     expect(h.deps.metrics.shutdowns.get({ reason: "idle" })).toBe(1);
@@ -47,14 +47,14 @@ describe("idle shutdown", () => {
     h = await startHarness({ env: { IDLE_SHUTDOWN_MIN: "30" }, deps: { now: clock.now } });
     const end = await openStream(); // woke the machine and is generating
     clock.advance(120 * MIN);
-    await h.deps.monitor.onTimer();
+    await h.deps.monitor.poll();
     expect(h.sim.commands).toHaveLength(0);
     await end();
     clock.advance(29 * MIN);
-    await h.deps.monitor.onTimer();
+    await h.deps.monitor.poll();
     expect(h.sim.commands).toHaveLength(0);
     clock.advance(2 * MIN);
-    await h.deps.monitor.onTimer();
+    await h.deps.monitor.poll();
     expect(h.sim.commands).toHaveLength(1);
   });
 
@@ -63,7 +63,7 @@ describe("idle shutdown", () => {
     h = await startHarness({ on: true, env: { IDLE_SHUTDOWN_MIN: "30" }, deps: { now: clock.now } });
     await h.deps.monitor.tick();
     clock.advance(600 * MIN);
-    await h.deps.monitor.onTimer();
+    await h.deps.monitor.poll();
     expect(h.sim.commands).toHaveLength(0);
     expect((await json(h.api("/leases"))).woken_by_gateway).toBe(false);
     await h.close();
@@ -71,7 +71,7 @@ describe("idle shutdown", () => {
     h = await startHarness({ on: true, env: { IDLE_SHUTDOWN_MIN: "30", IDLE_SHUTDOWN_ANY: "true" }, deps: { now: clock.now } });
     await h.deps.monitor.tick();
     clock.advance(31 * MIN);
-    await h.deps.monitor.onTimer();
+    await h.deps.monitor.poll();
     expect(h.sim.commands).toHaveLength(1);
   });
 
@@ -81,7 +81,7 @@ describe("idle shutdown", () => {
     await h.deps.store.update(() => ({ woken_by_gateway: true, power_state: "on" }));
     await h.deps.monitor.tick(); // the restarted gateway's first probe
     clock.advance(31 * MIN);
-    await h.deps.monitor.onTimer();
+    await h.deps.monitor.poll();
     expect(h.sim.commands).toHaveLength(1);
   });
 
@@ -91,11 +91,11 @@ describe("idle shutdown", () => {
     await h.api("/arrancar?wait=true", { method: "POST" });
     await h.api("/permanent_on_enable", { method: "POST" });
     clock.advance(600 * MIN);
-    await h.deps.monitor.onTimer();
+    await h.deps.monitor.poll();
     await h.api("/apagar", { method: "POST" }); // permanent_on still holds it
     await h.api("/permanent_on_disable", { method: "POST" });
     clock.advance(29 * MIN); // the release restarted the idle window
-    await h.deps.monitor.onTimer();
+    await h.deps.monitor.poll();
     expect(h.sim.commands).toHaveLength(0);
   });
 });
@@ -132,7 +132,7 @@ describe("never cut active work", () => {
     h = await startHarness({ on: true });
     await openStream();
     expect(h.deps.activity.inFlight).toBe(1);
-    const streamCut = once(h.deps.activity, "idle");
+    const streamCut = once(h.deps.activity, "all-ended");
     expect(await json(h.api("/shutdown", { method: "POST" }))).toMatchObject({ shutdown_sent: true });
     expect(h.sim.commands).toHaveLength(1);
     await h.sim.waitFor("off");

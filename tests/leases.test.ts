@@ -60,12 +60,12 @@ describe("leases", () => {
     const lease = await post("/arrancar?ttl_s=60&holder=crashy-script");
     expect(lease.expires_at).toBe(new Date(clock.t + 60_000).toISOString());
     clock.advance(59_000);
-    await h.deps.monitor.onTimer();
+    await h.deps.monitor.poll();
     expect((await json(h.api("/leases"))).peticions_ollama).toBe(1);
     expect(h.sim.commands).toHaveLength(0);
 
     clock.advance(2_000);
-    await h.deps.monitor.onTimer();
+    await h.deps.monitor.poll();
     expect((await json(h.api("/leases"))).peticions_ollama).toBe(0);
     const expired = h.deps.events.history().find((e) => e.type === "lease_expired");
     expect(expired?.data).toMatchObject({ lease_id: lease.lease_id, holder: "crashy-script" });

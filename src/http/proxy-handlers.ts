@@ -3,7 +3,9 @@ import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, Unava
 import type { CachedAnswer } from "../core/machine/metadata-cache.ts";
 import type { ForwardOverrides } from "../core/proxy/forward.ts";
 import { scanJson } from "../lib/json-scan.ts";
+import { isAsleep, isUp } from "../core/power/states.ts";
 import type { AppDeps } from "../deps.ts";
+import { connectionTimeout, keepConnectionOpen } from "../server.ts";
 import { rawRoutedPath } from "./auth.ts";
 import { BUFFER_LIMIT, declaredLength, readWhole, reserve } from "./body.ts";
 import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";
@@ -18,20 +20,6 @@ export function upstreamTarget(c: Context): string {
   return rawRoutedPath(url) + (q >= 0 ? url.slice(q) : "");
 }
 
-/**
- * Proxied requests are governed by the proxy's own idle timeouts (up to an hour for a pull), so the
- * server's shorter per-connection idle timeout must not cut them.
- */
-export function keepConnectionOpen(c: Context): void {
-  connectionTimeout(c, 0);
-}
-
-/** Sets the server's idle timeout for this request's connection (0: none). */
-function connectionTimeout(c: Context, seconds: number): void {
-  const server = c.env as { timeout?: (req: Request, seconds: number) => void } | undefined;
-  server?.timeout?.(c.req.raw, seconds);
-}
-
 type Deps = Pick<AppDeps, "proxy" | "monitor" | "config" | "machine" | "activity" | "bodies">;
 
 /**
@@ -40,14 +28,13 @@ type Deps = Pick<AppDeps, "proxy" | "monitor" | "config" | "machine" | "activity
  */
 async function wakeFor(d: Deps, req: Request): Promise<void> {
   if (!d.monitor.known) await d.monitor.tick();
-  const s = d.monitor.state;
   // A running machine whose Ollama is down is not helped by waiting: let the request fail fast.
-  if (s === "on" || s === "degraded") return;
+  if (isUp(d.monitor.state)) return;
   const done = d.activity.begin();
   try {
-    const ready = await Promise.race([d.monitor.ensureReady(d.config.power.wakeTimeoutMs), clientGone(req)]);
+    const ready = await Promise.race([d.monitor.ensureReady(d.config.machine.power.wakeTimeoutMs), clientGone(req)]);
     if (!ready) {
-      const waited = d.config.power.wakeTimeoutMs / 1000;
+      const waited = d.config.machine.power.wakeTimeoutMs / 1000;
       throw new UnavailableError(`The AI machine was woken but did not become ready within ${waited} s`, RETRY_AFTER_S);
     }
   } finally {
@@ -73,7 +60,7 @@ export async function forwardWaking(d: Deps, c: Context, target: string, given: 
   keepConnectionOpen(c);
   // A connection nothing can be written to is idle: the server closes it a second later.
   const over = { ...given, hangUp: () => connectionTimeout(c, 1) };
-  const autoWake = d.config.power.autoWake;
+  const autoWake = d.config.machine.power.autoWake;
   const replayable = !(over.body instanceof ReadableStream);
   // A streamed body cannot be sent twice: make sure of the machine's state before sending it once.
   if (autoWake && !replayable) await d.monitor.tick();
@@ -138,7 +125,7 @@ export interface MetadataRoute {
 }
 
 const isUpstreamDown = (err: unknown) => err instanceof GatewayError && err.status >= 502;
-const asleep = (d: Deps) => d.monitor.known && (d.monitor.state === "off" || d.monitor.state === "shutting_down");
+const asleep = (d: Deps) => d.monitor.known && (isAsleep(d.monitor.state));
 
 /**
  * Metadata (model list, version, running models) never wakes the machine. While it sleeps the answer

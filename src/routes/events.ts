@@ -1,16 +1,15 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
+import { EVENT_TYPES, EventType } from "../core/telemetry/events.ts";
 import type { AppDeps } from "../deps.ts";
-import { keepConnectionOpen } from "../http/proxy-handlers.ts";
+import { keepConnectionOpen } from "../server.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
 const EventSchema = z
-  .object({ id: z.number().int(), type: z.string(), at: z.string(), data: z.record(z.string(), z.unknown()) })
+  .object({ id: z.number().int(), type: z.enum(EventType), at: z.string(), data: z.record(z.string(), z.unknown()) })
   .openapi("GateEvent");
 
-const TYPES =
-  "`power` (state changes: from, to, reason), `wake_sent`, `wake_failed`, `wake_timeout`, `shutdown_sent`, " +
-  "`shutdown_deferred`, `shutdown_failed`, `lease_taken`, `lease_released`, `lease_expired`, `leases_cleared`, `permanent_on`";
+const TYPES = EVENT_TYPES.map((t) => (t === EventType.power ? `\`${t}\` (state changes: from, to, reason)` : `\`${t}\``)).join(", ");
 
 const stream = createRoute({
   method: "get",

@@ -1,27 +1,27 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { PowerState, ShutdownReason } from "../core/power/states.ts";
+import { LeaseSchema as Lease } from "../core/power/status.ts";
 import type { AppDeps } from "../deps.ts";
-import { keepConnectionOpen } from "../http/proxy-handlers.ts";
+import { keepConnectionOpen } from "../server.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
-const LeaseSchema = z
-  .object({ id: z.string(), holder: z.string().nullable(), taken_at: z.string(), expires_at: z.string().nullable() })
-  .openapi("Lease");
+const LeaseSchema = Lease.openapi("Lease");
 
 const LeasesSchema = z.object({
   leases: z.array(LeaseSchema),
   peticions_ollama: z.number().int(),
   permanent_on: z.boolean(),
   in_flight: z.number().int().openapi({ description: "Proxied requests running now" }),
-  power_state: z.string(),
+  power_state: z.enum(PowerState),
   shutdown_deferred: z.boolean(),
   shutdown_deferred_reason: z
-    .enum(["release", "idle", "forced", "lease_expiry"])
+    .enum(ShutdownReason)
     .nullable()
     .openapi({ description: "What the waiting shutdown is for; a forced one waits only for the boot to end" }),
   woken_by_gateway: z.boolean().openapi({ description: "Idle shutdown only applies to a machine the gateway woke (unless IDLE_SHUTDOWN_ANY)" }),
 });
 
-const ReadySchema = z.object({ ready: z.literal(true), power_state: z.string() });
+const ReadySchema = z.object({ ready: z.literal(true), power_state: z.enum(PowerState) });
 
 const leases = createRoute({
   method: "get",
@@ -42,10 +42,25 @@ const ready = createRoute({
 
 export function leaseRoutes({ power }: AppDeps) {
   const router = createRouter();
-  router.openapi(leases, async (c) => c.json(await power.leases(), 200));
+  router.openapi(leases, async (c) => {
+    const h = await power.holders();
+    return c.json(
+      {
+        leases: h.leases,
+        peticions_ollama: h.count,
+        permanent_on: h.permanentOn,
+        in_flight: h.inFlight,
+        power_state: h.powerState,
+        shutdown_deferred: h.deferred !== null,
+        shutdown_deferred_reason: h.deferred,
+        woken_by_gateway: h.wokenByGateway,
+      },
+      200,
+    );
+  });
   router.openapi(ready, async (c) => {
     keepConnectionOpen(c); // a slow boot may keep this answer silent for minutes
-    return c.json(await power.ready(c.req.valid("query").timeout_s), 200);
+    return c.json({ ready: true as const, power_state: await power.untilReady(c.req.valid("query").timeout_s) }, 200);
   });
   return router;
 }

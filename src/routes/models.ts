@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { ModelList } from "../core/power/operations.ts";
 import type { AppDeps } from "../deps.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
@@ -17,6 +18,13 @@ const listModels = createRoute({
   responses: { 200: jsonContent(ModelListSchema, "The models, or success false with the reason"), ...errorResponses() },
 });
 
+/** The old service's shape: `success` false only when there is no list at all, `cached` for a remembered one. */
+function answer(list: ModelList) {
+  if (list.source === "live") return { success: true, cached: false, mensaje: `${list.models.length} models available`, models: list.models };
+  if (list.source === "none") return { success: false, cached: false, mensaje: list.why, models: list.models };
+  return { success: true, cached: true, mensaje: `${list.why}; models as last seen at ${list.savedAt}`, models: list.models };
+}
+
 export function modelRoutes({ power }: AppDeps) {
-  return createRouter().openapi(listModels, async (c) => c.json(await power.listModels(), 200));
+  return createRouter().openapi(listModels, async (c) => c.json(answer(await power.models()), 200));
 }

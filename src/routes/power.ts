@@ -1,8 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { PowerState } from "../core/power/states.ts";
 import type { AppDeps } from "../deps.ts";
 import { jsonBody } from "../http/json-body.ts";
-import { keepConnectionOpen } from "../http/proxy-handlers.ts";
+import { keepConnectionOpen } from "../server.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
+import { alreadyReleasedMessage, forcedShutdownReply, leaseTakenMessage, permanentMessage, releaseMessage } from "./messages.ts";
 
 const boolQuery = z
   .enum(["true", "false", "1", "0"])
@@ -29,7 +31,7 @@ const ArrancarSchema = z.object({
   wol_sent: z.boolean().openapi({ description: "This call sent the magic packet (the machine was off)" }),
   lease_id: z.string().openapi({ description: "Release it with POST /apagar?lease_id=…" }),
   expires_at: z.string().nullable(),
-  power_state: z.string(),
+  power_state: z.enum(PowerState),
 });
 
 const ApagarSchema = z.object({
@@ -119,19 +121,42 @@ export function powerRoutes({ power, bodies }: AppDeps) {
     const q = c.req.valid("query");
     if (q.wait) keepConnectionOpen(c); // a slow boot may keep this answer silent for minutes
     const b = bodyOf<z.infer<typeof ArrancarBody>>(c);
-    const answer = await power.arrancar({ ttlS: b.ttl_s ?? q.ttl_s, holder: b.holder ?? q.holder, wait: q.wait, timeoutS: q.timeout_s });
-    return c.json(answer, 200);
+    const r = await power.takeLease({ ttlS: b.ttl_s ?? q.ttl_s, holder: b.holder ?? q.holder, wait: q.wait, timeoutS: q.timeout_s });
+    return c.json(
+      {
+        success: true,
+        mensaje: leaseTakenMessage(r.wolSent, r.ready, r.powerState),
+        peticions_ollama: r.leases,
+        wol_sent: r.wolSent,
+        lease_id: r.lease.id,
+        expires_at: r.lease.expires_at,
+        power_state: r.powerState,
+      },
+      200,
+    );
   });
   router.openapi(apagar, async (c) => {
-    const b = bodyOf<z.infer<typeof ApagarBody>>(c);
-    return c.json(await power.apagar({ leaseId: b.lease_id ?? c.req.valid("query").lease_id }), 200);
+    const leaseId = bodyOf<z.infer<typeof ApagarBody>>(c).lease_id ?? c.req.valid("query").lease_id;
+    const { released, leases, decision } = await power.release(leaseId);
+    const answer = { success: true, peticions_ollama: leases, released: released !== null };
+    if (!decision) return c.json({ ...answer, shutdown_sent: false, shutdown_deferred: false, mensaje: alreadyReleasedMessage(leaseId!) }, 200);
+    const sent = decision.action === "shutdown";
+    const deferred = decision.action === "defer";
+    return c.json({ ...answer, shutdown_sent: sent, shutdown_deferred: deferred, mensaje: releaseMessage(decision, leases) }, 200);
   });
+  const setPermanent = async (enabled: boolean) => {
+    const permanent_on = await power.setPermanent(enabled);
+    return { success: true, mensaje: permanentMessage(enabled), permanent_on };
+  };
   router.openapi(permanent("/permanent_on_enable", "Keep the machine on: releases and idle time never shut it down"), async (c) =>
-    c.json(await power.setPermanent(true), 200),
+    c.json(await setPermanent(true), 200),
   );
   router.openapi(permanent("/permanent_on_disable", "Let releases and idle time shut the machine down again"), async (c) =>
-    c.json(await power.setPermanent(false), 200),
+    c.json(await setPermanent(false), 200),
   );
-  router.openapi(shutdown, async (c) => c.json(await power.forceShutdown(), 200));
+  router.openapi(shutdown, async (c) => {
+    const { sent, deferred } = await power.forceShutdown();
+    return c.json({ success: true, mensaje: forcedShutdownReply(sent, deferred), shutdown_sent: sent, shutdown_deferred: deferred }, 200);
+  });
   return router;
 }

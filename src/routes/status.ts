@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
+import { probeMessage, RESET_MESSAGE } from "./messages.ts";
 import { StatusSchema } from "./schemas.ts";
 
 const TestSchema = z.object({
@@ -38,9 +39,9 @@ const init = createRoute({
 export function statusRoutes({ power }: AppDeps) {
   return createRouter()
     .openapi(test, async (c) => {
-      const { equipo_online, ollama_online, mensaje } = await power.test();
-      return c.json({ equipo_online, ollama_online, mensaje }, 200);
+      const { hostAnswers, ollamaAnswers } = await power.probe();
+      return c.json({ equipo_online: hostAnswers, ollama_online: ollamaAnswers, mensaje: probeMessage(hostAnswers, ollamaAnswers) }, 200);
     })
     .openapi(status, async (c) => c.json((await power.refresh()).status, 200))
-    .openapi(init, async (c) => c.json(await power.init(), 200));
+    .openapi(init, async (c) => c.json({ success: true, mensaje: RESET_MESSAGE, status: await power.reset() }, 200));
 }

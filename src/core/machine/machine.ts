@@ -1,5 +1,5 @@
 import { join, dirname } from "node:path";
-import type { Config } from "../../config.ts";
+import type { MachineConfig } from "../../config.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { MetadataCache } from "./metadata-cache.ts";
 import { fetchTags, type TagsResult } from "./ollama.ts";
@@ -38,7 +38,7 @@ export class Machine {
   readonly cache: MetadataCache;
 
   constructor(
-    private readonly config: Config,
+    private readonly config: MachineConfig,
     private readonly logger: Logger,
     private readonly io: MachineIo = realMachineIo,
   ) {
@@ -46,13 +46,13 @@ export class Machine {
   }
 
   get ollamaUrl(): string {
-    const host = this.config.machineHost.includes(":") ? `[${this.config.machineHost}]` : this.config.machineHost;
+    const host = this.config.host.includes(":") ? `[${this.config.host}]` : this.config.host;
     return `http://${host}:${this.config.ollamaPort}`;
   }
 
   /** "Does the machine answer?": a TCP connect to its SSH port. */
   probeHost(): Promise<ProbeResult> {
-    return this.io.probeTcp(this.config.machineHost, this.config.ssh.port, this.config.probeTimeoutMs);
+    return this.io.probeTcp(this.config.host, this.config.ssh.port, this.config.probeTimeoutMs);
   }
 
   /** Probes the host, then Ollama only if the host answers (a sleeping host would make it wait out the timeout). */
@@ -84,14 +84,14 @@ export class Machine {
 
   async shutdown(): Promise<ShutdownOutcome> {
     const outcome = await this.io.sshShutdown(this.sshTarget(), this.config.shutdownCommand);
-    this.logger.info("shutdown command sent", { host: this.config.machineHost, via: outcome.via });
+    this.logger.info("shutdown command sent", { host: this.config.host, via: outcome.via });
     return outcome;
   }
 
   private sshTarget(): SshTarget {
     const { ssh } = this.config;
     return {
-      host: this.config.machineHost,
+      host: this.config.host,
       port: ssh.port,
       user: ssh.user,
       password: ssh.password,

@@ -1,7 +1,21 @@
+import { EventType, type EventLog } from "../telemetry/events.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import type { Activity } from "./activity.ts";
 import { expireLeases, type Lease } from "./leases.ts";
-import type { ShutdownReason } from "./monitor.ts";
-import type { PowerDeps } from "./operations.ts";
+import type { PowerMonitor } from "./monitor.ts";
 import { decideRelease, idleShutdownDue, type ReleaseDecision } from "./rules.ts";
+import { isUp, PowerState, ShutdownReason } from "./states.ts";
+import type { StatusStore } from "./status-store.ts";
+
+export interface AutoShutdownOptions {
+  monitor: PowerMonitor;
+  store: StatusStore;
+  activity: Activity;
+  events: EventLog;
+  logger: Logger;
+  idle: { windowMs: number; any: boolean };
+  now: () => number;
+}
 
 /**
  * The shutdowns nobody asks for at that moment: a lease that expired, a machine idle for too long,
@@ -16,17 +30,25 @@ export class AutoShutdown {
 
   private restored = false;
 
-  constructor(private readonly d: PowerDeps) {
+  private readonly monitor: PowerMonitor;
+  private readonly store: StatusStore;
+  private readonly activity: Activity;
+  private readonly events: EventLog;
+  private readonly logger: Logger;
+  private readonly idle: AutoShutdownOptions["idle"];
+  private readonly now: () => number;
+
+  constructor(d: AutoShutdownOptions) {
+    ({ monitor: this.monitor, store: this.store, activity: this.activity, events: this.events, logger: this.logger, idle: this.idle, now: this.now } = d);
     this.startedAt = d.now();
-    d.monitor.onTimer = () => d.monitor.tick((_probe, now) => this.housekeeping(now));
-    d.activity.on("idle", () => void this.runDeferred());
+    d.activity.onAllEnded(() => void this.runDeferred());
     d.monitor.onState((s) => void this.onState(s));
   }
 
-  private async onState(s: string): Promise<void> {
+  private async onState(s: PowerState): Promise<void> {
     if (!this.restored) await this.restore();
-    if (s === "on" || s === "degraded") await this.runDeferred(); // finished booting, or a restart found it on
-    if (s === "off") await this.settle(null); // it went dark some other way: nothing left to do
+    if (isUp(s)) await this.runDeferred(); // finished booting, or a restart found it on
+    if (s === PowerState.off) await this.settle(null); // it went dark some other way: nothing left to do
   }
 
   /**
@@ -35,7 +57,7 @@ export class AutoShutdown {
    */
   private async restore(): Promise<void> {
     this.restored = true;
-    const stored = (await this.d.store.read()).shutdown_deferred;
+    const stored = (await this.store.read()).shutdown_deferred;
     if (stored && !this.deferred) this.deferred = stored;
   }
 
@@ -43,7 +65,7 @@ export class AutoShutdown {
   private async settle(next: ShutdownReason | null): Promise<void> {
     if (this.deferred === next && this.restored) return;
     this.deferred = next;
-    await this.d.store.update(() => ({ shutdown_deferred: next }));
+    await this.store.update(() => ({ shutdown_deferred: next }));
   }
 
   cancelDeferred(): Promise<void> {
@@ -55,54 +77,54 @@ export class AutoShutdown {
    * `answers` is what the probe just saw.
    */
   async afterRelease(reason: ShutdownReason, answers: boolean): Promise<ReleaseDecision> {
-    const s = await this.d.store.read();
-    const machine = { answers, booting: this.d.monitor.state === "waking" };
-    const decision = decideRelease({ leases: s.peticions_ollama, permanent_on: s.permanent_on }, machine, this.d.activity.inFlight);
-    if (decision.action === "shutdown") await this.d.monitor.shutdownLocked(reason);
+    const s = await this.store.read();
+    const machine = { answers, booting: this.monitor.state === PowerState.waking };
+    const decision = decideRelease({ leases: s.peticions_ollama, permanent_on: s.permanent_on }, machine, this.activity.inFlight);
+    if (decision.action === "shutdown") await this.monitor.shutdownLocked(reason);
     if (decision.action === "defer") await this.defer(reason, decision.inFlight);
     return decision;
   }
 
   /** A forced shutdown of a machine still booting: sent as soon as it can take the command. */
   deferForced(): Promise<void> {
-    return this.defer("forced", 0);
+    return this.defer(ShutdownReason.forced, 0);
   }
 
-  noteRelease(lease: Lease, type: "lease_released" | "lease_expired") {
-    this.lastReleaseAt = this.d.now();
-    this.d.events.emit(type, { lease_id: lease.id, holder: lease.holder });
-    if (type === "lease_expired") this.d.logger.info("lease expired", { lease_id: lease.id, holder: lease.holder });
+  noteRelease(lease: Lease, type: typeof EventType.leaseReleased | typeof EventType.leaseExpired) {
+    this.lastReleaseAt = this.now();
+    this.events.emit(type, { lease_id: lease.id, holder: lease.holder });
+    if (type === EventType.leaseExpired) this.logger.info("lease expired", { lease_id: lease.id, holder: lease.holder });
   }
 
   /** On every monitor tick, under its lock: lease expiry, then idle shutdown. */
-  private async housekeeping(now: number): Promise<void> {
+  async housekeeping(now: number): Promise<void> {
     let expired: Lease[] = [];
-    const status = await this.d.store.update((s) => {
+    const status = await this.store.update((s) => {
       const r = expireLeases(s, now);
       expired = r.expired;
       return expired.length ? r.changes : {};
     });
-    for (const lease of expired) this.noteRelease(lease, "lease_expired");
-    const state = this.d.monitor.state;
+    for (const lease of expired) this.noteRelease(lease, EventType.leaseExpired);
+    const up = isUp(this.monitor.state);
     if (expired.length > 0 && status.peticions_ollama === 0) {
-      await this.afterRelease("lease_expiry", state === "on" || state === "degraded");
+      await this.afterRelease(ShutdownReason.leaseExpiry, up);
       return;
     }
-    if (state !== "on" && state !== "degraded") return;
+    if (!up) return;
     // After a failed attempt, wait a whole window again rather than retrying on every probe.
     const idleSince = Math.max(
-      this.d.activity.lastFinishedAt ?? 0,
-      this.d.monitor.readyAt ?? 0,
+      this.activity.lastFinishedAt ?? 0,
+      this.monitor.readyAt ?? 0,
       this.lastReleaseAt,
       this.lastIdleFailureAt,
       this.startedAt,
     );
-    const holders = { leases: status.peticions_ollama, permanent_on: status.permanent_on, inFlight: this.d.activity.inFlight };
-    const window = { windowMs: this.d.power.idleShutdownMs, any: this.d.power.idleShutdownAny, wokenByGateway: this.d.monitor.woken };
+    const holders = { leases: status.peticions_ollama, permanent_on: status.permanent_on, inFlight: this.activity.inFlight };
+    const window = { ...this.idle, wokenByGateway: this.monitor.woken };
     if (!idleShutdownDue({ ...window, ...holders, idleSince, now })) return;
-    this.d.logger.info("idle shutdown", { idle_min: (now - idleSince) / 60_000 });
+    this.logger.info("idle shutdown", { idle_min: (now - idleSince) / 60_000 });
     try {
-      await this.d.monitor.shutdownLocked("idle");
+      await this.monitor.shutdownLocked(ShutdownReason.idle);
     } catch (err) {
       this.lastIdleFailureAt = now;
       throw err;
@@ -111,24 +133,25 @@ export class AutoShutdown {
 
   private async defer(reason: ShutdownReason, inFlight: number) {
     await this.settle(reason);
-    this.d.events.emit("shutdown_deferred", { reason, in_flight: inFlight, booting: this.d.monitor.state === "waking" });
+    this.events.emit(EventType.shutdownDeferred, { reason, in_flight: inFlight, booting: this.monitor.state === PowerState.waking });
   }
 
   /** The last running request ended, or the machine finished booting: send the deferred shutdown if still wanted. */
   private async runDeferred(): Promise<void> {
     if (!this.deferred) return;
-    await this.d.monitor.lock
+    await this.monitor.lock
       .run(async () => {
         const reason = this.deferred;
         if (!reason) return;
-        const state = this.d.monitor.state;
+        const state = this.monitor.state;
         // Still waiting for that (a forced shutdown waits only for the boot: it cuts running work by design).
-        if (state === "waking" || (reason !== "forced" && this.d.activity.inFlight > 0)) return;
-        const s = await this.d.store.read();
-        const stillWanted = reason === "forced" || (s.peticions_ollama === 0 && !s.permanent_on);
+        const forced = reason === ShutdownReason.forced;
+        if (state === PowerState.waking || (!forced && this.activity.inFlight > 0)) return;
+        const s = await this.store.read();
+        const stillWanted = forced || (s.peticions_ollama === 0 && !s.permanent_on);
         await this.settle(null); // whatever happens now, this deferral is settled
-        if (stillWanted && (state === "on" || state === "degraded")) await this.d.monitor.shutdownLocked(reason);
+        if (stillWanted && isUp(state)) await this.monitor.shutdownLocked(reason);
       })
-      .catch((err) => this.d.logger.error("deferred shutdown failed", { err }));
+      .catch((err) => this.logger.error("deferred shutdown failed", { err }));
   }
 }

@@ -1,12 +1,6 @@
-import type { Status } from "./status-store.ts";
+import type { Lease, Status } from "./status.ts";
 
-export interface Lease {
-  id: string;
-  holder: string | null;
-  taken_at: string;
-  /** null: never expires (the old service's behaviour). */
-  expires_at: string | null;
-}
+export type { Lease };
 
 /**
  * The leases in a status. A status written by the old service has only a count; each counted client

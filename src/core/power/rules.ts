@@ -19,21 +19,6 @@ export function decideRelease(
   return { action: "shutdown" };
 }
 
-export function releaseMessage(d: ReleaseDecision, count: number): string {
-  if (d.action === "shutdown") return "No client holds the machine any more: shutdown sent";
-  if (d.action === "defer" && d.booting) return "No client holds the machine any more; it will be shut down once it has finished booting";
-  if (d.action === "defer")
-    return `No client holds the machine any more; shutdown deferred until ${d.inFlight} running request${d.inFlight === 1 ? "" : "s"} finish${d.inFlight === 1 ? "es" : ""}`;
-  switch (d.reason) {
-    case "clients":
-      return `Machine stays on: ${count} client${count === 1 ? "" : "s"} still hold${count === 1 ? "s" : ""} it`;
-    case "permanent_on":
-      return "Machine stays on: permanent_on is enabled";
-    case "already_off":
-      return "No client holds the machine, and it does not answer: nothing to shut down";
-  }
-}
-
 /**
  * Idle shutdown: only with the window set, nobody holding the machine, nothing running, the window
  * elapsed since the last work ended, and — unless told otherwise — a machine the gateway woke itself.
@@ -53,14 +38,9 @@ export function idleShutdownDue(o: {
   return o.now - o.idleSince >= o.windowMs;
 }
 
-/** What a forced shutdown answers (`mensaje`) and leaves in the status file (`message`). */
-export function forcedShutdownOutcome(sent: boolean, deferredUntilBooted: boolean): { mensaje: string; message: string } {
-  if (sent) return { mensaje: "Shutdown sent; leases and flags reset", message: "Forced shutdown sent" };
-  if (deferredUntilBooted) {
-    return {
-      mensaje: "The machine is still booting; the shutdown will be sent as soon as it is up (a lease taken before then cancels it). Leases and flags reset",
-      message: "Forced shutdown requested while the machine boots; sent once it is up",
-    };
-  }
-  return { mensaje: "The machine does not answer; leases and flags reset", message: "Forced shutdown requested; the machine was already off" };
+/** What a forced shutdown leaves in the status file's `message`. */
+export function forcedShutdownMessage(sent: boolean, deferredUntilBooted: boolean): string {
+  if (sent) return "Forced shutdown sent";
+  if (deferredUntilBooted) return "Forced shutdown requested while the machine boots; sent once it is up";
+  return "Forced shutdown requested; the machine was already off";
 }

@@ -1,4 +1,3 @@
-import { z } from "zod";
 import { rename, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import bundledBase from "../../../status/base.json" with { type: "json" };
@@ -6,28 +5,9 @@ import { collectSoon } from "../../lib/gc.ts";
 import { removeStaleTemps, writeFileAtomic } from "../../lib/atomic-file.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { Mutex } from "../../lib/mutex.ts";
+import { statusSchema, type Status } from "./status.ts";
 
-// Loose: later versions add fields, and an older file without them must still load.
-export const statusSchema = z.looseObject({
-  logical_on: z.boolean(),
-  phisical_on: z.boolean(),
-  peticions_ollama: z.number().int().min(0),
-  permanent_on: z.boolean(),
-  message: z.string(),
-  datetime: z.string(),
-  // Added by the power orchestration; absent from files the old service wrote.
-  power_state: z.enum(["off", "waking", "on", "degraded", "shutting_down"]).optional(),
-  leases: z
-    .array(z.object({ id: z.string(), holder: z.string().nullable(), taken_at: z.string(), expires_at: z.string().nullable() }))
-    .optional(),
-  woken_by_gateway: z.boolean().optional(),
-  shutdown_deferred: z.enum(["release", "idle", "forced", "lease_expiry"]).nullable().optional(),
-  last_wake_at: z.string().nullable().optional(),
-  last_ready_at: z.string().nullable().optional(),
-  last_shutdown_at: z.string().nullable().optional(),
-});
-
-export type Status = z.infer<typeof statusSchema>;
+export type { Status };
 
 export interface StatusStoreOptions {
   file: string;

@@ -1,6 +1,25 @@
+/** Every kind of event, defined once: `/events`, its documentation and (later) webhook filters use these words. */
+export const EventType = {
+  /** A power state change: from, to, reason. */
+  power: "power",
+  wakeSent: "wake_sent",
+  wakeFailed: "wake_failed",
+  wakeTimeout: "wake_timeout",
+  shutdownSent: "shutdown_sent",
+  shutdownDeferred: "shutdown_deferred",
+  shutdownFailed: "shutdown_failed",
+  leaseTaken: "lease_taken",
+  leaseReleased: "lease_released",
+  leaseExpired: "lease_expired",
+  leasesCleared: "leases_cleared",
+  permanentOn: "permanent_on",
+} as const;
+export type EventType = (typeof EventType)[keyof typeof EventType];
+export const EVENT_TYPES: readonly EventType[] = Object.values(EventType);
+
 export interface GateEvent {
   id: number;
-  type: string;
+  type: EventType;
   at: string;
   data: Record<string, unknown>;
 }
@@ -20,7 +39,7 @@ export class EventLog {
   ) {}
 
   /** Details may quote an error message; like log lines, they pass through the secret redactor. */
-  emit(type: string, data: Record<string, unknown> = {}): GateEvent {
+  emit(type: EventType, data: Record<string, unknown> = {}): GateEvent {
     const safe = JSON.parse(this.redact(JSON.stringify(data))) as Record<string, unknown>;
     const event = { id: this.nextId++, type, at: new Date(this.now()).toISOString(), data: safe };
     this.recent.push(event);

@@ -1,0 +1,94 @@
+import { EventEmitter } from "node:events";
+import { StateTimes } from "../../lib/poller.ts";
+import { EventType, type EventLog } from "../telemetry/events.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { flagsFor, POWER_STATES, PowerState } from "./states.ts";
+import type { Status, StatusStore } from "./status-store.ts";
+
+export interface StateRecordOptions {
+  store: StatusStore;
+  events: EventLog;
+  logger: Logger;
+  now: () => number;
+}
+
+/** Emitted beside the states when a wake times out, for those waiting on it. */
+const GAVE_UP = "gave_up";
+type Change = PowerState | typeof GAVE_UP;
+
+/**
+ * The machine's power state as the monitor last decided it, and everything that follows a change: the
+ * status file, the event, the log line, the time spent in each state, and whoever waits for "on".
+ */
+export class PowerStateRecord {
+  state: PowerState = PowerState.off;
+  /** false until the first probe: the state is a guess until then. */
+  known = false;
+  /** The gateway woke this machine, so it may put it to sleep when idle. */
+  woken = false;
+  private readonly changes = new EventEmitter();
+  private readonly times: StateTimes<PowerState>;
+
+  constructor(private readonly opts: StateRecordOptions) {
+    this.times = new StateTimes(opts.now());
+    this.changes.setMaxListeners(0);
+  }
+
+  /** Stores the new state (with `extra` fields), then tells the listeners. */
+  async move(to: PowerState, reason: string, extra: Partial<Status> = {}): Promise<void> {
+    const from = this.known ? this.state : null;
+    this.times.leave(this.state, this.opts.now());
+    this.state = to;
+    this.known = true;
+    if (from !== to) {
+      this.opts.events.emit(EventType.power, { from, to, reason });
+      this.opts.logger.info("power state", { from, to, reason });
+    }
+    await this.opts.store.update(() => ({ power_state: to, ...flagsFor(to), woken_by_gateway: this.woken, ...extra }));
+    this.changes.emit("state", to);
+  }
+
+  /** logical_on/phisical_on always say what the state says, even after someone edited the file. */
+  async keepFlagsTrue(): Promise<void> {
+    const flags = flagsFor(this.state);
+    const last = this.opts.store.last;
+    if (last && last.phisical_on === flags.phisical_on && last.logical_on === flags.logical_on) return;
+    await this.opts.store.update(() => flags);
+  }
+
+  /** Tells those waiting for "on" that the wake they waited for timed out. */
+  gaveUp(): void {
+    this.changes.emit("state", GAVE_UP);
+  }
+
+  /** Called with every new state (after it is stored). */
+  onState(listener: (s: PowerState) => void): void {
+    this.changes.on("state", (s: Change) => s !== GAVE_UP && listener(s));
+  }
+
+  /**
+   * Resolves true once the state is "on"; false after `timeoutMs`, when a wake gives up, or when the
+   * machine is off and `hoping()` says nothing will bring it up.
+   */
+  waitOn(timeoutMs: number, hoping: () => boolean): Promise<boolean> {
+    if (this.state === PowerState.on) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.changes.off("state", onChange);
+        resolve(ok);
+      };
+      const onChange = (s: Change) => {
+        if (s === PowerState.on) done(true);
+        else if (s === GAVE_UP || (s === PowerState.off && !hoping())) done(false);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.changes.on("state", onChange);
+    });
+  }
+
+  /** Seconds spent in each state so far, the current stretch included. */
+  timeIn(): Record<PowerState, number> {
+    return this.times.totals(POWER_STATES, this.state, this.opts.now());
+  }
+}

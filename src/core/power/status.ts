@@ -1,0 +1,34 @@
+// The status file's shape, defined once: the store validates with it, the leases module and the API's
+// schemas derive from it. Loose on purpose, in both directions between versions: an older file without
+// the newer fields loads, and so does a newer file with fields or words this version does not know.
+import { z } from "zod";
+import { PowerState, ShutdownReason } from "./states.ts";
+
+export const LeaseSchema = z.object({
+  id: z.string(),
+  holder: z.string().nullable(),
+  taken_at: z.string(),
+  /** null: never expires (the old service's behaviour). */
+  expires_at: z.string().nullable(),
+});
+export type Lease = z.infer<typeof LeaseSchema>;
+
+export const statusSchema = z.looseObject({
+  logical_on: z.boolean(),
+  phisical_on: z.boolean(),
+  peticions_ollama: z.number().int().min(0),
+  permanent_on: z.boolean(),
+  message: z.string(),
+  datetime: z.string(),
+  // Added by the power orchestration; absent from files the old service wrote. A state or a reason this
+  // version does not know (a newer one wrote it) reads as absent: the monitor probes again anyway, and the
+  // leases and counters beside it are kept.
+  power_state: z.enum(PowerState).optional().catch(undefined),
+  leases: z.array(LeaseSchema).optional(),
+  woken_by_gateway: z.boolean().optional(),
+  shutdown_deferred: z.enum(ShutdownReason).nullable().optional().catch(null),
+  last_wake_at: z.string().nullable().optional(),
+  last_ready_at: z.string().nullable().optional(),
+  last_shutdown_at: z.string().nullable().optional(),
+});
+export type Status = z.infer<typeof statusSchema>;
