@@ -11,22 +11,25 @@ describe("parseConfig", () => {
     const r = parseConfig(minimal);
     if (!r.ok) throw new Error(r.errors.join("\n"));
     expect(r.config).toMatchObject({
-      machineHost: "ia.lan",
-      mac: "aa:bb:cc:dd:ee:ff",
-      ollamaPort: 11434,
-      ssh: { port: 22 },
-      shutdownCommand: "shutdown -h now",
-      wol: { address: "255.255.255.255", port: 9 },
+      machine: {
+        name: "default",
+        host: "ia.lan",
+        mac: "aa:bb:cc:dd:ee:ff",
+        ollamaPort: 11434,
+        ssh: { port: 22 },
+        shutdownCommand: "shutdown -h now",
+        wol: { address: "255.255.255.255", port: 9 },
+        statusFile: "status/status.json",
+        probeTimeoutMs: 2000,
+      },
       apiKeys: ["key-one-1"],
       listen: { host: "0.0.0.0", port: 8000 },
-      statusFile: "status/status.json",
-      probeTimeoutMs: 2000,
     });
   });
 
   test.each(["aa:bb:cc:dd:ee:ff", "AA-BB-CC-DD-EE-FF", "aabbccddeeff"])("accepts the MAC form %s", (mac) => {
     const r = parseConfig({ ...minimal, IA_MAC: mac });
-    expect(r.ok && r.config.mac).toBe("aa:bb:cc:dd:ee:ff");
+    expect(r.ok && r.config.machine.mac).toBe("aa:bb:cc:dd:ee:ff");
   });
 
   test("splits API_KEYS on commas and ignores blanks", () => {
@@ -42,7 +45,7 @@ describe("parseConfig", () => {
 
   test("the sudo password defaults to the SSH password, and empty values count as unset", () => {
     const r = parseConfig({ ...minimal, SSH_PASS: "pw", SSH_SUDO_PASS: "", SSH_PORT: "" });
-    expect(r.ok && r.config.ssh).toMatchObject({ password: "pw", sudoPassword: "pw", port: 22 });
+    expect(r.ok && r.config.machine.ssh).toMatchObject({ password: "pw", sudoPassword: "pw", port: 22 });
   });
 
   test("lists one line per problem, naming the variable and never its value", () => {
@@ -112,16 +115,48 @@ describe("the gateway process", () => {
       cleanup();
     }
   });
+
+  test("keeps serving when whoever read its log goes away (a closed stderr pipe)", async () => {
+    const { dir, cleanup } = tempDir();
+    const env = { PATH: process.env.PATH ?? "", ...minimal, EQUIPO_IA: "127.0.0.1", HOST: "127.0.0.1", PORT: "0" };
+    const proc = Bun.spawn([process.execPath, entry], { cwd: dir, env: { ...env, STATUS_FILE: join(dir, "status.json") }, stderr: "pipe" });
+    try {
+      let seen = "";
+      // Leaving the loop closes the pipe's reading end: every later log line fails to be written.
+      for await (const chunk of proc.stderr) {
+        seen += new TextDecoder().decode(chunk);
+        if (/"url":"(http:[^"]+)"/.test(seen)) break;
+      }
+      const url = /"url":"(http:[^"]+)"/.exec(seen)![1]!;
+      for (let i = 0; i < 20; i++) {
+        // Each request writes an access-log line into the closed pipe; without care, one of the first few kills the process.
+        expect((await fetch(url + "/", { headers: { Connection: "close" } })).status).toBe(200);
+      }
+      expect(proc.exitCode).toBeNull();
+    } finally {
+      proc.kill();
+      await proc.exited;
+      cleanup();
+    }
+  });
 });
 
-/** Reads the gateway's log until it says where it listens. */
+/**
+ * The URL from the gateway's "listening" line. The rest of its stderr is still read afterwards, so the
+ * pipe stays open (what happens when it closes is a test of its own, above).
+ */
 async function listeningUrl(stream: ReadableStream<Uint8Array>): Promise<string> {
   const decoder = new TextDecoder();
+  const reader = stream.getReader();
   let seen = "";
-  for await (const chunk of stream) {
-    seen += decoder.decode(chunk);
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    seen += decoder.decode(r.value);
     const m = /"url":"(http:\/\/[^"]+)"/.exec(seen);
-    if (m) return m[1]!;
+    if (!m) continue;
+    void (async () => {
+      while (!(await reader.read().catch(() => ({ done: true }))).done) {}
+    })();
+    return m[1]!;
   }
   throw new Error(`the gateway never said where it listens:\n${seen}`);
 }

@@ -30,6 +30,10 @@ export function makeRedactor(secrets: string[]): (text: string) => string {
  * request line was the gateway's single largest cost. Lines still leave within a millisecond or so.
  */
 export function stderrSink(): Sink {
+  // A reader of the log that goes away (a closed pipe: `ollama-gate | head`, a log shipper restarting)
+  // makes every later write fail with EPIPE, which unhandled ends the process. Losing log lines is
+  // better than losing the gateway and every stream it carries.
+  process.stderr.on("error", () => {});
   let pending: string[] = [];
   const flush = () => {
     if (pending.length === 0) return;
