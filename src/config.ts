@@ -5,8 +5,8 @@ import { normalizeMac } from "./lib/mac.ts";
 // Empty values in .env files ("SSH_PASS=") mean "not set", not "set to nothing".
 const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
 const opt = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema.optional());
-const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
-  z.preprocess(blankToUndefined, schema.default(fallback as never));
+const withDefault = <T extends z.ZodType>(schema: T, fallback: z.util.NoUndefined<z.output<T>>) =>
+  z.preprocess(blankToUndefined, schema.default(fallback));
 
 const port = (what: string, min = 1) =>
   z.coerce

@@ -90,8 +90,8 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
     // only once the loop runs, after both exist.
     housekeeping: (at) => auto.housekeeping(at),
   });
-  const idle = { windowMs: mc.power.idleShutdownMs, any: mc.power.idleShutdownAny };
-  const auto = new AutoShutdown({ monitor, store, activity, events, logger, idle, now });
+  const idleWindow = { windowMs: mc.power.idleShutdownMs, any: mc.power.idleShutdownAny };
+  const auto = new AutoShutdown({ monitor, store, activity, events, logger, idleWindow, now });
   const leases = { ttlS: mc.power.leaseTtlS, max: mc.power.maxLeases };
   const power = new PowerOperations({ machine, store, monitor, auto, activity, events, logger, leases, wakeTimeoutMs: mc.power.wakeTimeoutMs, now });
   const proxy = new OllamaProxy({

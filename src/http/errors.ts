@@ -1,5 +1,5 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ContentfulStatusCode, UnofficialStatusCode } from "hono/utils/http-status";
 import { HTTPException } from "hono/http-exception";
 import { ClientGoneError, GatewayError } from "../core/errors.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
@@ -8,7 +8,7 @@ import type { Logger } from "../core/telemetry/logger.ts";
 export function errorHandler(logger: Logger, redact: (s: string) => string): ErrorHandler {
   return (err, c) => {
     // Nobody reads this answer: the access log's 499 line (info) is the whole story.
-    if (err instanceof ClientGoneError) return c.json({ detail: err.detail }, 499 as never);
+    if (err instanceof ClientGoneError) return c.json({ detail: err.detail }, 499 as UnofficialStatusCode);
     if (err instanceof GatewayError) {
       const detail = redact(err.detail);
       logger.warn("request failed", { method: c.req.method, path: c.req.path, status: err.status, detail });

@@ -1,4 +1,4 @@
-import { OpenAPIHono, z } from "@hono/zod-openapi";
+import { OpenAPIHono, z, type RouteConfig, type RouteConfigToTypedResponse } from "@hono/zod-openapi";
 import type { ZodError } from "zod";
 
 /** FastAPI's shape for a failed validation, which the old service's clients already know how to read. */
@@ -55,3 +55,11 @@ export const jsonContent = <T extends z.ZodType>(schema: T, description: string)
   description,
   content: { "application/json": { schema } },
 });
+
+/**
+ * A response whose body the gateway does not build (Ollama's answer passed through, a stream of events),
+ * given the type its route documents. Nothing here can check that body, so this is the one place that says so.
+ */
+export function documentedAs<R extends RouteConfig>(_route: R, res: Response): RouteConfigToTypedResponse<R> {
+  return res as unknown as RouteConfigToTypedResponse<R>;
+}

@@ -3,7 +3,7 @@ import { streamSSE } from "hono/streaming";
 import { EVENT_TYPES, EventType } from "../core/telemetry/events.ts";
 import type { AppDeps } from "../deps.ts";
 import { keepConnectionOpen } from "../server.ts";
-import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
+import { createRouter, documentedAs, errorResponses, jsonContent } from "../http/router.ts";
 
 const EventSchema = z
   .object({ id: z.number().int(), type: z.enum(EventType), at: z.string(), data: z.record(z.string(), z.unknown()) })
@@ -32,7 +32,7 @@ export function eventRoutes({ events }: AppDeps) {
   const router = createRouter();
   router.openapi(stream, (c) => {
     keepConnectionOpen(c);
-    return streamSSE(c, async (sse) => {
+    const res = streamSSE(c, async (sse) => {
       let wake: () => void = () => {};
       const queue: string[] = [];
       const unsubscribe = events.subscribe((e) => {
@@ -60,7 +60,8 @@ export function eventRoutes({ events }: AppDeps) {
         });
         if (queue.length === 0 && !sse.aborted) await sse.write(": keep-alive\n\n");
       }
-    }) as never;
+    });
+    return documentedAs(stream, res);
   });
   router.openapi(history, (c) => c.json({ events: events.history() }, 200));
   return router;

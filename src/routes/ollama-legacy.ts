@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import type { AppDeps } from "../deps.ts";
 import { jsonBody, withStreamDefault } from "../http/json-body.ts";
 import { forwardWaking } from "../http/proxy-handlers.ts";
-import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
+import { createRouter, documentedAs, errorResponses, jsonContent } from "../http/router.ts";
 
 // Loose objects: only what each route needs is checked, and every other field (format, options,
 // keep_alive, tools, think, images, raw, suffix, …) reaches Ollama as the client sent it.
@@ -58,14 +58,14 @@ export function ollamaLegacyRoutes(deps: AppDeps) {
   // Only the fields these schemas read are noted; the rest of the body is checked and forwarded, never parsed.
   const body = jsonBody(deps.bodies.legacy, "the /ollama/* routes (MAX_BODY_MB)", { fields: ["model", "name", "messages", "prompt", "stream"] });
   for (const path of LEGACY_PATHS) router.post(path, body);
-  router.openapi(generate, (c) => send(c, "/api/generate", { streamDefault: true }) as never);
-  router.openapi(chat, (c) => send(c, "/api/chat", { streamDefault: true }) as never);
-  router.openapi(pull, (c) => send(c, "/api/pull") as never);
-  router.openapi(show, (c) => send(c, "/api/show") as never);
+  router.openapi(generate, async (c) => documentedAs(generate, await send(c, "/api/generate", { streamDefault: true })));
+  router.openapi(chat, async (c) => documentedAs(chat, await send(c, "/api/chat", { streamDefault: true })));
+  router.openapi(pull, async (c) => documentedAs(pull, await send(c, "/api/pull")));
+  router.openapi(show, async (c) => documentedAs(show, await send(c, "/api/show")));
   router.openapi(del, async (c) => {
     const body = c.req.valid("json");
     const res = await send(c, "/api/delete", { method: "DELETE" });
-    if (!res.ok) return res as never;
+    if (!res.ok) return documentedAs(del, res);
     await res.body?.cancel();
     return c.json({ success: true, mensaje: `Model ${body.model ?? body.name} deleted` }, 200);
   });

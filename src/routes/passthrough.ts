@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
 import { metadata, passthrough, type MetadataRoute } from "../http/proxy-handlers.ts";
-import { createRouter, errorResponses } from "../http/router.ts";
+import { createRouter, documentedAs, errorResponses } from "../http/router.ts";
 
 export type Method = "get" | "post" | "delete" | "head";
 
@@ -52,12 +52,17 @@ export interface PassthroughSpec {
  * every other method and path (so a new Ollama endpoint works before the docs know it).
  */
 export function passthroughRouter(deps: AppDeps, spec: PassthroughSpec) {
-  const forward = passthrough(deps) as never;
+  const forward = passthrough(deps);
   const router = createRouter();
   for (const m of spec.metadata) {
-    router.openapi(proxiedRoute("get", m.path, m.summary, spec.tag, NEVER_WAKES), metadata(deps, m) as never);
+    const route = proxiedRoute("get", m.path, m.summary, spec.tag, NEVER_WAKES);
+    const answer = metadata(deps, m);
+    router.openapi(route, async (c) => documentedAs(route, await answer(c)));
   }
-  for (const [method, path, summary] of spec.endpoints) router.openapi(proxiedRoute(method, path, summary, spec.tag), forward);
+  for (const [method, path, summary] of spec.endpoints) {
+    const route = proxiedRoute(method, path, summary, spec.tag);
+    router.openapi(route, async (c) => documentedAs(route, await forward(c)));
+  }
   router.openAPIRegistry.registerPath(proxiedRoute("get", `${spec.prefix}/{path}`, `Any other ${spec.prefix}/* endpoint, any method`, spec.tag));
   router.all(`${spec.prefix}/*`, forward);
   return router;

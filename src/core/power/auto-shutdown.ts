@@ -13,7 +13,7 @@ export interface AutoShutdownOptions {
   activity: Activity;
   events: EventLog;
   logger: Logger;
-  idle: { windowMs: number; any: boolean };
+  idleWindow: { windowMs: number; any: boolean };
   now: () => number;
 }
 
@@ -35,11 +35,11 @@ export class AutoShutdown {
   private readonly activity: Activity;
   private readonly events: EventLog;
   private readonly logger: Logger;
-  private readonly idle: AutoShutdownOptions["idle"];
+  private readonly idleWindow: AutoShutdownOptions["idleWindow"];
   private readonly now: () => number;
 
   constructor(d: AutoShutdownOptions) {
-    ({ monitor: this.monitor, store: this.store, activity: this.activity, events: this.events, logger: this.logger, idle: this.idle, now: this.now } = d);
+    ({ monitor: this.monitor, store: this.store, activity: this.activity, events: this.events, logger: this.logger, idleWindow: this.idleWindow, now: this.now } = d);
     this.startedAt = d.now();
     d.activity.onAllEnded(() => void this.runDeferred());
     d.monitor.onState((s) => void this.onState(s));
@@ -120,7 +120,7 @@ export class AutoShutdown {
       this.startedAt,
     );
     const holders = { leases: status.peticions_ollama, permanent_on: status.permanent_on, inFlight: this.activity.inFlight };
-    const window = { ...this.idle, wokenByGateway: this.monitor.woken };
+    const window = { ...this.idleWindow, wokenByGateway: this.monitor.woken };
     if (!idleShutdownDue({ ...window, ...holders, idleSince, now })) return;
     this.logger.info("idle shutdown", { idle_min: (now - idleSince) / 60_000 });
     try {

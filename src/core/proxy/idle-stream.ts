@@ -9,6 +9,9 @@ export interface IdleHooks {
   onEnd: () => void;
 }
 
+/** What the race against the upstream's next chunk resolves with when the upstream stayed silent. */
+const SILENT = Symbol("silent");
+
 /**
  * Passes a body through chunk by chunk, untouched, and gives up when the source stays silent for
  * `idleMs` while we wait on it. A timer per wait is an idle timeout, not a cap: a two-hour generation
@@ -33,8 +36,8 @@ export function watchIdle(source: ReadableStream<Uint8Array>, idleMs: number, ho
     async pull(ctrl) {
       clearTimeout(stalled);
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const silence = new Promise<"idle">((resolve) => (timer = setTimeout(() => resolve("idle"), idleMs)));
-      let next: Awaited<ReturnType<typeof reader.read>> | "idle";
+      const silence = new Promise<typeof SILENT>((resolve) => (timer = setTimeout(() => resolve(SILENT), idleMs)));
+      let next: Awaited<ReturnType<typeof reader.read>> | typeof SILENT;
       try {
         next = await Promise.race([reader.read(), silence]);
       } catch (err) {
@@ -45,7 +48,7 @@ export function watchIdle(source: ReadableStream<Uint8Array>, idleMs: number, ho
       } finally {
         clearTimeout(timer);
       }
-      if (next === "idle") {
+      if (next === SILENT) {
         const tail = hooks.onIdle();
         if (tail) ctrl.enqueue(tail);
         ctrl.close();
