@@ -10,8 +10,8 @@ import { fuzz } from "./hostile/fuzz.ts";
 import { call, settle } from "./hostile/gate.ts";
 import { leases } from "./hostile/leases.ts";
 import { Tally } from "./hostile/measure.ts";
-import { render, type Report } from "./hostile/report.ts";
-import { runScenario, type Outcome, type Row, type ScenarioFn } from "./hostile/scenario.ts";
+import { type Report, render } from "./hostile/report.ts";
+import { type Outcome, type Row, runScenario, type ScenarioFn } from "./hostile/scenario.ts";
 import { settings } from "./hostile/settings.ts";
 import { gatewayLimits, startAll, summarizeLog } from "./hostile/setup.ts";
 import { slowloris } from "./hostile/slowloris.ts";
@@ -24,7 +24,13 @@ const log = (msg: string) => console.error(`hostile: ${msg}`);
 const idle: ScenarioFn = async (ctx) => {
   const tally = new Tally();
   const chat = JSON.stringify({ model: "llama3.2:3b", messages: [{ role: "user", content: "hi" }], stream: false });
-  for (const [method, path, body] of [["GET", "/"], ["GET", "/status"], ["GET", "/leases"], ["POST", "/api/chat", chat], ["GET", "/api/tags"]] as const) {
+  for (const [method, path, body] of [
+    ["GET", "/"],
+    ["GET", "/status"],
+    ["GET", "/leases"],
+    ["POST", "/api/chat", chat],
+    ["GET", "/api/tags"],
+  ] as const) {
     tally.add((await call(ctx, method, path, { body })).label);
   }
   await Bun.sleep(1000);
@@ -42,7 +48,12 @@ const SCENARIOS: [string, ScenarioFn][] = [
 ];
 
 function machine(): Report["machine"] {
-  const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/^model name\s*:\s*(.*)$/m)?.[1]?.trim() ?? cpus()[0]?.model ?? "unknown";
+  const cpu =
+    readFileSync("/proc/cpuinfo", "utf8")
+      .match(/^model name\s*:\s*(.*)$/m)?.[1]
+      ?.trim() ??
+    cpus()[0]?.model ??
+    "unknown";
   return { cpu, cores: cpus().length, kernel: release(), bun: `${Bun.version} (${Bun.revision.slice(0, 9)})`, date: new Date().toISOString() };
 }
 
@@ -72,7 +83,14 @@ async function main() {
     const { exitCode, signalCode } = gateway.proc;
     if (exitCode !== null || signalCode !== null) {
       row.error = `the gateway exited (${signalCode ?? `code ${exitCode}`}) during this scenario; the rest were skipped`;
-      log(redact(`${row.error}\n${tail(gateway.log).split("\n").map((l) => l.slice(0, 300)).join("\n")}`));
+      log(
+        redact(
+          `${row.error}\n${tail(gateway.log)
+            .split("\n")
+            .map((l) => l.slice(0, 300))
+            .join("\n")}`,
+        ),
+      );
       break;
     }
     log(`settle: ${await settle(ctx)}`);
@@ -105,7 +123,10 @@ async function main() {
 
 /** How often the machine went dark and woke during the run, from the simulator's own log. */
 function simulatorSummary(file: string): string {
-  const all = readFileSync(file, "utf8").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  const all = readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l));
   // Up to the bench stopping it: the machine going dark at the end is not a shutdown the gateway sent.
   const stopping = all.findIndex((x) => x.msg === "stopping");
   const records = stopping < 0 ? all : all.slice(0, stopping + 1);

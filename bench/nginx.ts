@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, run, start, waitForPort, type Child } from "./procs.ts";
+import { type Child, freePort, run, start, waitForPort } from "./procs.ts";
 
 /** nginx may live in /usr/sbin, which is not on every user's PATH. */
 export function findNginx(): string | null {

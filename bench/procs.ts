@@ -1,7 +1,7 @@
-import type { FileSink, Subprocess } from "bun";
-import { mkdtempSync, rmSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { FileSink, Subprocess } from "bun";
 
 /** Everything the bench starts or creates, so any way out (normal end, error, Ctrl-C) can undo it. */
 const children = new Set<Subprocess>();
@@ -130,7 +130,12 @@ function removeTempDirs() {
 /** The last lines of a log, to explain a failure before the temp dir holding it is removed. */
 export function tail(file: string, lines = 20): string {
   try {
-    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).map((l) => `  | ${l}`).join("\n");
+    return readFileSync(file, "utf8")
+      .trimEnd()
+      .split("\n")
+      .slice(-lines)
+      .map((l) => `  | ${l}`)
+      .join("\n");
   } catch {
     return "";
   }

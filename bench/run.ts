@@ -4,7 +4,7 @@ import { cpus, release } from "node:os";
 import { join } from "node:path";
 import { findNginx, nginxVersion, startNginx } from "./nginx.ts";
 import { cleanupOnExit, start, stopAll, tempDir, wasInterrupted } from "./procs.ts";
-import { computeTargets, render, type Results, type TargetName } from "./report.ts";
+import { computeTargets, type Results, render, type TargetName } from "./report.ts";
 import { rssMB, streamLoad, streamRuns, type Target } from "./streams.ts";
 import { findWrk, runWrk, writeScript, wrkVersion } from "./wrk.ts";
 
@@ -117,7 +117,20 @@ async function main() {
 /** Only what the bench chooses: a developer's .env (which Bun loads from the cwd) must not change the run. */
 function gatewayEnv(upstreamPort: number, dir: string): Record<string, string> {
   const keep = ["PATH", "HOME", "TMPDIR", "LANG"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : []));
-  const unset = ["SSH_USER", "SSH_PASS", "SSH_SUDO_PASS", "SSH_KEY_PATH", "SSH_HOST_FINGERPRINT", "SHUTDOWN_COMMAND", "WOL_PORT", "SUBDOMINIO", "PROBE_TIMEOUT_MS", "PROXY_TIMEOUT_GENERATE_S", "PROXY_TIMEOUT_PULL_S", "PROXY_TIMEOUT_DEFAULT_S"];
+  const unset = [
+    "SSH_USER",
+    "SSH_PASS",
+    "SSH_SUDO_PASS",
+    "SSH_KEY_PATH",
+    "SSH_HOST_FINGERPRINT",
+    "SHUTDOWN_COMMAND",
+    "WOL_PORT",
+    "SUBDOMINIO",
+    "PROBE_TIMEOUT_MS",
+    "PROXY_TIMEOUT_GENERATE_S",
+    "PROXY_TIMEOUT_PULL_S",
+    "PROXY_TIMEOUT_DEFAULT_S",
+  ];
   return {
     ...Object.fromEntries(keep),
     ...Object.fromEntries(unset.map((k) => [k, ""])),
@@ -137,11 +150,17 @@ function gatewayEnv(upstreamPort: number, dir: string): Record<string, string> {
 async function checkChat(name: string, t: Target) {
   const res = await fetch(t.url + "/api/chat", { method: "POST", headers: { "content-type": "application/json", ...t.headers }, body: CHAT });
   const text = await res.text();
-  if (res.status !== 200 || !JSON.parse(text)?.message?.content) throw new Error(`${name}: POST /api/chat answered ${res.status} ${text.slice(0, 200)}`);
+  if (res.status !== 200 || !JSON.parse(text)?.message?.content)
+    throw new Error(`${name}: POST /api/chat answered ${res.status} ${text.slice(0, 200)}`);
 }
 
 async function machine(nginxBin: string | null, wrkBin: string | null): Promise<Results["machine"]> {
-  const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/^model name\s*:\s*(.*)$/m)?.[1]?.trim() ?? cpus()[0]?.model ?? "unknown";
+  const cpu =
+    readFileSync("/proc/cpuinfo", "utf8")
+      .match(/^model name\s*:\s*(.*)$/m)?.[1]
+      ?.trim() ??
+    cpus()[0]?.model ??
+    "unknown";
   return {
     cpu,
     cores: cpus().length,

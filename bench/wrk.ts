@@ -18,7 +18,10 @@ export async function wrkVersion(bin: string): Promise<string> {
   // wrk has no --version; its usage banner carries it (and exits non-zero).
   const { stdout, stderr } = await run([bin, "--version"], 5000);
   const first = (stdout + stderr).split("\n")[0] ?? "";
-  return first.replace(/\s*Copyright.*$/, "").replace(/^wrk\s+/, "").trim();
+  return first
+    .replace(/\s*Copyright.*$/, "")
+    .replace(/^wrk\s+/, "")
+    .trim();
 }
 
 /** A Lua script for wrk: one fixed request. Long brackets keep the JSON body free of Lua escaping. */

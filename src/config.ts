@@ -1,5 +1,5 @@
-import { z } from "zod";
 import { existsSync } from "node:fs";
+import { z } from "zod";
 import { normalizeMac } from "./lib/mac.ts";
 
 // Empty values in .env files ("SSH_PASS=") mean "not set", not "set to nothing".
@@ -15,14 +15,10 @@ const port = (what: string, min = 1) =>
     .min(min, { message: `expected a ${what} port between ${min} and 65535` })
     .max(65535, { message: `expected a ${what} port between ${min} and 65535` });
 
-const required = (what: string) =>
-  z.preprocess(blankToUndefined, z.string({ message: `required: ${what}` }).trim());
+const required = (what: string) => z.preprocess(blankToUndefined, z.string({ message: `required: ${what}` }).trim());
 
 const seconds = (fallback: number) =>
-  withDefault(
-    z.coerce.number({ message: "expected a number of seconds" }).positive({ message: "expected more than 0 seconds" }),
-    fallback,
-  );
+  withDefault(z.coerce.number({ message: "expected a number of seconds" }).positive({ message: "expected more than 0 seconds" }), fallback);
 
 const flag = (fallback: boolean) =>
   z.preprocess(
@@ -50,19 +46,26 @@ const envSchema = z.object({
   SSH_PASS: opt(z.string()),
   SSH_PORT: withDefault(port("SSH"), 22),
   SSH_SUDO_PASS: opt(z.string()),
-  SSH_KEY_PATH: opt(
-    z.string().refine((p) => existsSync(p), { message: "expected a readable private key file; the path does not exist" }),
-  ),
+  SSH_KEY_PATH: opt(z.string().refine((p) => existsSync(p), { message: "expected a readable private key file; the path does not exist" })),
   SSH_HOST_FINGERPRINT: opt(
-    z.string().trim().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
-      message: "expected a SHA256:… fingerprint as printed by `ssh-keygen -lf <host key>`",
-    }),
+    z
+      .string()
+      .trim()
+      .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
+        message: "expected a SHA256:… fingerprint as printed by `ssh-keygen -lf <host key>`",
+      }),
   ),
   SHUTDOWN_COMMAND: withDefault(z.string().trim().min(1), "shutdown -h now"),
   WOL_BROADCAST: withDefault(z.ipv4({ message: "expected an IPv4 broadcast address such as 192.168.1.255" }), "255.255.255.255"),
   WOL_PORT: withDefault(port("Wake-on-LAN"), 9),
   API_KEYS: z.preprocess(
-    (v) => (typeof v === "string" ? v.split(",").map((k) => k.trim()).filter(Boolean) : []),
+    (v) =>
+      typeof v === "string"
+        ? v
+            .split(",")
+            .map((k) => k.trim())
+            .filter(Boolean)
+        : [],
     z
       .array(z.string())
       .min(1, { message: "required: at least one API key (comma-separated list)" })
@@ -75,7 +78,11 @@ const envSchema = z.object({
   HOST: withDefault(z.string().trim().min(1), "0.0.0.0"),
   STATUS_FILE: withDefault(z.string().trim().min(1), "status/status.json"),
   PROBE_TIMEOUT_MS: withDefault(
-    z.coerce.number({ message: "expected milliseconds" }).int().min(50, { message: "expected at least 50 ms" }).max(60000, { message: "expected at most 60000 ms" }),
+    z.coerce
+      .number({ message: "expected milliseconds" })
+      .int()
+      .min(50, { message: "expected at least 50 ms" })
+      .max(60000, { message: "expected at most 60000 ms" }),
     2000,
   ),
   PROXY_TIMEOUT_GENERATE_S: seconds(300),
@@ -90,11 +97,18 @@ const envSchema = z.object({
   IDLE_SHUTDOWN_ANY: flag(false),
   METRICS_PUBLIC: flag(false),
   MAX_BODY_MB: withDefault(
-    z.coerce.number({ message: "expected megabytes" }).positive({ message: "expected more than 0 MB" }).max(1024, { message: "expected at most 1024 MB" }),
+    z.coerce
+      .number({ message: "expected megabytes" })
+      .positive({ message: "expected more than 0 MB" })
+      .max(1024, { message: "expected at most 1024 MB" }),
     8,
   ),
   MAX_LEASES: withDefault(
-    z.coerce.number({ message: "expected a whole number of leases" }).int({ message: "expected a whole number of leases" }).min(1, { message: "expected at least 1 lease" }).max(100_000, { message: "expected at most 100000 leases" }),
+    z.coerce
+      .number({ message: "expected a whole number of leases" })
+      .int({ message: "expected a whole number of leases" })
+      .min(1, { message: "expected at least 1 lease" })
+      .max(100_000, { message: "expected at most 100000 leases" }),
     1024,
   ),
 });

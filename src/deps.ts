@@ -1,8 +1,8 @@
 // The one place that builds objects and wires them together. Nothing else constructs a collaborator or
 // hands one object's callbacks to another; a second machine is a second call of buildMachineUnit.
 import pkg from "../package.json" with { type: "json" };
-import { secretsOf, type Config, type MachineConfig } from "./config.ts";
-import { Machine, realMachineIo, type MachineIo } from "./core/machine/machine.ts";
+import { type Config, type MachineConfig, secretsOf } from "./config.ts";
+import { Machine, type MachineIo, realMachineIo } from "./core/machine/machine.ts";
 import { Activity } from "./core/power/activity.ts";
 import { AutoShutdown } from "./core/power/auto-shutdown.ts";
 import { PowerMonitor } from "./core/power/monitor.ts";
@@ -11,9 +11,9 @@ import { StatusStore } from "./core/power/status-store.ts";
 import type { PowerTelemetry } from "./core/power/telemetry.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
 import { EventLog } from "./core/telemetry/events.ts";
-import { createLogger, makeRedactor, type Logger } from "./core/telemetry/logger.ts";
+import { createLogger, type Logger, makeRedactor } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
-import { BUFFER_LIMIT, type BodyLimits } from "./http/body.ts";
+import { type BodyLimits, BUFFER_LIMIT } from "./http/body.ts";
 import { ByteBudget } from "./lib/byte-budget.ts";
 import { collectEvery, collectSoon } from "./lib/gc.ts";
 

@@ -32,10 +32,7 @@ export interface HealthResult {
   message: string;
 }
 
-export async function checkHealth(
-  env: Record<string, string | undefined>,
-  opts: { timeoutMs?: number } = {},
-): Promise<HealthResult> {
+export async function checkHealth(env: Record<string, string | undefined>, opts: { timeoutMs?: number } = {}): Promise<HealthResult> {
   const target = healthcheckTarget(env);
   if (!target.ok) return { healthy: false, message: `unhealthy: ${target.reason}` };
   const { url } = target;

@@ -1,7 +1,7 @@
 import { createApp } from "./app.ts";
 import { parseConfig } from "./config.ts";
-import { buildDeps } from "./deps.ts";
 import { runSshHelper, SSH_SUBCOMMAND } from "./core/machine/ssh-process.ts";
+import { buildDeps } from "./deps.ts";
 import { runHealthcheck } from "./healthcheck.ts";
 import { addressInUse, portInUseMessage, serve } from "./server.ts";
 

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Ollama } from "ollama";
 import OpenAI from "openai";
-import { KEY, startHarness, type Harness } from "./helpers.ts";
+import { type Harness, KEY, startHarness } from "./helpers.ts";
 
 let h: Harness;
 beforeAll(async () => (h = await startHarness({ on: true })));
@@ -45,7 +45,9 @@ describe("the ollama npm client", () => {
   });
 
   test("surfaces Ollama's own errors", async () => {
-    const err = await client().generate({ model: "missing", prompt: "x" }).catch((e) => e);
+    const err = await client()
+      .generate({ model: "missing", prompt: "x" })
+      .catch((e) => e);
     expect(err.status_code).toBe(404);
     expect(err.error).toContain("not found");
   });

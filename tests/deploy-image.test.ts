@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { checkHealth, healthcheckTarget } from "../src/healthcheck.ts";
-import { SimulatedMachine } from "../src/sim/machine.ts";
 import { simEnv } from "../src/sim/env.ts";
+import { SimulatedMachine } from "../src/sim/machine.ts";
 import { freePort } from "../src/sim/ports.ts";
 import { tempDir } from "./helpers.ts";
 
@@ -220,7 +220,12 @@ describe.skipIf(!!SKIP)("the image's start command, outside Docker", () => {
     const log = collect(gateway.stderr);
     const health = async () => {
       // Only what the container's health check has: the container's environment; here, just HOST and PORT.
-      const p = Bun.spawn(asImageUser(df.healthcheck.map(inApp)), { cwd: app, env: { PATH: "/usr/bin:/bin", ...listen }, stdout: "pipe", stderr: "pipe" });
+      const p = Bun.spawn(asImageUser(df.healthcheck.map(inApp)), {
+        cwd: app,
+        env: { PATH: "/usr/bin:/bin", ...listen },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
       const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
       return { code, out: out + err };
     };

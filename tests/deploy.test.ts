@@ -59,7 +59,12 @@ describe("Dockerfile", () => {
   test("every file the build copies from the context gets past .dockerignore", () => {
     const copied = instr("COPY")
       .filter((l) => !l.includes("--from="))
-      .flatMap((l) => l.split(/\s+/).slice(1, -1).filter((a) => !a.startsWith("--")));
+      .flatMap((l) =>
+        l
+          .split(/\s+/)
+          .slice(1, -1)
+          .filter((a) => !a.startsWith("--")),
+      );
     expect(copied).toContain("package-lock.json");
     const ignore = dockerignore(read(".dockerignore"));
     for (const path of copied) {
@@ -510,7 +515,12 @@ function stubbed(opts: { env?: boolean; statusDir?: boolean } = {}) {
     const st = statSync(join(dir, "status"));
     owner = `${st.uid}:${st.gid}`;
   }
-  const stubs = [["docker", DOCKER_STUB], ["docker-compose", COMPOSE_STUB], ["git", stubRefusing("git")], ["sudo", stubRefusing("sudo")]] as const;
+  const stubs = [
+    ["docker", DOCKER_STUB],
+    ["docker-compose", COMPOSE_STUB],
+    ["git", stubRefusing("git")],
+    ["sudo", stubRefusing("sudo")],
+  ] as const;
   for (const [name, text] of stubs) {
     writeFileSync(join(bin, name), text, { mode: 0o755 });
   }

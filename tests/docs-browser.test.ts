@@ -1,8 +1,8 @@
 // The docs page in a real browser: it must render from the gateway alone, with no request to another origin.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
-import { startHarness, type Harness } from "./helpers.ts";
+import { type Browser, chromium } from "playwright-core";
+import { type Harness, startHarness } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const missing = existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`;
@@ -13,7 +13,15 @@ describe.skipIf(missing !== null)(`Swagger UI in Chromium${missing ? ` (skipped:
   beforeAll(async () => {
     h = await startHarness({ on: true });
     // The flags keep Chromium from reaching for Google's hosts in the background: only the page's own requests go out.
-    const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+    const args = [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ];
     browser = await chromium.launch({ executablePath: CHROMIUM, args });
   });
   afterAll(async () => {
@@ -26,7 +34,10 @@ describe.skipIf(missing !== null)(`Swagger UI in Chromium${missing ? ` (skipped:
     const origins = new Set<string>();
     page.on("request", (req) => void origins.add(new URL(req.url()).origin));
     // Anything for another origin is recorded and never sent: a test must not reach past loopback, even failing.
-    await page.route((url) => url.origin !== h.url, (route) => route.abort());
+    await page.route(
+      (url) => url.origin !== h.url,
+      (route) => route.abort(),
+    );
     await page.goto(h.url + "/redoc"); // the old service's second docs page leads to the same one
     await page.locator(".swagger-ui .info .title").filter({ hasText: "ollama-gate" }).waitFor({ timeout: 15_000 });
     await page.locator(".opblock-summary-path", { hasText: "/arrancar" }).first().waitFor();

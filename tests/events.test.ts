@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { json, KEY, startHarness, type Harness } from "./helpers.ts";
+import { type Harness, json, KEY, startHarness } from "./helpers.ts";
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -18,7 +18,12 @@ async function readEvents(res: Response, until: (e: { event: string; data: any }
     while ((cut = buffer.indexOf("\n\n")) >= 0) {
       const block = buffer.slice(0, cut);
       buffer = buffer.slice(cut + 2);
-      const field = (name: string) => block.split("\n").find((l) => l.startsWith(name + ":"))?.slice(name.length + 1).trim();
+      const field = (name: string) =>
+        block
+          .split("\n")
+          .find((l) => l.startsWith(name + ":"))
+          ?.slice(name.length + 1)
+          .trim();
       if (!field("data")) continue;
       const e = { event: field("event") ?? "message", id: field("id") ?? "", data: JSON.parse(field("data")!) };
       seen.push(e);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { json, nextEvent, startHarness, type Harness } from "./helpers.ts";
+import { type Harness, json, nextEvent, startHarness } from "./helpers.ts";
 
 let h: Harness;
 afterEach(async () => h?.close());

@@ -2,17 +2,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
-import { serve } from "../src/server.ts";
 import { parseConfig, secretsOf } from "../src/config.ts";
 import type { GateEvent } from "../src/core/telemetry/events.ts";
 import { memoryLogger } from "../src/core/telemetry/logger.ts";
-import { buildDeps, type AppDeps, type DepsOptions } from "../src/deps.ts";
+import { type AppDeps, buildDeps, type DepsOptions } from "../src/deps.ts";
+import { serve } from "../src/server.ts";
 import { simEnv } from "../src/sim/env.ts";
-import { SimulatedMachine, type SimMachineOptions } from "../src/sim/machine.ts";
+import { type SimMachineOptions, SimulatedMachine } from "../src/sim/machine.ts";
 
 export const KEY = "test-key-9f8e7d6c5b4a";
 export const SSH_PASS = "ssh-pass-'quoted' $HOME";
-export const SUDO_PASS = "sudo-pass-\"x\" `id` $(whoami)";
+export const SUDO_PASS = 'sudo-pass-"x" `id` $(whoami)';
 
 export interface Harness {
   sim: SimulatedMachine;

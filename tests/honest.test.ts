@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
 import { heldByServer } from "../bench/hostile/raw.ts";
-import { json, KEY, nextEvent, startHarness, type Harness } from "./helpers.ts";
+import { type Harness, json, KEY, nextEvent, startHarness } from "./helpers.ts";
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -15,12 +15,15 @@ async function rawClient(text: string): Promise<Socket> {
   return socket;
 }
 
-const accessLine = (path: string, status: number) => (l: string) => l.includes('"msg":"request"') && l.includes(`"path":"${path}"`) && l.includes(`"status":${status}`);
+const accessLine = (path: string, status: number) => (l: string) =>
+  l.includes('"msg":"request"') && l.includes(`"path":"${path}"`) && l.includes(`"status":${status}`);
 
 describe("a client that goes away", () => {
   test("mid-body on /arrancar is logged as 499 at info: no unexpected error, no 500, no lease", async () => {
     h = await startHarness({ on: true });
-    const socket = await rawClient(`POST /arrancar HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"holder":`);
+    const socket = await rawClient(
+      `POST /arrancar HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"holder":`,
+    );
     const logged = h.logLine(accessLine("/arrancar", 499));
     socket.destroy();
     expect(JSON.parse(await logged).level).toBe("info");

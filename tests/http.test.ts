@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { memoryLogger } from "../src/core/telemetry/logger.ts";
 import { errorHandler } from "../src/http/errors.ts";
 import { createRouter } from "../src/http/router.ts";
-import { json, KEY, startHarness, type Harness } from "./helpers.ts";
+import { type Harness, json, KEY, startHarness } from "./helpers.ts";
 
 let h: Harness;
 beforeAll(async () => (h = await startHarness({ on: true })));
@@ -22,7 +22,11 @@ describe("authentication", () => {
     ["a wrong Bearer token", { Authorization: "Bearer nope" }],
     ["the key with a wrong scheme", { Authorization: `Basic ${KEY}` }],
   ])("%s is a 401", async (_name, headers) => {
-    for (const [method, path] of [["GET", "/status"], ["POST", "/arrancar"], ["GET", "/debug"]]) {
+    for (const [method, path] of [
+      ["GET", "/status"],
+      ["POST", "/arrancar"],
+      ["GET", "/debug"],
+    ]) {
       const res = await fetch(h.url + path, { method, headers });
       expect(res.status).toBe(401);
       expect(await json(res)).toEqual({ detail: "Invalid or missing API Key" });
@@ -57,11 +61,30 @@ describe("documentation", () => {
       BearerAuth: { type: "http", scheme: "bearer" },
     });
     const expected = {
-      "/": ["get"], "/debug": ["get"], "/test": ["get"], "/status": ["get"], "/init": ["post"], "/lista_modelos": ["get"],
-      "/arrancar": ["post"], "/apagar": ["post"], "/permanent_on_enable": ["post"], "/permanent_on_disable": ["post"], "/shutdown": ["post"],
-      "/ollama/generate": ["post"], "/ollama/chat": ["post"], "/ollama/pull": ["post"], "/ollama/delete": ["post"], "/ollama/show": ["post"],
-      "/api/generate": ["post"], "/api/chat": ["post"], "/api/tags": ["get"], "/api/delete": ["delete"], "/api/{path}": ["get"],
-      "/v1/chat/completions": ["post"], "/v1/models": ["get"], "/v1/{path}": ["get"],
+      "/": ["get"],
+      "/debug": ["get"],
+      "/test": ["get"],
+      "/status": ["get"],
+      "/init": ["post"],
+      "/lista_modelos": ["get"],
+      "/arrancar": ["post"],
+      "/apagar": ["post"],
+      "/permanent_on_enable": ["post"],
+      "/permanent_on_disable": ["post"],
+      "/shutdown": ["post"],
+      "/ollama/generate": ["post"],
+      "/ollama/chat": ["post"],
+      "/ollama/pull": ["post"],
+      "/ollama/delete": ["post"],
+      "/ollama/show": ["post"],
+      "/api/generate": ["post"],
+      "/api/chat": ["post"],
+      "/api/tags": ["get"],
+      "/api/delete": ["delete"],
+      "/api/{path}": ["get"],
+      "/v1/chat/completions": ["post"],
+      "/v1/models": ["get"],
+      "/v1/{path}": ["get"],
     };
     for (const [path, methods] of Object.entries(expected)) {
       for (const m of methods) {

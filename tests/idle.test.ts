@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { once } from "node:events";
-import { json, manualClock, nextEvent, startHarness, type Harness } from "./helpers.ts";
+import { type Harness, json, manualClock, nextEvent, startHarness } from "./helpers.ts";
 
 let h: Harness;
 afterEach(async () => h?.close());

@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { json, manualClock, startHarness, type Harness } from "./helpers.ts";
+import { type Harness, json, manualClock, startHarness } from "./helpers.ts";
 
 let h: Harness;
 afterEach(async () => h?.close());

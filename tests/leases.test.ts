@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { json, manualClock, startHarness, type Harness } from "./helpers.ts";
+import { type Harness, json, manualClock, startHarness } from "./helpers.ts";
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -47,7 +47,10 @@ describe("leases", () => {
 
   test("a status file from the old service keeps its count as anonymous leases", async () => {
     h = await startHarness({ on: true });
-    await Bun.write(h.deps.store.file, JSON.stringify({ logical_on: true, phisical_on: true, peticions_ollama: 2, permanent_on: true, message: "", datetime: "2025-01-01T00:00:00Z" }));
+    await Bun.write(
+      h.deps.store.file,
+      JSON.stringify({ logical_on: true, phisical_on: true, peticions_ollama: 2, permanent_on: true, message: "", datetime: "2025-01-01T00:00:00Z" }),
+    );
     const listed = await json(h.api("/leases"));
     expect(listed.peticions_ollama).toBe(2);
     expect(listed.leases.map((l: any) => l.id)).toEqual(["legacy-1", "legacy-2"]);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { json, startHarness, type Harness } from "./helpers.ts";
+import { type Harness, json, startHarness } from "./helpers.ts";
 
 let h: Harness;
 beforeAll(async () => (h = await startHarness({ on: true })));
@@ -42,7 +42,10 @@ describe("the old service's /ollama/* routes", () => {
 
   test("pull accepts the older `name` and streams progress", async () => {
     const res = await post("/ollama/pull", { name: "tinyllama" });
-    const progress = (await res.text()).trim().split("\n").map((l) => JSON.parse(l));
+    const progress = (await res.text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(progress[0]).toEqual({ status: "pulling manifest" });
     expect(progress.at(-1)).toEqual({ status: "success" });
     expect(JSON.parse(lastUpstream().body)).toEqual({ name: "tinyllama" });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { json, startHarness, type Harness } from "./helpers.ts";
+import { type Harness, json, startHarness } from "./helpers.ts";
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -49,7 +49,9 @@ describe("body limits", () => {
     h = await startHarness({ on: true });
     const padded = JSON.stringify({ holder: "padded", ttl_s: 60 }) + " ".repeat(60 * 1024);
     expect(await json(postBytes("/arrancar", padded))).toMatchObject({ success: true });
-    expect(await json(postBytes("/arrancar", "holder=cron", { "content-type": "application/x-www-form-urlencoded" }))).toMatchObject({ success: true });
+    expect(await json(postBytes("/arrancar", "holder=cron", { "content-type": "application/x-www-form-urlencoded" }))).toMatchObject({
+      success: true,
+    });
     const holders = (await json(h.api("/leases"))).leases.map((l: { holder: string }) => l.holder);
     expect(holders).toEqual(["padded", "cron"]);
   });
@@ -159,7 +161,9 @@ describe("the memory budget for bodies", () => {
     const big = JSON.stringify({ model: "llama3.2:3b", messages: [{ role: "user", content: "x".repeat(7 * MB) }] });
     const client = new AbortController();
     const waiting = new Promise((resolve) => h.deps.activity.once("begin", resolve));
-    const holding = h.api("/ollama/chat", { method: "POST", headers: { "content-type": "application/json" }, body: big, signal: client.signal }).catch(() => null);
+    const holding = h
+      .api("/ollama/chat", { method: "POST", headers: { "content-type": "application/json" }, body: big, signal: client.signal })
+      .catch(() => null);
     await waiting; // its body read (counted twice: ours and the server's copy), the request waiting for the machine
     expect(h.deps.bodies.legacy.large.inUse).toBeGreaterThan(13 * MB);
     const refused = await postBytes("/ollama/chat", big);

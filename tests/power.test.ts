@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { json, startHarness, SUDO_PASS, type Harness } from "./helpers.ts";
+import { type Harness, json, SUDO_PASS, startHarness } from "./helpers.ts";
 
 let h: Harness;
 afterEach(async () => h?.close());

@@ -5,7 +5,7 @@ import { GatewayError } from "../src/core/errors.ts";
 import { sshShutdown } from "../src/core/machine/ssh.ts";
 import { freePort } from "../src/sim/ports.ts";
 import { generateEd25519, SimSshServer } from "../src/sim/ssh-server.ts";
-import { json, KEY, SSH_PASS, startHarness, SUDO_PASS, tempDir, type Harness } from "./helpers.ts";
+import { type Harness, json, KEY, SSH_PASS, SUDO_PASS, startHarness, tempDir } from "./helpers.ts";
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -166,7 +166,14 @@ test("a server that never completes the handshake is a 502 timeout", async () =>
   // Accepts TCP connections and never says a word, like a half-booted machine.
   const silent = await Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   try {
-    const target = { host: "127.0.0.1", port: silent.port, user: "ia", password: "x", connectTimeoutMs: 300, hostKeys: { knownHostsFile: join(dir, "k.json") } };
+    const target = {
+      host: "127.0.0.1",
+      port: silent.port,
+      user: "ia",
+      password: "x",
+      connectTimeoutMs: 300,
+      hostKeys: { knownHostsFile: join(dir, "k.json") },
+    };
     const err = await sshShutdown(target, "shutdown -h now").catch((e) => e);
     expect(err.status).toBe(502);
     expect(err.detail).toContain("timed out after 0.3 s");
@@ -185,7 +192,14 @@ test("a server that hangs up during the handshake is a 502, not a request that w
     socket: { open: (sock) => void sock.write("SSH-2.0-OpenSSH_9.2\r\n"), data: (sock) => void sock.end() },
   });
   try {
-    const target = { host: "127.0.0.1", port: rude.port, user: "ia", password: "x", connectTimeoutMs: 5000, hostKeys: { knownHostsFile: join(dir, "k.json") } };
+    const target = {
+      host: "127.0.0.1",
+      port: rude.port,
+      user: "ia",
+      password: "x",
+      connectTimeoutMs: 5000,
+      hostKeys: { knownHostsFile: join(dir, "k.json") },
+    };
     const err = await sshShutdown(target, "shutdown -h now").catch((e) => e);
     expect(err.status).toBe(502);
     expect(err.detail).toMatch(/closed before login|failed|lost/);
@@ -199,7 +213,12 @@ test("no secret reaches a response or a log line, even on failures", async () =>
   h = await startHarness({ on: true, machine: { sudoPassword: "nope" } });
   const bodies: string[] = [];
   for (const [method, path] of [
-    ["GET", "/debug"], ["GET", "/status"], ["POST", "/arrancar"], ["POST", "/apagar"], ["POST", "/shutdown"], ["GET", "/test"],
+    ["GET", "/debug"],
+    ["GET", "/status"],
+    ["POST", "/arrancar"],
+    ["POST", "/apagar"],
+    ["POST", "/shutdown"],
+    ["GET", "/test"],
   ] as const) {
     bodies.push(await (await h.api(path, { method })).text());
   }

@@ -120,7 +120,9 @@ describe.skipIf(Boolean(SKIP))(SKIP ? `real OpenSSH sshd (skipped: ${SKIP})` : "
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ollama-gate test host", "-f", hostKey]);
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ollama-gate test client", "-f", clientKey]);
     // "256 SHA256:… comment (ED25519)": the second field is what an operator copies into SSH_HOST_FINGERPRINT.
-    hostFingerprint = run(["ssh-keygen", "-lf", `${hostKey}.pub`]).trim().split(/\s+/)[1]!;
+    hostFingerprint = run(["ssh-keygen", "-lf", `${hostKey}.pub`])
+      .trim()
+      .split(/\s+/)[1]!;
     expect(hostFingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
     writeFileSync(join(dir, "authorized_keys"), readFileSync(`${clientKey}.pub`, "utf8"), { mode: 0o600 });
 

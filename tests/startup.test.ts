@@ -61,5 +61,7 @@ test("with port 8000 taken, the demo takes another port and says so; a PORT aske
   const named = Bun.spawn([process.execPath, "src/demo.ts"], { cwd: ROOT, env: { ...process.env, PORT: "8000" }, stdout: "pipe", stderr: "pipe" });
   expect(await named.exited).toBe(1);
   const err = await new Response(named.stderr).text();
-  expect(err.trim()).toBe("ollama-gate demo: cannot listen on 127.0.0.1:8000: the port is in use. Stop what uses it, or set PORT to a free port (PORT=0 picks one).");
+  expect(err.trim()).toBe(
+    "ollama-gate demo: cannot listen on 127.0.0.1:8000: the port is in use. Stop what uses it, or set PORT to a free port (PORT=0 picks one).",
+  );
 });

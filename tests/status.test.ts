@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { json, startHarness, type Harness } from "./helpers.ts";
+import { type Harness, json, startHarness } from "./helpers.ts";
 
 let h: Harness;
 afterEach(async () => h?.close());

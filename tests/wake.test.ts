@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { json, nextEvent, startHarness, type Harness } from "./helpers.ts";
+import { type Harness, json, nextEvent, startHarness } from "./helpers.ts";
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -43,7 +43,10 @@ describe("wake on demand", () => {
     h = await startHarness({ machine: { ignorePackets: 1 }, env: { WOL_RETRY_S: "0.5", WAKE_TIMEOUT_S: "10" } });
     expect((await chat()).status).toBe(200);
     expect(h.sim.packets.length).toBeGreaterThanOrEqual(2); // the first was slept through; the second woke it
-    const attempts = h.deps.events.history().filter((e) => e.type === "wake_sent").map((e) => e.data.attempt);
+    const attempts = h.deps.events
+      .history()
+      .filter((e) => e.type === "wake_sent")
+      .map((e) => e.data.attempt);
     expect(attempts.slice(0, 2)).toEqual([1, 2]);
   });
 
@@ -74,7 +77,10 @@ describe("wake on demand", () => {
     expect(res.status).toBe(200);
     expect(h.sim.commands).toHaveLength(1);
     expect(h.sim.packets).toHaveLength(1);
-    const states = h.deps.events.history().filter((e) => e.type === "power").map((e) => e.data.to);
+    const states = h.deps.events
+      .history()
+      .filter((e) => e.type === "power")
+      .map((e) => e.data.to);
     expect(states.slice(-4)).toEqual(["shutting_down", "off", "waking", "on"]);
   });
 });

@@ -1,9 +1,10 @@
 // Scenario 3: many 20 MB bodies at once, with a Content-Length and chunked, where the gateway should refuse them early.
+
+import { median } from "../streams.ts";
 import { exchange, Tally } from "./measure.ts";
 import { rawUpload } from "./raw.ts";
-import type { Ctx, Settings } from "./settings.ts";
 import type { Outcome } from "./scenario.ts";
-import { median } from "../streams.ts";
+import type { Ctx, Settings } from "./settings.ts";
 
 /** Each route gets a body of the shape it would accept, so only the size can be the reason to refuse it. */
 const SHAPES: [string, string, string][] = [
@@ -32,17 +33,25 @@ export async function bigBodies(ctx: Ctx, st: Settings, signal: AbortSignal): Pr
     if (signal.aborted) break;
     const t = { length: new Tally(), chunked: new Tally() };
     const body = bodyOf(prefix, suffix, bytes);
-    await Promise.all(Array.from({ length: st.bigPerRoute }, async () => {
-      const a = await exchange(ctx.url + path, { method: "POST", headers: { "X-API-Key": ctx.key, "Content-Type": "application/json" }, body }, 30_000);
-      t.length.add(a.label);
-      times.length.push(a.ms);
-    }));
+    await Promise.all(
+      Array.from({ length: st.bigPerRoute }, async () => {
+        const a = await exchange(
+          ctx.url + path,
+          { method: "POST", headers: { "X-API-Key": ctx.key, "Content-Type": "application/json" }, body },
+          30_000,
+        );
+        t.length.add(a.label);
+        times.length.push(a.ms);
+      }),
+    );
     const head = `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${ctx.key}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
-    await Promise.all(Array.from({ length: st.bigPerRoute }, async () => {
-      const t0 = performance.now();
-      t.chunked.add(await rawUpload(ctx.port, head, prefix, suffix, bytes, true, 30_000));
-      times.chunked.push(performance.now() - t0);
-    }));
+    await Promise.all(
+      Array.from({ length: st.bigPerRoute }, async () => {
+        const t0 = performance.now();
+        t.chunked.add(await rawUpload(ctx.port, head, prefix, suffix, bytes, true, 30_000));
+        times.chunked.push(performance.now() - t0);
+      }),
+    );
     for (const x of [t.length, t.chunked]) for (const [k, n] of Object.entries(x.counts)) tally.add(k, n);
     byRoute.push(`${path}: Content-Length ${t.length.format()}; chunked ${t.chunked.format()}`);
   }

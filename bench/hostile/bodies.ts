@@ -48,13 +48,32 @@ export function makeMonsters(rnd: Rand): Monsters {
   };
 }
 
-const KEYS = ["model", "name", "messages", "prompt", "stream", "options", "lease_id", "ttl_s", "holder", "num_predict", "role", "content", "__proto__", "constructor", "", "ünï", "a".repeat(300)];
+const KEYS = [
+  "model",
+  "name",
+  "messages",
+  "prompt",
+  "stream",
+  "options",
+  "lease_id",
+  "ttl_s",
+  "holder",
+  "num_predict",
+  "role",
+  "content",
+  "__proto__",
+  "constructor",
+  "",
+  "ünï",
+  "a".repeat(300),
+];
 const STRINGS = ["", "llama3.2:3b", "x", "null", "\u0000", "\ud800", "🦙".repeat(20), "' OR 1=1 --", "../../etc/passwd", "a".repeat(2000)];
 
 /** JSON of random shape: wrong types, odd keys, lone surrogates, nothing a schema expects. */
 export function randomJson(rnd: Rand, depth = 0): unknown {
   const r = rnd();
-  if (depth > 3 || r < 0.35) return pick(rnd, [() => int(rnd, -1e9, 1e9), () => rnd() * 1e308, () => pick(rnd, STRINGS), () => rnd() < 0.5, () => null])();
+  if (depth > 3 || r < 0.35)
+    return pick(rnd, [() => int(rnd, -1e9, 1e9), () => rnd() * 1e308, () => pick(rnd, STRINGS), () => rnd() < 0.5, () => null])();
   if (r < 0.6) return Array.from({ length: int(rnd, 0, 6) }, () => randomJson(rnd, depth + 1));
   const o: Record<string, unknown> = {};
   for (let i = int(rnd, 0, 6); i > 0; i--) o[pick(rnd, KEYS)] = randomJson(rnd, depth + 1);
@@ -77,7 +96,17 @@ export function plausible(rnd: Rand, path: string): string {
 }
 
 /** Small odd bodies: JSON scalars, broken JSON, a form, invalid UTF-8. */
-const ODD: readonly Body[] = ["", "null", "[]", '"str"', "1e999", "{", '{"model":', "model=llama3.2:3b&ttl_s=abc", new Uint8Array([0xff, 0xfe, 0x00, 0x7b, 0x22, 0xc3])];
+const ODD: readonly Body[] = [
+  "",
+  "null",
+  "[]",
+  '"str"',
+  "1e999",
+  "{",
+  '{"model":',
+  "model=llama3.2:3b&ttl_s=abc",
+  new Uint8Array([0xff, 0xfe, 0x00, 0x7b, 0x22, 0xc3]),
+];
 
 /** One body for a request to `path`, with the kind it is (for the record). */
 export function fuzzBody(rnd: Rand, path: string, m: Monsters): { body: Body; kind: string } {
@@ -96,6 +125,16 @@ export function fuzzBody(rnd: Rand, path: string, m: Monsters): { body: Body; ki
 }
 
 export const CONTENT_TYPES: readonly (string | undefined)[] = [
-  "application/json", "application/json", "application/json", undefined, "text/plain", "application/x-www-form-urlencoded",
-  "multipart/form-data; boundary=x", "application/x-ndjson", "application/json; charset=utf-16", "application/vnd.api+json", "*/*", "application/octet-stream",
+  "application/json",
+  "application/json",
+  "application/json",
+  undefined,
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+  "application/x-ndjson",
+  "application/json; charset=utf-16",
+  "application/vnd.api+json",
+  "*/*",
+  "application/octet-stream",
 ];

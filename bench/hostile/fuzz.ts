@@ -1,23 +1,47 @@
 // Scenario 2: random methods, paths, keys, content types and bodies, over fetch and over raw sockets.
-import { CONTENT_TYPES, fuzzBody, int, makeMonsters, pick, seeded, type Monsters, type Rand } from "./bodies.ts";
+import { CONTENT_TYPES, fuzzBody, int, type Monsters, makeMonsters, pick, type Rand, seeded } from "./bodies.ts";
 import { rawCase } from "./fuzz-raw.ts";
 import { exchange, pool, Tally } from "./measure.ts";
 import { rawSend } from "./raw.ts";
-import type { Ctx, Settings } from "./settings.ts";
 import type { Outcome } from "./scenario.ts";
+import type { Ctx, Settings } from "./settings.ts";
 
 const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] as const;
 
 /** The README's routes with the method each expects; the fuzz uses that method most of the time. */
 function routes(key: string): [string, string][] {
   return [
-    ["GET", "/"], ["GET", "/status"], ["GET", "/test"], ["POST", "/arrancar"], ["POST", "/arrancar?ttl_s=60&holder=fuzz"],
-    ["POST", "/apagar"], ["POST", "/apagar?lease_id=nope"], ["POST", "/init"], ["GET", "/leases"], ["GET", "/ready?timeout_s=1"],
-    ["POST", "/ollama/generate"], ["POST", "/ollama/chat"], ["POST", "/ollama/pull"], ["POST", "/ollama/show"],
-    ["POST", "/api/chat"], ["POST", "/api/generate"], ["GET", "/api/tags"], ["POST", "/v1/chat/completions"], ["GET", "/v1/models"],
-    ["GET", `/k/${encodeURIComponent(key)}/api/tags`], ["GET", "/k/wrong-key-123/api/tags"], ["GET", "/k/%zz/api/tags"],
-    ["GET", "/nope"], ["POST", "/api"], ["GET", "/v1"], ["GET", "/k/"], ["GET", "/api/tags/../../status"], ["GET", "/%2e%2e/%2e%2e/etc/passwd"],
-    ["GET", "/" + "a".repeat(8_000)], ["GET", "/api/" + "x".repeat(70_000)], ["GET", "/status?" + "q=1&".repeat(20_000)],
+    ["GET", "/"],
+    ["GET", "/status"],
+    ["GET", "/test"],
+    ["POST", "/arrancar"],
+    ["POST", "/arrancar?ttl_s=60&holder=fuzz"],
+    ["POST", "/apagar"],
+    ["POST", "/apagar?lease_id=nope"],
+    ["POST", "/init"],
+    ["GET", "/leases"],
+    ["GET", "/ready?timeout_s=1"],
+    ["POST", "/ollama/generate"],
+    ["POST", "/ollama/chat"],
+    ["POST", "/ollama/pull"],
+    ["POST", "/ollama/show"],
+    ["POST", "/api/chat"],
+    ["POST", "/api/generate"],
+    ["GET", "/api/tags"],
+    ["POST", "/v1/chat/completions"],
+    ["GET", "/v1/models"],
+    ["GET", `/k/${encodeURIComponent(key)}/api/tags`],
+    ["GET", "/k/wrong-key-123/api/tags"],
+    ["GET", "/k/%zz/api/tags"],
+    ["GET", "/nope"],
+    ["POST", "/api"],
+    ["GET", "/v1"],
+    ["GET", "/k/"],
+    ["GET", "/api/tags/../../status"],
+    ["GET", "/%2e%2e/%2e%2e/etc/passwd"],
+    ["GET", "/" + "a".repeat(8_000)],
+    ["GET", "/api/" + "x".repeat(70_000)],
+    ["GET", "/status?" + "q=1&".repeat(20_000)],
   ];
 }
 
@@ -56,7 +80,8 @@ async function viaFetch(s: FuzzState): Promise<void> {
   const a = await exchange(ctx.url + path, { method, headers, body }, 10_000);
   s.tally.add(a.label);
   (s.kinds[kind] ??= new Tally()).add(a.label);
-  if (a.bytes > s.largestAnswer.bytes) s.largestAnswer = { bytes: a.bytes, what: `${method} ${path.replace(ctx.key, "<key>").slice(0, 40)} (${kind} body) → ${a.label}` };
+  if (a.bytes > s.largestAnswer.bytes)
+    s.largestAnswer = { bytes: a.bytes, what: `${method} ${path.replace(ctx.key, "<key>").slice(0, 40)} (${kind} body) → ${a.label}` };
 }
 
 async function viaRaw(s: FuzzState): Promise<void> {
@@ -70,8 +95,15 @@ export async function fuzz(ctx: Ctx, st: Settings, signal: AbortSignal): Promise
   const seed = Number(process.env.HOSTILE_SEED ?? Date.now() % 1e9);
   const rnd = seeded(seed);
   const s: FuzzState = {
-    ctx, rnd, monsters: makeMonsters(rnd), routes: routes(ctx.key), tally: new Tally(), raw: {}, kinds: {},
-    largestAnswer: { bytes: 0, what: "" }, rawPct: st.fuzzRawPct,
+    ctx,
+    rnd,
+    monsters: makeMonsters(rnd),
+    routes: routes(ctx.key),
+    tally: new Tally(),
+    raw: {},
+    kinds: {},
+    largestAnswer: { bytes: 0, what: "" },
+    rawPct: st.fuzzRawPct,
   };
   const deadline = Date.now() + st.fuzzMaxS * 1000;
   const started = await pool(st.fuzzRequests, st.fuzzClients, { deadline, signal }, () => (rnd() * 100 < s.rawPct ? viaRaw(s) : viaFetch(s)));
@@ -84,8 +116,12 @@ export async function fuzz(ctx: Ctx, st: Settings, signal: AbortSignal): Promise
       `largest answer: ${(s.largestAnswer.bytes / 1024).toFixed(1)} kB, ${s.largestAnswer.what}`,
     ],
     details: {
-      "fuzz, fetch requests by body kind": Object.entries(s.kinds).sort().map(([k, t]) => line(k, t)),
-      "fuzz, raw-socket requests by case": Object.entries(s.raw).sort().map(([k, t]) => line(k, t)),
+      "fuzz, fetch requests by body kind": Object.entries(s.kinds)
+        .sort()
+        .map(([k, t]) => line(k, t)),
+      "fuzz, raw-socket requests by case": Object.entries(s.raw)
+        .sort()
+        .map(([k, t]) => line(k, t)),
     },
   };
 }

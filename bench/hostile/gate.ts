@@ -1,5 +1,5 @@
 // Small authenticated calls to the gateway, used between and inside scenarios.
-import { exchange, type Answer } from "./measure.ts";
+import { type Answer, exchange } from "./measure.ts";
 import type { Ctx } from "./settings.ts";
 
 export interface CallOptions {

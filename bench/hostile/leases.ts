@@ -1,9 +1,10 @@
 // Scenario 6: fill the lease table to its cap, knock on it, and time /arrancar empty and full.
+
+import { statSync } from "node:fs";
 import { call, leaseView } from "./gate.ts";
 import { pool, Tally } from "./measure.ts";
-import type { Ctx, Settings } from "./settings.ts";
 import type { Outcome } from "./scenario.ts";
-import { statSync } from "node:fs";
+import type { Ctx, Settings } from "./settings.ts";
 
 interface Taken {
   label: string;
@@ -56,7 +57,10 @@ export async function leases(ctx: Ctx, st: Settings, signal: AbortSignal): Promi
   // permanent_on: releasing the last lease must not shut the machine down in every cycle of the rate loop.
   tally.add((await call(ctx, "POST", "/init")).label);
   tally.add((await call(ctx, "POST", "/permanent_on_enable")).label);
-  const empty = { seq: await cycleRate(ctx, tally, st.rateIterations, 1, signal), par: await cycleRate(ctx, tally, st.rateIterations, st.rateClients, signal) };
+  const empty = {
+    seq: await cycleRate(ctx, tally, st.rateIterations, 1, signal),
+    par: await cycleRate(ctx, tally, st.rateIterations, st.rateClients, signal),
+  };
 
   const ids: string[] = [];
   const fill = await pool(st.leases, st.leaseClients, { deadline: Date.now() + 60_000, signal }, async (i) => {

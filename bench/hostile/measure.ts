@@ -56,7 +56,10 @@ export class RssProbe {
   private over = false;
   private startKB = 0;
 
-  constructor(private readonly pid: number, private readonly abortMB: number) {}
+  constructor(
+    private readonly pid: number,
+    private readonly abortMB: number,
+  ) {}
 
   start(onOver: () => void, intervalMs = 25): void {
     try {
@@ -116,7 +119,8 @@ export class Tally {
   /** Status codes in order first, then the other outcomes: "200:5123 401:812 timeout:3". */
   format(): string {
     const keys = Object.keys(this.counts).sort((a, b) => {
-      const na = /^\d+$/.test(a), nb = /^\d+$/.test(b);
+      const na = /^\d+$/.test(a),
+        nb = /^\d+$/.test(b);
       if (na !== nb) return na ? -1 : 1;
       return na ? Number(a) - Number(b) : a.localeCompare(b);
     });

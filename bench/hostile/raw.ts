@@ -1,6 +1,7 @@
 // Raw TCP clients, for what fetch refuses to send: broken framing, half-sent bodies, readers that never read.
-import { connect, type Socket } from "node:net";
+
 import { readFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
 
 /** A piece to send: bytes, or a pause in milliseconds. */
 export type Part = string | Uint8Array | number;
@@ -27,7 +28,9 @@ export class RawConn {
     this.sock.setNoDelay(true);
     this.timer = setTimeout(() => this.settle(this.head ? "garbled" : "timeout"), timeoutMs);
     this.sock.on("data", (d: Buffer) => this.onData(d));
-    this.sock.on("error", (e: NodeJS.ErrnoException) => this.settle(e.code === "ECONNRESET" || e.code === "EPIPE" ? "reset" : `err-${e.code ?? "?"}`));
+    this.sock.on("error", (e: NodeJS.ErrnoException) =>
+      this.settle(e.code === "ECONNRESET" || e.code === "EPIPE" ? "reset" : `err-${e.code ?? "?"}`),
+    );
     this.sock.on("close", () => this.settle(this.head ? "garbled" : "closed"));
     this.connected = new Promise((r) => {
       this.sock.once("connect", () => r(true));
@@ -97,7 +100,15 @@ const FILL = new Uint8Array(64 * 1024).fill(0x61); // "aaaa…"
  * Uploads `prefix + a…a + suffix` (`bytes` in all) after `head`, chunked or not, and stops as soon as
  * the server answers or hangs up: a gateway that refuses early should not have to swallow the rest.
  */
-export async function rawUpload(port: number, head: string, prefix: string, suffix: string, bytes: number, chunked: boolean, timeoutMs: number): Promise<string> {
+export async function rawUpload(
+  port: number,
+  head: string,
+  prefix: string,
+  suffix: string,
+  bytes: number,
+  chunked: boolean,
+  timeoutMs: number,
+): Promise<string> {
   const c = new RawConn(port, timeoutMs);
   const piece = async (data: string | Uint8Array) => {
     const len = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;

@@ -65,7 +65,9 @@ export async function runScenario(name: string, fn: ScenarioFn, ctx: Ctx, st: Se
   }
   const durationS = Math.round((performance.now() - t0) / 100) / 10;
   const rss = probe.stop();
-  const cpu = [cpuSeconds(ctx.pid), cpuSeconds(ctx.simPid)].map((c, i) => (c === null || cpu0[i] === null ? null : Math.round((c - cpu0[i]!) * 10) / 10));
+  const cpu = [cpuSeconds(ctx.pid), cpuSeconds(ctx.simPid)].map((c, i) =>
+    c === null || cpu0[i] === null ? null : Math.round((c - cpu0[i]!) * 10) / 10,
+  );
   const notes = [...out.notes];
   if (rss.aborted) notes.push(`cut short: the gateway's RSS passed ${st.rssAbortMB} MB`);
   if (rss.hwmMB === null) notes.push("VmHWM could not be reset (not root?): peak from ~25 ms samples only");

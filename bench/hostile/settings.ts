@@ -36,7 +36,10 @@ export const settings = {
   /** The whole run is stopped after this, whatever hangs. */
   watchdogS: num("HOSTILE_WATCHDOG_S", 540),
   /** Only these scenarios (numbers, comma-separated), e.g. HOSTILE_ONLY=2,5; default all. */
-  only: (process.env.HOSTILE_ONLY ?? "").split(",").map((x) => x.trim()).filter(Boolean),
+  only: (process.env.HOSTILE_ONLY ?? "")
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean),
   /** Serve the "endless" model with the simulator's own one-line-per-read stream (see hostile/sim.ts). */
   plainEndless: process.env.HOSTILE_SIM_PLAIN_ENDLESS === "1",
   /** Serve the "endless" model as fast as the simulator can (see hostile/sim.ts): the worst case. */

@@ -1,7 +1,7 @@
 // Starts the simulated machine and the gateway (its real start command), each in its own process.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { start, type Child } from "../procs.ts";
+import { type Child, start } from "../procs.ts";
 import type { Ctx, Settings } from "./settings.ts";
 
 const REPO = join(import.meta.dir, "..", "..");
@@ -14,8 +14,19 @@ export interface Started {
 
 /** Variables a developer's .env (which Bun loads from the cwd) could set, blanked so only the bench's choices count. */
 const BLANK = [
-  "SSH_KEY_PATH", "SSH_HOST_FINGERPRINT", "SHUTDOWN_COMMAND", "SUBDOMINIO", "PROXY_TIMEOUT_PULL_S", "PROXY_TIMEOUT_DEFAULT_S",
-  "AUTO_WAKE", "WAKE_TIMEOUT_S", "WOL_RETRY_S", "LEASE_TTL_S", "IDLE_SHUTDOWN_MIN", "IDLE_SHUTDOWN_ANY", "METRICS_PUBLIC",
+  "SSH_KEY_PATH",
+  "SSH_HOST_FINGERPRINT",
+  "SHUTDOWN_COMMAND",
+  "SUBDOMINIO",
+  "PROXY_TIMEOUT_PULL_S",
+  "PROXY_TIMEOUT_DEFAULT_S",
+  "AUTO_WAKE",
+  "WAKE_TIMEOUT_S",
+  "WOL_RETRY_S",
+  "LEASE_TTL_S",
+  "IDLE_SHUTDOWN_MIN",
+  "IDLE_SHUTDOWN_ANY",
+  "METRICS_PUBLIC",
 ];
 
 /** The settings under test, also shown in the report. */
@@ -36,7 +47,13 @@ export async function startAll(dir: string, st: Settings, wrap: (command: string
   const sshPass = "ssh-" + crypto.randomUUID();
   const sudoPass = "sudo-" + crypto.randomUUID();
   const sim = await start("sim", [process.execPath, join(import.meta.dir, "sim.ts")], {
-    env: { ...basics(), SIM_SSH_PASS: sshPass, SIM_SUDO_PASS: sudoPass, SIM_PLAIN_ENDLESS: st.plainEndless ? "1" : "", SIM_ENDLESS_FLOOD: st.endlessFlood ? "1" : "" },
+    env: {
+      ...basics(),
+      SIM_SSH_PASS: sshPass,
+      SIM_SUDO_PASS: sudoPass,
+      SIM_PLAIN_ENDLESS: st.plainEndless ? "1" : "",
+      SIM_ENDLESS_FLOOD: st.endlessFlood ? "1" : "",
+    },
     logFile: join(dir, "sim.log"),
     ready: (line) => (line.includes('"sim ready"') ? (JSON.parse(line).env as Record<string, string>) : undefined),
   });
@@ -90,7 +107,10 @@ function parseLine(line: string): LogRecord | null {
 }
 
 const topOf = (groups: Map<string, number>, n: number, redact: (s: string) => string) =>
-  [...groups].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, c]) => redact(`${c} × ${k}`));
+  [...groups]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, c]) => redact(`${c} × ${k}`));
 
 /** What the gateway complained about. Every line is passed through `redact` before it is kept. */
 export function summarizeLog(file: string, redact: (s: string) => string): LogSummary {

@@ -1,8 +1,8 @@
 // Scenario 7: many connections that trickle a request's headers a byte at a time, and never finish them.
 import { exchange, Tally } from "./measure.ts";
 import { RawConn } from "./raw.ts";
-import type { Ctx, Settings } from "./settings.ts";
 import type { Outcome } from "./scenario.ts";
+import type { Ctx, Settings } from "./settings.ts";
 
 // No key in it: the headers never end, so the gateway never gets as far as asking for one.
 const REQUEST = "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: hostile-slowloris\r\nX-Pad: " + "a".repeat(1000);

@@ -2,8 +2,8 @@
 import { leaseView } from "./gate.ts";
 import { failureLabel, procStatusKB, Tally } from "./measure.ts";
 import { heldByServer, RawConn, tcpTable } from "./raw.ts";
-import type { Ctx, Settings } from "./settings.ts";
 import type { Outcome } from "./scenario.ts";
+import type { Ctx, Settings } from "./settings.ts";
 
 /** One POST /api/generate read to the end: its status, or "200-cut" when fewer lines came than asked for. */
 async function oneStream(ctx: Ctx, body: string, expectLines: number): Promise<string> {
@@ -44,11 +44,13 @@ export async function stalledReaders(ctx: Ctx, st: Settings, signal: AbortSignal
   const req = `POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${ctx.key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
   const conns = Array.from({ length: st.stalled }, () => new RawConn(ctx.port, (st.stalledWaitS + 60) * 1000));
   const t0 = Date.now();
-  await Promise.all(conns.map(async (c) => {
-    await c.connected;
-    await c.write(req);
-    c.sock.pause(); // from here on nothing is read from this socket
-  }));
+  await Promise.all(
+    conns.map(async (c) => {
+      await c.connected;
+      await c.write(req);
+      c.sock.pause(); // from here on nothing is read from this socket
+    }),
+  );
   const ports = new Set(conns.map((c) => c.sock.localPort).filter((p): p is number => typeof p === "number"));
   await Bun.sleep(1000);
   const before = await leaseView(ctx);
@@ -86,7 +88,14 @@ export async function stalledReaders(ctx: Ctx, st: Settings, signal: AbortSignal
       `connections the gateway had closed (kernel TCP state) after ${waitedS} s: ${closed} of ${st.stalled}; gateway RSS then ${rssThen} MB, while the clients still held their ends open`,
       buffers || "kernel buffers not sampled (the wait ended early)",
     ],
-    figures: { stalledStillStreaming: streaming, stalledAllEndedAfterS: allEndedAfterS, gatewayRssMBBeforeHangUp: Number(rssThen), stalledClosedByGateway: closed, inFlightBefore: before?.inFlight ?? null, inFlightAfterClose: after?.inFlight ?? null },
+    figures: {
+      stalledStillStreaming: streaming,
+      stalledAllEndedAfterS: allEndedAfterS,
+      gatewayRssMBBeforeHangUp: Number(rssThen),
+      stalledClosedByGateway: closed,
+      inFlightBefore: before?.inFlight ?? null,
+      inFlightAfterClose: after?.inFlight ?? null,
+    },
   };
 }
 

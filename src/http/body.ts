@@ -126,10 +126,13 @@ async function collect(req: Request, max: number, what: string, grow: Reservatio
     if (next.done) break;
     total += next.value.length;
     const problem =
-      objectOnly && !startsLikeObject(chunks, next.value) ? new NotAnObject()
-      : total > max ? tooLarge(max, what)
-      : !grow || grow.tryGrow(next.value.length) ? null
-      : busy();
+      objectOnly && !startsLikeObject(chunks, next.value)
+        ? new NotAnObject()
+        : total > max
+          ? tooLarge(max, what)
+          : !grow || grow.tryGrow(next.value.length)
+            ? null
+            : busy();
     if (problem) {
       reader.cancel().catch(() => {});
       throw problem;

@@ -1,6 +1,6 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
-import type { ContentfulStatusCode, UnofficialStatusCode } from "hono/utils/http-status";
 import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode, UnofficialStatusCode } from "hono/utils/http-status";
 import { ClientGoneError, GatewayError } from "../core/errors.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 
@@ -26,7 +26,8 @@ function httpException(err: HTTPException, c: Context) {
     return c.json({ detail: [{ type: "json_invalid", loc: ["body"], msg: "The request body is not valid JSON" }] }, 422);
   }
   // Any other body the validators could not read (a malformed form): the same FastAPI-style 422.
-  if (err.status === 400) return c.json({ detail: [{ type: "body_invalid", loc: ["body"], msg: err.message || "The request body cannot be read" }] }, 422);
+  if (err.status === 400)
+    return c.json({ detail: [{ type: "body_invalid", loc: ["body"], msg: err.message || "The request body cannot be read" }] }, 422);
   if (err.status === 415) {
     return c.json({ detail: "Unsupported Media Type: send the body as JSON, with Content-Type: application/json" }, 415);
   }

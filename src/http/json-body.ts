@@ -1,8 +1,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { scanJson, type ScanResult } from "../lib/json-scan.ts";
+import { type ScanResult, scanJson } from "../lib/json-scan.ts";
 import { shallowJson } from "../lib/json-shallow.ts";
-import { NotAnObject, readWhole, type BodyLimits } from "./body.ts";
+import { type BodyLimits, NotAnObject, readWhole } from "./body.ts";
 
 /** Deeper JSON is refused with a 422: no client of Ollama nests this deep, and the parsers that follow recurse. */
 export const MAX_JSON_DEPTH = 256;

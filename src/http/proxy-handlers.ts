@@ -1,10 +1,10 @@
 import type { Context } from "hono";
 import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError } from "../core/errors.ts";
 import type { CachedAnswer } from "../core/machine/metadata-cache.ts";
-import type { ForwardOverrides } from "../core/proxy/forward.ts";
-import { scanJson } from "../lib/json-scan.ts";
 import { isAsleep, isUp } from "../core/power/states.ts";
+import type { ForwardOverrides } from "../core/proxy/forward.ts";
 import type { AppDeps } from "../deps.ts";
+import { scanJson } from "../lib/json-scan.ts";
 import { connectionTimeout, keepConnectionOpen } from "../server.ts";
 import { rawRoutedPath } from "./auth.ts";
 import { BUFFER_LIMIT, declaredLength, readWhole, reserve } from "./body.ts";
@@ -111,7 +111,8 @@ export function passthrough(d: Deps) {
 
 // A body that says it is JSON, or one sent untyped (as some clients do) to an endpoint that takes JSON. Blobs
 // are binary, and an endpoint this gateway does not know yet gets its body as it is.
-const JSON_ENDPOINTS = /^\/(api\/(generate|chat|embed|embeddings|pull|push|create|copy|delete|show)|v1\/(chat\/completions|completions|embeddings|responses))$/;
+const JSON_ENDPOINTS =
+  /^\/(api\/(generate|chat|embed|embeddings|pull|push|create|copy|delete|show)|v1\/(chat\/completions|completions|embeddings|responses))$/;
 const isJsonBody = (path: string, type: string | null) =>
   !path.startsWith("/api/blobs/") && (type ? /[/+]json\b/i.test(type) : JSON_ENDPOINTS.test(path));
 
@@ -125,7 +126,7 @@ export interface MetadataRoute {
 }
 
 const isUpstreamDown = (err: unknown) => err instanceof GatewayError && err.status >= 502;
-const asleep = (d: Deps) => d.monitor.known && (isAsleep(d.monitor.state));
+const asleep = (d: Deps) => d.monitor.known && isAsleep(d.monitor.state);
 
 /**
  * Metadata (model list, version, running models) never wakes the machine. While it sleeps the answer

@@ -1,4 +1,4 @@
-import { OpenAPIHono, z, type RouteConfig, type RouteConfigToTypedResponse } from "@hono/zod-openapi";
+import { OpenAPIHono, type RouteConfig, type RouteConfigToTypedResponse, z } from "@hono/zod-openapi";
 import type { ZodError } from "zod";
 
 /** FastAPI's shape for a failed validation, which the old service's clients already know how to read. */

@@ -23,9 +23,12 @@ export function collectEvery(bytes: number): (n: number) => void {
 export function collectSoon(): void {
   if (pending) return;
   pending = true;
-  setTimeout(() => {
-    pending = false;
-    lastRun = performance.now();
-    Bun.gc(true);
-  }, Math.max(0, lastRun + MIN_GAP_MS - performance.now()));
+  setTimeout(
+    () => {
+      pending = false;
+      lastRun = performance.now();
+      Bun.gc(true);
+    },
+    Math.max(0, lastRun + MIN_GAP_MS - performance.now()),
+  );
 }

@@ -21,9 +21,7 @@ const debug = createRoute({
 export function debugRoutes({ config, machine }: AppDeps) {
   return createRouter().openapi(debug, async (c) => {
     const { host, ollama } = await machine.probe();
-    const ollamaProbe = ollama.ok
-      ? { ok: true, ms: ollama.ms, models: ollama.models.length }
-      : { ok: false, ms: ollama.ms, error: ollama.error };
+    const ollamaProbe = ollama.ok ? { ok: true, ms: ollama.ms, models: ollama.models.length } : { ok: false, ms: ollama.ms, error: ollama.error };
     return c.json(
       {
         runtime: {

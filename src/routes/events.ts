@@ -2,8 +2,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { EVENT_TYPES, EventType } from "../core/telemetry/events.ts";
 import type { AppDeps } from "../deps.ts";
-import { keepConnectionOpen } from "../server.ts";
 import { createRouter, documentedAs, errorResponses, jsonContent } from "../http/router.ts";
+import { keepConnectionOpen } from "../server.ts";
 
 const EventSchema = z
   .object({ id: z.number().int(), type: z.enum(EventType), at: z.string(), data: z.record(z.string(), z.unknown()) })

@@ -18,7 +18,5 @@ const metrics = createRoute({
 });
 
 export function metricsRoutes({ metrics: m }: AppDeps) {
-  return createRouter().openapi(metrics, (c) =>
-    c.text(m.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }),
-  );
+  return createRouter().openapi(metrics, (c) => c.text(m.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
 }

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
-import { metadata, passthrough, type MetadataRoute } from "../http/proxy-handlers.ts";
+import { type MetadataRoute, metadata, passthrough } from "../http/proxy-handlers.ts";
 import { createRouter, documentedAs, errorResponses } from "../http/router.ts";
 
 export type Method = "get" | "post" | "delete" | "head";

@@ -2,15 +2,19 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { PowerState } from "../core/power/states.ts";
 import type { AppDeps } from "../deps.ts";
 import { jsonBody } from "../http/json-body.ts";
-import { keepConnectionOpen } from "../server.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
+import { keepConnectionOpen } from "../server.ts";
 import { alreadyReleasedMessage, forcedShutdownReply, leaseTakenMessage, permanentMessage, releaseMessage } from "./messages.ts";
 
 const boolQuery = z
   .enum(["true", "false", "1", "0"])
   .transform((v) => v === "true" || v === "1")
   .optional();
-const ttl = z.coerce.number().min(0).max(30 * 86_400).openapi({ description: "Lease lifetime in seconds; 0 = no expiry. Default LEASE_TTL_S" });
+const ttl = z.coerce
+  .number()
+  .min(0)
+  .max(30 * 86_400)
+  .openapi({ description: "Lease lifetime in seconds; 0 = no expiry. Default LEASE_TTL_S" });
 const holder = z.string().trim().min(1).max(100).openapi({ description: "Who holds the lease, shown in GET /leases", example: "open-webui" });
 const timeout = z.coerce.number().positive().max(3600).openapi({ description: "How long to wait; default WAKE_TIMEOUT_S" });
 
@@ -21,7 +25,9 @@ const ArrancarQuery = z.object({
   timeout_s: timeout.optional(),
 });
 const ArrancarBody = z.object({ ttl_s: ttl.optional(), holder: holder.optional() });
-const ApagarQuery = z.object({ lease_id: z.string().min(1).max(100).optional().openapi({ description: "The lease to release; default the oldest" }) });
+const ApagarQuery = z.object({
+  lease_id: z.string().min(1).max(100).optional().openapi({ description: "The lease to release; default the oldest" }),
+});
 const ApagarBody = z.object({ lease_id: z.string().min(1).max(100).optional() });
 
 const ArrancarSchema = z.object({
@@ -48,7 +54,9 @@ const ShutdownSchema = z.object({
   success: z.boolean(),
   mensaje: z.string(),
   shutdown_sent: z.boolean(),
-  shutdown_deferred: z.boolean().openapi({ description: "The machine is still booting: the shutdown is sent once it is up, unless a lease is taken first" }),
+  shutdown_deferred: z
+    .boolean()
+    .openapi({ description: "The machine is still booting: the shutdown is sent once it is up, unless a lease is taken first" }),
 });
 
 // Optional, as JSON or as a form (`curl -d holder=cron`): old clients send no body, or an empty form.

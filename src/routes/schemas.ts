@@ -11,6 +11,4 @@ export const StatusSchema = z
   })
   .openapi("Status");
 
-export const ProbeSchema = z
-  .object({ ok: z.boolean(), ms: z.number(), error: z.string().optional() })
-  .openapi("Probe");
+export const ProbeSchema = z.object({ ok: z.boolean(), ms: z.number(), error: z.string().optional() }).openapi("Probe");

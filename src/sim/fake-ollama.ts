@@ -52,7 +52,7 @@ export interface FakeOllamaOptions {
   endlessChunkDelayMs?: number;
 }
 
-type Json = Record<string, any>;
+type Json = Record<string, unknown>;
 const NDJSON = { "content-type": "application/x-ndjson" };
 const SSE = { "content-type": "text/event-stream", "cache-control": "no-cache" };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -97,7 +97,10 @@ export class FakeOllama extends EventEmitter {
       case "GET /api/ps":
         return Response.json({ models: [] });
       case "GET /v1/models":
-        return Response.json({ object: "list", data: this.models.map((m) => ({ id: m.name, object: "model", created: 1759320000, owned_by: "library" })) });
+        return Response.json({
+          object: "list",
+          data: this.models.map((m) => ({ id: m.name, object: "model", created: 1759320000, owned_by: "library" })),
+        });
       case "POST /api/show":
         return this.known(json) ? Response.json(reply.showReply(modelOf(json))) : notFound(modelOf(json));
       case "DELETE /api/delete":
@@ -136,12 +139,18 @@ export class FakeOllama extends EventEmitter {
   }
 
   private async generate(req: Request, json: Json, path: string, chunk: (m: string, i: number) => object, done: (m: string, n: number) => object) {
-    if (!this.known(json)) return notFound(json.model);
+    if (!this.known(json)) return notFound(String(json.model));
     const model = String(json.model);
     if (model === "stall-headers") return this.stallHeaders(req, path);
-    const n = Math.min(Number(json.options?.num_predict) || 5, 1_000_000);
+    const n = Math.min(Number((json.options as Json | undefined)?.num_predict) || 5, 1_000_000);
     if (json.stream === false) return Response.json({ ...done(model, n), ...finalText(path, n) });
-    return this.streamed(req, path, NDJSON, (i) => (i < n ? JSON.stringify(chunk(model, i)) + "\n" : i === n ? JSON.stringify(done(model, n)) + "\n" : null), model);
+    return this.streamed(
+      req,
+      path,
+      NDJSON,
+      (i) => (i < n ? JSON.stringify(chunk(model, i)) + "\n" : i === n ? JSON.stringify(done(model, n)) + "\n" : null),
+      model,
+    );
   }
 
   private async openAiChat(req: Request, json: Json) {
@@ -152,11 +161,17 @@ export class FakeOllama extends EventEmitter {
     const id = "chatcmpl-" + Math.floor(Math.random() * 1000);
     if (!json.stream) return Response.json(reply.openAiCompletion(id, model, n));
     const line = (o: object) => `data: ${JSON.stringify(o)}\n\n`;
-    return this.streamed(req, "/v1/chat/completions", SSE, (i) => {
-      if (i < n) return line(reply.openAiChunk(id, model, reply.token(i), null));
-      if (i === n) return line(reply.openAiChunk(id, model, null, "stop"));
-      return i === n + 1 ? "data: [DONE]\n\n" : null;
-    }, model);
+    return this.streamed(
+      req,
+      "/v1/chat/completions",
+      SSE,
+      (i) => {
+        if (i < n) return line(reply.openAiChunk(id, model, reply.token(i), null));
+        if (i === n) return line(reply.openAiChunk(id, model, null, "stop"));
+        return i === n + 1 ? "data: [DONE]\n\n" : null;
+      },
+      model,
+    );
   }
 
   /** A stream of the lines `next` gives, paced by chunkDelayMs, that reports being cut off by the client. */

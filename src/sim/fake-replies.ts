@@ -71,7 +71,7 @@ export function openAiCompletion(id: string, model: string, n: number) {
 export function showReply(model: string) {
   return {
     modelfile: `FROM ${model}\n`,
-    parameters: "stop \"<|eot_id|>\"",
+    parameters: 'stop "<|eot_id|>"',
     template: "{{ .Prompt }}",
     details: { format: "gguf", family: "llama", parameter_size: "3.2B", quantization_level: "Q4_K_M" },
     model_info: { "general.architecture": "llama" },

@@ -3,8 +3,8 @@ import type { Server } from "bun";
 import { normalizeMac } from "../lib/mac.ts";
 import { FakeOllama, type FakeOllamaOptions } from "./fake-ollama.ts";
 import { freePort } from "./ports.ts";
-import { SimSshServer, type ExecRecord } from "./ssh-server.ts";
-import { WolListener, type ReceivedPacket } from "./wol-listener.ts";
+import { type ExecRecord, SimSshServer } from "./ssh-server.ts";
+import { type ReceivedPacket, WolListener } from "./wol-listener.ts";
 
 export type SimState = "off" | "booting" | "on";
 
@@ -108,7 +108,13 @@ export class SimulatedMachine extends EventEmitter {
     if (this.state === "on") return;
     await this.ssh.listen(this.ports.ssh, this.host);
     const startOllama = () => {
-      this.http = Bun.serve({ hostname: this.host, port: this.ports.ollama, idleTimeout: 0, maxRequestBodySize: Number.MAX_SAFE_INTEGER, fetch: this.ollama.fetch }); // Ollama takes blobs of many GB
+      this.http = Bun.serve({
+        hostname: this.host,
+        port: this.ports.ollama,
+        idleTimeout: 0,
+        maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+        fetch: this.ollama.fetch,
+      }); // Ollama takes blobs of many GB
     };
     if (this.opts.ollamaDelayMs) this.ollamaTimer = setTimeout(startOllama, this.opts.ollamaDelayMs);
     else startOllama();
@@ -141,7 +147,10 @@ export class SimulatedMachine extends EventEmitter {
     }
     if (rec.command === cmd) {
       if (this.opts.plainShutdownAllowed) return { code: 0, after: goDark };
-      return { code: 1, stderr: "Failed to set wall message, ignoring: Interactive authentication required.\nFailed to power off system via logind: Access denied\n" };
+      return {
+        code: 1,
+        stderr: "Failed to set wall message, ignoring: Interactive authentication required.\nFailed to power off system via logind: Access denied\n",
+      };
     }
     return { code: 127, stderr: `bash: ${rec.command.split(" ")[0]}: command not found\n` };
   }

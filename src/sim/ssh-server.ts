@@ -1,4 +1,4 @@
-import { Server, utils, type AuthContext, type Connection, type ServerChannel } from "ssh2";
+import { type AuthContext, type Connection, Server, type ServerChannel, utils } from "ssh2";
 import { fingerprint } from "../core/machine/host-keys.ts";
 
 export interface ExecRecord {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Socket, TCPSocketListener } from "bun";
 import { readFileSync } from "node:fs";
+import type { Socket, TCPSocketListener } from "bun";
 import { Http1Client } from "../../src/lib/http1/client.ts";
 import { decoderFor } from "../../src/lib/http1/decoders.ts";
 import { InvalidRequestError, ProtocolError } from "../../src/lib/http1/message.ts";
@@ -70,7 +70,12 @@ describe("body decoders", () => {
         if (d.done) break;
         used += d.push(part, (p) => (out += dec.decode(p)));
       }
-      expect({ split, out, done: d.done, rest: dec.decode(wire.subarray(used)) }).toEqual({ split, out: "hello world!!!!!!", done: true, rest: "NEXT" });
+      expect({ split, out, done: d.done, rest: dec.decode(wire.subarray(used)) }).toEqual({
+        split,
+        out: "hello world!!!!!!",
+        done: true,
+        rest: "NEXT",
+      });
     }
   });
 
@@ -88,7 +93,8 @@ describe("Http1Client against a raw server", () => {
       seen.push(req);
       const path = req.split(" ")[1];
       if (path === "/len") peer.sock.write("HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-type: text/plain\r\n\r\nhello");
-      if (path === "/chunked") peer.sock.write("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+      if (path === "/chunked")
+        peer.sock.write("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
       if (path === "/close") {
         peer.sock.write("HTTP/1.1 200 OK\r\n\r\nuntil the end");
         peer.sock.end();
@@ -147,7 +153,12 @@ describe("Http1Client against a raw server", () => {
       peer.sock.write("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
     });
     const client = new Http1Client(srv.url);
-    await client.request({ method: "POST", target: "/", headers: new Headers(), body: [enc.encode('{"a":1'), enc.encode(',"stream":false'), enc.encode("}")] });
+    await client.request({
+      method: "POST",
+      target: "/",
+      headers: new Headers(),
+      body: [enc.encode('{"a":1'), enc.encode(',"stream":false'), enc.encode("}")],
+    });
     const big = "x".repeat(200_000);
     await client.request({ method: "POST", target: "/", headers: new Headers(), body: [enc.encode(big), enc.encode("!")] });
     expect(got[0]).toEndWith('content-length: 22\r\n\r\n{"a":1,"stream":false}');
@@ -240,7 +251,12 @@ describe("Http1Client against a raw server", () => {
   test("a path or method that would break the request line is refused before anything is sent", async () => {
     const srv = rawServer(() => {});
     const client = new Http1Client(srv.url);
-    for (const [method, target] of [["GET", "/a b"], ["GET", "/a\r\nDELETE /x"], ["GET X", "/"], ["GET", "a"]] as const) {
+    for (const [method, target] of [
+      ["GET", "/a b"],
+      ["GET", "/a\r\nDELETE /x"],
+      ["GET X", "/"],
+      ["GET", "a"],
+    ] as const) {
       expect(client.request({ method, target, headers: new Headers() })).rejects.toBeInstanceOf(InvalidRequestError);
     }
     expect(srv.conns).toHaveLength(0);
@@ -249,7 +265,9 @@ describe("Http1Client against a raw server", () => {
   test("an aborted signal refuses at once; bytes after an answer without a body keep the connection from reuse", async () => {
     const srv = rawServer((peer) => peer.sock.write("HTTP/1.1 204 No Content\r\n\r\nstray"));
     const client = new Http1Client(srv.url);
-    expect(client.request({ method: "GET", target: "/", headers: new Headers(), signal: AbortSignal.abort(new Error("gone")) })).rejects.toThrow("gone");
+    expect(client.request({ method: "GET", target: "/", headers: new Headers(), signal: AbortSignal.abort(new Error("gone")) })).rejects.toThrow(
+      "gone",
+    );
     expect((await client.request({ method: "GET", target: "/", headers: new Headers() })).status).toBe(204);
     expect((await client.request({ method: "GET", target: "/", headers: new Headers() })).status).toBe(204);
     expect(srv.conns).toHaveLength(2);

@@ -16,10 +16,45 @@ const valid = (s: string) => {
 describe("scanJson", () => {
   test("agrees with JSON.parse on what is valid JSON", () => {
     const cases = [
-      "{}", "[]", '""', "0", "-0", "1.5e+10", "true", "null", " \n{ \"a\" : [1, {\"b\": null}] }\t",
-      '{"a":"\\u00e9\\n\\"x"}', '"\\uZZZZ"', "01", "1.", ".5", "-", "+1", "[1,]", "{,}", '{"a" 1}', '{"a":}',
-      "[1 2]", "{} {}", "", "   ", "nul", "tru", "[", "]", '{"a":1,}', '"tab\there"', "[[[]]]", '{"a":{"b":{"c":[]}}}',
-      "1e5", "1E-5", "-12.34e+5", '"\\/"', '"\\x"', "[true,false,null]", "{\"\":0}",
+      "{}",
+      "[]",
+      '""',
+      "0",
+      "-0",
+      "1.5e+10",
+      "true",
+      "null",
+      ' \n{ "a" : [1, {"b": null}] }\t',
+      '{"a":"\\u00e9\\n\\"x"}',
+      '"\\uZZZZ"',
+      "01",
+      "1.",
+      ".5",
+      "-",
+      "+1",
+      "[1,]",
+      "{,}",
+      '{"a" 1}',
+      '{"a":}',
+      "[1 2]",
+      "{} {}",
+      "",
+      "   ",
+      "nul",
+      "tru",
+      "[",
+      "]",
+      '{"a":1,}',
+      '"tab\there"',
+      "[[[]]]",
+      '{"a":{"b":{"c":[]}}}',
+      "1e5",
+      "1E-5",
+      "-12.34e+5",
+      '"\\/"',
+      '"\\x"',
+      "[true,false,null]",
+      '{"":0}',
     ];
     for (const c of cases) expect({ c, ok: scanJson(enc(c), { maxDepth: 64, fields: FIELDS }).ok }).toEqual({ c, ok: valid(c) });
   });
@@ -41,7 +76,10 @@ describe("scanJson", () => {
     const deep = "[".repeat(50_000) + "]".repeat(50_000);
     expect(scanJson(enc(deep), { maxDepth: 256, fields: FIELDS })).toMatchObject({ ok: false, problem: "depth" });
     expect(scanJson(enc("[".repeat(256) + "]".repeat(256)), { maxDepth: 256, fields: FIELDS }).ok).toBe(true);
-    expect(scanJson(enc('{"a":'.repeat(257) + "1" + "}".repeat(257)), { maxDepth: 256, fields: FIELDS })).toMatchObject({ ok: false, problem: "depth" });
+    expect(scanJson(enc('{"a":'.repeat(257) + "1" + "}".repeat(257)), { maxDepth: 256, fields: FIELDS })).toMatchObject({
+      ok: false,
+      problem: "depth",
+    });
   });
 
   test("notes the top-level fields, and the shallow form keeps primitives and empties containers", () => {
@@ -81,7 +119,8 @@ describe("scanJson", () => {
   });
 
   test("values that must coerce as they would whole keep their meaning in the shallow form", () => {
-    const shallowOf = (text: string) => JSON.parse(shallowJson(enc(text), scanJson(enc(text), { maxDepth: 8, fields: new Set(["ttl_s", "model"]) }) as never));
+    const shallowOf = (text: string) =>
+      JSON.parse(shallowJson(enc(text), scanJson(enc(text), { maxDepth: 8, fields: new Set(["ttl_s", "model"]) }) as never));
     expect(shallowOf(`{"ttl_s":[5${" ".repeat(5000)}]}`).ttl_s).toEqual([null, null]); // Number() of it is NaN, as a 422 should be
     expect(Number(shallowOf(`{"ttl_s":[5]}`).ttl_s)).toBe(5);
     expect(typeof shallowOf(`{"model":1${"0".repeat(5000)}}`).model).toBe("number"); // not a stand-in string that z.string() would pass

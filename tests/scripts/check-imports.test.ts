@@ -21,11 +21,7 @@ function tree(files: Record<string, string>): string {
 
 async function check(root: string) {
   const proc = Bun.spawn([process.execPath, script, root], { stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, output: stdout + stderr };
 }
 

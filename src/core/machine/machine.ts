@@ -1,12 +1,12 @@
-import { join, dirname } from "node:path";
+import { dirname, join } from "node:path";
 import type { MachineConfig } from "../../config.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { MetadataCache } from "./metadata-cache.ts";
 import { fetchTags, type TagsResult } from "./ollama.ts";
-import { tcpProbe, type ProbeResult } from "./probe.ts";
+import { type ProbeResult, tcpProbe } from "./probe.ts";
 import type { ShutdownOutcome, SshTarget } from "./ssh.ts";
-import { sshShutdownInHelper } from "./ssh-process.ts";
 import { sshConfigProblem } from "./ssh-config.ts";
+import { sshShutdownInHelper } from "./ssh-process.ts";
 import { sendMagicPacket, type WolTarget } from "./wol.ts";
 
 export interface MachineProbe {

@@ -1,6 +1,6 @@
 import { writeJsonAtomic } from "../../lib/atomic-file.ts";
-import type { Logger } from "../telemetry/logger.ts";
 import { Mutex } from "../../lib/mutex.ts";
+import type { Logger } from "../telemetry/logger.ts";
 import type { OllamaModel } from "./ollama.ts";
 
 export interface CachedAnswer {

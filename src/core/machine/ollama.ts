@@ -5,9 +5,7 @@ export interface OllamaModel {
   [k: string]: unknown;
 }
 
-export type TagsResult =
-  | { ok: true; ms: number; models: OllamaModel[]; raw: unknown }
-  | { ok: false; ms: number; error: string; status?: number };
+export type TagsResult = { ok: true; ms: number; models: OllamaModel[]; raw: unknown } | { ok: false; ms: number; error: string; status?: number };
 
 /** Asks Ollama for its model list; the probe that says "Ollama answers". Never throws. */
 export async function fetchTags(baseUrl: string, timeoutMs: number): Promise<TagsResult> {

@@ -107,7 +107,10 @@ export async function runSshHelper(): Promise<number> {
     reply = { ok: await sshShutdown(job.target, job.command) };
   } catch (err) {
     // Only the gateway's own errors carry a message meant for a client; anything else is summed up.
-    reply = err instanceof GatewayError ? { error: { status: err.status, detail: err.detail } } : { error: { status: 502, detail: `SSH shutdown failed: ${(err as Error)?.name ?? "error"}` } };
+    reply =
+      err instanceof GatewayError
+        ? { error: { status: err.status, detail: err.detail } }
+        : { error: { status: 502, detail: `SSH shutdown failed: ${(err as Error)?.name ?? "error"}` } };
   }
   process.stdout.write(JSON.stringify(reply) + "\n");
   return 0;

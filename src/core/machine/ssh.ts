@@ -40,8 +40,7 @@ export async function sshShutdown(target: SshTarget, command: string): Promise<S
     if (plain.code === 0 || plain.code === null) return { via: "plain", exitCode: plain.code };
     const why = lastLine(plain.stderr) || lastLine(sudo.stderr);
     throw new UpstreamError(
-      `shutdown command failed on ${target.host}: with sudo (exit ${sudo.code}) and without sudo (exit ${plain.code})` +
-        (why ? `: ${why}` : ""),
+      `shutdown command failed on ${target.host}: with sudo (exit ${sudo.code}) and without sudo (exit ${plain.code})` + (why ? `: ${why}` : ""),
     );
   } finally {
     conn.end();
@@ -86,9 +85,7 @@ async function connect(target: SshTarget): Promise<Client> {
       reject(new UpstreamError(hostKeyRefusal ?? describeSshError(err, target, timeoutMs)));
     });
     // A server that hangs up during the handshake gives no error, only "close": without this, we would wait for ever.
-    conn.once("close", () =>
-      reject(new UpstreamError(hostKeyRefusal ?? `SSH connection to ${target.host}:${target.port} was closed before login`)),
-    );
+    conn.once("close", () => reject(new UpstreamError(hostKeyRefusal ?? `SSH connection to ${target.host}:${target.port} was closed before login`)));
     try {
       conn.connect(config);
     } catch (err) {
@@ -110,8 +107,7 @@ function describeSshError(err: Error & { level?: string; code?: string }, t: Ssh
   const where = `${t.host}:${t.port}`;
   if (err.level === "client-authentication")
     return `SSH authentication failed for user "${t.user}" on ${where} (check SSH_USER and SSH_KEY_PATH or SSH_PASS)`;
-  if (err.level === "client-timeout" || /timed out/i.test(err.message))
-    return `SSH connection to ${where} timed out after ${timeoutMs / 1000} s`;
+  if (err.level === "client-timeout" || /timed out/i.test(err.message)) return `SSH connection to ${where} timed out after ${timeoutMs / 1000} s`;
   if (err.code === "ECONNREFUSED") return `SSH connection to ${where} was refused (is sshd running on port ${t.port}?)`;
   return `SSH connection to ${where} failed: ${err.message}`;
 }
@@ -119,10 +115,7 @@ function describeSshError(err: Error & { level?: string; code?: string }, t: Ssh
 function execCommand(conn: Client, command: string, stdin: string, t: SshTarget): Promise<ExecResult> {
   const limitMs = t.commandTimeoutMs ?? 15_000;
   return new Promise<ExecResult>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new UpstreamError(`the shutdown command on ${t.host} did not finish within ${limitMs / 1000} s`)),
-      limitMs,
-    );
+    const timer = setTimeout(() => reject(new UpstreamError(`the shutdown command on ${t.host} did not finish within ${limitMs / 1000} s`)), limitMs);
     const cannotStart = (err: Error) => {
       clearTimeout(timer);
       reject(new UpstreamError(`could not start the shutdown command on ${t.host}: ${err.message}`));

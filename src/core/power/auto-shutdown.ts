@@ -1,4 +1,4 @@
-import { EventType, type EventLog } from "../telemetry/events.ts";
+import { type EventLog, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { Activity } from "./activity.ts";
 import { expireLeases, type Lease } from "./leases.ts";
@@ -39,7 +39,15 @@ export class AutoShutdown {
   private readonly now: () => number;
 
   constructor(d: AutoShutdownOptions) {
-    ({ monitor: this.monitor, store: this.store, activity: this.activity, events: this.events, logger: this.logger, idleWindow: this.idleWindow, now: this.now } = d);
+    ({
+      monitor: this.monitor,
+      store: this.store,
+      activity: this.activity,
+      events: this.events,
+      logger: this.logger,
+      idleWindow: this.idleWindow,
+      now: this.now,
+    } = d);
     this.startedAt = d.now();
     d.activity.onAllEnded(() => void this.runDeferred());
     d.monitor.onState((s) => void this.onState(s));

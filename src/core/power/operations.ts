@@ -1,11 +1,11 @@
 import { TooManyError, UpstreamTimeoutError } from "../errors.ts";
 import type { Machine, MachineProbe } from "../machine/machine.ts";
 import type { OllamaModel } from "../machine/ollama.ts";
-import { EventType, type EventLog } from "../telemetry/events.ts";
+import { type EventLog, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { Activity } from "./activity.ts";
 import type { AutoShutdown } from "./auto-shutdown.ts";
-import { leaseCapReached, leasesOf, releaseLease, takeLease, withLeases, type Lease } from "./leases.ts";
+import { type Lease, leaseCapReached, leasesOf, releaseLease, takeLease, withLeases } from "./leases.ts";
 import type { PowerMonitor } from "./monitor.ts";
 import { decideRelease, forcedShutdownMessage, type ReleaseDecision } from "./rules.ts";
 import { PowerState, ShutdownReason } from "./states.ts";

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { StateTimes } from "../../lib/poller.ts";
-import { EventType, type EventLog } from "../telemetry/events.ts";
+import { type EventLog, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { flagsFor, POWER_STATES, PowerState } from "./states.ts";
 import type { Status, StatusStore } from "./status-store.ts";

@@ -1,11 +1,11 @@
 import { rename, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import bundledBase from "../../../status/base.json" with { type: "json" };
-import { collectSoon } from "../../lib/gc.ts";
 import { removeStaleTemps, writeFileAtomic } from "../../lib/atomic-file.ts";
-import type { Logger } from "../telemetry/logger.ts";
+import { collectSoon } from "../../lib/gc.ts";
 import { Mutex } from "../../lib/mutex.ts";
-import { statusSchema, type Status } from "./status.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { type Status, statusSchema } from "./status.ts";
 
 export type { Status };
 
@@ -45,7 +45,7 @@ export class StatusStore {
   }
 
   /** Applies `change` to the current status and stores the result with a fresh `datetime`. */
-  update(change: (current: Status) => Partial<Status> | void): Promise<Status> {
+  update(change: (current: Status) => Partial<Status> | undefined): Promise<Status> {
     return this.lock.run(async () => {
       const current = await this.load();
       const next = { ...current, ...(change(current) ?? {}), datetime: this.now().toISOString() };

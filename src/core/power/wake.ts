@@ -1,7 +1,7 @@
+import type { Machine } from "../machine/machine.ts";
 import type { EventLog } from "../telemetry/events.ts";
 import { EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import type { Machine } from "../machine/machine.ts";
 import type { PowerTelemetry } from "./telemetry.ts";
 
 // A machine that misses the first packet gets a few more; past that, a wake that has not worked will not.

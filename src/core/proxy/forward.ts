@@ -1,9 +1,17 @@
-import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
+import { type ClientResponse, Http1Client } from "../../lib/http1/client.ts";
+import { InvalidRequestError } from "../../lib/http1/message.ts";
+import {
+  ClientGoneError,
+  GatewayError,
+  MachineAsleepError,
+  RETRY_AFTER_S,
+  UnavailableError,
+  UpstreamError,
+  UpstreamTimeoutError,
+} from "../errors.ts";
+import type { Logger } from "../telemetry/logger.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import { watchIdle } from "./idle-stream.ts";
-import type { Logger } from "../telemetry/logger.ts";
-import { Http1Client, type ClientResponse } from "../../lib/http1/client.ts";
-import { InvalidRequestError } from "../../lib/http1/message.ts";
 
 export type TimeoutClass = "generate" | "pull" | "default";
 
@@ -45,7 +53,6 @@ export interface ForwardOverrides {
 
 /** Bytes (whole, or in pieces sent one after another) or a stream. */
 export type RequestBody = ArrayBuffer | Uint8Array | Uint8Array[] | ReadableStream<Uint8Array> | null;
-
 
 class IdleTimeout extends Error {}
 
@@ -150,7 +157,6 @@ export class OllamaProxy {
     return new UpstreamError(`Could not reach Ollama: ${(err as Error).message ?? String(err)}`);
   }
 }
-
 
 /** The line a streaming client can understand when the upstream stalls: Ollama's own {"error"} shape. */
 function idleTail(headers: Headers, idleMs: number): Uint8Array | null {

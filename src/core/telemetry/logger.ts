@@ -76,7 +76,7 @@ export function memoryLogger(secrets: string[] = []): Logger & { lines: string[]
   const waiters = new Set<{ match: (line: string) => boolean; resolve: (line: string) => void }>();
   const sink = (line: string) => {
     lines.push(line);
-    for (const w of waiters) if (w.match(line)) (waiters.delete(w), w.resolve(line));
+    for (const w of waiters) if (w.match(line)) waiters.delete(w), w.resolve(line);
   };
   const waitFor = (match: (line: string) => boolean) =>
     new Promise<string>((resolve) => {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from "../../lib/prometheus.ts";
+import { POWER_STATES, type PowerState, SHUTDOWN_REASONS, type ShutdownReason } from "../power/states.ts";
 import type { PowerTelemetry } from "../power/telemetry.ts";
-import { POWER_STATES, SHUTDOWN_REASONS, type PowerState, type ShutdownReason } from "../power/states.ts";
 
 /** What is true now, read when scraped. */
 export interface LiveReadings {
@@ -14,9 +14,7 @@ export interface LiveReadings {
 export class GateMetrics implements PowerTelemetry {
   readonly registry = new Registry();
   readonly packets = this.registry.add(new Counter("ollama_gate_magic_packets_total", "Wake-on-LAN magic packets sent"));
-  readonly shutdowns = this.registry.add(
-    new Counter("ollama_gate_shutdowns_total", `Shutdowns sent, by reason (${SHUTDOWN_REASONS.join(", ")})`),
-  );
+  readonly shutdowns = this.registry.add(new Counter("ollama_gate_shutdowns_total", `Shutdowns sent, by reason (${SHUTDOWN_REASONS.join(", ")})`));
   readonly proxied = this.registry.add(
     new Counter("ollama_gate_proxied_requests_total", "Proxied requests by route and HTTP status, counted when they end"),
   );

@@ -3,8 +3,8 @@
 // measured with Bun 1.4): here a response body nobody reads stops the socket, so memory stays bounded
 // by the read-ahead below, whatever the number of stalled readers.
 import { Connection } from "./connection.ts";
-import { ClosedBeforeAnswer, type Answer } from "./types.ts";
 import { requestHead } from "./message.ts";
+import { type Answer, ClosedBeforeAnswer } from "./types.ts";
 
 export interface ClientRequest {
   method: string;
@@ -94,7 +94,10 @@ export class Http1Client {
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         reject(signal.reason);
-        opening.then((c) => c.end(), () => {});
+        opening.then(
+          (c) => c.end(),
+          () => {},
+        );
       };
       signal.addEventListener("abort", onAbort, { once: true });
       opening.then(

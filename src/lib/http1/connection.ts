@@ -2,9 +2,9 @@
 // reading the socket while nobody reads the stream, so a client that stalls holds at most a small
 // read-ahead here; the rest waits in the kernel and, past that, in the upstream server.
 import type { Socket } from "bun";
-import { decoderFor, type BodyDecoder } from "./decoders.ts";
+import { type BodyDecoder, decoderFor } from "./decoders.ts";
 import { framingOf, HeadReader, ProtocolError, type ResponseHead } from "./message.ts";
-import { ClosedBeforeAnswer, WHOLE_BODY_BYTES, type Answer, type Exchange } from "./types.ts";
+import { type Answer, ClosedBeforeAnswer, type Exchange, WHOLE_BODY_BYTES } from "./types.ts";
 import { sendChunked, sendPieces } from "./upload.ts";
 
 export interface ConnectionOptions {
@@ -210,7 +210,9 @@ export class Connection {
     }
     // Nothing of an answer came: the connection was closed or reset under the request (on a kept-alive
     // connection, the server's idle close racing our send), which the client may send again.
-    const why = this.gotBytes ? (err ?? new ProtocolError("the upstream closed the connection mid-answer")) : new ClosedBeforeAnswer("the upstream closed the connection before answering");
+    const why = this.gotBytes
+      ? (err ?? new ProtocolError("the upstream closed the connection mid-answer"))
+      : new ClosedBeforeAnswer("the upstream closed the connection before answering");
     this.fail(why);
   }
 

@@ -1,6 +1,6 @@
 // Body decoders: fed the bytes after the head as they arrive, they hand on the body's pieces (views, not
 // copies) and say where the body ended.
-import { ProtocolError, type Framing } from "./message.ts";
+import { type Framing, ProtocolError } from "./message.ts";
 
 export interface BodyDecoder {
   /** True once the whole body has been handed on. */

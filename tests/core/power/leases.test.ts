@@ -1,6 +1,6 @@
 // Lease arithmetic on a Status object: pure, no store, no clock (every `now` is passed in).
 import { describe, expect, test } from "bun:test";
-import { expireLeases, leaseCapReached, leasesOf, releaseLease, takeLease, type Lease } from "../../../src/core/power/leases.ts";
+import { expireLeases, type Lease, leaseCapReached, leasesOf, releaseLease, takeLease } from "../../../src/core/power/leases.ts";
 import type { Status } from "../../../src/core/power/status-store.ts";
 
 const T0 = Date.parse("2025-01-15T10:00:00.000Z");
@@ -30,9 +30,7 @@ describe("leasesOf", () => {
   // A file from the old service has only a count: each client becomes an anonymous lease that never expires.
   test.each([0, 1, 3])("old-service status with count %i", (n) => {
     const leases = leasesOf(status({ peticions_ollama: n }));
-    expect(leases).toEqual(
-      Array.from({ length: n }, (_, i) => ({ id: `legacy-${i + 1}`, holder: null, taken_at: iso(T0), expires_at: null })),
-    );
+    expect(leases).toEqual(Array.from({ length: n }, (_, i) => ({ id: `legacy-${i + 1}`, holder: null, taken_at: iso(T0), expires_at: null })));
   });
 
   test("mixed: real leases first, the rest of the count filled with legacy ones numbered after them", () => {
@@ -123,14 +121,24 @@ describe("leaseCapReached", () => {
     ["below the cap: room", status({ leases: [lease("a", T0 + 10_000)] }), 2, null],
     ["empty, cap 1: room", status(), 1, null],
     // At the cap: the soonest expiry tells the client when to retry.
-    ["at the cap: seconds to the soonest expiry", status({ leases: [lease("a", T0 + 10_000), lease("b", T0 + 4_000)] }), 2, { live: 2, retryAfterS: 4 }],
+    [
+      "at the cap: seconds to the soonest expiry",
+      status({ leases: [lease("a", T0 + 10_000), lease("b", T0 + 4_000)] }),
+      2,
+      { live: 2, retryAfterS: 4 },
+    ],
     ["over the cap counts them all", status({ leases: [lease("a", T0 + 10_000), lease("b", T0 + 20_000)] }), 1, { live: 2, retryAfterS: 10 }],
     // Rounded up, never 0: a Retry-After of 0 would make clients spin.
     ["a part second rounds up", status({ leases: [lease("a", T0 + 1_200)] }), 1, { live: 1, retryAfterS: 2 }],
     ["minimum 1 s", status({ leases: [lease("a", T0 + 1)] }), 1, { live: 1, retryAfterS: 1 }],
     // Only a release frees a place when nothing expires: ask again in a minute.
     ["never-expiring leases: 60 s", status({ leases: [lease("a", null), lease("b", null)] }), 2, { live: 2, retryAfterS: 60 }],
-    ["one expiring among never-expiring ones decides", status({ leases: [lease("a", null), lease("b", T0 + 7_000)] }), 2, { live: 2, retryAfterS: 7 }],
+    [
+      "one expiring among never-expiring ones decides",
+      status({ leases: [lease("a", null), lease("b", T0 + 7_000)] }),
+      2,
+      { live: 2, retryAfterS: 7 },
+    ],
     // Expired leases not yet swept must not block new ones.
     ["expired leases do not count", status({ leases: [lease("a", T0), lease("b", T0 - 1), lease("c", T0 + 3_000)] }), 2, null],
     // The old service's anonymous count holds places too.

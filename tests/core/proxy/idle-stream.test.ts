@@ -26,7 +26,10 @@ function watched(idleMs: number) {
 test("a consumer that takes nothing for idleMs loses the stream: the source is cancelled and the stream errors", async () => {
   const { reader, state, seen } = watched(100);
   await reader.read(); // takes one chunk, then nothing more
-  const failed = reader.closed.then(() => "closed", (err: Error) => err.message);
+  const failed = reader.closed.then(
+    () => "closed",
+    (err: Error) => err.message,
+  );
   expect(await failed).toBe("the client stopped reading");
   expect(seen).toEqual({ stalls: 1, ends: 1 });
   expect(state.cancelled).toBe(1);
