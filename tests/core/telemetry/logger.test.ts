@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
-import { EventLog } from "../src/core/telemetry/events.ts";
-import { makeRedactor, memoryLogger } from "../src/core/telemetry/logger.ts";
+import { EventLog } from "../../../src/core/telemetry/events.ts";
+import { makeRedactor, memoryLogger } from "../../../src/core/telemetry/logger.ts";
 
 const secret = 'pa"ss\\wörd-$x`';
 

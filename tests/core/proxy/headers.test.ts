@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
-import { timeoutClassOf } from "../src/core/proxy/forward.ts";
-import { clientResponseHeaders, upstreamRequestHeaders } from "../src/core/proxy/headers.ts";
+import { timeoutClassOf } from "../../../src/core/proxy/forward.ts";
+import { clientResponseHeaders, upstreamRequestHeaders } from "../../../src/core/proxy/headers.ts";
 
 test("requests lose hop-by-hop headers, those named in Connection, and the gateway's credentials", () => {
   const out = upstreamRequestHeaders(

@@ -1,8 +1,8 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { MetadataCache } from "../src/core/machine/metadata-cache.ts";
-import { memoryLogger } from "../src/core/telemetry/logger.ts";
-import { tempDir } from "./helpers.ts";
+import { MetadataCache } from "../../../src/core/machine/metadata-cache.ts";
+import { memoryLogger } from "../../../src/core/telemetry/logger.ts";
+import { tempDir } from "../../helpers.ts";
 
 test("answers saved at the same moment all end up in the cache file", async () => {
   const { dir, cleanup } = tempDir();

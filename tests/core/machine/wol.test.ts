@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { sendMagicPacket } from "../src/core/machine/wol.ts";
-import { magicPacket, normalizeMac } from "../src/lib/mac.ts";
-import { type ReceivedPacket, WolListener } from "../src/sim/wol-listener.ts";
+import { sendMagicPacket } from "../../../src/core/machine/wol.ts";
+import { magicPacket, normalizeMac } from "../../../src/lib/mac.ts";
+import { type ReceivedPacket, WolListener } from "../../../src/sim/wol-listener.ts";
 
 let listener: WolListener | undefined;
 afterEach(() => listener?.close());
