@@ -4,8 +4,9 @@ import { UnavailableError } from "../errors.ts";
 import type { Machine, MachineProbe } from "../machine/machine.ts";
 import { type EventLog, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
+import { shutdownSentMessage } from "./rules.ts";
 import { PowerStateRecord } from "./state-record.ts";
-import { isChanging, PowerState, ShutdownReason } from "./states.ts";
+import { isChanging, PowerState, type ShutdownReason } from "./states.ts";
 import type { StatusStore } from "./status-store.ts";
 import type { PowerTelemetry } from "./telemetry.ts";
 import { WakeAttempt } from "./wake.ts";
@@ -26,14 +27,6 @@ export interface MonitorOptions {
 
 // A machine still answering this long after the shutdown command is taken to have ignored it.
 const SHUTDOWN_GRACE_MS = 180_000;
-
-/** What the status file's `message` says once a shutdown went out. */
-const SHUTDOWN_MESSAGES: Record<ShutdownReason, string> = {
-  [ShutdownReason.release]: "Shutdown sent: the last lease was released",
-  [ShutdownReason.idle]: "Shutdown sent: idle for IDLE_SHUTDOWN_MIN",
-  [ShutdownReason.forced]: "Forced shutdown sent",
-  [ShutdownReason.leaseExpiry]: "Shutdown sent: the last lease expired",
-};
 
 /**
  * The one owner of the machine's power state. It probes on a timer (fast while waking or shutting
@@ -173,7 +166,7 @@ export class PowerMonitor {
     }
     this.opts.telemetry.shutdownSent(reason);
     this.events.emit(EventType.shutdownSent, { reason });
-    await this.store.update(() => ({ last_shutdown_at: new Date(this.now()).toISOString(), message: SHUTDOWN_MESSAGES[reason] }));
+    await this.store.update(() => ({ last_shutdown_at: new Date(this.now()).toISOString(), message: shutdownSentMessage(reason) }));
     this.poller.poke(this.opts.fastPollMs);
   }
 

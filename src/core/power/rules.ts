@@ -1,3 +1,5 @@
+import { ShutdownReason } from "./states.ts";
+
 /** What a release should do once the lease is gone. Pure: the caller probes and acts. */
 export type ReleaseDecision =
   | { action: "shutdown" }
@@ -44,3 +46,13 @@ export function forcedShutdownMessage(sent: boolean, deferredUntilBooted: boolea
   if (deferredUntilBooted) return "Forced shutdown requested while the machine boots; sent once it is up";
   return "Forced shutdown requested; the machine was already off";
 }
+
+/** What the status file's `message` says once a shutdown went out. */
+const SHUTDOWN_MESSAGES: Record<ShutdownReason, string> = {
+  [ShutdownReason.release]: "Shutdown sent: the last lease was released",
+  [ShutdownReason.idle]: "Shutdown sent: idle for IDLE_SHUTDOWN_MIN",
+  [ShutdownReason.forced]: "Forced shutdown sent",
+  [ShutdownReason.leaseExpiry]: "Shutdown sent: the last lease expired",
+};
+
+export const shutdownSentMessage = (reason: ShutdownReason): string => SHUTDOWN_MESSAGES[reason];
