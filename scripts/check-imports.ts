@@ -34,7 +34,9 @@ function specifiersOf(source: string): string[] {
 function resolveLocal(from: string, spec: string, files: Set<string>): string | undefined {
   if (!spec.startsWith("./") && !spec.startsWith("../")) return undefined;
   if (spec.endsWith(".json")) return undefined;
-  const base = relative(root, resolve(root, dirname(from), spec)).split("\\").join("/");
+  const base = relative(root, resolve(root, dirname(from), spec))
+    .split("\\")
+    .join("/");
   return [base, `${base}.ts`, `${base}/index.ts`].find((candidate) => files.has(candidate));
 }
 
@@ -51,7 +53,10 @@ for (const file of sorted) {
   const specs = specifiersOf(readFileSync(join(root, file), "utf8"));
   const local = specs.map((s) => resolveLocal(file, s, files)).filter((t): t is string => t !== undefined);
   edges.set(file, [...new Set(local)].sort());
-  packages.set(file, specs.filter((s) => !s.startsWith(".") && !s.startsWith("/")));
+  packages.set(
+    file,
+    specs.filter((s) => !s.startsWith(".") && !s.startsWith("/")),
+  );
 }
 
 // Layer rules: for a file, what it must not import.
