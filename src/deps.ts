@@ -1,12 +1,16 @@
 // The one place that builds objects and wires them together. Nothing else constructs a collaborator or
 // hands one object's callbacks to another; a second machine is a second call of buildMachineUnit.
+
+import { dirname, join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { type Config, type MachineConfig, secretsOf } from "./config.ts";
 import { Machine, type MachineIo, realMachineIo } from "./core/machine/machine.ts";
+import { MetadataCache } from "./core/machine/metadata-cache.ts";
 import { Activity } from "./core/power/activity.ts";
 import { AutoShutdown } from "./core/power/auto-shutdown.ts";
 import { PowerMonitor } from "./core/power/monitor.ts";
 import { PowerOperations } from "./core/power/operations.ts";
+import { POWER_STATES, SHUTDOWN_REASONS } from "./core/power/states.ts";
 import { StatusStore } from "./core/power/status-store.ts";
 import type { PowerTelemetry } from "./core/power/telemetry.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
@@ -75,7 +79,9 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
   const { logger, events, metrics, now } = shared;
   const telemetry: PowerTelemetry = metrics;
   const store = new StatusStore({ file: mc.statusFile, logger, now: () => new Date(now()) });
-  const machine = new Machine(mc, logger, { ...realMachineIo, ...opts.io });
+  // Kept beside the status file: the last model list, for answers while the machine sleeps.
+  const cache = new MetadataCache(join(dirname(mc.statusFile), "metadata_cache.json"), logger);
+  const machine = new Machine(mc, logger, { cache, io: { ...realMachineIo, ...opts.io } });
   const activity = new Activity(now);
   const monitor = new PowerMonitor({
     machine,
@@ -119,6 +125,8 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const events = new EventLog(now, 200, redact);
   // The gauges read the machine's unit when scraped, which is built just below.
   const metrics = new GateMetrics({
+    states: POWER_STATES,
+    reasons: SHUTDOWN_REASONS,
     powerState: () => unit.monitor.state,
     timeIn: () => unit.monitor.timeIn(),
     leases: () => unit.store.last?.peticions_ollama ?? 0,

@@ -146,11 +146,17 @@ export function powerRoutes({ power, bodies }: AppDeps) {
   router.openapi(apagar, async (c) => {
     const leaseId = bodyOf<z.infer<typeof ApagarBody>>(c).lease_id ?? c.req.valid("query").lease_id;
     const { released, leases, decision } = await power.release(leaseId);
-    const answer = { success: true, peticions_ollama: leases, released: released !== null };
-    if (!decision) return c.json({ ...answer, shutdown_sent: false, shutdown_deferred: false, mensaje: alreadyReleasedMessage(leaseId!) }, 200);
-    const sent = decision.action === "shutdown";
-    const deferred = decision.action === "defer";
-    return c.json({ ...answer, shutdown_sent: sent, shutdown_deferred: deferred, mensaje: releaseMessage(decision, leases) }, 200);
+    // The old service's field order, which some clients print as is.
+    const answer = (sent: boolean, deferred: boolean, mensaje: string) => ({
+      success: true,
+      peticions_ollama: leases,
+      shutdown_sent: sent,
+      shutdown_deferred: deferred,
+      released: released !== null,
+      mensaje,
+    });
+    if (!decision) return c.json(answer(false, false, alreadyReleasedMessage(leaseId!)), 200);
+    return c.json(answer(decision.action === "shutdown", decision.action === "defer", releaseMessage(decision, leases)), 200);
   });
   const setPermanent = async (enabled: boolean) => {
     const permanent_on = await power.setPermanent(enabled);

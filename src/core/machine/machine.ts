@@ -1,7 +1,7 @@
 import { dirname, join } from "node:path";
 import type { MachineConfig } from "../../config.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import { MetadataCache } from "./metadata-cache.ts";
+import type { MetadataCache } from "./metadata-cache.ts";
 import { fetchTags, type TagsResult } from "./ollama.ts";
 import { type ProbeResult, tcpProbe } from "./probe.ts";
 import type { ShutdownOutcome, SshTarget } from "./ssh.ts";
@@ -40,10 +40,13 @@ export class Machine {
   constructor(
     private readonly config: MachineConfig,
     private readonly logger: Logger,
-    private readonly io: MachineIo = realMachineIo,
+    opts: { cache: MetadataCache; io?: MachineIo },
   ) {
-    this.cache = new MetadataCache(join(dirname(config.statusFile), "metadata_cache.json"), logger);
+    this.cache = opts.cache;
+    this.io = opts.io ?? realMachineIo;
   }
+
+  private readonly io: MachineIo;
 
   get ollamaUrl(): string {
     const host = this.config.host.includes(":") ? `[${this.config.host}]` : this.config.host;

@@ -56,12 +56,26 @@ export interface Holders {
  * a stream is still running), a forced shutdown, the keep-on switch. Each returns what happened.
  */
 export class PowerOperations {
-  constructor(private readonly o: PowerOperationsOptions) {}
+  private readonly machine: Machine;
+  private readonly store: StatusStore;
+  private readonly monitor: PowerMonitor;
+  private readonly auto: AutoShutdown;
+  private readonly activity: Activity;
+  private readonly events: EventLog;
+  private readonly logger: Logger;
+  private readonly leaseRules: PowerOperationsOptions["leases"];
+  private readonly wakeTimeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(o: PowerOperationsOptions) {
+    ({ machine: this.machine, store: this.store, monitor: this.monitor, auto: this.auto, activity: this.activity } = o);
+    ({ events: this.events, logger: this.logger, leases: this.leaseRules, wakeTimeoutMs: this.wakeTimeoutMs, now: this.now } = o);
+  }
 
   /** Probes (through the monitor, so the state machine sees it) and returns what it stored. */
   async refresh(): Promise<{ probe: MachineProbe; status: Status }> {
-    const probe = await this.o.monitor.tick();
-    return { probe, status: await this.o.store.read() };
+    const probe = await this.monitor.tick();
+    return { probe, status: await this.store.read() };
   }
 
   async probe(): Promise<{ hostAnswers: boolean; ollamaAnswers: boolean }> {
@@ -71,89 +85,85 @@ export class PowerOperations {
 
   /** Drops every lease and the keep-on switch (the old /init), after a probe. */
   async reset(): Promise<Status> {
-    const { events, store, logger } = this.o;
     await this.refresh();
-    await this.o.auto.cancelDeferred();
-    const dropped = (await store.read()).peticions_ollama;
-    if (dropped > 0) events.emit(EventType.leasesCleared, { count: dropped, by: "/init" });
-    const status = await store.update(() => ({ ...withLeases([]), permanent_on: false, message: "Counters reset by /init" }));
-    logger.info("status reset by /init");
+    await this.auto.cancelDeferred();
+    const dropped = (await this.store.read()).peticions_ollama;
+    if (dropped > 0) this.events.emit(EventType.leasesCleared, { count: dropped, by: "/init" });
+    const status = await this.store.update(() => ({ ...withLeases([]), permanent_on: false, message: "Counters reset by /init" }));
+    this.logger.info("status reset by /init");
     return status;
   }
 
   async models(): Promise<ModelList> {
-    const { machine } = this.o;
-    const host = await machine.probeHost();
-    const tags = host.ok ? await machine.tags() : null;
+    const host = await this.machine.probeHost();
+    const tags = host.ok ? await this.machine.tags() : null;
     if (tags?.ok) return { source: "live", models: tags.models.map(summary) };
     const why = host.ok ? `Ollama does not answer (${tags?.ok === false ? tags.error : ""})` : `The machine does not answer (${host.error})`;
-    const cached = await machine.cache.tags();
+    const cached = await this.machine.cache.tags();
     if (!cached) return { source: "none", why, models: [] };
     return { source: "remembered", why, savedAt: cached.saved_at, models: cached.tags.models.map(summary) };
   }
 
   /** Takes a lease, wakes the machine if it sleeps, and with `wait` returns only once Ollama is ready. */
   async takeLease(opts: { ttlS?: number; holder?: string | null; wait?: boolean; timeoutS?: number }) {
-    const { store, monitor, events, now } = this.o;
-    const ttlS = opts.ttlS ?? this.o.leases.ttlS;
+    const ttlS = opts.ttlS ?? this.leaseRules.ttlS;
     let lease!: Lease;
-    const status = await store.update((s) => {
+    const status = await this.store.update((s) => {
       // Checked under the store's lock, so concurrent takers cannot pass the cap together. Throwing writes nothing.
-      const full = leaseCapReached(s, this.o.leases.max, now());
+      const full = leaseCapReached(s, this.leaseRules.max, this.now());
       if (full) {
         throw new TooManyError(
           `The machine already has ${full.live} leases, the most MAX_LEASES allows; release one (POST /apagar with its lease_id) or wait for one to expire`,
           full.retryAfterS,
         );
       }
-      const taken = takeLease(s, { ttlS, holder: opts.holder, now: now() });
+      const taken = takeLease(s, { ttlS, holder: opts.holder, now: this.now() });
       lease = taken.lease;
       return { ...taken.changes, message: "Lease taken" };
     });
-    await this.o.auto.cancelDeferred(); // someone needs the machine again: a shutdown waiting on a stream is off
-    events.emit(EventType.leaseTaken, { lease_id: lease.id, holder: lease.holder, expires_at: lease.expires_at });
-    const wolSent = await monitor.probeAndWake("lease taken");
+    await this.auto.cancelDeferred(); // someone needs the machine again: a shutdown waiting on a stream is off
+    this.events.emit(EventType.leaseTaken, { lease_id: lease.id, holder: lease.holder, expires_at: lease.expires_at });
+    const wolSent = await this.monitor.probeAndWake("lease taken");
     if (opts.wait) await this.waitReady(opts.timeoutS, `your lease ${lease.id} stays until released`);
-    return { lease, leases: status.peticions_ollama, wolSent, ready: opts.wait === true, powerState: monitor.state };
+    return { lease, leases: status.peticions_ollama, wolSent, ready: opts.wait === true, powerState: this.monitor.state };
   }
 
   /** Wakes the machine if needed and returns once Ollama is ready, without taking a lease. */
   async untilReady(timeoutS?: number): Promise<PowerState> {
-    await this.o.monitor.probeAndWake("ready requested");
+    await this.monitor.probeAndWake("ready requested");
     await this.waitReady(timeoutS, "");
-    return this.o.monitor.state;
+    return this.monitor.state;
   }
 
   private async waitReady(timeoutS: number | undefined, note: string) {
-    const ms = timeoutS !== undefined ? timeoutS * 1000 : this.o.wakeTimeoutMs;
-    if (!(await this.o.monitor.waitReady(ms))) {
+    const ms = timeoutS !== undefined ? timeoutS * 1000 : this.wakeTimeoutMs;
+    if (!(await this.monitor.waitReady(ms))) {
       throw new UpstreamTimeoutError(`The machine was not ready within ${ms / 1000} s${note ? `; ${note}` : ""}`);
     }
   }
 
   /** Releases a lease (the oldest when none is named). Releasing one already gone changes nothing at all. */
   async release(leaseId?: string): Promise<Release> {
-    const { store, monitor, auto } = this.o;
     let released: Lease | null = null;
-    const after = await store.update((s) => {
+    const after = await this.store.update((s) => {
       const r = releaseLease(s, leaseId);
       released = r.released;
       return r.changes;
     });
     const leases = after.peticions_ollama;
     if (!released && leaseId !== undefined) return { released, leases, decision: null };
-    if (released) auto.noteRelease(released, EventType.leaseReleased);
+    if (released) this.auto.noteRelease(released, EventType.leaseReleased);
     const decision =
       leases > 0 || after.permanent_on
         ? decideRelease({ leases, permanent_on: after.permanent_on }, { answers: true, booting: false }, 0)
-        : await monitor.decide((probe) => auto.afterRelease(ShutdownReason.release, probe.host.ok));
+        : await this.monitor.decide((probe) => this.auto.afterRelease(ShutdownReason.release, probe.host.ok));
     return { released, leases, decision };
   }
 
   async setPermanent(enabled: boolean): Promise<boolean> {
-    if (enabled) await this.o.auto.cancelDeferred();
-    const status = await this.o.store.update(() => ({ permanent_on: enabled, message: `permanent_on ${enabled ? "enabled" : "disabled"}` }));
-    this.o.events.emit(EventType.permanentOn, { enabled });
+    if (enabled) await this.auto.cancelDeferred();
+    const status = await this.store.update(() => ({ permanent_on: enabled, message: `permanent_on ${enabled ? "enabled" : "disabled"}` }));
+    this.events.emit(EventType.permanentOn, { enabled });
     return status.permanent_on;
   }
 
@@ -163,21 +173,20 @@ export class PowerOperations {
    * someone takes a lease (or resets) before then.
    */
   async forceShutdown(): Promise<{ sent: boolean; deferred: boolean }> {
-    const { store, monitor, auto, events } = this.o;
-    await auto.cancelDeferred();
+    await this.auto.cancelDeferred();
     let deferred = false;
-    const probe = await monitor.decide(async (p) => {
-      if (p.host.ok) await monitor.shutdownLocked(ShutdownReason.forced);
-      else if (monitor.state === PowerState.waking) {
-        await auto.deferForced();
+    const probe = await this.monitor.decide(async (p) => {
+      if (p.host.ok) await this.monitor.shutdownLocked(ShutdownReason.forced);
+      else if (this.monitor.state === PowerState.waking) {
+        await this.auto.deferForced();
         deferred = true;
       }
       return p;
     });
-    const dropped = (await store.read()).peticions_ollama;
-    if (dropped > 0) events.emit(EventType.leasesCleared, { count: dropped, by: "/shutdown" });
+    const dropped = (await this.store.read()).peticions_ollama;
+    if (dropped > 0) this.events.emit(EventType.leasesCleared, { count: dropped, by: "/shutdown" });
     const sent = probe.host.ok;
-    await store.update(() => ({
+    await this.store.update(() => ({
       ...withLeases([]),
       permanent_on: false,
       ...(deferred ? {} : { logical_on: false, phisical_on: false }),
@@ -188,16 +197,15 @@ export class PowerOperations {
 
   /** Why the machine is on: everything that holds it. */
   async holders(): Promise<Holders> {
-    const { store, activity, monitor, auto } = this.o;
-    const status = await store.read();
+    const status = await this.store.read();
     return {
       leases: leasesOf(status),
       count: status.peticions_ollama,
       permanentOn: status.permanent_on,
-      inFlight: activity.inFlight,
-      powerState: monitor.state,
-      deferred: auto.deferred,
-      wokenByGateway: monitor.woken,
+      inFlight: this.activity.inFlight,
+      powerState: this.monitor.state,
+      deferred: this.auto.deferred,
+      wokenByGateway: this.monitor.woken,
     };
   }
 }

@@ -4,12 +4,13 @@
 import { z } from "zod";
 import { PowerState, ShutdownReason } from "./states.ts";
 
-export const LeaseSchema = z.object({
+// Loose, and lenient where a newer version could leave a field out: a lease it wrote keeps its own fields.
+export const LeaseSchema = z.looseObject({
   id: z.string(),
-  holder: z.string().nullable(),
+  holder: z.string().nullable().default(null),
   taken_at: z.string(),
   /** null: never expires (the old service's behaviour). */
-  expires_at: z.string().nullable(),
+  expires_at: z.string().nullable().default(null),
 });
 export type Lease = z.infer<typeof LeaseSchema>;
 
@@ -22,11 +23,14 @@ export const statusSchema = z.looseObject({
   datetime: z.string(),
   // Added by the power orchestration; absent from files the old service wrote. A state or a reason this
   // version does not know (a newer one wrote it) reads as absent: the monitor probes again anyway, and the
-  // leases and counters beside it are kept.
-  power_state: z.enum(PowerState).optional().catch(undefined),
+  // leases and counters beside it are kept. Only a word is read so; a value of the wrong type is corruption.
+  power_state: z.union([z.enum(PowerState), z.string().transform(() => undefined)]).optional(),
   leases: z.array(LeaseSchema).optional(),
   woken_by_gateway: z.boolean().optional(),
-  shutdown_deferred: z.enum(ShutdownReason).nullable().optional().catch(null),
+  shutdown_deferred: z
+    .union([z.enum(ShutdownReason), z.string().transform(() => null)])
+    .nullable()
+    .optional(),
   last_wake_at: z.string().nullable().optional(),
   last_ready_at: z.string().nullable().optional(),
   last_shutdown_at: z.string().nullable().optional(),

@@ -80,4 +80,28 @@ describe("StatusStore reads a status file from a newer version", () => {
     // Unknown deferral: read as none pending.
     expect(s.shutdown_deferred).toBeNull();
   });
+
+  test("a lease with fields this version does not know keeps them, and one without holder or expiry reads them as null", async () => {
+    const original = fixture();
+    const leases = original.leases as Record<string, unknown>[];
+    const { id, taken_at } = leases[1]!;
+    const newer = [
+      { ...leases[0], machine: "big" },
+      { id, taken_at },
+    ];
+    const { store, dir } = storeWith({ ...original, leases: newer });
+    const s = await store.read();
+    expect(corruptFiles(dir)).toEqual([]);
+    expect(s.leases).toEqual([
+      { ...leases[0], machine: "big" },
+      { id, taken_at, holder: null, expires_at: null },
+    ] as typeof s.leases);
+  });
+
+  test("a value of the wrong kind is still corruption: the file is moved aside", async () => {
+    const { store, dir } = storeWith({ ...fixture(), power_state: 42 });
+    const s = await store.read();
+    expect(corruptFiles(dir)).toHaveLength(1);
+    expect(s.peticions_ollama).toBe(0);
+  });
 });
