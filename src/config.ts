@@ -1,6 +1,9 @@
 import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { z } from "zod";
+import type { Config, MachineConfig } from "./config-types.ts";
 import { normalizeMac } from "./lib/mac.ts";
+import { loadMachinesFile, MACHINE_NAME, MACHINE_NAME_PROBLEM, type MachineDefaults } from "./machines-file.ts";
 
 // Empty values in .env files ("SSH_PASS=") mean "not set", not "set to nothing".
 const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
@@ -15,7 +18,7 @@ const port = (what: string, min = 1) =>
     .min(min, { message: `expected a ${what} port between ${min} and 65535` })
     .max(65535, { message: `expected a ${what} port between ${min} and 65535` });
 
-const required = (what: string) => z.preprocess(blankToUndefined, z.string({ message: `required: ${what}` }).trim());
+const MAC_PROBLEM = "expected a MAC address like aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabbccddeeff";
 
 const seconds = (fallback: number) =>
   withDefault(z.coerce.number({ message: "expected a number of seconds" }).positive({ message: "expected more than 0 seconds" }), fallback);
@@ -32,15 +35,21 @@ const flag = (fallback: boolean) =>
 const minutesOrOff = withDefault(z.coerce.number({ message: "expected minutes (0 = off)" }).min(0, { message: "expected 0 or more minutes" }), 0);
 
 const envSchema = z.object({
-  EQUIPO_IA: required("host name or IP address of the AI machine"),
-  IA_MAC: required("MAC address of the AI machine (aa:bb:cc:dd:ee:ff)").transform((v, ctx) => {
-    const mac = normalizeMac(v);
-    if (!mac) {
-      ctx.addIssue({ code: "custom", message: "expected a MAC address like aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabbccddeeff" });
-      return z.NEVER;
-    }
-    return mac;
-  }),
+  // Required, unless MACHINES_FILE lists the machines (checked in parseConfig, with the same messages).
+  EQUIPO_IA: opt(z.string().trim()),
+  IA_MAC: opt(
+    z.string().transform((v, ctx) => {
+      const mac = normalizeMac(v);
+      if (!mac) {
+        ctx.addIssue({ code: "custom", message: MAC_PROBLEM });
+        return z.NEVER;
+      }
+      return mac;
+    }),
+  ),
+  MACHINE_NAME: withDefault(z.string().trim().regex(MACHINE_NAME, { message: MACHINE_NAME_PROBLEM }), "default"),
+  MACHINES_FILE: opt(z.string().trim()),
+  POWER_TIMEOUT_S: seconds(10),
   OLLAMA_PORT: withDefault(port("Ollama"), 11434),
   SSH_USER: opt(z.string()),
   SSH_PASS: opt(z.string()),
@@ -115,99 +124,62 @@ const envSchema = z.object({
 
 export type Env = z.output<typeof envSchema>;
 
-/** Everything that belongs to one machine: a second machine is a second one of these. */
-export interface MachineConfig {
-  /** How logs, events and (later) routes name it. */
-  name: string;
-  host: string;
-  mac: string;
-  ollamaPort: number;
-  ssh: {
-    user?: string;
-    password?: string;
-    port: number;
-    sudoPassword?: string;
-    keyPath?: string;
-    hostFingerprint?: string;
-  };
-  shutdownCommand: string;
-  wol: { address: string; port: number };
-  /** Its status file; the metadata cache is kept beside it. */
-  statusFile: string;
-  probeTimeoutMs: number;
-  /** Idle timeouts of proxied requests: waiting for headers, and silence between chunks. Not a cap on a stream. */
-  proxyTimeoutsMs: { generate: number; pull: number; default: number };
-  power: {
-    pollMs: number;
-    autoWake: boolean;
-    wakeTimeoutMs: number;
-    wolRetryMs: number;
-    /** 0: leases never expire (the old service's behaviour). */
-    leaseTtlS: number;
-    /** 0: idle shutdown is off. */
-    idleShutdownMs: number;
-    idleShutdownAny: boolean;
-    /** Live leases at most; one more is refused with 429. */
-    maxLeases: number;
-  };
-}
-
-export interface Config {
-  machine: MachineConfig;
-  apiKeys: string[];
-  subdomain?: string;
-  listen: { host: string; port: number };
-  metricsPublic: boolean;
-  /** Largest body the legacy /ollama/* routes read (they hold it whole to check it). */
-  maxBodyBytes: number;
-}
+export type { Config, HttpPowerCall, MachineConfig, PowerOff, PowerOn } from "./config-types.ts";
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
 
-/** Parses the environment; every problem becomes one line naming the variable, never its value. */
+/** The variables that describe the one machine; with MACHINES_FILE, the file does, and these must be unset. */
+const SINGLE_MACHINE_VARS = [
+  "EQUIPO_IA",
+  "IA_MAC",
+  "OLLAMA_PORT",
+  "SSH_USER",
+  "SSH_PASS",
+  "SSH_PORT",
+  "SSH_SUDO_PASS",
+  "SSH_KEY_PATH",
+  "SSH_HOST_FINGERPRINT",
+  "SHUTDOWN_COMMAND",
+  "WOL_BROADCAST",
+  "WOL_PORT",
+];
+
+const isBlank = (v: string | undefined) => v === undefined || v.trim() === "";
+
+/** Whether the machine is described here or in a file: what each way needs, and what they cannot share. */
+function shapeProblems(env: Record<string, string | undefined>): string[] {
+  if (isBlank(env.MACHINES_FILE)) {
+    return [
+      ...(isBlank(env.EQUIPO_IA) ? ["EQUIPO_IA: required: host name or IP address of the AI machine"] : []),
+      ...(isBlank(env.IA_MAC) ? ["IA_MAC: required: MAC address of the AI machine (aa:bb:cc:dd:ee:ff)"] : []),
+    ];
+  }
+  const both = SINGLE_MACHINE_VARS.filter((k) => !isBlank(env[k]));
+  if (both.length === 0) return [];
+  return [`MACHINES_FILE: set together with ${both.join(", ")}; the machines file describes every machine, so leave those unset`];
+}
+
+/** Parses the environment (and the machines file it names); every problem becomes one line naming the variable or key, never its value. */
 export function parseConfig(env: Record<string, string | undefined>): ConfigResult {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const errors = parsed.error.issues.map((i) => `${i.path.join(".") || "environment"}: ${i.message}`);
-    return { ok: false, errors };
-  }
+  const errors = shapeProblems(env);
+  if (!parsed.success) errors.push(...parsed.error.issues.map((i) => `${i.path.join(".") || "environment"}: ${i.message}`));
+  if (!parsed.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
+  const defaults = machineDefaults(e);
+  let machines: MachineConfig[] = [envMachine(e, defaults)];
+  let fileSecrets: string[] = [];
+  if (e.MACHINES_FILE) {
+    const file = loadMachinesFile(e.MACHINES_FILE, env, defaults);
+    if (!file.ok) return { ok: false, errors: file.errors };
+    ({ machines, secrets: fileSecrets } = file);
+  }
   return {
     ok: true,
     config: {
-      machine: {
-        name: "default",
-        host: e.EQUIPO_IA,
-        mac: e.IA_MAC,
-        ollamaPort: e.OLLAMA_PORT,
-        ssh: {
-          user: e.SSH_USER,
-          password: e.SSH_PASS,
-          port: e.SSH_PORT,
-          sudoPassword: e.SSH_SUDO_PASS ?? e.SSH_PASS,
-          keyPath: e.SSH_KEY_PATH,
-          hostFingerprint: e.SSH_HOST_FINGERPRINT,
-        },
-        shutdownCommand: e.SHUTDOWN_COMMAND,
-        wol: { address: e.WOL_BROADCAST, port: e.WOL_PORT },
-        statusFile: e.STATUS_FILE,
-        probeTimeoutMs: e.PROBE_TIMEOUT_MS,
-        proxyTimeoutsMs: {
-          generate: e.PROXY_TIMEOUT_GENERATE_S * 1000,
-          pull: e.PROXY_TIMEOUT_PULL_S * 1000,
-          default: e.PROXY_TIMEOUT_DEFAULT_S * 1000,
-        },
-        power: {
-          pollMs: e.POLL_S * 1000,
-          autoWake: e.AUTO_WAKE,
-          wakeTimeoutMs: e.WAKE_TIMEOUT_S * 1000,
-          wolRetryMs: e.WOL_RETRY_S * 1000,
-          leaseTtlS: e.LEASE_TTL_S,
-          idleShutdownMs: e.IDLE_SHUTDOWN_MIN * 60_000,
-          idleShutdownAny: e.IDLE_SHUTDOWN_ANY,
-          maxLeases: e.MAX_LEASES,
-        },
-      },
+      machine: machines[0]!,
+      machines,
+      fileSecrets,
       apiKeys: e.API_KEYS,
       subdomain: e.SUBDOMINIO,
       listen: { host: e.HOST, port: e.PORT },
@@ -217,11 +189,61 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
   };
 }
 
+/** What every machine takes from the environment unless the machines file says otherwise. */
+function machineDefaults(e: Env): MachineDefaults {
+  return {
+    statusFile: e.STATUS_FILE,
+    probeTimeoutMs: e.PROBE_TIMEOUT_MS,
+    powerTimeoutMs: e.POWER_TIMEOUT_S * 1000,
+    proxyTimeoutsMs: {
+      generate: e.PROXY_TIMEOUT_GENERATE_S * 1000,
+      pull: e.PROXY_TIMEOUT_PULL_S * 1000,
+      default: e.PROXY_TIMEOUT_DEFAULT_S * 1000,
+    },
+    power: {
+      pollMs: e.POLL_S * 1000,
+      autoWake: e.AUTO_WAKE,
+      wakeTimeoutMs: e.WAKE_TIMEOUT_S * 1000,
+      wolRetryMs: e.WOL_RETRY_S * 1000,
+      leaseTtlS: e.LEASE_TTL_S,
+      idleShutdownMs: e.IDLE_SHUTDOWN_MIN * 60_000,
+      idleShutdownAny: e.IDLE_SHUTDOWN_ANY,
+      maxLeases: e.MAX_LEASES,
+    },
+  };
+}
+
+/** The one machine the environment describes (no MACHINES_FILE): Wake-on-LAN on, SSH off, as always. */
+function envMachine(e: Env, d: MachineDefaults): MachineConfig {
+  return {
+    ...d,
+    name: e.MACHINE_NAME,
+    host: e.EQUIPO_IA ?? "",
+    mac: e.IA_MAC,
+    ollamaPort: e.OLLAMA_PORT,
+    ssh: {
+      user: e.SSH_USER,
+      password: e.SSH_PASS,
+      port: e.SSH_PORT,
+      sudoPassword: e.SSH_SUDO_PASS ?? e.SSH_PASS,
+      keyPath: e.SSH_KEY_PATH,
+      hostFingerprint: e.SSH_HOST_FINGERPRINT,
+    },
+    shutdownCommand: e.SHUTDOWN_COMMAND,
+    wol: { address: e.WOL_BROADCAST, port: e.WOL_PORT },
+    metadataCacheFile: join(dirname(e.STATUS_FILE), "metadata_cache.json"),
+    probePort: e.SSH_PORT,
+    models: [],
+    priority: 0,
+    powerOn: { kind: "wol" },
+    powerOff: { kind: "ssh" },
+  };
+}
+
 /** Every secret value in the configuration, so the logger and error paths can blank them out. */
 export function secretsOf(config: Config): string[] {
-  return [config.machine.ssh.password, config.machine.ssh.sudoPassword, ...config.apiKeys].filter(
-    (s): s is string => typeof s === "string" && s.length > 0,
-  );
+  const ssh = config.machines.flatMap((m) => [m.ssh.password, m.ssh.sudoPassword]);
+  return [...ssh, ...config.fileSecrets, ...config.apiKeys].filter((s): s is string => typeof s === "string" && s.length > 0);
 }
 
 /** The configuration as it may be shown: secrets replaced by whether they are set. */
@@ -229,7 +251,7 @@ export function describeConfig(config: Config) {
   const m: MachineConfig = config.machine;
   return {
     EQUIPO_IA: m.host,
-    IA_MAC: m.mac,
+    IA_MAC: m.mac ?? null,
     OLLAMA_PORT: m.ollamaPort,
     SSH_USER: m.ssh.user ?? null,
     SSH_PORT: m.ssh.port,
@@ -260,5 +282,6 @@ export function describeConfig(config: Config) {
     METRICS_PUBLIC: config.metricsPublic,
     MAX_BODY_MB: config.maxBodyBytes / 1048576,
     MAX_LEASES: m.power.maxLeases,
+    MACHINES: config.machines.map((x) => x.name),
   };
 }

@@ -1,0 +1,79 @@
+// The typed configuration, as parseConfig (config.ts) builds it from the environment and the machines file.
+
+/** An HTTP call that powers a machine on or off (a smart plug, a Home Assistant webhook). */
+export interface HttpPowerCall {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** How a machine is switched on: a magic packet, an HTTP call, or a command run without a shell. */
+export type PowerOn = { kind: "wol" } | { kind: "http"; http: HttpPowerCall } | { kind: "command"; argv: string[] };
+/** How it is switched off; `none` never powers it off. */
+export type PowerOff = { kind: "ssh" } | { kind: "http"; http: HttpPowerCall } | { kind: "command"; argv: string[] } | { kind: "none" };
+
+/** Everything that belongs to one machine: a second machine is a second one of these. */
+export interface MachineConfig {
+  /** How logs, events, metrics and the /machines routes name it. */
+  name: string;
+  host: string;
+  /** Needed only when powerOn is wol. */
+  mac?: string;
+  ollamaPort: number;
+  ssh: {
+    user?: string;
+    password?: string;
+    port: number;
+    sudoPassword?: string;
+    keyPath?: string;
+    hostFingerprint?: string;
+  };
+  shutdownCommand: string;
+  wol: { address: string; port: number };
+  /** Its status file; the metadata cache is kept beside it. */
+  statusFile: string;
+  /** The last model list and metadata answers, for while it sleeps. */
+  metadataCacheFile: string;
+  /** "Does it answer?" is a TCP connect to this port: SSH's when it has SSH settings, else Ollama's. */
+  probePort: number;
+  /** Models it is known to hold before it first reports its own list. */
+  models: string[];
+  /** Among sleeping machines holding a model, the highest wakes. */
+  priority: number;
+  powerOn: PowerOn;
+  powerOff: PowerOff;
+  /** Time limit of an http or command power method. */
+  powerTimeoutMs: number;
+  probeTimeoutMs: number;
+  /** Idle timeouts of proxied requests: waiting for headers, and silence between chunks. Not a cap on a stream. */
+  proxyTimeoutsMs: { generate: number; pull: number; default: number };
+  power: {
+    pollMs: number;
+    autoWake: boolean;
+    wakeTimeoutMs: number;
+    wolRetryMs: number;
+    /** 0: leases never expire (the old service's behaviour). */
+    leaseTtlS: number;
+    /** 0: idle shutdown is off. */
+    idleShutdownMs: number;
+    idleShutdownAny: boolean;
+    /** Live leases at most; one more is refused with 429. */
+    maxLeases: number;
+  };
+}
+
+export interface Config {
+  /** The default machine: the old routes act on it. The first of `machines`. */
+  machine: MachineConfig;
+  /** Every machine, the default first: one unless MACHINES_FILE lists several. */
+  machines: MachineConfig[];
+  /** Values read from the environment through ${NAME} in the machines file: secrets for the redactor. */
+  fileSecrets: string[];
+  apiKeys: string[];
+  subdomain?: string;
+  listen: { host: string; port: number };
+  metricsPublic: boolean;
+  /** Largest body the legacy /ollama/* routes read (they hold it whole to check it). */
+  maxBodyBytes: number;
+}
