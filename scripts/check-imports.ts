@@ -2,7 +2,7 @@
 //
 // Why: the source is built like a house, and each floor only rests on the floors below it.
 //   src/lib/          generic helpers, the foundation: they know nothing of this product
-//   src/config.ts     reads the environment, with lib/ helpers only
+//   src/config.ts     reads the environment (and the machines file: config-types.ts, machines-file.ts), with lib/ only
 //   src/core/         the product's logic (power, machine, proxy, telemetry); it knows nothing of HTTP
 //                     frameworks, so it can be tested and reused without a web server
 //   src/http/, src/routes/, src/app.ts, src/deps.ts   the HTTP layer and the wiring, on top
@@ -65,12 +65,18 @@ for (const file of sorted) {
 // Layer rules: for a file, what it must not import.
 const under = (dir: string) => (file: string) => file.startsWith(dir);
 const isHono = (spec: string) => spec === "hono" || spec.startsWith("hono/") || spec.startsWith("@hono/");
+const CONFIG = ["src/config.ts", "src/config-types.ts", "src/machines-file.ts"];
 const layerRules: { applies: (file: string) => boolean; forbids: (target: string) => boolean; why: string }[] = [
   { applies: under("src/lib/"), forbids: (t) => !t.startsWith("src/lib/"), why: "src/lib/ imports only from src/lib/" },
-  { applies: (f) => f === "src/config.ts", forbids: (t) => !t.startsWith("src/lib/"), why: "src/config.ts imports only from src/lib/" },
+  // The configuration: config.ts with its types and the machines file's reader, on top of lib/ alone.
+  {
+    applies: (f) => CONFIG.includes(f),
+    forbids: (t) => !t.startsWith("src/lib/") && !CONFIG.includes(t),
+    why: "the configuration (src/config.ts, config-types.ts, machines-file.ts) imports only from src/lib/ and itself",
+  },
   {
     applies: under("src/core/"),
-    forbids: (t) => !t.startsWith("src/core/") && !t.startsWith("src/lib/") && t !== "src/config.ts",
+    forbids: (t) => !t.startsWith("src/core/") && !t.startsWith("src/lib/") && !CONFIG.includes(t),
     why: "src/core/ imports only from src/core/, src/lib/ and src/config.ts (never the HTTP layer, the wiring or the simulator)",
   },
 ];

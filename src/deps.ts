@@ -1,9 +1,9 @@
 // The one place that builds objects and wires them together. Nothing else constructs a collaborator or
 // hands one object's callbacks to another; a second machine is a second call of buildMachineUnit.
 
-import { dirname, join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { type Config, type MachineConfig, secretsOf } from "./config.ts";
+import { ModelIndex } from "./core/fleet/model-index.ts";
 import { Machine, type MachineIo, realMachineIo } from "./core/machine/machine.ts";
 import { MetadataCache } from "./core/machine/metadata-cache.ts";
 import { Activity } from "./core/power/activity.ts";
@@ -38,6 +38,8 @@ export const PROXIED_BYTES_PER_COLLECTION = 32 * 1048576;
 
 /** Everything that belongs to one machine, built together by buildMachineUnit. */
 export interface MachineUnit {
+  name: string;
+  config: MachineConfig;
   machine: Machine;
   store: StatusStore;
   monitor: PowerMonitor;
@@ -46,8 +48,13 @@ export interface MachineUnit {
   activity: Activity;
 }
 
-/** Everything the HTTP app needs, built once and handed in, so tests can build one against the simulator. */
-export interface AppDeps extends MachineUnit {
+/**
+ * Everything the HTTP app needs, built once and handed in, so tests can build one against the simulator.
+ * The default machine's unit is spread in: the old routes act on it.
+ */
+export interface AppDeps extends Omit<MachineUnit, "config"> {
+  /** Every machine's unit, the default first, and by name; which machines hold which model. */
+  fleet: Fleet;
   config: Config;
   logger: Logger;
   redact: (text: string) => string;
@@ -67,20 +74,46 @@ export interface DepsOptions {
   fastPollMs?: number;
 }
 
+export interface Fleet {
+  units: MachineUnit[];
+  byName: Map<string, MachineUnit>;
+  index: ModelIndex;
+}
+
 /** What every machine's unit shares with the others. */
 interface Shared {
   logger: Logger;
   events: EventLog;
   metrics: GateMetrics;
+  index: ModelIndex;
   now: () => number;
 }
 
+/**
+ * Before the first request: each status file created from base.json (or a corrupt one recovered), temp
+ * files a crash left removed, and each machine's remembered model list read into the model index.
+ */
+export async function prepareFleet(deps: AppDeps): Promise<void> {
+  for (const { store, machine } of deps.fleet.units) {
+    await store.removeCrashLeftovers();
+    await store.read();
+    await machine.cache.restore();
+  }
+}
+
+/** Starts every machine's probe loop (the gateway's start; tests that drive the clock skip it). */
+export function startFleet(deps: AppDeps): void {
+  for (const u of deps.fleet.units) u.monitor.start();
+}
+
 export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOptions = {}): MachineUnit {
-  const { logger, events, metrics, now } = shared;
-  const telemetry: PowerTelemetry = metrics;
+  const { logger, now } = shared;
+  const events = shared.events.forMachine(mc.name);
+  const counts = shared.metrics.forMachine(mc.name);
+  const telemetry: PowerTelemetry = counts;
   const store = new StatusStore({ file: mc.statusFile, logger, now: () => new Date(now()) });
-  // Kept beside the status file: the last model list, for answers while the machine sleeps.
-  const cache = new MetadataCache(join(dirname(mc.statusFile), "metadata_cache.json"), logger);
+  // The last model list, for answers while the machine sleeps.
+  const cache = new MetadataCache(mc.metadataCacheFile, logger, undefined, (models) => shared.index.report(mc.name, models));
   const machine = new Machine(mc, logger, { cache, io: { ...realMachineIo, ...opts.io } });
   const activity = new Activity(now);
   const monitor = new PowerMonitor({
@@ -110,11 +143,11 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
       const done = background ? () => {} : activity.begin();
       return (status) => {
         done();
-        metrics.proxied.inc({ route: routeLabel(path), status: String(status) });
+        counts.proxied(routeLabel(path), status);
       };
     },
   });
-  return { machine, store, monitor, power, proxy, activity };
+  return { name: mc.name, config: mc, machine, store, monitor, power, proxy, activity };
 }
 
 export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
@@ -123,21 +156,29 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const logger = opts.logger ?? createLogger({ secrets });
   const redact = makeRedactor(secrets);
   const events = new EventLog(now, 200, redact);
-  // The gauges read the machine's unit when scraped, which is built just below.
+  // The gauges read the units when scraped; the units are built just below.
   const metrics = new GateMetrics({
     states: POWER_STATES,
     reasons: SHUTDOWN_REASONS,
-    powerState: () => unit.monitor.state,
-    timeIn: () => unit.monitor.timeIn(),
-    leases: () => unit.store.last?.peticions_ollama ?? 0,
-    inFlight: () => unit.activity.inFlight,
+    labelled: config.machines.length > 1,
+    machines: () =>
+      units.map((u) => ({
+        name: u.name,
+        powerState: () => u.monitor.state,
+        timeIn: () => u.monitor.timeIn(),
+        leases: () => u.store.last?.peticions_ollama ?? 0,
+        inFlight: () => u.activity.inFlight,
+      })),
   });
-  const unit = buildMachineUnit(config.machine, { logger, events, metrics, now }, opts);
+  const index = new ModelIndex(config.machines);
+  const units = config.machines.map((mc) => buildMachineUnit(mc, { logger, events, metrics, index, now }, opts));
+  const fleet = { units, byName: new Map(units.map((u) => [u.name, u])), index };
+  const { config: _default, ...unit } = units[0]!;
   const small = new ByteBudget(SMALL_BODY_MEMORY_BYTES);
   const large = new ByteBudget(LARGE_BODY_MEMORY_BYTES, (freed) => freed >= 1048576 && collectSoon());
   const limits = (maxBytes: number) => ({ maxBytes, small, large });
   const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
-  return { ...unit, config, logger, redact, events, metrics, bodies, version: pkg.version };
+  return { ...unit, fleet, config, logger, redact, events, metrics, bodies, version: pkg.version };
 }
 
 // Metric labels must stay few: blob digests and unknown paths are folded.

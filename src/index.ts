@@ -1,7 +1,7 @@
 import { createApp } from "./app.ts";
 import { parseConfig } from "./config.ts";
 import { runSshHelper, SSH_SUBCOMMAND } from "./core/machine/ssh-process.ts";
-import { buildDeps } from "./deps.ts";
+import { buildDeps, prepareFleet, startFleet } from "./deps.ts";
 import { runHealthcheck } from "./healthcheck.ts";
 import { addressInUse, portInUseMessage, serve } from "./server.ts";
 
@@ -19,9 +19,7 @@ if (!parsed.ok) {
 
 const deps = buildDeps(parsed.config);
 const app = createApp(deps);
-// Creates status.json from base.json (or recovers a corrupt one) before the first request.
-await deps.store.removeCrashLeftovers();
-await deps.store.read();
+await prepareFleet(deps);
 
 const { host, port } = parsed.config.listen;
 let server: ReturnType<typeof serve>;
@@ -32,7 +30,7 @@ try {
   console.error(`ollama-gate: ${portInUseMessage(host, port)}`);
   process.exit(1);
 }
-deps.monitor.start();
+startFleet(deps);
 deps.logger.info("ollama-gate listening", { url: `http://${server.hostname}:${server.port}`, version: deps.version });
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -3,8 +3,10 @@ import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, Unava
 import type { CachedAnswer } from "../core/machine/metadata-cache.ts";
 import { isAsleep, isUp } from "../core/power/states.ts";
 import type { ForwardOverrides } from "../core/proxy/forward.ts";
-import type { AppDeps } from "../deps.ts";
+import type { AppDeps, MachineUnit } from "../deps.ts";
+import { topLevelString } from "../lib/json-prefix.ts";
 import { scanJson } from "../lib/json-scan.ts";
+import { peekStream } from "../lib/stream-peek.ts";
 import { connectionTimeout, keepConnectionOpen } from "../server.ts";
 import { rawRoutedPath } from "./auth.ts";
 import { BUFFER_LIMIT, declaredLength, readWhole, reserve } from "./body.ts";
@@ -13,14 +15,19 @@ import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";
 /** What Bun holds in memory for one streamed upload, measured: about 1.2 to 1.5 MB (reserve() counts it twice). */
 const STREAM_READ_AHEAD = 1048576;
 
-/** The path and query the client asked for, as it wrote them (percent-encoded), less any /k/<key> prefix. */
+/**
+ * The path and query the client asked for, as it wrote them (percent-encoded), less any /k/<key> prefix
+ * and any /machines/<name> pin.
+ */
 export function upstreamTarget(c: Context): string {
   const url = c.req.url;
   const q = url.indexOf("?");
-  return rawRoutedPath(url) + (q >= 0 ? url.slice(q) : "");
+  return rawRoutedPath(url).replace(PIN, "") + (q >= 0 ? url.slice(q) : "");
 }
+const PIN = /^\/machines\/[^/]+(?=\/(api|v1)(\/|$))/;
 
-type Deps = Pick<AppDeps, "proxy" | "monitor" | "config" | "machine" | "activity" | "bodies">;
+/** One machine's part of a proxied request: its monitor to wake it, its proxy to reach it. */
+type Deps = Pick<MachineUnit, "proxy" | "monitor" | "config" | "machine" | "activity">;
 
 /**
  * With AUTO_WAKE, a request for a sleeping machine wakes it (one packet for all who wait) and waits until
@@ -32,9 +39,9 @@ async function wakeFor(d: Deps, req: Request): Promise<void> {
   if (isUp(d.monitor.state)) return;
   const done = d.activity.begin();
   try {
-    const ready = await Promise.race([d.monitor.ensureReady(d.config.machine.power.wakeTimeoutMs), clientGone(req)]);
+    const ready = await Promise.race([d.monitor.ensureReady(d.config.power.wakeTimeoutMs), clientGone(req)]);
     if (!ready) {
-      const waited = d.config.machine.power.wakeTimeoutMs / 1000;
+      const waited = d.config.power.wakeTimeoutMs / 1000;
       throw new UnavailableError(`The AI machine was woken but did not become ready within ${waited} s`, RETRY_AFTER_S);
     }
   } finally {
@@ -60,7 +67,7 @@ export async function forwardWaking(d: Deps, c: Context, target: string, given: 
   keepConnectionOpen(c);
   // A connection nothing can be written to is idle: the server closes it a second later.
   const over = { ...given, hangUp: () => connectionTimeout(c, 1) };
-  const autoWake = d.config.machine.power.autoWake;
+  const autoWake = d.config.power.autoWake;
   const replayable = !(over.body instanceof ReadableStream);
   // A streamed body cannot be sent twice: make sure of the machine's state before sending it once.
   if (autoWake && !replayable) await d.monitor.tick();
@@ -76,33 +83,56 @@ export async function forwardWaking(d: Deps, c: Context, target: string, given: 
 }
 
 /**
+ * Which machine serves a request, from the model it names (undefined: none named); or the answer to send
+ * instead (a model no machine holds). Only asked when `wantsModel` says the model matters.
+ */
+export interface Dispatch {
+  wantsModel: boolean;
+  choose: (c: Context, model: string | undefined) => Deps | Response;
+}
+
+/** How much of a large or chunked JSON body is read to find its model: the field comes first in practice. */
+const MODEL_PEEK_BYTES = 64 * 1024;
+const MODEL_FIELDS = ["model", "name"] as const;
+
+/**
  * Ollama's API, forwarded. A small body (up to BUFFER_LIMIT, with a Content-Length) is read whole within
  * the shared memory budget, and a JSON one checked before anything can wake the machine; larger or chunked
- * bodies (blob uploads) stream through untouched and unlimited.
+ * bodies (blob uploads) stream through untouched and unlimited — with a fleet, after their first 64 KB
+ * were read for the model they name.
  */
-export function passthrough(d: Deps) {
+export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch) {
+  const send = async (c: Context, model: string | undefined, body: ForwardOverrides["body"]) => {
+    const target = dispatch.choose(c, model);
+    return target instanceof Response ? target : forwardWaking(target, c, upstreamTarget(c), { body });
+  };
   return async (c: Context) => {
     const req = c.req.raw;
     const length = declaredLength(req);
-    if (req.method === "GET" || req.method === "HEAD" || !req.body) return forwardWaking(d, c, upstreamTarget(c), { body: null });
+    if (req.method === "GET" || req.method === "HEAD" || !req.body) return send(c, undefined, null);
+    const json = isJsonBody(c.req.path, req.headers.get("content-type"));
     if (length === null || length > BUFFER_LIMIT) {
       // Streamed through, but the server holds about a megabyte and a half of each such body (read ahead
       // of the upstream, or received while the machine boots): counted against the same pools, from the start.
-      const reservation = reserve(d.bodies.passthrough, STREAM_READ_AHEAD);
+      const reservation = reserve(bodies.passthrough, STREAM_READ_AHEAD);
       try {
-        return await forwardWaking(d, c, upstreamTarget(c), { body: req.body });
+        if (!dispatch.wantsModel || !json) return await send(c, undefined, req.body);
+        const { head, stream } = await peekStream(req.body, MODEL_PEEK_BYTES);
+        return await send(c, topLevelString(head, MODEL_FIELDS), stream);
       } finally {
         reservation.release();
       }
     }
-    const { bytes, reservation } = await readWhole(req, d.bodies.passthrough, "a buffered body");
+    const { bytes, reservation } = await readWhole(req, bodies.passthrough, "a buffered body");
     try {
-      if (bytes.length > 0 && isJsonBody(c.req.path, req.headers.get("content-type"))) {
+      let model: string | undefined;
+      if (bytes.length > 0 && json) {
         const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH });
         if (!scan.ok) return jsonProblem(c, scan.problem);
+        if (dispatch.wantsModel) model = topLevelString(bytes, MODEL_FIELDS);
       }
       // Sent once the response has begun: the body has left by then, and its memory is free.
-      return await forwardWaking(d, c, upstreamTarget(c), { body: bytes });
+      return await send(c, model, bytes);
     } finally {
       reservation.release();
     }
@@ -126,13 +156,13 @@ export interface MetadataRoute {
 }
 
 const isUpstreamDown = (err: unknown) => err instanceof GatewayError && err.status >= 502;
-const asleep = (d: Deps) => d.monitor.known && isAsleep(d.monitor.state);
+const asleep = (d: Pick<Deps, "monitor">) => d.monitor.known && isAsleep(d.monitor.state);
 
 /**
  * Metadata (model list, version, running models) never wakes the machine. While it sleeps the answer
  * comes from the last one seen, marked `X-Ollama-Gate-Cache: hit`; while it runs, fresh and saved.
  */
-export function metadata(d: Deps, route: MetadataRoute) {
+export function metadata(d: Pick<Deps, "monitor" | "machine" | "proxy">, route: MetadataRoute) {
   const fromCache = async (c: Context, err?: unknown) => {
     const cached = route.cacheKey ? await d.machine.cache.get(route.cacheKey) : null;
     const body = route.whenAsleep(cached);

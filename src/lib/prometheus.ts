@@ -58,29 +58,36 @@ export class Gauge extends Metric {
 }
 
 export class Histogram extends Metric {
-  private readonly counts: number[];
-  private sum = 0;
-  private count = 0;
+  /** One set of buckets per distinct label set; the unlabelled one is "". */
+  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
   constructor(
     name: string,
     help: string,
     private readonly buckets: number[],
   ) {
     super(name, help, "histogram");
-    this.counts = buckets.map(() => 0);
   }
-  observe(v: number): void {
-    this.buckets.forEach((b, i) => v <= b && this.counts[i]!++);
-    this.sum += v;
-    this.count++;
+  observe(v: number, labels: Labels = {}): void {
+    const k = key(labels);
+    let s = this.series.get(k);
+    if (!s) this.series.set(k, (s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
+    this.buckets.forEach((b, i) => v <= b && s.counts[i]!++);
+    s.sum += v;
+    s.count++;
   }
   lines(): string[] {
-    return [
-      ...this.buckets.map((b, i) => `${this.name}_bucket{le="${b}"} ${this.counts[i]}`),
-      `${this.name}_bucket{le="+Inf"} ${this.count}`,
-      `${this.name}_sum ${this.sum}`,
-      `${this.name}_count ${this.count}`,
-    ];
+    // Never observed: the series still shows, at zero, as it always has for the unlabelled histogram.
+    const all = this.series.size > 0 ? [...this.series] : [["", { counts: this.buckets.map(() => 0), sum: 0, count: 0 }] as const];
+    return all.flatMap(([k, s]) => {
+      const withLe = (extra: string) => `{${[k, extra].filter(Boolean).join(",")}}`;
+      const plain = k ? `{${k}}` : "";
+      return [
+        ...this.buckets.map((b, i) => `${this.name}_bucket${withLe(`le="${b}"`)} ${s.counts[i]}`),
+        `${this.name}_bucket${withLe('le="+Inf"')} ${s.count}`,
+        `${this.name}_sum${plain} ${s.sum}`,
+        `${this.name}_count${plain} ${s.count}`,
+      ];
+    });
   }
 }
 

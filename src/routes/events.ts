@@ -6,7 +6,7 @@ import { createRouter, documentedAs, errorResponses, jsonContent } from "../http
 import { keepConnectionOpen } from "../server.ts";
 
 const EventSchema = z
-  .object({ id: z.number().int(), type: z.enum(EventType), at: z.string(), data: z.record(z.string(), z.unknown()) })
+  .object({ id: z.number().int(), type: z.enum(EventType), at: z.string(), machine: z.string(), data: z.record(z.string(), z.unknown()) })
   .openapi("GateEvent");
 
 const TYPES = EVENT_TYPES.map((t) => (t === EventType.power ? `\`${t}\` (state changes: from, to, reason)` : `\`${t}\``)).join(", ");

@@ -21,10 +21,21 @@ export function ollamaApiRoutes(deps: AppDeps) {
       ["post", "/api/blobs/{digest}", "Upload a blob; the body streams through, never held in memory"],
     ],
     metadata: [
-      { path: "/api/tags", summary: "Installed models", cacheKey: "/api/tags", whenAsleep: (c) => c?.body ?? null },
+      {
+        path: "/api/tags",
+        summary: "Installed models (with several machines, those of every machine)",
+        cacheKey: "/api/tags",
+        union: "tags",
+        whenAsleep: (c) => c?.body ?? null,
+      },
       { path: "/api/version", summary: "Ollama's version", cacheKey: "/api/version", whenAsleep: (c) => c?.body ?? null },
       // Nothing runs on a sleeping machine.
-      { path: "/api/ps", summary: "Models loaded in memory (none while the machine sleeps)", whenAsleep: () => ({ models: [] }) },
+      {
+        path: "/api/ps",
+        summary: "Models loaded in memory (none while the machine sleeps; with several machines, those of the awake ones)",
+        union: "ps",
+        whenAsleep: () => ({ models: [] }),
+      },
     ],
   });
 }

@@ -51,7 +51,8 @@ export function ollamaLegacyRoutes(deps: AppDeps) {
   const send = (c: Context, path: string, opts: { method?: string; streamDefault?: boolean } = {}) => {
     const raw = c.get("rawJson")!;
     const body = opts.streamDefault ? withStreamDefault(raw) : raw.bytes;
-    return forwardWaking(deps, c, path, { method: opts.method ?? "POST", body, contentType: "application/json" });
+    // The old service's routes act on the default machine.
+    return forwardWaking(deps.fleet.units[0]!, c, path, { method: opts.method ?? "POST", body, contentType: "application/json" });
   };
   // Registered one by one, not chained: the chained type of five streaming routes is too large for tsc.
   const router = createRouter();

@@ -19,6 +19,7 @@ export function openAiRoutes(deps: AppDeps) {
         summary: "Installed models (built from the cached /api/tags while the machine sleeps)",
         cacheKey: "/api/tags",
         saveFresh: false,
+        union: "models",
         whenAsleep: (c) => (Array.isArray((c?.body as TagsAnswer | undefined)?.models) ? openAiModelList(c!.body as TagsAnswer) : null),
       },
     ],

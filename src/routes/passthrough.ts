@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
-import { type MetadataRoute, metadata, passthrough } from "../http/proxy-handlers.ts";
+import { byModel, fleetMetadata } from "../http/fleet.ts";
+import { type MetadataRoute, passthrough } from "../http/proxy-handlers.ts";
 import { createRouter, documentedAs, errorResponses } from "../http/router.ts";
 
 export type Method = "get" | "post" | "delete" | "head";
@@ -38,13 +39,15 @@ export function proxiedRoute(method: Method, path: string, summary: string, tag:
   });
 }
 
+export type MetadataSpec = { path: string; summary: string; union?: "tags" | "models" | "ps" } & MetadataRoute;
+
 export interface PassthroughSpec {
   tag: string;
   /** "/api" or "/v1". */
   prefix: string;
   endpoints: [Method, string, string][];
-  /** Routes that answer from the cache while the machine sleeps, and never wake it. */
-  metadata: ({ path: string; summary: string } & MetadataRoute)[];
+  /** Routes that answer from the cache while the machine sleeps, and never wake it; with a fleet, `union` spans it. */
+  metadata: MetadataSpec[];
 }
 
 /**
@@ -52,11 +55,11 @@ export interface PassthroughSpec {
  * every other method and path (so a new Ollama endpoint works before the docs know it).
  */
 export function passthroughRouter(deps: AppDeps, spec: PassthroughSpec) {
-  const forward = passthrough(deps);
+  const forward = passthrough(deps.bodies, byModel(deps));
   const router = createRouter();
   for (const m of spec.metadata) {
     const route = proxiedRoute("get", m.path, m.summary, spec.tag, NEVER_WAKES);
-    const answer = metadata(deps, m);
+    const answer = fleetMetadata(deps, m);
     router.openapi(route, async (c) => documentedAs(route, await answer(c)));
   }
   for (const [method, path, summary] of spec.endpoints) {

@@ -123,6 +123,7 @@ export class SimulatedMachine extends EventEmitter {
 
   async powerOff(): Promise<void> {
     if (this.state === "off") return;
+    clearTimeout(this.bootTimer); // cut while booting: it stays off
     clearTimeout(this.ollamaTimer);
     this.http?.stop(true);
     this.http = undefined;
@@ -130,11 +131,20 @@ export class SimulatedMachine extends EventEmitter {
     this.setState("off");
   }
 
+  /**
+   * Starts booting if it is off, as a valid magic packet does: a smart plug switched on, a power button.
+   * (powerOn() is the end of the boot: it is on at once.)
+   */
+  boot(): void {
+    if (this.state !== "off") return;
+    this.setState("booting");
+    this.bootTimer = setTimeout(() => void this.powerOn(), this.opts.bootDelayMs);
+  }
+
   private onPacket(p: ReceivedPacket) {
     if (p.mac !== this.mac || this.state !== "off") return;
     if (this.packets.filter((x) => x.mac === this.mac).length <= (this.opts.ignorePackets ?? 0)) return;
-    this.setState("booting");
-    this.bootTimer = setTimeout(() => void this.powerOn(), this.opts.bootDelayMs);
+    this.boot();
   }
 
   private runCommand(rec: ExecRecord): { code: number; stderr?: string; after?: () => void } {

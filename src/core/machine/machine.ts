@@ -1,8 +1,10 @@
 import { dirname, join } from "node:path";
-import type { MachineConfig } from "../../config.ts";
+import type { HttpPowerCall, MachineConfig } from "../../config.ts";
+import { UnavailableError } from "../errors.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { MetadataCache } from "./metadata-cache.ts";
 import { fetchTags, type TagsResult } from "./ollama.ts";
+import { callHttp, runCommand } from "./power-methods.ts";
 import { type ProbeResult, tcpProbe } from "./probe.ts";
 import type { ShutdownOutcome, SshTarget } from "./ssh.ts";
 import { sshConfigProblem } from "./ssh-config.ts";
@@ -20,7 +22,14 @@ export interface MachineIo {
   fetchTags: (baseUrl: string, timeoutMs: number) => Promise<TagsResult>;
   sendMagicPacket: (target: WolTarget) => Promise<void>;
   sshShutdown: (target: SshTarget, command: string) => Promise<ShutdownOutcome>;
+  /** power_on / power_off: http. */
+  callHttp: (call: HttpPowerCall, timeoutMs: number) => Promise<void>;
+  /** power_on / power_off: command (no shell). */
+  runCommand: (argv: string[], timeoutMs: number) => Promise<void>;
 }
+
+/** What shutdown() did: over SSH, which way the command ran; otherwise the power method used. */
+export type PowerOffOutcome = ShutdownOutcome | { via: "http" | "command" };
 
 export const realMachineIo: MachineIo = {
   probeTcp: tcpProbe,
@@ -28,9 +37,13 @@ export const realMachineIo: MachineIo = {
   sendMagicPacket,
   // In a process of its own: ssh2 never enters the gateway (see ssh-process.ts).
   sshShutdown: sshShutdownInHelper,
+  callHttp,
+  runCommand,
 };
 
 const OLLAMA_PROBE_TIMEOUT_MS = 5000;
+
+const NO_POWER_OFF = "this machine has power_off: none; it is never powered off by the gateway";
 
 /** Everything the gateway does to or asks of the AI machine. */
 export class Machine {
@@ -53,9 +66,9 @@ export class Machine {
     return `http://${host}:${this.config.ollamaPort}`;
   }
 
-  /** "Does the machine answer?": a TCP connect to its SSH port. */
+  /** "Does the machine answer?": a TCP connect to its probe port (SSH's when it has SSH, else Ollama's). */
   probeHost(): Promise<ProbeResult> {
-    return this.io.probeTcp(this.config.host, this.config.ssh.port, this.config.probeTimeoutMs);
+    return this.io.probeTcp(this.config.host, this.config.probePort, this.config.probeTimeoutMs);
   }
 
   /** Probes the host, then Ollama only if the host answers (a sleeping host would make it wait out the timeout). */
@@ -71,24 +84,64 @@ export class Machine {
     return tags;
   }
 
+  /** Where the wake goes, for logs: the magic packet's address, or the power method (never its URL or argv). */
   get wolTarget(): string {
+    if (this.config.powerOn.kind !== "wol") return this.config.powerOn.kind;
     return `${this.config.wol.address}:${this.config.wol.port}`;
   }
 
+  /** Switches the machine on with its power_on method; throws if that fails (the wake loop retries). */
   async wake(): Promise<void> {
-    await this.io.sendMagicPacket({ mac: this.config.mac, address: this.config.wol.address, port: this.config.wol.port });
-    this.logger.info("magic packet sent", { mac: this.config.mac, to: this.wolTarget });
+    const { powerOn, name } = this.config;
+    switch (powerOn.kind) {
+      case "wol": {
+        const mac = this.config.mac;
+        if (!mac) throw new UnavailableError(`machine "${name}" has power_on: wol but no MAC address`);
+        await this.io.sendMagicPacket({ mac, address: this.config.wol.address, port: this.config.wol.port });
+        this.logger.info("magic packet sent", { mac, to: this.wolTarget });
+        break;
+      }
+      case "http":
+        await this.io.callHttp(powerOn.http, this.config.powerTimeoutMs);
+        break;
+      case "command":
+        await this.io.runCommand(powerOn.argv, this.config.powerTimeoutMs);
+        break;
+    }
+    this.logger.info("machine powered on", { machine: name, via: powerOn.kind });
   }
 
-  /** Why a shutdown cannot even be tried (SSH not configured), or null. */
-  sshProblem(): string | null {
-    return sshConfigProblem(this.config.ssh);
+  /** Why a shutdown cannot even be tried (SSH not configured, power_off: none), or null. */
+  shutdownProblem(): string | null {
+    switch (this.config.powerOff.kind) {
+      case "ssh":
+        return sshConfigProblem(this.config.ssh);
+      case "none":
+        return NO_POWER_OFF;
+      default:
+        return null;
+    }
   }
 
-  async shutdown(): Promise<ShutdownOutcome> {
-    const outcome = await this.io.sshShutdown(this.sshTarget(), this.config.shutdownCommand);
-    this.logger.info("shutdown command sent", { host: this.config.host, via: outcome.via });
-    return outcome;
+  async shutdown(): Promise<PowerOffOutcome> {
+    const { powerOff } = this.config;
+    switch (powerOff.kind) {
+      case "ssh": {
+        const outcome = await this.io.sshShutdown(this.sshTarget(), this.config.shutdownCommand);
+        this.logger.info("shutdown command sent", { host: this.config.host, via: outcome.via });
+        return outcome;
+      }
+      case "http":
+        await this.io.callHttp(powerOff.http, this.config.powerTimeoutMs);
+        break;
+      case "command":
+        await this.io.runCommand(powerOff.argv, this.config.powerTimeoutMs);
+        break;
+      case "none":
+        throw new UnavailableError(NO_POWER_OFF);
+    }
+    this.logger.info("shutdown command sent", { machine: this.config.name, via: powerOff.kind });
+    return { via: powerOff.kind };
   }
 
   private sshTarget(): SshTarget {

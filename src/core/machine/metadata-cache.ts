@@ -11,6 +11,8 @@ export interface CachedAnswer {
 
 export type TagsAnswer = { models: OllamaModel[] };
 
+const TAGS = "/api/tags";
+
 /**
  * The last good answers to Ollama's metadata requests (/api/tags, /api/version), kept beside the status
  * file, so a model list can be shown while the machine sleeps instead of waking a 300-watt machine to read it.
@@ -24,6 +26,8 @@ export class MetadataCache {
     private readonly file: string,
     private readonly logger: Logger,
     private readonly now: () => Date = () => new Date(),
+    /** Hears of every model list saved (the fleet's model index). */
+    private readonly onTags: (models: string[]) => void = () => {},
   ) {}
 
   /** One at a time: two answers saved together must both end up in the file. */
@@ -34,6 +38,7 @@ export class MetadataCache {
     return this.lock.run(async () => {
       const entries = { ...(await this.load()), [key]: { saved_at: this.now().toISOString(), body } };
       this.entries = entries;
+      if (key === TAGS) this.tellTags(body);
       try {
         await writeJsonAtomic(this.file, entries);
         this.lastText.set(key, text);
@@ -47,9 +52,20 @@ export class MetadataCache {
     return (await this.load())[key] ?? null;
   }
 
+  /** Reads the file, and tells of the model list in it, if any (at start, before any machine answered). */
+  async restore(): Promise<void> {
+    const entry = await this.get(TAGS);
+    if (entry) this.tellTags(entry.body);
+  }
+
+  private tellTags(body: unknown): void {
+    const models = (body as Partial<TagsAnswer>).models;
+    if (Array.isArray(models)) this.onTags(models.map((m) => m?.name).filter((n): n is string => typeof n === "string"));
+  }
+
   /** The cached model list, if a well-formed one was ever seen. */
   async tags(): Promise<{ saved_at: string; tags: TagsAnswer } | null> {
-    const entry = await this.get("/api/tags");
+    const entry = await this.get(TAGS);
     const tags = entry?.body as TagsAnswer | undefined;
     return entry && Array.isArray(tags?.models) ? { saved_at: entry.saved_at, tags: tags! } : null;
   }

@@ -1,4 +1,4 @@
-import { type EventLog, EventType } from "../telemetry/events.ts";
+import { type EventSink, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { Activity } from "./activity.ts";
 import { expireLeases, type Lease } from "./leases.ts";
@@ -11,7 +11,7 @@ export interface AutoShutdownOptions {
   monitor: PowerMonitor;
   store: StatusStore;
   activity: Activity;
-  events: EventLog;
+  events: EventSink;
   logger: Logger;
   idleWindow: { windowMs: number; any: boolean };
   now: () => number;
@@ -33,7 +33,7 @@ export class AutoShutdown {
   private readonly monitor: PowerMonitor;
   private readonly store: StatusStore;
   private readonly activity: Activity;
-  private readonly events: EventLog;
+  private readonly events: EventSink;
   private readonly logger: Logger;
   private readonly idleWindow: AutoShutdownOptions["idleWindow"];
   private readonly now: () => number;

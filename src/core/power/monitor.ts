@@ -2,7 +2,7 @@ import { Mutex } from "../../lib/mutex.ts";
 import { Poller } from "../../lib/poller.ts";
 import { UnavailableError } from "../errors.ts";
 import type { Machine, MachineProbe } from "../machine/machine.ts";
-import { type EventLog, EventType } from "../telemetry/events.ts";
+import { type EventSink, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { shutdownSentMessage } from "./rules.ts";
 import { PowerStateRecord } from "./state-record.ts";
@@ -14,7 +14,7 @@ import { WakeAttempt } from "./wake.ts";
 export interface MonitorOptions {
   machine: Machine;
   store: StatusStore;
-  events: EventLog;
+  events: EventSink;
   logger: Logger;
   telemetry: PowerTelemetry;
   timing: { pollMs: number; wakeTimeoutMs: number; wolRetryMs: number };
@@ -44,7 +44,7 @@ export class PowerMonitor {
   private readonly poller: Poller;
   private readonly machine: Machine;
   private readonly store: StatusStore;
-  private readonly events: EventLog;
+  private readonly events: EventSink;
   private readonly logger: Logger;
   private readonly now: () => number;
 
@@ -147,7 +147,7 @@ export class PowerMonitor {
 
   /** Sends the shutdown command; the caller holds the lock. On failure the state goes back and the error is thrown. */
   async shutdownLocked(reason: ShutdownReason): Promise<void> {
-    const problem = this.machine.sshProblem();
+    const problem = this.machine.shutdownProblem();
     if (problem) throw new UnavailableError(problem);
     const before = { state: this.state, wake: this.wake, wakeAfterShutdown: this.wakeAfterShutdown };
     this.wakeAfterShutdown = false;

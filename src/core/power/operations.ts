@@ -1,7 +1,7 @@
 import { TooManyError, UpstreamTimeoutError } from "../errors.ts";
 import type { Machine, MachineProbe } from "../machine/machine.ts";
 import type { OllamaModel } from "../machine/ollama.ts";
-import { type EventLog, EventType } from "../telemetry/events.ts";
+import { type EventSink, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { Activity } from "./activity.ts";
 import type { AutoShutdown } from "./auto-shutdown.ts";
@@ -17,7 +17,7 @@ export interface PowerOperationsOptions {
   monitor: PowerMonitor;
   auto: AutoShutdown;
   activity: Activity;
-  events: EventLog;
+  events: EventSink;
   logger: Logger;
   leases: { ttlS: number; max: number };
   wakeTimeoutMs: number;
@@ -61,7 +61,7 @@ export class PowerOperations {
   private readonly monitor: PowerMonitor;
   private readonly auto: AutoShutdown;
   private readonly activity: Activity;
-  private readonly events: EventLog;
+  private readonly events: EventSink;
   private readonly logger: Logger;
   private readonly leaseRules: PowerOperationsOptions["leases"];
   private readonly wakeTimeoutMs: number;

@@ -1,13 +1,13 @@
 import { EventEmitter } from "node:events";
 import { StateTimes } from "../../lib/poller.ts";
-import { type EventLog, EventType } from "../telemetry/events.ts";
+import { type EventSink, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { flagsFor, POWER_STATES, PowerState } from "./states.ts";
 import type { Status, StatusStore } from "./status-store.ts";
 
 export interface StateRecordOptions {
   store: StatusStore;
-  events: EventLog;
+  events: EventSink;
   logger: Logger;
   now: () => number;
 }

@@ -1,5 +1,5 @@
 import type { Machine } from "../machine/machine.ts";
-import type { EventLog } from "../telemetry/events.ts";
+import type { EventSink } from "../telemetry/events.ts";
 import { EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { PowerTelemetry } from "./telemetry.ts";
@@ -9,7 +9,7 @@ const MAX_RESENDS = 3;
 
 export interface WakeOptions {
   machine: Machine;
-  events: EventLog;
+  events: EventSink;
   logger: Logger;
   telemetry: PowerTelemetry;
   /** How long a wake may take before it is given up. */

@@ -21,7 +21,14 @@ export interface GateEvent {
   id: number;
   type: EventType;
   at: string;
+  /** The machine it concerns. */
+  machine: string;
   data: Record<string, unknown>;
+}
+
+/** Where one machine's modules report what they did: the event log, with the machine's name added. */
+export interface EventSink {
+  emit(type: EventType, data?: Record<string, unknown>): void;
 }
 
 type Listener = (e: GateEvent) => void;
@@ -39,13 +46,18 @@ export class EventLog {
   ) {}
 
   /** Details may quote an error message; like log lines, they pass through the secret redactor. */
-  emit(type: EventType, data: Record<string, unknown> = {}): GateEvent {
+  emit(type: EventType, machine: string, data: Record<string, unknown> = {}): GateEvent {
     const safe = JSON.parse(this.redact(JSON.stringify(data))) as Record<string, unknown>;
-    const event = { id: this.nextId++, type, at: new Date(this.now()).toISOString(), data: safe };
+    const event = { id: this.nextId++, type, at: new Date(this.now()).toISOString(), machine, data: safe };
     this.recent.push(event);
     if (this.recent.length > this.size) this.recent.shift();
     for (const l of this.listeners) l(event);
     return event;
+  }
+
+  /** The sink one machine's modules write to. */
+  forMachine(machine: string): EventSink {
+    return { emit: (type, data) => void this.emit(type, machine, data) };
   }
 
   history(): GateEvent[] {

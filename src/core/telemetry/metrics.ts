@@ -1,61 +1,97 @@
 import { Counter, Gauge, Histogram, Registry } from "../../lib/prometheus.ts";
 
-/** What is true now, read when scraped; and the power vocabulary's words, handed in by the wiring. */
-export interface LiveReadings {
-  states: readonly string[];
-  reasons: readonly string[];
+/** What is true now of one machine, read when scraped. */
+export interface LiveMachine {
+  name: string;
   powerState: () => string;
   timeIn: () => Record<string, number>;
   leases: () => number;
   inFlight: () => number;
 }
 
+export interface MetricsOptions {
+  /** The power vocabulary's words, handed in by the wiring (telemetry knows nothing of power). */
+  states: readonly string[];
+  reasons: readonly string[];
+  /** The machines, read at each scrape. */
+  machines: () => LiveMachine[];
+  /**
+   * Whether each series names its machine. With one machine it does not, so a single-machine setup keeps
+   * the series it always had; with a fleet every per-machine series has a `machine` label.
+   */
+  labelled: boolean;
+}
+
+/** What one machine's modules count: its power telemetry, and its proxied requests. */
+export interface MachineMetrics {
+  packetSent(): void;
+  shutdownSent(reason: string): void;
+  readyAfter(seconds: number): void;
+  proxied(route: string, status: number): void;
+}
+
 const WAKE_BUCKETS_S = [5, 10, 20, 30, 45, 60, 90, 120, 180, 300];
 
-/**
- * The gateway's metrics: what it did (counters), what is true now (gauges read when scraped). It is the
- * power monitor's telemetry (packetSent, shutdownSent, readyAfter) without knowing the monitor.
- */
+/** The gateway's metrics: what it did (counters), what is true now (gauges read when scraped). */
 export class GateMetrics {
   readonly registry = new Registry();
   readonly packets: Counter;
   readonly shutdowns: Counter;
-  readonly proxied: Counter;
+  readonly proxiedTotal: Counter;
   readonly wakeToReady: Histogram;
 
-  constructor(live: LiveReadings) {
+  constructor(private readonly opts: MetricsOptions) {
     const r = this.registry;
     this.packets = r.add(new Counter("ollama_gate_magic_packets_total", "Wake-on-LAN magic packets sent"));
-    this.shutdowns = r.add(new Counter("ollama_gate_shutdowns_total", `Shutdowns sent, by reason (${live.reasons.join(", ")})`));
-    this.proxied = r.add(new Counter("ollama_gate_proxied_requests_total", "Proxied requests by route and HTTP status, counted when they end"));
+    this.shutdowns = r.add(new Counter("ollama_gate_shutdowns_total", `Shutdowns sent, by reason (${opts.reasons.join(", ")})`));
+    this.proxiedTotal = r.add(new Counter("ollama_gate_proxied_requests_total", "Proxied requests by route and HTTP status, counted when they end"));
     this.wakeToReady = r.add(new Histogram("ollama_gate_wake_to_ready_seconds", "From the first magic packet to Ollama answering", WAKE_BUCKETS_S));
+    const each = (read: (m: LiveMachine) => [Record<string, string>, number][]) => () =>
+      opts.machines().flatMap((m) => read(m).map(([labels, v]): [Record<string, string>, number] => [{ ...this.labels(m.name), ...labels }, v]));
     r.add(
-      new Gauge("ollama_gate_power_state", "1 for the machine's current power state", () =>
-        live.states.map((s) => [{ state: s }, live.powerState() === s ? 1 : 0]),
+      new Gauge(
+        "ollama_gate_power_state",
+        "1 for the machine's current power state",
+        each((m) => opts.states.map((s) => [{ state: s }, m.powerState() === s ? 1 : 0])),
       ),
     );
     r.add(
       new Gauge(
         "ollama_gate_power_state_seconds_total",
         "Seconds spent in each power state since the gateway started",
-        () => Object.entries(live.timeIn()).map(([s, v]) => [{ state: s }, Math.round(v * 1000) / 1000]),
+        each((m) => Object.entries(m.timeIn()).map(([s, v]) => [{ state: s }, Math.round(v * 1000) / 1000])),
         "counter",
       ),
     );
-    r.add(new Gauge("ollama_gate_leases", "Live leases (peticions_ollama)", () => [[{}, live.leases()]]));
-    r.add(new Gauge("ollama_gate_inflight_requests", "Proxied requests in flight", () => [[{}, live.inFlight()]]));
+    r.add(
+      new Gauge(
+        "ollama_gate_leases",
+        "Live leases (peticions_ollama)",
+        each((m) => [[{}, m.leases()]]),
+      ),
+    );
+    r.add(
+      new Gauge(
+        "ollama_gate_inflight_requests",
+        "Proxied requests in flight",
+        each((m) => [[{}, m.inFlight()]]),
+      ),
+    );
   }
 
-  packetSent(): void {
-    this.packets.inc();
+  private labels(machine: string): Record<string, string> {
+    return this.opts.labelled ? { machine } : {};
   }
 
-  shutdownSent(reason: string): void {
-    this.shutdowns.inc({ reason });
-  }
-
-  readyAfter(seconds: number): void {
-    this.wakeToReady.observe(seconds);
+  /** The counters one machine's modules add to. */
+  forMachine(machine: string): MachineMetrics {
+    const l = this.labels(machine);
+    return {
+      packetSent: () => this.packets.inc(l),
+      shutdownSent: (reason) => this.shutdowns.inc({ ...l, reason }),
+      readyAfter: (seconds) => this.wakeToReady.observe(seconds, l),
+      proxied: (route, status) => this.proxiedTotal.inc({ ...l, route, status: String(status) }),
+    };
   }
 
   render(): string {

@@ -15,7 +15,7 @@ test("a secret never reaches a log line, even where JSON escapes it", () => {
 
 test("event details pass through the same redactor", () => {
   const events = new EventLog(Date.now, 10, makeRedactor([secret]));
-  const e = events.emit("shutdown_failed", { detail: `it printed ${secret}` });
+  const e = events.emit("shutdown_failed", "default", { detail: `it printed ${secret}` });
   expect(JSON.stringify(e)).not.toContain(JSON.stringify(secret).slice(1, -1));
   expect(e.data.detail).toBe("it printed ***");
 });
