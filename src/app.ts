@@ -8,11 +8,13 @@ import { errorHandler, notFound } from "./http/errors.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { leaseRoutes } from "./routes/leases.ts";
+import { machineRoutes } from "./routes/machines.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { modelRoutes } from "./routes/models.ts";
 import { ollamaApiRoutes } from "./routes/ollama-api.ts";
 import { ollamaLegacyRoutes } from "./routes/ollama-legacy.ts";
 import { openAiRoutes } from "./routes/openai.ts";
+import { pinnedRoutes } from "./routes/pinned.ts";
 import { powerRoutes } from "./routes/power.ts";
 import { rootRoutes } from "./routes/root.ts";
 import { statusRoutes } from "./routes/status.ts";
@@ -31,6 +33,8 @@ export function createApp(deps: AppDeps) {
   app.route("/", modelRoutes(deps));
   app.route("/", powerRoutes(deps));
   app.route("/", leaseRoutes(deps));
+  app.route("/", machineRoutes(deps));
+  app.route("/", pinnedRoutes(deps));
   app.route("/", eventRoutes(deps));
   app.route("/", metricsRoutes(deps));
   app.route("/", ollamaLegacyRoutes(deps));
@@ -49,7 +53,8 @@ function bodyLimitFor({ bodies }: AppDeps) {
   const management = { maxBytes: bodies.management.maxBytes, what: "this route" };
   return (path: string) => (PROXIED.test(path) ? null : path.startsWith("/ollama/") ? legacy : management);
 }
-const PROXIED = /^\/(api|v1)(\/|$)/;
+// Ollama's API, and the same pinned to one machine (/machines/{name}/api/…).
+const PROXIED = /^(\/machines\/[^/]+)?\/(api|v1)(\/|$)/;
 
 /**
  * One line per request. Only the routed path is logged (a /k/<key> prefix already removed), never

@@ -5,10 +5,13 @@ import { createApp } from "../src/app.ts";
 import { parseConfig, secretsOf } from "../src/config.ts";
 import type { GateEvent } from "../src/core/telemetry/events.ts";
 import { memoryLogger } from "../src/core/telemetry/logger.ts";
-import { type AppDeps, buildDeps, type DepsOptions } from "../src/deps.ts";
+import { type AppDeps, buildDeps, type DepsOptions, prepareFleet, startFleet } from "../src/deps.ts";
 import { serve } from "../src/server.ts";
 import { simEnv } from "../src/sim/env.ts";
+import { fakeModel } from "../src/sim/fake-ollama.ts";
+import { simMachinesFile } from "../src/sim/fleet.ts";
 import { type SimMachineOptions, SimulatedMachine } from "../src/sim/machine.ts";
+import { SimSmartPlug } from "../src/sim/smart-plug.ts";
 
 export const KEY = "test-key-9f8e7d6c5b4a";
 export const SSH_PASS = "ssh-pass-'quoted' $HOME";
@@ -83,6 +86,66 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       await deps.monitor.stop(); // a probe under way would write into the directory removed below
       server.stop(true);
       await sim.stop();
+      cleanup();
+    },
+  };
+}
+
+export interface FleetHarness extends Omit<Harness, "sim"> {
+  /** Woken by magic packet, shut down over SSH; holds llama3.1:70b; the default machine. */
+  big: SimulatedMachine;
+  /** Switched by a smart plug over HTTP, no SSH; holds qwen2.5:7b. */
+  small: SimulatedMachine;
+  plug: SimSmartPlug;
+}
+
+/** Two simulated machines behind one gateway, described by a machines file, both asleep unless `on` says. */
+export async function startFleetHarness(opts: { on?: ("big" | "small")[]; env?: Record<string, string> } = {}): Promise<FleetHarness> {
+  const model = (name: string) => fakeModel(name, 4_000_000_000, "llama", "7B");
+  const base = { sshUser: "ia", sshPassword: SSH_PASS, sudoPassword: SUDO_PASS, bootDelayMs: 100 };
+  const big = await new SimulatedMachine({ ...base, ollama: { chunkDelayMs: 2, models: [model("llama3.1:70b")] } }).start({
+    on: opts.on?.includes("big"),
+  });
+  const small = await new SimulatedMachine({ ...base, mac: "52:54:00:00:00:02", ollama: { chunkDelayMs: 2, models: [model("qwen2.5:7b")] } }).start({
+    on: opts.on?.includes("small"),
+  });
+  const plug = new SimSmartPlug({ on: () => small.boot(), off: () => void small.powerOff() });
+  const { dir, cleanup } = tempDir();
+  const file = join(dir, "machines.json");
+  const members = [
+    { name: "big", sim: big, models: ["llama3.1:70b"] },
+    { name: "small", sim: small, plug, models: ["qwen2.5:7b"] },
+  ];
+  await Bun.write(file, JSON.stringify(simMachinesFile(members)));
+  const env = { API_KEYS: KEY, MACHINES_FILE: file, STATUS_FILE: join(dir, "status.json"), SIM_SSH_PASS: SSH_PASS, SIM_SUDO_PASS: SUDO_PASS, ...opts.env };
+  const parsed = parseConfig(env);
+  if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+  const logger = memoryLogger(secretsOf(parsed.config));
+  const deps = buildDeps(parsed.config, { logger, fastPollMs: 40 });
+  await prepareFleet(deps);
+  startFleet(deps);
+  const server = serve(createApp(deps), { hostname: "127.0.0.1", port: 0 });
+  const url = `http://127.0.0.1:${server.port}`;
+  return {
+    big,
+    small,
+    plug,
+    deps,
+    logs: logger.lines,
+    logLine: logger.waitFor,
+    url,
+    dir,
+    api: (path, init = {}) => {
+      const headers = new Headers(init.headers);
+      if (!headers.has("authorization") && !headers.has("x-api-key")) headers.set("X-API-Key", KEY);
+      return fetch(url + path, { ...init, headers });
+    },
+    close: async () => {
+      for (const u of deps.fleet.units) await u.monitor.stop();
+      server.stop(true);
+      plug.stop();
+      await big.stop();
+      await small.stop();
       cleanup();
     },
   };

@@ -66,3 +66,10 @@ export class TooManyError extends GatewayError {
     super(429, detail, { "Retry-After": String(retryAfterS) });
   }
 }
+
+/** Something named in the request does not exist (a machine). */
+export class NotFoundError extends GatewayError {
+  constructor(detail: string) {
+    super(404, detail);
+  }
+}

@@ -31,6 +31,7 @@ export const ValidationErrorSchema = z
 
 const errorText: Record<number, string> = {
   401: "Missing or invalid API key",
+  404: "No such machine (GET /machines lists them)",
   413: "The request body is over the route's limit (64 KB; MAX_BODY_MB for /ollama/*)",
   415: "The body is not JSON",
   429: "Too many live leases (MAX_LEASES); see Retry-After",
@@ -42,7 +43,7 @@ const errorText: Record<number, string> = {
 };
 
 /** The error responses a route can give, for its OpenAPI entry. */
-export function errorResponses(...codes: (401 | 413 | 415 | 422 | 429 | 500 | 502 | 503 | 504)[]) {
+export function errorResponses(...codes: (401 | 404 | 413 | 415 | 422 | 429 | 500 | 502 | 503 | 504)[]) {
   const out: Record<number, { description: string; content: { "application/json": { schema: z.ZodType } } }> = {};
   for (const code of [401, ...codes] as const) {
     const schema = code === 422 ? ValidationErrorSchema : ErrorSchema;

@@ -1,6 +1,18 @@
 import { openAiModelList, type TagsAnswer } from "../core/machine/metadata-cache.ts";
 import type { AppDeps } from "../deps.ts";
-import { passthroughRouter } from "./passthrough.ts";
+import { type MetadataSpec, passthroughRouter } from "./passthrough.ts";
+
+/** The metadata routes: answered from the cache while the machine sleeps, never waking it. */
+export const V1_METADATA: MetadataSpec[] = [
+  {
+    path: "/v1/models",
+    summary: "Installed models (built from the cached /api/tags while the machine sleeps)",
+    cacheKey: "/api/tags",
+    saveFresh: false,
+    union: "models",
+    whenAsleep: (c) => (Array.isArray((c?.body as TagsAnswer | undefined)?.models) ? openAiModelList(c!.body as TagsAnswer) : null),
+  },
+];
 
 /** Ollama's OpenAI-compatible API under /v1/*, for the openai SDKs, Open WebUI, Continue and LangChain. */
 export function openAiRoutes(deps: AppDeps) {
@@ -13,15 +25,6 @@ export function openAiRoutes(deps: AppDeps) {
       ["post", "/v1/embeddings", "Embeddings"],
       ["get", "/v1/models/{model}", "One model"],
     ],
-    metadata: [
-      {
-        path: "/v1/models",
-        summary: "Installed models (built from the cached /api/tags while the machine sleeps)",
-        cacheKey: "/api/tags",
-        saveFresh: false,
-        union: "models",
-        whenAsleep: (c) => (Array.isArray((c?.body as TagsAnswer | undefined)?.models) ? openAiModelList(c!.body as TagsAnswer) : null),
-      },
-    ],
+    metadata: V1_METADATA,
   });
 }

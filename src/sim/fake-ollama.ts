@@ -15,7 +15,7 @@ export const DEFAULT_MODELS: FakeModel[] = [
   fakeModel("nomic-embed-text:latest", 274_302_450, "nomic-bert", "137M"),
 ];
 
-function fakeModel(name: string, size: number, family: string, parameter_size: string): FakeModel {
+export function fakeModel(name: string, size: number, family: string, parameter_size: string): FakeModel {
   return {
     name,
     size,

@@ -1,0 +1,138 @@
+// Two simulated machines behind one gateway: a request wakes only the machine that holds its model.
+import { afterEach, describe, expect, test } from "bun:test";
+import { type FleetHarness, json, nextEvent, startFleetHarness } from "./helpers.ts";
+
+let h: FleetHarness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+const chat = (model: string, path = "/api/chat") =>
+  h!.api(path, { method: "POST", body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], stream: false }) });
+
+const plugTurns = () => h!.plug.calls.map((c) => c.query.turn);
+
+describe("routing by model", () => {
+  test("a chat for the model only the plug machine holds wakes that machine alone", async () => {
+    h = await startFleetHarness();
+    const res = await chat("qwen2.5:7b");
+    expect(res.status).toBe(200);
+    expect((await res.json()).model).toBe("qwen2.5:7b");
+    expect(plugTurns()).toEqual(["on"]);
+    expect(h.small.state).toBe("on");
+    expect(h.big.state).toBe("off");
+    expect(h.big.packets).toHaveLength(0);
+  });
+
+  test("a chat for the big machine's model sends its magic packet, and the plug is never touched", async () => {
+    h = await startFleetHarness();
+    const res = await chat("llama3.1:70b", "/v1/chat/completions");
+    expect(res.status).toBe(200);
+    expect(h.big.packets.length).toBeGreaterThan(0);
+    expect(plugTurns()).toEqual([]);
+    expect(h.small.state).toBe("off");
+  });
+
+  test("a model no machine holds is Ollama's 404, and wakes nothing", async () => {
+    h = await startFleetHarness();
+    const res = await chat("mistral:7b");
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: "model 'mistral:7b' not found on any machine" });
+    expect(h.big.packets).toHaveLength(0);
+    expect(plugTurns()).toEqual([]);
+  });
+
+  test("a large body names its model in its first bytes: it streams through to the machine holding it", async () => {
+    h = await startFleetHarness({ on: ["small"] });
+    const prompt = "x".repeat(3 * 1048576); // past the size read whole
+    const body = JSON.stringify({ model: "qwen2.5:7b", prompt, stream: false });
+    const res = await h.api("/api/generate", { method: "POST", body, headers: { "content-type": "application/json" } });
+    expect(res.status).toBe(200);
+    const seen = h.small.ollama.requests.at(-1)!;
+    expect(seen.path).toBe("/api/generate");
+    expect(h.big.packets).toHaveLength(0);
+  });
+
+  test("an untagged name is the :latest one, as Ollama reads it", async () => {
+    h = await startFleetHarness({ on: ["big"] });
+    const res = await chat("llama3.1"); // not held as llama3.1:latest: no machine has it
+    expect(res.status).toBe(404);
+  });
+});
+
+describe("lists that span the fleet", () => {
+  test("while both sleep, /api/tags and /v1/models list every machine's models, and nothing wakes", async () => {
+    h = await startFleetHarness();
+    const tags = await json(h.api("/api/tags"));
+    expect(tags.models.map((m: { name: string }) => m.name).sort()).toEqual(["llama3.1:70b", "qwen2.5:7b"]);
+    const models = await json(h.api("/v1/models"));
+    expect(models.data.map((m: { id: string }) => m.id).sort()).toEqual(["llama3.1:70b", "qwen2.5:7b"]);
+    expect(h.big.packets).toHaveLength(0);
+    expect(plugTurns()).toEqual([]);
+  });
+
+  test("/api/ps lists what runs on the awake machines only", async () => {
+    h = await startFleetHarness({ on: ["small"] });
+    await h.deps.fleet.byName.get("small")!.monitor.tick();
+    expect((await h.api("/api/ps")).status).toBe(200);
+    expect(h.big.packets).toHaveLength(0);
+  });
+});
+
+describe("pinning and the per-machine API", () => {
+  test("/machines/{name}/api/* goes to that machine whatever the model, waking it; an unknown name is a 404", async () => {
+    h = await startFleetHarness();
+    // Metadata never wakes a pinned machine either: nothing remembered yet is a 503, as with one machine.
+    expect((await h.api("/machines/big/api/tags")).status).toBe(503);
+    expect(h.big.packets).toHaveLength(0);
+    const gen = await h.api("/machines/small/api/generate", { method: "POST", body: JSON.stringify({ model: "qwen2.5:7b", stream: false }) });
+    expect(gen.status).toBe(200);
+    expect(plugTurns()).toEqual(["on"]);
+    const unknown = await h.api("/machines/nope/api/tags");
+    expect(unknown.status).toBe(404);
+    expect((await unknown.json()).detail).toContain("nope");
+  });
+
+  test("leases are per machine: waking and releasing small leaves big alone; the old routes act on big", async () => {
+    h = await startFleetHarness();
+    const lease = await json(h.api("/machines/small/wake?wait=true", { method: "POST" }));
+    expect(lease).toMatchObject({ success: true, peticions_ollama: 1, power_state: "on" });
+    const machines = (await json(h.api("/machines"))).machines;
+    expect(machines.map((m: { name: string; leases: number }) => [m.name, m.leases])).toEqual([
+      ["big", 0],
+      ["small", 1],
+    ]);
+    expect(machines[1]).toMatchObject({ power_on: "http", power_off: "http", models: ["qwen2.5:7b"] });
+    expect((await json(h.api("/leases"))).peticions_ollama).toBe(0); // the default machine's
+    const off = nextEvent(h.deps, (e) => e.type === "shutdown_sent" && e.machine === "small");
+    const released = await json(h.api(`/machines/small/release?lease_id=${lease.lease_id}`, { method: "POST" }));
+    expect(released).toMatchObject({ shutdown_sent: true, peticions_ollama: 0 });
+    await off;
+    expect(plugTurns()).toEqual(["on", "off"]);
+    expect(h.big.packets).toHaveLength(0);
+  });
+
+  test("per-machine permanent_on, and a 404 for an unknown machine before anything happens", async () => {
+    h = await startFleetHarness();
+    const on = await h.api("/machines/small/permanent_on", { method: "POST", body: JSON.stringify({ enabled: true }) });
+    expect(await on.json()).toMatchObject({ permanent_on: true });
+    expect((await json(h.api("/machines/small"))).permanent_on).toBe(true);
+    expect((await json(h.api("/machines/big"))).permanent_on).toBe(false);
+    expect((await h.api("/machines/nope/wake", { method: "POST" })).status).toBe(404);
+    expect(plugTurns()).toEqual([]);
+  });
+});
+
+describe("events and metrics name the machine", () => {
+  test("every event has its machine; each per-machine series has a machine label", async () => {
+    h = await startFleetHarness();
+    await chat("qwen2.5:7b");
+    const history = (await json(h.api("/events/history"))).events;
+    expect(history.filter((e: { type: string }) => e.type === "wake_sent").map((e: { machine: string }) => e.machine)).toEqual(["small"]);
+    const metrics = await (await h.api("/metrics")).text();
+    expect(metrics).toContain('ollama_gate_power_state{machine="small",state="on"} 1');
+    expect(metrics).toContain('ollama_gate_power_state{machine="big",state="off"} 1');
+    expect(metrics).toContain('ollama_gate_magic_packets_total{machine="small"} 1');
+  });
+});
