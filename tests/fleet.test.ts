@@ -18,7 +18,7 @@ describe("routing by model", () => {
     h = await startFleetHarness();
     const res = await chat("qwen2.5:7b");
     expect(res.status).toBe(200);
-    expect((await res.json()).model).toBe("qwen2.5:7b");
+    expect((await json(res)).model).toBe("qwen2.5:7b");
     expect(plugTurns()).toEqual(["on"]);
     expect(h.small.state).toBe("on");
     expect(h.big.state).toBe("off");
@@ -91,7 +91,7 @@ describe("pinning and the per-machine API", () => {
     expect(plugTurns()).toEqual(["on"]);
     const unknown = await h.api("/machines/nope/api/tags");
     expect(unknown.status).toBe(404);
-    expect((await unknown.json()).detail).toContain("nope");
+    expect((await json(unknown)).detail).toContain("nope");
   });
 
   test("leases are per machine: waking and releasing small leaves big alone; the old routes act on big", async () => {
