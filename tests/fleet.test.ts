@@ -133,6 +133,25 @@ describe("events and metrics name the machine", () => {
     const metrics = await (await h.api("/metrics")).text();
     expect(metrics).toContain('ollama_gate_power_state{machine="small",state="on"} 1');
     expect(metrics).toContain('ollama_gate_power_state{machine="big",state="off"} 1');
-    expect(metrics).toContain('ollama_gate_magic_packets_total{machine="small"} 1');
+    expect(metrics).toContain('ollama_gate_power_actions_total{action="wake",machine="small",result="ok",via="http"} 1');
+    expect(metrics).not.toContain('ollama_gate_magic_packets_total{machine="small"}'); // a plug is no magic packet
+  });
+});
+
+describe("a machine that fails", () => {
+  test("a plug that refuses is a 502 at once (not a wait for WAKE_TIMEOUT_S), and the other machine serves meanwhile", async () => {
+    h = await startFleetHarness();
+    h.plug.failNext(500);
+    const [small, big] = await Promise.all([chat("qwen2.5:7b"), chat("llama3.1:70b")]);
+    expect(small.status).toBe(502);
+    const detail = (await json(small)).detail as string;
+    expect(detail).toBe("The machine could not be powered on: the power URL answered 500");
+    expect(big.status).toBe(200);
+    const history = (await json(h.api("/events/history"))).events;
+    expect(history.find((e: { type: string }) => e.type === "wake_failed")).toMatchObject({ machine: "small", data: { via: "http" } });
+    const metrics = await (await h.api("/metrics")).text();
+    expect(metrics).toContain('ollama_gate_power_actions_total{action="wake",machine="small",result="failed",via="http"} 1');
+    // The next request tries again, and this time the plug switches.
+    expect((await chat("qwen2.5:7b")).status).toBe(200);
   });
 });

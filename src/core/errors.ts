@@ -73,3 +73,10 @@ export class NotFoundError extends GatewayError {
     super(404, detail);
   }
 }
+
+/** The machine's power-on method said no (a plug or a command): the wake is over. */
+export class PowerOnFailedError extends UpstreamError {
+  constructor(why: string) {
+    super(`The machine could not be powered on: ${why}`);
+  }
+}

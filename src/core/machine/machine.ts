@@ -85,6 +85,14 @@ export class Machine {
   }
 
   /** Where the wake goes, for logs: the magic packet's address, or the power method (never its URL or argv). */
+  get powerOnKind(): string {
+    return this.config.powerOn.kind;
+  }
+
+  get powerOffKind(): string {
+    return this.config.powerOff.kind;
+  }
+
   get wolTarget(): string {
     if (this.config.powerOn.kind !== "wol") return this.config.powerOn.kind;
     return `${this.config.wol.address}:${this.config.wol.port}`;

@@ -156,7 +156,9 @@ export class PowerMonitor {
     this.shutdownStartedAt = this.now();
     try {
       await this.machine.shutdown();
+      this.opts.telemetry.powerAction("shutdown", this.machine.powerOffKind, true);
     } catch (err) {
+      this.opts.telemetry.powerAction("shutdown", this.machine.powerOffKind, false);
       // Back to where it was, a wake under way included.
       this.wake = before.wake;
       this.wakeAfterShutdown = before.wakeAfterShutdown;
@@ -185,7 +187,7 @@ export class PowerMonitor {
   private async advanceWake(wake: WakeAttempt, seen: PowerState, hostAnswers: boolean, now: number): Promise<void> {
     if (seen === PowerState.on) return this.ready(wake, now);
     if (wake.timedOut(now)) return this.giveUp(wake, seen);
-    if (wake.resendDue(now, hostAnswers)) await wake.send(now);
+    if (wake.resendDue(now, hostAnswers)) await this.sendWake(wake, now);
   }
 
   private async advanceShutdown(seen: PowerState, hostAnswers: boolean, now: number): Promise<void> {
@@ -207,7 +209,23 @@ export class PowerMonitor {
     this.wake = new WakeAttempt({ ...this.opts, timeoutMs: timing.wakeTimeoutMs, retryMs: timing.wolRetryMs }, now);
     await this.transition(PowerState.waking, reason, { last_wake_at: new Date(now).toISOString() });
     this.poller.poke(this.opts.fastPollMs);
-    await this.wake.send(now);
+    await this.sendWake(this.wake, now);
+  }
+
+  /**
+   * What went wrong with the last wake that failed outright (a plug or command that refused), and when:
+   * those waiting for it are answered 502 at once, not after WAKE_TIMEOUT_S.
+   */
+  wakeFailure: { count: number; message: string } = { count: 0, message: "" };
+
+  private async sendWake(wake: WakeAttempt, now: number): Promise<void> {
+    const err = await wake.send(now);
+    // A magic packet may get through on the next try; a plug or a command that said no has answered.
+    if (!err || this.machine.powerOnKind === "wol") return;
+    this.wakeFailure = { count: this.wakeFailure.count + 1, message: err.message };
+    this.wake = undefined;
+    await this.transition(PowerState.off, "power on failed");
+    this.record.gaveUp();
   }
 
   private async ready(wake: WakeAttempt, now: number): Promise<void> {

@@ -1,4 +1,4 @@
-import { TooManyError, UpstreamTimeoutError } from "../errors.ts";
+import { PowerOnFailedError, TooManyError, UpstreamTimeoutError } from "../errors.ts";
 import type { Machine, MachineProbe } from "../machine/machine.ts";
 import type { OllamaModel } from "../machine/ollama.ts";
 import { type EventSink, EventType } from "../telemetry/events.ts";
@@ -123,21 +123,26 @@ export class PowerOperations {
     });
     await this.auto.cancelDeferred(); // someone needs the machine again: a shutdown waiting on a stream is off
     this.events.emit(EventType.leaseTaken, { lease_id: lease.id, holder: lease.holder, expires_at: lease.expires_at });
+    const failures = this.monitor.wakeFailure.count;
     const wolSent = await this.monitor.probeAndWake("lease taken");
-    if (opts.wait) await this.waitReady(opts.timeoutS, `your lease ${lease.id} stays until released`);
+    if (opts.wait) await this.waitReady(opts.timeoutS, `your lease ${lease.id} stays until released`, failures);
     return { lease, leases: status.peticions_ollama, wolSent, ready: opts.wait === true, powerState: this.monitor.state };
   }
 
   /** Wakes the machine if needed and returns once Ollama is ready, without taking a lease. */
   async untilReady(timeoutS?: number): Promise<PowerState> {
+    const failures = this.monitor.wakeFailure.count;
     await this.monitor.probeAndWake("ready requested");
-    await this.waitReady(timeoutS, "");
+    await this.waitReady(timeoutS, "", failures);
     return this.monitor.state;
   }
 
-  private async waitReady(timeoutS: number | undefined, note: string) {
+  /** Waits for "on"; a wake that failed outright since `failures` was counted is a 502, a timeout a 504. */
+  private async waitReady(timeoutS: number | undefined, note: string, failures: number) {
     const ms = timeoutS !== undefined ? timeoutS * 1000 : this.wakeTimeoutMs;
-    if (!(await this.monitor.waitReady(ms))) {
+    const ready = await this.monitor.waitReady(ms);
+    if (!ready && this.monitor.wakeFailure.count > failures) throw new PowerOnFailedError(this.monitor.wakeFailure.message);
+    if (!ready) {
       throw new UpstreamTimeoutError(`The machine was not ready within ${ms / 1000} s${note ? `; ${note}` : ""}`);
     }
   }

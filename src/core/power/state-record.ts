@@ -72,6 +72,7 @@ export class PowerStateRecord {
    */
   waitOn(timeoutMs: number, hoping: () => boolean): Promise<boolean> {
     if (this.state === PowerState.on) return Promise.resolve(true);
+    if (this.state === PowerState.off && !hoping()) return Promise.resolve(false); // a wake that already failed
     return new Promise((resolve) => {
       const done = (ok: boolean) => {
         clearTimeout(timer);

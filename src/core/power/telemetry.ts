@@ -9,6 +9,8 @@ export interface PowerTelemetry {
   shutdownSent(reason: ShutdownReason): void;
   /** From the first magic packet to Ollama answering. */
   readyAfter(seconds: number): void;
+  /** A wake or shutdown call, by method, and whether it went through. */
+  powerAction(action: "wake" | "shutdown", via: string, ok: boolean): void;
 }
 
-export const NO_TELEMETRY: PowerTelemetry = { packetSent() {}, shutdownSent() {}, readyAfter() {} };
+export const NO_TELEMETRY: PowerTelemetry = { packetSent() {}, shutdownSent() {}, readyAfter() {}, powerAction() {} };

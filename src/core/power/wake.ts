@@ -39,20 +39,28 @@ export class WakeAttempt {
     return !hostAnswers && now - this.lastPacketAt >= this.opts.retryMs && this.packets <= MAX_RESENDS;
   }
 
-  /** A packet that cannot be sent (no route, no interface) is logged; the resend and the timeout still apply. */
-  async send(now: number): Promise<void> {
+  /**
+   * Powers the machine on (a magic packet, a plug, a command). A failure is logged, told as an event and
+   * counted, and returned: a packet that could not be sent is retried, a plug or command that failed is final.
+   */
+  async send(now: number): Promise<Error | null> {
     const { machine, events, logger, telemetry } = this.opts;
+    const via = machine.powerOnKind;
     this.packets++;
     this.lastPacketAt = now;
     try {
       await machine.wake();
     } catch (err) {
-      logger.error("could not send the magic packet", { err, to: machine.wolTarget });
-      events.emit(EventType.wakeFailed, { attempt: this.packets, detail: (err as Error).message });
-      return;
+      const what = via === "wol" ? "could not send the magic packet" : "could not power the machine on";
+      logger.error(what, { err, to: machine.wolTarget });
+      events.emit(EventType.wakeFailed, { attempt: this.packets, via, detail: (err as Error).message });
+      telemetry.powerAction("wake", via, false);
+      return err as Error;
     }
-    telemetry.packetSent();
+    if (via === "wol") telemetry.packetSent();
+    telemetry.powerAction("wake", via, true);
     events.emit(EventType.wakeSent, { attempt: this.packets });
+    return null;
   }
 
   secondsSince(now: number): number {

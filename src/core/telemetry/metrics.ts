@@ -27,6 +27,7 @@ export interface MachineMetrics {
   packetSent(): void;
   shutdownSent(reason: string): void;
   readyAfter(seconds: number): void;
+  powerAction(action: "wake" | "shutdown", via: string, ok: boolean): void;
   proxied(route: string, status: number): void;
 }
 
@@ -39,6 +40,7 @@ export class GateMetrics {
   readonly shutdowns: Counter;
   readonly proxiedTotal: Counter;
   readonly wakeToReady: Histogram;
+  readonly powerActions: Counter;
 
   constructor(private readonly opts: MetricsOptions) {
     const r = this.registry;
@@ -46,6 +48,9 @@ export class GateMetrics {
     this.shutdowns = r.add(new Counter("ollama_gate_shutdowns_total", `Shutdowns sent, by reason (${opts.reasons.join(", ")})`));
     this.proxiedTotal = r.add(new Counter("ollama_gate_proxied_requests_total", "Proxied requests by route and HTTP status, counted when they end"));
     this.wakeToReady = r.add(new Histogram("ollama_gate_wake_to_ready_seconds", "From the first magic packet to Ollama answering", WAKE_BUCKETS_S));
+    this.powerActions = r.add(
+      new Counter("ollama_gate_power_actions_total", "Wakes and shutdowns sent, by method (wol, ssh, http, command) and result (ok, failed)"),
+    );
     const each = (read: (m: LiveMachine) => [Record<string, string>, number][]) => () =>
       opts.machines().flatMap((m) => read(m).map(([labels, v]): [Record<string, string>, number] => [{ ...this.labels(m.name), ...labels }, v]));
     r.add(
@@ -90,6 +95,7 @@ export class GateMetrics {
       packetSent: () => this.packets.inc(l),
       shutdownSent: (reason) => this.shutdowns.inc({ ...l, reason }),
       readyAfter: (seconds) => this.wakeToReady.observe(seconds, l),
+      powerAction: (action, via, ok) => this.powerActions.inc({ ...l, action, via, result: ok ? "ok" : "failed" }),
       proxied: (route, status) => this.proxiedTotal.inc({ ...l, route, status: String(status) }),
     };
   }
