@@ -81,10 +81,18 @@ async function runningOn(u: MachineUnit, c: Context): Promise<Model[]> {
   return (await fetchList(u, c, "/api/ps"))?.models ?? [];
 }
 
-/** A list from one machine's Ollama, or null when it cannot give one: one machine down never fails the union. */
+/** How long one machine may take to give its part of a list; past that, its remembered part stands in. */
+const PART_TIMEOUT_MS = 5000;
+
+/**
+ * A list from one machine's Ollama, or null when it cannot give one in time: one machine down, or hanging,
+ * never fails or holds up the union.
+ */
 async function fetchList(u: MachineUnit, c: Context, path: string): Promise<{ models: Model[] } | null> {
+  const signal = AbortSignal.any([c.req.raw.signal, AbortSignal.timeout(PART_TIMEOUT_MS)]);
+  const req = new Request(c.req.raw.url, { headers: c.req.raw.headers, signal });
   try {
-    const res = await u.proxy.forward(c.req.raw, path, { method: "GET", background: true });
+    const res = await u.proxy.forward(req, path, { method: "GET", background: true });
     if (res.status !== 200) {
       await res.body?.cancel();
       return null;
