@@ -1,71 +1,149 @@
 /**
- * Try ollama-gate with no hardware: a simulated AI machine on loopback, and the gateway in front of it.
- * Nothing here can power anything off: the "machine" is an ssh2 server that only records commands.
+ * Try ollama-gate with no hardware: two simulated AI machines on loopback, and the gateway in front of them.
+ * "big" (llama3.1:70b) is woken by a magic packet and shut down over SSH; "small" (qwen2.5:7b) is switched
+ * by a simulated smart plug over HTTP. A request wakes only the machine that holds its model.
+ * Nothing here can power anything off: each "machine" is an ssh2 server that only records commands, and
+ * the plug is a loopback HTTP server.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "./app.ts";
 import { parseConfig } from "./config.ts";
-import { buildDeps } from "./deps.ts";
+import { buildDeps, prepareFleet, startFleet } from "./deps.ts";
 import { addressInUse, portInUseMessage, serve } from "./server.ts";
-import { simEnv } from "./sim/env.ts";
-import { SimulatedMachine } from "./sim/machine.ts";
+import { fakeModel } from "./sim/fake-ollama.ts";
+import { simMachinesFile } from "./sim/fleet.ts";
+import { type SimState, SimulatedMachine } from "./sim/machine.ts";
+import { SimSmartPlug } from "./sim/smart-plug.ts";
 
 const DEFAULT_PORT = 8000;
 const apiKey = `demo-${randomBytes(12).toString("hex")}`;
+const sshPassword = randomBytes(9).toString("base64");
 const sudoPassword = randomBytes(9).toString("base64");
-const bootDelayMs = Number(process.env.DEMO_BOOT_DELAY_MS ?? 3000);
+const bootDelayMs = Number(process.env.DEMO_BOOT_DELAY_MS ?? 1500);
 
-const sim = await new SimulatedMachine({ sshUser: "ia", sshPassword: sudoPassword, sudoPassword, bootDelayMs }).start();
+const base = { sshUser: "ia", sshPassword, sudoPassword, bootDelayMs };
+const big = await new SimulatedMachine({
+  ...base,
+  mac: "52:54:00:12:34:56",
+  ollama: { models: [fakeModel("llama3.1:70b", 42_520_413_916, "llama", "70.6B")] },
+}).start();
+const small = await new SimulatedMachine({
+  ...base,
+  mac: "52:54:00:00:00:02",
+  ollama: { models: [fakeModel("qwen2.5:7b", 4_683_087_332, "qwen2", "7.6B")] },
+}).start();
+let stopping = false;
+const simLog = (line: string) => {
+  if (!stopping) console.log(line);
+};
+const plug = new SimSmartPlug({
+  on: () => {
+    simLog("[sim plug] relay switched on: small gets power and boots");
+    small.boot();
+  },
+  off: () => {
+    simLog("[sim plug] relay switched off: small loses power");
+    void small.powerOff();
+  },
+});
+// Only a magic packet boots big: log the one that woke it (repeats while it boots are ignored by the machine too).
+big.on("state", (s: SimState) => {
+  if (s !== "booting") return;
+  const p = big.packets.at(-1);
+  simLog(`[sim big] magic packet for ${p?.mac ?? big.mac} from ${p?.from ?? "?"}: booting`);
+});
+for (const [name, sim] of [
+  ["big", big],
+  ["small", small],
+] as const) {
+  sim.on("state", (s: SimState) => s !== "booting" && simLog(`[sim ${name}] ${s}`));
+}
+
 const statusDir = mkdtempSync(join(tmpdir(), "ollama-gate-demo-"));
-const parsed = parseConfig(
-  simEnv(sim, {
-    API_KEYS: apiKey,
-    SSH_USER: "ia",
-    SSH_PASS: sudoPassword,
-    STATUS_FILE: join(statusDir, "status.json"),
-    PORT: process.env.PORT ?? String(DEFAULT_PORT),
-    HOST: "127.0.0.1",
-  }),
+const machinesFile = join(statusDir, "machines.json");
+writeFileSync(
+  machinesFile,
+  JSON.stringify(
+    simMachinesFile([
+      { name: "big", sim: big, models: ["llama3.1:70b"] },
+      { name: "small", sim: small, plug, models: ["qwen2.5:7b"] },
+    ]),
+    null,
+    2,
+  ),
 );
+const parsed = parseConfig({
+  API_KEYS: apiKey,
+  MACHINES_FILE: machinesFile,
+  SIM_SSH_PASS: sshPassword,
+  SIM_SUDO_PASS: sudoPassword,
+  STATUS_FILE: join(statusDir, "status.json"),
+  PORT: process.env.PORT ?? String(DEFAULT_PORT),
+  HOST: "127.0.0.1",
+});
 if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
 
 const deps = buildDeps(parsed.config);
-const { server, note } = await listen(createApp(deps), parsed.config.listen.port);
-deps.monitor.start();
+const app = createApp(deps);
+// Listen first: a PORT asked for by name and taken must be one line on stderr, before anything logs.
+const { server, note } = await listen(app, parsed.config.listen.port);
+await prepareFleet(deps);
+startFleet(deps);
 const url = `http://127.0.0.1:${server.port}`;
-sim.on("state", (s) => console.log(`[simulated machine] ${s}`));
 
 const curl = (method: string, path: string) => `curl -s -X ${method} -H 'X-API-Key: ${apiKey}' ${url}${path}`;
+// curl -d alone says the body is a form: the JSON type lets the gateway read the model and pick the machine.
+const chat = (model: string) =>
+  `curl -s -H 'X-API-Key: ${apiKey}' -H 'Content-Type: application/json' ${url}/api/chat -d '{"model":"${model}","messages":[{"role":"user","content":"hi"}]}'`;
 console.log(`
-ollama-gate demo — gateway at ${url}, in front of a simulated AI machine (boots ${bootDelayMs} ms after a magic packet)
+ollama-gate demo — gateway at ${url}, in front of two simulated AI machines (each boots ${bootDelayMs} ms after it gets power)
 ${note}
   API key:   ${apiKey}
   Docs:      ${url}/docs
 
+Machines (both asleep):
+  big     llama3.1:70b   woken by a magic packet (Wake-on-LAN), shut down over SSH
+  small   qwen2.5:7b     powered by a simulated smart plug over HTTP (${plug.url}/relay/0)
+
 Try:
-  ${curl("GET", "/status")}
-  ${curl("POST", "/arrancar")}      # sends the magic packet; the machine boots
-  ${curl("GET", "/lista_modelos")}
-  ${curl("GET", "/leases")}         # why is the machine on?
-  ${curl("POST", "/apagar")}        # last lease released: shutdown over SSH
-  curl -s -H 'X-API-Key: ${apiKey}' ${url}/api/chat -d '{"model":"llama3.2:3b","messages":[{"role":"user","content":"hi"}]}'
-                                     # wakes the machine on demand and streams the answer
+  ${curl("GET", "/machines")}
+                                     # both machines, asleep: power state, models, how each is powered
+  ${curl("GET", "/api/tags")}
+                                     # every machine's models while both sleep: nothing wakes
+  ${chat("qwen2.5:7b")}
+                                     # wakes only small: the plug switches on, the answer streams
+  ${chat("llama3.1:70b")}
+                                     # wakes only big: a magic packet
+  ${curl("GET", "/machines")}
+                                     # both on now
+  ${curl("POST", "/machines/small/shutdown")}
+                                     # the plug switches small off; big stays on
   curl -sN -H 'X-API-Key: ${apiKey}' ${url}/events   # every decision, live
 
-Status file: ${parsed.config.machine.statusFile}
+Machines file: ${machinesFile}
+Status files:  ${statusDir}
 Press Ctrl+C to stop.
 `);
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, async () => {
+    stopping = true;
+    for (const u of deps.fleet.units) await u.monitor.stop();
     server.stop(true);
-    await sim.stop();
-    rmSync(statusDir, { recursive: true, force: true });
+    await stopSims();
     process.exit(0);
   });
+}
+
+async function stopSims() {
+  stopping = true;
+  plug.stop();
+  await big.stop();
+  await small.stop();
+  rmSync(statusDir, { recursive: true, force: true });
 }
 
 /**
@@ -79,8 +157,7 @@ async function listen(app: ReturnType<typeof createApp>, port: number) {
     if (!addressInUse(err)) throw err;
     if (process.env.PORT !== undefined) {
       console.error(`ollama-gate demo: ${portInUseMessage("127.0.0.1", port)}`);
-      await sim.stop();
-      rmSync(statusDir, { recursive: true, force: true });
+      await stopSims();
       process.exit(1);
     }
     const server = serve(app, { hostname: "127.0.0.1", port: 0 });
