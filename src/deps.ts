@@ -15,7 +15,7 @@ import { StatusStore } from "./core/power/status-store.ts";
 import type { PowerTelemetry } from "./core/power/telemetry.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
 import { EventLog } from "./core/telemetry/events.ts";
-import { createLogger, type Logger, makeRedactor } from "./core/telemetry/logger.ts";
+import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
 import { type BodyLimits, BUFFER_LIMIT } from "./http/body.ts";
 import { ByteBudget } from "./lib/byte-budget.ts";
@@ -107,7 +107,8 @@ export function startFleet(deps: AppDeps): void {
 }
 
 export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOptions = {}): MachineUnit {
-  const { logger, now } = shared;
+  const { now } = shared;
+  const logger = withFields(shared.logger, { machine: mc.name });
   const events = shared.events.forMachine(mc.name);
   const counts = shared.metrics.forMachine(mc.name);
   const telemetry: PowerTelemetry = counts;

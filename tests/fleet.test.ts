@@ -54,6 +54,15 @@ describe("routing by model", () => {
     expect(h.big.packets).toHaveLength(0);
   });
 
+  test("a body sent as `curl -d` sends it (a form type) is still read for its model, as Ollama reads it", async () => {
+    h = await startFleetHarness();
+    const body = JSON.stringify({ model: "qwen2.5:7b", prompt: "hi", stream: false });
+    const res = await h.api("/api/generate", { method: "POST", body, headers: { "content-type": "application/x-www-form-urlencoded" } });
+    expect(res.status).toBe(200);
+    expect(plugTurns()).toEqual(["on"]);
+    expect(h.big.packets).toHaveLength(0);
+  });
+
   test("an untagged name is the :latest one, as Ollama reads it", async () => {
     h = await startFleetHarness({ on: ["big"] });
     const res = await chat("llama3.1"); // not held as llama3.1:latest: no machine has it

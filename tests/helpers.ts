@@ -117,7 +117,14 @@ export async function startFleetHarness(opts: { on?: ("big" | "small")[]; env?: 
     { name: "small", sim: small, plug, models: ["qwen2.5:7b"] },
   ];
   await Bun.write(file, JSON.stringify(simMachinesFile(members)));
-  const env = { API_KEYS: KEY, MACHINES_FILE: file, STATUS_FILE: join(dir, "status.json"), SIM_SSH_PASS: SSH_PASS, SIM_SUDO_PASS: SUDO_PASS, ...opts.env };
+  const env = {
+    API_KEYS: KEY,
+    MACHINES_FILE: file,
+    STATUS_FILE: join(dir, "status.json"),
+    SIM_SSH_PASS: SSH_PASS,
+    SIM_SUDO_PASS: SUDO_PASS,
+    ...opts.env,
+  };
   const parsed = parseConfig(env);
   if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
   const logger = memoryLogger(secretsOf(parsed.config));

@@ -121,12 +121,14 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch) {
     const length = declaredLength(req);
     if (req.method === "GET" || req.method === "HEAD" || !req.body) return send(c, undefined, null);
     const json = isJsonBody(c.req.path, req.headers.get("content-type"));
+    // Ollama reads its JSON endpoints' bodies whatever the type says (`curl -d` sends a form type): so does the routing.
+    const named = dispatch.wantsModel && (json || JSON_ENDPOINTS.test(c.req.path));
     if (length === null || length > BUFFER_LIMIT) {
       // Streamed through, but the server holds about a megabyte and a half of each such body (read ahead
       // of the upstream, or received while the machine boots): counted against the same pools, from the start.
       const reservation = reserve(bodies.passthrough, STREAM_READ_AHEAD);
       try {
-        if (!dispatch.wantsModel || !json) return await send(c, undefined, req.body);
+        if (!named) return await send(c, undefined, req.body);
         const { head, stream } = await peekStream(req.body, MODEL_PEEK_BYTES);
         return await send(c, topLevelString(head, MODEL_FIELDS), stream);
       } finally {
@@ -135,12 +137,11 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch) {
     }
     const { bytes, reservation } = await readWhole(req, bodies.passthrough, "a buffered body");
     try {
-      let model: string | undefined;
       if (bytes.length > 0 && json) {
         const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH });
         if (!scan.ok) return jsonProblem(c, scan.problem);
-        if (dispatch.wantsModel) model = topLevelString(bytes, MODEL_FIELDS);
       }
+      const model = named ? topLevelString(bytes, MODEL_FIELDS) : undefined;
       // Sent once the response has begun: the body has left by then, and its memory is free.
       return await send(c, model, bytes);
     } finally {

@@ -86,3 +86,13 @@ export function memoryLogger(secrets: string[] = []): Logger & { lines: string[]
     });
   return Object.assign(createLogger({ secrets, sink, level: "debug" }), { lines, waitFor });
 }
+
+/** The same logger, with `fields` on every line (a machine's name on all its unit writes). */
+export function withFields(logger: Logger, fields: Record<string, unknown>): Logger {
+  return {
+    debug: (m, f) => logger.debug(m, { ...fields, ...f }),
+    info: (m, f) => logger.info(m, { ...fields, ...f }),
+    warn: (m, f) => logger.warn(m, { ...fields, ...f }),
+    error: (m, f) => logger.error(m, { ...fields, ...f }),
+  };
+}
