@@ -1,6 +1,6 @@
 // Two simulated machines behind one gateway: a request wakes only the machine that holds its model.
 import { afterEach, describe, expect, test } from "bun:test";
-import { type FleetHarness, json, nextEvent, startFleetHarness } from "./helpers.ts";
+import { type FleetHarness, json, KEY, nextEvent, startFleetHarness } from "./helpers.ts";
 
 let h: FleetHarness | undefined;
 afterEach(async () => {
@@ -63,6 +63,15 @@ describe("routing by model", () => {
     expect(h.big.packets).toHaveLength(0);
   });
 
+  test("a create of a model no machine holds yet goes to the default machine, like a pull", async () => {
+    h = await startFleetHarness({ on: ["big"] });
+    const res = await h.api("/api/create", { method: "POST", body: JSON.stringify({ model: "mine:1", from: "llama3.1:70b", stream: false }) });
+    // The simulated Ollama has no /api/create (its own 404): what matters is that it was asked, not refused here.
+    expect(await res.text()).not.toContain("not found on any machine");
+    expect(h.big.ollama.requests.some((r) => r.path === "/api/create")).toBe(true);
+    expect(plugTurns()).toEqual([]);
+  });
+
   test("an untagged name is the :latest one, as Ollama reads it", async () => {
     h = await startFleetHarness({ on: ["big"] });
     const res = await chat("llama3.1"); // not held as llama3.1:latest: no machine has it
@@ -98,6 +107,12 @@ describe("pinning and the per-machine API", () => {
     const gen = await h.api("/machines/small/api/generate", { method: "POST", body: JSON.stringify({ model: "qwen2.5:7b", stream: false }) });
     expect(gen.status).toBe(200);
     expect(plugTurns()).toEqual(["on"]);
+    // The same with the key in the path, for clients that cannot send headers.
+    const keyed = await fetch(`${h.url}/k/${KEY}/machines/small/api/generate`, {
+      method: "POST",
+      body: JSON.stringify({ model: "qwen2.5:7b", stream: false }),
+    });
+    expect(keyed.status).toBe(200);
     const unknown = await h.api("/machines/nope/api/tags");
     expect(unknown.status).toBe(404);
     expect((await json(unknown)).detail).toContain("nope");

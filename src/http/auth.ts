@@ -33,7 +33,8 @@ export function keyFromHeaders(headers: Headers): string | undefined {
 
 // For clients that cannot send headers (the ollama CLI through OLLAMA_HOST): /k/<key>/api/… and /k/<key>/v1/….
 // The bare /k/<key> (and /k/<key>/) is the base URL itself: the ollama CLI's heartbeat is HEAD on it.
-const KEY_PREFIX = /^\/k\/([^/]+)(\/(?:api|v1)(?:\/.*)?|\/)?$/;
+// Ollama's API, or the same pinned to one machine: /k/<key>/api/…, /k/<key>/machines/<name>/v1/…
+const KEY_PREFIX = /^\/k\/([^/]+)(\/(?:machines\/[^/]+\/)?(?:api|v1)(?:\/.*)?|\/)?$/;
 
 /** The path the router sees: a /k/<key> prefix is removed, so those requests reach the same routes. */
 export function routedPath(req: Request): string {

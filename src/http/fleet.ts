@@ -11,7 +11,7 @@ type FleetDeps = Pick<AppDeps, "fleet">;
 /**
  * By model: a machine known to hold it (an awake one with the least work, else the one to wake); none:
  * with one machine, that machine (Ollama answers for itself); with several, Ollama's own 404, waking
- * nothing — except a pull, which goes to the default machine.
+ * nothing — except a pull or a create, which go to the default machine.
  */
 export function byModel({ fleet }: FleetDeps): Dispatch {
   const [first] = fleet.units;
@@ -25,11 +25,14 @@ export function byModel({ fleet }: FleetDeps): Dispatch {
         holders.map((u) => ({ name: u.name, priority: u.config.priority, state: u.monitor.state, inFlight: u.activity.inFlight })),
       );
       if (chosen) return fleet.byName.get(chosen.name)!;
-      if (c.req.path === "/api/pull") return first!;
+      // A model no machine holds yet: a pull, or a create, puts it on the default machine.
+      if (NEW_MODEL_PATHS.has(c.req.path)) return first!;
       return c.json({ error: `model '${model}' not found on any machine` }, 404);
     },
   };
 }
+
+const NEW_MODEL_PATHS = new Set(["/api/pull", "/api/create"]);
 
 /** Always the one machine a pinned request names. */
 export const pinnedTo = (unit: MachineUnit): Dispatch => ({ wantsModel: false, choose: () => unit });

@@ -15,6 +15,8 @@ export function releaseMessage(d: ReleaseDecision, count: number): string {
       return `Machine stays on: ${count} ${plural(count, "client still holds", "clients still hold")} it`;
     case "permanent_on":
       return "Machine stays on: permanent_on is enabled";
+    case "no_power_off":
+      return "No client holds the machine any more; it stays on, as its power_off is none";
     case "already_off":
       return "No client holds the machine, and it does not answer: nothing to shut down";
   }

@@ -83,6 +83,11 @@ describe("the old texts, exactly", () => {
       "No client holds the machine, and it does not answer: nothing to shut down",
     ],
     ["already released", alreadyReleasedMessage("abc"), "Lease abc was already released; nothing changed"],
+    [
+      "release: power_off none",
+      releaseMessage({ action: "keep", reason: "no_power_off" }, 0),
+      "No client holds the machine any more; it stays on, as its power_off is none",
+    ],
     ["forced: sent", forcedShutdownReply(true, false), "Shutdown sent; leases and flags reset"],
     [
       "forced: booting",

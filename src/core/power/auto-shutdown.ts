@@ -86,7 +86,7 @@ export class AutoShutdown {
    */
   async afterRelease(reason: ShutdownReason, answers: boolean): Promise<ReleaseDecision> {
     const s = await this.store.read();
-    const machine = { answers, booting: this.monitor.state === PowerState.waking };
+    const machine = { answers, booting: this.monitor.state === PowerState.waking, canPowerOff: this.monitor.canPowerOff };
     const decision = decideRelease({ leases: s.peticions_ollama, permanent_on: s.permanent_on }, machine, this.activity.inFlight);
     if (decision.action === "shutdown") await this.monitor.shutdownLocked(reason);
     if (decision.action === "defer") await this.defer(reason, decision.inFlight);
@@ -129,7 +129,7 @@ export class AutoShutdown {
     );
     const holders = { leases: status.peticions_ollama, permanent_on: status.permanent_on, inFlight: this.activity.inFlight };
     const window = { ...this.idleWindow, wokenByGateway: this.monitor.woken };
-    if (!idleShutdownDue({ ...window, ...holders, idleSince, now })) return;
+    if (!this.monitor.canPowerOff || !idleShutdownDue({ ...window, ...holders, idleSince, now })) return;
     this.logger.info("idle shutdown", { idle_min: (now - idleSince) / 60_000 });
     try {
       await this.monitor.shutdownLocked(ShutdownReason.idle);

@@ -145,6 +145,11 @@ export class PowerMonitor {
     return this.waitReady(timeoutMs);
   }
 
+  /** false for a machine with power_off: none, which the gateway never switches off. */
+  get canPowerOff(): boolean {
+    return this.machine.powerOffKind !== "none";
+  }
+
   /** Sends the shutdown command; the caller holds the lock. On failure the state goes back and the error is thrown. */
   async shutdownLocked(reason: ShutdownReason): Promise<void> {
     const problem = this.machine.shutdownProblem();
@@ -187,7 +192,8 @@ export class PowerMonitor {
   private async advanceWake(wake: WakeAttempt, seen: PowerState, hostAnswers: boolean, now: number): Promise<void> {
     if (seen === PowerState.on) return this.ready(wake, now);
     if (wake.timedOut(now)) return this.giveUp(wake, seen);
-    if (wake.resendDue(now, hostAnswers)) await this.sendWake(wake, now);
+    // Only a magic packet is sent again: a plug told "on" has answered, and a command may not be idempotent.
+    if (this.machine.powerOnKind === "wol" && wake.resendDue(now, hostAnswers)) await this.sendWake(wake, now);
   }
 
   private async advanceShutdown(seen: PowerState, hostAnswers: boolean, now: number): Promise<void> {

@@ -4,15 +4,17 @@ import { ShutdownReason } from "./states.ts";
 export type ReleaseDecision =
   | { action: "shutdown" }
   | { action: "defer"; inFlight: number; booting: boolean }
-  | { action: "keep"; reason: "clients" | "permanent_on" | "already_off" };
+  | { action: "keep"; reason: "clients" | "permanent_on" | "already_off" | "no_power_off" };
 
 export function decideRelease(
   after: { leases: number; permanent_on: boolean },
-  machine: { answers: boolean; booting: boolean },
+  machine: { answers: boolean; booting: boolean; canPowerOff?: boolean },
   inFlight: number,
 ): ReleaseDecision {
   if (after.leases > 0) return { action: "keep", reason: "clients" };
   if (after.permanent_on) return { action: "keep", reason: "permanent_on" };
+  // power_off: none — nothing could switch it off; it stays on, and that is no error.
+  if (machine.canPowerOff === false) return { action: "keep", reason: "no_power_off" };
   // A machine still booting cannot take the command yet, and must not be left on once it is up.
   if (machine.booting) return { action: "defer", inFlight, booting: true };
   if (!machine.answers) return { action: "keep", reason: "already_off" };

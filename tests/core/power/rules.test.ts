@@ -8,13 +8,23 @@ const booting = { answers: false, booting: true };
 const free = { leases: 0, permanent_on: false };
 
 describe("decideRelease", () => {
-  test.each<[string, { leases: number; permanent_on: boolean }, { answers: boolean; booting: boolean }, number, ReleaseDecision]>([
+  test.each<
+    [string, { leases: number; permanent_on: boolean }, { answers: boolean; booting: boolean; canPowerOff?: boolean }, number, ReleaseDecision]
+  >([
     // One branch each.
     ["clients left keep it on", { leases: 2, permanent_on: false }, on, 0, { action: "keep", reason: "clients" }],
     ["permanent_on keeps it on", { leases: 0, permanent_on: true }, on, 0, { action: "keep", reason: "permanent_on" }],
     ["a booting machine defers until it is up", free, booting, 0, { action: "defer", inFlight: 0, booting: true }],
     ["a machine that does not answer is already off", free, off, 0, { action: "keep", reason: "already_off" }],
     ["running requests defer the shutdown", free, on, 3, { action: "defer", inFlight: 3, booting: false }],
+    ["power_off none: it stays on, no error", free, { ...on, canPowerOff: false }, 0, { action: "keep", reason: "no_power_off" }],
+    [
+      "permanent_on before power_off none",
+      { leases: 0, permanent_on: true },
+      { ...on, canPowerOff: false },
+      0,
+      { action: "keep", reason: "permanent_on" },
+    ],
     ["nothing holds it: shutdown", free, on, 0, { action: "shutdown" }],
     // Precedence: a remaining lease wins over everything, even permanent_on and a boot.
     ["clients before permanent_on", { leases: 1, permanent_on: true }, on, 0, { action: "keep", reason: "clients" }],
