@@ -49,8 +49,9 @@ describe("routing by model", () => {
     const body = JSON.stringify({ model: "qwen2.5:7b", prompt, stream: false });
     const res = await h.api("/api/generate", { method: "POST", body, headers: { "content-type": "application/json" } });
     expect(res.status).toBe(200);
-    const seen = h.small.ollama.requests.at(-1)!;
-    expect(seen.path).toBe("/api/generate");
+    // (The monitor's probe may ask /api/tags meanwhile: the generate is among the requests, not always the last.)
+    const seen = h.small.ollama.requests.find((r) => r.path === "/api/generate");
+    expect(seen?.body.length).toBeGreaterThan(3 * 1048576);
     expect(h.big.packets).toHaveLength(0);
   });
 
@@ -70,6 +71,39 @@ describe("routing by model", () => {
     expect(await res.text()).not.toContain("not found on any machine");
     expect(h.big.ollama.requests.some((r) => r.path === "/api/create")).toBe(true);
     expect(plugTurns()).toEqual([]);
+  });
+
+  test("a body that names no model (or not in its first 64 KB) is a 400, and wakes nothing", async () => {
+    h = await startFleetHarness();
+    const none = await h.api("/api/chat", { method: "POST", body: JSON.stringify({ messages: [] }) });
+    expect(none.status).toBe(400);
+    expect((await json(none)).error).toContain("pin a machine");
+    // Past the size read whole: the model is looked for in the first 64 KB only, and here it comes after 2 MB.
+    const late = JSON.stringify({ prompt: "hi", images: ["i".repeat(2 * 1048576)], model: "qwen2.5:7b" });
+    const res = await h.api("/api/generate", { method: "POST", body: late, headers: { "content-type": "application/json" } });
+    expect(res.status).toBe(400);
+    expect(h.big.packets).toHaveLength(0);
+    expect(plugTurns()).toEqual([]);
+  });
+
+  test("a model pulled a moment ago is found: a miss reads the awake machines' lists again", async () => {
+    h = await startFleetHarness({ on: ["big"] });
+    await h.deps.fleet.byName.get("big")!.monitor.tick();
+    const pull = await h.api("/api/pull", { method: "POST", body: JSON.stringify({ model: "newmodel:1", stream: false }) });
+    expect(pull.status).toBe(200);
+    expect((await chat("newmodel:1")).status).toBe(200);
+    expect(plugTurns()).toEqual([]);
+  });
+
+  test("the model in a path (/v1/models/{model}) or a copy's source routes too", async () => {
+    h = await startFleetHarness({ on: ["small"] });
+    await h.api("/v1/models/qwen2.5:7b");
+    const copy = await h.api("/api/copy", { method: "POST", body: JSON.stringify({ source: "qwen2.5:7b", destination: "mine:1" }) });
+    await copy.body?.cancel();
+    const paths = h.small.ollama.requests.map((r) => r.path);
+    expect(paths).toContain("/v1/models/qwen2.5:7b");
+    expect(paths).toContain("/api/copy");
+    expect(h.big.packets).toHaveLength(0);
   });
 
   test("an untagged name is the :latest one, as Ollama reads it", async () => {

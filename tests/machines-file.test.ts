@@ -131,6 +131,31 @@ machines:
     ]);
   });
 
+  test("what would fail only at the first wake is refused at start: a host with a port, a bad header, a GET with a body", () => {
+    const text = `
+machines:
+  - name: one
+    host: "192.168.1.50:11434"
+    power_on: { http: { url: "http://plug/on", method: POST, headers: { "bad name": "v" } } }
+  - name: two
+    host: box
+    power_on: { http: { url: "http://plug/on", method: GET, body: "x" } }
+`;
+    expect(errorsOf(withFile(text)).sort()).toEqual(
+      [
+        "MACHINES_FILE machines[0] (one).host: expected a host name or an IP address (no scheme, port or path)",
+        "MACHINES_FILE machines[1] (two).power_on.http.body: a GET sends no body: use POST, or leave body out",
+        "MACHINES_FILE machines[0] (one).power_on.http.headers.bad name: expected a header name (letters, digits, - and a few signs)",
+      ].sort(),
+    );
+  });
+
+  test("numbers and flags may come from the environment too", () => {
+    const text = "machines:\n  - { name: one, host: box, mac: aabbccddeeff, ollama_port: '${OLLAMA_P}', auto_wake: '${WAKE}' }\n";
+    const r = withFile(text, { OLLAMA_P: "11500", WAKE: "false" });
+    expect(r.ok && [r.config.machine.ollamaPort, r.config.machine.power.autoWake]).toEqual([11500, false]);
+  });
+
   test("a file that is missing, not YAML, or lists nothing says so", () => {
     expect(errorsOf(parseConfig({ ...KEYS, MACHINES_FILE: "/nonexistent/machines.yaml" }))).toEqual([
       "MACHINES_FILE: no file at /nonexistent/machines.yaml",

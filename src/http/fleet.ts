@@ -2,40 +2,77 @@
 import type { Context } from "hono";
 import { chooseMachine } from "../core/fleet/choose.ts";
 import { type CachedAnswer, openAiModelList, type TagsAnswer } from "../core/machine/metadata-cache.ts";
-import { isUp } from "../core/power/states.ts";
+import { PowerState } from "../core/power/states.ts";
 import type { AppDeps, MachineUnit } from "../deps.ts";
-import { type Dispatch, type MetadataRoute, metadata } from "./proxy-handlers.ts";
+import { type Dispatch, JSON_ENDPOINTS, type MetadataRoute, metadata } from "./proxy-handlers.ts";
 
 type FleetDeps = Pick<AppDeps, "fleet">;
 
+/** The body fields that may name a model: `model`; `name` in the older forms; `source` of a copy; `from` of a create. */
+const FIELDS = ["model", "name", "source", "from"] as const;
+const OLDER_FORMS = new Set(["/api/pull", "/api/push", "/api/show", "/api/delete", "/api/create"]);
+const NEW_MODEL_PATHS = new Set(["/api/pull", "/api/create"]);
+
+/** The model a request names, read as Ollama reads each endpoint. */
+function modelOf(path: string, body: Map<string, string> | null): string | undefined {
+  const one = /^\/v1\/models\/(.+)$/.exec(path); // GET /v1/models/{model}
+  if (one) return decodeURIComponent(one[1]!);
+  if (!body) return undefined;
+  if (path === "/api/copy") return body.get("source");
+  return body.get("model") || (OLDER_FORMS.has(path) ? body.get("name") : undefined) || undefined;
+}
+
 /**
- * By model: a machine known to hold it (an awake one with the least work, else the one to wake); none:
- * with one machine, that machine (Ollama answers for itself); with several, Ollama's own 404, waking
- * nothing — except a pull or a create, which go to the default machine.
+ * By model: a machine known to hold it (an awake one with the least work, else the one to wake). None known:
+ * the awake machines' lists are read again (a pull may have just added it); still none: Ollama's own 404,
+ * waking nothing — except a pull or a create, which go to the default machine (a create, first, to a machine
+ * holding the model it starts from). With one machine none of this runs: everything goes to it.
  */
 export function byModel({ fleet }: FleetDeps): Dispatch {
   const [first] = fleet.units;
-  if (fleet.units.length === 1) return { wantsModel: false, choose: () => first! };
+  if (fleet.units.length === 1) return { fields: [], choose: () => first! };
+  const pick = (model: string | undefined) => {
+    if (!model) return undefined;
+    const holders = fleet.index.holders(model).map((name) => fleet.byName.get(name)!);
+    const chosen = chooseMachine(
+      holders.map((u) => ({
+        name: u.name,
+        priority: u.config.priority,
+        state: u.monitor.state,
+        inFlight: u.activity.inFlight,
+        canWake: u.config.power.autoWake,
+      })),
+    );
+    return chosen && fleet.byName.get(chosen.name);
+  };
+  const relist = () => Promise.all(fleet.units.filter((u) => u.monitor.state === PowerState.on).map((u) => u.machine.tags()));
   return {
-    wantsModel: true,
-    choose: (c, model) => {
-      if (model === undefined) return first!;
-      const holders = fleet.index.holders(model).map((name) => fleet.byName.get(name)!);
-      const chosen = chooseMachine(
-        holders.map((u) => ({ name: u.name, priority: u.config.priority, state: u.monitor.state, inFlight: u.activity.inFlight })),
-      );
-      if (chosen) return fleet.byName.get(chosen.name)!;
-      // A model no machine holds yet: a pull, or a create, puts it on the default machine.
-      if (NEW_MODEL_PATHS.has(c.req.path)) return first!;
+    fields: FIELDS,
+    choose: async (c, body) => {
+      const path = c.req.path;
+      const model = modelOf(path, body);
+      if (model === undefined) {
+        // An endpoint that runs a model, with a body that names none (or not in its first 64 KB): refused
+        // rather than sent to a machine chosen at random.
+        if (body && JSON_ENDPOINTS.test(path)) return c.json({ error: NO_MODEL }, 400);
+        return first!;
+      }
+      let unit = pick(model);
+      if (!unit) await relist();
+      unit ??= pick(model) ?? (path === "/api/create" ? pick(body?.get("from")) : undefined);
+      if (unit) return unit;
+      if (NEW_MODEL_PATHS.has(path)) return first!;
       return c.json({ error: `model '${model}' not found on any machine` }, 404);
     },
   };
 }
 
-const NEW_MODEL_PATHS = new Set(["/api/pull", "/api/create"]);
+const NO_MODEL =
+  'with several machines the gateway reads the model from the body to choose one, and found none: send "model" ' +
+  "before any large field, or pin a machine with /machines/{name}/api/…";
 
 /** Always the one machine a pinned request names. */
-export const pinnedTo = (unit: MachineUnit): Dispatch => ({ wantsModel: false, choose: () => unit });
+export const pinnedTo = (unit: MachineUnit): Dispatch => ({ fields: [], choose: () => unit });
 
 /** What a union list route reads from each machine. */
 type Union = "tags" | "models" | "ps";
@@ -66,7 +103,7 @@ const dedupe = (models: Model[]) => {
 
 /** One machine's models: live while it is up (and remembered), else its last list, else what the file says it holds. */
 async function modelsOf(u: MachineUnit, c: Context, { fleet }: FleetDeps): Promise<Model[]> {
-  if (isUp(u.monitor.state)) {
+  if (u.monitor.state === PowerState.on) {
     const live = await fetchList(u, c, "/api/tags");
     if (live) {
       await u.machine.cache.put("/api/tags", live);
@@ -80,7 +117,7 @@ async function modelsOf(u: MachineUnit, c: Context, { fleet }: FleetDeps): Promi
 }
 
 async function runningOn(u: MachineUnit, c: Context): Promise<Model[]> {
-  if (!isUp(u.monitor.state)) return [];
+  if (u.monitor.state !== PowerState.on) return [];
   return (await fetchList(u, c, "/api/ps"))?.models ?? [];
 }
 

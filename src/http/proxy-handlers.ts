@@ -12,7 +12,7 @@ import type { CachedAnswer } from "../core/machine/metadata-cache.ts";
 import { isAsleep, isUp } from "../core/power/states.ts";
 import type { ForwardOverrides } from "../core/proxy/forward.ts";
 import type { AppDeps, MachineUnit } from "../deps.ts";
-import { topLevelString } from "../lib/json-prefix.ts";
+import { topLevelStrings } from "../lib/json-prefix.ts";
 import { scanJson } from "../lib/json-scan.ts";
 import { peekStream } from "../lib/stream-peek.ts";
 import { connectionTimeout, keepConnectionOpen } from "../server.ts";
@@ -93,17 +93,18 @@ export async function forwardWaking(d: Deps, c: Context, target: string, given: 
 }
 
 /**
- * Which machine serves a request, from the model it names (undefined: none named); or the answer to send
- * instead (a model no machine holds). Only asked when `wantsModel` says the model matters.
+ * Which machine serves a request, from the string fields its JSON body gives (null: it has no JSON body to
+ * read); or the answer to send instead (a model no machine holds). Only asked for fields when `fields` is
+ * not empty.
  */
 export interface Dispatch {
-  wantsModel: boolean;
-  choose: (c: Context, model: string | undefined) => Deps | Response;
+  /** The top-level fields that may name the model (model, name, source, from); none: the model does not matter. */
+  fields: readonly string[];
+  choose: (c: Context, body: Map<string, string> | null) => Deps | Response | Promise<Deps | Response>;
 }
 
 /** How much of a large or chunked JSON body is read to find its model: the field comes first in practice. */
 const MODEL_PEEK_BYTES = 64 * 1024;
-const MODEL_FIELDS = ["model", "name"] as const;
 
 /**
  * Ollama's API, forwarded. A small body (up to BUFFER_LIMIT, with a Content-Length) is read whole within
@@ -112,25 +113,30 @@ const MODEL_FIELDS = ["model", "name"] as const;
  * were read for the model they name.
  */
 export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch) {
-  const send = async (c: Context, model: string | undefined, body: ForwardOverrides["body"]) => {
-    const target = dispatch.choose(c, model);
-    return target instanceof Response ? target : forwardWaking(target, c, upstreamTarget(c), { body });
+  const send = async (c: Context, fields: Map<string, string> | null, body: ForwardOverrides["body"]) => {
+    const target = await dispatch.choose(c, fields);
+    if (!(target instanceof Response)) return forwardWaking(target, c, upstreamTarget(c), { body });
+    if (body instanceof ReadableStream) await body.cancel().catch(() => {}); // refused: the rest is not read
+    return target;
   };
+  const wanted = dispatch.fields.length > 0;
   return async (c: Context) => {
     const req = c.req.raw;
     const length = declaredLength(req);
-    if (req.method === "GET" || req.method === "HEAD" || !req.body) return send(c, undefined, null);
+    if (req.method === "GET" || req.method === "HEAD" || !req.body) return send(c, null, null);
     const json = isJsonBody(c.req.path, req.headers.get("content-type"));
     // Ollama reads its JSON endpoints' bodies whatever the type says (`curl -d` sends a form type): so does the routing.
-    const named = dispatch.wantsModel && (json || JSON_ENDPOINTS.test(c.req.path));
+    const named = wanted && (json || JSON_ENDPOINTS.test(c.req.path));
     if (length === null || length > BUFFER_LIMIT) {
       // Streamed through, but the server holds about a megabyte and a half of each such body (read ahead
       // of the upstream, or received while the machine boots): counted against the same pools, from the start.
       const reservation = reserve(bodies.passthrough, STREAM_READ_AHEAD);
       try {
-        if (!named) return await send(c, undefined, req.body);
-        const { head, stream } = await peekStream(req.body, MODEL_PEEK_BYTES);
-        return await send(c, topLevelString(head, MODEL_FIELDS), stream);
+        if (!named) return await send(c, null, req.body);
+        const { head, stream } = await peekStream(req.body, MODEL_PEEK_BYTES).catch((err) => {
+          throw req.signal.aborted ? new ClientGoneError() : err;
+        });
+        return await send(c, topLevelStrings(head, dispatch.fields), stream);
       } finally {
         reservation.release();
       }
@@ -141,9 +147,9 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch) {
         const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH });
         if (!scan.ok) return jsonProblem(c, scan.problem);
       }
-      const model = named ? topLevelString(bytes, MODEL_FIELDS) : undefined;
+      const fields = named ? topLevelStrings(bytes, dispatch.fields) : null;
       // Sent once the response has begun: the body has left by then, and its memory is free.
-      return await send(c, model, bytes);
+      return await send(c, fields, bytes);
     } finally {
       reservation.release();
     }
@@ -152,7 +158,7 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch) {
 
 // A body that says it is JSON, or one sent untyped (as some clients do) to an endpoint that takes JSON. Blobs
 // are binary, and an endpoint this gateway does not know yet gets its body as it is.
-const JSON_ENDPOINTS =
+export const JSON_ENDPOINTS =
   /^\/(api\/(generate|chat|embed|embeddings|pull|push|create|copy|delete|show)|v1\/(chat\/completions|completions|embeddings|responses))$/;
 const isJsonBody = (path: string, type: string | null) =>
   !path.startsWith("/api/blobs/") && (type ? /[/+]json\b/i.test(type) : JSON_ENDPOINTS.test(path));

@@ -1,9 +1,11 @@
 /**
- * The string value of a top-level field, read from the start of a JSON object that may be cut short
+ * The string values of some top-level fields, read from the start of a JSON object that may be cut short
  * (the first kilobytes of a large upload). It tracks strings and nesting only: no validation, nothing
- * built but the one string. Undefined when the field is absent from the prefix or not a string.
+ * built but those strings. A field given twice has its last value, as JSON decoders keep; a field absent
+ * from the prefix, or not a string, is not in the map.
  */
-export function topLevelString(prefix: Uint8Array, names: readonly string[]): string | undefined {
+export function topLevelStrings(prefix: Uint8Array, names: readonly string[]): Map<string, string> {
+  const found = new Map<string, string>();
   let depth = 0;
   let i = 0;
   let expectKey = false;
@@ -13,12 +15,13 @@ export function topLevelString(prefix: Uint8Array, names: readonly string[]): st
     const c = prefix[i]!;
     if (c === 0x22) {
       const end = stringEnd(prefix, i);
-      if (end < 0) return undefined; // cut inside a string
+      if (end < 0) return found; // cut inside a string
       if (depth === 1 && expectKey) {
         key = decode(prefix, i, end);
         expectKey = false;
       } else if (depth === 1 && key !== undefined) {
-        if (names.includes(key)) return decode(prefix, i, end);
+        const value = names.includes(key) ? decode(prefix, i, end) : undefined;
+        if (value !== undefined) found.set(key, value);
         key = undefined;
       }
       i = end;
@@ -37,7 +40,7 @@ export function topLevelString(prefix: Uint8Array, names: readonly string[]): st
     }
     i++;
   }
-  return undefined;
+  return found;
 }
 
 /** The index just past the closing quote of the string starting at `at`, or -1 if it does not end here. */

@@ -18,7 +18,9 @@ const debug = createRoute({
   responses: { 200: jsonContent(DebugSchema, "Diagnostics"), ...errorResponses() },
 });
 
-export function debugRoutes({ config, machine }: AppDeps) {
+export function debugRoutes({ config, machine, redact }: AppDeps) {
+  // Secrets are shown as *_SET flags; a ${VAR} of the machines file inside a shown value (a shutdown command) is blanked too.
+  const shown = JSON.parse(redact(JSON.stringify(describeConfig(config)))) as Record<string, unknown>;
   return createRouter().openapi(debug, async (c) => {
     const { host, ollama } = await machine.probe();
     const ollamaProbe = ollama.ok ? { ok: true, ms: ollama.ms, models: ollama.models.length } : { ok: false, ms: ollama.ms, error: ollama.error };
@@ -31,7 +33,7 @@ export function debugRoutes({ config, machine }: AppDeps) {
           pid: process.pid,
           uptime_s: Math.round(process.uptime()),
         },
-        config: describeConfig(config),
+        config: shown,
         probes: { host, ollama: ollamaProbe },
       },
       200,

@@ -133,8 +133,9 @@ export class FakeOllama extends EventEmitter {
 
   private pull(req: Request, json: Json): Response {
     const lines = reply.pullLines(modelOf(json));
-    if (json.stream === false) return Response.json({ status: "success" });
+    // Pulled, streamed or not: the model is there afterwards, as with a real Ollama.
     if (!this.models.some((m) => m.name === modelOf(json))) this.models.push(fakeModel(modelOf(json), 4096, "llama", "1B"));
+    if (json.stream === false) return Response.json({ status: "success" });
     return this.streamed(req, "/api/pull", NDJSON, (i) => (i < lines.length ? JSON.stringify(lines[i]) + "\n" : null));
   }
 

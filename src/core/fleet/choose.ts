@@ -6,16 +6,24 @@ export interface Candidate {
   priority: number;
   state: PowerState;
   inFlight: number;
+  /** false: AUTO_WAKE is off for it, so a request would find it asleep. */
+  canWake: boolean;
 }
 
 /**
  * The machine that serves a request for a model held by `candidates` (in the file's order): an awake one
  * with the fewest requests in flight; else one already waking (a second wake would only add a machine);
  * else the sleeping one with the highest priority, the first in the file on a tie. A machine whose Ollama
- * does not answer comes last. Pure: the caller then wakes the one chosen, if it sleeps.
+ * does not answer comes after those, and a sleeping one the gateway may not wake (AUTO_WAKE off) last.
+ * Pure: the caller then wakes the one chosen, if it sleeps.
  */
 export function chooseMachine(candidates: readonly Candidate[]): Candidate | undefined {
-  const rank = (c: Candidate) => (c.state === PowerState.on ? 0 : c.state === PowerState.waking ? 1 : c.state === PowerState.degraded ? 3 : 2);
+  const rank = (c: Candidate) => {
+    if (c.state === PowerState.on) return 0;
+    if (c.state === PowerState.waking) return 1;
+    if (c.state === PowerState.degraded) return 3;
+    return c.canWake ? 2 : 4; // asleep: one the gateway may not wake comes last
+  };
   let best: Candidate | undefined;
   for (const c of candidates) {
     if (!best) best = c;

@@ -40,9 +40,16 @@ export class ModelIndex {
   }
 }
 
-/** Ollama's own reading of a model name: no tag means ":latest". */
+/**
+ * Ollama's own reading of a model name: case does not matter, its default registry and namespace may be
+ * written out (registry.ollama.ai/library/llama3 is llama3), and no tag means ":latest".
+ */
 export function normalizeModel(model: string): string {
-  const m = model.trim();
+  const m = model
+    .trim()
+    .toLowerCase()
+    .replace(/^registry\.ollama\.ai\//, "")
+    .replace(/^library\//, "");
   const lastPart = m.slice(m.lastIndexOf("/") + 1);
   return lastPart.includes(":") ? m : `${m}:latest`;
 }

@@ -116,7 +116,8 @@ export class Machine {
         await this.io.runCommand(powerOn.argv, this.config.powerTimeoutMs);
         break;
     }
-    this.logger.info("machine powered on", { machine: name, via: powerOn.kind });
+    // A magic packet has its own line above; a plug or a command says here that it went through.
+    if (powerOn.kind !== "wol") this.logger.info("machine powered on", { machine: name, via: powerOn.kind });
   }
 
   /** Why a shutdown cannot even be tried (SSH not configured, power_off: none), or null. */

@@ -1,0 +1,20 @@
+import { expect, test } from "bun:test";
+import { topLevelStrings } from "../../src/lib/json-prefix.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const read = (s: string, names = ["model", "name"]) => Object.fromEntries(topLevelStrings(enc(s), names));
+
+test.each<[string, string, Record<string, string>]>([
+  ["a field anywhere at the top", '{"messages":[{"role":"user","content":"hi"}],"model":"qwen2.5:7b"}', { model: "qwen2.5:7b" }],
+  ["both model and name", '{"name":"a","model":"b"}', { name: "a", model: "b" }],
+  ["given twice: the last, as JSON decoders keep", '{"model":"a","model":"b"}', { model: "b" }],
+  ["nested fields are not the top level's", '{"options":{"model":"x"},"messages":[{"name":"y"}]}', {}],
+  ["a string value that looks like a key", '{"prompt":"\\"model\\":\\"x\\"","model":"real"}', { model: "real" }],
+  ["escapes are decoded", '{"model":"a\\u0062c"}', { model: "abc" }],
+  ["a model that is not a string", '{"model":42,"name":null}', {}],
+  ["a top-level array has no fields", '["model","x"]', {}],
+  ["cut inside a later string: what came before counts", '{"model":"m","prompt":"aaaa', { model: "m" }],
+  ["cut inside the value itself: nothing", '{"model":"qwe', {}],
+])("%s", (_name, json, expected) => {
+  expect(read(json)).toEqual(expected);
+});
