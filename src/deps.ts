@@ -2,7 +2,8 @@
 // hands one object's callbacks to another; a second machine is a second call of buildMachineUnit.
 
 import pkg from "../package.json" with { type: "json" };
-import { type Config, type MachineConfig, secretsOf } from "./config.ts";
+import type { Config, MachineConfig } from "./config.ts";
+import { secretsOf } from "./config-view.ts";
 import { ModelIndex } from "./core/fleet/model-index.ts";
 import { Machine, type MachineIo, realMachineIo } from "./core/machine/machine.ts";
 import { MetadataCache } from "./core/machine/metadata-cache.ts";

@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseConfig, secretsOf } from "../src/config.ts";
+import { parseConfig } from "../src/config.ts";
+import { secretsOf } from "../src/config-view.ts";
 import { tempDir } from "./helpers.ts";
 
 const KEYS = { API_KEYS: "key-one-1", STATUS_FILE: "/data/status/status.json" };

@@ -12,7 +12,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/app.ts";
-import { parseConfig, secretsOf } from "../src/config.ts";
+import { parseConfig } from "../src/config.ts";
+import { secretsOf } from "../src/config-view.ts";
 import { memoryLogger } from "../src/core/telemetry/logger.ts";
 import { buildDeps } from "../src/deps.ts";
 import { freePort } from "../src/sim/ports.ts";
