@@ -78,11 +78,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     logLine: logger.waitFor,
     url,
     dir,
-    api: (path, init = {}) => {
-      const headers = new Headers(init.headers);
-      if (!headers.has("authorization") && !headers.has("x-api-key")) headers.set("X-API-Key", KEY);
-      return fetch(url + path, { ...init, headers });
-    },
+    api: apiWithKey(url),
     close: async () => {
       await deps.monitor.stop(); // a probe under way would write into the directory removed below
       server.stop(true);
@@ -143,11 +139,7 @@ export async function startFleetHarness(opts: { on?: ("big" | "small")[]; env?: 
     logLine: logger.waitFor,
     url,
     dir,
-    api: (path, init = {}) => {
-      const headers = new Headers(init.headers);
-      if (!headers.has("authorization") && !headers.has("x-api-key")) headers.set("X-API-Key", KEY);
-      return fetch(url + path, { ...init, headers });
-    },
+    api: apiWithKey(url),
     close: async () => {
       for (const u of deps.fleet.units) await u.monitor.stop();
       server.stop(true);
@@ -156,6 +148,15 @@ export async function startFleetHarness(opts: { on?: ("big" | "small")[]; env?: 
       await small.stop();
       cleanup();
     },
+  };
+}
+
+/** fetch against a gateway at `url`, with the API key unless the request brings its own. */
+function apiWithKey(url: string) {
+  return (path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    if (!headers.has("authorization") && !headers.has("x-api-key")) headers.set("X-API-Key", KEY);
+    return fetch(url + path, { ...init, headers });
   };
 }
 

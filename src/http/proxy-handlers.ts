@@ -1,13 +1,5 @@
 import type { Context } from "hono";
-import {
-  ClientGoneError,
-  GatewayError,
-  MachineAsleepError,
-  PowerOnFailedError,
-  RETRY_AFTER_S,
-  UnavailableError,
-  UpstreamError,
-} from "../core/errors.ts";
+import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError } from "../core/errors.ts";
 import type { CachedAnswer } from "../core/machine/metadata-cache.ts";
 import { isAsleep, isUp } from "../core/power/states.ts";
 import type { ForwardOverrides } from "../core/proxy/forward.ts";
@@ -46,10 +38,8 @@ async function wakeFor(d: Deps, req: Request): Promise<void> {
   // A running machine whose Ollama is down is not helped by waiting: let the request fail fast.
   if (isUp(d.monitor.state)) return;
   const done = d.activity.begin();
-  const failures = d.monitor.wakeFailure.count;
   try {
     const ready = await Promise.race([d.monitor.ensureReady(d.config.power.wakeTimeoutMs), clientGone(req)]);
-    if (!ready && d.monitor.wakeFailure.count > failures) throw new PowerOnFailedError(d.monitor.wakeFailure.message);
     if (!ready) {
       const waited = d.config.power.wakeTimeoutMs / 1000;
       throw new UnavailableError(`The AI machine was woken but did not become ready within ${waited} s`, RETRY_AFTER_S);

@@ -1,5 +1,5 @@
 import { dirname, join } from "node:path";
-import type { HttpPowerCall, MachineConfig } from "../../config.ts";
+import type { HttpPowerCall, MachineConfig, PowerOn } from "../../config.ts";
 import { UnavailableError } from "../errors.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { MetadataCache } from "./metadata-cache.ts";
@@ -109,12 +109,8 @@ export class Machine {
         this.logger.info("magic packet sent", { mac, to: this.wolTarget });
         break;
       }
-      case "http":
-        await this.io.callHttp(powerOn.http, this.config.powerTimeoutMs);
-        break;
-      case "command":
-        await this.io.runCommand(powerOn.argv, this.config.powerTimeoutMs);
-        break;
+      default:
+        await this.callOut(powerOn);
     }
     // A magic packet has its own line above; a plug or a command says here that it went through.
     if (powerOn.kind !== "wol") this.logger.info("machine powered on", { machine: name, via: powerOn.kind });
@@ -140,17 +136,19 @@ export class Machine {
         this.logger.info("shutdown command sent", { host: this.config.host, via: outcome.via });
         return outcome;
       }
-      case "http":
-        await this.io.callHttp(powerOff.http, this.config.powerTimeoutMs);
-        break;
-      case "command":
-        await this.io.runCommand(powerOff.argv, this.config.powerTimeoutMs);
-        break;
       case "none":
         throw new UnavailableError(NO_POWER_OFF);
+      default:
+        await this.callOut(powerOff);
     }
     this.logger.info("shutdown command sent", { machine: this.config.name, via: powerOff.kind });
     return { via: powerOff.kind };
+  }
+
+  /** A power method that is a call out: a URL (a plug, a webhook) or a program, within POWER_TIMEOUT_S. */
+  private callOut(method: Extract<PowerOn, { kind: "http" | "command" }>): Promise<void> {
+    const limit = this.config.powerTimeoutMs;
+    return method.kind === "http" ? this.io.callHttp(method.http, limit) : this.io.runCommand(method.argv, limit);
   }
 
   private sshTarget(): SshTarget {

@@ -1,6 +1,6 @@
 import { Mutex } from "../../lib/mutex.ts";
 import { Poller } from "../../lib/poller.ts";
-import { UnavailableError } from "../errors.ts";
+import { PowerOnFailedError, UnavailableError } from "../errors.ts";
 import type { Machine, MachineProbe } from "../machine/machine.ts";
 import { type EventSink, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -131,18 +131,25 @@ export class PowerMonitor {
     return true;
   }
 
-  /** Resolves true once Ollama answers, false when the wait or the wake itself times out. */
-  waitReady(timeoutMs: number): Promise<boolean> {
-    return this.record.waitOn(timeoutMs, () => this.wake !== undefined || this.wakeAfterShutdown);
+  /**
+   * Resolves true once Ollama answers, false when the wait or the wake itself times out. A wake that failed
+   * outright since `failedBefore` (what `wakeFailure.count` was before the caller asked for the wake) is
+   * thrown as a 502: a plug or a command that said no has answered, and nobody should wait out the timeout.
+   */
+  async waitReady(timeoutMs: number, failedBefore = this.wakeFailure.count): Promise<boolean> {
+    const ready = await this.record.waitOn(timeoutMs, () => this.wake !== undefined || this.wakeAfterShutdown);
+    if (!ready && this.wakeFailure.count > failedBefore) throw new PowerOnFailedError(this.wakeFailure.message);
+    return ready;
   }
 
   /** For a request that needs Ollama: wakes the machine if needed and waits for it. */
   async ensureReady(timeoutMs: number): Promise<boolean> {
     if (this.state === PowerState.on) return true;
+    const failedBefore = this.wakeFailure.count;
     if (!this.known) await this.tick();
     if ((this.state as PowerState) === PowerState.on) return true; // the tick above may have changed it
     await this.requestWake("request");
-    return this.waitReady(timeoutMs);
+    return this.waitReady(timeoutMs, failedBefore);
   }
 
   /** false for a machine with power_off: none, which the gateway never switches off. */

@@ -1,4 +1,4 @@
-import { PowerOnFailedError, TooManyError, UpstreamTimeoutError } from "../errors.ts";
+import { TooManyError, UpstreamTimeoutError } from "../errors.ts";
 import type { Machine, MachineProbe } from "../machine/machine.ts";
 import type { OllamaModel } from "../machine/ollama.ts";
 import { type EventSink, EventType } from "../telemetry/events.ts";
@@ -140,9 +140,7 @@ export class PowerOperations {
   /** Waits for "on"; a wake that failed outright since `failures` was counted is a 502, a timeout a 504. */
   private async waitReady(timeoutS: number | undefined, note: string, failures: number) {
     const ms = timeoutS !== undefined ? timeoutS * 1000 : this.wakeTimeoutMs;
-    const ready = await this.monitor.waitReady(ms);
-    if (!ready && this.monitor.wakeFailure.count > failures) throw new PowerOnFailedError(this.monitor.wakeFailure.message);
-    if (!ready) {
+    if (!(await this.monitor.waitReady(ms, failures))) {
       throw new UpstreamTimeoutError(`The machine was not ready within ${ms / 1000} s${note ? `; ${note}` : ""}`);
     }
   }
