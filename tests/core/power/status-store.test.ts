@@ -1,7 +1,7 @@
 // Status-file compatibility: a file written by an earlier release (the fixture, produced by the
 // StatusStore of v0.1.0 through update()) must load with every field intact, and a file from a
 // newer release with values this one does not know must not be thrown away as corrupt.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, spyOn, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -103,5 +103,36 @@ describe("StatusStore reads a status file from a newer version", () => {
     const s = await store.read();
     expect(corruptFiles(dir)).toHaveLength(1);
     expect(s.peticions_ollama).toBe(0);
+  });
+});
+
+describe("StatusStore writes changes made at once together", () => {
+  test("fifty concurrent changes: each sees the one before it, all reach the file, in far fewer writes", async () => {
+    const { store, dir } = storeWith({ peticions_ollama: 0 });
+    await store.read();
+    const write = spyOn(Bun, "write");
+    try {
+      const results = await Promise.all(Array.from({ length: 50 }, () => store.update((s) => ({ peticions_ollama: s.peticions_ollama + 1 }))));
+      expect(results.map((s) => s.peticions_ollama)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect(JSON.parse(readFileSync(join(dir, "status.json"), "utf8")).peticions_ollama).toBe(50);
+      // The first change is written alone; the 49 queued meanwhile go out together.
+      expect(write.mock.calls.length).toBeLessThanOrEqual(2);
+    } finally {
+      write.mockRestore();
+    }
+  });
+
+  test("a change that throws fails alone: the others in its write are kept", async () => {
+    const { store, dir } = storeWith({ peticions_ollama: 0 });
+    await store.read();
+    const bump = () => store.update((s) => ({ peticions_ollama: s.peticions_ollama + 1 }));
+    const refused = store.update(() => {
+      throw new Error("refused");
+    });
+    const [first, second] = [bump(), bump()];
+    await expect(refused).rejects.toThrow("refused");
+    expect((await first).peticions_ollama).toBe(1);
+    expect((await second).peticions_ollama).toBe(2);
+    expect(JSON.parse(readFileSync(join(dir, "status.json"), "utf8")).peticions_ollama).toBe(2);
   });
 });

@@ -1,0 +1,42 @@
+import { createApp } from "./app.ts";
+import { parseConfig } from "./config.ts";
+import { runSshHelper, SSH_SUBCOMMAND } from "./core/machine/ssh-process.ts";
+import { buildDeps, prepareFleet, startFleet } from "./deps.ts";
+import { runHealthcheck } from "./healthcheck.ts";
+import { addressInUse, portInUseMessage, serve } from "./server.ts";
+
+// `healthcheck`: the container health check. It needs only HOST and PORT, so it runs before the config is parsed.
+if (process.argv[2] === "healthcheck") process.exit(await runHealthcheck(process.env));
+// `ssh-shutdown`: the gateway's own helper process for one SSH shutdown; its job comes on stdin.
+if (process.argv[2] === SSH_SUBCOMMAND) process.exit(await runSshHelper());
+
+const parsed = parseConfig(process.env);
+if (!parsed.ok) {
+  console.error("ollama-gate: invalid configuration (see .env.example):");
+  for (const line of parsed.errors) console.error(`  - ${line}`);
+  process.exit(2);
+}
+
+const deps = buildDeps(parsed.config);
+const app = createApp(deps);
+await prepareFleet(deps);
+
+const { host, port } = parsed.config.listen;
+let server: ReturnType<typeof serve>;
+try {
+  server = serve(app, { hostname: host, port });
+} catch (err) {
+  if (!addressInUse(err)) throw err;
+  console.error(`ollama-gate: ${portInUseMessage(host, port)}`);
+  process.exit(1);
+}
+startFleet(deps);
+deps.logger.info("ollama-gate listening", { url: `http://${server.hostname}:${server.port}`, version: deps.version });
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    deps.logger.info("stopping", { signal });
+    server.stop();
+    process.exit(0);
+  });
+}
