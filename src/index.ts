@@ -3,11 +3,11 @@
 
 /**
  * How many times more often than usual a function must run before JavaScriptCore compiles it to faster
- * machine code. By default it does so after about a thousand calls, and a gateway's every path passes
- * that soon — each one error branch, validation and route a client reaches once a minute — and the
- * optimising compilers' code and working memory stay. Measured with `bun run bench:hostile` (fuzz, 4 runs
- * each): peak RSS 101–106 MB at 1, 90–94 MB at 50, idle 60 → 54 MB; the proxy's throughput after a 2 s
- * warm-up (`bun run bench`) within 10 %, since what runs per proxied request is still hot enough.
+ * machine code. By default that is after about a thousand calls, and under load every path of a gateway
+ * passes it — each error branch, validation and route a client reaches once a minute — and the optimising
+ * compilers' code and working memory stay. Measured with `bun run bench:hostile` (the fuzz, 4 runs each):
+ * peak RSS 101–106 MB at 1, 90–94 MB at 50, and idle 60 → 54 MB. The price is about 10 % of the proxy's
+ * throughput on tiny requests (`bun run bench`, 25 s back to back), nothing next to a model's seconds.
  */
 const JIT_POLICY = 50;
 
