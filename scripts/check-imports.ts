@@ -53,7 +53,9 @@ const packages = new Map<string, string[]>(); // file -> the bare package specif
 for (const file of sorted) {
   const specs = specifiersOf(readFileSync(join(root, file), "utf8"));
   const relativeSpecs = specs.filter((s) => (s.startsWith("./") || s.startsWith("../")) && !s.endsWith(".json"));
-  for (const s of relativeSpecs) if (!resolveLocal(file, s, files)) unresolved.push(`${file} -> "${s}"  (no such file under src/)`);
+  // A file imported as an asset (`with { type: "file" }`: a stylesheet, a browser script) is no module edge, but must exist.
+  const missing = (s: string) => !resolveLocal(file, s, files) && !existsSync(resolve(root, dirname(file), s));
+  for (const s of relativeSpecs) if (missing(s)) unresolved.push(`${file} -> "${s}"  (no such file under src/)`);
   const local = specs.map((s) => resolveLocal(file, s, files)).filter((t): t is string => t !== undefined);
   edges.set(file, [...new Set(local)].sort());
   packages.set(

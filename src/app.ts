@@ -5,6 +5,7 @@ import { requireApiKey, routedPath } from "./http/auth.ts";
 import { bodyLimit } from "./http/body.ts";
 import { mountDocs } from "./http/docs.ts";
 import { errorHandler, notFound } from "./http/errors.ts";
+import { SESSION_COOKIE } from "./http/sessions.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { leaseRoutes } from "./routes/leases.ts";
@@ -18,13 +19,15 @@ import { pinnedRoutes } from "./routes/pinned.ts";
 import { powerRoutes } from "./routes/power.ts";
 import { rootRoutes } from "./routes/root.ts";
 import { statusRoutes } from "./routes/status.ts";
+import { uiRoutes } from "./routes/ui.ts";
 
 export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono({ getPath: routedPath });
   app.onError(errorHandler(deps.logger, deps.redact));
   app.notFound(notFound);
   app.use("*", accessLog(deps));
-  app.use("*", requireApiKey(deps.config.apiKeys, deps.config.metricsPublic ? ["/metrics"] : []));
+  const session = { cookie: SESSION_COOKIE, valid: (token: string | undefined) => deps.ui.sessions.check(token) };
+  app.use("*", requireApiKey(deps.config.apiKeys, deps.config.metricsPublic ? ["/metrics"] : [], session));
   app.use("*", bodyLimit(bodyLimitFor(deps)));
 
   app.route("/", rootRoutes(deps));
@@ -40,6 +43,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", ollamaLegacyRoutes(deps));
   app.route("/", ollamaApiRoutes(deps));
   app.route("/", openAiRoutes(deps));
+  app.route("/", uiRoutes(deps));
   mountDocs(app, deps.version);
   return app;
 }

@@ -1,6 +1,7 @@
 // The one place that builds objects and wires them together. Nothing else constructs a collaborator or
 // hands one object's callbacks to another; a second machine is a second call of buildMachineUnit.
 
+import { dirname, join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import type { Config, MachineConfig } from "./config.ts";
 import { secretsOf } from "./config-view.ts";
@@ -18,7 +19,9 @@ import { OllamaProxy } from "./core/proxy/forward.ts";
 import { EventLog } from "./core/telemetry/events.ts";
 import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
+import { keyMatcher } from "./http/auth.ts";
 import { type BodyLimits, BUFFER_LIMIT } from "./http/body.ts";
+import { LoginThrottle, SessionStore } from "./http/sessions.ts";
 import { ByteBudget } from "./lib/byte-budget.ts";
 import { collectEvery, collectSoon } from "./lib/gc.ts";
 
@@ -63,6 +66,8 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   metrics: GateMetrics;
   /** How request bodies held in memory are bounded, per kind of route; the same two memory pools for all. */
   bodies: { management: BodyLimits; legacy: BodyLimits; passthrough: BodyLimits };
+  /** The dashboard's sessions (kept beside the default machine's status file), its login throttle and key check. */
+  ui: { sessions: SessionStore; throttle: LoginThrottle; keyIsValid: (key: string | undefined) => boolean };
   version: string;
 }
 
@@ -180,7 +185,9 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const large = new ByteBudget(LARGE_BODY_MEMORY_BYTES, (freed) => freed >= 1048576 && collectSoon());
   const limits = (maxBytes: number) => ({ maxBytes, small, large });
   const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
-  return { ...unit, fleet, config, logger, redact, events, metrics, bodies, version: pkg.version };
+  const sessions = new SessionStore(join(dirname(config.machines[0]!.statusFile), "sessions.json"), now);
+  const ui = { sessions, throttle: new LoginThrottle(now), keyIsValid: keyMatcher(config.apiKeys) };
+  return { ...unit, fleet, config, logger, redact, events, metrics, bodies, ui, version: pkg.version };
 }
 
 // Metric labels must stay few: blob digests and unknown paths are folded.

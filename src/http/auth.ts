@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
 import { getPath } from "hono/utils/url";
 
 /**
@@ -66,19 +67,48 @@ function keyFromPath(req: Request): string | undefined {
   }
 }
 
-/** Paths anyone may read: the liveness answer and the documentation (which holds no secret), and its assets. */
-export const PUBLIC_PATHS = new Set(["/", "/docs", "/redoc", "/openapi.json"]);
-const PUBLIC_PREFIX = "/docs/assets/";
+/**
+ * Paths anyone may read: the liveness answer, the documentation (which holds no secret), the dashboard's
+ * page (its login form until a session exists), and their assets.
+ */
+export const PUBLIC_PATHS = new Set(["/", "/docs", "/redoc", "/openapi.json", "/ui", "/favicon.ico"]);
+const PUBLIC_PREFIXES = ["/docs/assets/", "/ui/assets/"];
+/** Posted to without a key: the login form checks the key itself, and logging out needs none. */
+const PUBLIC_POSTS = new Set(["/ui/login", "/ui/logout"]);
 
-export function requireApiKey(keys: string[], alsoPublic: string[] = []): MiddlewareHandler {
+/** What a dashboard session gives: the session check, and the name of its cookie. */
+export interface SessionAuth {
+  cookie: string;
+  valid: (token: string | undefined) => boolean;
+}
+
+export function requireApiKey(keys: string[], alsoPublic: string[] = [], session?: SessionAuth): MiddlewareHandler {
   const matches = keyMatcher(keys);
   const open = new Set([...PUBLIC_PATHS, ...alsoPublic]);
   return async (c, next) => {
     const read = c.req.method === "GET" || c.req.method === "HEAD";
-    if (read && (open.has(c.req.path) || c.req.path.startsWith(PUBLIC_PREFIX))) return next();
-    if (!matches(keyFromHeaders(c.req.raw.headers) ?? keyFromPath(c.req.raw))) {
-      return c.json({ detail: "Invalid or missing API Key" }, 401);
+    if (read && (open.has(c.req.path) || PUBLIC_PREFIXES.some((p) => c.req.path.startsWith(p)))) return next();
+    if (c.req.method === "POST" && PUBLIC_POSTS.has(c.req.path)) return next();
+    if (matches(keyFromHeaders(c.req.raw.headers) ?? keyFromPath(c.req.raw))) return next();
+    if (session?.valid(getCookie(c, session.cookie))) {
+      // A cookie rides along on requests another site makes the browser send: a change needs our own page's origin.
+      if (!read && !sameOrigin(c.req.raw.headers)) {
+        return c.json({ detail: "This request carries a dashboard session but comes from another page (its Origin does not match this host)" }, 403);
+      }
+      return next();
     }
-    return next();
+    return c.json({ detail: "Invalid or missing API Key" }, 401);
   };
+}
+
+/** Whether the page that sent the request (Origin, else Referer) is on this host. Neither: not ours. */
+export function sameOrigin(headers: Headers): boolean {
+  const from = headers.get("origin") ?? headers.get("referer");
+  const host = headers.get("host");
+  if (!from || !host || from === "null") return false;
+  try {
+    return new URL(from).host === host;
+  } catch {
+    return false;
+  }
 }

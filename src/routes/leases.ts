@@ -1,11 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { PowerState, ShutdownReason } from "../core/power/states.ts";
-import { LeaseSchema as Lease } from "../core/power/status.ts";
 import type { AppDeps } from "../deps.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 import { keepConnectionOpen } from "../server.ts";
-
-const LeaseSchema = Lease.openapi("Lease");
+import { LeaseSchema } from "./schemas.ts";
 
 const LeasesSchema = z.object({
   leases: z.array(LeaseSchema),

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { NotFoundError } from "../core/errors.ts";
-import { PowerState } from "../core/power/states.ts";
+import { PowerState, ShutdownReason } from "../core/power/states.ts";
 import type { AppDeps, MachineUnit } from "../deps.ts";
 import { jsonBody } from "../http/json-body.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
@@ -22,12 +22,19 @@ import {
   ShutdownSchema,
   shutdownAnswer,
 } from "./power-wire.ts";
+import { LeaseSchema } from "./schemas.ts";
 
 const MachineSchema = z
   .object({
     name: z.string(),
     power_state: z.enum(PowerState),
+    power_state_since: z.string().openapi({ description: "When it entered that state (or when the gateway started, if later)" }),
     leases: z.number().int().openapi({ description: "Live leases (peticions_ollama)" }),
+    lease_list: z.array(LeaseSchema).openapi({ description: "The live leases themselves: who holds the machine on, since when, until when" }),
+    shutdown_deferred_reason: z
+      .enum(ShutdownReason)
+      .nullable()
+      .openapi({ description: "A shutdown waiting for running requests or the boot to end, and why" }),
     in_flight: z.number().int().openapi({ description: "Proxied requests running on it now" }),
     permanent_on: z.boolean(),
     woken_by_gateway: z.boolean(),
@@ -110,7 +117,10 @@ async function describe(u: MachineUnit, deps: Pick<AppDeps, "fleet">) {
   return {
     name: u.name,
     power_state: h.powerState,
+    power_state_since: new Date(u.monitor.since).toISOString(),
     leases: h.count,
+    lease_list: h.leases,
+    shutdown_deferred_reason: h.deferred,
     in_flight: h.inFlight,
     permanent_on: h.permanentOn,
     woken_by_gateway: h.wokenByGateway,

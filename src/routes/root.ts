@@ -14,9 +14,16 @@ const root = createRoute({
   tags: ["Gateway"],
   summary: "Liveness: the gateway runs (no API key needed)",
   security: [],
-  responses: { 200: jsonContent(RootSchema, "The gateway is running") },
+  responses: {
+    200: jsonContent(RootSchema, "The gateway is running"),
+    302: { description: "A browser (Accept: text/html first) is sent to the dashboard, /ui" },
+  },
 });
 
 export function rootRoutes(deps: AppDeps) {
-  return createRouter().openapi(root, (c) => c.json({ api: "ollama-gate", version: deps.version, status: "running" as const }, 200));
+  return createRouter().openapi(root, (c) => {
+    // API clients and the health check send */* or application/json; only a browser's address bar asks for HTML first.
+    if (c.req.header("accept")?.startsWith("text/html")) return c.redirect("/ui", 302);
+    return c.json({ api: "ollama-gate", version: deps.version, status: "running" as const }, 200);
+  });
 }

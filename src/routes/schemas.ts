@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { LeaseSchema as Lease } from "../core/power/status.ts";
 
 export const StatusSchema = z
   .looseObject({
@@ -12,3 +13,6 @@ export const StatusSchema = z
   .openapi("Status");
 
 export const ProbeSchema = z.object({ ok: z.boolean(), ms: z.number(), error: z.string().optional() }).openapi("Probe");
+
+/** One lease: who holds the machine on, since when, until when (null: until released). */
+export const LeaseSchema = Lease.openapi("Lease");

@@ -68,6 +68,11 @@ export class PowerMonitor {
   }
 
   /** The gateway woke this machine, so it may put it to sleep when idle. */
+  /** When the current state began (ms since the epoch). */
+  get since(): number {
+    return this.record.since;
+  }
+
   get woken(): boolean {
     return this.record.woken;
   }

@@ -26,11 +26,14 @@ export class PowerStateRecord {
   known = false;
   /** The gateway woke this machine, so it may put it to sleep when idle. */
   woken = false;
+  /** When the state last changed (ms since the epoch): since the gateway started, if it never has. */
+  since: number;
   private readonly changes = new EventEmitter();
   private readonly times: StateTimes<PowerState>;
 
   constructor(private readonly opts: StateRecordOptions) {
     this.times = new StateTimes(opts.now());
+    this.since = opts.now();
     this.changes.setMaxListeners(0);
   }
 
@@ -41,6 +44,7 @@ export class PowerStateRecord {
     this.state = to;
     this.known = true;
     if (from !== to) {
+      this.since = this.opts.now();
       this.opts.events.emit(EventType.power, { from, to, reason });
       this.opts.logger.info("power state", { from, to, reason });
     }

@@ -1,0 +1,119 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { EVENT_TYPES } from "../core/telemetry/events.ts";
+import type { AppDeps } from "../deps.ts";
+import { sameOrigin } from "../http/auth.ts";
+import { createRouter, documentedAs } from "../http/router.ts";
+import { SESSION_COOKIE, SESSION_TTL_S } from "../http/sessions.ts";
+// Paths, not contents: Bun embeds these files in the compiled executable, and they are read only when asked for.
+import appCss from "../ui/app.css" with { type: "file" };
+import appJs from "../ui/app.js" with { type: "file" };
+import icon from "../ui/icon.svg" with { type: "file" };
+import { dashboardPage, loginPage } from "../ui/page.ts";
+
+const ASSETS: Record<string, { file: string; type: string }> = {
+  "app.js": { file: appJs, type: "text/javascript; charset=utf-8" },
+  "app.css": { file: appCss, type: "text/css; charset=utf-8" },
+};
+
+/** Only the gateway's own files: no inline script or style, no other origin, and never inside another site's frame. */
+const PAGE_HEADERS = {
+  "content-security-policy":
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "same-origin",
+  "cache-control": "no-store",
+};
+
+const html = (description: string) => ({ description, content: { "text/html": { schema: z.string() } } });
+const route = <R extends Parameters<typeof createRoute>[0]>(r: R) => createRoute({ ...r, tags: ["Dashboard"], security: [] });
+
+const page = route({
+  method: "get",
+  path: "/ui",
+  summary: "The dashboard: a login form until the browser holds a session, then one live card per machine",
+  responses: { 200: html("The page") },
+});
+
+const LoginForm = z.object({ key: z.string().max(4096).optional() });
+const login = route({
+  method: "post",
+  path: "/ui/login",
+  summary: "Trades an API key for a session cookie (the key itself is never stored in the browser)",
+  request: { body: { content: { "application/x-www-form-urlencoded": { schema: LoginForm } } } },
+  responses: {
+    303: { description: "Logged in: the cookie is set and the browser goes to /ui" },
+    401: html("The key is not valid: the form again, with a message"),
+    429: html("Too many wrong keys from this address in a minute (see Retry-After)"),
+  },
+});
+
+const logout = route({
+  method: "post",
+  path: "/ui/logout",
+  summary: "Ends the session and goes back to the login form",
+  responses: { 303: { description: "Logged out" }, 403: html("Not sent from the dashboard's own page") },
+});
+
+const asset = route({
+  method: "get",
+  path: "/ui/assets/{file}",
+  summary: "The dashboard's script and stylesheet",
+  request: { params: z.object({ file: z.string() }) },
+  responses: { 200: { description: "The file" }, 404: { description: "No such file" } },
+});
+
+const favicon = route({ method: "get", path: "/favicon.ico", summary: "The gateway's icon", responses: { 200: { description: "An SVG icon" } } });
+
+/** The address the request came from (Traefik's address when behind it: the count is then shared). */
+function clientAddress(c: Context): string {
+  const server = c.env as { requestIP?: (req: Request) => { address: string } | null } | undefined;
+  return server?.requestIP?.(c.req.raw)?.address ?? "unknown";
+}
+
+const overHttps = (c: Context) => c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() === "https" || new URL(c.req.url).protocol === "https:";
+
+export function uiRoutes({ ui, version }: AppDeps) {
+  const router = createRouter();
+  router.openapi(page, (c) => {
+    const signedIn = ui.sessions.check(getCookie(c, SESSION_COOKIE));
+    return c.html(signedIn ? dashboardPage(version, EVENT_TYPES) : loginPage(), 200, PAGE_HEADERS);
+  });
+  router.openapi(login, async (c) => {
+    const from = clientAddress(c);
+    if (!ui.throttle.allowed(from)) {
+      const retry = ui.throttle.retryAfterS(from);
+      return c.html(loginPage(`Too many wrong keys. Try again in ${retry} s.`), 429, { ...PAGE_HEADERS, "retry-after": String(retry) });
+    }
+    const form = await c.req.parseBody();
+    const key = typeof form.key === "string" ? form.key : undefined;
+    if (!ui.keyIsValid(key)) {
+      ui.throttle.failed(from);
+      return c.html(loginPage("That key is not valid."), 401, PAGE_HEADERS);
+    }
+    setCookie(c, SESSION_COOKIE, ui.sessions.create(), {
+      httpOnly: true,
+      sameSite: "Strict",
+      path: "/",
+      secure: overHttps(c),
+      maxAge: SESSION_TTL_S,
+    });
+    return documentedAs(login, c.redirect("/ui", 303));
+  });
+  router.openapi(logout, (c) => {
+    if (!sameOrigin(c.req.raw.headers)) return c.html(loginPage("Log out from the dashboard's own page."), 403, PAGE_HEADERS);
+    ui.sessions.end(getCookie(c, SESSION_COOKIE));
+    deleteCookie(c, SESSION_COOKIE, { path: "/", secure: overHttps(c) });
+    return documentedAs(logout, c.redirect("/ui", 303));
+  });
+  router.openapi(asset, (c) => {
+    const a = ASSETS[c.req.valid("param").file];
+    if (!a) return documentedAs(asset, c.json({ detail: "Not Found" }, 404));
+    return documentedAs(asset, new Response(Bun.file(a.file), { headers: { "content-type": a.type, "cache-control": "no-cache" } }));
+  });
+  router.openapi(favicon, () =>
+    documentedAs(favicon, new Response(Bun.file(icon), { headers: { "content-type": "image/svg+xml", "cache-control": "public, max-age=86400" } })),
+  );
+  return router;
+}

@@ -1,0 +1,281 @@
+// The dashboard: cards drawn from GET /machines, kept current from the /events stream (no polling), and
+// actions that call the same API routes as any client. The session cookie authorises every call; the
+// API key never reaches this script.
+
+const WORDS = { off: "Off", waking: "Waking up", on: "On", degraded: "On, Ollama not answering", shutting_down: "Shutting down" };
+const EVENTS_KEPT = 20;
+const main = document.getElementById("machines");
+const announce = document.getElementById("announce");
+const live = document.getElementById("live");
+const dialog = document.getElementById("confirm-shutdown");
+// The event types come from the gateway (core/telemetry/events.ts), where they are defined once.
+const EVENT_TYPES = main.dataset.eventTypes.split(",");
+
+/** name → { machine, events, models } */
+const cards = new Map();
+
+const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+const path = (name, action) => `/machines/${encodeURIComponent(name)}${action ? `/${action}` : ""}`;
+const say = (text) => {
+  announce.textContent = text;
+};
+
+function ago(iso) {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  if (s < 86400) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} d`;
+}
+
+const time = (iso) => new Date(iso).toLocaleTimeString();
+const size = (bytes) => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${Math.round(bytes / 1e6)} MB`);
+
+/** An event in plain words. */
+function sentence(e) {
+  const d = e.data ?? {};
+  switch (e.type) {
+    case "power":
+      return `${WORDS[d.to] ?? d.to}${d.reason ? ` (${d.reason})` : ""}`;
+    case "wake_sent":
+      return `Wake packet sent${d.attempt > 1 ? ` (attempt ${d.attempt})` : ""}`;
+    case "wake_failed":
+      return `Wake failed: ${d.detail ?? "unknown error"}`;
+    case "wake_timeout":
+      return `Gave up waking after ${d.waited_s ?? "?"} s`;
+    case "shutdown_sent":
+      return `Shutdown sent (${d.reason ?? "asked"})`;
+    case "shutdown_deferred":
+      return `Shutdown waits: ${d.booting ? "the machine is still booting" : `${d.in_flight ?? 0} running request(s)`}`;
+    case "shutdown_failed":
+      return `Shutdown failed: ${d.detail ?? "unknown error"}`;
+    case "lease_taken":
+      return `Lease taken by ${d.holder ?? "a client"}`;
+    case "lease_released":
+      return `Lease of ${d.holder ?? "a client"} released`;
+    case "lease_expired":
+      return `Lease of ${d.holder ?? "a client"} expired`;
+    case "leases_cleared":
+      return `${d.count ?? "All"} lease(s) cleared by ${d.by ?? "a reset"}`;
+    case "permanent_on":
+      return `Keep on ${d.enabled ? "switched on" : "switched off"}`;
+    default:
+      return e.type;
+  }
+}
+
+/** Calls the API; a lost session sends the page back to the login form. */
+async function api(url, init) {
+  const res = await fetch(url, { credentials: "same-origin", ...init });
+  if (res.status === 401) {
+    location.assign("/ui");
+    throw new Error("The session ended; log in again");
+  }
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(typeof body.detail === "string" ? body.detail : `${res.status} ${res.statusText}`);
+  return body;
+}
+
+const post = (url, body) => api(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}) });
+
+function leaseRows(m) {
+  if (!m.lease_list.length) return `<li class="none">No leases</li>`;
+  return m.lease_list
+    .map(
+      (l) => `<li class="lease" data-lease="${esc(l.id)}"><span class="holder">${esc(l.holder ?? "(no name)")}</span>
+<span class="meta">for ${ago(l.taken_at)}${l.expires_at ? `, until ${esc(time(l.expires_at))}` : ", until released"}</span>
+<button type="button" data-action="release" data-lease="${esc(l.id)}">Release</button></li>`,
+    )
+    .join("");
+}
+
+function modelRows(card) {
+  const asleep = card.machine.power_state !== "on";
+  if (!card.models.length) return `<li class="none">No models known</li>`;
+  return card.models
+    .map(
+      (mo) =>
+        `<li>${esc(mo.name)}${mo.size ? ` <span class="meta">${size(mo.size)}</span>` : ""}${asleep ? ` <span class="meta">(remembered)</span>` : ""}</li>`,
+    )
+    .join("");
+}
+
+/** The reasons the machine is on, in words. */
+function why(m) {
+  const parts = [];
+  if (m.leases) parts.push(`${m.leases} lease(s)`);
+  if (m.in_flight) parts.push(`${m.in_flight} running request(s)`);
+  if (m.permanent_on) parts.push("Keep on");
+  if (m.shutdown_deferred_reason) parts.push(`a shutdown waiting (${m.shutdown_deferred_reason})`);
+  return parts.length ? `Held on by ${parts.join(", ")}` : "Nothing holds it on";
+}
+
+function draw(name) {
+  const card = cards.get(name);
+  const m = card.machine;
+  let el = main.querySelector(`article[data-machine="${CSS.escape(name)}"]`);
+  if (!el) {
+    el = document.createElement("article");
+    el.className = "machine";
+    el.dataset.machine = name;
+    main.append(el);
+  }
+  // Keep keyboard focus on the same button across a redraw.
+  const focused = el.contains(document.activeElement) ? document.activeElement.dataset : null;
+  el.dataset.state = m.power_state;
+  el.innerHTML = `<h2>${esc(name)}</h2>
+<p class="state"><span class="dot"></span>${esc(WORDS[m.power_state] ?? m.power_state)} <span class="meta">for ${ago(m.power_state_since)}</span></p>
+<p class="why">${esc(why(m))}</p>
+<div class="actions">
+<button type="button" data-action="wake">Wake</button>
+<button type="button" data-action="permanent" aria-pressed="${m.permanent_on}">Keep on</button>
+<button type="button" data-action="shutdown" class="danger">Shut down</button>
+</div>
+<h3>Leases</h3><ul class="leases">${leaseRows(m)}</ul>
+<h3>Models</h3><ul class="models">${modelRows(card)}</ul>
+<h3>Recent events</h3><ol class="events">${card.events
+    .slice()
+    .reverse()
+    .map((e) => `<li><time datetime="${esc(e.at)}">${esc(time(e.at))}</time> ${esc(sentence(e))}</li>`)
+    .join("")}</ol>`;
+  if (focused?.action) {
+    const sel = `button[data-action="${focused.action}"]${focused.lease ? `[data-lease="${CSS.escape(focused.lease)}"]` : ""}`;
+    el.querySelector(sel)?.focus();
+  }
+}
+
+async function loadModels(name) {
+  const card = cards.get(name);
+  try {
+    card.models = (await api(`${path(name)}/api/tags`)).models ?? [];
+  } catch {
+    card.models = card.machine.models.map((n) => ({ name: n }));
+  }
+  draw(name);
+}
+
+async function refresh(name) {
+  const names = name ? [name] : [...cards.keys()];
+  const list = name ? [await api(path(name))] : (await api("/machines")).machines;
+  for (const m of list) {
+    const card = cards.get(m.name) ?? { events: [], models: [] };
+    const wasOn = card.machine?.power_state === "on";
+    card.machine = m;
+    cards.set(m.name, card);
+    draw(m.name);
+    if (!card.loaded || (m.power_state === "on") !== wasOn) {
+      card.loaded = true;
+      void loadModels(m.name);
+    }
+  }
+  return names;
+}
+
+const pending = new Set();
+let timer = null;
+/** Redraws the machines events touched, once per burst of events. */
+function refreshSoon(name) {
+  pending.add(name);
+  clearTimeout(timer);
+  timer = setTimeout(() => {
+    const names = [...pending];
+    pending.clear();
+    for (const n of names) refresh(n).catch((err) => say(err.message));
+  }, 50);
+}
+
+function onEvent(e) {
+  const card = cards.get(e.machine);
+  if (!card) return refreshSoon(e.machine);
+  card.events.push(e);
+  if (card.events.length > EVENTS_KEPT) card.events.shift();
+  if (e.type === "power") {
+    card.machine.power_state = e.data.to;
+    card.machine.power_state_since = e.at;
+    say(`${e.machine}: ${sentence(e)}`);
+  }
+  draw(e.machine);
+  refreshSoon(e.machine);
+}
+
+function follow() {
+  const source = new EventSource("/events");
+  source.onopen = () => {
+    live.dataset.live = "live";
+    live.textContent = "live";
+    // After a reconnection (the gateway restarted) what was missed is read again.
+    start().catch((err) => say(err.message));
+  };
+  for (const type of EVENT_TYPES) source.addEventListener(type, (m) => onEvent(JSON.parse(m.data)));
+  source.onerror = () => {
+    live.dataset.live = "reconnecting";
+    live.textContent = "reconnecting…";
+    // The browser retries by itself; a refused stream (the session ended) is closed for good, and the login is shown.
+    if (source.readyState === EventSource.CLOSED)
+      api("/machines").then(
+        () => setTimeout(follow, 3000),
+        () => {},
+      );
+  };
+}
+
+async function start() {
+  const history = (await api("/events/history")).events;
+  await refresh();
+  for (const card of cards.values()) card.events = [];
+  for (const e of history) cards.get(e.machine)?.events.push(e);
+  for (const [name, card] of cards) {
+    card.events = card.events.slice(-EVENTS_KEPT);
+    draw(name);
+  }
+  main.setAttribute("aria-busy", "false");
+  main.querySelector(".empty")?.remove();
+}
+
+function confirmShutdown(name, running) {
+  document.getElementById("confirm-title").textContent = `Shut down ${name}?`;
+  document.getElementById("confirm-text").textContent =
+    running > 0
+      ? `This cuts ${running} running generation(s) and ends every lease.`
+      : "0 running generations would be cut. Every lease ends and the machine powers off.";
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true }));
+}
+
+const ACTIONS = {
+  async wake(name) {
+    await post(path(name, "wake"), { holder: "dashboard" });
+    say(`${name}: lease taken, waking`);
+  },
+  async release(name, button) {
+    await post(path(name, "release"), { lease_id: button.dataset.lease });
+    say(`${name}: lease released`);
+  },
+  async permanent(name) {
+    const enabled = !cards.get(name).machine.permanent_on;
+    await post(path(name, "permanent_on"), { enabled });
+    say(`${name}: keep on ${enabled ? "on" : "off"}`);
+  },
+  async shutdown(name) {
+    const running = (await api(path(name))).in_flight;
+    if (!(await confirmShutdown(name, running))) return say("Shutdown cancelled");
+    const answer = await post(path(name, "shutdown"));
+    say(`${name}: ${answer.message ?? "shutdown sent"}`);
+  },
+};
+
+main.addEventListener("click", (ev) => {
+  const button = ev.target.closest("button[data-action]");
+  const name = button?.closest("article")?.dataset.machine;
+  if (!button || !name) return;
+  button.disabled = true;
+  ACTIONS[button.dataset.action](name, button)
+    .then(() => refresh(name))
+    .catch((err) => say(`${name}: ${err.message}`))
+    .finally(() => {
+      button.disabled = false;
+    });
+});
+
+follow();
