@@ -39,6 +39,9 @@ const MachineSchema = z
     permanent_on: z.boolean(),
     woken_by_gateway: z.boolean(),
     models: z.array(z.string()).openapi({ description: "Models it is known to hold: configured, and as it last reported" }),
+    model_sizes: z
+      .record(z.string(), z.number())
+      .openapi({ description: "Bytes of each model, as the machine last listed them (remembered while it sleeps)" }),
     priority: z.number().int(),
     power_on: z.enum(["wol", "http", "command"]),
     power_off: z.enum(["ssh", "http", "command", "none"]),
@@ -125,6 +128,7 @@ async function describe(u: MachineUnit, deps: Pick<AppDeps, "fleet">) {
     permanent_on: h.permanentOn,
     woken_by_gateway: h.wokenByGateway,
     models: deps.fleet.index.modelsOf(u.name),
+    model_sizes: await sizesOf(u),
     priority: u.config.priority,
     power_on: u.config.powerOn.kind,
     power_off: u.config.powerOff.kind,
@@ -132,6 +136,14 @@ async function describe(u: MachineUnit, deps: Pick<AppDeps, "fleet">) {
     last_ready_at: s.last_ready_at ?? null,
     last_shutdown_at: s.last_shutdown_at ?? null,
   };
+}
+
+/** From the last model list the machine gave (kept in its metadata cache): no request to the machine. */
+async function sizesOf(u: MachineUnit): Promise<Record<string, number>> {
+  const models = ((await u.machine.cache.get("/api/tags"))?.body as { models?: { name?: string; size?: number }[] } | undefined)?.models;
+  const sizes: Record<string, number> = {};
+  for (const m of Array.isArray(models) ? models : []) if (typeof m?.name === "string" && typeof m.size === "number") sizes[m.name] = m.size;
+  return sizes;
 }
 
 export function machineRoutes(deps: AppDeps) {

@@ -144,12 +144,15 @@ function draw(name) {
   }
 }
 
+/** The list the machine gives while it is on; otherwise what the gateway remembers (no request reaches a sleeping machine). */
 async function loadModels(name) {
   const card = cards.get(name);
+  const m = card.machine;
+  const remembered = () => m.models.map((n) => ({ name: n, size: m.model_sizes[n] }));
   try {
-    card.models = (await api(`${path(name)}/api/tags`)).models ?? [];
+    card.models = m.power_state === "on" ? ((await api(`${path(name)}/api/tags`)).models ?? remembered()) : remembered();
   } catch {
-    card.models = card.machine.models.map((n) => ({ name: n }));
+    card.models = remembered();
   }
   draw(name);
 }
@@ -279,3 +282,7 @@ main.addEventListener("click", (ev) => {
 });
 
 follow();
+// "for 3 min" is worked out in the browser: a local redraw keeps it true, with no request to the gateway.
+setInterval(() => {
+  for (const name of cards.keys()) if (cards.get(name).machine) draw(name);
+}, 30_000);
