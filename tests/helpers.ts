@@ -26,6 +26,8 @@ export interface Harness {
   logLine: (match: (line: string) => boolean) => Promise<string>;
   url: string;
   dir: string;
+  /** The HTTP server, for tests that stop and restart the gateway. */
+  server: ReturnType<typeof serve>;
   /** fetch against the gateway with the API key. */
   api: (path: string, init?: RequestInit) => Promise<Response>;
   close: () => Promise<void>;
@@ -78,6 +80,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     logLine: logger.waitFor,
     url,
     dir,
+    server,
     api: apiWithKey(url),
     close: async () => {
       await deps.monitor.stop(); // a probe under way would write into the directory removed below
@@ -88,7 +91,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   };
 }
 
-export interface FleetHarness extends Omit<Harness, "sim"> {
+export interface FleetHarness extends Omit<Harness, "sim" | "server"> {
   /** Woken by magic packet, shut down over SSH; holds llama3.1:70b; the default machine. */
   big: SimulatedMachine;
   /** Switched by a smart plug over HTTP, no SSH; holds qwen2.5:7b. */

@@ -5,6 +5,10 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { createApp } from "../src/app.ts";
+import { memoryLogger } from "../src/core/telemetry/logger.ts";
+import { buildDeps, prepareFleet } from "../src/deps.ts";
+import { serve } from "../src/server.ts";
 import { type Harness, KEY, nextEvent, startHarness } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -260,5 +264,39 @@ describe.skipIf(missing !== null)(`Dashboard in Chromium${missing ? ` (skipped: 
     expect((await asOld()).status).toBe(401);
     s.clean();
     await s.close();
+  });
+
+  test("the gateway restarts: the page reconnects by itself, keeps its session and follows the new gateway", async () => {
+    const s = await loggedIn();
+    const { page } = s;
+    await page.locator('#live[data-live="live"]').waitFor();
+    const port = Number(new URL(h.url).port);
+    await h.deps.monitor.stop();
+    h.server.stop(true);
+    await page.locator('#live[data-live="reconnecting"]').waitFor();
+    // What a restarted gateway builds: everything anew from the same configuration (sessions from their file).
+    const deps = buildDeps(h.deps.config, { logger: memoryLogger(), fastPollMs: 40 });
+    await prepareFleet(deps);
+    deps.monitor.start();
+    const server = serve(createApp(deps), { hostname: "127.0.0.1", port });
+    try {
+      await page.locator('#live[data-live="live"]').waitFor({ timeout: 15_000 }); // the browser retries every ~3 s
+      const keepOn = (enabled: boolean) =>
+        fetch(h.url + "/machines/default/permanent_on", {
+          method: "POST",
+          headers: { "x-api-key": KEY, "content-type": "application/json" },
+          body: JSON.stringify({ enabled }),
+        });
+      expect((await keepOn(true)).status).toBe(200);
+      await button(page, "Keep on").and(page.locator('[aria-pressed="true"]')).waitFor();
+      expect((await keepOn(false)).status).toBe(200);
+      await button(page, "Keep on").and(page.locator('[aria-pressed="false"]')).waitFor();
+      // While the gateway was down the browser's reconnection attempts failed: those are the only errors.
+      s.clean(["ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE", "/events"]);
+    } finally {
+      await s.close();
+      server.stop(true);
+      await deps.monitor.stop();
+    }
   });
 });
