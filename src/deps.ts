@@ -8,7 +8,7 @@ import { secretsOf } from "./config-view.ts";
 import { ModelIndex } from "./core/fleet/model-index.ts";
 import { Machine, type MachineIo, realMachineIo } from "./core/machine/machine.ts";
 import { MetadataCache } from "./core/machine/metadata-cache.ts";
-import { Activity } from "./core/power/activity.ts";
+import { Activity, reportBusy } from "./core/power/activity.ts";
 import { AutoShutdown } from "./core/power/auto-shutdown.ts";
 import { PowerMonitor } from "./core/power/monitor.ts";
 import { PowerOperations } from "./core/power/operations.ts";
@@ -16,7 +16,7 @@ import { POWER_STATES, SHUTDOWN_REASONS } from "./core/power/states.ts";
 import { StatusStore } from "./core/power/status-store.ts";
 import type { PowerTelemetry } from "./core/power/telemetry.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
-import { EventLog } from "./core/telemetry/events.ts";
+import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
 import { keyMatcher } from "./http/auth.ts";
@@ -123,6 +123,7 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
   const cache = new MetadataCache(mc.metadataCacheFile, logger, undefined, (models) => shared.index.report(mc.name, models));
   const machine = new Machine(mc, logger, { cache, io: { ...realMachineIo, ...opts.io } });
   const activity = new Activity(now);
+  reportBusy(activity, (running, inFlight) => events.emit(EventType.requests, { running, in_flight: inFlight }));
   const monitor = new PowerMonitor({
     machine,
     store,

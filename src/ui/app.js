@@ -59,6 +59,8 @@ function sentence(e) {
       return `${d.count ?? "All"} lease(s) cleared by ${d.by ?? "a reset"}`;
     case "permanent_on":
       return `Keep on ${d.enabled ? "switched on" : "switched off"}`;
+    case "requests":
+      return d.running ? "Requests running" : "No requests running";
     default:
       return e.type;
   }

@@ -32,3 +32,28 @@ export class Activity extends EventEmitter {
     this.on("all-ended", listener);
   }
 }
+
+/**
+ * Tells `report` when requests start running after a quiet spell (running: true), and when the last one
+ * has ended and none began for `quietMs` (running: false). A client sending one request after another
+ * makes one pair, not a pair per request, so the event log is not flooded.
+ */
+export function reportBusy(activity: Activity, report: (running: boolean, inFlight: number) => void, quietMs = 2000): void {
+  let busy = false;
+  let quiet: ReturnType<typeof setTimeout> | undefined;
+  activity.on("begin", () => {
+    clearTimeout(quiet);
+    if (busy) return;
+    busy = true;
+    report(true, activity.inFlight);
+  });
+  activity.onAllEnded(() => {
+    clearTimeout(quiet);
+    quiet = setTimeout(() => {
+      if (activity.inFlight > 0 || !busy) return;
+      busy = false;
+      report(false, 0);
+    }, quietMs);
+    quiet.unref?.();
+  });
+}

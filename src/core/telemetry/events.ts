@@ -13,6 +13,8 @@ export const EventType = {
   leaseExpired: "lease_expired",
   leasesCleared: "leases_cleared",
   permanentOn: "permanent_on",
+  /** Proxied requests began running after a quiet spell, or all ended and it stayed quiet: running, in_flight. */
+  requests: "requests",
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 export const EVENT_TYPES: readonly EventType[] = Object.values(EventType);
