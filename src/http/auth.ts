@@ -91,9 +91,10 @@ export function requireApiKey(keys: string[], alsoPublic: string[] = [], session
     if (c.req.method === "POST" && PUBLIC_POSTS.has(c.req.path)) return next();
     if (matches(keyFromHeaders(c.req.raw.headers) ?? keyFromPath(c.req.raw))) return next();
     if (session?.valid(getCookie(c, session.cookie))) {
-      // A cookie rides along on requests another site makes the browser send: a change needs our own page's origin.
-      if (!read && !sameOrigin(c.req.raw.headers)) {
-        return c.json({ detail: "This request carries a dashboard session but comes from another page (its Origin does not match this host)" }, 403);
+      // A cookie rides along on requests other pages make the browser send — and SameSite does not tell
+      // apart another port or a sibling subdomain: whatever the method, it counts only from our own page.
+      if (!fromOwnPage(c.req.raw.headers, read)) {
+        return c.json({ detail: "This request carries a dashboard session but comes from another page (its origin is not this gateway's)" }, 403);
       }
       return next();
     }
@@ -101,14 +102,28 @@ export function requireApiKey(keys: string[], alsoPublic: string[] = [], session
   };
 }
 
+/**
+ * Whether the browser sent this from the gateway's own page. Browsers say so in Sec-Fetch-Site
+ * ("same-origin"; "none" is the address bar or a bookmark, fine for a read). Without it (an old browser),
+ * a read passes and a change needs an Origin (or Referer) on this host — as the client asked for it, or as
+ * the proxy in front says it was (X-Forwarded-Host).
+ */
+export function fromOwnPage(headers: Headers, read: boolean): boolean {
+  const site = headers.get("sec-fetch-site");
+  if (site) return site === "same-origin" || (read && site === "none");
+  return read || sameOrigin(headers);
+}
+
 /** Whether the page that sent the request (Origin, else Referer) is on this host. Neither: not ours. */
 export function sameOrigin(headers: Headers): boolean {
   const from = headers.get("origin") ?? headers.get("referer");
-  const host = headers.get("host");
-  if (!from || !host || from === "null") return false;
+  if (!from || from === "null") return false;
+  let host: string;
   try {
-    return new URL(from).host === host;
+    host = new URL(from).host;
   } catch {
     return false;
   }
+  const hosts = [headers.get("host"), ...(headers.get("x-forwarded-host") ?? "").split(",")].map((h) => h?.trim());
+  return hosts.some((h) => !!h && h === host);
 }

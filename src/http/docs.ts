@@ -14,9 +14,10 @@ const ASSETS: Record<string, { file: string; type: string }> = {
 const description = `ollama-gate keeps a power-hungry Ollama workstation asleep until someone needs it:
 it wakes the machine with Wake-on-LAN, shuts it down over SSH when no client holds it, and reports its state.
 
-**Authentication**: every route except \`GET /\` and these documentation pages needs one of the keys in
-\`API_KEYS\`, sent as \`X-API-Key: <key>\` or \`Authorization: Bearer <key>\`. Without one the answer is
-401 \`{"detail": "Invalid or missing API Key"}\`.
+**Authentication**: every route except \`GET /\`, these documentation pages and the dashboard's page, login
+and files (\`/ui\`) needs one of the keys in \`API_KEYS\`, sent as \`X-API-Key: <key>\` or
+\`Authorization: Bearer <key>\`, or the dashboard's session cookie (from its own page only). Without one the
+answer is 401 \`{"detail": "Invalid or missing API Key"}\`.
 
 **Errors** are JSON with a \`detail\` field: 422 for invalid input (a list, as FastAPI gives it),
 502 when the machine or a service on it fails, 503 when something needed is not available, 504 on a timeout.`;
@@ -44,7 +45,8 @@ export function mountDocs(app: OpenAPIHono, version: string) {
   // @hono/swagger-ui puts `<baseUrl>/swagger-ui-dist/<file>` in the page; by default that is a CDN.
   app.get("/docs", swaggerUI({ url: "/openapi.json", persistAuthorization: true, baseUrl: DOCS_ASSETS }));
   app.get(`${DOCS_ASSETS}/swagger-ui-dist/:file`, (c) => {
-    const asset = ASSETS[c.req.param("file")];
+    const file = c.req.param("file");
+    const asset = Object.hasOwn(ASSETS, file) ? ASSETS[file] : undefined;
     if (!asset) return c.json({ detail: "Not Found" }, 404);
     return new Response(Bun.file(asset.file), { headers: { "content-type": asset.type, "cache-control": "public, max-age=86400" } });
   });

@@ -140,9 +140,8 @@ async function describe(u: MachineUnit, deps: Pick<AppDeps, "fleet">) {
 
 /** From the last model list the machine gave (kept in its metadata cache): no request to the machine. */
 async function sizesOf(u: MachineUnit): Promise<Record<string, number>> {
-  const models = ((await u.machine.cache.get("/api/tags"))?.body as { models?: { name?: string; size?: number }[] } | undefined)?.models;
   const sizes: Record<string, number> = {};
-  for (const m of Array.isArray(models) ? models : []) if (typeof m?.name === "string" && typeof m.size === "number") sizes[m.name] = m.size;
+  for (const m of (await u.machine.cache.tags())?.tags.models ?? []) if (typeof m.size === "number") sizes[m.name] = m.size;
   return sizes;
 }
 

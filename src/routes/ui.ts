@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { EVENT_TYPES } from "../core/telemetry/events.ts";
 import type { AppDeps } from "../deps.ts";
-import { sameOrigin } from "../http/auth.ts";
+import { fromOwnPage } from "../http/auth.ts";
 import { createRouter, documentedAs } from "../http/router.ts";
 import { SESSION_COOKIE, SESSION_TTL_S } from "../http/sessions.ts";
 // Paths, not contents: Bun embeds these files in the compiled executable, and they are read only when asked for.
@@ -11,9 +11,11 @@ import appCss from "../ui/app.css" with { type: "file" };
 import appJs from "../ui/app.js" with { type: "file" };
 import icon from "../ui/icon.svg" with { type: "file" };
 import { dashboardPage, loginPage } from "../ui/page.ts";
+import wordsJs from "../ui/words.js" with { type: "file" };
 
 const ASSETS: Record<string, { file: string; type: string }> = {
   "app.js": { file: appJs, type: "text/javascript; charset=utf-8" },
+  "words.js": { file: wordsJs, type: "text/javascript; charset=utf-8" },
   "app.css": { file: appCss, type: "text/css; charset=utf-8" },
 };
 
@@ -88,11 +90,11 @@ export function uiRoutes({ ui, version }: AppDeps) {
     }
     const form = await c.req.parseBody();
     const key = typeof form.key === "string" ? form.key : undefined;
-    if (!ui.keyIsValid(key)) {
+    if (key === undefined || !ui.keyIsValid(key)) {
       ui.throttle.failed(from);
       return c.html(loginPage("That key is not valid."), 401, PAGE_HEADERS);
     }
-    setCookie(c, SESSION_COOKIE, ui.sessions.create(), {
+    setCookie(c, SESSION_COOKIE, ui.sessions.create(key), {
       httpOnly: true,
       sameSite: "Strict",
       path: "/",
@@ -102,13 +104,14 @@ export function uiRoutes({ ui, version }: AppDeps) {
     return documentedAs(login, c.redirect("/ui", 303));
   });
   router.openapi(logout, (c) => {
-    if (!sameOrigin(c.req.raw.headers)) return c.html(loginPage("Log out from the dashboard's own page."), 403, PAGE_HEADERS);
+    if (!fromOwnPage(c.req.raw.headers, false)) return c.html(loginPage("Log out from the dashboard's own page."), 403, PAGE_HEADERS);
     ui.sessions.end(getCookie(c, SESSION_COOKIE));
     deleteCookie(c, SESSION_COOKIE, { path: "/", secure: overHttps(c) });
     return documentedAs(logout, c.redirect("/ui", 303));
   });
   router.openapi(asset, (c) => {
-    const a = ASSETS[c.req.valid("param").file];
+    const file = c.req.valid("param").file;
+    const a = Object.hasOwn(ASSETS, file) ? ASSETS[file] : undefined;
     if (!a) return documentedAs(asset, c.json({ detail: "Not Found" }, 404));
     return documentedAs(asset, new Response(Bun.file(a.file), { headers: { "content-type": a.type, "cache-control": "no-cache" } }));
   });

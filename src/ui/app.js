@@ -1,8 +1,9 @@
+import { sentence, WORDS } from "./words.js";
+
 // The dashboard: cards drawn from GET /machines, kept current from the /events stream (no polling), and
 // actions that call the same API routes as any client. The session cookie authorises every call; the
 // API key never reaches this script.
 
-const WORDS = { off: "Off", waking: "Waking up", on: "On", degraded: "On, Ollama not answering", shutting_down: "Shutting down" };
 const EVENTS_KEPT = 20;
 const main = document.getElementById("machines");
 const announce = document.getElementById("announce");
@@ -16,8 +17,17 @@ const cards = new Map();
 
 const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 const path = (name, action) => `/machines/${encodeURIComponent(name)}${action ? `/${action}` : ""}`;
+const notice = document.getElementById("notice");
 const say = (text) => {
   announce.textContent = text;
+};
+/** A failure, shown on screen (and announced: the element is role="alert"); a success clears it. */
+const fail = (text) => {
+  notice.textContent = text;
+  notice.hidden = false;
+};
+const clearFailure = () => {
+  notice.hidden = true;
 };
 
 function ago(iso) {
@@ -30,41 +40,6 @@ function ago(iso) {
 
 const time = (iso) => new Date(iso).toLocaleTimeString();
 const size = (bytes) => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${Math.round(bytes / 1e6)} MB`);
-
-/** An event in plain words. */
-function sentence(e) {
-  const d = e.data ?? {};
-  switch (e.type) {
-    case "power":
-      return `${WORDS[d.to] ?? d.to}${d.reason ? ` (${d.reason})` : ""}`;
-    case "wake_sent":
-      return `Wake packet sent${d.attempt > 1 ? ` (attempt ${d.attempt})` : ""}`;
-    case "wake_failed":
-      return `Wake failed: ${d.detail ?? "unknown error"}`;
-    case "wake_timeout":
-      return `Gave up waking after ${d.waited_s ?? "?"} s`;
-    case "shutdown_sent":
-      return `Shutdown sent (${d.reason ?? "asked"})`;
-    case "shutdown_deferred":
-      return `Shutdown waits: ${d.booting ? "the machine is still booting" : `${d.in_flight ?? 0} running request(s)`}`;
-    case "shutdown_failed":
-      return `Shutdown failed: ${d.detail ?? "unknown error"}`;
-    case "lease_taken":
-      return `Lease taken by ${d.holder ?? "a client"}`;
-    case "lease_released":
-      return `Lease of ${d.holder ?? "a client"} released`;
-    case "lease_expired":
-      return `Lease of ${d.holder ?? "a client"} expired`;
-    case "leases_cleared":
-      return `${d.count ?? "All"} lease(s) cleared by ${d.by ?? "a reset"}`;
-    case "permanent_on":
-      return `Keep on ${d.enabled ? "switched on" : "switched off"}`;
-    case "requests":
-      return d.running ? "Requests running" : "No requests running";
-    default:
-      return e.type;
-  }
-}
 
 /** Calls the API; a lost session sends the page back to the login form. */
 async function api(url, init) {
@@ -185,7 +160,7 @@ function refreshSoon(name) {
   timer = setTimeout(() => {
     const names = [...pending];
     pending.clear();
-    for (const n of names) refresh(n).catch((err) => say(err.message));
+    for (const n of names) refresh(n).catch((err) => fail(err.message));
   }, 50);
 }
 
@@ -203,34 +178,42 @@ function onEvent(e) {
   refreshSoon(e.machine);
 }
 
+let retryMs = 1000;
+let opened = false;
+
+/**
+ * Follows /events. The browser reconnects by itself after a dropped connection; a stream answered with an
+ * error (a proxy's 502 while the gateway restarts, or 401 once the session is over) is closed for good, so
+ * it is opened again here, less often each time (at most every 30 s); api() shows the login on a 401.
+ */
 function follow() {
   const source = new EventSource("/events");
   source.onopen = () => {
     live.dataset.live = "live";
     live.textContent = "live";
+    retryMs = 1000;
     // After a reconnection (the gateway restarted) what was missed is read again.
-    start().catch((err) => say(err.message));
+    if (opened) start().catch((err) => fail(err.message));
+    opened = true;
   };
   for (const type of EVENT_TYPES) source.addEventListener(type, (m) => onEvent(JSON.parse(m.data)));
   source.onerror = () => {
     live.dataset.live = "reconnecting";
     live.textContent = "reconnecting…";
-    // The browser retries by itself; a refused stream (the session ended) is closed for good, and the login is shown.
-    if (source.readyState === EventSource.CLOSED)
-      api("/machines").then(
-        () => setTimeout(follow, 3000),
-        () => {},
-      );
+    if (source.readyState !== EventSource.CLOSED) return;
+    api("/machines").catch(() => {});
+    setTimeout(follow, retryMs);
+    retryMs = Math.min(retryMs * 2, 30_000);
   };
 }
 
+/** Everything read afresh: the machines, then the recent events (merged with any that arrived meanwhile). */
 async function start() {
-  const history = (await api("/events/history")).events;
   await refresh();
-  for (const card of cards.values()) card.events = [];
-  for (const e of history) cards.get(e.machine)?.events.push(e);
+  const history = (await api("/events/history")).events;
   for (const [name, card] of cards) {
-    card.events = card.events.slice(-EVENTS_KEPT);
+    const byId = new Map([...history.filter((e) => e.machine === name), ...card.events].map((e) => [e.id, e]));
+    card.events = [...byId.values()].sort((a, b) => a.id - b.id).slice(-EVENTS_KEPT);
     draw(name);
   }
   main.setAttribute("aria-busy", "false");
@@ -277,12 +260,14 @@ main.addEventListener("click", (ev) => {
   button.disabled = true;
   ACTIONS[button.dataset.action](name, button)
     .then(() => refresh(name))
-    .catch((err) => say(`${name}: ${err.message}`))
+    .then(clearFailure)
+    .catch((err) => fail(`${name}: ${err.message}`))
     .finally(() => {
       button.disabled = false;
     });
 });
 
+start().catch((err) => fail(err.message));
 follow();
 // "for 3 min" is worked out in the browser: a local redraw keeps it true, with no request to the gateway.
 setInterval(() => {

@@ -42,6 +42,7 @@ export function dashboardPage(version: string, eventTypes: readonly string[]) {
 <form method="post" action="/ui/logout" id="logout-form"><button type="submit" id="logout">Log out</button></form>
 </header>
 <p id="announce" class="visually-hidden" aria-live="polite"></p>
+<p id="notice" role="alert" hidden></p>
 <main id="machines" aria-busy="true" data-event-types="${eventTypes.join(",")}"><p class="empty">Loading…</p></main>
 <dialog id="confirm-shutdown" aria-labelledby="confirm-title">
 <form method="dialog">

@@ -73,13 +73,26 @@ test("a change riding on the cookie needs the gateway's own Origin: else 403 and
   for (const headers of foreign) {
     const res = await wake(headers);
     expect(res.status).toBe(403);
-    expect((await json(res)).detail).toContain("Origin");
+    expect((await json(res)).detail).toContain("another page");
   }
   expect(h.deps.events.history().filter((e) => e.type === "lease_taken")).toHaveLength(0);
   expect((await wake({ cookie, origin: h.url })).status).toBe(200);
   expect((await wake({ cookie, referer: `${h.url}/ui` })).status).toBe(200);
   // An API key needs no Origin: scripts and home automations send none.
   expect((await wake({ "x-api-key": KEY })).status).toBe(200);
+});
+
+test("with the cookie, even a read counts only from the gateway's own page (Sec-Fetch-Site), or a proxied host", async () => {
+  h = await startHarness({ on: true });
+  const cookie = cookieOf(await login(KEY));
+  const get = (headers: Record<string, string>) => fetch(h.url + "/leases", { headers: { cookie, ...headers } });
+  expect((await get({ "sec-fetch-site": "same-site" })).status).toBe(403); // another port or subdomain of this host
+  expect((await get({ "sec-fetch-site": "cross-site" })).status).toBe(403);
+  expect((await get({ "sec-fetch-site": "same-origin" })).status).toBe(200);
+  expect((await get({ "sec-fetch-site": "none" })).status).toBe(200); // typed in the address bar
+  expect((await wake({ cookie, "sec-fetch-site": "none" })).status).toBe(403); // no page of ours sends a change so
+  // Behind a proxy that rewrites Host, the host the browser used is in X-Forwarded-Host.
+  expect((await wake({ cookie, origin: "http://127.0.0.8:8000", "x-forwarded-host": "127.0.0.8:8000" })).status).toBe(200);
 });
 
 test("a forged cookie is a 401, on the API and the event stream; /ui shows the login form", async () => {
@@ -111,8 +124,19 @@ test("sessions survive a restart, and their file holds no usable token", async (
   expect(text).not.toContain(token);
   expect(text).not.toContain(KEY);
   // A new store over the same file: what a restarted gateway builds.
-  expect(new SessionStore(file).check(token)).toBe(true);
-  expect(new SessionStore(file).check("x" + token)).toBe(false);
+  const restarted = (keys: string[]) => new SessionStore({ file, keys: () => keys });
+  expect(restarted([KEY]).check(token)).toBe(true);
+  expect(restarted([KEY]).check("x" + token)).toBe(false);
+  // The key taken out of the configuration: its sessions are over.
+  expect(restarted(["another-key-0123"]).check(token)).toBe(false);
+});
+
+test("an asset name that is not a file (an Object property) is a 404, not a 500", async () => {
+  h = await startHarness({ on: true });
+  for (const name of ["constructor", "__proto__", "toString"]) {
+    expect((await fetch(`${h.url}/ui/assets/${name}`)).status).toBe(404);
+    expect((await fetch(`${h.url}/docs/assets/swagger-ui-dist/${name}`)).status).toBe(404);
+  }
 });
 
 test("pages: CSP on /ui, a public favicon, browsers sent from / to /ui, API clients still get JSON", async () => {
@@ -131,7 +155,7 @@ test("pages: CSP on /ui, a public favicon, browsers sent from / to /ui, API clie
 test("the first load of the dashboard weighs at most 60 KB", async () => {
   h = await startHarness({ on: true });
   const cookie = cookieOf(await login(KEY));
-  const paths = ["/ui", "/ui/assets/app.js", "/ui/assets/app.css", "/favicon.ico"];
+  const paths = ["/ui", "/ui/assets/app.js", "/ui/assets/words.js", "/ui/assets/app.css", "/favicon.ico"];
   const sizes = await Promise.all(paths.map(async (p) => (await (await fetch(h.url + p, { headers: { cookie } })).arrayBuffer()).byteLength));
   expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(60 * 1024);
 });

@@ -11,8 +11,9 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-// The gateway's own credentials: Ollama must never see them.
-const GATEWAY_AUTH = new Set(["authorization", "x-api-key"]);
+// The gateway's own credentials: Ollama must never see them. The cookie holds the dashboard's session token
+// (and Ollama sets no cookie of its own), so it never goes up, and no cookie comes back to the gateway's site.
+const GATEWAY_AUTH = new Set(["authorization", "x-api-key", "cookie"]);
 
 function copyWithout(source: Headers, drop: (name: string) => boolean): Headers {
   const listed = (source.get("connection") ?? "")
@@ -31,7 +32,7 @@ export function upstreamRequestHeaders(client: Headers): Headers {
   return copyWithout(client, (n) => GATEWAY_AUTH.has(n) || n === "host" || n === "content-length" || n === "expect");
 }
 
-/** What goes back to the client: Ollama's headers less hop-by-hop ones. */
+/** What goes back to the client: Ollama's headers less hop-by-hop ones, and less any cookie it tries to set. */
 export function clientResponseHeaders(upstream: Headers): Headers {
-  return copyWithout(upstream, () => false);
+  return copyWithout(upstream, (n) => n === "set-cookie");
 }

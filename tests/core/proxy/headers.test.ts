@@ -13,6 +13,7 @@ test("requests lose hop-by-hop headers, those named in Connection, and the gatew
       "Proxy-Authorization": "Basic x",
       Authorization: "Bearer gateway-key",
       "X-API-Key": "gateway-key",
+      Cookie: "og_session=dashboard-token",
       Host: "gate.example.com",
       "Content-Length": "12",
       "Content-Type": "application/json",
@@ -23,9 +24,15 @@ test("requests lose hop-by-hop headers, those named in Connection, and the gatew
   expect([...out.keys()].sort()).toEqual(["content-type", "user-agent", "x-custom"]);
 });
 
-test("responses lose hop-by-hop headers and keep the rest", () => {
+test("responses lose hop-by-hop headers and any cookie, and keep the rest", () => {
   const out = clientResponseHeaders(
-    new Headers({ "Transfer-Encoding": "chunked", Connection: "close", "Content-Type": "application/x-ndjson", Date: "x" }),
+    new Headers({
+      "Transfer-Encoding": "chunked",
+      Connection: "close",
+      "Content-Type": "application/x-ndjson",
+      Date: "x",
+      "Set-Cookie": "og_session=x",
+    }),
   );
   expect([...out.keys()].sort()).toEqual(["content-type", "date"]);
 });
