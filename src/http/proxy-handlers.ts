@@ -11,6 +11,7 @@ import { connectionTimeout, keepConnectionOpen } from "../server.ts";
 import { rawRoutedPath } from "./auth.ts";
 import { BUFFER_LIMIT, declaredLength, readWhole, reserve } from "./body.ts";
 import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";
+import { asksForEventStream, STREAM_FIELD, streamWhileWaking, type WakeProgress } from "./wake-progress.ts";
 
 /** What Bun holds in memory for one streamed upload, measured: about 1.2 to 1.5 MB (reserve() counts it twice). */
 const STREAM_READ_AHEAD = 1048576;
@@ -34,9 +35,7 @@ type Deps = Pick<MachineUnit, "proxy" | "monitor" | "config" | "machine" | "acti
  * Ollama answers. A waiting request counts as running work, so no release shuts the machine down under it.
  */
 async function wakeFor(d: Deps, req: Request): Promise<void> {
-  if (!d.monitor.known) await d.monitor.tick();
-  // A running machine whose Ollama is down is not helped by waiting: let the request fail fast.
-  if (isUp(d.monitor.state)) return;
+  if (!(await mustWait(d))) return;
   const done = d.activity.begin();
   try {
     const ready = await Promise.race([d.monitor.ensureReady(d.config.power.wakeTimeoutMs), clientGone(req)]);
@@ -47,6 +46,12 @@ async function wakeFor(d: Deps, req: Request): Promise<void> {
   } finally {
     done();
   }
+}
+
+/** Whether a request has to wait for a wake. A running machine whose Ollama is down is not helped by waiting: the request fails fast. */
+async function mustWait(d: Deps): Promise<boolean> {
+  if (!d.monitor.known) await d.monitor.tick();
+  return !isUp(d.monitor.state);
 }
 
 /** Settles when the client hangs up, so nobody's request is sent to Ollama after they left. */
@@ -61,9 +66,10 @@ function clientGone(req: Request): Promise<never> {
 /**
  * Forwards a request, waking the machine first when it is known to sleep. If the machine turns out
  * to be asleep only when the request fails (the monitor had not noticed yet), it is woken and the
- * request sent once more — possible because small bodies were read beforehand.
+ * request sent once more — possible because small bodies were read beforehand. With `progress` (an OpenAI
+ * streaming request), a wait is spent in the answer: its 200 at once, comments while the machine boots.
  */
-export async function forwardWaking(d: Deps, c: Context, target: string, given: ForwardOverrides): Promise<Response> {
+export async function forwardWaking(d: Deps, c: Context, target: string, given: ForwardOverrides, progress?: WakeProgress): Promise<Response> {
   keepConnectionOpen(c);
   // A connection nothing can be written to is idle: the server closes it a second later.
   const over = { ...given, hangUp: () => connectionTimeout(c, 1) };
@@ -71,15 +77,22 @@ export async function forwardWaking(d: Deps, c: Context, target: string, given: 
   const replayable = !(over.body instanceof ReadableStream);
   // A streamed body cannot be sent twice: make sure of the machine's state before sending it once.
   if (autoWake && !replayable) await d.monitor.tick();
-  if (autoWake) await wakeFor(d, c.req.raw);
-  try {
-    return await d.proxy.forward(c.req.raw, target, over);
-  } catch (err) {
-    if (!autoWake || !(err instanceof MachineAsleepError) || !replayable) throw err;
-    await d.monitor.tick();
-    await wakeFor(d, c.req.raw);
-    return d.proxy.forward(c.req.raw, target, over);
+  const send = async (req: Request) => {
+    try {
+      return await d.proxy.forward(req, target, over);
+    } catch (err) {
+      if (!autoWake || !(err instanceof MachineAsleepError) || !replayable) throw err;
+      await d.monitor.tick();
+      await wakeFor(d, req);
+      return d.proxy.forward(req, target, over);
+    }
+  };
+  if (autoWake && progress && replayable && (await mustWait(d))) {
+    const wait = (req: Request) => wakeFor(d, req);
+    return streamWhileWaking(progress, { machine: d.config.name, req: c.req.raw, path: c.req.path, wait, forward: send });
   }
+  if (autoWake) await wakeFor(d, c.req.raw);
+  return send(c.req.raw);
 }
 
 /**
@@ -100,12 +113,13 @@ const MODEL_PEEK_BYTES = 64 * 1024;
  * Ollama's API, forwarded. A small body (up to BUFFER_LIMIT, with a Content-Length) is read whole within
  * the shared memory budget, and a JSON one checked before anything can wake the machine; larger or chunked
  * bodies (blob uploads) stream through untouched and unlimited — with a fleet, after their first 64 KB
- * were read for the model they name.
+ * were read for the model they name. With `progress`, an OpenAI streaming request with a small body that has to
+ * wait for a wake gets its 200 at once and comments while it waits (see wake-progress.ts).
  */
-export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch) {
-  const send = async (c: Context, fields: Map<string, string> | null, body: ForwardOverrides["body"]) => {
+export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progress?: WakeProgress) {
+  const send = async (c: Context, fields: Map<string, string> | null, body: ForwardOverrides["body"], streaming?: WakeProgress) => {
     const target = await dispatch.choose(c, fields);
-    if (!(target instanceof Response)) return forwardWaking(target, c, upstreamTarget(c), { body });
+    if (!(target instanceof Response)) return forwardWaking(target, c, upstreamTarget(c), { body }, streaming);
     if (body instanceof ReadableStream) await body.cancel().catch(() => {}); // refused: the rest is not read
     return target;
   };
@@ -132,16 +146,21 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch) {
       }
     }
     const { bytes, reservation } = await readWhole(req, bodies.passthrough, "a buffered body");
+    // An OpenAI stream that waits for a wake answers at once: its stream keeps the body's memory until it is sent.
+    const held = { kept: false, release: () => reservation.release() };
     try {
+      let streaming: WakeProgress | undefined;
       if (bytes.length > 0 && json) {
-        const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH });
+        const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH, fields: STREAM_FIELD });
         if (!scan.ok) return jsonProblem(c, scan.problem);
+        const sse = progress && asksForEventStream(req.method, upstreamTarget(c).split("?")[0]!, bytes, scan.fields);
+        if (sse) streaming = { ...progress, body: held };
       }
       const fields = named ? topLevelStrings(bytes, dispatch.fields) : null;
       // Sent once the response has begun: the body has left by then, and its memory is free.
-      return await send(c, fields, bytes);
+      return await send(c, fields, bytes, streaming);
     } finally {
-      reservation.release();
+      if (!held.kept) reservation.release();
     }
   };
 }

@@ -14,14 +14,17 @@ export const V1_METADATA: MetadataSpec[] = [
   },
 ];
 
+// A stream that must wait for a wake is answered at once, with comments until Ollama's stream (wake-progress.ts).
+const WAKE_PROGRESS = " (a `stream: true` request that waits for a wake gets its 200 at once and `: waking` comments meanwhile)";
+
 /** Ollama's OpenAI-compatible API under /v1/*, for the openai SDKs, Open WebUI, Continue and LangChain. */
 export function openAiRoutes(deps: AppDeps) {
   return passthroughRouter(deps, {
     tag: "OpenAI-compatible API (passthrough)",
     prefix: "/v1",
     endpoints: [
-      ["post", "/v1/chat/completions", "Chat completions; Server-Sent Events when `stream` is true"],
-      ["post", "/v1/completions", "Completions"],
+      ["post", "/v1/chat/completions", `Chat completions; Server-Sent Events when \`stream\` is true${WAKE_PROGRESS}`],
+      ["post", "/v1/completions", `Completions${WAKE_PROGRESS}`],
       ["post", "/v1/embeddings", "Embeddings"],
       ["get", "/v1/models/{model}", "One model"],
     ],

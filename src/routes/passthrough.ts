@@ -3,6 +3,7 @@ import type { AppDeps } from "../deps.ts";
 import { byModel, fleetMetadata } from "../http/fleet.ts";
 import { type MetadataRoute, passthrough } from "../http/proxy-handlers.ts";
 import { createRouter, documentedAs, errorResponses } from "../http/router.ts";
+import type { WakeProgress } from "../http/wake-progress.ts";
 
 export type Method = "get" | "post" | "delete" | "head";
 
@@ -39,6 +40,9 @@ export function proxiedRoute(method: Method, path: string, summary: string, tag:
   });
 }
 
+/** How an OpenAI stream that waits for a wake is kept alive: comments every so often, failures logged as such. */
+export const wakeProgress = (deps: AppDeps): WakeProgress => ({ everyMs: deps.wakeProgressMs, logger: deps.logger, redact: deps.redact });
+
 export type MetadataSpec = { path: string; summary: string; union?: "tags" | "models" | "ps" } & MetadataRoute;
 
 export interface PassthroughSpec {
@@ -55,7 +59,7 @@ export interface PassthroughSpec {
  * every other method and path (so a new Ollama endpoint works before the docs know it).
  */
 export function passthroughRouter(deps: AppDeps, spec: PassthroughSpec) {
-  const forward = passthrough(deps.bodies, byModel(deps));
+  const forward = passthrough(deps.bodies, byModel(deps), wakeProgress(deps));
   const router = createRouter();
   for (const m of spec.metadata) {
     const route = proxiedRoute("get", m.path, m.summary, spec.tag, NEVER_WAKES);

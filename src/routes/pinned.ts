@@ -6,7 +6,7 @@ import { createRouter } from "../http/router.ts";
 import { unitNamed } from "./machines.ts";
 import { API_METADATA } from "./ollama-api.ts";
 import { V1_METADATA } from "./openai.ts";
-import { proxiedRoute } from "./passthrough.ts";
+import { proxiedRoute, wakeProgress } from "./passthrough.ts";
 
 const PINNED =
   "Pinned to one machine: the request goes to that machine whatever model it names, waking it if needed (its metadata " +
@@ -20,7 +20,7 @@ const METADATA = new Map([...API_METADATA, ...V1_METADATA].map((m) => [m.path, m
  * machine, from its cache while it sleeps. An unknown name is a 404.
  */
 export function pinnedRoutes(deps: AppDeps) {
-  const forwards = new Map(deps.fleet.units.map((u) => [u.name, passthrough(deps.bodies, pinnedTo(u))]));
+  const forwards = new Map(deps.fleet.units.map((u) => [u.name, passthrough(deps.bodies, pinnedTo(u), wakeProgress(deps))]));
   const answers = new Map(deps.fleet.units.map((u) => [u.name, new Map([...METADATA].map(([p, m]) => [p, metadata(u, m)]))]));
   const handler = async (c: Context) => {
     const unit = unitNamed(deps, c.req.param("name") ?? "");

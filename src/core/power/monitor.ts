@@ -67,12 +67,12 @@ export class PowerMonitor {
     return this.record.known;
   }
 
-  /** The gateway woke this machine, so it may put it to sleep when idle. */
   /** When the current state began (ms since the epoch). */
   get since(): number {
     return this.record.since;
   }
 
+  /** The gateway woke this machine, so it may put it to sleep when idle. */
   get woken(): boolean {
     return this.record.woken;
   }
@@ -256,7 +256,8 @@ export class PowerMonitor {
 
   private async giveUp(wake: WakeAttempt, seen: PowerState): Promise<void> {
     const waited = wake.secondsSince(this.now());
-    this.events.emit(EventType.wakeTimeout, { waited_s: waited, packets: wake.packets });
+    // attempt and elapsed_s as on wake_sent and wake_failed; waited_s and packets as before them.
+    this.events.emit(EventType.wakeTimeout, { waited_s: waited, packets: wake.packets, attempt: wake.packets, elapsed_s: waited });
     this.logger.warn("the machine did not become ready in time", { waited_s: waited });
     this.wake = undefined;
     await this.transition(seen, "wake timed out");

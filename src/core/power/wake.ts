@@ -53,13 +53,13 @@ export class WakeAttempt {
     } catch (err) {
       const what = via === "wol" ? "could not send the magic packet" : "could not power the machine on";
       logger.error(what, { err, to: machine.wolTarget });
-      events.emit(EventType.wakeFailed, { attempt: this.packets, via, detail: (err as Error).message });
+      events.emit(EventType.wakeFailed, { attempt: this.packets, elapsed_s: this.secondsSince(now), via, detail: (err as Error).message });
       telemetry.powerAction("wake", via, false);
       return err as Error;
     }
     if (via === "wol") telemetry.packetSent();
     telemetry.powerAction("wake", via, true);
-    events.emit(EventType.wakeSent, { attempt: this.packets });
+    events.emit(EventType.wakeSent, { attempt: this.packets, elapsed_s: this.secondsSince(now) });
     return null;
   }
 
