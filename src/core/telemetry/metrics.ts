@@ -41,6 +41,7 @@ export class GateMetrics {
   readonly proxiedTotal: Counter;
   readonly wakeToReady: Histogram;
   readonly powerActions: Counter;
+  readonly webhookFailures: Counter;
 
   constructor(private readonly opts: MetricsOptions) {
     const r = this.registry;
@@ -50,6 +51,10 @@ export class GateMetrics {
     this.wakeToReady = r.add(new Histogram("ollama_gate_wake_to_ready_seconds", "From the first magic packet to Ollama answering", WAKE_BUCKETS_S));
     this.powerActions = r.add(
       new Counter("ollama_gate_power_actions_total", "Wakes and shutdowns sent, by method (wol, ssh, http, command) and result (ok, failed)"),
+    );
+    // Labelled by the target's number or kind, never its URL (which may hold a token).
+    this.webhookFailures = r.add(
+      new Counter("ollama_gate_webhook_failures_total", "Events not delivered to a webhook or ntfy, by target (webhook 1, …, ntfy), kind and reason"),
     );
     const each = (read: (m: LiveMachine) => [Record<string, string>, number][]) => () =>
       opts.machines().flatMap((m) => read(m).map(([labels, v]): [Record<string, string>, number] => [{ ...this.labels(m.name), ...labels }, v]));
