@@ -1,4 +1,5 @@
 // The typed configuration, as parseConfig (config.ts) builds it from the environment and the machines file.
+import type { NotifyConfig } from "./notify-config.ts";
 
 /** An HTTP call that powers a machine on or off (a smart plug, a Home Assistant webhook). */
 export interface HttpPowerCall {
@@ -12,6 +13,13 @@ export interface HttpPowerCall {
 export type PowerOn = { kind: "wol" } | { kind: "http"; http: HttpPowerCall } | { kind: "command"; argv: string[] };
 /** How it is switched off; `none` never powers it off. */
 export type PowerOff = { kind: "ssh" } | { kind: "http"; http: HttpPowerCall } | { kind: "command"; argv: string[] } | { kind: "none" };
+
+/** A keep-on window: from each time `cron` matches (in TZ), for `forMin` minutes, the lease `schedule:<name>` holds the machine. */
+export interface KeepOnWindow {
+  name: string;
+  cron: string;
+  forMin: number;
+}
 
 /** Everything that belongs to one machine: a second machine is a second one of these. */
 export interface MachineConfig {
@@ -43,6 +51,8 @@ export interface MachineConfig {
   priority: number;
   powerOn: PowerOn;
   powerOff: PowerOff;
+  /** Keep-on schedules (KEEP_ON_SCHEDULE, or keep_on in the machines file); none when absent. */
+  keepOn?: KeepOnWindow[];
   /** Time limit of an http or command power method. */
   powerTimeoutMs: number;
   probeTimeoutMs: number;
@@ -76,4 +86,6 @@ export interface Config {
   metricsPublic: boolean;
   /** Largest body the legacy /ollama/* routes read (they hold it whole to check it). */
   maxBodyBytes: number;
+  /** Webhooks and ntfy: where events are sent. */
+  notify: NotifyConfig;
 }

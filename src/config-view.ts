@@ -1,10 +1,12 @@
 // The configuration as it may be shown or searched for secrets: what /debug prints, what the redactor blanks.
 import type { Config, MachineConfig } from "./config-types.ts";
+import { notifySecrets } from "./notify-config.ts";
 
 /** Every secret value in the configuration, so the logger and error paths can blank them out. */
 export function secretsOf(config: Config): string[] {
   const ssh = config.machines.flatMap((m) => [m.ssh.password, m.ssh.sudoPassword]);
-  return [...ssh, ...config.fileSecrets, ...config.apiKeys].filter((s): s is string => typeof s === "string" && s.length > 0);
+  const notify = notifySecrets(config.notify);
+  return [...ssh, ...config.fileSecrets, ...config.apiKeys, ...notify].filter((s): s is string => typeof s === "string" && s.length > 0);
 }
 
 /** The configuration as it may be shown: secrets replaced by whether they are set. */
@@ -43,6 +45,11 @@ export function describeConfig(config: Config) {
     METRICS_PUBLIC: config.metricsPublic,
     MAX_BODY_MB: config.maxBodyBytes / 1048576,
     MAX_LEASES: m.power.maxLeases,
+    KEEP_ON_SCHEDULE: (m.keepOn ?? []).map((w) => ({ name: w.name, cron: w.cron, for_min: w.forMin })),
+    WEBHOOK_URLS_COUNT: config.notify.webhookUrls.length,
+    WEBHOOK_EVENTS: config.notify.events,
+    NTFY_URL_SET: Boolean(config.notify.ntfyUrl),
+    NTFY_TOKEN_SET: Boolean(config.notify.ntfyToken),
     MACHINES: config.machines.map((x) => x.name),
   };
 }

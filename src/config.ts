@@ -2,8 +2,10 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import type { Config, MachineConfig } from "./config-types.ts";
+import { keepOnEnv } from "./keep-on-config.ts";
 import { normalizeMac } from "./lib/mac.ts";
 import { loadMachinesFile, MACHINE_NAME, MACHINE_NAME_PROBLEM, type MachineDefaults } from "./machines-file.ts";
+import { NOTIFY_ENV, notifyConfig } from "./notify-config.ts";
 
 // Empty values in .env files ("SSH_PASS=") mean "not set", not "set to nothing".
 const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
@@ -35,6 +37,8 @@ const flag = (fallback: boolean) =>
 const minutesOrOff = withDefault(z.coerce.number({ message: "expected minutes (0 = off)" }).min(0, { message: "expected 0 or more minutes" }), 0);
 
 const envSchema = z.object({
+  // WEBHOOK_URLS, WEBHOOK_EVENTS, NTFY_URL, NTFY_TOKEN.
+  ...NOTIFY_ENV,
   // Required, unless MACHINES_FILE lists the machines (checked in parseConfig, with the same messages).
   EQUIPO_IA: opt(z.string().trim()),
   IA_MAC: opt(
@@ -67,6 +71,7 @@ const envSchema = z.object({
   SHUTDOWN_COMMAND: withDefault(z.string().trim().min(1), "shutdown -h now"),
   WOL_BROADCAST: withDefault(z.ipv4({ message: "expected an IPv4 broadcast address such as 192.168.1.255" }), "255.255.255.255"),
   WOL_PORT: withDefault(port("Wake-on-LAN"), 9),
+  KEEP_ON_SCHEDULE: opt(keepOnEnv),
   API_KEYS: z.preprocess(
     (v) =>
       typeof v === "string"
@@ -142,6 +147,7 @@ const SINGLE_MACHINE_VARS = [
   "SHUTDOWN_COMMAND",
   "WOL_BROADCAST",
   "WOL_PORT",
+  "KEEP_ON_SCHEDULE",
 ];
 
 const isBlank = (v: string | undefined) => v === undefined || v.trim() === "";
@@ -185,6 +191,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       listen: { host: e.HOST, port: e.PORT },
       metricsPublic: e.METRICS_PUBLIC,
       maxBodyBytes: Math.round(e.MAX_BODY_MB * 1048576),
+      notify: notifyConfig(e),
     },
   };
 }
@@ -237,5 +244,6 @@ function envMachine(e: Env, d: MachineDefaults): MachineConfig {
     priority: 0,
     powerOn: { kind: "wol" },
     powerOff: { kind: "ssh" },
+    keepOn: e.KEEP_ON_SCHEDULE ?? [],
   };
 }

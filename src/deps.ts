@@ -8,10 +8,12 @@ import { secretsOf } from "./config-view.ts";
 import { ModelIndex } from "./core/fleet/model-index.ts";
 import { Machine, type MachineIo, realMachineIo } from "./core/machine/machine.ts";
 import { MetadataCache } from "./core/machine/metadata-cache.ts";
+import { Notifier, notifyTargets } from "./core/notify/webhooks.ts";
 import { Activity, reportBusy } from "./core/power/activity.ts";
 import { AutoShutdown } from "./core/power/auto-shutdown.ts";
 import { PowerMonitor } from "./core/power/monitor.ts";
 import { PowerOperations } from "./core/power/operations.ts";
+import { KeepOnSchedule } from "./core/power/schedule.ts";
 import { POWER_STATES, SHUTDOWN_REASONS } from "./core/power/states.ts";
 import { StatusStore } from "./core/power/status-store.ts";
 import type { PowerTelemetry } from "./core/power/telemetry.ts";
@@ -22,6 +24,7 @@ import { GateMetrics } from "./core/telemetry/metrics.ts";
 import { keyMatcher } from "./http/auth.ts";
 import { type BodyLimits, BUFFER_LIMIT } from "./http/body.ts";
 import { LoginThrottle, SessionStore } from "./http/sessions.ts";
+import { WAKE_PROGRESS_MS } from "./http/wake-progress.ts";
 import { ByteBudget } from "./lib/byte-budget.ts";
 import { collectEvery, collectSoon } from "./lib/gc.ts";
 
@@ -50,6 +53,8 @@ export interface MachineUnit {
   power: PowerOperations;
   proxy: OllamaProxy;
   activity: Activity;
+  /** Its keep-on windows; started with the monitor by startFleet, stopped by its own stop(). */
+  schedule: KeepOnSchedule;
 }
 
 /**
@@ -69,6 +74,8 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   /** The dashboard's sessions (kept beside the default machine's status file), its login throttle and key check. */
   ui: { sessions: SessionStore; throttle: LoginThrottle; keyIsValid: (key: string | undefined) => boolean };
   version: string;
+  /** How often an OpenAI stream that waits for a wake gets a comment line. */
+  wakeProgressMs: number;
 }
 
 export interface DepsOptions {
@@ -78,6 +85,8 @@ export interface DepsOptions {
   now?: () => number;
   /** Probe interval while waking or shutting down (1 s). */
   fastPollMs?: number;
+  /** Time between the comments of an OpenAI stream that waits for a wake (5 s). */
+  wakeProgressMs?: number;
 }
 
 export interface Fleet {
@@ -109,7 +118,10 @@ export async function prepareFleet(deps: AppDeps): Promise<void> {
 
 /** Starts every machine's probe loop (the gateway's start; tests that drive the clock skip it). */
 export function startFleet(deps: AppDeps): void {
-  for (const u of deps.fleet.units) u.monitor.start();
+  for (const u of deps.fleet.units) {
+    u.monitor.start();
+    void u.schedule.start();
+  }
 }
 
 export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOptions = {}): MachineUnit {
@@ -155,7 +167,8 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
       };
     },
   });
-  return { name: mc.name, config: mc, machine, store, monitor, power, proxy, activity };
+  const schedule = new KeepOnSchedule({ windows: mc.keepOn ?? [], power, logger, now });
+  return { name: mc.name, config: mc, machine, store, monitor, power, proxy, activity, schedule };
 }
 
 export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
@@ -178,6 +191,9 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
         inFlight: () => u.activity.inFlight,
       })),
   });
+  // Webhooks and ntfy: each event is queued for them, never waited for.
+  const notifier = new Notifier({ targets: notifyTargets(config.notify), types: config.notify.events, logger, failures: metrics.webhookFailures });
+  if (notifier.active) events.subscribe((e) => notifier.push(e));
   const index = new ModelIndex(config.machines);
   const units = config.machines.map((mc) => buildMachineUnit(mc, { logger, events, metrics, index, now }, opts));
   const fleet = { units, byName: new Map(units.map((u) => [u.name, u])), index };
@@ -186,9 +202,11 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const large = new ByteBudget(LARGE_BODY_MEMORY_BYTES, (freed) => freed >= 1048576 && collectSoon());
   const limits = (maxBytes: number) => ({ maxBytes, small, large });
   const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
-  const sessions = new SessionStore(join(dirname(config.machines[0]!.statusFile), "sessions.json"), now);
+  const sessionsFile = join(dirname(config.machines[0]!.statusFile), "sessions.json");
+  const sessions = new SessionStore({ file: sessionsFile, keys: () => config.apiKeys, logger, now });
   const ui = { sessions, throttle: new LoginThrottle(now), keyIsValid: keyMatcher(config.apiKeys) };
-  return { ...unit, fleet, config, logger, redact, events, metrics, bodies, ui, version: pkg.version };
+  const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;
+  return { ...unit, fleet, config, logger, redact, events, metrics, bodies, ui, version: pkg.version, wakeProgressMs };
 }
 
 // Metric labels must stay few: blob digests and unknown paths are folded.

@@ -136,6 +136,7 @@ function expand(m: MachineEntry, d: MachineDefaults, isDefault: boolean): Machin
     priority: m.priority,
     powerOn: powerOnOf(m),
     powerOff: powerOffOf(m),
+    keepOn: m.keep_on,
     powerTimeoutMs: s(m.power_timeout_s, d.powerTimeoutMs),
     probeTimeoutMs: m.probe_timeout_ms ?? d.probeTimeoutMs,
     proxyTimeoutsMs: {

@@ -2,6 +2,7 @@
 // interpolates ${NAME} values before and expands each machine's configuration after.
 import { existsSync } from "node:fs";
 import { z } from "zod";
+import { keepOnSchema } from "./keep-on-config.ts";
 import { normalizeMac } from "./lib/mac.ts";
 
 /** A machine's name: it appears in URLs (/machines/{name}), file names and metric labels. */
@@ -101,6 +102,8 @@ export const machineSchema = z.strictObject({
     ["ssh", "none"] as const,
     "expected ssh, none, { http: { url, method, headers, body } } or { command: [program, arguments…] }",
   ).optional(),
+  // Windows that keep it on: [{ cron: "0 8 * * 1-5", for_min: 600, name: workday }].
+  keep_on: keepOnSchema.default([]),
   // Per-machine overrides of the global settings.
   poll_s: positive.optional(),
   auto_wake: flag().optional(),

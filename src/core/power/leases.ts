@@ -14,6 +14,10 @@ export function leasesOf(status: Status): Lease[] {
   return leases;
 }
 
+/** The holder of a keep-on window's lease (schedule.ts): it holds the machine until the window ends. */
+export const scheduleHolder = (window: string) => `schedule:${window}`;
+const isScheduled = (l: Lease) => l.holder?.startsWith(scheduleHolder("")) === true;
+
 /** The fields to store: the leases and their count, always together. */
 export const withLeases = (leases: Lease[]) => ({ leases, peticions_ollama: leases.length });
 
@@ -27,10 +31,13 @@ export function takeLease(status: Status, opts: { ttlS: number; holder?: string 
   return { lease, changes: withLeases([...leasesOf(status), lease]) };
 }
 
-/** Releases the named lease, or the oldest when none is named. Releasing one already gone changes nothing. */
+/**
+ * Releases the named lease, or the oldest when none is named, except a keep-on window's: an old client's
+ * bare /apagar gives back its own hold, not the workday's. Releasing one already gone changes nothing.
+ */
 export function releaseLease(status: Status, id?: string) {
   const leases = leasesOf(status);
-  const index = id === undefined ? (leases.length > 0 ? 0 : -1) : leases.findIndex((l) => l.id === id);
+  const index = leases.findIndex((l) => (id === undefined ? !isScheduled(l) : l.id === id));
   if (index < 0) return { released: null, changes: withLeases(leases) };
   const [released] = leases.splice(index, 1);
   return { released: released!, changes: withLeases(leases) };
