@@ -5,6 +5,7 @@ import { requireApiKey, routedPath } from "./http/auth.ts";
 import { bodyLimit } from "./http/body.ts";
 import { mountDocs } from "./http/docs.ts";
 import { errorHandler, notFound } from "./http/errors.ts";
+import { onlyAllowedModels } from "./http/model-lists.ts";
 import { SESSION_COOKIE } from "./http/sessions.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -26,8 +27,16 @@ export function createApp(deps: AppDeps) {
   app.onError(errorHandler(deps.logger, deps.redact));
   app.notFound(notFound);
   app.use("*", accessLog(deps));
-  const session = { cookie: SESSION_COOKIE, valid: (token: string | undefined) => deps.ui.sessions.check(token) };
-  app.use("*", requireApiKey(deps.config.apiKeys, deps.config.metricsPublic ? ["/metrics"] : [], session));
+  const session = {
+    cookie: SESSION_COOKIE,
+    key: (token: string | undefined) => {
+      const identity = deps.ui.sessions.check(token);
+      return identity === null ? null : deps.keys.ring.byIdentity(identity);
+    },
+  };
+  const alsoPublic = deps.config.metricsPublic ? ["/metrics"] : [];
+  app.use("*", requireApiKey({ ring: () => deps.keys.ring, alsoPublic, session, defaultMachine: deps.fleet.units[0]!.name }));
+  app.use("*", onlyAllowedModels());
   app.use("*", bodyLimit(bodyLimitFor(deps)));
 
   app.route("/", rootRoutes(deps));
@@ -64,11 +73,13 @@ const PROXIED = /^(\/machines\/[^/]+)?\/(api|v1)(\/|$)/;
  * One line per request. Only the routed path is logged (a /k/<key> prefix already removed), never
  * headers or query strings, which may carry a key.
  */
-function accessLog({ logger }: AppDeps): MiddlewareHandler {
+function accessLog({ logger, metrics }: AppDeps): MiddlewareHandler {
   return async (c, next) => {
     const started = performance.now();
     await next();
     const ms = Math.round((performance.now() - started) * 10) / 10;
-    logger.info("request", { method: c.req.method, path: c.req.path, status: c.res.status, ms });
+    const key = c.get("apiKey")?.name;
+    logger.info("request", { method: c.req.method, path: c.req.path, status: c.res.status, ms, key });
+    metrics.requestsByKey.inc({ key: key ?? "none", status: String(c.res.status) });
   };
 }

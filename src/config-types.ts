@@ -73,6 +73,22 @@ export interface MachineConfig {
   };
 }
 
+/** What a key may do (see README "Named keys"): admin everything; user also the power routes; inference only Ollama's API. */
+export const Role = { admin: "admin", user: "user", inference: "inference" } as const;
+export type Role = (typeof Role)[keyof typeof Role];
+export const ROLES: readonly Role[] = Object.values(Role);
+
+/** One API key: from API_KEYS (named api-key-1, …, admin) or KEYS_FILE. */
+export interface ApiKeyConfig {
+  name: string;
+  role: Role;
+  /** Only these machines; absent: all. */
+  machines?: string[];
+  /** Only models matching these glob patterns; absent: all. */
+  models?: string[];
+  secret: { kind: "plain"; key: string } | { kind: "sha256"; sha256: string };
+}
+
 export interface Config {
   /** The default machine: the old routes act on it. The first of `machines`. */
   machine: MachineConfig;
@@ -80,7 +96,12 @@ export interface Config {
   machines: MachineConfig[];
   /** Values read from the environment through ${NAME} in the machines file: secrets for the redactor. */
   fileSecrets: string[];
+  /** Every key in plain text (API_KEYS and KEYS_FILE's `key` entries): secrets for the redactor. */
   apiKeys: string[];
+  /** Every key with its name, role and scopes. */
+  keys: ApiKeyConfig[];
+  /** Where the named keys come from (re-read on SIGHUP); absent: API_KEYS only. */
+  keysFile?: string;
   subdomain?: string;
   listen: { host: string; port: number };
   metricsPublic: boolean;

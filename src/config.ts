@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { z } from "zod";
 import type { Config, MachineConfig } from "./config-types.ts";
 import { keepOnEnv } from "./keep-on-config.ts";
+import { allKeys, NO_KEY } from "./keys-file.ts";
 import { normalizeMac } from "./lib/mac.ts";
 import { loadMachinesFile, MACHINE_NAME, MACHINE_NAME_PROBLEM, type MachineDefaults } from "./machines-file.ts";
 import { NOTIFY_ENV, notifyConfig } from "./notify-config.ts";
@@ -82,10 +83,11 @@ const envSchema = z.object({
         : [],
     z
       .array(z.string())
-      .min(1, { message: "required: at least one API key (comma-separated list)" })
+      // At least one key, here or in KEYS_FILE: checked with the file (keys-file.ts).
       // A short key can be guessed, and could not be told apart from ordinary text when blanking secrets out of logs.
       .refine((keys) => keys.every((k) => k.length >= 8), { message: "every API key must be at least 8 characters long" }),
   ),
+  KEYS_FILE: opt(z.string().trim()),
   SUBDOMINIO: opt(z.string()),
   // 0 lets the system pick a free port, which tests and side-by-side runs use.
   PORT: withDefault(port("listening", 0), 8000),
@@ -169,6 +171,8 @@ function shapeProblems(env: Record<string, string | undefined>): string[] {
 export function parseConfig(env: Record<string, string | undefined>): ConfigResult {
   const parsed = envSchema.safeParse(env);
   const errors = shapeProblems(env);
+  const noApiKeys = (env.API_KEYS ?? "").split(",").every((k) => k.trim() === "");
+  if (noApiKeys && isBlank(env.KEYS_FILE)) errors.push(NO_KEY);
   if (!parsed.success) errors.push(...parsed.error.issues.map((i) => `${i.path.join(".") || "environment"}: ${i.message}`));
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
   const e = parsed.data;
@@ -180,13 +184,17 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     if (!file.ok) return { ok: false, errors: file.errors };
     ({ machines, secrets: fileSecrets } = file);
   }
+  const keys = allKeys(e.API_KEYS, e.KEYS_FILE, env, machines);
+  if (!keys.ok) return { ok: false, errors: keys.errors };
   return {
     ok: true,
     config: {
       machine: machines[0]!,
       machines,
       fileSecrets,
-      apiKeys: e.API_KEYS,
+      apiKeys: keys.plain,
+      keys: keys.keys,
+      keysFile: e.KEYS_FILE,
       subdomain: e.SUBDOMINIO,
       listen: { host: e.HOST, port: e.PORT },
       metricsPublic: e.METRICS_PUBLIC,

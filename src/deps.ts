@@ -21,8 +21,8 @@ import { OllamaProxy } from "./core/proxy/forward.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
-import { keyMatcher } from "./http/auth.ts";
 import { type BodyLimits, BUFFER_LIMIT } from "./http/body.ts";
+import { Keys } from "./http/keys.ts";
 import { LoginThrottle, SessionStore } from "./http/sessions.ts";
 import { WAKE_PROGRESS_MS } from "./http/wake-progress.ts";
 import { ByteBudget } from "./lib/byte-budget.ts";
@@ -72,7 +72,9 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   /** How request bodies held in memory are bounded, per kind of route; the same two memory pools for all. */
   bodies: { management: BodyLimits; legacy: BodyLimits; passthrough: BodyLimits };
   /** The dashboard's sessions (kept beside the default machine's status file), its login throttle and key check. */
-  ui: { sessions: SessionStore; throttle: LoginThrottle; keyIsValid: (key: string | undefined) => boolean };
+  ui: { sessions: SessionStore; throttle: LoginThrottle };
+  /** The API keys as configured now: KEYS_FILE is re-read on SIGHUP. */
+  keys: Keys;
   version: string;
   /** How often an OpenAI stream that waits for a wake gets a comment line. */
   wakeProgressMs: number;
@@ -203,10 +205,11 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const limits = (maxBytes: number) => ({ maxBytes, small, large });
   const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
   const sessionsFile = join(dirname(config.machines[0]!.statusFile), "sessions.json");
-  const sessions = new SessionStore({ file: sessionsFile, keys: () => config.apiKeys, logger, now });
-  const ui = { sessions, throttle: new LoginThrottle(now), keyIsValid: keyMatcher(config.apiKeys) };
+  const keys = new Keys(config, logger);
+  const sessions = new SessionStore({ file: sessionsFile, keys: () => keys.ring.identities, logger, now });
+  const ui = { sessions, throttle: new LoginThrottle(now) };
   const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;
-  return { ...unit, fleet, config, logger, redact, events, metrics, bodies, ui, version: pkg.version, wakeProgressMs };
+  return { ...unit, fleet, config, logger, redact, events, metrics, bodies, ui, keys, version: pkg.version, wakeProgressMs };
 }
 
 // Metric labels must stay few: blob digests and unknown paths are folded.

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { MachineConfig, PowerOff, PowerOn } from "./config-types.ts";
+import { interpolate, placeIn } from "./env-interpolate.ts";
 import { fileSchema, type HttpCallEntry, type MachineEntry } from "./machines-schema.ts";
 
 export { MACHINE_NAME, MACHINE_NAME_PROBLEM } from "./machines-schema.ts";
@@ -23,7 +24,7 @@ export function loadMachinesFile(path: string, env: Record<string, string | unde
   }
   const secrets: string[] = [];
   const missing: string[] = [];
-  const data = interpolate(raw, env, [], { raw, secrets, missing });
+  const data = interpolate(raw, env, [], { describe: (path) => where(raw, path), secrets, missing });
   const parsed = fileSchema.safeParse(data);
   const errors = [...missing];
   if (!parsed.success) errors.push(...parsed.error.issues.map((i) => `${where(raw, i.path)}: ${i.message}`));
@@ -33,50 +34,8 @@ export function loadMachinesFile(path: string, env: Record<string, string | unde
   return { ok: true, machines: parsed.data.machines.map((m) => expand(m, defaults, m.name === first)), secrets };
 }
 
-interface Interpolation {
-  raw: unknown;
-  secrets: string[];
-  missing: string[];
-}
-
-/** `${NAME}` in any string becomes the variable's value; a variable that is not set is a problem named by its key. */
-function interpolate(v: unknown, env: Record<string, string | undefined>, path: PropertyKey[], out: Interpolation): unknown {
-  const { raw, secrets, missing } = out;
-  if (typeof v === "string") {
-    return v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_all, name: string) => {
-      const value = env[name];
-      if (value === undefined || value === "") {
-        missing.push(`${where(raw, path)}: \${${name}} is not set in the environment`);
-        return "";
-      }
-      secrets.push(value);
-      return value;
-    });
-  }
-  if (Array.isArray(v)) return v.map((x, i) => interpolate(x, env, [...path, i], out));
-  if (v && typeof v === "object") {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolate(x, env, [...path, k], out)]));
-  }
-  return v;
-}
-
 /** "MACHINES_FILE machines[1] (small).ssh.port" from a path into the file. */
-function where(raw: unknown, path: PropertyKey[]): string {
-  let out = "MACHINES_FILE";
-  path.forEach((p, i) => {
-    if (typeof p === "number") {
-      out += `[${p}]`;
-      const name = path[0] === "machines" && i === 1 ? machineName(raw, p) : undefined;
-      if (name) out += ` (${name})`;
-    } else out += i === 0 ? ` ${String(p)}` : `.${String(p)}`;
-  });
-  return out;
-}
-
-const machineName = (raw: unknown, i: number): string | undefined => {
-  const name = (raw as { machines?: { name?: unknown }[] } | undefined)?.machines?.[i]?.name;
-  return typeof name === "string" ? name : undefined;
-};
+const where = (raw: unknown, path: PropertyKey[]) => placeIn("MACHINES_FILE", "machines", raw, path);
 
 /** What one machine's schema cannot see: names unique, each power method's needs met. */
 function crossChecks(machines: MachineEntry[]): string[] {

@@ -3,7 +3,7 @@
 // Every URL may hold a token (Discord's and Slack's carry it in the path, ntfy's topic is its password), so
 // no problem line ever quotes one: they are named by their position.
 import { z } from "zod";
-import { EVENT_TYPES, EventType } from "./core/telemetry/events.ts";
+import { EVENT_TYPES, EventType } from "./core/telemetry/event-types.ts";
 
 /** What is sent where. Empty lists and no ntfy: nothing is sent, and nothing listens to the events. */
 export interface NotifyConfig {

@@ -33,6 +33,9 @@ try {
 startFleet(deps);
 deps.logger.info("ollama-gate listening", { url: `http://${server.hostname}:${server.port}`, version: deps.version });
 
+// SIGHUP re-reads KEYS_FILE: a key is revoked or added without dropping running streams.
+process.on("SIGHUP", () => void deps.keys.reload());
+
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     deps.logger.info("stopping", { signal });

@@ -112,7 +112,7 @@ describe("never cut active work", () => {
     expect((await json(h.api("/leases"))).shutdown_deferred).toBe(true);
     const sent = nextEvent(h.deps, (e) => e.type === "shutdown_sent");
     await end();
-    expect((await sent).data).toEqual({ reason: "release" });
+    expect((await sent).data).toEqual({ reason: "release", key: "api-key-1" });
     await h.sim.waitFor("off");
   });
 
@@ -149,7 +149,7 @@ describe("releases while the machine boots, and stale deferrals", () => {
     expect(answer.mensaje).toContain("finished booting");
     const sent = nextEvent(h.deps, (e) => e.type === "shutdown_sent");
     await h.sim.waitFor("on");
-    expect((await sent).data).toEqual({ reason: "release" });
+    expect((await sent).data).toEqual({ reason: "release", key: "api-key-1" });
     await h.sim.waitFor("off");
   });
 

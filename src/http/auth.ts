@@ -1,28 +1,8 @@
 import type { MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { getPath } from "hono/utils/url";
-
-/**
- * Compares against every key in constant time: the loop runs over each configured key's full length
- * whatever the candidate is, so neither the content nor the length of a key leaks through timing.
- * (Hashing both sides first did the same but cost a quarter of the proxy's throughput.)
- */
-export function keyMatcher(keys: string[]): (candidate: string | undefined) => boolean {
-  const encoded = keys.map((k) => Buffer.from(k));
-  return (candidate) => {
-    if (!candidate) return false;
-    const c = Buffer.from(candidate);
-    let ok = false;
-    for (const k of encoded) ok = sameBytes(k, c) || ok;
-    return ok;
-  };
-}
-
-function sameBytes(key: Buffer, candidate: Buffer): boolean {
-  let diff = key.length ^ candidate.length;
-  for (let i = 0; i < key.length; i++) diff |= key[i]! ^ (candidate[i] ?? 0);
-  return diff === 0;
-}
+import { actingFor } from "../lib/actor.ts";
+import { type ApiKey, INFERENCE_PATH, type KeyRing, machineInPath, mayUseMachine, refusal } from "./access.ts";
 
 export function keyFromHeaders(headers: Headers): string | undefined {
   const explicit = headers.get("x-api-key");
@@ -76,30 +56,61 @@ const PUBLIC_PREFIXES = ["/docs/assets/", "/ui/assets/"];
 /** Posted to without a key: the login form checks the key itself, and logging out needs none. */
 const PUBLIC_POSTS = new Set(["/ui/login", "/ui/logout"]);
 
-/** What a dashboard session gives: the session check, and the name of its cookie. */
-export interface SessionAuth {
-  cookie: string;
-  valid: (token: string | undefined) => boolean;
+export interface AccessOptions {
+  /** The keys as configured now (KEYS_FILE is re-read on SIGHUP). */
+  ring: () => KeyRing;
+  /** More paths anyone may read (/metrics with METRICS_PUBLIC). */
+  alsoPublic?: string[];
+  /** A dashboard session: its cookie's name, and the key that opened a token's session. */
+  session?: { cookie: string; key: (token: string | undefined) => ApiKey | null };
+  /** The machine the old routes (/arrancar, /status, …) act on. */
+  defaultMachine: string;
 }
 
-export function requireApiKey(keys: string[], alsoPublic: string[] = [], session?: SessionAuth): MiddlewareHandler {
-  const matches = keyMatcher(keys);
-  const open = new Set([...PUBLIC_PATHS, ...alsoPublic]);
+declare module "hono" {
+  interface ContextVariableMap {
+    /** The key the request came with (or the one that opened its dashboard session). */
+    apiKey?: ApiKey;
+  }
+}
+
+/**
+ * Who may do what: a key (header, /k/<key>/ path, or the dashboard's session cookie) and what its role
+ * and scopes allow, decided before anything else happens. 401 means no valid key; 403 a valid key that
+ * may not do this, saying why.
+ */
+export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
+  const open = new Set([...PUBLIC_PATHS, ...(opts.alsoPublic ?? [])]);
   return async (c, next) => {
     const read = c.req.method === "GET" || c.req.method === "HEAD";
     if (read && (open.has(c.req.path) || PUBLIC_PREFIXES.some((p) => c.req.path.startsWith(p)))) return next();
     if (c.req.method === "POST" && PUBLIC_POSTS.has(c.req.path)) return next();
-    if (matches(keyFromHeaders(c.req.raw.headers) ?? keyFromPath(c.req.raw))) return next();
-    if (session?.valid(getCookie(c, session.cookie))) {
+    let key = opts.ring().match(keyFromHeaders(c.req.raw.headers) ?? keyFromPath(c.req.raw));
+    const fromSession = !key && opts.session ? opts.session.key(getCookie(c, opts.session.cookie)) : null;
+    if (fromSession) {
       // A cookie rides along on requests other pages make the browser send — and SameSite does not tell
       // apart another port or a sibling subdomain: whatever the method, it counts only from our own page.
       if (!fromOwnPage(c.req.raw.headers, read)) {
         return c.json({ detail: "This request carries a dashboard session but comes from another page (its origin is not this gateway's)" }, 403);
       }
-      return next();
+      key = fromSession;
     }
-    return c.json({ detail: "Invalid or missing API Key" }, 401);
+    if (!key) return c.json({ detail: "Invalid or missing API Key" }, 401);
+    const why = refusal(key.role, c.req.method, c.req.path) ?? machineRefusal(key, c.req.path, opts.defaultMachine);
+    if (why) return c.json({ detail: `The key ${key.name} may not do this: ${why}` }, 403);
+    c.set("apiKey", key);
+    return actingFor(key.name, next);
   };
+}
+
+/** A key limited to some machines, on a route that names one (or acts on the default machine). */
+function machineRefusal(key: ApiKey, path: string, defaultMachine: string): string | null {
+  if (key.machines === null) return null;
+  const named = machineInPath(path);
+  // Ollama's API and the lists across machines: the machine is chosen later, and checked there.
+  const machine = named ?? (INFERENCE_PATH.test(path) || path === "/machines" || path.startsWith("/events") ? undefined : defaultMachine);
+  if (machine === undefined || mayUseMachine(key, machine)) return null;
+  return `it may only use the machines ${key.machines.join(", ")}, not ${machine}`;
 }
 
 /**

@@ -4,6 +4,7 @@ import { chooseMachine } from "../core/fleet/choose.ts";
 import { type CachedAnswer, openAiModelList, type TagsAnswer } from "../core/machine/metadata-cache.ts";
 import { PowerState } from "../core/power/states.ts";
 import type { AppDeps, MachineUnit } from "../deps.ts";
+import { type ApiKey, mayUseMachine, mayUseModel } from "./access.ts";
 import { type Dispatch, JSON_ENDPOINTS, type MetadataRoute, metadata } from "./proxy-handlers.ts";
 
 type FleetDeps = Pick<AppDeps, "fleet">;
@@ -142,4 +143,40 @@ async function fetchList(u: MachineUnit, c: Context, path: string): Promise<{ mo
   } catch {
     return null;
   }
+}
+
+/**
+ * A key's scopes on Ollama's API — the models it may use, the machines it may reach — checked before
+ * anything is forwarded or woken: a model out of scope is refused as it is read, a machine once chosen.
+ */
+export function withinScope(inner: Dispatch): Dispatch {
+  const withModel = [...new Set([...inner.fields, ...FIELDS])];
+  return {
+    fields: inner.fields,
+    fieldsFor: (c) => (c.get("apiKey")?.models ? withModel : inner.fields),
+    choose: async (c, body) => {
+      const key = c.get("apiKey");
+      if (!key) return inner.choose(c, body);
+      if (key.models) {
+        const model = modelOf(c.req.path, body);
+        if (model !== undefined && !mayUseModel(key, model))
+          return outOfScope(c, key, `it may only use the models ${key.models.join(", ")}, not ${model}`);
+        if (model === undefined && body && JSON_ENDPOINTS.test(c.req.path))
+          return outOfScope(c, key, "it may only use some models, and this request names none");
+      }
+      const target = await inner.choose(c, body);
+      if (target instanceof Response || mayUseMachine(key, target.config.name)) return target;
+      return outOfScope(
+        c,
+        key,
+        `it may only use the machines ${key.machines!.join(", ")}, and this request goes to ${target.config.name} (pin one with /machines/{name}/api/…)`,
+      );
+    },
+  };
+}
+
+/** 403 in both shapes: FastAPI's `detail`, and Ollama's `error`, which Ollama's clients show. */
+function outOfScope(c: Context, key: ApiKey, why: string): Response {
+  const detail = `The key ${key.name} may not do this: ${why}`;
+  return c.json({ detail, error: detail }, 403);
 }

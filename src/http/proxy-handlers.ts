@@ -103,6 +103,8 @@ export async function forwardWaking(d: Deps, c: Context, target: string, given: 
 export interface Dispatch {
   /** The top-level fields that may name the model (model, name, source, from); none: the model does not matter. */
   fields: readonly string[];
+  /** The fields for this request, when they depend on it (a key limited to some models needs the model). */
+  fieldsFor?: (c: Context) => readonly string[];
   choose: (c: Context, body: Map<string, string> | null) => Deps | Response | Promise<Deps | Response>;
 }
 
@@ -123,9 +125,10 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
     if (body instanceof ReadableStream) await body.cancel().catch(() => {}); // refused: the rest is not read
     return target;
   };
-  const wanted = dispatch.fields.length > 0;
   return async (c: Context) => {
     const req = c.req.raw;
+    const wantedFields = dispatch.fieldsFor?.(c) ?? dispatch.fields;
+    const wanted = wantedFields.length > 0;
     const length = declaredLength(req);
     if (req.method === "GET" || req.method === "HEAD" || !req.body) return send(c, null, null);
     const json = isJsonBody(c.req.path, req.headers.get("content-type"));
@@ -140,7 +143,7 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
         const { head, stream } = await peekStream(req.body, MODEL_PEEK_BYTES).catch((err) => {
           throw req.signal.aborted ? new ClientGoneError() : err;
         });
-        return await send(c, topLevelStrings(head, dispatch.fields), stream);
+        return await send(c, topLevelStrings(head, wantedFields), stream);
       } finally {
         reservation.release();
       }
@@ -156,7 +159,7 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
         const sse = progress && asksForEventStream(req.method, upstreamTarget(c).split("?")[0]!, bytes, scan.fields);
         if (sse) streaming = { ...progress, body: held };
       }
-      const fields = named ? topLevelStrings(bytes, dispatch.fields) : null;
+      const fields = named ? topLevelStrings(bytes, wantedFields) : null;
       // Sent once the response has begun: the body has left by then, and its memory is free.
       return await send(c, fields, bytes, streaming);
     } finally {

@@ -27,7 +27,7 @@ interface Session {
 export interface SessionStoreOptions {
   /** Where sessions are kept across restarts; null: in memory only. */
   file: string | null;
-  /** The keys that may log in now: a session whose key is no longer among them is over. */
+  /** The identities (sha256 of each key) that may log in now: a session whose key is no longer among them is over. */
   keys: () => readonly string[];
   logger?: Logger;
   now?: () => number;
@@ -45,14 +45,14 @@ export class SessionStore {
   private salt = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
   private readonly now: () => number;
   private readonly writes = new Mutex();
-  private liveKeys: { keys: readonly string[]; hashes: Set<string> } | null = null;
+  private liveKeys: { keys: readonly string[]; hashes: Map<string, string> } | null = null;
 
   constructor(private readonly opts: SessionStoreOptions) {
     this.now = opts.now ?? Date.now;
     if (opts.file) this.load(opts.file);
   }
 
-  /** A new session opened with `key`; returns the token for the cookie. */
+  /** A new session opened with the key of this identity; returns the token for the cookie. */
   create(key: string): string {
     const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
     this.prune();
@@ -63,24 +63,28 @@ export class SessionStore {
     return token;
   }
 
-  /** Whether `token` is a live session of a key still configured; a valid one is extended (sliding expiry). */
-  check(token: string | undefined): boolean {
-    if (!token) return false;
+  /**
+   * The identity of the key that opened `token`'s session, if the session is live and its key still
+   * configured (null otherwise); a valid one is extended (sliding expiry).
+   */
+  check(token: string | undefined): string | null {
+    if (!token) return null;
     const hash = sha256(token);
     const s = this.sessions.get(hash);
-    if (!s) return false;
+    if (!s) return null;
     const now = this.now();
-    if (s.expires <= now || !this.keyHashes().has(s.key)) {
+    const identity = this.keyHashes().get(s.key);
+    if (s.expires <= now || identity === undefined) {
       this.sessions.delete(hash);
       this.save();
-      return false;
+      return null;
     }
     s.expires = now + SESSION_TTL_S * 1000;
     if (now - s.written >= TOUCH_EVERY_MS) {
       s.written = now;
       this.save();
     }
-    return true;
+    return identity;
   }
 
   end(token: string | undefined): void {
@@ -100,9 +104,10 @@ export class SessionStore {
     return sha256(`${this.salt}:${key}`);
   }
 
-  private keyHashes(): Set<string> {
+  /** Salted hash → identity, for the keys configured now. */
+  private keyHashes(): Map<string, string> {
     const keys = this.opts.keys();
-    if (this.liveKeys?.keys !== keys) this.liveKeys = { keys, hashes: new Set(keys.map((k) => this.keyHash(k))) };
+    if (this.liveKeys?.keys !== keys) this.liveKeys = { keys, hashes: new Map(keys.map((k) => [this.keyHash(k), k])) };
     return this.liveKeys.hashes;
   }
 

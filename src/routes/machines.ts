@@ -160,7 +160,7 @@ export function machineRoutes(deps: AppDeps) {
     const q = c.req.valid("query");
     if (q.wait) keepConnectionOpen(c);
     const b = bodyOf<z.infer<typeof ArrancarBody>>(c);
-    const request = { ttlS: b.ttl_s ?? q.ttl_s, holder: b.holder ?? q.holder, wait: q.wait, timeoutS: q.timeout_s };
+    const request = { ttlS: b.ttl_s ?? q.ttl_s, holder: b.holder ?? q.holder ?? c.get("apiKey")?.name, wait: q.wait, timeoutS: q.timeout_s };
     return c.json(await leaseAnswer(named(c).power, request), 200);
   });
   router.openapi(release, async (c) => {

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
-import { byModel, fleetMetadata } from "../http/fleet.ts";
+import { byModel, fleetMetadata, withinScope } from "../http/fleet.ts";
 import { type MetadataRoute, passthrough } from "../http/proxy-handlers.ts";
 import { createRouter, documentedAs, errorResponses } from "../http/router.ts";
 import type { WakeProgress } from "../http/wake-progress.ts";
@@ -59,7 +59,7 @@ export interface PassthroughSpec {
  * every other method and path (so a new Ollama endpoint works before the docs know it).
  */
 export function passthroughRouter(deps: AppDeps, spec: PassthroughSpec) {
-  const forward = passthrough(deps.bodies, byModel(deps), wakeProgress(deps));
+  const forward = passthrough(deps.bodies, withinScope(byModel(deps)), wakeProgress(deps));
   const router = createRouter();
   for (const m of spec.metadata) {
     const route = proxiedRoute("get", m.path, m.summary, spec.tag, NEVER_WAKES);

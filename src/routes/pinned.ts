@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { AppDeps } from "../deps.ts";
-import { pinnedTo } from "../http/fleet.ts";
+import { pinnedTo, withinScope } from "../http/fleet.ts";
 import { metadata, passthrough, upstreamTarget } from "../http/proxy-handlers.ts";
 import { createRouter } from "../http/router.ts";
 import { unitNamed } from "./machines.ts";
@@ -20,7 +20,7 @@ const METADATA = new Map([...API_METADATA, ...V1_METADATA].map((m) => [m.path, m
  * machine, from its cache while it sleeps. An unknown name is a 404.
  */
 export function pinnedRoutes(deps: AppDeps) {
-  const forwards = new Map(deps.fleet.units.map((u) => [u.name, passthrough(deps.bodies, pinnedTo(u), wakeProgress(deps))]));
+  const forwards = new Map(deps.fleet.units.map((u) => [u.name, passthrough(deps.bodies, withinScope(pinnedTo(u)), wakeProgress(deps))]));
   const answers = new Map(deps.fleet.units.map((u) => [u.name, new Map([...METADATA].map(([p, m]) => [p, metadata(u, m)]))]));
   const handler = async (c: Context) => {
     const unit = unitNamed(deps, c.req.param("name") ?? "");

@@ -78,7 +78,15 @@ export function powerRoutes({ power, bodies }: AppDeps) {
     const q = c.req.valid("query");
     if (q.wait) keepConnectionOpen(c); // a slow boot may keep this answer silent for minutes
     const b = bodyOf<z.infer<typeof ArrancarBody>>(c);
-    return c.json(await leaseAnswer(power, { ttlS: b.ttl_s ?? q.ttl_s, holder: b.holder ?? q.holder, wait: q.wait, timeoutS: q.timeout_s }), 200);
+    return c.json(
+      await leaseAnswer(power, {
+        ttlS: b.ttl_s ?? q.ttl_s,
+        holder: b.holder ?? q.holder ?? c.get("apiKey")?.name,
+        wait: q.wait,
+        timeoutS: q.timeout_s,
+      }),
+      200,
+    );
   });
   router.openapi(apagar, async (c) => {
     const leaseId = bodyOf<z.infer<typeof ApagarBody>>(c).lease_id ?? c.req.valid("query").lease_id;

@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { EVENT_TYPES } from "../core/telemetry/events.ts";
 import type { AppDeps } from "../deps.ts";
+import { refusal } from "../http/access.ts";
 import { fromOwnPage } from "../http/auth.ts";
 import { createRouter, documentedAs } from "../http/router.ts";
 import { SESSION_COOKIE, SESSION_TTL_S } from "../http/sessions.ts";
@@ -47,6 +48,7 @@ const login = route({
   responses: {
     303: { description: "Logged in: the cookie is set and the browser goes to /ui" },
     401: html("The key is not valid: the form again, with a message"),
+    403: html("The key's role (inference) may not use the dashboard"),
     429: html("Too many wrong keys from this address in a minute (see Retry-After)"),
   },
 });
@@ -76,10 +78,10 @@ function clientAddress(c: Context): string {
 
 const overHttps = (c: Context) => c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() === "https" || new URL(c.req.url).protocol === "https:";
 
-export function uiRoutes({ ui, version }: AppDeps) {
+export function uiRoutes({ ui, keys, version }: AppDeps) {
   const router = createRouter();
   router.openapi(page, (c) => {
-    const signedIn = ui.sessions.check(getCookie(c, SESSION_COOKIE));
+    const signedIn = ui.sessions.check(getCookie(c, SESSION_COOKIE)) !== null;
     return c.html(signedIn ? dashboardPage(version, EVENT_TYPES) : loginPage(), 200, PAGE_HEADERS);
   });
   router.openapi(login, async (c) => {
@@ -89,12 +91,14 @@ export function uiRoutes({ ui, version }: AppDeps) {
       return c.html(loginPage(`Too many wrong keys. Try again in ${retry} s.`), 429, { ...PAGE_HEADERS, "retry-after": String(retry) });
     }
     const form = await c.req.parseBody();
-    const key = typeof form.key === "string" ? form.key : undefined;
-    if (key === undefined || !ui.keyIsValid(key)) {
+    const key = keys.ring.match(typeof form.key === "string" ? form.key : undefined);
+    if (!key) {
       ui.throttle.failed(from);
       return c.html(loginPage("That key is not valid."), 401, PAGE_HEADERS);
     }
-    setCookie(c, SESSION_COOKIE, ui.sessions.create(key), {
+    if (refusal(key.role, "GET", "/machines"))
+      return c.html(loginPage(`The key ${key.name} may only use Ollama's API, not the dashboard.`), 403, PAGE_HEADERS);
+    setCookie(c, SESSION_COOKIE, ui.sessions.create(key.identity), {
       httpOnly: true,
       sameSite: "Strict",
       path: "/",

@@ -1,23 +1,7 @@
-/** Every kind of event, defined once: `/events`, its documentation and (later) webhook filters use these words. */
-export const EventType = {
-  /** A power state change: from, to, reason. */
-  power: "power",
-  wakeSent: "wake_sent",
-  wakeFailed: "wake_failed",
-  wakeTimeout: "wake_timeout",
-  shutdownSent: "shutdown_sent",
-  shutdownDeferred: "shutdown_deferred",
-  shutdownFailed: "shutdown_failed",
-  leaseTaken: "lease_taken",
-  leaseReleased: "lease_released",
-  leaseExpired: "lease_expired",
-  leasesCleared: "leases_cleared",
-  permanentOn: "permanent_on",
-  /** Proxied requests began running after a quiet spell, or all ended and it stayed quiet: running, in_flight. */
-  requests: "requests",
-} as const;
-export type EventType = (typeof EventType)[keyof typeof EventType];
-export const EVENT_TYPES: readonly EventType[] = Object.values(EventType);
+import { currentActor } from "../../lib/actor.ts";
+import { EVENT_TYPES, EventType } from "./event-types.ts";
+
+export { EVENT_TYPES, EventType };
 
 export interface GateEvent {
   id: number;
@@ -49,7 +33,9 @@ export class EventLog {
 
   /** Details may quote an error message; like log lines, they pass through the secret redactor. */
   emit(type: EventType, machine: string, data: Record<string, unknown> = {}): GateEvent {
-    const safe = JSON.parse(this.redact(JSON.stringify(data))) as Record<string, unknown>;
+    // The API key whose request caused it, if one did (never the key itself: its name).
+    const by = currentActor();
+    const safe = JSON.parse(this.redact(JSON.stringify(by && !("key" in data) ? { ...data, key: by } : data))) as Record<string, unknown>;
     const event = { id: this.nextId++, type, at: new Date(this.now()).toISOString(), machine, data: safe };
     this.recent.push(event);
     if (this.recent.length > this.size) this.recent.shift();

@@ -42,6 +42,7 @@ export class GateMetrics {
   readonly wakeToReady: Histogram;
   readonly powerActions: Counter;
   readonly webhookFailures: Counter;
+  readonly requestsByKey: Counter;
 
   constructor(private readonly opts: MetricsOptions) {
     const r = this.registry;
@@ -53,6 +54,9 @@ export class GateMetrics {
       new Counter("ollama_gate_power_actions_total", "Wakes and shutdowns sent, by method (wol, ssh, http, command) and result (ok, failed)"),
     );
     // Labelled by the target's number or kind, never its URL (which may hold a token).
+    this.requestsByKey = r.add(
+      new Counter("ollama_gate_requests_total", "Requests by API key name (none: without a valid key) and HTTP status, counted when answered"),
+    );
     this.webhookFailures = r.add(
       new Counter("ollama_gate_webhook_failures_total", "Events not delivered to a webhook or ntfy, by target (webhook 1, …, ntfy), kind and reason"),
     );

@@ -1,0 +1,36 @@
+import type { Config } from "../config-types.ts";
+import type { Logger } from "../core/telemetry/logger.ts";
+import { allKeys } from "../keys-file.ts";
+import { KeyRing } from "./access.ts";
+
+/**
+ * The keys in force. KEYS_FILE is read again on SIGHUP: a revoked key stops working at once, running
+ * streams go on, and a file with a problem keeps the keys as they were (the log says why).
+ */
+export class Keys {
+  ring: KeyRing;
+  /** The same array while the keys stay the same: the session store caches what it derives from it. */
+  private envKeys: string[];
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+  ) {
+    this.ring = new KeyRing(config.keys);
+    this.envKeys = config.keys.flatMap((k) => (/^api-key-\d+$/.test(k.name) && k.secret.kind === "plain" ? [k.secret.key] : []));
+  }
+
+  /** Re-reads KEYS_FILE; true when the new keys are in force. */
+  reload(env: Record<string, string | undefined> = process.env): boolean {
+    const file = this.config.keysFile;
+    if (!file) return false;
+    const loaded = allKeys(this.envKeys, file, env, this.config.machines);
+    if (!loaded.ok) {
+      this.logger.error("KEYS_FILE not reloaded: the keys stay as they were", { problems: loaded.errors });
+      return false;
+    }
+    this.ring = new KeyRing(loaded.keys);
+    this.logger.info("KEYS_FILE reloaded", { keys: loaded.keys.map((k) => `${k.name} (${k.role})`) });
+    return true;
+  }
+}

@@ -1,0 +1,28 @@
+import type { MiddlewareHandler } from "hono";
+import { mayUseModel } from "./access.ts";
+
+/** The model lists: Ollama's, OpenAI's, the running ones, the old service's; also pinned to one machine. */
+const LISTS = /^((\/machines\/[^/]+)?\/(api\/(tags|ps)|v1\/models)|\/lista_modelos)$/;
+
+/**
+ * A key limited to some models sees only those in every model list, so a client's model picker offers
+ * nothing it would then be refused. Keys without a limit pay nothing: their answers pass untouched.
+ */
+export function onlyAllowedModels(): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    const key = c.get("apiKey");
+    if (!key?.models || c.req.method !== "GET" || c.res.status !== 200 || !LISTS.test(c.req.path)) return;
+    const body = (await c.res
+      .clone()
+      .json()
+      .catch(() => null)) as { models?: unknown; data?: unknown } | null;
+    if (!body || typeof body !== "object") return;
+    const named = (m: unknown, field: string) => String((m as Record<string, unknown> | null)?.[field] ?? "");
+    if (Array.isArray(body.models)) body.models = body.models.filter((m) => mayUseModel(key, named(m, "name") || named(m, "model")));
+    if (Array.isArray(body.data)) body.data = body.data.filter((m) => mayUseModel(key, named(m, "id")));
+    const headers = new Headers(c.res.headers);
+    headers.delete("content-length");
+    c.res = new Response(JSON.stringify(body), { status: 200, headers });
+  };
+}

@@ -1,0 +1,94 @@
+// KEYS_FILE: named API keys with roles and scopes, in YAML (or JSON). `${NAME}` reads the environment, so the
+// file itself need hold no usable key; `key_sha256` entries hold only the key's hash.
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { type ApiKeyConfig, ROLES } from "./config-types.ts";
+import { interpolate, placeIn } from "./env-interpolate.ts";
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+const entry = z
+  .object({
+    name: z.string().regex(NAME, { message: "expected letters, digits, '.', '_' or '-' (at most 64), shown in logs and metrics" }),
+    key: z.string().min(8, { message: "expected a key of at least 8 characters" }).optional(),
+    key_sha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, { message: "expected the key's SHA-256 as 64 hex digits (`printf %s KEY | sha256sum`)" })
+      .optional(),
+    role: z.enum(ROLES, { message: `expected one of ${ROLES.join(", ")}` }),
+    machines: z.array(z.string()).min(1, { message: "expected at least one machine name, or no `machines` (all)" }).optional(),
+    models: z.array(z.string().min(1)).min(1, { message: "expected at least one pattern, or no `models` (all)" }).optional(),
+  })
+  .strict()
+  .refine((e) => (e.key === undefined) !== (e.key_sha256 === undefined), { message: "expected exactly one of `key` and `key_sha256`" });
+
+const fileSchema = z.object({ keys: z.array(entry).min(1, { message: "expected at least one key" }) }).strict();
+
+export type KeysFileResult = { ok: true; keys: ApiKeyConfig[]; secrets: string[] } | { ok: false; errors: string[] };
+
+/** Reads and checks the keys file; each problem is one line naming the key and the field. */
+export function loadKeysFile(path: string, env: Record<string, string | undefined>): KeysFileResult {
+  let raw: unknown;
+  try {
+    raw = Bun.YAML.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    return { ok: false, errors: [`KEYS_FILE: ${e.code === "ENOENT" ? `no file at ${path}` : `cannot be read as YAML: ${e.message}`}`] };
+  }
+  const secrets: string[] = [];
+  const missing: string[] = [];
+  const data = interpolate(raw, env, [], { describe: (p) => where(raw, p), secrets, missing });
+  const parsed = fileSchema.safeParse(data);
+  const errors = [...missing, ...(parsed.success ? [] : parsed.error.issues.map((i) => `${where(raw, i.path)}: ${i.message}`))];
+  if (parsed.success) {
+    const seen = new Set<string>();
+    for (const [i, k] of parsed.data.keys.entries()) {
+      if (seen.has(k.name)) errors.push(`${where(raw, ["keys", i, "name"])}: the name ${k.name} is used twice`);
+      seen.add(k.name);
+    }
+  }
+  if (!parsed.success || errors.length > 0) return { ok: false, errors };
+  const keys = parsed.data.keys.map(
+    (k): ApiKeyConfig => ({
+      name: k.name,
+      role: k.role,
+      machines: k.machines,
+      models: k.models,
+      secret: k.key !== undefined ? { kind: "plain", key: k.key } : { kind: "sha256", sha256: k.key_sha256!.toLowerCase() },
+    }),
+  );
+  return { ok: true, keys, secrets: [...secrets, ...keys.flatMap((k) => (k.secret.kind === "plain" ? [k.secret.key] : []))] };
+}
+
+export const NO_KEY = "API_KEYS: required: at least one API key (comma-separated list), or KEYS_FILE";
+
+export type KeysResult = { ok: true; keys: ApiKeyConfig[]; plain: string[] } | { ok: false; errors: string[] };
+
+/**
+ * Every key: those of API_KEYS (admins, named api-key-1, api-key-2, … in order), then KEYS_FILE's. At least
+ * one is needed, the names must differ, and the machines a key names must exist.
+ */
+export function allKeys(
+  apiKeys: string[],
+  file: string | undefined,
+  env: Record<string, string | undefined>,
+  machines: { name: string }[],
+): KeysResult {
+  const fromEnv = apiKeys.map((key, i): ApiKeyConfig => ({ name: `api-key-${i + 1}`, role: "admin", secret: { kind: "plain", key } }));
+  const loaded = file ? loadKeysFile(file, env) : { ok: true as const, keys: [], secrets: [] };
+  if (!loaded.ok) return loaded;
+  const keys = [...fromEnv, ...loaded.keys];
+  if (keys.length === 0) return { ok: false, errors: [NO_KEY] };
+  const errors: string[] = [];
+  const names = new Set(machines.map((m) => m.name));
+  for (const k of loaded.keys) {
+    if (fromEnv.some((e) => e.name === k.name))
+      errors.push(`KEYS_FILE (${k.name}).name: ${k.name} is the name API_KEYS gives its keys; choose another`);
+    for (const m of k.machines ?? []) if (!names.has(m)) errors.push(`KEYS_FILE (${k.name}).machines: no machine is named ${m}`);
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, keys, plain: [...apiKeys, ...loaded.secrets] };
+}
+
+/** "KEYS_FILE keys[1] (family-chat).role" from a path into the file. */
+const where = (raw: unknown, path: PropertyKey[]) => placeIn("KEYS_FILE", "keys", raw, path);
