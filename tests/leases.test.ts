@@ -101,3 +101,11 @@ describe("leases", () => {
     expect((await post("/arrancar?ttl_s=0")).expires_at).toBeNull();
   });
 });
+
+test("a client may not take a lease as a keep-on window's holder (schedule:…): 422, nothing taken", async () => {
+  h = await startHarness({ on: true });
+  const res = await h.api("/arrancar?holder=schedule:nightly", { method: "POST" });
+  expect(res.status).toBe(422);
+  expect(JSON.stringify(await res.json())).toContain("schedule:");
+  expect((await json(h.api("/leases"))).leases).toEqual([]);
+});

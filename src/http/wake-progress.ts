@@ -154,8 +154,11 @@ function gatewayError(err: unknown, waking: boolean, p: WakeProgress, w: Waiting
 }
 
 /** Ollama's own error answer (a model it does not have), as the event: its OpenAI-shaped error when it gave one. */
+/** An error answer is a line or two; a larger one is not read past this. */
+const ERROR_BODY_LIMIT = 64 * 1024;
+
 async function ollamaError(res: Response): Promise<OpenAiError | object> {
-  const text = await res.text().catch(() => "");
+  const text = await readCapped(res, ERROR_BODY_LIMIT).catch(() => "");
   let error: unknown;
   try {
     error = (JSON.parse(text) as { error?: unknown }).error;
@@ -163,4 +166,20 @@ async function ollamaError(res: Response): Promise<OpenAiError | object> {
   if (error && typeof error === "object") return error;
   const message = typeof error === "string" ? error : `Ollama answered ${res.status}`;
   return { message, type: res.status < 500 ? "invalid_request_error" : "server_error", code: null };
+}
+
+/** Up to `limit` bytes of a body, as text; the rest is not read. */
+async function readCapped(res: Response, limit: number): Promise<string> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  while (size < limit) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    size += value.length;
+  }
+  await reader.cancel().catch(() => {});
+  return new TextDecoder().decode(Buffer.concat(parts).subarray(0, limit));
 }

@@ -14,7 +14,14 @@ const ttl = z.coerce
   .min(0)
   .max(30 * 86_400)
   .openapi({ description: "Lease lifetime in seconds; 0 = no expiry. Default LEASE_TTL_S" });
-const holder = z.string().trim().min(1).max(100).openapi({ description: "Who holds the lease, shown in GET /leases", example: "open-webui" });
+const holder = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  // Leases of keep-on windows are told apart by this prefix: a client may not pass for one.
+  .refine((h) => !h.startsWith("schedule:"), { message: "holders starting with schedule: belong to the keep-on windows" })
+  .openapi({ description: "Who holds the lease, shown in GET /leases", example: "open-webui" });
 const timeout = z.coerce.number().positive().max(3600).openapi({ description: "How long to wait; default WAKE_TIMEOUT_S" });
 
 export const ArrancarQuery = z.object({

@@ -99,10 +99,17 @@ class Channel {
     private readonly o: ChannelOptions,
   ) {}
 
+  /** Events dropped from a full queue since the last log line about it: one line per burst, not per event. */
+  private dropped = 0;
+
   push(e: GateEvent): void {
     if (this.queue.length >= this.o.queueSize) {
-      const dropped = this.queue.shift()!;
-      this.fail(dropped, FailureReason.queueFull, 0, "the queue was full; dropped the oldest event");
+      this.queue.shift();
+      this.o.failures.inc({ target: this.target.label, kind: this.target.kind, reason: FailureReason.queueFull });
+      if (this.dropped++ === 0) {
+        const { label, kind } = this.target;
+        this.o.logger.warn("notification queue full: dropping the oldest events until it drains", { target: label, kind });
+      }
     }
     this.queue.push(e);
     this.kick();
@@ -123,6 +130,10 @@ class Channel {
 
   private async drain(): Promise<void> {
     for (let e = this.queue.shift(); e; e = this.queue.shift()) {
+      if (this.dropped > 0 && this.queue.length === 0) {
+        this.o.logger.warn("notification queue drained", { target: this.target.label, kind: this.target.kind, dropped: this.dropped });
+        this.dropped = 0;
+      }
       // Nothing here may reject: an unhandled rejection would end the gateway.
       await this.deliver(e).catch((err) => this.fail(e!, FailureReason.network, 0, (err as Error).message));
     }
@@ -147,12 +158,15 @@ class Channel {
         headers: { "User-Agent": "ollama-gate", ...headers },
         body,
         signal: abort.signal,
+        // A redirect would turn the POST into a GET without the event and still look like success: it is a failure.
+        redirect: "manual",
       });
       // The answer's body says nothing we use; cancelling it frees the connection.
       await res.body?.cancel().catch(() => {});
       if (res.ok) return { ok: true };
       const retry = res.status >= 500 || res.status === 429;
-      return { ok: false, retry, reason: FailureReason.status, detail: `HTTP ${res.status}` };
+      const moved = res.status >= 300 && res.status < 400 ? ": a redirect; set the URL it leads to" : "";
+      return { ok: false, retry, reason: FailureReason.status, detail: `HTTP ${res.status}${moved}` };
     } catch (err) {
       if (abort.signal.aborted) return { ok: false, retry: true, reason: FailureReason.timeout, detail: `no answer within ${this.o.timeoutMs} ms` };
       // The logger blanks the URL should the message quote it.

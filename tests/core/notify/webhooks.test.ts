@@ -57,6 +57,17 @@ describe("delivery", () => {
     expect(logger.lines).toEqual([]);
   });
 
+  test("a redirect is a failure, not followed: fetch would turn the POST into a GET without the event", async () => {
+    const r = receiver();
+    r.answer(301);
+    const { n, logger, failures } = notifier([hook(r)]);
+    n.push(event());
+    await n.idle();
+    expect(r.received).toHaveLength(1);
+    expect(failures.get({ target: "webhook 1", kind: "json", reason: "status" })).toBe(1);
+    expect(JSON.parse(logger.lines[0]!).detail).toContain("HTTP 301: a redirect");
+  });
+
   test("a 5xx each time: 3 retries with doubling waits, then one log line and the failure counted by target, never by URL", async () => {
     const r = receiver();
     r.answer(503, 503, 503, 503);
@@ -132,19 +143,25 @@ describe("a bounded queue", () => {
     await r.waitFor(1); // the first is on its way; the queue holds the next two, and the fourth pushes out the second
     for (const e of events.slice(1)) n.push(e);
     expect(failures.get({ target: "webhook 1", kind: "json", reason: "queue_full" })).toBe(1);
-    expect(JSON.parse(logger.lines[0]!)).toMatchObject({ reason: "queue_full", event_id: events[1]!.id });
+    // One line for the burst, not one per dropped event; another once the queue has drained.
+    expect(logger.lines.map((l) => JSON.parse(l).msg)).toEqual(["notification queue full: dropping the oldest events until it drains"]);
     r.release();
     await n.idle();
     expect(r.received.map((x) => JSON.parse(x.body).id)).toEqual([events[0]!.id, events[2]!.id, events[3]!.id]);
+    expect(JSON.parse(logger.lines.at(-1)!)).toMatchObject({ msg: "notification queue drained", dropped: 1 });
   });
 
-  test("push returns at once, whatever the receiver does", () => {
+  test("a receiver that holds every request holds nothing else: pushes return, the queue stays bounded", async () => {
     const r = receiver();
     r.hold();
-    const { n } = notifier([hook(r)]);
-    const started = performance.now();
-    for (let i = 0; i < 1000; i++) n.push(event());
-    expect(performance.now() - started).toBeLessThan(200);
+    const { n, failures } = notifier([hook(r)], { queueSize: 10 });
+    for (let i = 0; i < 1000; i++) n.push(event()); // synchronous: nothing here waits on the receiver
+    await r.waitFor(1);
+    // One on its way, ten waiting: every other event was dropped, not kept.
+    expect(failures.get({ target: "webhook 1", kind: "json", reason: "queue_full" })).toBe(989);
+    r.release();
+    await n.idle();
+    expect(r.received).toHaveLength(11);
   });
 });
 
