@@ -71,6 +71,32 @@ describe("an OpenAI stream that waits for a wake", () => {
     expect(h.deps.bodies.passthrough.small.inUse).toBe(0); // each waiting body's memory was given back once sent
   }, 30_000);
 
+  test("a 60 s boot with the default settings: no gap of 10 s without a byte, and the openai client gets its completion", async () => {
+    // The issue's own case: a machine that takes a minute, the gateway's default comment interval (5 s), and a
+    // reader that gives up after 10 s of silence, as many proxies and HTTP clients do on a read.
+    h = await startHarness({ machine: { bootDelayMs: 60_000 }, env: { WAKE_TIMEOUT_S: "120" } });
+    const viaClient = openai(h.url, 10_000).chat.completions.create({ model: "llama3.2:3b", messages: MESSAGES, stream: true }).then(drain);
+    const res = await fetch(`${h.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "X-API-Key": KEY, "Content-Type": "application/json" },
+      body: JSON.stringify({ model: "llama3.2:3b", messages: MESSAGES, stream: true }),
+    });
+    const reader = res.body!.getReader();
+    let text = "";
+    let longestGap = 0;
+    for (let last = performance.now(); ; ) {
+      const { done, value } = await reader.read();
+      longestGap = Math.max(longestGap, performance.now() - last);
+      last = performance.now();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    expect(longestGap).toBeLessThan(10_000);
+    expect(comments(text).length).toBeGreaterThanOrEqual(11);
+    expect(text.trimEnd()).toEndWith("data: [DONE]");
+    expect(await viaClient).toMatchObject({ finish: "stop" });
+  }, 90_000);
+
   test("a wake that times out ends the stream with an OpenAI-shaped error event, which the openai client throws", async () => {
     // The gateway wakes a MAC this machine does not have, so it never boots.
     h = await startHarness({ env: { IA_MAC: "02:00:00:00:00:01", WAKE_TIMEOUT_S: "1", WOL_RETRY_S: "10" }, deps: { wakeProgressMs: 200 } });
