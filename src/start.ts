@@ -33,8 +33,9 @@ try {
 startFleet(deps);
 deps.logger.info("ollama-gate listening", { url: `http://${server.hostname}:${server.port}`, version: deps.version });
 
-// SIGHUP re-reads KEYS_FILE: a key is revoked or added without dropping running streams.
+// SIGHUP, or a change to the file, re-reads KEYS_FILE: a key is revoked or added without dropping running streams.
 process.on("SIGHUP", () => void deps.keys.reload());
+deps.keys.watch();
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {

@@ -1,7 +1,7 @@
 // Named keys (KEYS_FILE): each role against each family of routes, scopes by machine and model, hashed keys,
 // the key's name in leases, logs, events and metrics, and a reload on SIGHUP that keeps running streams.
 import { afterEach, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Harness, json, KEY, startHarness, tempDir } from "./helpers.ts";
 
@@ -72,6 +72,15 @@ describe("each role against each family of routes", () => {
   }
 });
 
+test("the /k/<key>/ forms: an inference key reaches Ollama's API through them, and nothing else", async () => {
+  await withKeysFile();
+  expect((await fetch(`${h.url}/k/${CHAT}/api/tags`)).status).toBe(200);
+  expect((await fetch(`${h.url}/k/${CHAT}/v1/models`)).status).toBe(200);
+  expect((await fetch(`${h.url}/k/${CHAT}/machines/default/api/tags`)).status).toBe(200);
+  // No such form: /k/ holds a key only in front of Ollama's API, so this path carries no key at all.
+  expect((await fetch(`${h.url}/k/${CHAT}/status`)).status).toBe(401);
+});
+
 test("a 403 changes nothing: no lease, no magic packet, nothing forwarded", async () => {
   await withKeysFile();
   h.sim.ollama.requests.length = 0;
@@ -137,4 +146,19 @@ test("reload: a revoked key stops at once, a bad file keeps the old keys, a runn
   expect(h.deps.keys.reload(env)).toBe(false);
   await h.logLine((l) => l.includes("KEYS_FILE not reloaded"));
   expect((await as(USER, "/status")).status).toBe(200);
+});
+
+test("a change to KEYS_FILE is picked up by itself (the directory is watched: editors replace the file)", async () => {
+  await withKeysFile();
+  const stop = h.deps.keys.watch();
+  try {
+    const reloaded = h.logLine((l) => l.includes("KEYS_FILE reloaded"));
+    const file = h.deps.config.keysFile!;
+    writeFileSync(`${file}.new`, KEYS.replace("${OPS_KEY}", "ops-key-replaced-0123"));
+    renameSync(`${file}.new`, file);
+    await reloaded;
+    expect((await as("ops-key-replaced-0123", "/debug")).status).toBe(200);
+  } finally {
+    stop();
+  }
 });

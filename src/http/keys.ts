@@ -1,3 +1,5 @@
+import { type FSWatcher, watch } from "node:fs";
+import { basename, dirname } from "node:path";
 import type { Config } from "../config-types.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import { allKeys } from "../keys-file.ts";
@@ -18,6 +20,32 @@ export class Keys {
   ) {
     this.ring = new KeyRing(config.keys);
     this.envKeys = config.keys.flatMap((k) => (/^api-key-\d+$/.test(k.name) && k.secret.kind === "plain" ? [k.secret.key] : []));
+  }
+
+  /**
+   * Re-reads KEYS_FILE when it changes. The directory is watched, not the file: editors and `mv` replace
+   * the file, and a watch on it would follow the old one. A burst of changes makes one reload.
+   */
+  watch(): () => void {
+    const file = this.config.keysFile;
+    if (!file) return () => {};
+    let soon: ReturnType<typeof setTimeout> | undefined;
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dirname(file), (_event, name) => {
+        if (name !== basename(file)) return;
+        clearTimeout(soon);
+        soon = setTimeout(() => this.reload(), 200);
+      });
+    } catch (err) {
+      this.logger.warn("KEYS_FILE cannot be watched; send SIGHUP to reload it", { err });
+      return () => {};
+    }
+    watcher.unref?.();
+    return () => {
+      clearTimeout(soon);
+      watcher.close();
+    };
   }
 
   /** Re-reads KEYS_FILE; true when the new keys are in force. */
