@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import type { Config, MachineConfig } from "./config-types.ts";
-import { keepOnEnv } from "./keep-on-config.ts";
+import { keepOnEnv, timeZoneEnv } from "./keep-on-config.ts";
 import { allKeys, NO_KEY } from "./keys-file.ts";
 import { normalizeMac } from "./lib/mac.ts";
 import { loadMachinesFile, MACHINE_NAME, MACHINE_NAME_PROBLEM, type MachineDefaults } from "./machines-file.ts";
@@ -73,6 +73,7 @@ const envSchema = z.object({
   WOL_BROADCAST: withDefault(z.ipv4({ message: "expected an IPv4 broadcast address such as 192.168.1.255" }), "255.255.255.255"),
   WOL_PORT: withDefault(port("Wake-on-LAN"), 9),
   KEEP_ON_SCHEDULE: opt(keepOnEnv),
+  TZ: opt(timeZoneEnv),
   API_KEYS: z.preprocess(
     (v) =>
       typeof v === "string"

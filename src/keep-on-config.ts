@@ -20,11 +20,12 @@ const windowSchema = z
       const problem = cronProblem(pattern);
       if (problem) ctx.addIssue({ code: "custom", message: problem });
     }),
+    // Whole minutes, as the cron's finest step: a fraction would make windows of seconds.
     for_min: number("required: how many minutes the window lasts, e.g. 600").pipe(
-      z
-        .number()
-        .positive({ message: "expected more than 0 minutes" })
-        .max(LONGEST_MIN, { message: `expected at most ${LONGEST_MIN} minutes (a year)` }),
+      z.number().superRefine((min, ctx) => {
+        if (!Number.isInteger(min) || min < 1) ctx.addIssue({ code: "custom", message: "expected a whole number of minutes, at least 1" });
+        else if (min > LONGEST_MIN) ctx.addIssue({ code: "custom", message: `expected at most ${LONGEST_MIN} minutes (a year)` });
+      }),
     ),
   })
   .transform((w): KeepOnWindow => ({ name: w.name, cron: w.cron, forMin: w.for_min }));
@@ -39,6 +40,19 @@ export const keepOnSchema = z.array(windowSchema).superRefine((windows, ctx) => 
 });
 
 const EXAMPLE = '[{cron: "0 8 * * 1-5", for_min: 600, name: workday}]';
+
+/**
+ * TZ, the zone the crons are read in. Bun reads a name it does not know as UTC, without a word, and every window
+ * would fire hours off: a name is checked here. A leading ":" is POSIX's and Bun's too; an offset such as +01:00
+ * or a POSIX rule is not read by Bun, nor a name with spaces around it, so they are refused (Etc/GMT-1 is UTC+1).
+ */
+export const timeZoneEnv = z.string().superRefine((tz, ctx) => {
+  let zone: string | undefined;
+  try {
+    zone = new Intl.DateTimeFormat("en", { timeZone: tz.replace(/^:/, "") }).resolvedOptions().timeZone;
+  } catch {}
+  if (zone === undefined || /^[+-]/.test(zone)) ctx.addIssue({ code: "custom", message: "expected an IANA time zone such as Europe/Madrid or UTC" });
+});
 
 /**
  * KEEP_ON_SCHEDULE: the same windows in one line, as JSON or YAML's flow form (a cron holds `*`, so quote it

@@ -21,18 +21,21 @@ const WORKDAY = JSON.stringify([{ cron: "0 8 * * 1-5", for_min: 600, name: "work
 // Wednesday 25 November 2026, in UTC (the test runner's zone).
 const at = (hhmm: string) => Date.parse(`2026-11-25T${hhmm}:00Z`);
 
-async function gateway(startAt: string, on = false) {
+/** `ticking`: each read of the clock is 1 ms later, so the lease is taken a little after the schedule looked. */
+async function gateway(startAt: string, on = false, ticking = false) {
   const clock = manualClock();
   clock.t = at(startAt);
-  h = await startHarness({ on, env: { KEEP_ON_SCHEDULE: WORKDAY }, deps: { now: clock.now } });
+  h = await startHarness({ on, env: { KEEP_ON_SCHEDULE: WORKDAY }, deps: { now: ticking ? () => clock.t++ : clock.now } });
   return { clock, h };
 }
 
 const leases = async (g: Harness) => (await json(g.api("/leases"))).leases as { id: string; holder: string; expires_at: string }[];
 
 describe("keep-on schedules", () => {
-  test("a workday window wakes the machine, shows in /leases and /machines until its end, then lets it go", async () => {
-    const { clock, h } = await gateway("07:59");
+  test("a workday window wakes the machine, shows in /leases and /machines until its end, then releases it", async () => {
+    const { clock, h } = await gateway("07:59", false, true);
+    const ends: unknown[] = [];
+    h.deps.events.subscribe((e) => (e.type === "lease_released" || e.type === "lease_expired") && ends.push(e.type));
     await h.deps.schedule.check();
     expect(await leases(h)).toEqual([]);
     clock.t = at("08:00");
@@ -50,7 +53,9 @@ describe("keep-on schedules", () => {
     clock.t = at("18:00");
     const sent = nextEvent(h.deps, (e) => e.type === "shutdown_sent");
     await h.deps.schedule.check();
-    await sent;
+    // The end is the schedule's release, not the monitor's expiry a moment later.
+    expect(ends).toEqual(["lease_released"]);
+    expect((await sent).data.reason).toBe("release");
     await h.sim.waitFor("off");
     expect(h.sim.commands).toHaveLength(1);
     expect(await leases(h)).toEqual([]);
@@ -126,18 +131,20 @@ describe("keep-on configuration", () => {
     const bad = [
       { cron: "61 8 * * *", for_min: 600, name: "workday" },
       { cron: "0 8 * * *", for_min: 600 },
-      { cron: "0 9 * * *", for_min: 0, name: "late" },
+      { cron: "0 9 * * *", for_min: 0.05, name: "late" },
       { cron: "2026-12-24T18:00:00", for_min: 60, name: "eve" },
       { cron: "0 0 30 2 *", for_min: 60, name: "never" },
       { for_min: 60, name: "early" },
+      { cron: "*/5 * * * * *", for_min: 1, name: "seconds" },
     ];
     expect(errorsOf(withSchedule(JSON.stringify(bad)))).toEqual([
       'KEEP_ON_SCHEDULE: [0] (workday).cron: expected a cron expression such as "0 8 * * 1-5" (Invalid value for minute: 61)',
       "KEEP_ON_SCHEDULE: [1].name: required: the window's name, e.g. workday (its lease's holder is schedule:<name>)",
-      "KEEP_ON_SCHEDULE: [2] (late).for_min: expected more than 0 minutes",
+      "KEEP_ON_SCHEDULE: [2] (late).for_min: expected a whole number of minutes, at least 1",
       'KEEP_ON_SCHEDULE: [3] (eve).cron: expected a cron expression such as "0 8 * * 1-5", not a date',
       "KEEP_ON_SCHEDULE: [4] (never).cron: this cron expression never matches a date",
       'KEEP_ON_SCHEDULE: [5] (early).cron: required: when the window starts, as a cron expression such as "0 8 * * 1-5"',
+      'KEEP_ON_SCHEDULE: [6] (seconds).cron: expected a cron expression such as "0 8 * * 1-5": five fields (minute hour day month weekday), not 6',
     ]);
     const twice = [
       { cron: "0 8 * * *", for_min: 60, name: "late" },
@@ -152,6 +159,13 @@ describe("keep-on configuration", () => {
     ]);
   });
 
+  test("TZ: a zone Bun would read as UTC without a word stops the gateway, one line naming TZ", () => {
+    for (const tz of ["Europe/Madrid", ":Europe/Madrid", "UTC", "Etc/GMT-1", ""]) expect(errorsOf(parseConfig({ ...ENV, TZ: tz }))).toEqual([]);
+    for (const tz of ["Europe/Madird", "Europe/Madrid ", "+01:00", "CET-1CEST,M3.5.0,M10.5.0/3"]) {
+      expect(errorsOf(parseConfig({ ...ENV, TZ: tz }))).toEqual(["TZ: expected an IANA time zone such as Europe/Madrid or UTC"]);
+    }
+  });
+
   test("in MACHINES_FILE, keep_on per machine; problems name the machine and the key; KEEP_ON_SCHEDULE is refused beside it", () => {
     const { dir, cleanup } = tempDir();
     try {
@@ -164,9 +178,9 @@ describe("keep-on configuration", () => {
 
       writeFileSync(file, machine('      - { cron: "0 8 * * 1-5", for_min: -5, name: workday }\n      - { cron: "nope", for_min: 5 }\n'));
       expect(errorsOf(parseConfig(env))).toEqual([
-        "MACHINES_FILE machines[0] (big).keep_on[0].for_min: expected more than 0 minutes",
+        "MACHINES_FILE machines[0] (big).keep_on[0].for_min: expected a whole number of minutes, at least 1",
         "MACHINES_FILE machines[0] (big).keep_on[1].name: required: the window's name, e.g. workday (its lease's holder is schedule:<name>)",
-        "MACHINES_FILE machines[0] (big).keep_on[1].cron: expected a cron expression such as \"0 8 * * 1-5\" (invalid configuration format ('nope'), exactly five, six, or seven space separated parts are required.)",
+        'MACHINES_FILE machines[0] (big).keep_on[1].cron: expected a cron expression such as "0 8 * * 1-5": five fields (minute hour day month weekday), not 1',
       ]);
       expect(errorsOf(parseConfig({ ...env, KEEP_ON_SCHEDULE: WORKDAY }))[0]).toContain("set together with KEEP_ON_SCHEDULE");
     } finally {

@@ -21,12 +21,14 @@ const isScheduled = (l: Lease) => l.holder?.startsWith(scheduleHolder("")) === t
 /** The fields to store: the leases and their count, always together. */
 export const withLeases = (leases: Lease[]) => ({ leases, peticions_ollama: leases.length });
 
-export function takeLease(status: Status, opts: { ttlS: number; holder?: string | null; now: number }) {
+/** A lease that expires `ttlS` from now (never when 0), or at `expiresAt` (ms since the epoch) when given. */
+export function takeLease(status: Status, opts: { ttlS: number; expiresAt?: number; holder?: string | null; now: number }) {
+  const expires = opts.expiresAt ?? (opts.ttlS > 0 ? opts.now + opts.ttlS * 1000 : null);
   const lease: Lease = {
     id: crypto.randomUUID(),
     holder: opts.holder ?? null,
     taken_at: new Date(opts.now).toISOString(),
-    expires_at: opts.ttlS > 0 ? new Date(opts.now + opts.ttlS * 1000).toISOString() : null,
+    expires_at: expires === null ? null : new Date(expires).toISOString(),
   };
   return { lease, changes: withLeases([...leasesOf(status), lease]) };
 }

@@ -104,8 +104,11 @@ export class PowerOperations {
     return { source: "remembered", why, savedAt: cached.saved_at, models: cached.tags.models.map(summary) };
   }
 
-  /** Takes a lease, wakes the machine if it sleeps, and with `wait` returns only once Ollama is ready. */
-  async takeLease(opts: { ttlS?: number; holder?: string | null; wait?: boolean; timeoutS?: number }) {
+  /**
+   * Takes a lease, wakes the machine if it sleeps, and with `wait` returns only once Ollama is ready.
+   * `expiresAt` (ms since the epoch) is an end fixed by the caller (a keep-on window's), instead of a lifetime.
+   */
+  async takeLease(opts: { ttlS?: number; expiresAt?: number; holder?: string | null; wait?: boolean; timeoutS?: number }) {
     const ttlS = opts.ttlS ?? this.leaseRules.ttlS;
     let lease!: Lease;
     const status = await this.store.update((s) => {
@@ -117,7 +120,7 @@ export class PowerOperations {
           full.retryAfterS,
         );
       }
-      const taken = takeLease(s, { ttlS, holder: opts.holder, now: this.now() });
+      const taken = takeLease(s, { ttlS, expiresAt: opts.expiresAt, holder: opts.holder, now: this.now() });
       lease = taken.lease;
       return { ...taken.changes, message: "Lease taken" };
     });

@@ -6,12 +6,17 @@ import { type Lease, scheduleHolder } from "./leases.ts";
 
 /** The longest the timer sleeps: a clock that jumped (NTP, a resumed VM) is seen within a minute. */
 const MAX_SLEEP_MS = 60_000;
-/** A lease's end is the window's end to a rounding of its lifetime in seconds: this close, it is that window's. */
+/**
+ * A lease ending this close to a window's end is that window's (one taken before leases had a fixed end ended
+ * a few ms late); a window with less than this left is not taken; and outside a window, a lease this close to
+ * its end is given back, so the end is the schedule's release and not, a moment later, an expiry.
+ */
 const SAME_END_MS = 1000;
 
 /** What the schedule needs of a machine's power operations (PowerOperations has it). */
 export interface ScheduleLeases {
-  takeLease(opts: { ttlS: number; holder: string }): Promise<{ lease: Lease }>;
+  /** A lease that ends at `expiresAt` exactly (ms since the epoch): the window's end, however late it is taken. */
+  takeLease(opts: { expiresAt: number; holder: string }): Promise<{ lease: Lease }>;
   release(leaseId: string): Promise<unknown>;
   holders(): Promise<{ leases: Lease[] }>;
 }
@@ -61,6 +66,8 @@ export class KeepOnSchedule {
   private readonly lock = new Mutex();
   private timer?: ReturnType<typeof setTimeout>;
   private running = false;
+  /** Which start() a timer chain belongs to: a check still under way at stop() and start() ends its chain. */
+  private generation = 0;
 
   constructor(private readonly o: KeepOnScheduleOptions) {
     this.entries = o.windows.map((window) => ({
@@ -75,12 +82,13 @@ export class KeepOnSchedule {
   start(): Promise<void> {
     if (this.entries.length === 0 || this.running) return Promise.resolve();
     this.running = true;
-    return this.tick();
+    return this.tick(++this.generation);
   }
 
-  /** Stops the timer; a check under way finishes. */
+  /** Stops the timer; a check under way finishes, and sets no timer. */
   stop(): void {
     this.running = false;
+    this.generation++;
     clearTimeout(this.timer);
   }
 
@@ -112,28 +120,33 @@ export class KeepOnSchedule {
     const name = entry.window.name;
     if (span && entry.handled !== span.start) {
       if (!mine.some((l) => endOf(l) >= span.end - SAME_END_MS)) {
-        const { lease } = await this.o.power.takeLease({ ttlS: (span.end - now) / 1000, holder: entry.holder });
-        this.o.logger.info("keep-on window started", { schedule: name, lease_id: lease.id, until: lease.expires_at });
+        if (span.end - now > SAME_END_MS) {
+          const { lease } = await this.o.power.takeLease({ expiresAt: span.end, holder: entry.holder });
+          this.o.logger.info("keep-on window started", { schedule: name, lease_id: lease.id, until: lease.expires_at });
+        }
       } else if (entry.handled === null) {
         this.o.logger.info("keep-on window already held", { schedule: name, until: new Date(span.end).toISOString() });
       }
       // A lease released or dropped by hand during the window (/apagar with its id, /shutdown) stays so.
       entry.handled = span.start;
     }
-    // At the end, through the usual release rules; a lease of an earlier, overlapping window, once a later one holds.
+    // At the end, through the usual release rules, before the monitor finds the lease expired; and a lease of an
+    // earlier, overlapping window once a later one holds. Kept: the current window's lease (a timer that fired a
+    // moment early comes back at the end), and, outside a window, one far from its end (a clock jumped back).
     for (const lease of mine) {
-      if (endOf(lease) > now && !(span && endOf(lease) < span.end - SAME_END_MS)) continue;
+      const end = endOf(lease);
+      if (span ? end >= span.end - SAME_END_MS : end > now + SAME_END_MS) continue;
       await this.o.power.release(lease.id);
       this.o.logger.info("keep-on window ended", { schedule: name, lease_id: lease.id });
     }
   }
 
-  private async tick(): Promise<void> {
+  private async tick(generation: number): Promise<void> {
     await this.check().catch((err) => this.o.logger.error("keep-on schedule failed", { err }));
-    if (!this.running) return;
+    if (generation !== this.generation) return;
     const now = this.o.now();
     const delay = Math.min((this.nextChange(now) ?? now + MAX_SLEEP_MS) - now, MAX_SLEEP_MS);
-    this.timer = setTimeout(() => void this.tick(), Math.max(delay, 10));
+    this.timer = setTimeout(() => void this.tick(generation), Math.max(delay, 10));
     // A schedule never keeps the process alive on its own: the server and the power monitor do.
     this.timer.unref?.();
   }

@@ -1,5 +1,5 @@
 // Keep-on windows on an injected clock, against an in-memory stand-in for a machine's leases.
-import { describe, expect, test } from "bun:test";
+import { describe, expect, spyOn, test } from "bun:test";
 import type { KeepOnWindow } from "../../../src/config-types.ts";
 import { type Lease, releaseLease } from "../../../src/core/power/leases.ts";
 import { KeepOnSchedule, type ScheduleLeases, windowAt } from "../../../src/core/power/schedule.ts";
@@ -16,12 +16,12 @@ function fakePower(clock: { t: number }) {
   const leases: Lease[] = [];
   const calls: string[] = [];
   const power: ScheduleLeases & { failNext?: boolean } = {
-    async takeLease({ ttlS, holder }) {
+    async takeLease({ expiresAt, holder }) {
       if (power.failNext) {
         power.failNext = false;
         throw new Error("MAX_LEASES reached");
       }
-      const expires = new Date(clock.t + ttlS * 1000).toISOString();
+      const expires = new Date(expiresAt).toISOString();
       const lease = { id: `lease-${++n}`, holder, taken_at: new Date(clock.t).toISOString(), expires_at: expires };
       leases.push(lease);
       calls.push(`take ${holder} until ${expires}`);
@@ -37,6 +37,15 @@ function fakePower(clock: { t: number }) {
     },
   };
   return { power, leases, calls };
+}
+
+/** A promise and its resolve, to hold a call half-way. */
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
 }
 
 function setup(windows: KeepOnWindow[] = [WORKDAY], start = at("07:59")) {
@@ -86,6 +95,50 @@ describe("keep-on schedule", () => {
     s.clock.t = at("08:00", 26);
     await s.schedule.check();
     expect(s.calls.at(-1)).toBe("take schedule:workday until 2026-11-26T18:00:00.000Z");
+  });
+
+  test("the end is the schedule's release, also of a lease stamped a few ms past it, and not a moment early", async () => {
+    const s = setup([WORKDAY], at("08:00"));
+    // As a lease taken before leases had a fixed end: stamped from the taker's own, later, clock.
+    s.leases.push({ id: "late", holder: "schedule:workday", taken_at: "2026-11-25T08:00:00.004Z", expires_at: "2026-11-25T18:00:00.004Z" });
+    await s.schedule.check();
+    s.clock.t = at("18:00") - 3; // a timer that fires a moment early keeps the lease: the window is still on
+    await s.schedule.check();
+    expect(s.calls).toEqual([]);
+    s.clock.t = at("18:00");
+    await s.schedule.check();
+    expect(s.calls).toEqual(["release late"]);
+    expect(s.logs.some((l) => l.includes("keep-on window ended"))).toBe(true);
+  });
+
+  test("a window with less than a second left is not taken", async () => {
+    const s = setup([WORKDAY], at("18:00") - 500);
+    await s.schedule.check();
+    s.clock.t = at("18:00");
+    await s.schedule.check();
+    expect(s.calls).toEqual([]);
+  });
+
+  test("stop() and start() while a check runs leave one timer", async () => {
+    const s = setup([WORKDAY], at("10:00"));
+    const gate = deferred();
+    const holders = s.power.holders;
+    s.power.holders = async () => {
+      await gate.promise;
+      return holders();
+    };
+    const timers = spyOn(globalThis, "setTimeout");
+    try {
+      const first = s.schedule.start();
+      s.schedule.stop();
+      const second = s.schedule.start();
+      gate.resolve();
+      await Promise.all([first, second]);
+      expect(timers).toHaveBeenCalledTimes(1);
+    } finally {
+      s.schedule.stop();
+      timers.mockRestore();
+    }
   });
 
   test("started inside a window (a restart), it takes the lease until the window's end", async () => {
