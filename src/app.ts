@@ -1,11 +1,12 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { AppDeps } from "./deps.ts";
-import { requireApiKey, routedPath } from "./http/auth.ts";
+import { loggablePath, requireApiKey, routedPath } from "./http/auth.ts";
 import { bodyLimit } from "./http/body.ts";
 import { mountDocs } from "./http/docs.ts";
 import { errorHandler, notFound } from "./http/errors.ts";
 import { onlyAllowedModels } from "./http/model-lists.ts";
+import { modelScope } from "./http/model-scope.ts";
 import { SESSION_COOKIE } from "./http/sessions.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -37,6 +38,7 @@ export function createApp(deps: AppDeps) {
   const alsoPublic = deps.config.metricsPublic ? ["/metrics"] : [];
   app.use("*", requireApiKey({ ring: () => deps.keys.ring, alsoPublic, session, defaultMachine: deps.fleet.units[0]!.name }));
   app.use("*", onlyAllowedModels());
+  app.use("*", modelScope(deps.bodies.passthrough));
   app.use("*", bodyLimit(bodyLimitFor(deps)));
 
   app.route("/", rootRoutes(deps));
@@ -79,7 +81,7 @@ function accessLog({ logger, metrics }: AppDeps): MiddlewareHandler {
     await next();
     const ms = Math.round((performance.now() - started) * 10) / 10;
     const key = c.get("apiKey")?.name;
-    logger.info("request", { method: c.req.method, path: c.req.path, status: c.res.status, ms, key });
+    logger.info("request", { method: c.req.method, path: loggablePath(c.req.path), status: c.res.status, ms, key });
     metrics.requestsByKey.inc({ key: key ?? "none", status: String(c.res.status) });
   };
 }

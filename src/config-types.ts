@@ -100,6 +100,8 @@ export interface Config {
   apiKeys: string[];
   /** Every key with its name, role and scopes. */
   keys: ApiKeyConfig[];
+  /** API_KEYS as given: a reload of KEYS_FILE keeps them. */
+  envApiKeys: string[];
   /** Where the named keys come from (re-read on SIGHUP); absent: API_KEYS only. */
   keysFile?: string;
   subdomain?: string;

@@ -195,6 +195,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       fileSecrets,
       apiKeys: keys.plain,
       keys: keys.keys,
+      envApiKeys: e.API_KEYS,
       keysFile: e.KEYS_FILE,
       subdomain: e.SUBDOMINIO,
       listen: { host: e.HOST, port: e.PORT },

@@ -1,5 +1,6 @@
 // KEYS_FILE: named API keys with roles and scopes, in YAML (or JSON). `${NAME}` reads the environment, so the
 // file itself need hold no usable key; `key_sha256` entries hold only the key's hash.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { type ApiKeyConfig, ROLES } from "./config-types.ts";
@@ -60,6 +61,9 @@ export function loadKeysFile(path: string, env: Record<string, string | undefine
   return { ok: true, keys, secrets: [...secrets, ...keys.flatMap((k) => (k.secret.kind === "plain" ? [k.secret.key] : []))] };
 }
 
+/** The names API_KEYS gives its keys, in order; no KEYS_FILE entry may take one. */
+const ENV_NAME = /^api-key-\d+$/i;
+
 export const NO_KEY = "API_KEYS: required: at least one API key (comma-separated list), or KEYS_FILE";
 
 export type KeysResult = { ok: true; keys: ApiKeyConfig[]; plain: string[] } | { ok: false; errors: string[] };
@@ -81,9 +85,15 @@ export function allKeys(
   if (keys.length === 0) return { ok: false, errors: [NO_KEY] };
   const errors: string[] = [];
   const names = new Set(machines.map((m) => m.name));
+  const hashes = new Map<string, string>();
+  for (const k of keys) {
+    const hash = k.secret.kind === "sha256" ? k.secret.sha256 : createHash("sha256").update(k.secret.key).digest("hex");
+    // The same key twice would be whichever entry comes first: an admin where an inference key was meant.
+    if (hashes.has(hash)) errors.push(`KEYS_FILE (${k.name}): the same key as ${hashes.get(hash)}; give each entry its own key`);
+    hashes.set(hash, k.name);
+  }
   for (const k of loaded.keys) {
-    if (fromEnv.some((e) => e.name === k.name))
-      errors.push(`KEYS_FILE (${k.name}).name: ${k.name} is the name API_KEYS gives its keys; choose another`);
+    if (ENV_NAME.test(k.name)) errors.push(`KEYS_FILE (${k.name}).name: names like api-key-1 are those API_KEYS gives its keys; choose another`);
     for (const m of k.machines ?? []) if (!names.has(m)) errors.push(`KEYS_FILE (${k.name}).machines: no machine is named ${m}`);
   }
   if (errors.length > 0) return { ok: false, errors };

@@ -72,9 +72,14 @@ const USER_CHANGES = new Set(["/arrancar", "/apagar"]);
 /** /machines/{name}, and its ready, wake and release: a user's; its shutdown and permanent_on: an admin's. */
 const USER_MACHINE = /^\/machines\/[^/]+(\/(ready|wake|release))?$/;
 
+/** Ollama's endpoints that change which models a machine holds: not for a key that only runs models. */
+const MODEL_MANAGEMENT = /^(\/machines\/[^/]+)?\/api\/(pull|push|create|copy|delete|blobs)(\/|$)/;
+
 /** Why `role` may not make this request, or null when it may. */
 export function refusal(role: Role, method: string, path: string): string | null {
   if (role === Role.admin) return null;
+  if (role === Role.inference && MODEL_MANAGEMENT.test(path))
+    return "this key's role (inference) runs models; it may not pull, push, create, copy or delete them";
   if (INFERENCE_PATH.test(path)) return null;
   if (role === Role.inference) return "this key's role (inference) may only use Ollama's API: /api/* and /v1/*";
   const read = method === "GET" || method === "HEAD";

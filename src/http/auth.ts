@@ -34,8 +34,25 @@ function withoutKeyPrefix(path: string): string {
 export function rawRoutedPath(url: string): string {
   const start = url.indexOf("/", url.indexOf("://") + 3);
   const q = url.indexOf("?", start);
-  return withoutKeyPrefix(start < 0 ? "/" : url.slice(start, q < 0 ? undefined : q));
+  const raw = start < 0 ? "/" : url.slice(start, q < 0 ? undefined : q);
+  // Cut by segments, not by matching again: /k/<key>/%61pi/chat is routed as /api/chat once decoded, and
+  // matching the encoded form would miss it and send the key upstream.
+  const second = raw.indexOf("/", 1);
+  if (second < 0 || safeDecode(raw.slice(1, second)).toLowerCase() !== "k") return raw;
+  const third = raw.indexOf("/", second + 1);
+  return third < 0 ? "/" : raw.slice(third);
 }
+
+const safeDecode = (s: string) => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
+/** A path fit for a log line: a /k/<key>/ prefix the router did not take as one still holds a key. */
+export const loggablePath = (path: string) => path.replace(/^\/k\/[^/]*/i, "/k/***");
 
 function keyFromPath(req: Request): string | undefined {
   const key = KEY_PREFIX.exec(getPath(req))?.[1];
@@ -96,11 +113,16 @@ export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
       key = fromSession;
     }
     if (!key) return c.json({ detail: "Invalid or missing API Key" }, 401);
-    const why = refusal(key.role, c.req.method, c.req.path) ?? machineRefusal(key, c.req.path, opts.defaultMachine);
+    c.set("apiKey", key); // the access log names the key of a refusal too
+    const why = refusal(key.role, c.req.method, c.req.path) ?? machineRefusal(key, c.req.path, opts.defaultMachine) ?? legacyRefusal(key, c.req.path);
     if (why) return c.json({ detail: `The key ${key.name} may not do this: ${why}` }, 403);
-    c.set("apiKey", key);
     return actingFor(key.name, next);
   };
+}
+
+/** The old /ollama/* routes do not check a key's models: a key limited to some uses Ollama's API, which does. */
+function legacyRefusal(key: ApiKey, path: string): string | null {
+  return key.models && path.startsWith("/ollama/") ? "it may only use some models, through Ollama's API (/api/*, /v1/*)" : null;
 }
 
 /** A key limited to some machines, on a route that names one (or acts on the default machine). */

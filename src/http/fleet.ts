@@ -4,7 +4,8 @@ import { chooseMachine } from "../core/fleet/choose.ts";
 import { type CachedAnswer, openAiModelList, type TagsAnswer } from "../core/machine/metadata-cache.ts";
 import { PowerState } from "../core/power/states.ts";
 import type { AppDeps, MachineUnit } from "../deps.ts";
-import { type ApiKey, mayUseMachine, mayUseModel } from "./access.ts";
+import { mayUseMachine } from "./access.ts";
+import { refuse } from "./model-scope.ts";
 import { type Dispatch, JSON_ENDPOINTS, type MetadataRoute, metadata } from "./proxy-handlers.ts";
 
 type FleetDeps = Pick<AppDeps, "fleet">;
@@ -32,9 +33,14 @@ function modelOf(path: string, body: Map<string, string> | null): string | undef
 export function byModel({ fleet }: FleetDeps): Dispatch {
   const [first] = fleet.units;
   if (fleet.units.length === 1) return { fields: [], choose: () => first! };
-  const pick = (model: string | undefined) => {
+  const pick = (model: string | undefined, c: Context) => {
     if (!model) return undefined;
-    const holders = fleet.index.holders(model).map((name) => fleet.byName.get(name)!);
+    const key = c.get("apiKey");
+    // A key limited to some machines is served by one of them, never routed to another and refused there.
+    const holders = fleet.index
+      .holders(model)
+      .filter((name) => !key || mayUseMachine(key, name))
+      .map((name) => fleet.byName.get(name)!);
     const chosen = chooseMachine(
       holders.map((u) => ({
         name: u.name,
@@ -46,7 +52,11 @@ export function byModel({ fleet }: FleetDeps): Dispatch {
     );
     return chosen && fleet.byName.get(chosen.name);
   };
-  const relist = () => Promise.all(fleet.units.filter((u) => u.monitor.state === PowerState.on).map((u) => u.machine.tags()));
+  const relist = (c: Context) => {
+    const key = c.get("apiKey");
+    const awake = fleet.units.filter((u) => u.monitor.state === PowerState.on && (!key || mayUseMachine(key, u.name)));
+    return Promise.all(awake.map((u) => u.machine.tags()));
+  };
   return {
     fields: FIELDS,
     choose: async (c, body) => {
@@ -58,9 +68,9 @@ export function byModel({ fleet }: FleetDeps): Dispatch {
         if (body && JSON_ENDPOINTS.test(path)) return c.json({ error: NO_MODEL }, 400);
         return first!;
       }
-      let unit = pick(model);
-      if (!unit) await relist();
-      unit ??= pick(model) ?? (path === "/api/create" ? pick(body?.get("from")) : undefined);
+      let unit = pick(model, c);
+      if (!unit) await relist(c);
+      unit ??= pick(model, c) ?? (path === "/api/create" ? pick(body?.get("from"), c) : undefined);
       if (unit) return unit;
       if (NEW_MODEL_PATHS.has(path)) return first!;
       return c.json({ error: `model '${model}' not found on any machine` }, 404);
@@ -146,37 +156,18 @@ async function fetchList(u: MachineUnit, c: Context, path: string): Promise<{ mo
 }
 
 /**
- * A key's scopes on Ollama's API — the models it may use, the machines it may reach — checked before
- * anything is forwarded or woken: a model out of scope is refused as it is read, a machine once chosen.
+ * A key limited to some machines on Ollama's API: the machine chosen must be one of them (the router
+ * already looks among them only, see byModel; a pull or a create goes to the default machine). Its models
+ * were checked before, whole (model-scope.ts).
  */
 export function withinScope(inner: Dispatch): Dispatch {
-  const withModel = [...new Set([...inner.fields, ...FIELDS])];
   return {
     fields: inner.fields,
-    fieldsFor: (c) => (c.get("apiKey")?.models ? withModel : inner.fields),
     choose: async (c, body) => {
       const key = c.get("apiKey");
-      if (!key) return inner.choose(c, body);
-      if (key.models) {
-        const model = modelOf(c.req.path, body);
-        if (model !== undefined && !mayUseModel(key, model))
-          return outOfScope(c, key, `it may only use the models ${key.models.join(", ")}, not ${model}`);
-        if (model === undefined && body && JSON_ENDPOINTS.test(c.req.path))
-          return outOfScope(c, key, "it may only use some models, and this request names none");
-      }
       const target = await inner.choose(c, body);
-      if (target instanceof Response || mayUseMachine(key, target.config.name)) return target;
-      return outOfScope(
-        c,
-        key,
-        `it may only use the machines ${key.machines!.join(", ")}, and this request goes to ${target.config.name} (pin one with /machines/{name}/api/…)`,
-      );
+      if (!key || target instanceof Response || mayUseMachine(key, target.config.name)) return target;
+      return refuse(c, key, `it may only use the machines ${key.machines!.join(", ")}, and this request goes to ${target.config.name}`);
     },
   };
-}
-
-/** 403 in both shapes: FastAPI's `detail`, and Ollama's `error`, which Ollama's clients show. */
-function outOfScope(c: Context, key: ApiKey, why: string): Response {
-  const detail = `The key ${key.name} may not do this: ${why}`;
-  return c.json({ detail, error: detail }, 403);
 }

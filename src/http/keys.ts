@@ -11,15 +11,11 @@ import { KeyRing } from "./access.ts";
  */
 export class Keys {
   ring: KeyRing;
-  /** The same array while the keys stay the same: the session store caches what it derives from it. */
-  private envKeys: string[];
-
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
   ) {
     this.ring = new KeyRing(config.keys);
-    this.envKeys = config.keys.flatMap((k) => (/^api-key-\d+$/.test(k.name) && k.secret.kind === "plain" ? [k.secret.key] : []));
   }
 
   /**
@@ -52,7 +48,7 @@ export class Keys {
   reload(env: Record<string, string | undefined> = process.env): boolean {
     const file = this.config.keysFile;
     if (!file) return false;
-    const loaded = allKeys(this.envKeys, file, env, this.config.machines);
+    const loaded = allKeys(this.config.envApiKeys, file, env, this.config.machines);
     if (!loaded.ok) {
       this.logger.error("KEYS_FILE not reloaded: the keys stay as they were", { problems: loaded.errors });
       return false;

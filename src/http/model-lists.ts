@@ -17,7 +17,11 @@ export function onlyAllowedModels(): MiddlewareHandler {
       .clone()
       .json()
       .catch(() => null)) as { models?: unknown; data?: unknown } | null;
-    if (!body || typeof body !== "object") return;
+    if (!body || typeof body !== "object") {
+      // Never the whole list to a key that may see part of it: an answer that cannot be filtered is not passed on.
+      c.res = c.json({ detail: "The model list could not be read to keep it to this key's models", error: "unreadable model list" }, 502);
+      return;
+    }
     const named = (m: unknown, field: string) => String((m as Record<string, unknown> | null)?.[field] ?? "");
     if (Array.isArray(body.models)) body.models = body.models.filter((m) => mayUseModel(key, named(m, "name") || named(m, "model")));
     if (Array.isArray(body.data)) body.data = body.data.filter((m) => mayUseModel(key, named(m, "id")));

@@ -103,8 +103,6 @@ export async function forwardWaking(d: Deps, c: Context, target: string, given: 
 export interface Dispatch {
   /** The top-level fields that may name the model (model, name, source, from); none: the model does not matter. */
   fields: readonly string[];
-  /** The fields for this request, when they depend on it (a key limited to some models needs the model). */
-  fieldsFor?: (c: Context) => readonly string[];
   choose: (c: Context, body: Map<string, string> | null) => Deps | Response | Promise<Deps | Response>;
 }
 
@@ -127,7 +125,7 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
   };
   return async (c: Context) => {
     const req = c.req.raw;
-    const wantedFields = dispatch.fieldsFor?.(c) ?? dispatch.fields;
+    const wantedFields = dispatch.fields;
     const wanted = wantedFields.length > 0;
     const length = declaredLength(req);
     if (req.method === "GET" || req.method === "HEAD" || !req.body) return send(c, null, null);

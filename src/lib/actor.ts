@@ -9,3 +9,6 @@ const actor = new AsyncLocalStorage<string>();
 
 export const actingFor = <T>(name: string, work: () => T): T => actor.run(name, work);
 export const currentActor = (): string | undefined => actor.getStore();
+
+/** Runs `work` as no request's: a timer set up during a request but serving everyone (the power loop). */
+export const outsideRequest = <T>(work: () => T): T => actor.exit(work);

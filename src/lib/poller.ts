@@ -1,3 +1,5 @@
+import { outsideRequest } from "./actor.ts";
+
 /**
  * Runs a task over and over, each run scheduled when the previous one has finished, after a delay the
  * caller decides afresh each time. `poke` brings the next run forward (a wake wants fast probes now).
@@ -25,10 +27,13 @@ export class Poller {
   poke(delayMs: number): void {
     if (!this.running) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(async () => {
-      await this.task().catch(this.onError);
-      this.poke(this.nextDelayMs());
-    }, delayMs);
+    // A request may hurry the loop along, but what the loop then does is nobody's request.
+    this.timer = outsideRequest(() =>
+      setTimeout(async () => {
+        await this.task().catch(this.onError);
+        this.poke(this.nextDelayMs());
+      }, delayMs),
+    );
   }
 }
 

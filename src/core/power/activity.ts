@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { outsideRequest } from "../../lib/actor.ts";
 
 /**
  * Proxied requests in flight. A request counts until its response body has been sent (or the client
@@ -49,11 +50,13 @@ export function reportBusy(activity: Activity, report: (running: boolean, inFlig
   });
   activity.onAllEnded(() => {
     clearTimeout(quiet);
-    quiet = setTimeout(() => {
-      if (activity.inFlight > 0 || !busy) return;
-      busy = false;
-      report(false, 0);
-    }, quietMs);
+    quiet = outsideRequest(() =>
+      setTimeout(() => {
+        if (activity.inFlight > 0 || !busy) return;
+        busy = false;
+        report(false, 0);
+      }, quietMs),
+    );
     quiet.unref?.();
   });
 }

@@ -1,0 +1,66 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { scanJson } from "../lib/json-scan.ts";
+import { type ApiKey, INFERENCE_PATH, mayUseModel } from "./access.ts";
+import { type BodyLimits, readWhole } from "./body.ts";
+import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";
+
+/** What a key limited to some models may do with Ollama's API: list models, and run one. */
+const LISTS = new Set(["/api/tags", "/api/ps", "/api/version", "/v1/models"]);
+const RUNS = /^\/(api\/(generate|chat|embed|embeddings|show)|v1\/(chat\/completions|completions|embeddings|responses))$/;
+/** Every top-level field that may name a model, in any letter case: Ollama's JSON reader ignores case. */
+const MODEL_FIELDS = new Set(["model", "name", "from", "source", "destination"]);
+const PIN = /^\/machines\/[^/]+/;
+
+/**
+ * A key limited to some models: every request is checked whole before it goes anywhere. Only the known
+ * endpoints that list or run models are open to it (an endpoint this gateway does not know fails closed);
+ * the body is read whole (up to 1 MB) and every field that could name a model — in any case, once —
+ * must name one the key may use. Reading only the model the router reads would let a second `"Model"`
+ * or a field past the first 64 KB choose another. Keys without a model limit pass untouched.
+ */
+export function modelScope(limits: BodyLimits): MiddlewareHandler {
+  return async (c, next) => {
+    const key = c.get("apiKey");
+    if (!key?.models || !INFERENCE_PATH.test(c.req.path)) return next();
+    const path = c.req.path.replace(PIN, "");
+    if (c.req.method === "GET" || c.req.method === "HEAD") {
+      const one = /^\/v1\/models\/(.+)$/.exec(path)?.[1];
+      if (LISTS.has(path) || (one !== undefined && mayUseModel(key, one))) return next();
+      return refuse(c, key, one !== undefined ? `it may not use the model ${one}` : `it may only list and run models, not ${c.req.method} ${path}`);
+    }
+    if (c.req.method !== "POST" || !RUNS.test(path)) return refuse(c, key, `it may only list and run models, not ${c.req.method} ${path}`);
+    const { bytes, reservation } = await readWhole(c.req.raw, limits, "a request of a key limited to some models");
+    try {
+      const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH });
+      if (!scan.ok) return jsonProblem(c, scan.problem);
+      const why = modelProblem(key, JSON.parse(new TextDecoder().decode(bytes)));
+      if (why) return refuse(c, key, why);
+      const raw = c.req.raw;
+      const headers = new Headers(raw.headers);
+      headers.set("content-length", String(bytes.length));
+      headers.delete("transfer-encoding");
+      c.req.raw = new Request(raw.url, { method: raw.method, headers, body: bytes, signal: raw.signal });
+    } finally {
+      reservation.release();
+    }
+    return next();
+  };
+}
+
+function modelProblem(key: ApiKey, body: unknown): string | null {
+  if (!body || typeof body !== "object" || Array.isArray(body)) return "it may only use some models, and this body names none";
+  const named = Object.entries(body).filter(([field]) => MODEL_FIELDS.has(field.toLowerCase()));
+  if (named.length === 0) return "it may only use some models, and this request names none";
+  if (new Set(named.map(([field]) => field.toLowerCase())).size < named.length) return "this request names a model field twice";
+  for (const [field, value] of named) {
+    if (typeof value !== "string") return `the field ${field} is not a model name`;
+    if (!mayUseModel(key, value)) return `it may only use the models ${key.models!.join(", ")}, not ${value}`;
+  }
+  return null;
+}
+
+/** 403 in both shapes: FastAPI's `detail`, and Ollama's `error`, which Ollama's clients show. */
+export function refuse(c: Context, key: ApiKey, why: string): Response {
+  const detail = `The key ${key.name} may not do this: ${why}`;
+  return c.json({ detail, error: detail }, 403);
+}
