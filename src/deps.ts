@@ -205,7 +205,10 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const limits = (maxBytes: number) => ({ maxBytes, small, large });
   const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
   const sessionsFile = join(dirname(config.machines[0]!.statusFile), "sessions.json");
-  const keys = new Keys(config, logger);
+  const keys = new Keys(config, logger, (more) => {
+    redact.add(more);
+    logger.addSecrets?.(more);
+  });
   const sessions = new SessionStore({ file: sessionsFile, keys: () => keys.ring.identities, logger, now });
   const ui = { sessions, throttle: new LoginThrottle(now) };
   const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;

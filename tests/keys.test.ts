@@ -158,6 +158,9 @@ test("a change to KEYS_FILE is picked up by itself (the directory is watched: ed
     renameSync(`${file}.new`, file);
     await reloaded;
     expect((await as("ops-key-replaced-0123", "/debug")).status).toBe(200);
+    // The new key is a secret for the redactor from now on, like those read at the start.
+    h.deps.logger.info("a line that quotes it", { quoted: "ops-key-replaced-0123" });
+    expect(h.logs.at(-1)).toContain('"quoted":"***"');
   } finally {
     stop();
   }

@@ -14,6 +14,8 @@ export class Keys {
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
+    /** Hears of the secrets a reload brings, for the redactors of logs and events. */
+    private readonly newSecrets: (secrets: string[]) => void = () => {},
   ) {
     this.ring = new KeyRing(config.keys);
   }
@@ -53,6 +55,7 @@ export class Keys {
       this.logger.error("KEYS_FILE not reloaded: the keys stay as they were", { problems: loaded.errors });
       return false;
     }
+    this.newSecrets(loaded.plain);
     this.ring = new KeyRing(loaded.keys);
     this.logger.info("KEYS_FILE reloaded", { keys: loaded.keys.map((k) => `${k.name} (${k.role})`) });
     return true;

@@ -5,6 +5,8 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /** More secrets to blank out from now on (a reloaded key); loggers that redact nothing need not. */
+  addSecrets?(secrets: string[]): void;
 }
 
 export type Sink = (line: string) => void;
@@ -13,16 +15,23 @@ export type Sink = (line: string) => void;
  * Builds the redactor used for every log line and every error detail: each known secret value is
  * replaced, so a secret that leaks into an exception message is still never written out.
  */
-export function makeRedactor(secrets: string[]): (text: string) => string {
-  // Lines are JSON, where a secret with a quote or a backslash appears escaped: blank out both forms.
-  const forms = secrets.filter((s) => s.length >= 3).flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]);
-  // Longest first, so a secret that contains another is blanked out whole.
-  const values = [...new Set(forms)].sort((a, b) => b.length - a.length);
-  if (values.length === 0) return (t) => t;
-  return (text) => {
+/** Blanks secrets out of a text; `add` takes more (keys a reload of KEYS_FILE brought). */
+export type Redactor = ((text: string) => string) & { add(secrets: string[]): void };
+
+export function makeRedactor(secrets: string[]): Redactor {
+  let values: string[] = [];
+  const add = (more: string[]) => {
+    // Lines are JSON, where a secret with a quote or a backslash appears escaped: blank out both forms.
+    const forms = more.filter((s) => s.length >= 3).flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]);
+    // Longest first, so a secret that contains another is blanked out whole.
+    values = [...new Set([...values, ...forms])].sort((a, b) => b.length - a.length);
+  };
+  add(secrets);
+  const redact = (text: string) => {
     for (const v of values) if (text.includes(v)) text = text.split(v).join("***");
     return text;
   };
+  return Object.assign(redact, { add });
 }
 
 /**
@@ -58,6 +67,7 @@ export function createLogger(opts: { secrets?: string[]; sink?: Sink; level?: Le
     sink(redact(JSON.stringify(record, errorReplacer)));
   };
   return {
+    addSecrets: (more) => redact.add(more),
     debug: (m, f) => emit("debug", m, f),
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
