@@ -22,6 +22,7 @@ import { powerRoutes } from "./routes/power.ts";
 import { rootRoutes } from "./routes/root.ts";
 import { statusRoutes } from "./routes/status.ts";
 import { uiRoutes } from "./routes/ui.ts";
+import { rememberServerRequest } from "./server.ts";
 
 export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono({ getPath: routedPath });
@@ -77,6 +78,7 @@ const PROXIED = /^(\/machines\/[^/]+)?\/(api|v1)(\/|$)/;
  */
 function accessLog({ logger, metrics }: AppDeps): MiddlewareHandler {
   return async (c, next) => {
+    rememberServerRequest(c);
     const started = performance.now();
     await next();
     const ms = Math.round((performance.now() - started) * 10) / 10;

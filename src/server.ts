@@ -25,10 +25,21 @@ export function keepConnectionOpen(c: Context): void {
   connectionTimeout(c, 0);
 }
 
+declare module "hono" {
+  interface ContextVariableMap {
+    /** The request as the server made it: a middleware may swap c.req.raw, and the server knows only its own. */
+    serverRequest?: Request;
+  }
+}
+
+/** Remembers the server's own request object, before any middleware replaces it (see connectionTimeout). */
+export const rememberServerRequest = (c: Context) => c.set("serverRequest", c.req.raw);
+
 /** Sets the server's idle timeout for this request's connection (0: none). */
 export function connectionTimeout(c: Context, seconds: number): void {
   const server = c.env as { timeout?: (req: Request, seconds: number) => void } | undefined;
-  server?.timeout?.(c.req.raw, seconds);
+  // Bun finds the connection by the Request object it made; for any other it silently does nothing.
+  server?.timeout?.(c.get("serverRequest") ?? c.req.raw, seconds);
 }
 
 export const addressInUse = (err: unknown) => (err as { code?: string } | null)?.code === "EADDRINUSE";

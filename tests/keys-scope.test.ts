@@ -3,6 +3,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createApp } from "../src/app.ts";
 import { parseConfig } from "../src/config.ts";
 import { type Harness, json, startHarness, tempDir } from "./helpers.ts";
 
@@ -104,4 +105,31 @@ test("a key in the path never reaches Ollama or the log, however the rest of the
   expect(JSON.stringify(h.sim.ollama.requests)).not.toContain(LIMITED);
   await fetch(`${h.url}/k/not-a-configured-key-0123/status`);
   expect(h.logs.join("\n")).not.toContain("not-a-configured-key-0123");
+});
+
+test("a checked request still reaches the server's own connection timer (Bun knows only the Request it made)", async () => {
+  await gateway();
+  const seen: Request[] = [];
+  const server = { timeout: (req: Request) => void seen.push(req), requestIP: () => null };
+  const req = new Request(`${h.url}/api/chat`, {
+    method: "POST",
+    headers: { "x-api-key": LIMITED, "content-type": "application/json" },
+    body: JSON.stringify({ model: "llama3.2:3b", messages: [], stream: false }),
+  });
+  const res = await createApp(h.deps).fetch(req, server);
+  await res.body?.cancel();
+  expect(seen.length).toBeGreaterThan(0);
+  expect(seen.every((r) => r === req)).toBe(true);
+});
+
+test("names in paths are read fully decoded, and a malformed escape is a 4xx, never a 500", async () => {
+  await gateway();
+  const get = (path: string) => fetch(h.url + path, { headers: { "x-api-key": LIMITED } });
+  // Its own model, with the colon escaped as the OpenAI client sends it: not refused (what Ollama answers is its own).
+  expect((await get("/v1/models/llama3.2%3A3b")).status).not.toBe(403);
+  expect((await get("/v1/models/qwen2.5-coder%3A7b")).status).toBe(403);
+  for (const path of ["/machines/%E0/api/tags", "/v1/models/%E0"]) expect((await get(path)).status).toBeLessThan(500);
+  // A refusal's log line does not show a key left in the path either.
+  await fetch(`${h.url}/k/some-old-key-0123/status`, { method: "POST", headers: { "x-api-key": LIMITED } });
+  expect(h.logs.join("\n")).not.toContain("some-old-key-0123");
 });

@@ -90,7 +90,12 @@ export function refusal(role: Role, method: string, path: string): string | null
 /** The machine a path acts on by name (/machines/{name}/…), or undefined when the path names none. */
 export function machineInPath(path: string): string | undefined {
   const m = /^\/machines\/([^/]+)/.exec(path);
-  return m ? decodeURIComponent(m[1]!) : undefined;
+  if (!m) return undefined;
+  try {
+    return decodeURIComponent(m[1]!);
+  } catch {
+    return m[1]; // a malformed escape names no machine: refused, or 404 further on
+  }
 }
 
 export const mayUseMachine = (key: ApiKey, machine: string) => key.machines === null || key.machines.includes(machine);

@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode, UnofficialStatusCode } from "hono/utils/http-status";
 import { ClientGoneError, GatewayError } from "../core/errors.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
+import { loggablePath } from "./auth.ts";
 
 /** The one place errors become responses. Details pass through the redactor: a secret never leaves. */
 export function errorHandler(logger: Logger, redact: (s: string) => string): ErrorHandler {
@@ -11,11 +12,11 @@ export function errorHandler(logger: Logger, redact: (s: string) => string): Err
     if (err instanceof ClientGoneError) return c.json({ detail: err.detail }, 499 as UnofficialStatusCode);
     if (err instanceof GatewayError) {
       const detail = redact(err.detail);
-      logger.warn("request failed", { method: c.req.method, path: c.req.path, status: err.status, detail });
+      logger.warn("request failed", { method: c.req.method, path: loggablePath(c.req.path), status: err.status, detail });
       return c.json({ detail }, err.status as ContentfulStatusCode, err.headers);
     }
     if (err instanceof HTTPException) return httpException(err, c);
-    logger.error("unexpected error", { method: c.req.method, path: c.req.path, err });
+    logger.error("unexpected error", { method: c.req.method, path: loggablePath(c.req.path), err });
     return c.json({ detail: "Internal Server Error" }, 500);
   };
 }

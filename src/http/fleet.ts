@@ -18,7 +18,13 @@ const NEW_MODEL_PATHS = new Set(["/api/pull", "/api/create"]);
 /** The model a request names, read as Ollama reads each endpoint. */
 function modelOf(path: string, body: Map<string, string> | null): string | undefined {
   const one = /^\/v1\/models\/(.+)$/.exec(path); // GET /v1/models/{model}
-  if (one) return decodeURIComponent(one[1]!);
+  if (one) {
+    try {
+      return decodeURIComponent(one[1]!);
+    } catch {
+      return one[1]; // malformed: a name no machine holds (404)
+    }
+  }
   if (!body) return undefined;
   if (path === "/api/copy") return body.get("source");
   return body.get("model") || (OLDER_FORMS.has(path) ? body.get("name") : undefined) || undefined;

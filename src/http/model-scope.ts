@@ -24,7 +24,7 @@ export function modelScope(limits: BodyLimits): MiddlewareHandler {
     if (!key?.models || !INFERENCE_PATH.test(c.req.path)) return next();
     const path = c.req.path.replace(PIN, "");
     if (c.req.method === "GET" || c.req.method === "HEAD") {
-      const one = /^\/v1\/models\/(.+)$/.exec(path)?.[1];
+      const one = decodedModel(/^\/v1\/models\/(.+)$/.exec(path)?.[1]);
       if (LISTS.has(path) || (one !== undefined && mayUseModel(key, one))) return next();
       return refuse(c, key, one !== undefined ? `it may not use the model ${one}` : `it may only list and run models, not ${c.req.method} ${path}`);
     }
@@ -63,4 +63,14 @@ function modelProblem(key: ApiKey, body: unknown): string | null {
 export function refuse(c: Context, key: ApiKey, why: string): Response {
   const detail = `The key ${key.name} may not do this: ${why}`;
   return c.json({ detail, error: detail }, 403);
+}
+
+/** A model name from a path, fully decoded (hf.co%2Fuser%2Fm); a malformed one stays as it is and matches nothing. */
+function decodedModel(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }

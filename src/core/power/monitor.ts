@@ -1,3 +1,4 @@
+import { outsideRequest } from "../../lib/actor.ts";
 import { Mutex } from "../../lib/mutex.ts";
 import { Poller } from "../../lib/poller.ts";
 import { PowerOnFailedError, UnavailableError } from "../errors.ts";
@@ -106,7 +107,8 @@ export class PowerMonitor {
   decide<T>(decide: (probe: MachineProbe, now: number) => Promise<T>): Promise<T> {
     return this.lock.run(async () => {
       const probe = await this.machine.probe();
-      await this.advance(probe, this.now());
+      // What the probe shows (a state change, a deferred shutdown it lets go) is nobody's request.
+      await outsideRequest(() => this.advance(probe, this.now()));
       return decide(probe, this.now());
     });
   }
