@@ -1,28 +1,17 @@
 // The docs page in a real browser: it must render from the gateway alone, with no request to another origin.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { chromiumMissing, launchChromium } from "./browser.ts";
 import { type Harness, startHarness } from "./helpers.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const missing = existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`;
+const missing = chromiumMissing;
 
 describe.skipIf(missing !== null)(`Swagger UI in Chromium${missing ? ` (skipped: ${missing})` : ""}`, () => {
   let h: Harness;
   let browser: Browser;
   beforeAll(async () => {
     h = await startHarness({ on: true });
-    // The flags keep Chromium from reaching for Google's hosts in the background: only the page's own requests go out.
-    const args = [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ];
-    browser = await chromium.launch({ executablePath: CHROMIUM, args });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -1,18 +1,18 @@
 // The dashboard in a real browser: log in with the key, then wake, release, keep on, shut down and log out by
 // clicking, each change arriving live over /events. Every request stays on the gateway's own loopback origin.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { createApp } from "../src/app.ts";
 import { memoryLogger } from "../src/core/telemetry/logger.ts";
 import { buildDeps, prepareFleet } from "../src/deps.ts";
 import { serve } from "../src/server.ts";
+import { chromiumMissing, launchChromium } from "./browser.ts";
 import { type Harness, KEY, nextEvent, startHarness } from "./helpers.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const missing = existsSync(CHROMIUM) ? null : `${CHROMIUM} is missing (apt-get install chromium)`;
+const missing = chromiumMissing;
 // Every run takes the screenshots; UPDATE_SCREENSHOTS=1 writes them over the README's (docs/), else they go to a
 // temp dir, so a test run leaves the working tree as it was (their times and ages differ on every run).
 const SHOTS = process.env.UPDATE_SCREENSHOTS === "1" ? join(import.meta.dir, "..", "docs") : mkdtempSync(join(tmpdir(), "ollama-gate-shots-"));
@@ -45,17 +45,7 @@ describe.skipIf(missing !== null)(`Dashboard in Chromium${missing ? ` (skipped: 
   beforeAll(async () => {
     // A boot of 1.5 s leaves "waking" on screen long enough to be seen.
     h = await startHarness({ machine: { bootDelayMs: 1500 } });
-    // The flags keep Chromium from reaching for Google's hosts in the background: only the page's own requests go out.
-    const args = [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ];
-    browser = await chromium.launch({ executablePath: CHROMIUM, args });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     if (process.env.UPDATE_SCREENSHOTS !== "1") rmSync(SHOTS, { recursive: true, force: true });

@@ -125,8 +125,7 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
   };
   return async (c: Context) => {
     const req = c.req.raw;
-    const wantedFields = dispatch.fields;
-    const wanted = wantedFields.length > 0;
+    const wanted = dispatch.fields.length > 0;
     const length = declaredLength(req);
     if (req.method === "GET" || req.method === "HEAD" || !req.body) return send(c, null, null);
     const json = isJsonBody(c.req.path, req.headers.get("content-type"));
@@ -141,7 +140,7 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
         const { head, stream } = await peekStream(req.body, MODEL_PEEK_BYTES).catch((err) => {
           throw req.signal.aborted ? new ClientGoneError() : err;
         });
-        return await send(c, topLevelStrings(head, wantedFields), stream);
+        return await send(c, topLevelStrings(head, dispatch.fields), stream);
       } finally {
         reservation.release();
       }
@@ -157,7 +156,7 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
         const sse = progress && asksForEventStream(req.method, upstreamTarget(c).split("?")[0]!, bytes, scan.fields);
         if (sse) streaming = { ...progress, body: held };
       }
-      const fields = named ? topLevelStrings(bytes, wantedFields) : null;
+      const fields = named ? topLevelStrings(bytes, dispatch.fields) : null;
       // Sent once the response has begun: the body has left by then, and its memory is free.
       return await send(c, fields, bytes, streaming);
     } finally {
