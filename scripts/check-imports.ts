@@ -76,6 +76,7 @@ const CONFIG = [
   "src/notify-config.ts",
   "src/keep-on-config.ts",
   "src/env-interpolate.ts",
+  "src/env-fields.ts",
   "src/keys-file.ts",
 ];
 // Word lists of src/core/ that import nothing, which the configuration checks settings against (WEBHOOK_EVENTS).

@@ -2,40 +2,14 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import type { Config, MachineConfig } from "./config-types.ts";
+import { flag, minutesOrOff, opt, port, seconds, withDefault } from "./env-fields.ts";
 import { keepOnEnv, timeZoneEnv } from "./keep-on-config.ts";
 import { allKeys, NO_KEY } from "./keys-file.ts";
 import { normalizeMac } from "./lib/mac.ts";
 import { loadMachinesFile, MACHINE_NAME, MACHINE_NAME_PROBLEM, type MachineDefaults } from "./machines-file.ts";
 import { NOTIFY_ENV, notifyConfig } from "./notify-config.ts";
 
-// Empty values in .env files ("SSH_PASS=") mean "not set", not "set to nothing".
-const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
-const opt = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema.optional());
-const withDefault = <T extends z.ZodType>(schema: T, fallback: z.util.NoUndefined<z.output<T>>) =>
-  z.preprocess(blankToUndefined, schema.default(fallback));
-
-const port = (what: string, min = 1) =>
-  z.coerce
-    .number({ message: `expected a ${what} port number` })
-    .int({ message: `expected a whole ${what} port number` })
-    .min(min, { message: `expected a ${what} port between ${min} and 65535` })
-    .max(65535, { message: `expected a ${what} port between ${min} and 65535` });
-
 const MAC_PROBLEM = "expected a MAC address like aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabbccddeeff";
-
-const seconds = (fallback: number) =>
-  withDefault(z.coerce.number({ message: "expected a number of seconds" }).positive({ message: "expected more than 0 seconds" }), fallback);
-
-const flag = (fallback: boolean) =>
-  z.preprocess(
-    (v) => (typeof v === "string" && v.trim() !== "" ? v.trim().toLowerCase() : undefined),
-    z
-      .enum(["true", "false", "1", "0", "yes", "no", "on", "off"], { message: "expected true or false" })
-      .default(fallback ? "true" : "false")
-      .transform((v) => ["true", "1", "yes", "on"].includes(v)),
-  );
-
-const minutesOrOff = withDefault(z.coerce.number({ message: "expected minutes (0 = off)" }).min(0, { message: "expected 0 or more minutes" }), 0);
 
 const envSchema = z.object({
   // WEBHOOK_URLS, WEBHOOK_EVENTS, NTFY_URL, NTFY_TOKEN.

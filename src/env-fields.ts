@@ -1,0 +1,33 @@
+// The kinds of value the environment holds, as zod schemas: each blank value counts as unset, and each
+// problem is one line saying what was expected.
+import { z } from "zod";
+
+// Empty values in .env files ("SSH_PASS=") mean "not set", not "set to nothing".
+export const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
+export const opt = <T extends z.ZodType>(schema: T) => z.preprocess(blankToUndefined, schema.optional());
+export const withDefault = <T extends z.ZodType>(schema: T, fallback: z.util.NoUndefined<z.output<T>>) =>
+  z.preprocess(blankToUndefined, schema.default(fallback));
+
+export const port = (what: string, min = 1) =>
+  z.coerce
+    .number({ message: `expected a ${what} port number` })
+    .int({ message: `expected a whole ${what} port number` })
+    .min(min, { message: `expected a ${what} port between ${min} and 65535` })
+    .max(65535, { message: `expected a ${what} port between ${min} and 65535` });
+
+export const seconds = (fallback: number) =>
+  withDefault(z.coerce.number({ message: "expected a number of seconds" }).positive({ message: "expected more than 0 seconds" }), fallback);
+
+export const flag = (fallback: boolean) =>
+  z.preprocess(
+    (v) => (typeof v === "string" && v.trim() !== "" ? v.trim().toLowerCase() : undefined),
+    z
+      .enum(["true", "false", "1", "0", "yes", "no", "on", "off"], { message: "expected true or false" })
+      .default(fallback ? "true" : "false")
+      .transform((v) => ["true", "1", "yes", "on"].includes(v)),
+  );
+
+export const minutesOrOff = withDefault(
+  z.coerce.number({ message: "expected minutes (0 = off)" }).min(0, { message: "expected 0 or more minutes" }),
+  0,
+);
