@@ -11,9 +11,19 @@ export async function freePort(): Promise<number> {
   const below = ephemeralLow();
   for (let i = 0; i < 50; i++) {
     const port = below - 1 - Math.floor(Math.random() * Math.min(12_000, below - 10_000));
-    if (await canBind(port)) return port;
+    // Free now is not enough: a port handed out a moment ago may not be bound yet (a machine takes its
+    // SSH and Ollama ports before it boots), so it would pass the test twice.
+    if (!handedOut.has(port) && (await canBind(port))) return remember(port);
   }
   return bindAny(); // a crowded machine: any free port, as before
+}
+
+/** The ports this process handed out lately, oldest first: none is given twice while it may still be in use. */
+const handedOut = new Set<number>();
+function remember(port: number): number {
+  handedOut.add(port);
+  if (handedOut.size > 2000) handedOut.delete(handedOut.values().next().value!);
+  return port;
 }
 
 function ephemeralLow(): number {
