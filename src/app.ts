@@ -76,9 +76,10 @@ const PROXIED = /^(\/machines\/[^/]+)?\/(api|v1)(\/|$)/;
  * One line per request. Only the routed path is logged (a /k/<key> prefix already removed), never
  * headers or query strings, which may carry a key.
  */
-function accessLog({ logger, metrics }: AppDeps): MiddlewareHandler {
+function accessLog({ logger, metrics, requestSeen }: AppDeps): MiddlewareHandler {
   return async (c, next) => {
     rememberServerRequest(c);
+    requestSeen();
     const started = performance.now();
     await next();
     const ms = Math.round((performance.now() - started) * 10) / 10;

@@ -26,7 +26,7 @@ import { Keys } from "./http/keys.ts";
 import { LoginThrottle, SessionStore } from "./http/sessions.ts";
 import { WAKE_PROGRESS_MS } from "./http/wake-progress.ts";
 import { ByteBudget } from "./lib/byte-budget.ts";
-import { collectEvery, collectSoon } from "./lib/gc.ts";
+import { collectAfterBurst, collectEvery, collectSoon, collectWhileBusy } from "./lib/gc.ts";
 
 /** Bodies of the management routes (/arrancar, /apagar, …) hold a few small fields. */
 export const MANAGEMENT_BODY_BYTES = 64 * 1024;
@@ -41,7 +41,13 @@ export const LARGE_BODY_MEMORY_BYTES = 8 * 1048576;
  * A collection after every this many bytes read from Ollama: what passes through is garbage once sent,
  * and left to the collector's own pace a burst of streams kept the process 20-30 MB larger afterwards.
  */
-export const PROXIED_BYTES_PER_COLLECTION = 32 * 1048576;
+export const PROXIED_BYTES_PER_COLLECTION = 8 * 1048576;
+
+/** Proxied requests at once that make a burst, collected as soon as the last ends (see collectAfterBurst). */
+export const BURST_FOR_COLLECTION = 32;
+
+/** While requests come in, a collection at most this often (see collectWhileBusy). */
+export const BUSY_COLLECTION_MS = 1000;
 
 /** Everything that belongs to one machine, built together by buildMachineUnit. */
 export interface MachineUnit {
@@ -78,6 +84,8 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   version: string;
   /** How often an OpenAI stream that waits for a wake gets a comment line. */
   wakeProgressMs: number;
+  /** Called once per request: memory is collected while requests come in (see collectWhileBusy). */
+  requestSeen: () => void;
 }
 
 export interface DepsOptions {
@@ -138,6 +146,9 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
   const machine = new Machine(mc, logger, { cache, io: { ...realMachineIo, ...opts.io } });
   const activity = new Activity(now);
   reportBusy(activity, (running, inFlight) => events.emit(EventType.requests, { running, in_flight: inFlight }));
+  const burst = collectAfterBurst(BURST_FOR_COLLECTION);
+  activity.on("begin", () => burst.saw(activity.inFlight));
+  activity.onAllEnded(burst.over);
   const monitor = new PowerMonitor({
     machine,
     store,
@@ -212,7 +223,9 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const sessions = new SessionStore({ file: sessionsFile, keys: () => keys.ring.identities, logger, now });
   const ui = { sessions, throttle: new LoginThrottle(now) };
   const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;
-  return { ...unit, fleet, config, logger, redact, events, metrics, bodies, ui, keys, version: pkg.version, wakeProgressMs };
+  // Each request marks the process busy: garbage from a burst is collected during it and after it.
+  const requestSeen = collectWhileBusy(BUSY_COLLECTION_MS);
+  return { ...unit, fleet, config, logger, redact, events, metrics, bodies, ui, keys, version: pkg.version, wakeProgressMs, requestSeen };
 }
 
 // Metric labels must stay few: blob digests and unknown paths are folded.

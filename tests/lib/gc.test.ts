@@ -1,0 +1,40 @@
+import { expect, test } from "bun:test";
+import { collectAfterBurst, collectWhileBusy } from "../../src/lib/gc.ts";
+
+test("a burst of at least minPeak at once is collected when it is over; smaller ones and sequential work are not", () => {
+  let runs = 0;
+  const burst = collectAfterBurst(4, () => runs++);
+  for (let i = 1; i <= 3; i++) burst.saw(i);
+  burst.over();
+  expect(runs).toBe(0);
+  for (let i = 1; i <= 5; i++) burst.saw(i);
+  burst.over();
+  expect(runs).toBe(1);
+  // The peak starts again after each burst: one request alone afterwards is no burst.
+  burst.saw(1);
+  burst.over();
+  expect(runs).toBe(1);
+});
+
+test("while work comes in, one collection per interval and one after the last; then the timer stops", async () => {
+  const ticks: number[] = [];
+  let signal: () => void = () => {};
+  const ticked = () => new Promise<void>((resolve) => (signal = resolve));
+  const seen = collectWhileBusy(20, () => {
+    ticks.push(ticks.length);
+    signal();
+  });
+  seen();
+  seen();
+  await ticked(); // the first interval: work was seen
+  expect(ticks.length).toBe(1);
+  seen();
+  await ticked(); // the one after the last work
+  expect(ticks.length).toBe(2);
+  // Nothing seen since: the next tick stops the timer instead of collecting. Work after that starts it again.
+  await Bun.sleep(60);
+  expect(ticks.length).toBe(2);
+  seen();
+  await ticked();
+  expect(ticks.length).toBe(3);
+});
