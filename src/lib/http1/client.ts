@@ -58,7 +58,7 @@ export class Http1Client {
     this.port = url.port ? Number(url.port) : this.tls ? 443 : 80;
     this.host = url.host;
     this.basePath = url.pathname.replace(/\/+$/, "");
-    this.readAhead = opts.readAheadBytes ?? 32 * 1024;
+    this.readAhead = opts.readAheadBytes ?? 8 * 1024;
     this.maxIdle = opts.maxIdle ?? 64;
     this.idleMs = opts.idleMs ?? 4000;
     this.onReceived = opts.onReceived;
