@@ -288,5 +288,6 @@ describe.skipIf(missing !== null)(`Dashboard in Chromium${missing ? ` (skipped: 
       server.stop(true);
       await deps.monitor.stop();
     }
-  });
+    // The browser waits about 3 s between attempts, and the wait above allows 15 s: more than the default 5 s.
+  }, 30_000);
 });
