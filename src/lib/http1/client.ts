@@ -21,7 +21,7 @@ export interface ClientRequest {
 export type ClientResponse = Answer;
 
 export interface ClientOptions {
-  /** Bytes of a response body read ahead of its reader (default 32 KB), beyond the one read under way. */
+  /** Bytes of a response body read ahead of its reader (default 8 KB), beyond the one read under way. */
   readAheadBytes?: number;
   /** Connections kept open between requests (default 64). */
   maxIdle?: number;
