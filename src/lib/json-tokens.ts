@@ -42,7 +42,9 @@ const LITERALS = ["true", "false", "null"].map((w) => new TextEncoder().encode(w
 
 export function scanLiteral(b: Uint8Array, i: number): number {
   for (const w of LITERALS) {
-    if (w.every((ch, k) => b[i + k] === ch)) return i + w.length;
+    let k = 0;
+    while (k < w.length && b[i + k] === w[k]) k++;
+    if (k === w.length) return i + w.length;
   }
   return -1;
 }
