@@ -55,10 +55,12 @@ export async function readWhole(
   if (length !== null && length > limits.maxBytes) throw tooLarge(limits.maxBytes, what);
   const reservation = reserve(limits, length ?? 0);
   try {
-    const chunked = length === null || opts.objectOnly;
-    // A body of known length was reserved whole above; one of unknown length is counted as it comes.
-    const grow = length === null ? reservation : null;
-    const bytes = chunked ? await collect(req, limits.maxBytes, what, grow, opts.objectOnly) : await wholeBody(req);
+    // A body of known length was reserved whole above and is read by the server in one piece: read chunk
+    // by chunk instead, a 5 MB body left about 20 MB of chunk copies behind it (measured, `bun run
+    // bench:hostile`). One of unknown length is counted, and refused, as it comes.
+    if (length === null) return { bytes: await collect(req, limits.maxBytes, what, reservation, opts.objectOnly), reservation };
+    const bytes = await wholeBody(req);
+    if (opts.objectOnly && !startsLikeObject([], bytes)) throw new NotAnObject();
     return { bytes, reservation };
   } catch (err) {
     reservation.release();
