@@ -79,8 +79,8 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: FileSink, onLine: 
 }
 
 /** Runs a command to completion, for short tools (wrk, version queries); registered so Ctrl-C ends it too. */
-export async function run(cmd: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+export async function run(cmd: string[], timeoutMs: number, cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn(cmd, { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   children.add(proc);
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   try {

@@ -1,4 +1,8 @@
-import { readFileSync } from "node:fs";
+import { type Rss, rss } from "./proc-stats.ts";
+import { median } from "./stats.ts";
+
+// hostile/big.ts takes its median from here.
+export { median } from "./stats.ts";
 
 export interface Target {
   url: string;
@@ -33,46 +37,53 @@ export interface StreamSummary {
   totalMinMs: number;
 }
 
-/** Sequential runs, so each one measures a single stream on a warm keep-alive connection. */
-export async function streamRuns(t: Target, path: string, body: string, expectLines: number, runs: number, warmup: number): Promise<StreamSummary> {
-  const timings: StreamTiming[] = [];
+/**
+ * Sequential runs, so each one measures a single stream on a warm keep-alive connection; the targets take
+ * turns run by run, so a drift in the machine's speed touches all of them alike.
+ */
+export async function pairedStreamRuns<N extends string>(
+  targets: [N, Target][],
+  path: string,
+  body: string,
+  expectLines: number,
+  runs: number,
+  warmup: number,
+): Promise<Partial<Record<N, StreamSummary>>> {
+  const timings = new Map<N, StreamTiming[]>(targets.map(([n]) => [n, []]));
   for (let i = 0; i < warmup + runs; i++) {
-    const r = await timeStream(t, path, body);
-    if (r.lines !== expectLines) throw new Error(`${t.url}${path}: ${r.lines} lines, expected ${expectLines}`);
-    if (i >= warmup) timings.push(r);
+    for (const [name, t] of targets) {
+      const r = await timeStream(t, path, body);
+      if (r.lines !== expectLines) throw new Error(`${t.url}${path}: ${r.lines} lines, expected ${expectLines}`);
+      if (i >= warmup) timings.get(name)!.push(r);
+    }
   }
-  const ttfb = timings.map((r) => r.ttfbMs);
-  const total = timings.map((r) => r.totalMs);
-  return { runs, ttfbMedianMs: median(ttfb), totalMedianMs: median(total), ttfbMinMs: Math.min(...ttfb), totalMinMs: Math.min(...total) };
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-export function rssMB(pid: number): number {
-  const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)\s+kB/);
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]) / 1024;
+  const out: Partial<Record<N, StreamSummary>> = {};
+  for (const [name, list] of timings) {
+    const ttfb = list.map((r) => r.ttfbMs);
+    const total = list.map((r) => r.totalMs);
+    out[name] = { runs, ttfbMedianMs: median(ttfb), totalMedianMs: median(total), ttfbMinMs: Math.min(...ttfb), totalMinMs: Math.min(...total) };
+  }
+  return out;
 }
 
 export interface LoadResult {
   streams: number;
   wallMs: number;
-  peakRssMB: number;
+  /** The sample with the highest VmRSS, its three parts read together. */
+  peak: Rss;
   samples: number;
 }
 
-/** `n` streams at once, each read to the end, sampling the process's RSS meanwhile for its peak. */
+/** `n` streams at once, each read to the end, sampling the process's memory meanwhile for its peak. */
 export async function streamLoad(t: Target, path: string, body: string, expectLines: number, n: number, pid: number): Promise<LoadResult> {
-  let peak = rssMB(pid);
+  let peak = rss(pid);
   let samples = 1;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, rssMB(pid));
+  const sample = () => {
+    const now = rss(pid);
+    if (now.vmRssMB > peak.vmRssMB) peak = now;
     samples++;
-  }, 50);
+  };
+  const sampler = setInterval(sample, 50);
   const t0 = performance.now();
   try {
     const results = await Promise.all(Array.from({ length: n }, () => timeStream(t, path, body)));
@@ -82,6 +93,6 @@ export async function streamLoad(t: Target, path: string, body: string, expectLi
     clearInterval(sampler);
   }
   const wallMs = performance.now() - t0;
-  peak = Math.max(peak, rssMB(pid));
-  return { streams: n, wallMs, peakRssMB: peak, samples: samples + 1 };
+  sample();
+  return { streams: n, wallMs, peak, samples };
 }
