@@ -82,6 +82,7 @@ function accessLog({ logger, metrics, requestSeen }: AppDeps): MiddlewareHandler
     requestSeen();
     const started = performance.now();
     await next();
+    requestSeen(); // and once answered: a slow request's memory is garbage only now
     const ms = Math.round((performance.now() - started) * 10) / 10;
     const key = c.get("apiKey")?.name;
     logger.info("request", { method: c.req.method, path: loggablePath(c.req.path), status: c.res.status, ms, key });

@@ -97,6 +97,8 @@ export interface DepsOptions {
   fastPollMs?: number;
   /** Time between the comments of an OpenAI stream that waits for a wake (5 s). */
   wakeProgressMs?: number;
+  /** A full garbage collection (by default, one soon); tests count them. */
+  collect?: () => void;
 }
 
 export interface Fleet {
@@ -112,6 +114,9 @@ interface Shared {
   metrics: GateMetrics;
   index: ModelIndex;
   now: () => number;
+  /** Marks the process busy (see collectWhileBusy), and what a collection is. */
+  requestSeen: () => void;
+  collect: () => void;
 }
 
 /**
@@ -146,9 +151,13 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
   const machine = new Machine(mc, logger, { cache, io: { ...realMachineIo, ...opts.io } });
   const activity = new Activity(now);
   reportBusy(activity, (running, inFlight) => events.emit(EventType.requests, { running, in_flight: inFlight }));
-  const burst = collectAfterBurst(BURST_FOR_COLLECTION);
+  const burst = collectAfterBurst(BURST_FOR_COLLECTION, shared.collect);
   activity.on("begin", () => burst.saw(activity.inFlight));
-  activity.onAllEnded(burst.over);
+  // A stream ends long after its request was seen: its end counts as work too, so a collection follows it.
+  activity.onAllEnded(() => {
+    burst.over();
+    shared.requestSeen();
+  });
   const monitor = new PowerMonitor({
     machine,
     store,
@@ -208,11 +217,14 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const notifier = new Notifier({ targets: notifyTargets(config.notify), types: config.notify.events, logger, failures: metrics.webhookFailures });
   if (notifier.active) events.subscribe((e) => notifier.push(e));
   const index = new ModelIndex(config.machines);
-  const units = config.machines.map((mc) => buildMachineUnit(mc, { logger, events, metrics, index, now }, opts));
+  // Each request marks the process busy: garbage from a burst is collected during it and after it.
+  const collect = opts.collect ?? collectSoon;
+  const requestSeen = collectWhileBusy(BUSY_COLLECTION_MS, collect);
+  const units = config.machines.map((mc) => buildMachineUnit(mc, { logger, events, metrics, index, now, requestSeen, collect }, opts));
   const fleet = { units, byName: new Map(units.map((u) => [u.name, u])), index };
   const { config: _default, ...unit } = units[0]!;
   const small = new ByteBudget(SMALL_BODY_MEMORY_BYTES);
-  const large = new ByteBudget(LARGE_BODY_MEMORY_BYTES, (freed) => freed >= 1048576 && collectSoon());
+  const large = new ByteBudget(LARGE_BODY_MEMORY_BYTES, (freed) => freed >= 1048576 && collect());
   const limits = (maxBytes: number) => ({ maxBytes, small, large });
   const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
   const sessionsFile = join(dirname(config.machines[0]!.statusFile), "sessions.json");
@@ -223,8 +235,6 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const sessions = new SessionStore({ file: sessionsFile, keys: () => keys.ring.identities, logger, now });
   const ui = { sessions, throttle: new LoginThrottle(now) };
   const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;
-  // Each request marks the process busy: garbage from a burst is collected during it and after it.
-  const requestSeen = collectWhileBusy(BUSY_COLLECTION_MS);
   return { ...unit, fleet, config, logger, redact, events, metrics, bodies, ui, keys, version: pkg.version, wakeProgressMs, requestSeen };
 }
 

@@ -38,3 +38,29 @@ test("while work comes in, one collection per interval and one after the last; t
   await ticked();
   expect(ticks.length).toBe(3);
 });
+
+test("a quiet spell stops the timer: an idle gateway keeps no interval running", async () => {
+  const live = new Set<unknown>();
+  const { setInterval: realSet, clearInterval: realClear } = globalThis;
+  globalThis.setInterval = ((fn: () => void, ms: number) => {
+    const t = realSet(fn, ms);
+    live.add(t);
+    return t;
+  }) as typeof setInterval;
+  globalThis.clearInterval = ((t: ReturnType<typeof setInterval>) => {
+    live.delete(t);
+    realClear(t);
+  }) as typeof clearInterval;
+  try {
+    let runs = 0;
+    const seen = collectWhileBusy(20, () => runs++);
+    seen();
+    seen();
+    expect(live.size).toBe(1);
+    await Bun.sleep(100); // five intervals: one collects, the next finds nothing new and stops
+    expect({ runs, live: live.size }).toEqual({ runs: 1, live: 0 });
+  } finally {
+    globalThis.setInterval = realSet;
+    globalThis.clearInterval = realClear;
+  }
+});
