@@ -47,16 +47,32 @@ export function collectWhileBusy(intervalMs: number, collect: () => void = colle
 }
 
 /**
- * One collection when a burst of at least `minPeak` concurrent tasks is over: what they held is garbage
- * at once, and the next burst should not find it still there. Sequential work never reaches the peak.
+ * One collection when a burst of at least `minPeak` concurrent tasks is over — none has begun for
+ * `quietMs` since the last ended: what they held is garbage at once, and the next burst should not find
+ * it still there. Sequential work never reaches the peak, and under steady load the count touches zero
+ * between requests without being over (collecting each time took 16 % of the CPU under wrk).
  */
-export function collectAfterBurst(minPeak: number, collect: () => void = collectSoon): { saw: (concurrent: number) => void; over: () => void } {
+export function collectAfterBurst(
+  minPeak: number,
+  collect: () => void = collectSoon,
+  quietMs = 100,
+): { saw: (concurrent: number) => void; over: () => void } {
   let peak = 0;
+  let quiet: ReturnType<typeof setTimeout> | undefined;
   return {
-    saw: (concurrent) => void (peak = Math.max(peak, concurrent)),
+    saw: (concurrent) => {
+      if (quiet !== undefined) quiet = void clearTimeout(quiet);
+      peak = Math.max(peak, concurrent);
+    },
     over: () => {
-      if (peak >= minPeak) collect();
-      peak = 0;
+      if (peak < minPeak) return;
+      clearTimeout(quiet);
+      quiet = setTimeout(() => {
+        quiet = undefined;
+        peak = 0;
+        collect();
+      }, quietMs);
+      quiet.unref?.();
     },
   };
 }

@@ -1,19 +1,33 @@
 import { expect, test } from "bun:test";
 import { collectAfterBurst, collectWhileBusy } from "../../src/lib/gc.ts";
 
-test("a burst of at least minPeak at once is collected when it is over; smaller ones and sequential work are not", () => {
+test("a burst of at least minPeak at once is collected once it is over and quiet; smaller ones and steady load are not", async () => {
   let runs = 0;
-  const burst = collectAfterBurst(4, () => runs++);
+  let signal: () => void = () => {};
+  const ran = () => new Promise<void>((resolve) => (signal = resolve));
+  const burst = collectAfterBurst(4, () => (runs++, signal()), 20);
   for (let i = 1; i <= 3; i++) burst.saw(i);
-  burst.over();
-  expect(runs).toBe(0);
+  burst.over(); // below the peak: no timer at all
   for (let i = 1; i <= 5; i++) burst.saw(i);
+  let next = ran();
   burst.over();
-  expect(runs).toBe(1);
-  // The peak starts again after each burst: one request alone afterwards is no burst.
+  // Under steady load the count touches zero and work begins again at once: that is not the end of a burst.
   burst.saw(1);
   burst.over();
+  burst.saw(1);
+  expect(runs).toBe(0);
+  burst.over();
+  await next;
+  await Bun.sleep(60); // three quiet periods: a timer left by the steady part would have fired by now
   expect(runs).toBe(1);
+  // The peak starts again after each collection: one request alone afterwards is no burst (its over() sets no timer).
+  burst.saw(1);
+  burst.over();
+  next = ran();
+  for (let i = 1; i <= 4; i++) burst.saw(i);
+  burst.over();
+  await next;
+  expect(runs).toBe(2);
 });
 
 test("while work comes in, one collection per interval and one after the last; then the timer stops", async () => {
