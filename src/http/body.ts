@@ -33,7 +33,7 @@ export const tooLarge = (max: number, what: string) =>
  * route it is for. Routes with no limit (null) stream their bodies.
  */
 export function bodyLimit(limitFor: (path: string) => { maxBytes: number; what: string } | null): MiddlewareHandler {
-  return async (c, next) => {
+  return (c, next) => {
     const limit = limitFor(c.req.path);
     const length = limit ? declaredLength(c.req.raw) : null;
     if (limit && length !== null && length > limit.maxBytes) throw tooLarge(limit.maxBytes, limit.what);

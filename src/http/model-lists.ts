@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler, Next } from "hono";
 import { mayUseModel } from "./access.ts";
 
 /** The model lists: Ollama's, OpenAI's, the running ones, the old service's; also pinned to one machine. */
@@ -9,24 +9,27 @@ const LISTS = /^((\/machines\/[^/]+)?\/(api\/(tags|ps)|v1\/models)|\/lista_model
  * nothing it would then be refused. Keys without a limit pay nothing: their answers pass untouched.
  */
 export function onlyAllowedModels(): MiddlewareHandler {
-  return async (c, next) => {
-    await next();
-    const key = c.get("apiKey");
-    if (!key?.models || c.req.method !== "GET" || c.res.status !== 200 || !LISTS.test(c.req.path)) return;
-    const body = (await c.res
-      .clone()
-      .json()
-      .catch(() => null)) as { models?: unknown; data?: unknown } | null;
-    if (!body || typeof body !== "object") {
-      // Never the whole list to a key that may see part of it: an answer that cannot be filtered is not passed on.
-      c.res = c.json({ detail: "The model list could not be read to keep it to this key's models", error: "unreadable model list" }, 502);
-      return;
-    }
-    const named = (m: unknown, field: string) => String((m as Record<string, unknown> | null)?.[field] ?? "");
-    if (Array.isArray(body.models)) body.models = body.models.filter((m) => mayUseModel(key, named(m, "name") || named(m, "model")));
-    if (Array.isArray(body.data)) body.data = body.data.filter((m) => mayUseModel(key, named(m, "id")));
-    const headers = new Headers(c.res.headers);
-    headers.delete("content-length");
-    c.res = new Response(JSON.stringify(body), { status: 200, headers });
-  };
+  // The key is known before the answer (auth runs first): every other request passes without an async step.
+  return (c, next) => (c.get("apiKey")?.models && c.req.method === "GET" && LISTS.test(c.req.path) ? filtered(c, next) : next());
+}
+
+async function filtered(c: Context, next: Next): Promise<void> {
+  await next();
+  const key = c.get("apiKey")!;
+  if (c.res.status !== 200) return;
+  const body = (await c.res
+    .clone()
+    .json()
+    .catch(() => null)) as { models?: unknown; data?: unknown } | null;
+  if (!body || typeof body !== "object") {
+    // Never the whole list to a key that may see part of it: an answer that cannot be filtered is not passed on.
+    c.res = c.json({ detail: "The model list could not be read to keep it to this key's models", error: "unreadable model list" }, 502);
+    return;
+  }
+  const named = (m: unknown, field: string) => String((m as Record<string, unknown> | null)?.[field] ?? "");
+  if (Array.isArray(body.models)) body.models = body.models.filter((m) => mayUseModel(key, named(m, "name") || named(m, "model")));
+  if (Array.isArray(body.data)) body.data = body.data.filter((m) => mayUseModel(key, named(m, "id")));
+  const headers = new Headers(c.res.headers);
+  headers.delete("content-length");
+  c.res = new Response(JSON.stringify(body), { status: 200, headers });
 }

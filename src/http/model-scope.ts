@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler, Next } from "hono";
 import { scanJson } from "../lib/json-scan.ts";
 import { type ApiKey, INFERENCE_PATH, mayUseModel } from "./access.ts";
 import { type BodyLimits, readWhole } from "./body.ts";
@@ -19,9 +19,17 @@ const PIN = /^\/machines\/[^/]+/;
  * or a field past the first 64 KB choose another. Keys without a model limit pass untouched.
  */
 export function modelScope(limits: BodyLimits): MiddlewareHandler {
-  return async (c, next) => {
+  // Keys without a model limit (nearly all) pass through without an async step of their own.
+  const check = checkScope(limits);
+  return (c, next) => {
     const key = c.get("apiKey");
     if (!key?.models || !INFERENCE_PATH.test(c.req.path)) return next();
+    return check(c, next, key);
+  };
+}
+
+function checkScope(limits: BodyLimits) {
+  return async (c: Context, next: Next, key: ApiKey) => {
     const path = c.req.path.replace(PIN, "");
     if (c.req.method === "GET" || c.req.method === "HEAD") {
       const one = decodedModel(/^\/v1\/models\/(.+)$/.exec(path)?.[1]);
