@@ -27,27 +27,14 @@ import { LoginThrottle, SessionStore } from "./http/sessions.ts";
 import { WAKE_PROGRESS_MS } from "./http/wake-progress.ts";
 import { ByteBudget } from "./lib/byte-budget.ts";
 import { collectAfterBurst, collectEvery, collectSoon, collectWhileBusy } from "./lib/gc.ts";
-
-/** Bodies of the management routes (/arrancar, /apagar, …) hold a few small fields. */
-export const MANAGEMENT_BODY_BYTES = 64 * 1024;
-/**
- * Request bodies held in memory at one moment, all together: the first 64 KB of each in one pool, the rest
- * in another, each body counted twice (Bun's copy and ours). With the gateway's own ~60 MB this keeps the
- * process inside a 128 MB container whatever arrives. A request that finds its pool spent gets 503.
- */
-export const SMALL_BODY_MEMORY_BYTES = 8 * 1048576;
-export const LARGE_BODY_MEMORY_BYTES = 8 * 1048576;
-/**
- * A collection after every this many bytes read from Ollama: what passes through is garbage once sent,
- * and left to the collector's own pace a burst of streams kept the process 20-30 MB larger afterwards.
- */
-export const PROXIED_BYTES_PER_COLLECTION = 8 * 1048576;
-
-/** Proxied requests at once that make a burst, collected as soon as the last ends (see collectAfterBurst). */
-export const BURST_FOR_COLLECTION = 32;
-
-/** While requests come in, a collection at most this often (see collectWhileBusy). */
-export const BUSY_COLLECTION_MS = 1000;
+import {
+  BURST_FOR_COLLECTION,
+  BUSY_COLLECTION_MS,
+  LARGE_BODY_MEMORY_BYTES,
+  MANAGEMENT_BODY_BYTES,
+  PROXIED_BYTES_PER_COLLECTION,
+  SMALL_BODY_MEMORY_BYTES,
+} from "./memory-budget.ts";
 
 /** Everything that belongs to one machine, built together by buildMachineUnit. */
 export interface MachineUnit {
