@@ -1,5 +1,7 @@
 // `${NAME}` in the values of a configuration file (MACHINES_FILE, KEYS_FILE) reads NAME from the environment,
-// so passwords, tokens and keys stay in .env. Every value read so is a secret for the redactor.
+// so passwords, tokens and keys stay in .env. Every value read so is a secret for the redactor. readYamlFile
+// reads such a file.
+import { readFileSync } from "node:fs";
 
 export interface Interpolation {
   /** Names a place in the file for an error line, from its path. */
@@ -41,4 +43,17 @@ export function placeIn(file: string, list: string, raw: unknown, path: Property
     } else out += i === 0 ? ` ${String(p)}` : `.${String(p)}`;
   });
   return out;
+}
+
+/**
+ * A configuration file read as YAML (JSON is YAML too), or the one line saying why it cannot be, named by
+ * its variable. Bun's YAML error gives no position in the file, only in the caller: none is shown.
+ */
+export function readYamlFile(path: string, variable: string): { ok: true; raw: unknown } | { ok: false; errors: string[] } {
+  try {
+    return { ok: true, raw: Bun.YAML.parse(readFileSync(path, "utf8")) };
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    return { ok: false, errors: [`${variable}: ${e.code === "ENOENT" ? `no file at ${path}` : `cannot be read as YAML: ${e.message}`}`] };
+  }
 }

@@ -1,10 +1,9 @@
 // KEYS_FILE: named API keys with roles and scopes, in YAML (or JSON). `${NAME}` reads the environment, so the
 // file itself need hold no usable key; `key_sha256` entries hold only the key's hash.
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { type ApiKeyConfig, ROLES } from "./config-types.ts";
-import { interpolate, placeIn } from "./env-interpolate.ts";
+import { interpolate, placeIn, readYamlFile } from "./env-interpolate.ts";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -29,13 +28,9 @@ export type KeysFileResult = { ok: true; keys: ApiKeyConfig[]; secrets: string[]
 
 /** Reads and checks the keys file; each problem is one line naming the key and the field. */
 export function loadKeysFile(path: string, env: Record<string, string | undefined>): KeysFileResult {
-  let raw: unknown;
-  try {
-    raw = Bun.YAML.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    const e = err as { code?: string; message?: string };
-    return { ok: false, errors: [`KEYS_FILE: ${e.code === "ENOENT" ? `no file at ${path}` : `cannot be read as YAML: ${e.message}`}`] };
-  }
+  const read = readYamlFile(path, "KEYS_FILE");
+  if (!read.ok) return read;
+  const { raw } = read;
   const secrets: string[] = [];
   const missing: string[] = [];
   const data = interpolate(raw, env, [], { describe: (p) => where(raw, p), secrets, missing });

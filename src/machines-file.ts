@@ -1,10 +1,9 @@
 // MACHINES_FILE: the fleet, in YAML (JSON, being YAML, too). Global settings stay in the environment and
 // are the defaults each machine may override here; `${NAME}` anywhere reads NAME from the environment, so
 // passwords and tokens stay in .env, and every value read so is a secret for the redactor.
-import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { MachineConfig, PowerOff, PowerOn } from "./config-types.ts";
-import { interpolate, placeIn } from "./env-interpolate.ts";
+import { interpolate, placeIn, readYamlFile } from "./env-interpolate.ts";
 import { fileSchema, type HttpCallEntry, type MachineEntry } from "./machines-schema.ts";
 
 export { MACHINE_NAME, MACHINE_NAME_PROBLEM } from "./machines-schema.ts";
@@ -14,14 +13,9 @@ export type MachinesFileResult = { ok: true; machines: MachineConfig[]; secrets:
 
 /** Reads, interpolates, validates and expands the machines file; every problem is one line naming the machine and the key. */
 export function loadMachinesFile(path: string, env: Record<string, string | undefined>, defaults: MachineDefaults): MachinesFileResult {
-  let raw: unknown;
-  try {
-    raw = Bun.YAML.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    // (Bun's YAML error gives no position in the file, only in the caller: none is shown.)
-    const e = err as { code?: string; message?: string };
-    return { ok: false, errors: [`MACHINES_FILE: ${e.code === "ENOENT" ? `no file at ${path}` : `cannot be read as YAML: ${e.message}`}`] };
-  }
+  const read = readYamlFile(path, "MACHINES_FILE");
+  if (!read.ok) return read;
+  const { raw } = read;
   const secrets: string[] = [];
   const missing: string[] = [];
   const data = interpolate(raw, env, [], { describe: (path) => where(raw, path), secrets, missing });
