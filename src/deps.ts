@@ -71,7 +71,7 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   version: string;
   /** How often an OpenAI stream that waits for a wake gets a comment line. */
   wakeProgressMs: number;
-  /** Called once per request: memory is collected while requests come in (see collectWhileBusy). */
+  /** Called as each request starts and once it is answered: memory is collected while requests come in (see collectWhileBusy). */
   requestSeen: () => void;
 }
 
@@ -164,7 +164,7 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
   const power = new PowerOperations({ machine, store, monitor, auto, activity, events, logger, leases, wakeTimeoutMs: mc.power.wakeTimeoutMs, now });
   const proxy = new OllamaProxy({
     baseUrl: machine.ollamaUrl,
-    onReceived: collectEvery(PROXIED_BYTES_PER_COLLECTION),
+    onReceived: collectEvery(PROXIED_BYTES_PER_COLLECTION, shared.collect),
     timeoutsMs: mc.proxyTimeoutsMs,
     machineAnswers: async () => (await machine.probeHost()).ok,
     logger,

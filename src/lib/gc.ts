@@ -10,13 +10,13 @@ let pending = false;
 let lastRun = 0;
 
 /** A counter that asks for a collection each time `bytes` more have been counted. */
-export function collectEvery(bytes: number): (n: number) => void {
+export function collectEvery(bytes: number, collect: () => void = collectSoon): (n: number) => void {
   let since = 0;
   return (n) => {
     since += n;
     if (since < bytes) return;
     since = 0;
-    collectSoon();
+    collect();
   };
 }
 
