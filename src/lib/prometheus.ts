@@ -28,7 +28,8 @@ export class Counter extends Metric {
     super(name, help, "counter");
   }
   inc(labels: Labels = {}, by = 1): void {
-    const raw = Object.entries(labels).join("\u0000");
+    let raw = "";
+    for (const k in labels) raw += k + "\u0000" + labels[k] + "\u0000";
     let k = this.formatted.get(raw);
     if (k === undefined) this.formatted.set(raw, (k = key(labels)));
     this.values.set(k, (this.values.get(k) ?? 0) + by);

@@ -262,6 +262,20 @@ describe("Http1Client against a raw server", () => {
     expect(srv.conns).toHaveLength(0);
   });
 
+  test("headers given as pairs are refused, before anything is sent, when one would break its line", async () => {
+    const srv = rawServer(() => {});
+    const client = new Http1Client(srv.url);
+    for (const pair of [
+      ["x-a", "1\r\nx-injected: 2"],
+      ["x-a", "1\nx"],
+      ["x a", "1"],
+      ["x-a\r\nx-b", "1"],
+    ] as const) {
+      await expect(client.request({ method: "GET", target: "/", headers: [pair] })).rejects.toBeInstanceOf(InvalidRequestError);
+    }
+    expect(srv.conns).toHaveLength(0);
+  });
+
   test("an aborted signal refuses at once; bytes after an answer without a body keep the connection from reuse", async () => {
     const srv = rawServer((peer) => peer.sock.write("HTTP/1.1 204 No Content\r\n\r\nstray"));
     const client = new Http1Client(srv.url);

@@ -86,8 +86,7 @@ export class OllamaProxy {
     let upstream: ClientResponse;
     try {
       if (req.signal.aborted) throw req.signal.reason;
-      const headers = upstreamRequestHeaders(req.headers);
-      if (over.contentType) headers.set("content-type", over.contentType);
+      const headers = upstreamRequestHeaders(req.headers, over.contentType);
       upstream = await this.client.request({
         method: over.method ?? req.method,
         target: pathAndQuery,

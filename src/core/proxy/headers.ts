@@ -15,24 +15,44 @@ const HOP_BY_HOP = new Set([
 // (and Ollama sets no cookie of its own), so it never goes up, and no cookie comes back to the gateway's site.
 const GATEWAY_AUTH = new Set(["authorization", "x-api-key", "cookie"]);
 
-function copyWithout(source: Headers, drop: (name: string) => boolean): Headers {
-  const listed = (source.get("connection") ?? "")
+/** The headers a Connection header names: they too are hop-by-hop. */
+function listedIn(headers: Headers): string[] {
+  const connection = headers.get("connection");
+  if (connection === null) return [];
+  return connection
     .split(",")
     .map((h) => h.trim().toLowerCase())
     .filter(Boolean);
-  const out = new Headers();
-  source.forEach((value, name) => {
-    if (!HOP_BY_HOP.has(name) && !listed.includes(name) && !drop(name)) out.append(name, value);
+}
+
+const REQUEST_ONLY = (n: string) => GATEWAY_AUTH.has(n) || n === "host" || n === "content-length" || n === "expect";
+
+/**
+ * What goes upstream: the client's headers less hop-by-hop ones, the gateway's auth, and what the client
+ * sets itself. As name-value pairs, written straight into the request head: no second Headers is built
+ * per request. The values come from the client's Headers, which refuses CR and LF.
+ */
+export function upstreamRequestHeaders(client: Headers, contentType?: string): [string, string][] {
+  const listed = listedIn(client);
+  const out: [string, string][] = [];
+  client.forEach((value, name) => {
+    if (HOP_BY_HOP.has(name) || REQUEST_ONLY(name) || (contentType && name === "content-type")) return;
+    if (listed.length === 0 || !listed.includes(name)) out.push([name, value]);
   });
+  if (contentType) out.push(["content-type", contentType]);
   return out;
 }
 
-/** What goes upstream: the client's headers less hop-by-hop ones, the gateway's auth, and what fetch sets itself. */
-export function upstreamRequestHeaders(client: Headers): Headers {
-  return copyWithout(client, (n) => GATEWAY_AUTH.has(n) || n === "host" || n === "content-length" || n === "expect");
-}
-
-/** What goes back to the client: Ollama's headers less hop-by-hop ones, and less any cookie it tries to set. */
+/**
+ * What goes back to the client: Ollama's headers less hop-by-hop ones, and less any cookie it tries to set.
+ * Taken out of the answer's own Headers (this gateway's, parsed from the wire), so nothing is copied.
+ */
 export function clientResponseHeaders(upstream: Headers): Headers {
-  return copyWithout(upstream, (n) => n === "set-cookie");
+  const listed = listedIn(upstream);
+  let drop: string[] | null = null;
+  upstream.forEach((_, name) => {
+    if (HOP_BY_HOP.has(name) || listed.includes(name) || name === "set-cookie") (drop ??= []).push(name);
+  });
+  if (drop) for (const name of drop as string[]) upstream.delete(name);
+  return upstream;
 }

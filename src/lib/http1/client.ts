@@ -3,7 +3,7 @@
 // measured with Bun 1.4): here a response body nobody reads stops the socket, so memory stays bounded
 // by the read-ahead below, whatever the number of stalled readers.
 import { Connection } from "./connection.ts";
-import { requestHead } from "./message.ts";
+import { type HeaderList, requestHead } from "./message.ts";
 import { type Answer, ClosedBeforeAnswer } from "./types.ts";
 
 export interface ClientRequest {
@@ -11,7 +11,7 @@ export interface ClientRequest {
   /** Path and query, starting with "/"; appended to the origin's own path, if it has one. */
   target: string;
   /** Sent as given, less any framing headers (Host, Content-Length, Transfer-Encoding), which the client sets. */
-  headers: Headers;
+  headers: HeaderList;
   /** Bytes, whole or in pieces sent one after another (never joined: no copy), or a stream sent chunked. */
   body?: Uint8Array | ArrayBuffer | Uint8Array[] | ReadableStream<Uint8Array> | null;
   signal?: AbortSignal;

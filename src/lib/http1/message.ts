@@ -11,8 +11,9 @@ export class ProtocolError extends Error {
 /** A request this client will not write: a method or target with a byte that would break the request line. */
 export class InvalidRequestError extends Error {}
 
-// Visible ASCII only: a space, CR or LF in either would end the request line early and start another.
-const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A method or a header name: visible ASCII, no separators. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// Visible ASCII only: a space, CR or LF in the method or the target would end the request line early and start another.
 const TARGET = /^\/[\x21-\x7e]*$/;
 
 export interface ResponseHead {
@@ -30,14 +31,25 @@ const latin1 = new TextDecoder("latin1");
 /** Headers the client writes itself, whatever the caller's say. */
 const FRAMING = new Set(["host", "content-length", "transfer-encoding"]);
 
+/** A request's headers: a Headers object, or name-value pairs (lower-case names) taken from one. */
+export type HeaderList = Headers | readonly (readonly [string, string])[];
+
+/** A byte that would end a header line early, and start another of the sender's choosing. */
+const LINE_BREAK = /[\r\n\0]/;
+
 /**
  * The request line and headers, ended by the blank line: the caller's headers less the framing ones, then
- * `host` and `framing`. Names and values come from a Headers object, which refuses CR and LF.
+ * `host` and `framing`. A Headers object refuses CR and LF itself; pairs are checked here.
  */
-export function requestHead(method: string, target: string, host: string, headers: Headers, framing: string | null): Uint8Array {
-  if (!METHOD.test(method) || !TARGET.test(target)) throw new InvalidRequestError("the request's method or path cannot be sent as it is");
+export function requestHead(method: string, target: string, host: string, headers: HeaderList, framing: string | null): Uint8Array {
+  if (!TOKEN.test(method) || !TARGET.test(target)) throw new InvalidRequestError("the request's method or path cannot be sent as it is");
   let head = `${method} ${target} HTTP/1.1\r\nhost: ${host}\r\n`;
-  headers.forEach((value, name) => FRAMING.has(name) || (head += `${name}: ${value}\r\n`));
+  if (headers instanceof Headers) headers.forEach((value, name) => FRAMING.has(name) || (head += `${name}: ${value}\r\n`));
+  else
+    for (const [name, value] of headers) {
+      if (!TOKEN.test(name) || LINE_BREAK.test(value)) throw new InvalidRequestError("a request header cannot be sent as it is");
+      if (!FRAMING.has(name)) head += `${name}: ${value}\r\n`;
+    }
   if (framing) head += framing + "\r\n";
   // Latin-1, as HTTP/1.1 header bytes are: a Headers value holds one byte per character.
   return Buffer.from(head + "\r\n", "latin1");
@@ -53,7 +65,6 @@ function headEnd(buf: Uint8Array): number {
 }
 
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: (.*))?$/;
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function parseHead(bytes: Uint8Array): ResponseHead {
   const lines = latin1.decode(bytes).split(/\r?\n/);

@@ -19,3 +19,14 @@ test("event details pass through the same redactor", () => {
   expect(JSON.stringify(e)).not.toContain(JSON.stringify(secret).slice(1, -1));
   expect(e.data.detail).toBe("it printed ***");
 });
+
+test("a line is one JSON object: plain fields as they are, an error (also nested) with its name and message", () => {
+  const log = memoryLogger();
+  log.info("request", { method: "POST", status: 200, ms: 1.5, key: undefined, gone: null });
+  log.warn("failed", { err: new TypeError("bad"), nested: { cause: new Error("deeper") } });
+  const [plain, failed] = log.lines.map((l) => JSON.parse(l));
+  expect(plain).toEqual({ time: expect.any(String), level: "info", msg: "request", method: "POST", status: 200, ms: 1.5, gone: null });
+  expect(new Date(plain.time).toISOString()).toBe(plain.time);
+  expect(failed.err).toMatchObject({ name: "TypeError", message: "bad" });
+  expect(failed.nested.cause).toMatchObject({ name: "Error", message: "deeper" });
+});
