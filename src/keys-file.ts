@@ -1,9 +1,9 @@
 // KEYS_FILE: named API keys with roles and scopes, in YAML (or JSON). `${NAME}` reads the environment, so the
 // file itself need hold no usable key; `key_sha256` entries hold only the key's hash.
-import { createHash } from "node:crypto";
 import { z } from "zod";
 import { type ApiKeyConfig, ROLES } from "./config-types.ts";
 import { interpolate, placeIn, readYamlFile } from "./env-interpolate.ts";
+import { sha256 } from "./lib/sha256.ts";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -82,7 +82,7 @@ export function allKeys(
   const names = new Set(machines.map((m) => m.name));
   const hashes = new Map<string, string>();
   for (const k of keys) {
-    const hash = k.secret.kind === "sha256" ? k.secret.sha256 : createHash("sha256").update(k.secret.key).digest("hex");
+    const hash = k.secret.kind === "sha256" ? k.secret.sha256 : sha256(k.secret.key).toString("hex");
     // The same key twice would be whichever entry comes first: an admin where an inference key was meant.
     if (hashes.has(hash)) errors.push(`KEYS_FILE (${k.name}): the same key as ${hashes.get(hash)}; give each entry its own key`);
     hashes.set(hash, k.name);

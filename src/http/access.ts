@@ -1,7 +1,7 @@
 // Who a key is and what it may do: the key ring (constant-time matching), the three roles and the scopes
 // of a key (machines, models). The middleware that applies them is in auth.ts.
-import { createHash } from "node:crypto";
 import { type ApiKeyConfig, Role } from "../config-types.ts";
+import { sha256 } from "../lib/sha256.ts";
 
 /** A key as the rest of the gateway sees it: never the secret itself. */
 export interface ApiKey {
@@ -14,8 +14,6 @@ export interface ApiKey {
   /** sha256 of the secret, hex: what a dashboard session remembers of the key that opened it. */
   identity: string;
 }
-
-const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest();
 
 /**
  * The configured keys. A candidate is compared with every key over each key's full length, whatever it
