@@ -117,6 +117,32 @@ describe("Http1Client against a raw server", () => {
     expect(seen[1]).toContain("content-length: 2\r\n\r\n{}");
   });
 
+  test("headers given as pairs go out lower-cased, less the framing ones and Host in any case", async () => {
+    // Answers the first bytes it gets, whatever framing they claim: a second length must show, not hang the test.
+    const seen: string[] = [];
+    const srv = Bun.listen<Peer>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        data(sock, chunk) {
+          seen.push(dec.decode(chunk));
+          sock.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        },
+      },
+    });
+    servers.push(srv);
+    const url = `http://127.0.0.1:${srv.port}`;
+    const headers = [
+      ["X-Mine", "yes"],
+      ["Host", "evil"],
+      ["Content-Length", "999"],
+      ["TRANSFER-ENCODING", "chunked"],
+    ] as const;
+    const res = await new Http1Client(url).request({ method: "POST", target: "/", headers, body: enc.encode("{}") });
+    expect([res.status, await text(res.body)]).toEqual([200, "ok"]);
+    expect(seen[0]).toBe(`POST / HTTP/1.1\r\nhost: 127.0.0.1:${srv.port}\r\nx-mine: yes\r\ncontent-length: 2\r\n\r\n{}`);
+  });
+
   test("keeps a connection alive for the next request, and sends again on a new one when the server had dropped it", async () => {
     let dropNext = false;
     const srv = rawServer((peer) => {
@@ -263,13 +289,15 @@ describe("Http1Client against a raw server", () => {
   });
 
   test("headers given as pairs are refused, before anything is sent, when one would break its line", async () => {
-    const srv = rawServer(() => {});
+    // Answered at once, so a request that went out anyway ends (and fails the test) instead of hanging it.
+    const srv = rawServer((peer) => peer.sock.write("HTTP/1.1 204 No Content\r\n\r\n"));
     const client = new Http1Client(srv.url);
     for (const pair of [
       ["x-a", "1\r\nx-injected: 2"],
       ["x-a", "1\nx"],
       ["x a", "1"],
       ["x-a\r\nx-b", "1"],
+      ["x-a", "1\u010d\u010ax-injected: 2"], // Latin-1 would cut these to CR LF
     ] as const) {
       await expect(client.request({ method: "GET", target: "/", headers: [pair] })).rejects.toBeInstanceOf(InvalidRequestError);
     }

@@ -139,7 +139,7 @@ export class OllamaProxy {
 
   private async failure(err: unknown, signal: AbortSignal, req: Request, idleMs: number, path: string): Promise<GatewayError> {
     if (err instanceof GatewayError) return err;
-    if (err instanceof InvalidRequestError) return new GatewayError(400, "The request's path cannot be forwarded as it is");
+    if (err instanceof InvalidRequestError) return new GatewayError(400, "The request's method, path or headers cannot be forwarded as they are");
     if (signal.reason instanceof IdleTimeout) {
       // A sleeping host on another subnet can swallow the connection attempt instead of refusing it.
       if (!(await this.opts.machineAnswers())) return new MachineAsleepError("The AI machine is asleep or unreachable");

@@ -28,9 +28,9 @@ function listedIn(headers: Headers): string[] {
 const REQUEST_ONLY = (n: string) => GATEWAY_AUTH.has(n) || n === "host" || n === "content-length" || n === "expect";
 
 /**
- * What goes upstream: the client's headers less hop-by-hop ones, the gateway's auth, and what the client
- * sets itself. As name-value pairs, written straight into the request head: no second Headers is built
- * per request. The values come from the client's Headers, which refuses CR and LF.
+ * What goes upstream: the client's headers less hop-by-hop ones, the gateway's auth, what the HTTP client
+ * writes itself (host, content-length), and `expect` (the body has been read before it is sent). As
+ * name-value pairs, written straight into the request head: no second Headers is built per request.
  */
 export function upstreamRequestHeaders(client: Headers, contentType?: string): [string, string][] {
   const listed = listedIn(client);
@@ -45,14 +45,15 @@ export function upstreamRequestHeaders(client: Headers, contentType?: string): [
 
 /**
  * What goes back to the client: Ollama's headers less hop-by-hop ones, and less any cookie it tries to set.
- * Taken out of the answer's own Headers (this gateway's, parsed from the wire), so nothing is copied.
+ * Taken out of the answer's own Headers (this gateway's, parsed from the wire, read by nobody else): the
+ * object given is changed and returned, so nothing is copied.
  */
 export function clientResponseHeaders(upstream: Headers): Headers {
   const listed = listedIn(upstream);
-  let drop: string[] | null = null;
+  const drop: string[] = [];
   upstream.forEach((_, name) => {
-    if (HOP_BY_HOP.has(name) || listed.includes(name) || name === "set-cookie") (drop ??= []).push(name);
+    if (HOP_BY_HOP.has(name) || listed.includes(name) || name === "set-cookie") drop.push(name);
   });
-  if (drop) for (const name of drop as string[]) upstream.delete(name);
+  for (const name of drop) upstream.delete(name);
   return upstream;
 }

@@ -77,7 +77,7 @@ export function createLogger(opts: { secrets?: string[]; sink?: Sink; level?: Le
   };
 }
 
-/** Whether every field is a string, number, boolean, null or undefined: nothing for the replacer to change. */
+/** Whether no field is an object (an error, or one that may hold an error): nothing for the replacer to change. */
 function allPlain(fields: Record<string, unknown>): boolean {
   for (const k in fields) {
     const v = fields[k];
@@ -88,7 +88,7 @@ function allPlain(fields: Record<string, unknown>): boolean {
 
 /** The time as ISO 8601, formatted once per millisecond: a busy gateway writes many lines in the same one. */
 function isoClock(): () => string {
-  let ms = -1;
+  let ms = Number.NaN;
   let text = "";
   return () => {
     const now = Date.now();

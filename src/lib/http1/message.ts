@@ -31,11 +31,14 @@ const latin1 = new TextDecoder("latin1");
 /** Headers the client writes itself, whatever the caller's say. */
 const FRAMING = new Set(["host", "content-length", "transfer-encoding"]);
 
-/** A request's headers: a Headers object, or name-value pairs (lower-case names) taken from one. */
+/** A request's headers: a Headers object, or name-value pairs (names in any case). */
 export type HeaderList = Headers | readonly (readonly [string, string])[];
 
-/** A byte that would end a header line early, and start another of the sender's choosing. */
-const LINE_BREAK = /[\r\n\0]/;
+/**
+ * What would end a header line early and start another of the sender's choosing: CR, LF, NUL, and any
+ * character above U+00FF, which the Latin-1 encoding below would cut to its low byte (U+010D to CR).
+ */
+const LINE_BREAK = /[\r\n\0]|[^\x00-\xff]/;
 
 /**
  * The request line and headers, ended by the blank line: the caller's headers less the framing ones, then
@@ -46,7 +49,9 @@ export function requestHead(method: string, target: string, host: string, header
   let head = `${method} ${target} HTTP/1.1\r\nhost: ${host}\r\n`;
   if (headers instanceof Headers) headers.forEach((value, name) => FRAMING.has(name) || (head += `${name}: ${value}\r\n`));
   else
-    for (const [name, value] of headers) {
+    for (const [given, value] of headers) {
+      // Lower-cased first, so a Content-Length among the pairs is dropped as a framing header too.
+      const name = given.toLowerCase();
       if (!TOKEN.test(name) || LINE_BREAK.test(value)) throw new InvalidRequestError("a request header cannot be sent as it is");
       if (!FRAMING.has(name)) head += `${name}: ${value}\r\n`;
     }

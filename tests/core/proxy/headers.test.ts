@@ -45,6 +45,13 @@ test("responses lose hop-by-hop headers and any cookie, and keep the rest", () =
   expect([...out.keys()].sort()).toEqual(["content-type", "date"]);
 });
 
+test("responses lose the headers their Connection names, taken out of the answer's own Headers", () => {
+  const answer = new Headers({ Connection: "keep-alive, X-Hop", "X-Hop": "1", "Content-Length": "2" });
+  const out = clientResponseHeaders(answer);
+  expect(out).toBe(answer);
+  expect([...out.keys()]).toEqual(["content-length"]);
+});
+
 test.each([
   ["/api/generate", "generate"],
   ["/api/chat", "generate"],

@@ -13,6 +13,14 @@ test("a secret never reaches a log line, even where JSON escapes it", () => {
   expect(log.lines[0]).toContain("***");
 });
 
+test("a line without an error is redacted too", () => {
+  const log = memoryLogger([secret]);
+  log.info("said", { detail: `it said ${secret}`, n: 1 });
+  expect(log.lines[0]).not.toContain(secret);
+  expect(log.lines[0]).not.toContain(JSON.stringify(secret).slice(1, -1));
+  expect(JSON.parse(log.lines[0]!).detail).toBe("it said ***");
+});
+
 test("event details pass through the same redactor", () => {
   const events = new EventLog(Date.now, 10, makeRedactor([secret]));
   const e = events.emit("shutdown_failed", "default", { detail: `it printed ${secret}` });
