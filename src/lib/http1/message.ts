@@ -38,7 +38,7 @@ export type HeaderList = Headers | readonly (readonly [string, string])[];
  * What would end a header line early and start another of the sender's choosing: CR, LF, NUL, and any
  * character above U+00FF, which the Latin-1 encoding below would cut to its low byte (U+010D to CR).
  */
-const LINE_BREAK = /[\r\n\0]|[^\x00-\xff]/;
+const LINE_BREAK = /[\r\n\u0100-\uffff]/;
 
 /**
  * The request line and headers, ended by the blank line: the caller's headers less the framing ones, then
@@ -52,7 +52,8 @@ export function requestHead(method: string, target: string, host: string, header
     for (const [given, value] of headers) {
       // Lower-cased first, so a Content-Length among the pairs is dropped as a framing header too.
       const name = given.toLowerCase();
-      if (!TOKEN.test(name) || LINE_BREAK.test(value)) throw new InvalidRequestError("a request header cannot be sent as it is");
+      if (!TOKEN.test(name) || LINE_BREAK.test(value) || value.includes("\0"))
+        throw new InvalidRequestError("a request header cannot be sent as it is");
       if (!FRAMING.has(name)) head += `${name}: ${value}\r\n`;
     }
   if (framing) head += framing + "\r\n";
