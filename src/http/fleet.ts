@@ -63,9 +63,18 @@ export function byModel({ fleet }: FleetDeps): Dispatch {
     const awake = fleet.units.filter((u) => u.monitor.state === PowerState.on && (!key || mayUseMachine(key, u.name)));
     return Promise.all(awake.map((u) => u.machine.tags()));
   };
+  // None known: the lists are read again first (a pull may have just added the model), so this one waits.
+  const afterRelist = async (c: Context, model: string, body: Map<string, string> | null) => {
+    await relist(c);
+    const path = c.req.path;
+    const unit = pick(model, c) ?? (path === "/api/create" ? pick(body?.get("from"), c) : undefined);
+    if (unit) return unit;
+    if (NEW_MODEL_PATHS.has(path)) return first!;
+    return c.json({ error: `model '${model}' not found on any machine` }, 404);
+  };
   return {
     fields: FIELDS,
-    choose: async (c, body) => {
+    choose: (c, body) => {
       const path = c.req.path;
       const model = modelOf(path, body);
       if (model === undefined) {
@@ -74,12 +83,7 @@ export function byModel({ fleet }: FleetDeps): Dispatch {
         if (body && JSON_ENDPOINTS.test(path)) return c.json({ error: NO_MODEL }, 400);
         return first!;
       }
-      let unit = pick(model, c);
-      if (!unit) await relist(c);
-      unit ??= pick(model, c) ?? (path === "/api/create" ? pick(body?.get("from"), c) : undefined);
-      if (unit) return unit;
-      if (NEW_MODEL_PATHS.has(path)) return first!;
-      return c.json({ error: `model '${model}' not found on any machine` }, 404);
+      return pick(model, c) ?? afterRelist(c, model, body);
     },
   };
 }
@@ -167,13 +171,16 @@ async function fetchList(u: MachineUnit, c: Context, path: string): Promise<{ mo
  * were checked before, whole (model-scope.ts).
  */
 export function withinScope(inner: Dispatch): Dispatch {
+  const check = (c: Context, target: Awaited<ReturnType<Dispatch["choose"]>>) => {
+    const key = c.get("apiKey");
+    if (!key || target instanceof Response || mayUseMachine(key, target.config.name)) return target;
+    return refuse(c, key, `it may only use the machines ${key.machines!.join(", ")}, and this request goes to ${target.config.name}`);
+  };
   return {
     fields: inner.fields,
-    choose: async (c, body) => {
-      const key = c.get("apiKey");
-      const target = await inner.choose(c, body);
-      if (!key || target instanceof Response || mayUseMachine(key, target.config.name)) return target;
-      return refuse(c, key, `it may only use the machines ${key.machines!.join(", ")}, and this request goes to ${target.config.name}`);
+    choose: (c, body) => {
+      const target = inner.choose(c, body);
+      return target instanceof Promise ? target.then((t) => check(c, t)) : check(c, target);
     },
   };
 }

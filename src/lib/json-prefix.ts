@@ -9,7 +9,8 @@ export function topLevelStrings(prefix: Uint8Array, names: readonly string[]): M
   let depth = 0;
   let i = 0;
   let expectKey = false;
-  let key: string | undefined;
+  /** The current top-level key when it is one of `names`, null when it is another (its value is skipped). */
+  let key: string | null | undefined;
   const n = prefix.length;
   while (i < n) {
     const c = prefix[i]!;
@@ -17,11 +18,11 @@ export function topLevelStrings(prefix: Uint8Array, names: readonly string[]): M
       const end = stringEnd(prefix, i);
       if (end < 0) return found; // cut inside a string
       if (depth === 1 && expectKey) {
-        key = decode(prefix, i, end);
+        key = keyNamed(prefix, i, end, names);
         expectKey = false;
       } else if (depth === 1 && key !== undefined) {
-        const value = names.includes(key) ? decode(prefix, i, end) : undefined;
-        if (value !== undefined) found.set(key, value);
+        const value = key !== null ? decode(prefix, i, end) : undefined;
+        if (value !== undefined) found.set(key!, value);
         key = undefined;
       }
       i = end;
@@ -41,6 +42,26 @@ export function topLevelStrings(prefix: Uint8Array, names: readonly string[]): M
     i++;
   }
   return found;
+}
+
+/**
+ * Which of `names` the key in b[start, end) (quotes included) is, or null for none. A key without escapes is
+ * compared in place, byte by byte, so the keys a body is made of are not each decoded to find the few wanted.
+ */
+function keyNamed(b: Uint8Array, start: number, end: number, names: readonly string[]): string | null {
+  const length = end - start - 2;
+  if (b.subarray(start + 1, end - 1).includes(0x5c)) {
+    const key = decode(b, start, end);
+    return key !== undefined && names.includes(key) ? key : null;
+  }
+  for (const name of names) if (name.length === length && sameAscii(b, start + 1, name)) return name;
+  return null;
+}
+
+/** Whether b holds `name` (ASCII) from `at` on. A byte of a multibyte character is above 0x7f: never equal. */
+function sameAscii(b: Uint8Array, at: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) if (b[at + i] !== name.charCodeAt(i)) return false;
+  return true;
 }
 
 /** The index just past the closing quote of the string starting at `at`, or -1 if it does not end here. */

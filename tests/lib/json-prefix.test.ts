@@ -11,6 +11,8 @@ test.each<[string, string, Record<string, string>]>([
   ["nested fields are not the top level's", '{"options":{"model":"x"},"messages":[{"name":"y"}]}', {}],
   ["a string value that looks like a key", '{"prompt":"\\"model\\":\\"x\\"","model":"real"}', { model: "real" }],
   ["escapes are decoded", '{"model":"a\\u0062c"}', { model: "abc" }],
+  ["a key written with escapes is the same key", '{"mod\\u0065l":"x","n\\u0061me":"y"}', { model: "x", name: "y" }],
+  ["keys that only start or end like one, or hold other letters, are others", '{"models":"a","mode":"b","namé":"c","Model":"d"}', {}],
   ["a model that is not a string", '{"model":42,"name":null}', {}],
   ["a top-level array has no fields", '["model","x"]', {}],
   ["cut inside a later string: what came before counts", '{"model":"m","prompt":"aaaa', { model: "m" }],
