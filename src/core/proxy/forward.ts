@@ -1,3 +1,4 @@
+import { Cancel, type CancelSignal } from "../../lib/cancel.ts";
 import { type ClientResponse, Http1Client } from "../../lib/http1/client.ts";
 import { InvalidRequestError } from "../../lib/http1/message.ts";
 import {
@@ -77,7 +78,7 @@ export class OllamaProxy {
 
   private async send(req: Request, path: string, pathAndQuery: string, over: ForwardOverrides, end: (status: number) => void) {
     const idleMs = this.opts.timeoutsMs[timeoutClassOf(path)];
-    const abort = new AbortController();
+    const abort = new Cancel();
     const clientGone = () => abort.abort(req.signal.reason);
     req.signal.addEventListener("abort", clientGone, { once: true });
     const release = () => req.signal.removeEventListener("abort", clientGone);
@@ -93,13 +94,13 @@ export class OllamaProxy {
         headers,
         // The HTTP layer reads (and counts) a body before it gets here; none given means none sent.
         body: over.body ?? null,
-        signal: abort.signal,
+        signal: abort,
         // A streamed upload is work in progress: the wait for Ollama's answer starts again with each piece.
         onUploadProgress: () => headersTimer.refresh(),
       });
     } catch (err) {
       release();
-      throw await this.failure(err, abort.signal, req, idleMs, path);
+      throw await this.failure(err, abort, req, idleMs, path);
     } finally {
       clearTimeout(headersTimer);
     }
@@ -137,7 +138,7 @@ export class OllamaProxy {
     return new Response(body, { status: upstream.status, headers });
   }
 
-  private async failure(err: unknown, signal: AbortSignal, req: Request, idleMs: number, path: string): Promise<GatewayError> {
+  private async failure(err: unknown, signal: CancelSignal, req: Request, idleMs: number, path: string): Promise<GatewayError> {
     if (err instanceof GatewayError) return err;
     if (err instanceof InvalidRequestError) return new GatewayError(400, "The request's method, path or headers cannot be forwarded as they are");
     if (signal.reason instanceof IdleTimeout) {

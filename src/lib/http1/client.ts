@@ -2,6 +2,7 @@
 // reading an upstream response whether or not anyone reads it (over a megabyte per stalled stream,
 // measured with Bun 1.4): here a response body nobody reads stops the socket, so memory stays bounded
 // by the read-ahead below, whatever the number of stalled readers.
+import type { CancelSignal } from "../cancel.ts";
 import { Connection } from "./connection.ts";
 import { type HeaderList, requestHead } from "./message.ts";
 import { type Answer, ClosedBeforeAnswer } from "./types.ts";
@@ -14,7 +15,7 @@ export interface ClientRequest {
   headers: HeaderList;
   /** Bytes, whole or in pieces sent one after another (never joined: no copy), or a stream sent chunked. */
   body?: Uint8Array | ArrayBuffer | Uint8Array[] | ReadableStream<Uint8Array> | null;
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   onUploadProgress?: () => void;
 }
 
@@ -87,7 +88,7 @@ export class Http1Client {
   }
 
   /** A new connection; given up when the signal aborts first (a sleeping host may never answer a SYN). */
-  private connect(signal?: AbortSignal): Promise<Connection> {
+  private connect(signal?: CancelSignal): Promise<Connection> {
     signal?.throwIfAborted();
     const opening = Connection.open(this.hostname, this.port, this.tls, { readAheadBytes: this.readAhead, onReceived: this.onReceived });
     if (!signal) return opening;

@@ -2,6 +2,7 @@
 // reading the socket while nobody reads the stream, so a client that stalls holds at most a small
 // read-ahead here; the rest waits in the kernel and, past that, in the upstream server.
 import type { Socket } from "bun";
+import type { CancelSignal } from "../cancel.ts";
 import { type BodyDecoder, decoderFor } from "./decoders.ts";
 import { framingOf, HeadReader, ProtocolError, type ResponseHead } from "./message.ts";
 import { type Answer, ClosedBeforeAnswer, type Exchange, WHOLE_BODY_BYTES } from "./types.ts";
@@ -50,7 +51,7 @@ export class Connection {
   }
 
   /** Sends a request and resolves with the answer's head; its body follows as the stream in it. */
-  exchange(ex: Exchange, signal?: AbortSignal): Promise<Answer> {
+  exchange(ex: Exchange, signal?: CancelSignal): Promise<Answer> {
     this.answered = Promise.withResolvers<Answer>();
     const answered = this.answered.promise;
     this.headReader = new HeadReader();
