@@ -1,6 +1,8 @@
 // Two simulated machines behind one gateway: a request wakes only the machine that holds its model.
 import { afterEach, describe, expect, test } from "bun:test";
-import { type FleetHarness, json, KEY, nextEvent, startFleetHarness } from "./helpers.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type FleetHarness, json, KEY, nextEvent, startFleetHarness, tempDir } from "./helpers.ts";
 
 let h: FleetHarness | undefined;
 afterEach(async () => {
@@ -73,6 +75,15 @@ describe("routing by model", () => {
     expect(plugTurns()).toEqual([]);
   });
 
+  test("a create goes to the machine holding the model it starts from, not to the default one", async () => {
+    h = await startFleetHarness({ on: ["small"] });
+    const res = await h.api("/api/create", { method: "POST", body: JSON.stringify({ model: "mine:1", from: "qwen2.5:7b", stream: false }) });
+    expect(await res.text()).not.toContain("not found on any machine");
+    expect(h.small.ollama.requests.some((r) => r.path === "/api/create")).toBe(true);
+    expect(h.big.ollama.requests.some((r) => r.path === "/api/create")).toBe(false);
+    expect(h.big.packets).toHaveLength(0);
+  });
+
   test("a body that names no model (or not in its first 64 KB) is a 400, and wakes nothing", async () => {
     h = await startFleetHarness();
     const none = await h.api("/api/chat", { method: "POST", body: JSON.stringify({ messages: [] }) });
@@ -110,6 +121,37 @@ describe("routing by model", () => {
     h = await startFleetHarness({ on: ["big"] });
     const res = await chat("llama3.1"); // not held as llama3.1:latest: no machine has it
     expect(res.status).toBe(404);
+  });
+});
+
+describe("a key limited to some machines", () => {
+  const SMALL_ONLY = "small-only-0123456789";
+  let cleanup = () => {};
+  afterEach(() => cleanup());
+
+  async function fleetWithKey() {
+    const dir = tempDir();
+    cleanup = dir.cleanup;
+    const keys = join(dir.dir, "keys.yaml");
+    writeFileSync(keys, `keys:\n  - { name: small-only, key: ${SMALL_ONLY}, role: user, machines: [small] }\n`);
+    h = await startFleetHarness({ on: ["small"], env: { KEYS_FILE: keys } });
+  }
+  const asSmallOnly = (path: string, init: RequestInit = {}) => h!.api(path, { ...init, headers: { "x-api-key": SMALL_ONLY } });
+
+  test("is served by its machine, and refused, with nothing sent, where the request would go to another", async () => {
+    await fleetWithKey();
+    const chat = await asSmallOnly("/api/chat", { method: "POST", body: JSON.stringify({ model: "qwen2.5:7b", messages: [], stream: false }) });
+    expect(chat.status).toBe(200);
+    // A pull goes to the default machine once the lists are read again (the choice that waits) ...
+    const pull = await asSmallOnly("/api/pull", { method: "POST", body: JSON.stringify({ model: "new:1", stream: false }) });
+    // ... and an endpoint that names no model goes to it at once (the choice that does not).
+    const other = await asSmallOnly("/api/some-new-endpoint");
+    for (const res of [pull, other]) {
+      expect(res.status).toBe(403);
+      expect((await json(res)).detail).toBe("The key small-only may not do this: it may only use the machines small, and this request goes to big");
+    }
+    expect(h!.big.ollama.requests.filter((r) => r.path !== "/api/tags" && r.path !== "/api/version")).toEqual([]);
+    expect(h!.big.packets).toHaveLength(0);
   });
 });
 

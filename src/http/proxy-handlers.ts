@@ -103,7 +103,10 @@ export async function forwardWaking(d: Deps, c: Context, target: string, given: 
 export interface Dispatch {
   /** The top-level fields that may name the model (model, name, source, from); none: the model does not matter. */
   fields: readonly string[];
-  /** At once when it can: a promise only when it must wait (a fleet reading its machines' lists again). */
+  /**
+   * At once when it can: a promise only when it must wait (a fleet reading its machines' lists again). Being
+   * no async function, it may also throw at once: its one caller is async, where either becomes a rejection.
+   */
   choose: (c: Context, body: Map<string, string> | null) => Deps | Response | Promise<Deps | Response>;
 }
 

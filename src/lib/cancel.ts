@@ -10,23 +10,32 @@ export interface CancelSignal {
 /**
  * An AbortController and its signal in one plain object, for a cancellation that never leaves this process's
  * own code: a proxied request's, one per request. The native pair and its event dispatch cost about 2.5 µs
- * of CPU per proxied request (in-process driver, 51 against 48.5 µs). Each listener runs once, on the first
- * abort; one added after it never runs, as with an AbortSignal.
+ * of CPU per proxied request (in-process driver, 51 against 48.5 µs). Its listeners behave as an
+ * AbortSignal's: each runs once, on the first abort; one added twice runs once; one removed by an earlier
+ * one, or added after the abort, never runs.
  */
 export class Cancel implements CancelSignal {
-  aborted = false;
-  reason: unknown = undefined;
-  private listeners: (() => void)[] = [];
+  #aborted = false;
+  #reason: unknown = undefined;
+  readonly #listeners = new Set<() => void>();
 
-  abort(reason: unknown = new DOMException("This operation was aborted", "AbortError")): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    const listeners = this.listeners;
-    this.listeners = [];
-    for (const l of listeners) {
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get reason(): unknown {
+    return this.#reason;
+  }
+
+  abort(reason: unknown = new DOMException("The operation was aborted.", "AbortError")): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    // A Set is walked live: a listener another one removes meanwhile is skipped.
+    for (const listener of this.#listeners) {
+      this.#listeners.delete(listener);
       try {
-        l();
+        listener();
       } catch (err) {
         // As an AbortSignal does: a listener that throws is reported, and the others still run.
         queueMicrotask(() => {
@@ -37,15 +46,14 @@ export class Cancel implements CancelSignal {
   }
 
   addEventListener(_type: "abort", listener: () => void): void {
-    if (!this.aborted) this.listeners.push(listener);
+    if (!this.#aborted) this.#listeners.add(listener);
   }
 
   removeEventListener(_type: "abort", listener: () => void): void {
-    const i = this.listeners.indexOf(listener);
-    if (i >= 0) this.listeners.splice(i, 1);
+    this.#listeners.delete(listener);
   }
 
   throwIfAborted(): void {
-    if (this.aborted) throw this.reason;
+    if (this.#aborted) throw this.#reason;
   }
 }

@@ -21,8 +21,8 @@ export function topLevelStrings(prefix: Uint8Array, names: readonly string[]): M
         key = keyNamed(prefix, i, end, names);
         expectKey = false;
       } else if (depth === 1 && key !== undefined) {
-        const value = key !== null ? decode(prefix, i, end) : undefined;
-        if (value !== undefined) found.set(key!, value);
+        const value = key === null ? undefined : decode(prefix, i, end);
+        if (key !== null && value !== undefined) found.set(key, value);
         key = undefined;
       }
       i = end;
@@ -46,20 +46,33 @@ export function topLevelStrings(prefix: Uint8Array, names: readonly string[]): M
 
 /**
  * Which of `names` the key in b[start, end) (quotes included) is, or null for none. A key without escapes is
- * compared in place, byte by byte, so the keys a body is made of are not each decoded to find the few wanted.
+ * compared in place with each name of printable ASCII, byte by byte, so the keys a body is made of are not
+ * each decoded to find the few wanted; an escaped key, or any other name, is compared decoded.
  */
 function keyNamed(b: Uint8Array, start: number, end: number, names: readonly string[]): string | null {
-  const length = end - start - 2;
-  if (b.subarray(start + 1, end - 1).includes(0x5c)) {
-    const key = decode(b, start, end);
-    return key !== undefined && names.includes(key) ? key : null;
+  const escaped = b.subarray(start + 1, end - 1).includes(0x5c);
+  let decoded: string | undefined | null = null; // null: not decoded yet
+  for (const name of names) {
+    if (!escaped && printableAscii(name)) {
+      if (name.length === end - start - 2 && sameBytes(b, start + 1, name)) return name;
+      continue;
+    }
+    if (decoded === null) decoded = decode(b, start, end);
+    if (decoded === name) return name;
   }
-  for (const name of names) if (name.length === length && sameAscii(b, start + 1, name)) return name;
   return null;
 }
 
-/** Whether b holds `name` (ASCII) from `at` on. A byte of a multibyte character is above 0x7f: never equal. */
-function sameAscii(b: Uint8Array, at: number, name: string): boolean {
+function printableAscii(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/** Whether b holds `name` (printable ASCII) from `at` on: a byte of a multibyte character is above 0x7f, never equal. */
+function sameBytes(b: Uint8Array, at: number, name: string): boolean {
   for (let i = 0; i < name.length; i++) if (b[at + i] !== name.charCodeAt(i)) return false;
   return true;
 }

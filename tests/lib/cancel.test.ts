@@ -18,6 +18,28 @@ test("abort runs each listener once, with the first reason; one removed or added
   expect(() => cancel.throwIfAborted()).toThrow("first");
 });
 
+test("a listener added twice runs once; one removed by an earlier listener does not run", () => {
+  const cancel = new Cancel();
+  const heard: string[] = [];
+  const twice = () => heard.push("twice");
+  const second = () => heard.push("second");
+  cancel.addEventListener("abort", () => {
+    heard.push("first");
+    cancel.removeEventListener("abort", second);
+  });
+  cancel.addEventListener("abort", twice);
+  cancel.addEventListener("abort", twice);
+  cancel.addEventListener("abort", second);
+  cancel.abort();
+  expect(heard).toEqual(["first", "twice"]);
+});
+
+test("its state cannot be written from outside", () => {
+  const cancel = new Cancel();
+  expect(() => Object.assign(cancel, { aborted: true })).toThrow();
+  expect(cancel.aborted).toBe(false);
+});
+
 test("without a reason it aborts with an AbortError, as an AbortController does", () => {
   const cancel = new Cancel();
   cancel.abort();

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import type { Socket, TCPSocketListener } from "bun";
+import { Cancel, type CancelSignal } from "../../src/lib/cancel.ts";
 import { Http1Client } from "../../src/lib/http1/client.ts";
 import { decoderFor } from "../../src/lib/http1/decoders.ts";
 import { InvalidRequestError, ProtocolError } from "../../src/lib/http1/message.ts";
@@ -56,6 +57,18 @@ const servers: TCPSocketListener<Peer>[] = [];
 afterEach(() => {
   for (const s of servers.splice(0)) s.stop(true);
 });
+
+/** The two kinds of signal the client takes: the platform's, and the plain one the proxy uses. */
+const CANCELLERS: [string, () => { signal: CancelSignal; abort: (reason: unknown) => void }][] = [
+  ["AbortController", () => new AbortController()],
+  [
+    "Cancel",
+    () => {
+      const cancel = new Cancel();
+      return { signal: cancel, abort: (reason: unknown) => cancel.abort(reason) };
+    },
+  ],
+];
 
 const text = async (body: ReadableStream<Uint8Array> | Uint8Array | null) => (body ? await new Response(body).text() : "");
 
@@ -202,12 +215,12 @@ describe("Http1Client against a raw server", () => {
     expect(garbled).toBeInstanceOf(ProtocolError);
   });
 
-  test("an abort mid-body errors the body and closes the connection", async () => {
+  test.each(CANCELLERS)("an abort mid-body errors the body and closes the connection (%s)", async (_kind, canceller) => {
     const closed = Promise.withResolvers<void>();
     const srv = rawServer((peer) => {
       peer.sock.write("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n");
     });
-    const ctl = new AbortController();
+    const ctl = canceller();
     const res = await new Http1Client(srv.url).request({ method: "GET", target: "/", headers: new Headers(), signal: ctl.signal });
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     expect(dec.decode((await reader.read()).value)).toBe("first");
@@ -221,17 +234,20 @@ describe("Http1Client against a raw server", () => {
     clearInterval(poll);
   });
 
-  test("a small body is awaited whole: an upstream that stalls in it leaves the answer pending until the caller gives up", async () => {
-    const srv = rawServer((peer) => peer.sock.write("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc"));
-    const ctl = new AbortController();
-    const pending = new Http1Client(srv.url).request({ method: "GET", target: "/", headers: new Headers(), signal: ctl.signal });
-    let settled = false;
-    void pending.finally(() => (settled = true)).catch(() => {});
-    await Bun.sleep(50); // the head and three bytes are long there
-    expect(settled).toBe(false);
-    ctl.abort(new Error("gave up"));
-    expect(pending).rejects.toThrow("gave up");
-  });
+  test.each(CANCELLERS)(
+    "a small body is awaited whole: an upstream that stalls in it leaves the answer pending until the caller gives up (%s)",
+    async (_kind, canceller) => {
+      const srv = rawServer((peer) => peer.sock.write("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc"));
+      const ctl = canceller();
+      const pending = new Http1Client(srv.url).request({ method: "GET", target: "/", headers: new Headers(), signal: ctl.signal });
+      let settled = false;
+      void pending.finally(() => (settled = true)).catch(() => {});
+      await Bun.sleep(50); // the head and three bytes are long there
+      expect(settled).toBe(false);
+      ctl.abort(new Error("gave up"));
+      expect(pending).rejects.toThrow("gave up");
+    },
+  );
 
   test("cancelling a body after it has ended leaves the connection's next exchange alone", async () => {
     const srv = rawServer((peer, req) => {
