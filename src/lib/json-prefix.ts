@@ -6,6 +6,7 @@
  */
 export function topLevelStrings(prefix: Uint8Array, names: readonly string[]): Map<string, string> {
   const found = new Map<string, string>();
+  const inPlace = names.map(printableAscii); // asked once, not for every key of the body
   let depth = 0;
   let i = 0;
   let expectKey = false;
@@ -18,11 +19,13 @@ export function topLevelStrings(prefix: Uint8Array, names: readonly string[]): M
       const end = stringEnd(prefix, i);
       if (end < 0) return found; // cut inside a string
       if (depth === 1 && expectKey) {
-        key = keyNamed(prefix, i, end, names);
+        key = keyNamed(prefix, i, end, names, inPlace);
         expectKey = false;
       } else if (depth === 1 && key !== undefined) {
-        const value = key === null ? undefined : decode(prefix, i, end);
-        if (key !== null && value !== undefined) found.set(key, value);
+        if (key !== null) {
+          const value = decode(prefix, i, end);
+          if (value !== undefined) found.set(key, value);
+        }
         key = undefined;
       }
       i = end;
@@ -46,14 +49,15 @@ export function topLevelStrings(prefix: Uint8Array, names: readonly string[]): M
 
 /**
  * Which of `names` the key in b[start, end) (quotes included) is, or null for none. A key without escapes is
- * compared in place with each name of printable ASCII, byte by byte, so the keys a body is made of are not
- * each decoded to find the few wanted; an escaped key, or any other name, is compared decoded.
+ * compared in place with each name of printable ASCII (`inPlace`), byte by byte, so the keys a body is made
+ * of are not each decoded to find the few wanted; an escaped key, or any other name, is compared decoded.
  */
-function keyNamed(b: Uint8Array, start: number, end: number, names: readonly string[]): string | null {
+function keyNamed(b: Uint8Array, start: number, end: number, names: readonly string[], inPlace: readonly boolean[]): string | null {
   const escaped = b.subarray(start + 1, end - 1).includes(0x5c);
   let decoded: string | undefined | null = null; // null: not decoded yet
-  for (const name of names) {
-    if (!escaped && printableAscii(name)) {
+  for (let n = 0; n < names.length; n++) {
+    const name = names[n]!;
+    if (!escaped && inPlace[n]) {
       if (name.length === end - start - 2 && sameBytes(b, start + 1, name)) return name;
       continue;
     }

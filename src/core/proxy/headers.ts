@@ -25,7 +25,8 @@ function listedIn(headers: Headers): string[] {
     .filter(Boolean);
 }
 
-const REQUEST_ONLY = (n: string) => GATEWAY_AUTH.has(n) || n === "host" || n === "content-length" || n === "expect";
+/** Not passed upstream either: the gateway's auth, what the HTTP client writes itself, and `expect`. */
+const REQUEST_ONLY = new Set([...GATEWAY_AUTH, "host", "content-length", "expect"]);
 
 /**
  * What goes upstream: the client's headers less hop-by-hop ones, the gateway's auth, what the HTTP client
@@ -36,8 +37,8 @@ export function upstreamRequestHeaders(client: Headers, contentType?: string): [
   const listed = listedIn(client);
   const out: [string, string][] = [];
   client.forEach((value, name) => {
-    if (HOP_BY_HOP.has(name) || REQUEST_ONLY(name) || (contentType && name === "content-type")) return;
-    if (listed.length === 0 || !listed.includes(name)) out.push([name, value]);
+    if (HOP_BY_HOP.has(name) || REQUEST_ONLY.has(name) || listed.includes(name) || (contentType && name === "content-type")) return;
+    out.push([name, value]);
   });
   if (contentType) out.push(["content-type", contentType]);
   return out;
