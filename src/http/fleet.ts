@@ -101,14 +101,27 @@ type Union = "tags" | "models" | "ps";
 /**
  * The metadata routes across the fleet: the model lists are the union of every machine's (live from those
  * awake, remembered for the others, configured for those never seen), the running models those of the
- * awake machines, the version the default machine's. None of them ever wakes a machine.
+ * awake machines, the version the default machine's. None of them ever wakes a machine. A key limited to
+ * some machines hears from those alone: the union of theirs, the version of the first of them. (With one
+ * machine, a key's machines include it: the keys file names only machines that exist.)
  */
 export function fleetMetadata(deps: FleetDeps, route: MetadataRoute & { union?: Union }) {
   const { units } = deps.fleet;
-  if (units.length === 1 || !route.union) return metadata(units[0]!, route);
+  if (units.length === 1) return metadata(units[0]!, route);
+  const usable = (c: Context) => {
+    const key = c.get("apiKey");
+    return key?.machines ? units.filter((u) => mayUseMachine(key, u.name)) : units;
+  };
+  if (!route.union) {
+    const answers = new Map(units.map((u) => [u, metadata(u, route)]));
+    return (c: Context) => {
+      const unit = usable(c)[0];
+      return unit ? answers.get(unit)!(c) : refuse(c, c.get("apiKey")!, "none of its machines is configured");
+    };
+  }
   const union = route.union;
   return async (c: Context) => {
-    const parts = await Promise.all(units.map((u) => (union === "ps" ? runningOn(u, c) : modelsOf(u, c, deps))));
+    const parts = await Promise.all(usable(c).map((u) => (union === "ps" ? runningOn(u, c) : modelsOf(u, c, deps))));
     const models = dedupe(parts.flat());
     if (union === "models") return c.json(openAiModelList({ models } as TagsAnswer), 200);
     return c.json({ models }, 200);

@@ -3,6 +3,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { NotFoundError } from "../core/errors.ts";
 import { PowerState, ShutdownReason } from "../core/power/states.ts";
 import type { AppDeps, MachineUnit } from "../deps.ts";
+import { type ApiKey, mayUseMachine, mayUseModel } from "../http/access.ts";
 import { jsonBody } from "../http/json-body.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 import { keepConnectionOpen } from "../server.ts";
@@ -61,7 +62,7 @@ const route = <R extends Parameters<typeof createRoute>[0]>(r: R) => createRoute
 const list = route({
   method: "get",
   path: "/machines",
-  summary: "Every machine: its power state, what holds it on, the models it holds, how it is powered",
+  summary: "Every machine the key may use: its power state, what holds it on, the models it holds (those the key may use), how it is powered",
   responses: { 200: jsonContent(z.object({ machines: z.array(MachineSchema) }), "The machines, the default first"), ...errorResponses() },
 });
 const one = route({
@@ -114,7 +115,12 @@ export function unitNamed(deps: Pick<AppDeps, "fleet">, name: string): MachineUn
   return unit;
 }
 
-async function describe(u: MachineUnit, deps: Pick<AppDeps, "fleet">) {
+/**
+ * One machine as `key` may see it: only the models it may use (a key without a scope sees them all). Lease
+ * holders stay, as /leases shows them: whoever may use a machine may see what holds it on.
+ */
+async function describe(u: MachineUnit, deps: Pick<AppDeps, "fleet">, key: ApiKey | undefined) {
+  const visible = (model: string) => !key || mayUseModel(key, model);
   const h = await u.power.holders();
   const s = u.store.last ?? (await u.store.read());
   return {
@@ -127,8 +133,8 @@ async function describe(u: MachineUnit, deps: Pick<AppDeps, "fleet">) {
     in_flight: h.inFlight,
     permanent_on: h.permanentOn,
     woken_by_gateway: h.wokenByGateway,
-    models: deps.fleet.index.modelsOf(u.name),
-    model_sizes: await sizesOf(u),
+    models: deps.fleet.index.modelsOf(u.name).filter(visible),
+    model_sizes: await sizesOf(u, visible),
     priority: u.config.priority,
     power_on: u.config.powerOn.kind,
     power_off: u.config.powerOff.kind,
@@ -139,9 +145,9 @@ async function describe(u: MachineUnit, deps: Pick<AppDeps, "fleet">) {
 }
 
 /** From the last model list the machine gave (kept in its metadata cache): no request to the machine. */
-async function sizesOf(u: MachineUnit): Promise<Record<string, number>> {
+async function sizesOf(u: MachineUnit, visible: (model: string) => boolean): Promise<Record<string, number>> {
   const sizes: Record<string, number> = {};
-  for (const m of (await u.machine.cache.tags())?.tags.models ?? []) if (typeof m.size === "number") sizes[m.name] = m.size;
+  for (const m of (await u.machine.cache.tags())?.tags.models ?? []) if (typeof m.size === "number" && visible(m.name)) sizes[m.name] = m.size;
   return sizes;
 }
 
@@ -154,8 +160,13 @@ export function machineRoutes(deps: AppDeps) {
   router.use("/machines/:name/*", known);
   for (const path of ["/machines/:name/wake", "/machines/:name/release"]) router.use(path, body);
   router.use("/machines/:name/permanent_on", jsonBody(deps.bodies.management, "this route", { fields: ["enabled"] }));
-  router.openapi(list, async (c) => c.json({ machines: await Promise.all(deps.fleet.units.map((u) => describe(u, deps))) }, 200));
-  router.openapi(one, async (c) => c.json(await describe(named(c), deps), 200));
+  router.openapi(list, async (c) => {
+    // A key limited to some machines sees only those: the others, their leases and models are none of its business.
+    const key = c.get("apiKey");
+    const units = deps.fleet.units.filter((u) => !key || mayUseMachine(key, u.name));
+    return c.json({ machines: await Promise.all(units.map((u) => describe(u, deps, key))) }, 200);
+  });
+  router.openapi(one, async (c) => c.json(await describe(named(c), deps, c.get("apiKey")), 200));
   router.openapi(wake, async (c) => {
     const q = c.req.valid("query");
     if (q.wait) keepConnectionOpen(c);
