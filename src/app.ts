@@ -37,7 +37,8 @@ export function createApp(deps: AppDeps) {
     },
   };
   const alsoPublic = deps.config.metricsPublic ? ["/metrics"] : [];
-  app.use("*", requireApiKey({ ring: () => deps.keys.ring, alsoPublic, session, defaultMachine: deps.fleet.units[0]!.name }));
+  const guesses = deps.ui.throttle;
+  app.use("*", requireApiKey({ ring: () => deps.keys.ring, alsoPublic, session, defaultMachine: deps.fleet.units[0]!.name, guesses }));
   app.use("*", onlyAllowedModels());
   app.use("*", modelScope(deps.bodies.passthrough));
   app.use("*", bodyLimit(bodyLimitFor(deps)));

@@ -23,7 +23,8 @@ import { createLogger, type Logger, makeRedactor, withFields } from "./core/tele
 import { GateMetrics } from "./core/telemetry/metrics.ts";
 import { type BodyLimits, BUFFER_LIMIT } from "./http/body.ts";
 import { Keys } from "./http/keys.ts";
-import { LoginThrottle, SessionStore } from "./http/sessions.ts";
+import { SessionStore } from "./http/sessions.ts";
+import { LoginRate, LoginThrottle } from "./http/throttle.ts";
 import { WAKE_PROGRESS_MS } from "./http/wake-progress.ts";
 import { ByteBudget } from "./lib/byte-budget.ts";
 import { collectAfterBurst, collectEvery, collectSoon, collectWhileBusy } from "./lib/gc.ts";
@@ -64,8 +65,11 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   metrics: GateMetrics;
   /** How request bodies held in memory are bounded, per kind of route; the same two memory pools for all. */
   bodies: { management: BodyLimits; legacy: BodyLimits; passthrough: BodyLimits };
-  /** The dashboard's sessions (kept beside the default machine's status file), its login throttle and key check. */
-  ui: { sessions: SessionStore; throttle: LoginThrottle };
+  /**
+   * The dashboard's sessions (kept beside the default machine's status file), the wrong-key throttle (the
+   * login form's and every route's) and the limit on successful logins.
+   */
+  ui: { sessions: SessionStore; throttle: LoginThrottle; logins: LoginRate };
   /** The API keys as configured now: KEYS_FILE is re-read on SIGHUP. */
   keys: Keys;
   version: string;
@@ -220,7 +224,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     logger.addSecrets?.(more);
   });
   const sessions = new SessionStore({ file: sessionsFile, keys: () => keys.ring.identities, logger, now });
-  const ui = { sessions, throttle: new LoginThrottle(now) };
+  const ui = { sessions, throttle: new LoginThrottle(now), logins: new LoginRate(now) };
   const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;
   return { ...unit, fleet, config, logger, redact, events, metrics, bodies, ui, keys, version: pkg.version, wakeProgressMs, requestSeen };
 }

@@ -1,8 +1,9 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { getPath } from "hono/utils/url";
 import { actingFor } from "../lib/actor.ts";
 import { type ApiKey, INFERENCE_PATH, type KeyRing, machineInPath, mayUseMachine, refusal } from "./access.ts";
+import { clientAddress, type LoginThrottle } from "./throttle.ts";
 
 export function keyFromHeaders(headers: Headers): string | undefined {
   const explicit = headers.get("x-api-key");
@@ -82,6 +83,8 @@ export interface AccessOptions {
   session?: { cookie: string; key: (token: string | undefined) => ApiKey | null };
   /** The machine the old routes (/arrancar, /status, …) act on. */
   defaultMachine: string;
+  /** Wrong keys per client address, shared with the login form: past its limit, 429 before any key is compared. */
+  guesses?: LoginThrottle;
 }
 
 declare module "hono" {
@@ -102,8 +105,16 @@ export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
     const read = c.req.method === "GET" || c.req.method === "HEAD";
     if (read && (open.has(c.req.path) || PUBLIC_PREFIXES.some((p) => c.req.path.startsWith(p)))) return next();
     if (c.req.method === "POST" && PUBLIC_POSTS.has(c.req.path)) return next();
-    let key = opts.ring().match(keyFromHeaders(c.req.raw.headers) ?? keyFromPath(c.req.raw));
-    const fromSession = !key && opts.session ? opts.session.key(getCookie(c, opts.session.cookie)) : null;
+    const given = keyFromHeaders(c.req.raw.headers) || keyFromPath(c.req.raw) || undefined;
+    const token = (opts.session && getCookie(c, opts.session.cookie)) || undefined;
+    // Only a request that brings a key (or a session token) can be a guess: one with none learns nothing,
+    // and counting it would lock out a whole address for a browser that opened an API page by hand.
+    const from = opts.guesses && (given || token) ? clientAddress(c) : null;
+    if (from !== null && !opts.guesses!.allowed(from)) return tooManyGuesses(c, opts.guesses!.retryAfterS(from));
+    let key = opts.ring().match(given);
+    // A wrong key counts even when a valid session rides along: else a session would make guessing free.
+    if (from !== null && given && !key) opts.guesses!.failed(from);
+    const fromSession = !key && opts.session ? opts.session.key(token) : null;
     if (fromSession) {
       // A cookie rides along on requests other pages make the browser send — and SameSite does not tell
       // apart another port or a sibling subdomain: whatever the method, it counts only from our own page.
@@ -112,12 +123,21 @@ export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
       }
       key = fromSession;
     }
-    if (!key) return c.json({ detail: "Invalid or missing API Key" }, 401);
+    if (!key) {
+      if (from !== null && !given) opts.guesses!.failed(from); // a session token that opens nothing
+      return c.json({ detail: "Invalid or missing API Key" }, 401);
+    }
     c.set("apiKey", key); // the access log names the key of a refusal too
     const why = refusal(key.role, c.req.method, c.req.path) ?? machineRefusal(key, c.req.path, opts.defaultMachine) ?? legacyRefusal(key, c.req.path);
     if (why) return c.json({ detail: `The key ${key.name} may not do this: ${why}` }, 403);
     return actingFor(key.name, next);
   };
+}
+
+/** JSON for every client: `detail` as the gateway's own routes say it, `error` as Ollama's clients read it. */
+function tooManyGuesses(c: Context, retryS: number) {
+  const detail = `Too many wrong keys from this address; try again in ${retryS} s`;
+  return c.json({ detail, error: detail }, 429, { "retry-after": String(retryS) });
 }
 
 /** The old /ollama/* routes do not check a key's models: a key limited to some uses Ollama's API, which does. */

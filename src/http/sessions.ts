@@ -1,16 +1,18 @@
 import { readFileSync } from "node:fs";
 import type { Logger } from "../core/telemetry/logger.ts";
 import { writeJsonAtomic } from "../lib/atomic-file.ts";
-import { Mutex } from "../lib/mutex.ts";
+import { LatestWrite } from "../lib/latest-write.ts";
+
+export { LOGIN_ATTEMPTS_PER_MIN } from "./throttle.ts";
 
 /** The cookie that holds a dashboard session token. */
 export const SESSION_COOKIE = "og_session";
 /** How long a dashboard session lives without being used; each use pushes it back (sliding expiry). */
 export const SESSION_TTL_S = 30 * 24 * 3600;
-/** Wrong keys one client address may try per minute on the login form before it gets a 429. */
-export const LOGIN_ATTEMPTS_PER_MIN = 10;
 /** The most sessions kept at once: logging in again and again must not grow memory or the file without bound. */
 const MAX_SESSIONS = 1000;
+/** The most sessions one key holds (a few browsers and devices each): a new one ends that key's oldest. */
+export const MAX_SESSIONS_PER_KEY = 20;
 /** A session's expiry is rewritten to disk at most this often: using the page must not mean a write per request. */
 const TOUCH_EVERY_MS = 24 * 3600 * 1000;
 
@@ -41,10 +43,13 @@ export interface SessionStoreOptions {
  * restart or reload. The file lets sessions survive a restart; without it, the page asks for the key again.
  */
 export class SessionStore {
+  /** In the order they were opened: the first of a key's is its oldest. */
   private readonly sessions = new Map<string, Session>();
+  /** Each key's sessions (salted key hash → token hashes, oldest first), to cap them per key. */
+  private readonly byKey = new Map<string, Set<string>>();
   private salt = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
   private readonly now: () => number;
-  private readonly writes = new Mutex();
+  private readonly writes = new LatestWrite(() => this.write());
   private liveKeys: { keys: readonly string[]; hashes: Map<string, string> } | null = null;
 
   constructor(private readonly opts: SessionStoreOptions) {
@@ -52,15 +57,58 @@ export class SessionStore {
     if (opts.file) this.load(opts.file);
   }
 
-  /** A new session opened with the key of this identity; returns the token for the cookie. */
+  /**
+   * A new session opened with the key of this identity; resolves with the token for the cookie once the
+   * session is on disk (a burst of logins shares one write), so a session the browser was given survives
+   * a crash. Rejects when it could not be stored; the session is then over.
+   */
+  async open(key: string): Promise<string> {
+    const token = this.create(key);
+    try {
+      await this.writes.request();
+    } catch (err) {
+      this.end(token);
+      throw err;
+    }
+    return token;
+  }
+
+  /** A new session, saved in the background (see open). */
   create(key: string): string {
     const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
     this.prune();
-    if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
     const now = this.now();
-    this.sessions.set(sha256(token), { expires: now + SESSION_TTL_S * 1000, written: now, key: this.keyHash(key) });
+    this.add(sha256(token), { expires: now + SESSION_TTL_S * 1000, written: now, key: this.keyHash(key) });
     this.save();
     return token;
+  }
+
+  /**
+   * Keeps a session within both caps. A key at its own cap loses its oldest session; at the global cap,
+   * the key holding the most sessions loses its oldest: one key logging in again and again only ever
+   * ends its own sessions, never another key's.
+   */
+  private add(hash: string, session: Session): void {
+    let mine = this.byKey.get(session.key);
+    if (!mine) this.byKey.set(session.key, (mine = new Set()));
+    if (mine.size >= MAX_SESSIONS_PER_KEY) this.drop(mine.values().next().value!);
+    if (this.sessions.size >= MAX_SESSIONS) {
+      let most = mine;
+      for (const set of this.byKey.values()) if (set.size > most.size) most = set;
+      this.drop(most.values().next().value!);
+    }
+    this.sessions.set(hash, session);
+    this.byKey.set(session.key, mine.add(hash)); // again: dropping its last session above took the set out
+  }
+
+  private drop(hash: string): boolean {
+    const s = this.sessions.get(hash);
+    if (!s) return false;
+    this.sessions.delete(hash);
+    const mine = this.byKey.get(s.key);
+    mine?.delete(hash);
+    if (mine?.size === 0) this.byKey.delete(s.key);
+    return true;
   }
 
   /**
@@ -75,7 +123,7 @@ export class SessionStore {
     const now = this.now();
     const identity = this.keyHashes().get(s.key);
     if (s.expires <= now || identity === undefined) {
-      this.sessions.delete(hash);
+      this.drop(hash);
       this.save();
       return null;
     }
@@ -88,16 +136,21 @@ export class SessionStore {
   }
 
   end(token: string | undefined): void {
-    if (token && this.sessions.delete(sha256(token))) this.save();
+    if (token && this.drop(sha256(token))) this.save();
   }
 
   get size(): number {
     return this.sessions.size;
   }
 
-  /** Resolves once every change so far is on disk. */
+  /** How many sessions the key of this identity holds. */
+  sessionsOf(key: string): number {
+    return this.byKey.get(this.keyHash(key))?.size ?? 0;
+  }
+
+  /** Resolves once every change so far is on disk (or its write failed). */
   flushed(): Promise<void> {
-    return this.writes.run(() => {});
+    return this.writes.settled();
   }
 
   private keyHash(key: string): string {
@@ -113,7 +166,7 @@ export class SessionStore {
 
   private prune(): void {
     const now = this.now();
-    for (const [hash, s] of this.sessions) if (s.expires <= now) this.sessions.delete(hash);
+    for (const [hash, s] of this.sessions) if (s.expires <= now) this.drop(hash);
   }
 
   private load(file: string): void {
@@ -130,72 +183,25 @@ export class SessionStore {
     const now = this.now();
     for (const [hash, s] of Object.entries(data.sessions ?? {})) {
       if (!/^[0-9a-f]{64}$/.test(hash) || typeof s?.expires !== "number" || typeof s.key !== "string" || s.expires <= now) continue;
-      this.sessions.set(hash, { expires: s.expires, written: now, key: s.key });
+      this.add(hash, { expires: s.expires, written: now, key: s.key });
     }
   }
 
-  /** In the background, one write after another: the last one holds every change. */
+  /** In the background; the write that stores this change may hold later ones too. */
   private save(): void {
+    this.writes.request().catch(() => {}); // write() has said why
+  }
+
+  /** The sessions as they are when the write starts: only the latest state is ever written. */
+  private async write(): Promise<void> {
     const file = this.opts.file;
     if (!file) return;
     const sessions = Object.fromEntries([...this.sessions].map(([hash, s]) => [hash, { expires: s.expires, key: s.key }]));
-    void this.writes
-      .run(() => writeJsonAtomic(file, { salt: this.salt, sessions }))
-      .catch((err) => this.opts.logger?.warn("could not save the dashboard sessions; a restart will forget changes since", { file, err }));
-  }
-}
-
-/** Addresses the throttle remembers at most: the oldest are forgotten first. */
-const MAX_ADDRESSES = 10_000;
-
-/**
- * Wrong keys per client address in the last minute. The map is kept in the order each address's minute
- * began, so forgetting the expired (and, at the cap, the oldest) is a walk from the front that stops at
- * the first live one. IPv6 addresses count per /64: one host usually holds a whole /64.
- */
-export class LoginThrottle {
-  private readonly failures = new Map<string, { since: number; count: number }>();
-
-  constructor(private readonly now: () => number = Date.now) {}
-
-  /** Whether this address may try again now. */
-  allowed(address: string): boolean {
-    const f = this.failures.get(clientOf(address));
-    return !f || this.now() - f.since >= 60_000 || f.count < LOGIN_ATTEMPTS_PER_MIN;
-  }
-
-  failed(address: string): void {
-    const client = clientOf(address);
-    const now = this.now();
-    for (const [a, f] of this.failures) {
-      if (now - f.since < 60_000 && this.failures.size < MAX_ADDRESSES) break;
-      this.failures.delete(a);
-    }
-    const f = this.failures.get(client);
-    if (f && now - f.since < 60_000) f.count++;
-    else {
-      this.failures.delete(client); // re-inserted at the back: the map stays in order of age
-      this.failures.set(client, { since: now, count: 1 });
+    try {
+      await writeJsonAtomic(file, { salt: this.salt, sessions });
+    } catch (err) {
+      this.opts.logger?.warn("could not save the dashboard sessions; a restart will forget changes since", { file, err });
+      throw err;
     }
   }
-
-  /** Seconds until this address may try again. */
-  retryAfterS(address: string): number {
-    const f = this.failures.get(clientOf(address));
-    return f ? Math.max(1, Math.ceil((f.since + 60_000 - this.now()) / 1000)) : 0;
-  }
-
-  get size(): number {
-    return this.failures.size;
-  }
-}
-
-/** The address as the throttle counts it: IPv4 as it is, IPv6 by its first 64 bits. */
-export function clientOf(address: string): string {
-  if (!address.includes(":") || /^::ffff:\d/i.test(address)) return address;
-  const [head = "", tail] = address.toLowerCase().split("::");
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
-  return `${groups.slice(0, 4).join(":")}::/64`;
 }

@@ -1,15 +1,46 @@
-import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 let counter = 0;
 
-/** Writes a whole file or nothing: a crash mid-write leaves the old file, never half of the new one. */
+/**
+ * Writes a whole file or nothing: a crash mid-write leaves the old file, never half of the new one. Once
+ * this resolves the new file survives a power cut too: the temp file's bytes are flushed before the
+ * rename (else the rename may reach the disk first, and a crash leave an empty file under the real name),
+ * and the directory after it (else the rename itself may be lost).
+ */
 export async function writeFileAtomic(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
+  const dir = dirname(file);
+  await mkdir(dir, { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${++counter}`;
-  await Bun.write(tmp, text);
+  const handle = await open(tmp, "w");
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } catch (err) {
+    await handle.close();
+    await rm(tmp, { force: true }); // a full disk must not also fill it with half-written temp files
+    throw err;
+  }
+  await handle.close();
   await rename(tmp, file);
+  await syncDir(dir);
 }
+
+/** Flushes a directory's entries. Some filesystems cannot (EINVAL, EISDIR, ENOTSUP): there is nothing more to do then. */
+async function syncDir(dir: string): Promise<void> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(dir, "r");
+    await handle.sync();
+  } catch (err) {
+    if (!UNSYNCABLE.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+const UNSYNCABLE = new Set(["EINVAL", "EISDIR", "ENOTSUP"]);
 
 export const writeJsonAtomic = (file: string, value: unknown) => writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n");
 

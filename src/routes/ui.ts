@@ -7,6 +7,7 @@ import { refusal } from "../http/access.ts";
 import { fromOwnPage } from "../http/auth.ts";
 import { createRouter, documentedAs } from "../http/router.ts";
 import { SESSION_COOKIE, SESSION_TTL_S } from "../http/sessions.ts";
+import { clientAddress } from "../http/throttle.ts";
 // Paths, not contents: Bun embeds these files in the compiled executable, and they are read only when asked for.
 import appCss from "../ui/app.css" with { type: "file" };
 import appJs from "../ui/app.js" with { type: "file" };
@@ -46,10 +47,11 @@ const login = route({
   summary: "Trades an API key for a session cookie (the key itself is never stored in the browser)",
   request: { body: { content: { "application/x-www-form-urlencoded": { schema: LoginForm } } } },
   responses: {
-    303: { description: "Logged in: the cookie is set and the browser goes to /ui" },
+    303: { description: "Logged in: the session is on disk, the cookie is set and the browser goes to /ui" },
     401: html("The key is not valid: the form again, with a message"),
-    403: html("The key's role (inference) may not use the dashboard"),
-    429: html("Too many wrong keys from this address in a minute (see Retry-After)"),
+    403: html("The key's role (inference) may not use the dashboard, or the form was posted from another site's page"),
+    429: html("Too many wrong keys from this address, or too many logins with this key or from this address, in a minute (see Retry-After)"),
+    503: html("The session could not be stored"),
   },
 });
 
@@ -70,10 +72,15 @@ const asset = route({
 
 const favicon = route({ method: "get", path: "/favicon.ico", summary: "The gateway's icon", responses: { 200: { description: "An SVG icon" } } });
 
-/** The address the request came from (Traefik's address when behind it: the count is then shared). */
-function clientAddress(c: Context): string {
-  const server = c.env as { requestIP?: (req: Request) => { address: string } | null } | undefined;
-  return server?.requestIP?.(c.req.raw)?.address ?? "unknown";
+/**
+ * Whether a login form post may set a cookie: another site's page must not log the victim's browser in
+ * to the attacker's session (login CSRF). A browser always says where a cross-site POST comes from
+ * (Sec-Fetch-Site, or at least Origin), and then it must be this gateway's own page. A post with neither
+ * header is not a browser's, so not a CSRF vector: `curl -d key=… /ui/login` keeps working.
+ */
+function loginFromOwnPage(headers: Headers): boolean {
+  const says = headers.has("sec-fetch-site") || headers.has("origin") || headers.has("referer");
+  return !says || fromOwnPage(headers, false);
 }
 
 const overHttps = (c: Context) => c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() === "https" || new URL(c.req.url).protocol === "https:";
@@ -85,6 +92,7 @@ export function uiRoutes({ ui, keys, version }: AppDeps) {
     return c.html(signedIn ? dashboardPage(version, EVENT_TYPES) : loginPage(), 200, PAGE_HEADERS);
   });
   router.openapi(login, async (c) => {
+    if (!loginFromOwnPage(c.req.raw.headers)) return c.html(loginPage("Log in from the dashboard's own page."), 403, PAGE_HEADERS);
     const from = clientAddress(c);
     if (!ui.throttle.allowed(from)) {
       const retry = ui.throttle.retryAfterS(from);
@@ -98,7 +106,16 @@ export function uiRoutes({ ui, keys, version }: AppDeps) {
     }
     if (refusal(key.role, "GET", "/machines"))
       return c.html(loginPage(`The key ${key.name} may only use Ollama's API, not the dashboard.`), 403, PAGE_HEADERS);
-    setCookie(c, SESSION_COOKIE, ui.sessions.create(key.identity), {
+    const wait = ui.logins.retryAfterS(key.identity, from);
+    if (wait > 0) return c.html(loginPage(`Too many logins. Try again in ${wait} s.`), 429, { ...PAGE_HEADERS, "retry-after": String(wait) });
+    ui.logins.loggedIn(key.identity, from);
+    let token: string;
+    try {
+      token = await ui.sessions.open(key.identity);
+    } catch {
+      return c.html(loginPage("The session could not be stored. Try again later."), 503, PAGE_HEADERS);
+    }
+    setCookie(c, SESSION_COOKIE, token, {
       httpOnly: true,
       sameSite: "Strict",
       path: "/",

@@ -1,0 +1,125 @@
+// Per-minute limits on what one client address (or one key) may try: wrong keys on any route, logins.
+import type { Context } from "hono";
+
+/** Wrong keys one client address may send per minute (login form, headers, /k/ paths, cookies) before it gets a 429. */
+export const LOGIN_ATTEMPTS_PER_MIN = 10;
+/** Successful logins per minute with one key, and from one address: each opens a session that is written to disk. */
+export const LOGINS_PER_KEY_PER_MIN = 10;
+export const LOGINS_PER_ADDRESS_PER_MIN = 30;
+/** Names a limit remembers at most: the oldest are forgotten first. */
+const MAX_NAMES = 10_000;
+const MINUTE_MS = 60_000;
+
+/**
+ * At most `limit` events per name in a minute (from the first of them). The map is kept in the order each
+ * name's minute began, so forgetting the expired (and, at the cap, the oldest) is a walk from the front
+ * that stops at the first live one.
+ */
+export class PerMinute {
+  private readonly seen = new Map<string, { since: number; count: number }>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  allowed(name: string): boolean {
+    const f = this.seen.get(name);
+    return !f || this.now() - f.since >= MINUTE_MS || f.count < this.limit;
+  }
+
+  count(name: string): void {
+    const now = this.now();
+    for (const [n, f] of this.seen) {
+      if (now - f.since < MINUTE_MS && this.seen.size < MAX_NAMES) break;
+      this.seen.delete(n);
+    }
+    const f = this.seen.get(name);
+    if (f && now - f.since < MINUTE_MS) f.count++;
+    else {
+      this.seen.delete(name); // re-inserted at the back: the map stays in order of age
+      this.seen.set(name, { since: now, count: 1 });
+    }
+  }
+
+  /** Seconds until this name may try again (0: now). */
+  retryAfterS(name: string): number {
+    if (this.allowed(name)) return 0;
+    const f = this.seen.get(name)!;
+    return Math.max(1, Math.ceil((f.since + MINUTE_MS - this.now()) / 1000));
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+}
+
+/**
+ * Wrong keys per client address in the last minute, whichever the route and however the key came.
+ * IPv6 addresses count per /64: one host usually holds a whole /64.
+ */
+export class LoginThrottle {
+  private readonly failures: PerMinute;
+
+  constructor(now: () => number = Date.now) {
+    this.failures = new PerMinute(LOGIN_ATTEMPTS_PER_MIN, now);
+  }
+
+  /** Whether this address may try a key now. */
+  allowed(address: string): boolean {
+    return this.failures.allowed(clientOf(address));
+  }
+
+  failed(address: string): void {
+    this.failures.count(clientOf(address));
+  }
+
+  /** Seconds until this address may try again. */
+  retryAfterS(address: string): number {
+    return this.failures.retryAfterS(clientOf(address));
+  }
+
+  get size(): number {
+    return this.failures.size;
+  }
+}
+
+/**
+ * Successful logins, per key and per address: each one opens a session, and a valid key logging in
+ * again and again must neither fill the disk's write queue nor push other people's sessions out.
+ */
+export class LoginRate {
+  private readonly byKey: PerMinute;
+  private readonly byAddress: PerMinute;
+
+  constructor(now: () => number = Date.now) {
+    this.byKey = new PerMinute(LOGINS_PER_KEY_PER_MIN, now);
+    this.byAddress = new PerMinute(LOGINS_PER_ADDRESS_PER_MIN, now);
+  }
+
+  /** Seconds until this key may log in again from this address (0: now). */
+  retryAfterS(identity: string, address: string): number {
+    return Math.max(this.byKey.retryAfterS(identity), this.byAddress.retryAfterS(clientOf(address)));
+  }
+
+  loggedIn(identity: string, address: string): void {
+    this.byKey.count(identity);
+    this.byAddress.count(clientOf(address));
+  }
+}
+
+/** The address as the throttles count it: IPv4 as it is, IPv6 by its first 64 bits. */
+export function clientOf(address: string): string {
+  if (!address.includes(":") || /^::ffff:\d/i.test(address)) return address;
+  const [head = "", tail] = address.toLowerCase().split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  return `${groups.slice(0, 4).join(":")}::/64`;
+}
+
+/** The address the request came from (Traefik's address when behind it: the count is then shared). */
+export function clientAddress(c: Context): string {
+  const server = c.env as { requestIP?: (req: Request) => { address: string } | null } | undefined;
+  return server?.requestIP?.(c.get("serverRequest") ?? c.req.raw)?.address ?? "unknown";
+}
