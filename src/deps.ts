@@ -26,9 +26,12 @@ import { Keys } from "./http/keys.ts";
 import { SessionStore } from "./http/sessions.ts";
 import { LoginRate, LoginThrottle } from "./http/throttle.ts";
 import { WAKE_PROGRESS_MS } from "./http/wake-progress.ts";
-import { ByteBudget } from "./lib/byte-budget.ts";
+import { ByteBudget, ShareBudget } from "./lib/byte-budget.ts";
 import { collectAfterBurst, collectEvery, collectSoon, collectWhileBusy } from "./lib/gc.ts";
+import type { RateFloor } from "./lib/rate-floor.ts";
 import {
+  BODY_RATE_FLOOR,
+  BODY_SHARE_PER_KEY,
   BURST_FOR_COLLECTION,
   BUSY_COLLECTION_MS,
   LARGE_BODY_MEMORY_BYTES,
@@ -90,6 +93,8 @@ export interface DepsOptions {
   wakeProgressMs?: number;
   /** A full garbage collection (by default, one soon); tests count them. */
   collect?: () => void;
+  /** The slowest a request body may come (BODY_RATE_FLOOR); tests shorten its grace and window. */
+  bodyRateFloor?: RateFloor;
 }
 
 export interface Fleet {
@@ -214,9 +219,13 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const units = config.machines.map((mc) => buildMachineUnit(mc, { logger, events, metrics, index, now, requestSeen, collect }, opts));
   const fleet = { units, byName: new Map(units.map((u) => [u.name, u])), index };
   const { config: _default, ...unit } = units[0]!;
-  const small = new ByteBudget(SMALL_BODY_MEMORY_BYTES);
-  const large = new ByteBudget(LARGE_BODY_MEMORY_BYTES, (freed) => freed >= 1048576 && collect());
-  const limits = (maxBytes: number) => ({ maxBytes, small, large });
+  const small = new ShareBudget(new ByteBudget(SMALL_BODY_MEMORY_BYTES), SMALL_BODY_MEMORY_BYTES * BODY_SHARE_PER_KEY);
+  const large = new ShareBudget(
+    new ByteBudget(LARGE_BODY_MEMORY_BYTES, (freed) => freed >= 1048576 && collect()),
+    LARGE_BODY_MEMORY_BYTES * BODY_SHARE_PER_KEY,
+  );
+  const floor = opts.bodyRateFloor ?? BODY_RATE_FLOOR;
+  const limits = (maxBytes: number) => ({ maxBytes, small, large, floor });
   const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
   const sessionsFile = join(dirname(config.machines[0]!.statusFile), "sessions.json");
   const keys = new Keys(config, logger, (more) => {

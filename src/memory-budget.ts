@@ -12,6 +12,16 @@ export const MANAGEMENT_BODY_BYTES = 64 * 1024;
 export const SMALL_BODY_MEMORY_BYTES = 8 * 1048576;
 export const LARGE_BODY_MEMORY_BYTES = 8 * 1048576;
 /**
+ * The part of each pool one key (or address) may hold (past it, only a body alone in the pool): however many
+ * slow bodies one key sends, the others keep the rest.
+ */
+export const BODY_SHARE_PER_KEY = 0.5;
+/**
+ * The slowest a request body may come: after a first grace, a body that averages less than this over the
+ * window is cut with 408 (a byte every few seconds would otherwise hold its share of the pools for ever).
+ */
+export const BODY_RATE_FLOOR = { bytesPerSecond: 1024, graceMs: 10_000, windowMs: 10_000 };
+/**
  * A collection after every this many bytes read from Ollama: what passes through is garbage once sent,
  * and left to the collector's own pace a burst of streams kept the process 20-30 MB larger afterwards.
  */

@@ -4,7 +4,7 @@
  */
 export class GatewayError extends Error {
   constructor(
-    readonly status: 400 | 401 | 404 | 409 | 413 | 422 | 429 | 499 | 502 | 503 | 504,
+    readonly status: 400 | 401 | 404 | 408 | 409 | 413 | 422 | 429 | 499 | 502 | 503 | 504,
     readonly detail: string,
     readonly headers: Record<string, string> = {},
   ) {
@@ -57,6 +57,16 @@ export class ClientGoneError extends GatewayError {
 export class PayloadTooLargeError extends GatewayError {
   constructor(detail: string) {
     super(413, detail);
+  }
+}
+
+/**
+ * A request body that came too slowly: the connection is closed with the answer, since the rest of the body
+ * would otherwise still have to be read (or waited for) before another request could use it.
+ */
+export class SlowBodyError extends GatewayError {
+  constructor(detail: string) {
+    super(408, detail, { Connection: "close" });
   }
 }
 

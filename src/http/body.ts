@@ -1,16 +1,20 @@
-import type { MiddlewareHandler } from "hono";
-import { ClientGoneError, PayloadTooLargeError, UnavailableError } from "../core/errors.ts";
-import type { ByteBudget, Reservation } from "../lib/byte-budget.ts";
+import type { Context, MiddlewareHandler } from "hono";
+import { ClientGoneError, PayloadTooLargeError, SlowBodyError, UnavailableError } from "../core/errors.ts";
+import { currentActor } from "../lib/actor.ts";
+import type { Reservation, ShareBudget } from "../lib/byte-budget.ts";
+import { type RateFloor, wholeBodyMs, withRateFloor } from "../lib/rate-floor.ts";
 
 /**
  * How bodies held in memory are bounded: per request (`maxBytes`), and all together — the first 64 KB of
  * each in `small`, the rest in `large`. Two pools, so that large bodies cannot crowd out everyday requests,
- * and a crowd of small ones is bounded too.
+ * and a crowd of small ones is bounded too. Each key (or address) may hold only its share of each pool, and a
+ * body that comes slower than `floor` is cut with 408: slow senders cannot keep the pools from the others.
  */
 export interface BodyLimits {
   maxBytes: number;
-  small: ByteBudget;
-  large: ByteBudget;
+  small: ShareBudget;
+  large: ShareBudget;
+  floor: RateFloor;
 }
 
 /** Bodies of Ollama's API up to this size (with a Content-Length) are read whole and checked; larger ones stream through. */
@@ -27,6 +31,23 @@ export function declaredLength(req: Request): number | null {
 
 export const tooLarge = (max: number, what: string) =>
   new PayloadTooLargeError(`The request body is larger than ${limitText(max)}, the limit for ${what}`);
+
+const tooSlow = (floor: RateFloor) => () =>
+  new SlowBodyError(`The request body came slower than ${limitText(floor.bytesPerSecond)}/s over ${floor.windowMs / 1000} s; the request was cut`);
+
+/** An upload streamed through, cut with 408 once it comes slower than the floor (see withRateFloor). */
+export const watchedUpload = (body: ReadableStream<Uint8Array>, floor: RateFloor) => withRateFloor(body, floor, tooSlow(floor));
+
+/**
+ * Whose share of the body pools a request counts against: its key's (every route that reads a body needs
+ * one), or its address's when it came without.
+ */
+export function holderOf(c?: Context): string {
+  const key = c?.get("apiKey")?.name ?? currentActor();
+  if (key !== undefined) return `key ${key}`;
+  const server = c?.env as { requestIP?: (req: Request) => { address: string } | null } | undefined;
+  return `address ${(c && server?.requestIP?.(c.req.raw)?.address) ?? "unknown"}`;
+}
 
 /**
  * Refuses, from the Content-Length alone and before anything is read, a body over the limit of the
@@ -49,18 +70,18 @@ export async function readWhole(
   req: Request,
   limits: BodyLimits,
   what: string,
-  opts: { objectOnly?: boolean } = {},
+  opts: { objectOnly?: boolean; holder?: string } = {},
 ): Promise<{ bytes: Uint8Array; reservation: Reservation }> {
   const length = declaredLength(req);
   if (length !== null && length > limits.maxBytes) throw tooLarge(limits.maxBytes, what);
-  const reservation = reserve(limits, length ?? 0);
+  const reservation = reserve(limits, length ?? 0, opts.holder ?? holderOf());
   try {
     // A body of known length was reserved whole above and is read by the server in one piece: read chunk
     // by chunk, every chunk is one more copy left for the collector (a bare Bun.serve taking ten 5 MB
     // bodies in turn: RSS 44-65 MB that way, 35-41 MB in one piece). One of unknown length is counted,
     // and refused, as it comes.
-    if (length === null) return { bytes: await collect(req, limits.maxBytes, what, reservation, opts.objectOnly), reservation };
-    const bytes = await wholeBody(req);
+    if (length === null) return { bytes: await collect(req, limits, what, reservation, opts.objectOnly), reservation };
+    const bytes = await wholeBody(req, wholeBodyMs(limits.floor, length), tooSlow(limits.floor));
     if (opts.objectOnly && !startsLikeObject([], bytes)) throw new NotAnObject();
     return { bytes, reservation };
   } catch (err) {
@@ -72,13 +93,14 @@ export async function readWhole(
 /**
  * Memory for a body of `bytes` (counted twice: the server underneath holds its own copy while we hold
  * ours), or a 503 at once: the server is already receiving the body of a request kept waiting, so
- * answering quickly is what frees it. The reservation grows as a body of unknown length arrives.
+ * answering quickly is what frees it. The reservation grows as a body of unknown length arrives. It counts
+ * against `holder`'s share of each pool.
  */
-export function reserve(limits: BodyLimits, bytes: number): Reservation {
+export function reserve(limits: BodyLimits, bytes: number, holder: string): Reservation {
   const split = (n: number) => ({ small: 2 * Math.min(n, FREE_BYTES), large: 2 * Math.max(0, n - FREE_BYTES) });
   const want = split(bytes);
-  const small = limits.small.tryReserve(want.small);
-  const large = small && limits.large.tryReserve(want.large);
+  const small = limits.small.tryReserve(holder, want.small);
+  const large = small && limits.large.tryReserve(holder, want.large);
   if (!small || !large) {
     small?.release();
     throw busy();
@@ -102,29 +124,37 @@ const FREE_BYTES = 64 * 1024;
 const busy = () => new UnavailableError("The gateway is busy with other large request bodies; try again shortly", BUSY_RETRY_S);
 const BUSY_RETRY_S = 2;
 
-async function wholeBody(req: Request): Promise<Uint8Array> {
+/** A body of known length, in one piece: its progress cannot be seen, so it has all of `withinMs` to come. */
+async function wholeBody(req: Request, withinMs: number, slow: () => Error): Promise<Uint8Array> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(slow()), withinMs);
+  });
   try {
-    return new Uint8Array(await req.arrayBuffer());
-  } catch {
-    throw gone(req);
+    return new Uint8Array(await Promise.race([req.arrayBuffer(), late]));
+  } catch (err) {
+    throw err instanceof SlowBodyError ? err : gone(req);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
 /**
  * A body read chunk by chunk: given up on as soon as it passes the limit (or, for `objectOnly`, as soon as
- * it cannot be a JSON object), and counted as it comes when `grow` is given.
+ * it cannot be a JSON object, or once it comes slower than the floor), and counted as it comes when `grow` is given.
  */
-async function collect(req: Request, max: number, what: string, grow: Reservation | null, objectOnly = false): Promise<Uint8Array> {
+async function collect(req: Request, limits: BodyLimits, what: string, grow: Reservation | null, objectOnly = false): Promise<Uint8Array> {
   if (!req.body) return new Uint8Array(0);
-  const reader = req.body.getReader();
+  const max = limits.maxBytes;
+  const reader = watchedUpload(req.body, limits.floor).getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
     let next: Awaited<ReturnType<typeof reader.read>>;
     try {
       next = await reader.read();
-    } catch {
-      throw gone(req);
+    } catch (err) {
+      throw err instanceof SlowBodyError ? err : gone(req);
     }
     if (next.done) break;
     total += next.value.length;

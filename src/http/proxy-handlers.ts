@@ -9,7 +9,7 @@ import { scanJson } from "../lib/json-scan.ts";
 import { peekStream } from "../lib/stream-peek.ts";
 import { connectionTimeout, keepConnectionOpen } from "../server.ts";
 import { rawRoutedPath } from "./auth.ts";
-import { BUFFER_LIMIT, declaredLength, readWhole, reserve } from "./body.ts";
+import { BUFFER_LIMIT, declaredLength, holderOf, readWhole, reserve, watchedUpload } from "./body.ts";
 import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";
 import { asksForEventStream, STREAM_FIELD, streamWhileWaking, type WakeProgress } from "./wake-progress.ts";
 
@@ -139,11 +139,13 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
     const named = wanted && (json || JSON_ENDPOINTS.test(c.req.path));
     if (length === null || length > BUFFER_LIMIT) {
       // Streamed through, but the server holds about a megabyte and a half of each such body (read ahead
-      // of the upstream, or received while the machine boots): counted against the same pools, from the start.
-      const reservation = reserve(bodies.passthrough, STREAM_READ_AHEAD);
+      // of the upstream, or received while the machine boots): counted against the same pools, from the start,
+      // and cut once it comes slower than the floor (the upstream connection with it: Ollama gets no half body).
+      const reservation = reserve(bodies.passthrough, STREAM_READ_AHEAD, holderOf(c));
+      const upload = watchedUpload(req.body, bodies.passthrough.floor);
       try {
-        if (!named) return await send(c, null, req.body);
-        const { head, stream } = await peekStream(req.body, MODEL_PEEK_BYTES).catch((err) => {
+        if (!named) return await send(c, null, upload);
+        const { head, stream } = await peekStream(upload, MODEL_PEEK_BYTES).catch((err) => {
           throw req.signal.aborted ? new ClientGoneError() : err;
         });
         return await send(c, topLevelStrings(head, dispatch.fields), stream);
@@ -151,7 +153,7 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
         reservation.release();
       }
     }
-    const { bytes, reservation } = await readWhole(req, bodies.passthrough, "a buffered body");
+    const { bytes, reservation } = await readWhole(req, bodies.passthrough, "a buffered body", { holder: holderOf(c) });
     // An OpenAI stream that waits for a wake answers at once: its stream keeps the body's memory until it is sent.
     const held = { kept: false, release: () => reservation.release() };
     try {
