@@ -9,6 +9,7 @@ import { container as makeContainer } from "./hostile/container.ts";
 import { fuzz } from "./hostile/fuzz.ts";
 import { call, settle } from "./hostile/gate.ts";
 import { leases } from "./hostile/leases.ts";
+import { loginFlood } from "./hostile/logins.ts";
 import { Tally } from "./hostile/measure.ts";
 import { type Report, render } from "./hostile/report.ts";
 import { type Outcome, type Row, runScenario, type ScenarioFn } from "./hostile/scenario.ts";
@@ -45,6 +46,7 @@ const SCENARIOS: [string, ScenarioFn][] = [
   ["5 stalled readers", stalledReaders],
   ["6 leases", leases],
   ["7 slowloris", slowloris],
+  ["8 login flood", loginFlood],
 ];
 
 function machine(): Report["machine"] {
@@ -71,7 +73,7 @@ async function main() {
   if (typeof container === "string") log(`memory cgroup: ${container}`);
   const { ctx, gateway, sim } = await startAll(dir, settings, container && typeof container !== "string" ? container.wrap : undefined);
   log(`gateway at ${ctx.url} (pid ${gateway.pid}), simulated machine pid ${sim.pid}, logs in ${dir}`);
-  const redact = (s: string) => s.split(ctx.key).join("***");
+  const redact = (s: string) => s.split(ctx.key).join("***").split(ctx.userKey).join("***");
 
   const rows: Row[] = [];
   log(`settle: ${await settle(ctx)}`);

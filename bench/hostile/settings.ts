@@ -29,6 +29,9 @@ export const settings = {
   slowloris: num("HOSTILE_SLOWLORIS", 200),
   slowlorisS: num("HOSTILE_SLOWLORIS_S", 10),
   slowlorisByteMs: num("HOSTILE_SLOWLORIS_BYTE_MS", 200),
+  /** The login flood: this many loops posting the login form with a `user` key, for this long. */
+  loginLoops: num("HOSTILE_LOGIN_LOOPS", 4),
+  loginS: num("HOSTILE_LOGIN_S", 30),
   /** Rows whose peak is above this are marked ✗. */
   rssTargetMB: num("HOSTILE_RSS_TARGET_MB", 100),
   /** A scenario is cut short when the gateway grows past this, so a leak cannot take the machine down. */
@@ -64,5 +67,7 @@ export interface Ctx {
   /** The simulated machine's process, for its CPU time. */
   simPid: number;
   key: string;
+  /** A key of the `user` role (KEYS_FILE), for the scenarios a low-privilege client runs. */
+  userKey: string;
   statusFile: string;
 }

@@ -1,5 +1,5 @@
 // Starts the simulated machine and the gateway (its real start command), each in its own process.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Child, start } from "../procs.ts";
 import type { Ctx, Settings } from "./settings.ts";
@@ -44,6 +44,9 @@ const basics = () => Object.fromEntries(passed().flatMap((k) => (process.env[k] 
 /** `wrap` puts the gateway's start command inside something (a memory cgroup: hostile/container.ts). */
 export async function startAll(dir: string, st: Settings, wrap: (command: string[]) => string[] = (c) => c): Promise<Started> {
   const key = "hostile-" + crypto.randomUUID();
+  const userKey = "hostile-user-" + crypto.randomUUID();
+  const keysFile = join(dir, "keys.yaml");
+  writeFileSync(keysFile, `keys:\n  - { name: bench-user, key: ${userKey}, role: user }\n`);
   const sshPass = "ssh-" + crypto.randomUUID();
   const sudoPass = "sudo-" + crypto.randomUUID();
   const sim = await start("sim", [process.execPath, join(import.meta.dir, "sim.ts")], {
@@ -64,6 +67,7 @@ export async function startAll(dir: string, st: Settings, wrap: (command: string
     // simEnv(sim), as the child computed it for its ports: loopback only, magic packets to 127.0.0.1.
     ...sim.value,
     API_KEYS: key,
+    KEYS_FILE: keysFile,
     SSH_USER: "ia",
     SSH_PASS: sshPass,
     SSH_SUDO_PASS: sudoPass,
@@ -82,7 +86,7 @@ export async function startAll(dir: string, st: Settings, wrap: (command: string
     ready: (line) => line.match(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)?.[1],
   });
   const url = gateway.value;
-  const ctx: Ctx = { url, port: Number(new URL(url).port), pid: gateway.child.pid, simPid: sim.child.pid, key, statusFile };
+  const ctx: Ctx = { url, port: Number(new URL(url).port), pid: gateway.child.pid, simPid: sim.child.pid, key, userKey, statusFile };
   return { ctx, gateway: gateway.child, sim: sim.child };
 }
 
