@@ -1,6 +1,7 @@
 // Who a key is and what it may do: the key ring (constant-time matching), the three roles and the scopes
 // of a key (machines, models). The middleware that applies them is in auth.ts.
 import { type ApiKeyConfig, Role } from "../config-types.ts";
+import { managesModels, OLLAMA_API, rolesAt, unpinned } from "../core/proxy/endpoints.ts";
 import { sha256 } from "../lib/sha256.ts";
 
 /** A key as the rest of the gateway sees it: never the secret itself. */
@@ -64,21 +65,21 @@ function sameBytes(key: Buffer, candidate: Buffer): boolean {
 }
 
 /** Ollama's API, directly or pinned to one machine (the /k/<key> prefix is already gone from the path). */
-export const INFERENCE_PATH = /^(\/machines\/[^/]+)?\/(api|v1)(\/|$)/;
+export const INFERENCE_PATH = OLLAMA_API;
 const USER_READS = new Set(["/status", "/test", "/lista_modelos", "/leases", "/ready", "/events", "/events/history", "/machines"]);
 const USER_CHANGES = new Set(["/arrancar", "/apagar"]);
 /** /machines/{name}, and its ready, wake and release: a user's; its shutdown and permanent_on: an admin's. */
 const USER_MACHINE = /^\/machines\/[^/]+(\/(ready|wake|release))?$/;
 
-/** Ollama's endpoints that change which models a machine holds: not for a key that only runs models. */
-const MODEL_MANAGEMENT = /^(\/machines\/[^/]+)?\/api\/(pull|push|create|copy|delete|blobs)(\/|$)/;
-
-/** Why `role` may not make this request, or null when it may. */
+/** Why `role` may not make this request, or null when it may. On Ollama's API the endpoint table says who may. */
 export function refusal(role: Role, method: string, path: string): string | null {
   if (role === Role.admin) return null;
-  if (role === Role.inference && MODEL_MANAGEMENT.test(path))
-    return "this key's role (inference) runs models; it may not pull, push, create, copy or delete them";
-  if (INFERENCE_PATH.test(path)) return null;
+  if (OLLAMA_API.test(path)) {
+    const endpoint = unpinned(path);
+    if (rolesAt(endpoint).includes(role)) return null;
+    if (managesModels(endpoint)) return `this key's role (${role}) runs models; it may not pull, push, create, copy or delete them`;
+    return `this key's role (${role}) runs models; it may not use ${method} ${endpoint}`;
+  }
   if (role === Role.inference) return "this key's role (inference) may only use Ollama's API: /api/* and /v1/*";
   const read = method === "GET" || method === "HEAD";
   if ((read && USER_READS.has(path)) || USER_CHANGES.has(path) || USER_MACHINE.test(path) || path.startsWith("/ollama/")) return null;

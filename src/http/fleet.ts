@@ -3,32 +3,39 @@ import type { Context } from "hono";
 import { chooseMachine } from "../core/fleet/choose.ts";
 import { type CachedAnswer, openAiModelList, type TagsAnswer } from "../core/machine/metadata-cache.ts";
 import { PowerState } from "../core/power/states.ts";
+import { type Endpoint, endpointFor, modelInPathOf, ROUTING_FIELDS } from "../core/proxy/endpoints.ts";
 import type { AppDeps, MachineUnit } from "../deps.ts";
 import { mayUseMachine } from "./access.ts";
 import { refuse } from "./model-scope.ts";
-import { type Dispatch, JSON_ENDPOINTS, type MetadataRoute, metadata } from "./proxy-handlers.ts";
+import { type Dispatch, type MetadataRoute, metadata } from "./proxy-handlers.ts";
 
 type FleetDeps = Pick<AppDeps, "fleet">;
 
-/** The body fields that may name a model: `model`; `name` in the older forms; `source` of a copy; `from` of a create. */
-const FIELDS = ["model", "name", "source", "from"] as const;
-const OLDER_FORMS = new Set(["/api/pull", "/api/push", "/api/show", "/api/delete", "/api/create"]);
-const NEW_MODEL_PATHS = new Set(["/api/pull", "/api/create"]);
+/** The body fields the router reads (endpoints.ts): the model an endpoint acts on, and a create's starting model. */
+const FIELDS = ROUTING_FIELDS;
+/** What an endpoint the table does not know is routed by: Ollama's newer endpoints name their model so. */
+const UNKNOWN_MODEL = ["model"];
 
 /** The model a request names, read as Ollama reads each endpoint. */
-function modelOf(path: string, body: Map<string, string> | null): string | undefined {
-  const one = /^\/v1\/models\/(.+)$/.exec(path); // GET /v1/models/{model}
-  if (one) {
+function modelOf(endpoint: Endpoint | undefined, path: string, body: Map<string, string> | null): string | undefined {
+  if (endpoint?.modelInPath) {
+    const one = modelInPathOf(endpoint, path); // GET /v1/models/{model}
     try {
-      return decodeURIComponent(one[1]!);
+      return decodeURIComponent(one);
     } catch {
-      return one[1]; // malformed: a name no machine holds (404)
+      return one; // malformed: a name no machine holds (404)
     }
   }
   if (!body) return undefined;
-  if (path === "/api/copy") return body.get("source");
-  return body.get("model") || (OLDER_FORMS.has(path) ? body.get("name") : undefined) || undefined;
+  for (const field of endpoint?.model ?? UNKNOWN_MODEL) {
+    const named = body.get(field);
+    if (named) return named;
+  }
+  return undefined;
 }
+
+/** At most one read of a machine's list per this, however many requests name models nobody holds. */
+const RELIST_EVERY_MS = 1000;
 
 /**
  * By model: a machine known to hold it (an awake one with the least work, else the one to wake). None known:
@@ -58,32 +65,53 @@ export function byModel({ fleet }: FleetDeps): Dispatch {
     );
     return chosen && fleet.byName.get(chosen.name);
   };
+  // Each machine's list is read again at most once a second, one read shared by every request that misses
+  // meanwhile: made-up model names cost no more than one list per machine per second (without this, each
+  // was a read of every awake machine's list), and a model pulled meanwhile is found within that second.
+  const lists = new Map<string, { at: number; reading?: Promise<unknown> }>();
+  const relistOne = (u: MachineUnit) => {
+    const last = lists.get(u.name);
+    if (last?.reading) return last.reading;
+    if (last && performance.now() - last.at < RELIST_EVERY_MS) return undefined;
+    const entry: { at: number; reading?: Promise<unknown> } = { at: performance.now() };
+    entry.reading = u.machine.tags().finally(() => {
+      entry.reading = undefined;
+    });
+    lists.set(u.name, entry);
+    return entry.reading;
+  };
+  // A request that changes a machine's models (a pull, a create, a copy, a delete) makes its list stale: the
+  // next miss reads it again at once, so a model pulled through the gateway is found right after.
+  const routed = (endpoint: Endpoint | undefined, unit: MachineUnit | undefined) => {
+    if (unit && endpoint?.kind === "manage") lists.delete(unit.name);
+    return unit;
+  };
   const relist = (c: Context) => {
     const key = c.get("apiKey");
     const awake = fleet.units.filter((u) => u.monitor.state === PowerState.on && (!key || mayUseMachine(key, u.name)));
-    return Promise.all(awake.map((u) => u.machine.tags()));
+    return Promise.all(awake.map(relistOne));
   };
   // None known: the lists are read again first (a pull may have just added the model), so this one waits.
-  const afterRelist = async (c: Context, model: string, body: Map<string, string> | null) => {
+  const afterRelist = async (c: Context, endpoint: Endpoint | undefined, model: string, body: Map<string, string> | null) => {
     await relist(c);
-    const path = c.req.path;
-    const unit = pick(model, c) ?? (path === "/api/create" ? pick(body?.get("from"), c) : undefined);
-    if (unit) return unit;
-    if (NEW_MODEL_PATHS.has(path)) return first!;
+    const unit = pick(model, c) ?? (endpoint?.from ? pick(body?.get(endpoint.from), c) : undefined);
+    if (unit) return routed(endpoint, unit)!;
+    if (endpoint?.createsModel) return routed(endpoint, first)!;
     return c.json({ error: `model '${model}' not found on any machine` }, 404);
   };
   return {
     fields: FIELDS,
     choose: (c, body) => {
       const path = c.req.path;
-      const model = modelOf(path, body);
+      const endpoint = endpointFor(c.req.method, path);
+      const model = modelOf(endpoint, path, body);
       if (model === undefined) {
         // An endpoint that runs a model, with a body that names none (or not in its first 64 KB): refused
         // rather than sent to a machine chosen at random.
-        if (body && JSON_ENDPOINTS.test(path)) return c.json({ error: NO_MODEL }, 400);
+        if (body && endpoint && endpoint.model.length > 0) return c.json({ error: NO_MODEL }, 400);
         return first!;
       }
-      return pick(model, c) ?? afterRelist(c, model, body);
+      return routed(endpoint, pick(model, c)) ?? afterRelist(c, endpoint, model, body);
     },
   };
 }

@@ -1,8 +1,9 @@
 import type { Context, MiddlewareHandler, Next } from "hono";
+import { endpointFor, unpinned } from "../core/proxy/endpoints.ts";
 import { mayUseModel } from "./access.ts";
 
-/** The model lists: Ollama's, OpenAI's, the running ones, the old service's; also pinned to one machine. */
-const LISTS = /^((\/machines\/[^/]+)?\/(api\/(tags|ps)|v1\/models)|\/lista_modelos)$/;
+/** The model lists: Ollama's, OpenAI's, the running ones (endpoints.ts), the old service's; also pinned to one machine. */
+const LISTS = { test: (path: string) => path === "/lista_modelos" || endpointFor("GET", unpinned(path))?.lists === true };
 
 /**
  * A key limited to some models sees only those in every model list, so a client's model picker offers

@@ -1,15 +1,17 @@
 import type { Context, MiddlewareHandler, Next } from "hono";
+import { type Endpoint, endpointFor, MODEL_FIELDS, modelInPathOf, unpinned } from "../core/proxy/endpoints.ts";
 import { scanJson } from "../lib/json-scan.ts";
 import { type ApiKey, INFERENCE_PATH, mayUseModel } from "./access.ts";
 import { type BodyLimits, readWhole } from "./body.ts";
 import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";
 
-/** What a key limited to some models may do with Ollama's API: list models, and run one. */
-const LISTS = new Set(["/api/tags", "/api/ps", "/api/version", "/v1/models"]);
-const RUNS = /^\/(api\/(generate|chat|embed|embeddings|show)|v1\/(chat\/completions|completions|embeddings|responses))$/;
-/** Every top-level field that may name a model, in any letter case: Ollama's JSON reader ignores case. */
-const MODEL_FIELDS = new Set(["model", "name", "from", "source", "destination"]);
-const PIN = /^\/machines\/[^/]+/;
+/**
+ * What a key limited to some models may do with Ollama's API (endpoints.ts): read the metadata that names no
+ * model (the lists, the version), and use an endpoint whose JSON body names the model it runs or describes.
+ * Managing models is not among them, whatever the key's role.
+ */
+const lists = (e: Endpoint | undefined) => e?.kind === "metadata" && e.body === "none" && e.model.length === 0 && !e.modelInPath;
+const runs = (e: Endpoint | undefined) => e !== undefined && e.kind !== "manage" && e.kind !== "other" && e.body === "json" && e.model.length > 0;
 
 /**
  * A key limited to some models: every request is checked whole before it goes anywhere. Only the known
@@ -30,13 +32,15 @@ export function modelScope(limits: BodyLimits): MiddlewareHandler {
 
 function checkScope(limits: BodyLimits) {
   return async (c: Context, next: Next, key: ApiKey) => {
-    const path = c.req.path.replace(PIN, "");
-    if (c.req.method === "GET" || c.req.method === "HEAD") {
-      const one = decodedModel(/^\/v1\/models\/(.+)$/.exec(path)?.[1]);
-      if (LISTS.has(path) || (one !== undefined && mayUseModel(key, one))) return next();
-      return refuse(c, key, one !== undefined ? `it may not use the model ${one}` : `it may only list and run models, not ${c.req.method} ${path}`);
+    const path = unpinned(c.req.path);
+    const endpoint = endpointFor(c.req.method, path);
+    if (lists(endpoint)) return next();
+    if (endpoint?.modelInPath) {
+      const one = decodedModel(modelInPathOf(endpoint, path));
+      return mayUseModel(key, one) ? next() : refuse(c, key, `it may not use the model ${one}`);
     }
-    if (c.req.method !== "POST" || !RUNS.test(path)) return refuse(c, key, `it may only list and run models, not ${c.req.method} ${path}`);
+    if (endpoint?.body === "multipart") return refuse(c, key, `it may only use some models, and the model of a form sent to ${path} is not checked`);
+    if (!runs(endpoint)) return refuse(c, key, `it may only list and run models, not ${c.req.method} ${path}`);
     const { bytes, reservation } = await readWhole(c.req.raw, limits, "a request of a key limited to some models");
     try {
       const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH });
@@ -74,8 +78,7 @@ export function refuse(c: Context, key: ApiKey, why: string): Response {
 }
 
 /** A model name from a path, fully decoded (hf.co%2Fuser%2Fm); a malformed one stays as it is and matches nothing. */
-function decodedModel(raw: string | undefined): string | undefined {
-  if (raw === undefined) return undefined;
+function decodedModel(raw: string): string {
   try {
     return decodeURIComponent(raw);
   } catch {

@@ -2,6 +2,7 @@
 // and a comment line every few seconds while the machine boots, then Ollama's stream: SSE parsers skip
 // comments (the standard says so), and the bytes keep the client's and any proxy's read timeout from firing.
 import { ClientGoneError, GatewayError } from "../core/errors.ts";
+import { endpointFor } from "../core/proxy/endpoints.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import type { FieldSpan } from "../lib/json-scan.ts";
 
@@ -23,13 +24,13 @@ export interface WakeProgress {
 /** The top-level field the body scan notes, so that a request's `stream` is known before it waits. */
 export const STREAM_FIELD: ReadonlySet<string> = new Set(["stream"]);
 
-// The OpenAI endpoints whose `"stream": true` answer is Server-Sent Events with OpenAI's error shape.
-const SSE_PATHS = new Set(["/v1/chat/completions", "/v1/completions"]);
-
-/** An OpenAI completion asked for as a stream (`"stream": true`, from the scan of its body). */
+/**
+ * An OpenAI completion asked for as a stream (`"stream": true`, from the scan of its body): the endpoints whose
+ * stream is Server-Sent Events with OpenAI's error shape (`wakeComments` in the endpoint table).
+ */
 export function asksForEventStream(method: string, path: string, bytes: Uint8Array, fields: Map<string, FieldSpan>): boolean {
   const stream = fields.get("stream");
-  return method === "POST" && SSE_PATHS.has(path) && stream?.kind === "literal" && bytes[stream.start] === 0x74; // t(rue)
+  return endpointFor(method, path)?.wakeComments === true && stream?.kind === "literal" && bytes[stream.start] === 0x74; // t(rue)
 }
 
 export interface Waiting {

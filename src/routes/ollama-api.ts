@@ -1,5 +1,5 @@
 import type { AppDeps } from "../deps.ts";
-import { type MetadataSpec, passthroughRouter } from "./passthrough.ts";
+import { documented, type MetadataSpec, passthroughRouter } from "./passthrough.ts";
 
 /** The metadata routes: answered from the cache while the machine sleeps, never waking it. */
 export const API_METADATA: MetadataSpec[] = [
@@ -25,20 +25,7 @@ export function ollamaApiRoutes(deps: AppDeps) {
   return passthroughRouter(deps, {
     tag: "Ollama API (passthrough)",
     prefix: "/api",
-    endpoints: [
-      ["post", "/api/generate", "Generate a completion; streams NDJSON unless `stream` is false"],
-      ["post", "/api/chat", "Chat; streams NDJSON unless `stream` is false"],
-      ["post", "/api/embed", "Embeddings"],
-      ["post", "/api/embeddings", "Embeddings (older endpoint)"],
-      ["post", "/api/pull", "Download a model; streams progress"],
-      ["post", "/api/push", "Upload a model; streams progress"],
-      ["post", "/api/create", "Create a model; streams progress"],
-      ["post", "/api/copy", "Copy a model"],
-      ["delete", "/api/delete", "Delete a model"],
-      ["post", "/api/show", "Show a model's details"],
-      ["head", "/api/blobs/{digest}", "Does a blob exist?"],
-      ["post", "/api/blobs/{digest}", "Upload a blob; the body streams through, never held in memory"],
-    ],
+    endpoints: documented("/api", API_METADATA),
     metadata: API_METADATA,
   });
 }

@@ -1,6 +1,6 @@
 import { openAiModelList, type TagsAnswer } from "../core/machine/metadata-cache.ts";
 import type { AppDeps } from "../deps.ts";
-import { type MetadataSpec, passthroughRouter } from "./passthrough.ts";
+import { documented, type MetadataSpec, passthroughRouter } from "./passthrough.ts";
 
 /** The metadata routes: answered from the cache while the machine sleeps, never waking it. */
 export const V1_METADATA: MetadataSpec[] = [
@@ -17,17 +17,12 @@ export const V1_METADATA: MetadataSpec[] = [
 // A stream that must wait for a wake is answered at once, with comments until Ollama's stream (wake-progress.ts).
 const WAKE_PROGRESS = " (a `stream: true` request that waits for a wake gets its 200 at once and `: waking` comments meanwhile)";
 
-/** Ollama's OpenAI-compatible API under /v1/*, for the openai SDKs, Open WebUI, Continue and LangChain. */
+/** Ollama's OpenAI-compatible API under /v1/*, for the openai SDKs, Open WebUI, Continue and LangChain (and its Anthropic-style /v1/messages, for Claude Code). */
 export function openAiRoutes(deps: AppDeps) {
   return passthroughRouter(deps, {
     tag: "OpenAI-compatible API (passthrough)",
     prefix: "/v1",
-    endpoints: [
-      ["post", "/v1/chat/completions", `Chat completions; Server-Sent Events when \`stream\` is true${WAKE_PROGRESS}`],
-      ["post", "/v1/completions", `Completions${WAKE_PROGRESS}`],
-      ["post", "/v1/embeddings", "Embeddings"],
-      ["get", "/v1/models/{model}", "One model"],
-    ],
+    endpoints: documented("/v1", V1_METADATA, (e) => (e.wakeComments ? e.summary + WAKE_PROGRESS : e.summary)),
     metadata: V1_METADATA,
   });
 }

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { ENDPOINTS, type Endpoint } from "../core/proxy/endpoints.ts";
 import type { AppDeps } from "../deps.ts";
 import { byModel, fleetMetadata, withinScope } from "../http/fleet.ts";
 import { type MetadataRoute, passthrough } from "../http/proxy-handlers.ts";
@@ -44,6 +45,19 @@ export function proxiedRoute(method: Method, path: string, summary: string, tag:
 export const wakeProgress = (deps: AppDeps): WakeProgress => ({ everyMs: deps.wakeProgressMs, logger: deps.logger, redact: deps.redact });
 
 export type MetadataSpec = { path: string; summary: string; union?: "tags" | "models" | "ps" } & MetadataRoute;
+
+/**
+ * The documented endpoints under a prefix, from the endpoint table: each method of each entry, but for the
+ * metadata routes, which are answered on their own (from the cache while the machine sleeps).
+ */
+export function documented(prefix: "/api" | "/v1", metadata: MetadataSpec[], summary = (e: Endpoint) => e.summary): [Method, string, string][] {
+  const apart = new Set(metadata.map((m) => m.path));
+  return ENDPOINTS.filter((e) => e.path.startsWith(`${prefix}/`)).flatMap((e) =>
+    e.methods
+      .filter((m) => !(apart.has(e.path) && (m === "GET" || m === "HEAD")))
+      .map((m): [Method, string, string] => [m.toLowerCase() as Method, e.path, summary(e)]),
+  );
+}
 
 export interface PassthroughSpec {
   tag: string;

@@ -60,6 +60,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** An Ollama-compatible HTTP API that streams like the real one. Emits "aborted" and "finished" with the path. */
 export class FakeOllama extends EventEmitter {
   readonly requests: RecordedRequest[] = [];
+  /** How many times the model list (GET /api/tags) was asked for, recorded or not. */
+  tagsRequests = 0;
   models: FakeModel[];
   blobBytes = 0;
   private gate = Promise.withResolvers<void>();
@@ -93,6 +95,7 @@ export class FakeOllama extends EventEmitter {
       case "GET /api/version":
         return Response.json({ version: "0.12.0-sim" });
       case "GET /api/tags":
+        this.tagsRequests++;
         return Response.json({ models: this.models });
       case "GET /api/ps":
         return Response.json({ models: [] });
