@@ -1,6 +1,7 @@
 import { Cancel, type CancelSignal } from "../../lib/cancel.ts";
 import { type ClientResponse, Http1Client } from "../../lib/http1/client.ts";
-import { InvalidRequestError } from "../../lib/http1/message.ts";
+import { InvalidRequestError, ProtocolError } from "../../lib/http1/message.ts";
+import { ClosedBeforeAnswer } from "../../lib/http1/types.ts";
 import {
   ClientGoneError,
   GatewayError,
@@ -111,9 +112,9 @@ export class OllamaProxy {
       end(upstream.status);
       return new Response(null, { status: upstream.status, headers });
     }
-    // A body of known length is a whole answer Ollama has already produced (streams are chunked): it is
-    // handed over as it is, without the idle watch a generation needs.
-    if (upstream.body instanceof Uint8Array || headers.has("content-length")) {
+    // A small body of known length came whole; any other is watched, a large one of known length too: an
+    // upstream can stall inside a length it promised as well as inside a stream.
+    if (upstream.body instanceof Uint8Array) {
       release();
       end(upstream.status);
       return new Response(upstream.body, { status: upstream.status, headers });
@@ -122,7 +123,13 @@ export class OllamaProxy {
       onIdle: () => {
         this.opts.logger.warn("upstream went silent; stream closed", { path, idle_s: idleMs / 1000 });
         abort.abort(new IdleTimeout());
-        return idleTail(headers, idleMs);
+        return errorTail(headers, `Ollama sent nothing for ${idleMs / 1000} s; stream closed`);
+      },
+      onBroken: (err) => {
+        if (abort.aborted) return null; // cut on purpose (the client went away): nothing broke
+        const error = (err as Error)?.message ?? String(err);
+        this.opts.logger.warn("upstream broke off its answer; stream closed", { path, status: upstream.status, error });
+        return errorTail(headers, `Ollama's answer broke off (${error}); stream closed`);
       },
       onCancel: () => abort.abort(new Error("client went away")),
       onStall: () => {
@@ -141,6 +148,7 @@ export class OllamaProxy {
   private async failure(err: unknown, signal: CancelSignal, req: Request, idleMs: number, path: string): Promise<GatewayError> {
     if (err instanceof GatewayError) return err;
     if (err instanceof InvalidRequestError) return new GatewayError(400, "The request's method, path or headers cannot be forwarded as they are");
+    if (err instanceof ProtocolError && !signal.aborted) return new UpstreamError(`Ollama's answer is malformed: ${err.message}`);
     if (signal.reason instanceof IdleTimeout) {
       // A sleeping host on another subnet can swallow the connection attempt instead of refusing it.
       if (!(await this.opts.machineAnswers())) return new MachineAsleepError("The AI machine is asleep or unreachable");
@@ -150,6 +158,9 @@ export class OllamaProxy {
     if (!(await this.opts.machineAnswers())) {
       return new MachineAsleepError("The AI machine is asleep or unreachable; wake it with POST /arrancar");
     }
+    if (err instanceof ClosedBeforeAnswer) {
+      return new UpstreamError("The upstream closed the connection before answering; the request was not sent again, as Ollama may have acted on it");
+    }
     const code = (err as { code?: string }).code;
     if (code === "ECONNREFUSED" || code === "ConnectionRefused") {
       return new UnavailableError("The AI machine answers, but Ollama refuses connections (is it running?)", RETRY_AFTER_S);
@@ -158,10 +169,13 @@ export class OllamaProxy {
   }
 }
 
-/** The line a streaming client can understand when the upstream stalls: Ollama's own {"error"} shape. */
-function idleTail(headers: Headers, idleMs: number): Uint8Array | null {
+/**
+ * The line a streaming client can understand when the upstream stalls or breaks: Ollama's own {"error"}
+ * shape. None for a body whose length was promised (a line more would break it) or of another type.
+ */
+function errorTail(headers: Headers, why: string): Uint8Array | null {
   if (headers.has("content-length")) return null;
-  const error = JSON.stringify({ error: `ollama-gate: Ollama sent nothing for ${idleMs / 1000} s; stream closed` });
+  const error = JSON.stringify({ error: `ollama-gate: ${why}` });
   const type = headers.get("content-type") ?? "";
   if (type.includes("ndjson")) return new TextEncoder().encode(error + "\n");
   if (type.includes("event-stream")) return new TextEncoder().encode(`data: ${error}\n\n`);

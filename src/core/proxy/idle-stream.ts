@@ -1,6 +1,11 @@
 export interface IdleHooks {
-  /** The upstream went silent: stop it, and return a last chunk for the client (an error line), if any. */
+  /**
+   * The upstream went silent: stop it, and return a last chunk for the client (an error line). Without one
+   * (a body whose type has no error line, or whose length was promised) the client's connection is cut.
+   */
   onIdle: () => Uint8Array | null;
+  /** The upstream's body broke (a malformed chunk, a reset): as onIdle, with the error; left out, the connection is cut. */
+  onBroken?: (err: unknown) => Uint8Array | null;
   /** The client went away. */
   onCancel: (reason: unknown) => void;
   /** The client stopped taking data (its connection is open, but nothing is read) for `idleMs`. */
@@ -42,14 +47,25 @@ export function watchIdle(source: ReadableStream<Uint8Array>, idleMs: number, ho
     clearTimeout(stall);
     hooks.onEnd();
   };
+  /**
+   * Ends the client's stream on the upstream's failure: with a last chunk that says so, or else by cutting
+   * the connection, which a client cannot take for a complete body. The cut gives no reason: Bun writes
+   * the reason a response body fails with to stderr as a multi-line dump; the hook has logged it in one line.
+   */
+  const finish = (tail: Uint8Array | null) => {
+    if (tail) {
+      ctrl.enqueue(tail);
+      ctrl.close();
+    } else {
+      ctrl.error();
+    }
+    reader.cancel().catch(() => {});
+    end();
+  };
   // A timer that fires while its condition no longer holds does nothing: it is re-armed when needed again.
   const onSilence = () => {
     if (!waiting || ended) return;
-    const tail = hooks.onIdle();
-    if (tail) ctrl.enqueue(tail);
-    ctrl.close();
-    reader.cancel().catch(() => {});
-    end();
+    finish(hooks.onIdle());
   };
   const onStall = () => {
     if (!handedOver || ended) return;
@@ -72,9 +88,8 @@ export function watchIdle(source: ReadableStream<Uint8Array>, idleMs: number, ho
       try {
         next = await reader.read();
       } catch (err) {
-        // The upstream connection broke mid-stream: the client sees the stream end in error.
-        if (!ended) ctrl.error(err);
-        end();
+        // The upstream connection broke mid-stream (or was cut meanwhile: then it has ended already).
+        if (!ended) finish(hooks.onBroken?.(err) ?? null);
         return;
       } finally {
         waiting = false;

@@ -5,7 +5,7 @@
 import type { CancelSignal } from "../cancel.ts";
 import { Connection } from "./connection.ts";
 import { type HeaderList, requestHead } from "./message.ts";
-import { type Answer, ClosedBeforeAnswer } from "./types.ts";
+import { type Answer, ClosedBeforeAnswer, NothingSent } from "./types.ts";
 
 export interface ClientRequest {
   method: string;
@@ -34,15 +34,28 @@ export interface ClientOptions {
 
 const NO_BODY = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"]);
 
+/**
+ * The methods sent again when a kept-alive connection closes before their answer (RFC 9110 §9.2.2): the
+ * server may have read the request and acted on it before it went away. PUT and DELETE are idempotent by
+ * the RFC, but Ollama's DELETE /api/delete answers 404 the second time, so it is not resent blindly either.
+ */
+const RESENDABLE = new Set(["GET", "HEAD", "OPTIONS"]);
+
 function piecesOf(body: NonNullable<ClientRequest["body"]> | null): Uint8Array[] | ReadableStream<Uint8Array> | null {
   if (body === null || body instanceof ReadableStream || Array.isArray(body)) return body;
   return [body instanceof ArrayBuffer ? new Uint8Array(body) : body];
 }
 
+/**
+ * Resolves once the event loop has read its sockets again. Called from a socket's callback (a client's
+ * request arriving), the first turn comes before the next poll, so it takes two; a timer's turn would cost
+ * a millisecond.
+ */
+const afterPoll = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+
 export class Http1Client {
   private readonly hostname: string;
   private readonly port: number;
-  private readonly tls: boolean;
   private readonly host: string;
   private readonly basePath: string;
   private readonly idle: { conn: Connection; timer: ReturnType<typeof setTimeout> }[] = [];
@@ -53,10 +66,10 @@ export class Http1Client {
 
   constructor(origin: string, opts: ClientOptions = {}) {
     const url = new URL(origin);
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`not an http(s) URL: ${url.protocol}`);
-    this.tls = url.protocol === "https:";
+    // Ollama speaks plain HTTP on its own network; the gateway builds every Ollama URL as http://.
+    if (url.protocol !== "http:") throw new Error(`the HTTP client speaks plain http:// only, not ${url.protocol}`);
     this.hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
-    this.port = url.port ? Number(url.port) : this.tls ? 443 : 80;
+    this.port = url.port ? Number(url.port) : 80;
     this.host = url.host;
     this.basePath = url.pathname.replace(/\/+$/, "");
     this.readAhead = opts.readAheadBytes ?? 8 * 1024;
@@ -72,14 +85,16 @@ export class Http1Client {
     const framing = streamed ? "transfer-encoding: chunked" : length > 0 || !NO_BODY.has(req.method) ? `content-length: ${length}` : null;
     const head = requestHead(req.method, this.basePath + req.target, this.host, req.headers, framing);
     const exchange = { method: req.method, head, body: raw, onUploadProgress: req.onUploadProgress };
-    // A kept-alive connection may have been closed by the server meanwhile: then the request is sent
-    // again on a new one — only when its body can be sent again, so a streamed upload always gets a new one.
-    const reused = streamed ? null : this.takeIdle();
+    // A kept-alive connection may have been closed by the server meanwhile: then the request is sent again
+    // on a new one, if that cannot act twice — nothing of it went out, or its method is idempotent — and its
+    // body can be sent again (a streamed upload always gets a new connection).
+    const reused = streamed ? null : await this.takeIdle();
     if (reused) {
       try {
         return await reused.exchange(exchange, req.signal);
       } catch (err) {
-        if (!(err instanceof ClosedBeforeAnswer) || req.signal?.aborted) throw err;
+        const resend = err instanceof NothingSent || (err instanceof ClosedBeforeAnswer && RESENDABLE.has(req.method));
+        if (!resend || req.signal?.aborted) throw err;
       }
     }
     const conn = await this.connect(req.signal);
@@ -90,7 +105,7 @@ export class Http1Client {
   /** A new connection; given up when the signal aborts first (a sleeping host may never answer a SYN). */
   private connect(signal?: CancelSignal): Promise<Connection> {
     signal?.throwIfAborted();
-    const opening = Connection.open(this.hostname, this.port, this.tls, { readAheadBytes: this.readAhead, onReceived: this.onReceived });
+    const opening = Connection.open(this.hostname, this.port, { readAheadBytes: this.readAhead, onReceived: this.onReceived });
     if (!signal) return opening;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
@@ -108,10 +123,20 @@ export class Http1Client {
     });
   }
 
-  private takeIdle(): Connection | null {
+  /**
+   * A kept-alive connection, if one is fit for another exchange. Bytes an upstream sent on an idle connection
+   * (or its FIN) may still wait in the kernel, unread: taken as they are, they would be read as this request's
+   * answer. The event loop polls its sockets once first (see afterPoll); the connection they arrive on then
+   * closes itself (Connection.onData). What comes while the request is under way cannot be told from its
+   * answer, in HTTP/1.1, by any client.
+   */
+  private async takeIdle(): Promise<Connection | null> {
+    if (this.idle.length === 0) return null;
+    await afterPoll();
     for (let e = this.idle.pop(); e; e = this.idle.pop()) {
       clearTimeout(e.timer);
-      if (e.conn.isOpen) return e.conn;
+      if (e.conn.reusable) return e.conn;
+      e.conn.end();
     }
     return null;
   }

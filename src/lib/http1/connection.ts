@@ -5,7 +5,7 @@ import type { Socket } from "bun";
 import type { CancelSignal } from "../cancel.ts";
 import { type BodyDecoder, decoderFor } from "./decoders.ts";
 import { framingOf, HeadReader, ProtocolError, type ResponseHead } from "./message.ts";
-import { type Answer, ClosedBeforeAnswer, type Exchange, WHOLE_BODY_BYTES } from "./types.ts";
+import { type Answer, ClosedBeforeAnswer, type Exchange, NothingSent, WHOLE_BODY_BYTES } from "./types.ts";
 import { sendChunked, sendPieces } from "./upload.ts";
 
 export interface ConnectionOptions {
@@ -18,6 +18,8 @@ export class Connection {
   private socket: Socket<Connection> | null = null;
   private headReader = new HeadReader();
   private gotBytes = false;
+  /** Bytes of this exchange's request the socket took: none, and a failed request can be sent again. */
+  private sent = 0;
   private answered: PromiseWithResolvers<Answer> | null = null;
   private decoder: BodyDecoder | null = null;
   private ctrl: ReadableStreamDefaultController<Uint8Array> | null = null;
@@ -38,16 +40,17 @@ export class Connection {
 
   constructor(private readonly opts: ConnectionOptions) {}
 
-  static async open(hostname: string, port: number, tls: boolean, opts: ConnectionOptions): Promise<Connection> {
+  static async open(hostname: string, port: number, opts: ConnectionOptions): Promise<Connection> {
     const conn = new Connection(opts);
-    conn.socket = await Bun.connect<Connection>({ hostname, port, tls, data: conn, socket: HANDLERS });
+    conn.socket = await Bun.connect<Connection>({ hostname, port, data: conn, socket: HANDLERS });
     // A request goes out in one write; an upload's pieces must not wait for the last one's ACK.
     conn.socket.setNoDelay(true);
     return conn;
   }
 
-  get isOpen(): boolean {
-    return !this.closed;
+  /** Open, idle and in step: no exchange under way, nothing unasked received (that closes it), not half-closed by the peer. */
+  get reusable(): boolean {
+    return !this.closed && !this.answered && !this.decoder && !this.uploading;
   }
 
   /** Sends a request and resolves with the answer's head; its body follows as the stream in it. */
@@ -56,6 +59,7 @@ export class Connection {
     const answered = this.answered.promise;
     this.headReader = new HeadReader();
     this.gotBytes = false;
+    this.sent = 0;
     this.method = ex.method;
     if (signal?.aborted) {
       this.destroy(signal.reason);
@@ -86,11 +90,20 @@ export class Connection {
   private async write(bytes: Uint8Array): Promise<void> {
     let off = 0;
     while (!this.closed) {
-      off += this.socket!.write(off === 0 ? bytes : bytes.subarray(off));
+      const n = this.socket!.write(off === 0 ? bytes : bytes.subarray(off));
+      // -1: the socket is closing and took nothing (adding it would send the wrong bytes next).
+      if (n < 0) break;
+      off += n;
+      this.sent += n;
       if (off >= bytes.length) return;
       await new Promise<void>((resolve) => (this.drainWaiter = resolve));
     }
-    throw new ClosedBeforeAnswer("the upstream closed the connection while the request was being sent");
+    throw this.closedBeforeAnswer();
+  }
+
+  private closedBeforeAnswer(): ClosedBeforeAnswer {
+    if (this.sent === 0) return new NothingSent("the upstream closed the connection before the request was sent");
+    return new ClosedBeforeAnswer("the upstream closed the connection before answering");
   }
 
   onDrain(): void {
@@ -126,17 +139,27 @@ export class Connection {
     if (framing.kind === "length" && framing.bytes <= WHOLE_BODY_BYTES) {
       // The answer is handed over once its body is complete (until then, `answered` stays pending).
       this.whole = { head, bytes: new Uint8Array(framing.bytes), at: 0 };
-    } else {
-      const answered = this.answered!;
-      this.answered = null;
-      answered.resolve({ ...head, body: this.decoder.done ? null : this.bodyStream() });
-      if (this.decoder.done) {
-        // Bytes after an answer without a body: the server is confused, the connection is not reused.
-        if (rest.length > 0) this.reuse = false;
-        return this.finishBody();
-      }
+      if (rest.length > 0) this.feedBody(rest);
+      return;
     }
+    if (this.decoder.done) {
+      this.resolveAnswer({ ...head, body: null });
+      // Bytes after an answer without a body: the server is confused, the connection is not reused.
+      if (rest.length > 0) this.reuse = false;
+      return this.finishBody();
+    }
+    const body = this.bodyStream();
+    // What came with the head is decoded before the head is handed over: a body broken from its first
+    // bytes (a bad chunk size) fails the answer itself, which the caller can still turn into a status.
     if (rest.length > 0) this.feedBody(rest);
+    this.resolveAnswer({ ...head, body });
+    if (!this.decoder) this.maybeReusable(); // the whole body came with the head
+  }
+
+  private resolveAnswer(answer: Answer): void {
+    const answered = this.answered;
+    this.answered = null;
+    answered?.resolve(answer);
   }
 
   /**
@@ -165,8 +188,7 @@ export class Connection {
       if (used < chunk.length) this.reuse = false;
       this.ctrl?.close();
       if (this.whole) {
-        this.answered?.resolve({ ...this.whole.head, body: this.whole.bytes });
-        this.answered = null;
+        this.resolveAnswer({ ...this.whole.head, body: this.whole.bytes });
         this.whole = null;
       }
       this.finishBody();
@@ -210,11 +232,8 @@ export class Connection {
       return;
     }
     // Nothing of an answer came: the connection was closed or reset under the request (on a kept-alive
-    // connection, the server's idle close racing our send), which the client may send again.
-    const why = this.gotBytes
-      ? (err ?? new ProtocolError("the upstream closed the connection mid-answer"))
-      : new ClosedBeforeAnswer("the upstream closed the connection before answering");
-    this.fail(why);
+    // connection, the server's idle close racing our send); the client decides whether it may send it again.
+    this.fail(this.gotBytes ? (err ?? new ProtocolError("the upstream closed the connection mid-answer")) : this.closedBeforeAnswer());
   }
 
   /** Ends the exchange with `reason`, whatever its state, and drops the connection. */

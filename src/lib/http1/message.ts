@@ -97,6 +97,10 @@ export class HeadReader {
   private pending: Uint8Array | null = null;
 
   push(chunk: Uint8Array): { head: ResponseHead; rest: Uint8Array } | null {
+    // Empty lines before a status line are skipped, as a server skips them before a request line (RFC 9112
+    // §2.2): a stray CRLF a sloppy upstream sent after its last answer must not fail the next one.
+    if (!this.pending) chunk = chunk.subarray(leadingEmptyLines(chunk));
+    if (chunk.length === 0) return null;
     const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     const end = headEnd(buf);
     if (end < 0) {
@@ -110,6 +114,12 @@ export class HeadReader {
     if (head.status >= 200) return { head, rest };
     return rest.length > 0 ? this.push(rest) : null;
   }
+}
+
+function leadingEmptyLines(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length && (bytes[i] === 13 || bytes[i] === 10)) i++;
+  return i;
 }
 
 /** How the body of a response to `method` with this head is delimited (RFC 9112 §6.3). */

@@ -22,7 +22,13 @@ export interface Answer extends ResponseHead {
  */
 export const WHOLE_BODY_BYTES = 64 * 1024;
 
-/** The connection closed before any byte of an answer came: a reused connection the server had dropped. */
+/**
+ * The connection closed before any byte of an answer came: a reused connection the server had dropped, or
+ * a server that read the request and went away (a crash, a restart). The request may have been acted on.
+ */
 export class ClosedBeforeAnswer extends Error {
   readonly code = "ECONNRESET";
 }
+
+/** The connection closed before a byte of the request went out: nothing can have been acted on. */
+export class NothingSent extends ClosedBeforeAnswer {}
