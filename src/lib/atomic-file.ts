@@ -5,7 +5,7 @@ let counter = 0;
 
 /**
  * Writes a whole file or nothing: a crash mid-write leaves the old file, never half of the new one. Once
- * this resolves the new file survives a power cut too: the temp file's bytes are flushed before the
+ * this resolves the new file survives a power cut too: the temp file's bytes are flushed (fdatasync) before the
  * rename (else the rename may reach the disk first, and a crash leave an empty file under the real name),
  * and the directory after it (else the rename itself may be lost).
  */
@@ -16,7 +16,7 @@ export async function writeFileAtomic(file: string, text: string): Promise<void>
   const handle = await open(tmp, "w");
   try {
     await handle.writeFile(text);
-    await handle.sync();
+    await handle.datasync(); // the bytes and the size; the file's times need not reach the disk first
   } catch (err) {
     await handle.close();
     await rm(tmp, { force: true }); // a full disk must not also fill it with half-written temp files

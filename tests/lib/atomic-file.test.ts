@@ -37,7 +37,7 @@ test("a write that cannot be done fails and leaves the old file as it was", asyn
 });
 
 // strace shows the order of the system calls; without it there is nothing to look at.
-test.skipIf(!Bun.which("strace"))("the temp file is fsynced before the rename, and the directory after it", async () => {
+test.skipIf(!Bun.which("strace"))("the temp file is flushed (fdatasync) before the rename, and the directory (fsync) after it", async () => {
   const d = dir();
   const file = join(d, "status.json");
   const script = join(d, "write.ts");
