@@ -3,6 +3,7 @@ import { ClientGoneError, PayloadTooLargeError, SlowBodyError, UnavailableError 
 import { currentActor } from "../lib/actor.ts";
 import type { Reservation, ShareBudget } from "../lib/byte-budget.ts";
 import { type RateFloor, wholeBodyMs, withRateFloor } from "../lib/rate-floor.ts";
+import { clientAddress, clientOf } from "./throttle.ts";
 
 /**
  * How bodies held in memory are bounded: per request (`maxBytes`), and all together — the first 64 KB of
@@ -40,13 +41,12 @@ export const watchedUpload = (body: ReadableStream<Uint8Array>, floor: RateFloor
 
 /**
  * Whose share of the body pools a request counts against: its key's (every route that reads a body needs
- * one), or its address's when it came without.
+ * one), or its address's (an IPv6 one by its /64, as the throttles count) when it came without.
  */
 export function holderOf(c?: Context): string {
   const key = c?.get("apiKey")?.name ?? currentActor();
   if (key !== undefined) return `key ${key}`;
-  const server = c?.env as { requestIP?: (req: Request) => { address: string } | null } | undefined;
-  return `address ${(c && server?.requestIP?.(c.req.raw)?.address) ?? "unknown"}`;
+  return `address ${c ? clientOf(clientAddress(c)) : "unknown"}`;
 }
 
 /**
