@@ -18,6 +18,7 @@ import { POWER_STATES, SHUTDOWN_REASONS } from "./core/power/states.ts";
 import { StatusStore } from "./core/power/status-store.ts";
 import type { PowerTelemetry } from "./core/power/telemetry.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
+import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
@@ -65,6 +66,8 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   logger: Logger;
   redact: (text: string) => string;
   events: EventLog;
+  /** The live event streams (GET /events), bounded; ended when their key is revoked. */
+  eventStreams: EventStreams;
   metrics: GateMetrics;
   /** How request bodies held in memory are bounded, per kind of route; the same two memory pools for all. */
   bodies: { management: BodyLimits; legacy: BodyLimits; passthrough: BodyLimits };
@@ -200,6 +203,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     states: POWER_STATES,
     reasons: SHUTDOWN_REASONS,
     labelled: config.machines.length > 1,
+    eventStreams: () => eventStreams.size,
     machines: () =>
       units.map((u) => ({
         name: u.name,
@@ -234,8 +238,10 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   });
   const sessions = new SessionStore({ file: sessionsFile, keys: () => keys.ring.identities, logger, now });
   const ui = { sessions, throttle: new LoginThrottle(now), logins: new LoginRate(now) };
+  const eventStreams = new EventStreams(events, (reason) => metrics.eventStreamsDropped.inc({ reason }));
+  keys.onReload(() => eventStreams.recheck());
   const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;
-  return { ...unit, fleet, config, logger, redact, events, metrics, bodies, ui, keys, version: pkg.version, wakeProgressMs, requestSeen };
+  return { ...unit, fleet, config, logger, redact, events, eventStreams, metrics, bodies, ui, keys, version: pkg.version, wakeProgressMs, requestSeen };
 }
 
 // Metric labels must stay few: blob digests and unknown paths are folded.

@@ -6,11 +6,13 @@ import { allKeys } from "../keys-file.ts";
 import { KeyRing } from "./access.ts";
 
 /**
- * The keys in force. KEYS_FILE is read again on SIGHUP: a revoked key stops working at once, running
- * streams go on, and a file with a problem keeps the keys as they were (the log says why).
+ * The keys in force. KEYS_FILE is read again on SIGHUP: a revoked key stops working at once, proxied
+ * streams already running go on, those who listen (the event streams) hear of it, and a file with a
+ * problem keeps the keys as they were (the log says why).
  */
 export class Keys {
   ring: KeyRing;
+  private readonly listeners = new Set<() => void>();
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
@@ -46,6 +48,13 @@ export class Keys {
     };
   }
 
+  /** Called after each successful reload, the new keys in force; returns the unsubscribe. */
+  onReload(listener: () => void): () => void {
+    const once = () => listener(); // wrapped: a listener added twice is called twice, and each unsubscribe removes its own
+    this.listeners.add(once);
+    return () => void this.listeners.delete(once);
+  }
+
   /** Re-reads KEYS_FILE; true when the new keys are in force. */
   reload(env: Record<string, string | undefined> = process.env): boolean {
     const file = this.config.keysFile;
@@ -58,6 +67,13 @@ export class Keys {
     this.newSecrets(loaded.plain);
     this.ring = new KeyRing(loaded.keys);
     this.logger.info("KEYS_FILE reloaded", { keys: loaded.keys.map((k) => `${k.name} (${k.role})`) });
+    for (const l of [...this.listeners]) {
+      try {
+        l();
+      } catch (err) {
+        this.logger.error("a listener to the keys' reload failed", { err });
+      }
+    }
     return true;
   }
 }

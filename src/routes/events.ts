@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { streamSSE } from "hono/streaming";
-import { EVENT_TYPES, EventType } from "../core/telemetry/events.ts";
+import { EVENT_TYPES, EventType, type GateEvent } from "../core/telemetry/events.ts";
 import type { AppDeps } from "../deps.ts";
-import { createRouter, documentedAs, errorResponses, jsonContent } from "../http/router.ts";
-import { keepConnectionOpen } from "../server.ts";
+import { type ApiKey, type KeyRing, mayUseMachine, refusal } from "../http/access.ts";
+import { createRouter, documentedAs, ErrorSchema, errorResponses, jsonContent } from "../http/router.ts";
+import { connectionTimeout, keepConnectionOpen } from "../server.ts";
 
 const EventSchema = z
   .object({ id: z.number().int(), type: z.enum(EventType), at: z.string(), machine: z.string(), data: z.record(z.string(), z.unknown()) })
@@ -16,53 +16,60 @@ const stream = createRoute({
   path: "/events",
   tags: ["Events"],
   summary: "Server-Sent Events: every decision as it happens",
-  description: `One SSE message per event, its \`event:\` field the type: ${TYPES}. A comment is sent every 15 s to keep proxies from closing the stream.`,
-  responses: { 200: { description: "An endless text/event-stream", content: { "text/event-stream": { schema: z.string() } } }, ...errorResponses() },
+  description:
+    `One SSE message per event, its \`event:\` field the type: ${TYPES}. A comment is sent every 15 s to keep proxies from closing the stream. ` +
+    "A key limited to some machines sees only their events. A reader that falls behind (256 events or 256 KB waiting, or nothing " +
+    "taken for 30 s), or whose key is revoked or may no longer read events, gets a last `error` event (data: `{detail}`) when it " +
+    "can take it, and the stream ends; reconnect, and read /events/history for what was missed. At most 64 streams are open at once.",
+  responses: {
+    200: { description: "An endless text/event-stream", content: { "text/event-stream": { schema: z.string() } } },
+    ...errorResponses(),
+    503: { description: "Too many event streams are open (64); see Retry-After", content: { "application/json": { schema: ErrorSchema } } },
+  },
 });
 
 const history = createRoute({
   method: "get",
   path: "/events/history",
   tags: ["Events"],
-  summary: "The last 200 events, oldest first",
+  summary: "The last 200 events, oldest first (a key limited to some machines: theirs only)",
   responses: { 200: jsonContent(z.object({ events: z.array(EventSchema) }), "Recent events"), ...errorResponses() },
 });
 
-export function eventRoutes({ events }: AppDeps) {
+export function eventRoutes({ events, eventStreams, keys }: AppDeps) {
   const router = createRouter();
   router.openapi(stream, (c) => {
+    const key = c.get("apiKey");
+    // Events name machines and keys (lease holders, who caused what), never a model: a key limited to some
+    // machines sees only theirs, and one limited to some models has nothing in them to hide.
+    const accept = (e: GateEvent) => !key || mayUseMachine(key, e.machine);
+    const revoked = () => (key ? revokedWhy(key, keys.ring) : null);
+    const body = eventStreams.subscribe({ accept, revoked, hangUp: () => connectionTimeout(c, 1) });
+    if (!body) {
+      const detail = `Too many event streams are open (${eventStreams.limits.maxStreams}); try again later`;
+      return c.json({ detail }, 503, { "retry-after": "30" });
+    }
     keepConnectionOpen(c);
-    const res = streamSSE(c, async (sse) => {
-      let wake: () => void = () => {};
-      const queue: string[] = [];
-      const unsubscribe = events.subscribe((e) => {
-        queue.push(JSON.stringify(e));
-        wake();
-      });
-      sse.onAbort(() => {
-        unsubscribe();
-        wake();
-      });
-      // Bun sends the headers with the first bytes: say hello at once so the client knows it is connected.
-      await sse.write(": connected\n\n");
-      while (!sse.aborted) {
-        while (queue.length > 0) {
-          const data = queue.shift()!;
-          await sse.writeSSE({ data, event: JSON.parse(data).type, id: String(JSON.parse(data).id) });
-        }
-        // Sleeps until an event arrives, the client leaves, or it is time for a keep-alive comment.
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 15_000);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        if (queue.length === 0 && !sse.aborted) await sse.write(": keep-alive\n\n");
-      }
-    });
-    return documentedAs(stream, res);
+    return documentedAs(stream, c.body(body, 200, { "content-type": "text/event-stream", "cache-control": "no-cache" }));
   });
-  router.openapi(history, (c) => c.json({ events: events.history() }, 200));
+  router.openapi(history, (c) => {
+    const key = c.get("apiKey");
+    const all = events.history();
+    return c.json({ events: key?.machines ? all.filter((e) => mayUseMachine(key, e.machine)) : all }, 200);
+  });
   return router;
+}
+
+/**
+ * Why a stream opened with `was` may no longer read events now that the keys changed, or null. A key is
+ * found again by its secret's hash (a dashboard session's too): gone, demoted below reading events, or
+ * given other machines (its stream's filter would be out of date) ends the stream; reconnecting decides anew.
+ */
+function revokedWhy(was: ApiKey, ring: KeyRing): string | null {
+  const now = ring.byIdentity(was.identity);
+  if (!now) return "the key of this stream was revoked";
+  if (refusal(now.role, "GET", "/events")) return `the key ${now.name} may no longer read events (its role is now ${now.role})`;
+  const same = (a: readonly string[] | null, b: readonly string[] | null) => (a === null ? b === null : b !== null && a.join("\n") === b.join("\n"));
+  if (!same(now.machines, was.machines)) return `the machines the key ${now.name} may use changed: reconnect`;
+  return null;
 }

@@ -20,6 +20,8 @@ export interface MetricsOptions {
    * the series it always had; with a fleet every per-machine series has a `machine` label.
    */
   labelled: boolean;
+  /** The live event streams (GET /events) open now, read at each scrape. */
+  eventStreams?: () => number;
 }
 
 /** What one machine's modules count: its power telemetry, and its proxied requests. */
@@ -43,6 +45,7 @@ export class GateMetrics {
   readonly powerActions: Counter;
   readonly webhookFailures: Counter;
   readonly requestsByKey: Counter;
+  readonly eventStreamsDropped: Counter;
 
   constructor(private readonly opts: MetricsOptions) {
     const r = this.registry;
@@ -60,6 +63,14 @@ export class GateMetrics {
     this.webhookFailures = r.add(
       new Counter("ollama_gate_webhook_failures_total", "Events not delivered to a webhook or ntfy, by target (webhook 1, …, ntfy), kind and reason"),
     );
+    // By reason only (behind, revoked): never by client or key, so the series stay two.
+    this.eventStreamsDropped = r.add(
+      new Counter(
+        "ollama_gate_event_subscribers_dropped_total",
+        "Event streams (GET /events) the gateway ended: its reader fell behind, or its key was revoked",
+      ),
+    );
+    r.add(new Gauge("ollama_gate_event_subscribers", "Event streams (GET /events) open now", () => [[{}, opts.eventStreams?.() ?? 0]]));
     const each = (read: (m: LiveMachine) => [Record<string, string>, number][]) => () =>
       opts.machines().flatMap((m) => read(m).map(([labels, v]): [Record<string, string>, number] => [{ ...this.labels(m.name), ...labels }, v]));
     r.add(
