@@ -2,8 +2,11 @@
 // reaches the upstream, what reaches the client, what the log says. Issue 21, items 4, 9, 10 and 11.
 import { afterEach, describe, expect, test } from "bun:test";
 import { once } from "node:events";
+import { join } from "node:path";
+import { simEnv } from "../src/sim/env.ts";
 import { type HostileOllama, startHostileOllama } from "../src/sim/hostile-ollama.ts";
-import { type Harness, json, startHarness } from "./helpers.ts";
+import { SimulatedMachine } from "../src/sim/machine.ts";
+import { type Harness, json, KEY, SSH_PASS, startHarness, tempDir } from "./helpers.ts";
 
 let h: Harness | undefined;
 let up: HostileOllama | undefined;
@@ -166,4 +169,47 @@ describe("a broken chunked answer keeps its status, or ends as a timeout does (i
     expect(events).toHaveLength(3);
     expect(JSON.parse(events[2]!.replace(/^data: /, "")).error).toContain("chunk");
   });
+});
+
+test("the gateway process writes what a hostile upstream did as JSON lines only: no stack dump on stderr", async () => {
+  up = await startHostileOllama();
+  const sim = await new SimulatedMachine({ sshUser: "ia", sshPassword: SSH_PASS }).start({ on: true });
+  const { dir, cleanup } = tempDir();
+  const env = simEnv(sim, { OLLAMA_PORT: String(up.port), API_KEYS: KEY, SSH_USER: "ia", SSH_PASS, HOST: "127.0.0.1", PORT: "0" });
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "..", "src", "index.ts")], {
+    cwd: dir, // no .env of the repository's is read
+    env: { PATH: process.env.PATH ?? "", ...env, STATUS_FILE: join(dir, "status.json"), PROXY_TIMEOUT_GENERATE_S: "0.5" } as Record<string, string>,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let stderr = "";
+  const statuses: number[] = [];
+  const pumped = (async () => {
+    for await (const chunk of proc.stderr) stderr += new TextDecoder().decode(chunk);
+  })();
+  try {
+    const deadline = Date.now() + 10_000;
+    while (!/"url":"http:/.test(stderr) && Date.now() < deadline) await Bun.sleep(20);
+    const url = /"url":"(http:[^"]+)"/.exec(stderr)![1]!;
+    const call = (path: string, body: unknown) => fetch(url + path, { method: "POST", headers: { "X-API-Key": KEY }, body: JSON.stringify(body) });
+    for (const mode of ["chunk-size-long", "chunk-size-negative-later", "stalled-length"]) {
+      const res = await call("/api/chat", { model: `hostile:${mode}`, messages: [] }).catch(() => null);
+      statuses.push(res?.status ?? 0); // 0: no status at all (a reset)
+      if (res) await outcome(res, 5000);
+    }
+    const res = await call("/v1/chat/completions", { model: "hostile:chunk-size-long-later", messages: [], stream: true }).catch(() => null);
+    statuses.push(res?.status ?? 0);
+    if (res) await outcome(res, 5000);
+    while (stderr.split("upstream broke off its answer").length < 3 && Date.now() < deadline) await Bun.sleep(20);
+  } finally {
+    proc.kill();
+    await proc.exited;
+    await pumped;
+    await sim.stop();
+    cleanup();
+  }
+  const lines = stderr.split("\n").filter(Boolean);
+  expect(lines.filter((l) => !l.startsWith("{") || !JSON.parse(l))).toEqual([]);
+  expect(statuses).toEqual([502, 200, 200, 200]);
+  expect(lines.filter((l) => l.includes("upstream broke off its answer"))).toHaveLength(2);
 });
