@@ -6,11 +6,13 @@ import { cpus, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { bigBodies } from "./hostile/big.ts";
 import { container as makeContainer } from "./hostile/container.ts";
+import { stalledEventReaders } from "./hostile/events.ts";
 import { fuzz } from "./hostile/fuzz.ts";
 import { call, settle } from "./hostile/gate.ts";
 import { leases } from "./hostile/leases.ts";
 import { loginFlood } from "./hostile/logins.ts";
 import { Tally } from "./hostile/measure.ts";
+import { madeUpPaths } from "./hostile/paths.ts";
 import { type Report, render } from "./hostile/report.ts";
 import { type Outcome, type Row, runScenario, type ScenarioFn } from "./hostile/scenario.ts";
 import { settings } from "./hostile/settings.ts";
@@ -47,6 +49,8 @@ const SCENARIOS: [string, ScenarioFn][] = [
   ["6 leases", leases],
   ["7 slowloris", slowloris],
   ["8 login flood", loginFlood],
+  ["9 made-up paths", madeUpPaths],
+  ["10 stalled event readers", stalledEventReaders],
 ];
 
 function machine(): Report["machine"] {

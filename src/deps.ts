@@ -17,6 +17,7 @@ import { KeepOnSchedule } from "./core/power/schedule.ts";
 import { POWER_STATES, SHUTDOWN_REASONS } from "./core/power/states.ts";
 import { StatusStore } from "./core/power/status-store.ts";
 import type { PowerTelemetry } from "./core/power/telemetry.ts";
+import { labelOf } from "./core/proxy/endpoints.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
 import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
@@ -184,7 +185,8 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
       const done = background ? () => {} : activity.begin();
       return (status) => {
         done();
-        counts.proxied(routeLabel(path), status);
+        // Labels come from the endpoint table only: blob digests and made-up paths are folded, so they stay few.
+        counts.proxied(labelOf(path), status);
       };
     },
   });
@@ -242,10 +244,4 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   keys.onReload(() => eventStreams.recheck());
   const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;
   return { ...unit, fleet, config, logger, redact, events, eventStreams, metrics, bodies, ui, keys, version: pkg.version, wakeProgressMs, requestSeen };
-}
-
-// Metric labels must stay few: blob digests and unknown paths are folded.
-function routeLabel(path: string): string {
-  if (path.startsWith("/api/blobs/")) return "/api/blobs";
-  return /^\/(api|v1)\/[a-z/]+$/.test(path) && path.length < 40 ? path : path.startsWith("/v1/") ? "/v1/other" : "/api/other";
 }

@@ -22,7 +22,7 @@ afterAll(async () => {
   cleanup();
 });
 
-const post = (key: string, path: string, body: BodyInit, type = "application/json") =>
+const post = (key: string, path: string, body: string | FormData, type = "application/json") =>
   fetch(h.url + path, { method: "POST", headers: { "x-api-key": key, ...(type ? { "content-type": type } : {}) }, body });
 const forwarded = (path: string) => h.sim.ollama.requests.filter((r) => r.path === path).length;
 

@@ -26,6 +26,10 @@ export const settings = {
   maxLeases: num("HOSTILE_MAX_LEASES", 1024),
   rateIterations: num("HOSTILE_RATE_ITERATIONS", 300),
   rateClients: num("HOSTILE_RATE_CLIENTS", 8),
+  /** Made-up /api/… paths from an inference key (scenario "made-up paths"), how many at a time, and for how long at most. */
+  paths: num("HOSTILE_PATHS", 60_000),
+  pathClients: num("HOSTILE_PATH_CLIENTS", 64),
+  pathsMaxS: num("HOSTILE_PATHS_MAX_S", 120),
   slowloris: num("HOSTILE_SLOWLORIS", 200),
   slowlorisS: num("HOSTILE_SLOWLORIS_S", 10),
   slowlorisByteMs: num("HOSTILE_SLOWLORIS_BYTE_MS", 200),
@@ -69,5 +73,7 @@ export interface Ctx {
   key: string;
   /** A key of the `user` role (KEYS_FILE), for the scenarios a low-privilege client runs. */
   userKey: string;
+  /** A key of the `inference` role (KEYS_FILE): it may only use Ollama's API. */
+  inferenceKey: string;
   statusFile: string;
 }

@@ -45,8 +45,10 @@ const basics = () => Object.fromEntries(passed().flatMap((k) => (process.env[k] 
 export async function startAll(dir: string, st: Settings, wrap: (command: string[]) => string[] = (c) => c): Promise<Started> {
   const key = "hostile-" + crypto.randomUUID();
   const userKey = "hostile-user-" + crypto.randomUUID();
+  const inferenceKey = "hostile-inference-" + crypto.randomUUID();
   const keysFile = join(dir, "keys.yaml");
-  writeFileSync(keysFile, `keys:\n  - { name: bench-user, key: ${userKey}, role: user }\n`);
+  const inference = `  - { name: bench-inference, key: ${inferenceKey}, role: inference }\n`;
+  writeFileSync(keysFile, `keys:\n  - { name: bench-user, key: ${userKey}, role: user }\n${inference}`);
   const sshPass = "ssh-" + crypto.randomUUID();
   const sudoPass = "sudo-" + crypto.randomUUID();
   const sim = await start("sim", [process.execPath, join(import.meta.dir, "sim.ts")], {
@@ -86,7 +88,7 @@ export async function startAll(dir: string, st: Settings, wrap: (command: string
     ready: (line) => line.match(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)?.[1],
   });
   const url = gateway.value;
-  const ctx: Ctx = { url, port: Number(new URL(url).port), pid: gateway.child.pid, simPid: sim.child.pid, key, userKey, statusFile };
+  const ctx: Ctx = { url, port: Number(new URL(url).port), pid: gateway.child.pid, simPid: sim.child.pid, key, userKey, inferenceKey, statusFile };
   return { ctx, gateway: gateway.child, sim: sim.child };
 }
 

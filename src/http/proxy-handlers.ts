@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { ClientGoneError, GatewayError, MachineAsleepError, RETRY_AFTER_S, UnavailableError, UpstreamError } from "../core/errors.ts";
 import type { CachedAnswer } from "../core/machine/metadata-cache.ts";
 import { isAsleep, isUp } from "../core/power/states.ts";
+import { bodyAt, unpinned } from "../core/proxy/endpoints.ts";
 import type { ForwardOverrides } from "../core/proxy/forward.ts";
 import type { AppDeps, MachineUnit } from "../deps.ts";
 import { topLevelStrings } from "../lib/json-prefix.ts";
@@ -173,12 +174,13 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
   };
 }
 
-// A body that says it is JSON, or one sent untyped (as some clients do) to an endpoint that takes JSON. Blobs
-// are binary, and an endpoint this gateway does not know yet gets its body as it is.
-export const JSON_ENDPOINTS =
-  /^\/(api\/(generate|chat|embed|embeddings|pull|push|create|copy|delete|show)|v1\/(chat\/completions|completions|embeddings|responses))$/;
-const isJsonBody = (path: string, type: string | null) =>
-  !path.startsWith("/api/blobs/") && (type ? /[/+]json\b/i.test(type) : JSON_ENDPOINTS.test(path));
+// A body that says it is JSON, or one sent untyped (as some clients do) to an endpoint that takes JSON (the
+// endpoint table says which). Blobs are binary, and an endpoint this gateway does not know gets its body as it is.
+export const JSON_ENDPOINTS = { test: (path: string) => bodyAt(unpinned(path)) === "json" };
+const isJsonBody = (path: string, type: string | null) => {
+  const body = bodyAt(unpinned(path));
+  return body !== "binary" && (type ? /[/+]json\b/i.test(type) : body === "json");
+};
 
 export interface MetadataRoute {
   /** Where the cached answer is read from (and a fresh one saved); none: nothing is cached. */

@@ -12,19 +12,14 @@ import {
   UpstreamTimeoutError,
 } from "../errors.ts";
 import type { Logger } from "../telemetry/logger.ts";
+import { type TimeoutClass, timeoutOf } from "./endpoints.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import { watchIdle } from "./idle-stream.ts";
 
-export type TimeoutClass = "generate" | "pull" | "default";
+export type { TimeoutClass };
 
-const GENERATE = /^\/(api\/(generate|chat|embed|embeddings)|v1\/(chat\/completions|completions|embeddings|responses))$/;
-const PULL = /^\/api\/(pull|push|create|blobs\/.*)$/;
-
-export function timeoutClassOf(path: string): TimeoutClass {
-  if (GENERATE.test(path)) return "generate";
-  if (PULL.test(path)) return "pull";
-  return "default";
-}
+/** The idle timeout of a path (without its query), from the endpoint table. */
+export const timeoutClassOf = (path: string): TimeoutClass => timeoutOf(path);
 
 export interface ProxyOptions {
   baseUrl: string;
