@@ -41,7 +41,7 @@ test("every way of naming another model is refused before anything is forwarded"
     ["/api/chat", `{"model":"llama3.2:3b","Model":"${other}","messages":[]}`], // Ollama reads fields in any case
     ["/api/chat", `{"model":"llama3.2:3b","model":"${other}","messages":[]}`], // the same field twice
     ["/api/show", JSON.stringify({ name: other })], // the older field
-    ["/v1/messages", JSON.stringify({ model: other })], // an endpoint this gateway does not know
+    ["/v1/messages", JSON.stringify({ model: other })], // Anthropic's endpoint (an unknown one: tests/endpoint-rules.test.ts)
     ["/api/chat", JSON.stringify({ messages: [] })], // no model at all
   ];
   for (const [path, body, type] of cases) {
