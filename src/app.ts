@@ -1,5 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import { OLLAMA_API } from "./core/proxy/endpoints.ts";
 import type { AppDeps } from "./deps.ts";
 import { loggablePath, requireApiKey, routedPath } from "./http/auth.ts";
 import { bodyLimit } from "./http/body.ts";
@@ -68,10 +69,9 @@ export function createApp(deps: AppDeps) {
 function bodyLimitFor({ bodies }: AppDeps) {
   const legacy = { maxBytes: bodies.legacy.maxBytes, what: "the /ollama/* routes (MAX_BODY_MB)" };
   const management = { maxBytes: bodies.management.maxBytes, what: "this route" };
-  return (path: string) => (PROXIED.test(path) ? null : path.startsWith("/ollama/") ? legacy : management);
+  // Ollama's API, and the same pinned to one machine (/machines/{name}/api/…): known endpoints or not.
+  return (path: string) => (OLLAMA_API.test(path) ? null : path.startsWith("/ollama/") ? legacy : management);
 }
-// Ollama's API, and the same pinned to one machine (/machines/{name}/api/…).
-const PROXIED = /^(\/machines\/[^/]+)?\/(api|v1)(\/|$)/;
 
 /**
  * One line per request. Only the routed path is logged (a /k/<key> prefix already removed), never
