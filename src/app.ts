@@ -8,6 +8,7 @@ import { mountDocs } from "./http/docs.ts";
 import { errorHandler, notFound } from "./http/errors.ts";
 import { onlyAllowedModels } from "./http/model-lists.ts";
 import { modelScope } from "./http/model-scope.ts";
+import { isOwnPage, sandboxAnswers } from "./http/sandbox.ts";
 import { SESSION_COOKIE } from "./http/sessions.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -30,6 +31,7 @@ export function createApp(deps: AppDeps) {
   app.onError(errorHandler(deps.logger, deps.redact));
   app.notFound(notFound);
   app.use("*", accessLog(deps));
+  app.use("*", sandboxAnswers(isOwnPage));
   const session = {
     cookie: SESSION_COOKIE,
     key: (token: string | undefined) => {

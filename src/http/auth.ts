@@ -121,6 +121,10 @@ export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
       if (!fromOwnPage(c.req.raw.headers, read)) {
         return c.json({ detail: "This request carries a dashboard session but comes from another page (its origin is not this gateway's)" }, 403);
       }
+      if (!sessionMayUse(c.req.method, c.req.path)) {
+        const detail = `A dashboard session does not open Ollama's API (${c.req.method} ${c.req.path}): send an API key`;
+        return c.json({ detail, error: detail }, 403);
+      }
       key = fromSession;
     }
     if (!key) {
@@ -138,6 +142,16 @@ export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
 function tooManyGuesses(c: Context, retryS: number) {
   const detail = `Too many wrong keys from this address; try again in ${retryS} s`;
   return c.json({ detail, error: detail }, 429, { "retry-after": String(retryS) });
+}
+
+/**
+ * What a dashboard session opens: the gateway's own routes, and of Ollama's API only the one list the page
+ * reads (GET /machines/{name}/api/tags). Whatever an upstream answers can never be a request riding on the
+ * session: those answers are sandboxed (sandbox.ts), and the session does not reach the proxy besides.
+ */
+function sessionMayUse(method: string, path: string): boolean {
+  if (method === "GET" && /^\/machines\/[^/]+\/api\/tags$/.test(path)) return true;
+  return !INFERENCE_PATH.test(path) && !path.startsWith("/ollama/");
 }
 
 /** The old /ollama/* routes do not check a key's models: a key limited to some uses Ollama's API, which does. */

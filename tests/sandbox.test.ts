@@ -1,0 +1,122 @@
+// A compromised Ollama answers HTML with a script. Whatever path brings it to a browser (Ollama's API, the
+// OpenAI one, the old /ollama/* routes, a pinned machine, a /k/<key>/ URL), the answer is sandboxed and never
+// sniffed, and the dashboard's session cookie opens none of it: the script can neither run on the gateway's
+// origin nor act as the admin who opened the link.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Browser } from "playwright-core";
+import { chromiumMissing, launchChromium } from "./browser.ts";
+import { type Harness, KEY, startHarness } from "./helpers.ts";
+
+// What the script would do on the gateway's origin: switch permanent_on with the admin's session, and say it ran.
+const SCRIPT = `<!doctype html><title>hostile</title><script>
+document.title = "ran";
+fetch("/machines/default/permanent_on", { method: "POST", headers: { "content-type": "application/json" }, body: '{"enabled":true}' });
+</script>`;
+
+let upstream: ReturnType<typeof Bun.serve>;
+let h: Harness;
+
+beforeAll(async () => {
+  // Answers the monitor's probe as Ollama does (so the machine counts as on), and everything else with the page.
+  upstream = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (req) => {
+      const path = new URL(req.url).pathname;
+      if (path === "/api/tags") return Response.json({ models: [] });
+      if (path === "/api/version") return Response.json({ version: "0.0.0" });
+      // Its own policy, on some paths, to show it is replaced; the page the browser opens has none.
+      const own: Record<string, string> = path.endsWith("/anything") ? { "content-security-policy": "script-src *" } : {};
+      return new Response(SCRIPT, { headers: { "content-type": "text/html", ...own } });
+    },
+  });
+  h = await startHarness({ on: true, env: { OLLAMA_PORT: String(upstream.port) } });
+});
+
+afterAll(async () => {
+  await h?.close();
+  upstream?.stop(true);
+});
+
+const chat = JSON.stringify({ model: "llama3.2:3b", messages: [{ role: "user", content: "hi" }] });
+// Every row has its three elements: bun takes a missing last argument for a done callback.
+const PATHS: [string, string, RequestInit][] = [
+  ["Ollama's API", "/api/anything", {}],
+  ["the OpenAI API", "/v1/anything", {}],
+  ["a chat", "/api/chat", { method: "POST", body: chat, headers: { "content-type": "application/json" } }],
+  ["the old routes", "/ollama/chat", { method: "POST", body: chat, headers: { "content-type": "application/json" } }],
+  ["a pinned machine", "/machines/default/api/anything", {}],
+  ["a /k/ URL", `/k/${KEY}/api/anything`, {}],
+  ["a pinned /k/ URL", `/k/${KEY}/machines/default/v1/anything`, {}],
+];
+
+test.each(PATHS)("through %s, the upstream's HTML comes sandboxed and never sniffed, its own policy replaced", async (_what, path, init) => {
+  const res = await h.api(path, init);
+  await res.arrayBuffer();
+  expect(res.headers.get("content-type")).toContain("text/html"); // it did come from the hostile upstream
+  const csp = res.headers.get("content-security-policy") ?? "";
+  expect(csp).toContain("sandbox");
+  expect(csp).toContain("default-src 'none'");
+  expect(csp).not.toContain("script-src *");
+  expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+});
+
+test("the gateway's own pages keep their own policy", async () => {
+  const ui = await fetch(`${h.url}/ui`);
+  expect(ui.headers.get("content-security-policy")).toContain("script-src 'self'");
+  expect(ui.headers.get("content-security-policy")).not.toContain("sandbox");
+  expect((await fetch(`${h.url}/docs`)).headers.get("content-security-policy") ?? "").not.toContain("sandbox");
+});
+
+test("a dashboard session opens no proxied route but the one list the page reads", async () => {
+  const login = await fetch(`${h.url}/ui/login`, {
+    method: "POST",
+    body: new URLSearchParams({ key: KEY }),
+    headers: { origin: h.url, "sec-fetch-site": "same-origin" },
+    redirect: "manual",
+  });
+  const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
+  const own = { cookie, "sec-fetch-site": "same-origin" };
+  for (const path of ["/api/anything", "/v1/models", "/machines/default/api/anything", "/api/tags"]) {
+    const res = await fetch(h.url + path, { headers: own });
+    expect([path, res.status]).toEqual([path, 403]);
+    expect(((await res.json()) as { detail: string }).detail).toContain("dashboard session");
+  }
+  const post = await fetch(`${h.url}/ollama/chat`, { method: "POST", body: chat, headers: { ...own, origin: h.url } });
+  expect(post.status).toBe(403);
+  expect((await fetch(`${h.url}/machines/default/api/tags`, { headers: own })).status).toBe(200);
+  expect((await fetch(`${h.url}/machines`, { headers: own })).status).toBe(200);
+});
+
+describe.skipIf(chromiumMissing !== null)(`in Chromium${chromiumMissing ? ` (skipped: ${chromiumMissing})` : ""}`, () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  test("an admin logged in to the dashboard opens a link to the hostile answer: its script never runs", async () => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(10_000);
+    try {
+      const page = await context.newPage();
+      await page.goto(`${h.url}/ui`);
+      await page.locator("#key").fill(KEY);
+      await Promise.all([page.waitForURL(`${h.url}/ui`), page.locator('#login button[type="submit"]').click()]);
+      expect((await context.cookies()).map((c) => c.name)).toEqual(["og_session"]);
+      const blocked: string[] = [];
+      page.on("console", (m) => blocked.push(m.text()));
+      // The link anyone could send: the key in it reaches the machine, the page holds the admin's session.
+      await page.goto(`${h.url}/k/${KEY}/machines/default/api/page`, { waitUntil: "load" });
+      // The page is there (its title is the document's own), and its script did not run.
+      expect(await page.title()).toBe("hostile");
+      expect(blocked.join("\n")).toContain("sandboxed");
+      const machine = (await (await h.api("/machines/default")).json()) as { permanent_on: boolean };
+      expect(machine.permanent_on).toBe(false);
+    } finally {
+      await context.close();
+    }
+  });
+});
