@@ -1,7 +1,7 @@
-// An HTTP/1.1 client for one upstream origin, with kept-alive connections. It exists because fetch keeps
-// reading an upstream response whether or not anyone reads it (over a megabyte per stalled stream,
-// measured with Bun 1.4): here a response body nobody reads stops the socket, so memory stays bounded
-// by the read-ahead below, whatever the number of stalled readers.
+// An HTTP/1.1 client for one upstream origin, with kept-alive connections. It exists because fetch reads an
+// upstream response into the process ahead of its reader whether or not anyone reads it (how far:
+// tests/lib/fetch-read-ahead.test.ts): here a response body nobody reads stops the socket, so memory stays
+// bounded by the read-ahead below, whatever the number of stalled readers.
 import type { CancelSignal } from "../cancel.ts";
 import { Connection } from "./connection.ts";
 import { type HeaderList, requestHead } from "./message.ts";
