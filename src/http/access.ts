@@ -86,6 +86,9 @@ export function refusal(role: Role, method: string, path: string): string | null
   return `this key's role (user) may not use ${method} ${path}: that needs an admin key`;
 }
 
+/** Whether a key may use the dashboard (log in, and keep a session open): a key that only runs models may not. */
+export const mayUseDashboard = (key: ApiKey) => refusal(key.role, "GET", "/machines") === null;
+
 /** The machine a path acts on by name (/machines/{name}/…), or undefined when the path names none. */
 export function machineInPath(path: string): string | undefined {
   const m = /^\/machines\/([^/]+)/.exec(path);

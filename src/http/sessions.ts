@@ -139,6 +139,21 @@ export class SessionStore {
     if (token && this.drop(sha256(token))) this.save();
   }
 
+  /**
+   * Ends at once every session whose key is no longer configured, or whose key `keep` refuses now (after a
+   * reload: a key demoted to a role without the dashboard). One write for all of them.
+   */
+  endRevoked(keep: (identity: string) => boolean): number {
+    const live = this.keyHashes();
+    let ended = 0;
+    for (const [hash, s] of [...this.sessions]) {
+      const identity = live.get(s.key);
+      if (identity === undefined || !keep(identity)) ended += this.drop(hash) ? 1 : 0;
+    }
+    if (ended > 0) this.save();
+    return ended;
+  }
+
   get size(): number {
     return this.sessions.size;
   }

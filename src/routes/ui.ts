@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { EVENT_TYPES } from "../core/telemetry/events.ts";
 import type { AppDeps } from "../deps.ts";
-import { refusal } from "../http/access.ts";
+import { mayUseDashboard } from "../http/access.ts";
 import { fromOwnPage } from "../http/auth.ts";
 import { createRouter, documentedAs } from "../http/router.ts";
 import { SESSION_COOKIE, SESSION_TTL_S } from "../http/sessions.ts";
@@ -104,8 +104,7 @@ export function uiRoutes({ ui, keys, version }: AppDeps) {
       ui.throttle.failed(from);
       return c.html(loginPage("That key is not valid."), 401, PAGE_HEADERS);
     }
-    if (refusal(key.role, "GET", "/machines"))
-      return c.html(loginPage(`The key ${key.name} may only use Ollama's API, not the dashboard.`), 403, PAGE_HEADERS);
+    if (!mayUseDashboard(key)) return c.html(loginPage(`The key ${key.name} may only use Ollama's API, not the dashboard.`), 403, PAGE_HEADERS);
     const wait = ui.logins.retryAfterS(key.identity, from);
     if (wait > 0) return c.html(loginPage(`Too many logins. Try again in ${wait} s.`), 429, { ...PAGE_HEADERS, "retry-after": String(wait) });
     ui.logins.loggedIn(key.identity, from);
