@@ -42,6 +42,7 @@ const BEHIND = "this stream fell behind (its reader did not keep up): reconnect,
  */
 export class EventStreams {
   private readonly open = new Set<EventStream>();
+  private unsubscribe: (() => void) | null = null;
 
   constructor(
     private readonly log: EventLog,
@@ -67,10 +68,20 @@ export class EventStreams {
     const s = new EventStream(opts, this.limits, (reason) => {
       this.open.delete(s);
       if (reason) this.dropped(reason);
+      if (this.open.size === 0) this.stopListening();
     });
-    s.listenTo(this.log);
     this.open.add(s);
+    // One listener for all the streams: each event is written out once, whoever reads it.
+    this.unsubscribe ??= this.log.subscribe((e) => {
+      const text = message(e);
+      for (const stream of this.open) stream.push(e, text);
+    });
     return s.body;
+  }
+
+  private stopListening(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
   }
 
   /** After the keys changed: ends, saying why, every stream whose key may no longer read it. */
@@ -94,7 +105,6 @@ class EventStream {
   /** The error event of a dropped stream, until the server asks for it. */
   private last: string | null = null;
   private state: "open" | "ending" | "closed" = "open";
-  private unsubscribe = () => {};
   private readonly keepAlive: ReturnType<typeof setInterval>;
   private grace: ReturnType<typeof setTimeout> | undefined;
 
@@ -123,13 +133,9 @@ class EventStream {
     return this.queue.length;
   }
 
-  listenTo(log: EventLog): void {
-    this.unsubscribe = log.subscribe((e) => this.push(e));
-  }
-
-  private push(e: GateEvent): void {
+  /** An event, and its text as sent. */
+  push(e: GateEvent, text: string): void {
     if (this.state !== "open" || !this.opts.accept(e)) return;
-    const text = message(e);
     if (this.asked) return this.handOver(text);
     this.queue.push(text);
     this.bytes += text.length;
@@ -171,7 +177,6 @@ class EventStream {
   end(reason: DropReason, detail: string): void {
     if (this.state !== "open") return;
     this.state = "ending";
-    this.unsubscribe();
     clearInterval(this.keepAlive);
     this.queue = [];
     this.bytes = 0;
@@ -204,7 +209,6 @@ class EventStream {
     if (this.state === "closed") return;
     if (this.state === "open") this.gone(null);
     this.state = "closed";
-    this.unsubscribe();
     clearInterval(this.keepAlive);
     clearTimeout(this.grace);
     this.queue = [];
