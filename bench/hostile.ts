@@ -19,6 +19,7 @@ import { settings } from "./hostile/settings.ts";
 import { gatewayLimits, startAll, summarizeLog } from "./hostile/setup.ts";
 import { slowloris } from "./hostile/slowloris.ts";
 import { concurrentStreams, stalledReaders } from "./hostile/streams.ts";
+import { hostileUpstream } from "./hostile/upstream.ts";
 import { cleanupOnExit, stopAll, tail, tempDir, wasInterrupted } from "./procs.ts";
 
 const log = (msg: string) => console.error(`hostile: ${msg}`);
@@ -51,6 +52,7 @@ const SCENARIOS: [string, ScenarioFn][] = [
   ["8 login flood", loginFlood],
   ["9 made-up paths", madeUpPaths],
   ["10 stalled event readers", stalledEventReaders],
+  ["11 hostile upstream", hostileUpstream],
 ];
 
 function machine(): Report["machine"] {

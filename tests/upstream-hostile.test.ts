@@ -112,6 +112,10 @@ describe("bytes nobody asked for never reach the next client (item 10)", () => {
         const res = await send("GET", path);
         expect({ status: res.status, body: await json(res) }).toEqual({ status: 200, body: expect.objectContaining({ path }) });
       }
+      // An upstream that sent bytes outside an answer gets a connection per request from then on: its next
+      // stray bytes cannot become another request's answer.
+      const conns = ["/api/one", "/api/two", "/api/three"].map((p) => up.requests.find((r) => r.path === p)!.connection);
+      expect(new Set(conns).size).toBe(3);
     });
   }
 });

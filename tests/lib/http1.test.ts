@@ -186,7 +186,7 @@ describe("Http1Client against a raw server", () => {
     expect(posts).toBe(1);
   });
 
-  test("bytes already received on an idle kept-alive connection close it before it is reused: the next request gets its own answer", async () => {
+  test("bytes already received on an idle kept-alive connection close it before it is reused, and no connection to that server is reused for a while", async () => {
     const srv = rawServer((peer, req) => {
       const path = req.split(" ")[1]!;
       peer.sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${path.length}\r\n\r\n${path}`);
@@ -197,7 +197,8 @@ describe("Http1Client against a raw server", () => {
     expect(await get("/a")).toBe("/a");
     srv.conns[0]!.sock.write("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstray");
     expect([await get("/b"), await get("/c"), await get("/d")]).toEqual(["/b", "/c", "/d"]);
-    expect(srv.conns).toHaveLength(2);
+    // A server that sent bytes outside an answer is out of step: from then on, a connection per request.
+    expect(srv.conns).toHaveLength(4);
   });
 
   test("empty lines before a status line are skipped", async () => {

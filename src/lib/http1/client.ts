@@ -30,6 +30,8 @@ export interface ClientOptions {
   idleMs?: number;
   /** Hears of every read from an upstream socket, with its size (the caller's memory accounting). */
   onReceived?: (bytes: number) => void;
+  /** How long connections are not kept alive after the server sent bytes outside an answer (default 10 min). */
+  distrustMs?: number;
 }
 
 const NO_BODY = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"]);
@@ -63,6 +65,9 @@ export class Http1Client {
   private readonly maxIdle: number;
   private readonly idleMs: number;
   private readonly onReceived?: (bytes: number) => void;
+  private readonly distrustMs: number;
+  /** Until when no connection is kept alive (see `stray`). */
+  private distrustUntil = 0;
 
   constructor(origin: string, opts: ClientOptions = {}) {
     const url = new URL(origin);
@@ -76,6 +81,7 @@ export class Http1Client {
     this.maxIdle = opts.maxIdle ?? 64;
     this.idleMs = opts.idleMs ?? 4000;
     this.onReceived = opts.onReceived;
+    this.distrustMs = opts.distrustMs ?? 600_000;
   }
 
   async request(req: ClientRequest): Promise<ClientResponse> {
@@ -105,7 +111,11 @@ export class Http1Client {
   /** A new connection; given up when the signal aborts first (a sleeping host may never answer a SYN). */
   private connect(signal?: CancelSignal): Promise<Connection> {
     signal?.throwIfAborted();
-    const opening = Connection.open(this.hostname, this.port, { readAheadBytes: this.readAhead, onReceived: this.onReceived });
+    const opening = Connection.open(this.hostname, this.port, {
+      readAheadBytes: this.readAhead,
+      onReceived: this.onReceived,
+      onStray: () => this.stray(),
+    });
     if (!signal) return opening;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
@@ -141,8 +151,22 @@ export class Http1Client {
     return null;
   }
 
+  /**
+   * The server sent bytes outside any answer. The ones that came while no request waited closed their
+   * connection; the same server's next ones may come while a request waits, and be taken for its answer —
+   * HTTP/1.1 cannot tell them apart. So for a while every request has a connection of its own, and another
+   * request's answer or stray bytes can never reach it: a new connection per request, only from such a server.
+   */
+  private stray(): void {
+    this.distrustUntil = Date.now() + this.distrustMs;
+    for (const e of this.idle.splice(0)) {
+      clearTimeout(e.timer);
+      e.conn.end();
+    }
+  }
+
   private keep(conn: Connection): void {
-    if (this.idle.length >= this.maxIdle) return conn.end();
+    if (this.idle.length >= this.maxIdle || Date.now() < this.distrustUntil) return conn.end();
     const entry = {
       conn,
       timer: setTimeout(() => {

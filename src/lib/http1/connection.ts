@@ -12,6 +12,8 @@ export interface ConnectionOptions {
   readAheadBytes: number;
   /** Hears of every read from the socket, with its size. */
   onReceived?: (bytes: number) => void;
+  /** Hears of bytes the server sent outside any answer: it is out of step, and may be again on its other connections. */
+  onStray?: () => void;
 }
 
 export class Connection {
@@ -118,6 +120,7 @@ export class Connection {
     try {
       if (this.decoder) return this.feedBody(chunk);
       if (this.answered) return this.feedHead(chunk);
+      this.opts.onStray?.();
       this.destroy(new ProtocolError("the upstream sent bytes nobody asked for"));
     } catch (err) {
       this.destroy(err);
@@ -145,7 +148,7 @@ export class Connection {
     if (this.decoder.done) {
       this.resolveAnswer({ ...head, body: null });
       // Bytes after an answer without a body: the server is confused, the connection is not reused.
-      if (rest.length > 0) this.reuse = false;
+      if (rest.length > 0) this.stray();
       return this.finishBody();
     }
     const body = this.bodyStream();
@@ -185,7 +188,7 @@ export class Connection {
     const used = decoder.push(chunk, this.whole ? (piece) => this.collect(piece) : (piece) => this.ctrl?.enqueue(piece));
     if (decoder.done) {
       // Bytes past the end of the answer: the server is confused, the connection is not reused.
-      if (used < chunk.length) this.reuse = false;
+      if (used < chunk.length) this.stray();
       this.ctrl?.close();
       if (this.whole) {
         this.resolveAnswer({ ...this.whole.head, body: this.whole.bytes });
@@ -195,6 +198,11 @@ export class Connection {
     } else if ((this.ctrl?.desiredSize ?? 1) <= 0) {
       this.socket?.pause();
     }
+  }
+
+  private stray(): void {
+    this.reuse = false;
+    this.opts.onStray?.();
   }
 
   private collect(piece: Uint8Array): void {
