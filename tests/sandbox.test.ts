@@ -4,38 +4,23 @@
 // origin nor act as the admin who opened the link.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser } from "playwright-core";
+import { type HostileOllama, startHostileOllama } from "../src/sim/hostile-ollama.ts";
 import { chromiumMissing, launchChromium } from "./browser.ts";
 import { type Harness, KEY, startHarness } from "./helpers.ts";
 
-// What the script would do on the gateway's origin: switch permanent_on with the admin's session, and say it ran.
-const SCRIPT = `<!doctype html><title>hostile</title><script>
-document.title = "ran";
-fetch("/machines/default/permanent_on", { method: "POST", headers: { "content-type": "application/json" }, body: '{"enabled":true}' });
-</script>`;
-
-let upstream: ReturnType<typeof Bun.serve>;
+let upstream: HostileOllama;
 let h: Harness;
 
 beforeAll(async () => {
   // Answers the monitor's probe as Ollama does (so the machine counts as on), and everything else with the page.
-  upstream = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch: (req) => {
-      const path = new URL(req.url).pathname;
-      if (path === "/api/tags") return Response.json({ models: [] });
-      if (path === "/api/version") return Response.json({ version: "0.0.0" });
-      // Its own policy, on some paths, to show it is replaced; the page the browser opens has none.
-      const own: Record<string, string> = path.endsWith("/anything") ? { "content-security-policy": "script-src *" } : {};
-      return new Response(SCRIPT, { headers: { "content-type": "text/html", ...own } });
-    },
-  });
+  upstream = await startHostileOllama();
+  upstream.setMode("html");
   h = await startHarness({ on: true, env: { OLLAMA_PORT: String(upstream.port) } });
 });
 
 afterAll(async () => {
   await h?.close();
-  upstream?.stop(true);
+  await upstream?.stop();
 });
 
 const chat = JSON.stringify({ model: "llama3.2:3b", messages: [{ role: "user", content: "hi" }] });
@@ -57,7 +42,7 @@ test.each(PATHS)("through %s, the upstream's HTML comes sandboxed and never snif
   const csp = res.headers.get("content-security-policy") ?? "";
   expect(csp).toContain("sandbox");
   expect(csp).toContain("default-src 'none'");
-  expect(csp).not.toContain("script-src *");
+  expect(csp).not.toContain("unsafe-inline"); // the upstream's own policy, which would let its script run
   expect(res.headers.get("x-content-type-options")).toBe("nosniff");
 });
 
@@ -111,7 +96,7 @@ describe.skipIf(chromiumMissing !== null)(`in Chromium${chromiumMissing ? ` (ski
       // The link anyone could send: the key in it reaches the machine, the page holds the admin's session.
       await page.goto(`${h.url}/k/${KEY}/machines/default/api/page`, { waitUntil: "load" });
       // The page is there (its title is the document's own), and its script did not run.
-      expect(await page.title()).toBe("hostile");
+      expect(await page.title()).toBe("hostile"); // not "script ran"
       expect(blocked.join("\n")).toContain("sandboxed");
       const machine = (await (await h.api("/machines/default")).json()) as { permanent_on: boolean };
       expect(machine.permanent_on).toBe(false);

@@ -31,11 +31,17 @@ export const HOSTILE_MODES = [
 ] as const;
 export type HostileMode = (typeof HOSTILE_MODES)[number];
 
-/** The page the "html" mode serves: a script that would run on the gateway's origin if the browser let it. */
+/**
+ * The page the "html" mode serves: a script that, run on the gateway's origin, would act with a logged-in
+ * admin's dashboard session (switch permanent_on on the machine named "default") and say so in the title.
+ */
 export const HOSTILE_HTML =
-  '<!doctype html><html><head><title>hostile</title></head><body><script>document.title = "script ran"; fetch("/machines");</script></body></html>';
+  '<!doctype html><html><head><title>hostile</title></head><body><script>document.title = "script ran"; ' +
+  'fetch("/machines/default/permanent_on", { method: "POST", headers: { "content-type": "application/json" }, body: \'{"enabled":true}\' });' +
+  "</script></body></html>";
+/** Sent with it: a policy of its own that lets its script run, which the gateway must replace, not keep. */
+const HOSTILE_CSP = "script-src 'unsafe-inline' *";
 
-/** The answer "stray-bytes" sends unasked: a valid one, so a client that reads it as the next answer is fooled. */
 export const STRAY_ANSWER = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 22\r\n\r\n{"stray":"not yours!"}';
 
 export interface RecordedRequest {
@@ -185,7 +191,7 @@ export class HostileOllama extends EventEmitter {
       case "stalled-length":
         return void sock.write(`HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 200000\r\n\r\n${"x".repeat(1000)}`);
       case "html":
-        return void sock.write(whole("text/html; charset=utf-8", HOSTILE_HTML));
+        return void sock.write(whole("text/html; charset=utf-8", HOSTILE_HTML, `content-security-policy: ${HOSTILE_CSP}\r\n`));
       case "stray-bytes":
       case "stray-crlf":
         sock.write(normalAnswer(req));
@@ -202,8 +208,8 @@ export class HostileOllama extends EventEmitter {
   }
 }
 
-function whole(type: string, body: string): string {
-  return `HTTP/1.1 200 OK\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+function whole(type: string, body: string, extra = ""): string {
+  return `HTTP/1.1 200 OK\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
 }
 
 /** What "normal" answers: a model list, a version, or one JSON object naming the request, so each client can tell its own. */
