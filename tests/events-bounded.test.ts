@@ -1,10 +1,12 @@
 // GET /events under readers that stop reading: each stream's queue is bounded, a reader that falls behind
-// is dropped (its connection closed, the drop counted), and the number of streams is bounded too.
+// is dropped (its connection closed, the drop counted), and the number of streams is bounded too, per key and in all.
 import { afterEach, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { join } from "node:path";
 import { heldByServer } from "../bench/hostile/raw.ts";
 import { EventType } from "../src/core/telemetry/event-types.ts";
-import { type Harness, KEY, startHarness } from "./helpers.ts";
+import { type Harness, KEY, startHarness, tempDir } from "./helpers.ts";
 
 let h: Harness;
 const sockets: Socket[] = [];
@@ -121,20 +123,38 @@ test("a reader that fell behind but reads again within the grace period gets an 
   expect(JSON.parse(last.split("\n")[1]!.slice(6)).detail).toMatch(/fell behind.*reconnect/);
 });
 
-test("at most 64 streams are open at once: one more is refused with 503 and a reason, and a slot freed is taken again", async () => {
-  h = await startHarness({ on: true });
-  const open = await Promise.all(Array.from({ length: 64 }, () => h.api("/events")));
-  expect(open.map((r) => r.status)).toEqual(Array(64).fill(200));
-  const refused = await h.api("/events");
+test("at most 16 streams per key and 64 in all: one more is refused with 503 and a reason, and a place freed is taken again", async () => {
+  // Four user keys and the harness's admin key.
+  const { dir, cleanup } = tempDir();
+  const file = join(dir, "keys.yaml");
+  const users = [1, 2, 3, 4].map((i) => `events-user-${i}-0123456789`);
+  writeFileSync(file, `keys:\n${users.map((k, i) => `  - { name: user-${i + 1}, key: ${k}, role: user }\n`).join("")}`);
+  h = await startHarness({ on: true, env: { KEYS_FILE: file } });
+  const close = h.close;
+  h.close = async () => {
+    await close();
+    cleanup();
+  };
+  const as = (key: string) => fetch(`${h.url}/events`, { headers: { "x-api-key": key } });
+  const detail = async (res: Response) => ((await res.json()) as { detail: string }).detail;
+
+  const first = await Promise.all(Array.from({ length: 16 }, () => as(users[0]!)));
+  expect(first.map((r) => r.status)).toEqual(Array(16).fill(200));
+  const seventeenth = await as(users[0]!);
+  expect(seventeenth.status).toBe(503);
+  expect(await detail(seventeenth)).toBe("This key has 16 event streams open already; close one first");
+  const rest = await Promise.all(users.slice(1).flatMap((k) => Array.from({ length: 16 }, () => as(k))));
+  expect(rest.map((r) => r.status)).toEqual(Array(48).fill(200));
+  const refused = await as(KEY);
   expect(refused.status).toBe(503);
   expect(refused.headers.get("retry-after")).toBe("30");
-  expect(((await refused.json()) as { detail: string }).detail).toMatch(/Too many event streams are open \(64\)/);
+  expect(await detail(refused)).toBe("Too many event streams are open (64); try again later");
   // An open stream is never pushed out for a newcomer.
   expect(h.deps.eventStreams.size).toBe(64);
-  await open[0]!.body!.cancel();
+  await first[0]!.body!.cancel();
   expect(await until(() => h.deps.eventStreams.size === 63)).toBe(true);
-  const again = await h.api("/events");
+  const again = await as(KEY);
   expect(again.status).toBe(200);
-  for (const r of [...open.slice(1), again]) await r.body!.cancel();
+  for (const r of [...first.slice(1), ...rest, again]) await r.body!.cancel();
   expect(await until(() => h.deps.eventStreams.size === 0)).toBe(true);
 });

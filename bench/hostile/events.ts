@@ -15,13 +15,13 @@ const CHURN_CLIENTS = 6;
 const HOLDER = "events-bench-".padEnd(100, "x");
 
 /** A connection that opens /events, waits for the stream's first bytes, then reads nothing more; null if it never began. */
-async function stalledReader(ctx: Ctx): Promise<Socket | null> {
+async function stalledReader(ctx: Ctx, key: string): Promise<Socket | null> {
   const sock = connect({ host: "127.0.0.1", port: ctx.port });
   sock.on("error", () => {});
   const began = await new Promise<boolean>((resolve) => {
     let head = "";
     const timer = setTimeout(() => resolve(false), 10_000);
-    sock.once("connect", () => sock.write(`GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${ctx.userKey}\r\n\r\n`));
+    sock.once("connect", () => sock.write(`GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${key}\r\n\r\n`));
     sock.on("data", (d: Buffer) => {
       head += d.toString("latin1", 0, 512);
       if (head.includes(": connected")) {
@@ -49,7 +49,9 @@ export async function stalledEventReaders(ctx: Ctx, _st: Settings, signal: Abort
   // permanent_on: releasing the last lease must not shut the machine down in every cycle.
   tally.add((await call(ctx, "POST", "/permanent_on_enable")).label);
   const droppedBefore = (await metric(ctx, "ollama_gate_event_subscribers_dropped_total")) ?? 0;
-  const readers = (await Promise.all(Array.from({ length: READERS }, () => stalledReader(ctx)))).filter((s): s is Socket => s !== null);
+  const readers = (await Promise.all(Array.from({ length: READERS }, (_, i) => stalledReader(ctx, i % 2 ? ctx.key : ctx.userKey)))).filter(
+    (s): s is Socket => s !== null,
+  );
   const ports = new Set(readers.map((s) => s.localPort).filter((p): p is number => typeof p === "number"));
   const user = { "X-API-Key": ctx.userKey };
   const t0 = Date.now();
@@ -88,7 +90,7 @@ export async function stalledEventReaders(ctx: Ctx, _st: Settings, signal: Abort
     requests: tally.total,
     statuses: tally,
     notes: [
-      `${readers.length} of ${READERS} readers opened /events with a user key and never read; the same key took and released ${cycles} leases (holder names of 100 characters) on ${CHURN_CLIENTS} clients for ${CHURN_S} s`,
+      `${readers.length} of ${READERS} readers opened /events (half with the user key, half with the admin's: one key may hold 16) and never read; the user key took and released ${cycles} leases (holder names of 100 characters) on ${CHURN_CLIENTS} clients for ${CHURN_S} s`,
       `readers dropped by the gateway: ${dropped}; streams still open at the end: ${open ?? "?"}; connections it still held ${((Date.now() - waitedFrom) / 1000).toFixed(1)} s after the churn: ${held} of ${ports.size}`,
     ],
     details: { "stalled /events readers, every 5 s": samples },

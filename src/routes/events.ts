@@ -20,11 +20,14 @@ const stream = createRoute({
     `One SSE message per event, its \`event:\` field the type: ${TYPES}. A comment is sent every 15 s to keep proxies from closing the stream. ` +
     "A key limited to some machines sees only their events. A reader that falls behind (256 events or 256 KB waiting, or nothing " +
     "taken for 30 s), or whose key is revoked or may no longer read events, gets a last `error` event (data: `{detail}`) when it " +
-    "can take it, and the stream ends; reconnect, and read /events/history for what was missed. At most 64 streams are open at once.",
+    "can take it, and the stream ends; reconnect, and read /events/history for what was missed. At most 64 streams are open at once, 16 per key.",
   responses: {
     200: { description: "An endless text/event-stream", content: { "text/event-stream": { schema: z.string() } } },
     ...errorResponses(),
-    503: { description: "Too many event streams are open (64); see Retry-After", content: { "application/json": { schema: ErrorSchema } } },
+    503: {
+      description: "Too many event streams are open (64, or 16 of this key's); see Retry-After",
+      content: { "application/json": { schema: ErrorSchema } },
+    },
   },
 });
 
@@ -44,11 +47,10 @@ export function eventRoutes({ events, eventStreams, keys }: AppDeps) {
     // machines sees only theirs, and one limited to some models has nothing in them to hide.
     const accept = (e: GateEvent) => !key || mayUseMachine(key, e.machine);
     const revoked = () => (key ? revokedWhy(key, keys.ring) : null);
-    const body = eventStreams.subscribe({ accept, revoked, hangUp: () => connectionTimeout(c, 1) });
-    if (!body) {
-      const detail = `Too many event streams are open (${eventStreams.limits.maxStreams}); try again later`;
-      return c.json({ detail }, 503, { "retry-after": "30" });
-    }
+    const owner = key?.identity ?? "";
+    const full = eventStreams.full(owner);
+    const body = full ? null : eventStreams.subscribe({ owner, accept, revoked, hangUp: () => connectionTimeout(c, 1) });
+    if (!body) return c.json({ detail: full ?? "No room for another event stream" }, 503, { "retry-after": "30" });
     keepConnectionOpen(c);
     return documentedAs(stream, c.body(body, 200, { "content-type": "text/event-stream", "cache-control": "no-cache" }));
   });

@@ -2,8 +2,9 @@ import type { EventLog, GateEvent } from "./events.ts";
 
 /** What bounds the live event streams (GET /events): their number, and what each may have waiting. */
 export interface StreamLimits {
-  /** Streams open at once; one more is refused (an open one is never pushed out for it). */
+  /** Streams open at once, and per key; one more is refused (an open one is never pushed out for it). */
   maxStreams: number;
+  maxPerOwner: number;
   /** Events, and bytes of them, one stream may have waiting; one more and the stream is dropped. */
   maxQueued: number;
   maxQueuedBytes: number;
@@ -13,12 +14,21 @@ export interface StreamLimits {
   graceMs: number;
 }
 
-export const EVENT_STREAM_LIMITS: StreamLimits = { maxStreams: 64, maxQueued: 256, maxQueuedBytes: 256 * 1024, keepAliveMs: 15_000, graceMs: 2_000 };
+export const EVENT_STREAM_LIMITS: StreamLimits = {
+  maxStreams: 64,
+  maxPerOwner: 16,
+  maxQueued: 256,
+  maxQueuedBytes: 256 * 1024,
+  keepAliveMs: 15_000,
+  graceMs: 2_000,
+};
 
 /** Why a stream was ended by the gateway: its reader fell behind, or its key no longer lets it read events. */
 export type DropReason = "behind" | "revoked";
 
 export interface StreamOptions {
+  /** Whose stream it is (the key's identity): one key may not take every place. */
+  owner: string;
   /** Whether this reader may see this event (a key limited to some machines sees only theirs). */
   accept: (e: GateEvent) => boolean;
   /** Asked after the keys change: why this reader may no longer read events, or null. */
@@ -62,9 +72,17 @@ export class EventStreams {
     return most;
   }
 
-  /** A new reader's text/event-stream body, or null when too many are open. */
+  /** Why `owner` may not open one more stream now, or null. */
+  full(owner: string): string | null {
+    if (this.open.size >= this.limits.maxStreams) return `Too many event streams are open (${this.limits.maxStreams}); try again later`;
+    let mine = 0;
+    for (const s of this.open) if (s.opts.owner === owner) mine++;
+    return mine >= this.limits.maxPerOwner ? `This key has ${this.limits.maxPerOwner} event streams open already; close one first` : null;
+  }
+
+  /** A new reader's text/event-stream body, or null when it may not open one (see full()). */
   subscribe(opts: StreamOptions): ReadableStream<Uint8Array> | null {
-    if (this.open.size >= this.limits.maxStreams) return null;
+    if (this.full(opts.owner)) return null;
     const s = new EventStream(opts, this.limits, (reason) => {
       this.open.delete(s);
       if (reason) this.dropped(reason);
