@@ -103,7 +103,7 @@ test("readers that stop reading are dropped and their connections closed, while 
   await reader.cancel();
   await reading;
   expect(await until(() => h.deps.eventStreams.size === 0)).toBe(true);
-});
+}, 30_000); // a few seconds alone; a loaded full run passed the default 5 s (the preload's default did not apply)
 
 test("a reader that fell behind but reads again within the grace period gets an error event saying so, then the end", async () => {
   h = await startHarness({ on: true });
@@ -121,7 +121,7 @@ test("a reader that fell behind but reads again within the grace period gets an 
   const last = tail.slice(tail.lastIndexOf("event: "));
   expect(last).toStartWith("event: error\ndata: ");
   expect(JSON.parse(last.split("\n")[1]!.slice(6)).detail).toMatch(/fell behind.*reconnect/);
-});
+}, 30_000);
 
 test("at most 16 streams per key and 64 in all: one more is refused with 503 and a reason, and a place freed is taken again", async () => {
   // Four user keys and the harness's admin key.
