@@ -1,5 +1,5 @@
 // Scenario 2: random methods, paths, keys, content types and bodies, over fetch and over raw sockets.
-import { CONTENT_TYPES, fuzzBody, int, type Monsters, makeMonsters, pick, type Rand, seeded } from "./bodies.ts";
+import { type Body, CONTENT_TYPES, fuzzBody, int, type Monsters, makeMonsters, pick, type Rand, seeded } from "./bodies.ts";
 import { rawCase } from "./fuzz-raw.ts";
 import { exchange, pool, Tally } from "./measure.ts";
 import { rawSend } from "./raw.ts";
@@ -77,11 +77,29 @@ async function viaFetch(s: FuzzState): Promise<void> {
   const type = pick(rnd, CONTENT_TYPES);
   if (type) headers["Content-Type"] = type;
   const { body, kind } = method === "GET" || method === "HEAD" ? { body: undefined, kind: "none" } : fuzzBody(rnd, path, s.monsters);
+  if (guesses(headers, path)) return wrongKey(s, method, path, headers, body, kind);
   const a = await exchange(ctx.url + path, { method, headers, body }, 10_000);
   s.tally.add(a.label);
   (s.kinds[kind] ??= new Tally()).add(a.label);
   if (a.bytes > s.largestAnswer.bytes)
     s.largestAnswer = { bytes: a.bytes, what: `${method} ${path.replace(ctx.key, "<key>").slice(0, 40)} (${kind} body) → ${a.label}` };
+}
+
+/**
+ * Wrong keys come from another loopback address (GUESSER): the gateway refuses every key of an address that
+ * guessed wrong ten times in a minute, and the fuzz's own address must go on reaching the routes behind the key.
+ */
+const GUESSER = "127.0.0.2";
+const guesses = (headers: AuthHeaders, path: string) =>
+  path.includes("/k/wrong-key") || /^wrong-key-/.test(headers["X-API-Key"] ?? "") || /^Bearer k{100}/.test(headers.Authorization ?? "");
+
+async function wrongKey(s: FuzzState, method: string, path: string, headers: AuthHeaders, body: Body, kind: string) {
+  const bytes = body === undefined ? new Uint8Array(0) : new Uint8Array(await new Response(body).arrayBuffer());
+  const lines = Object.entries(headers).map(([n, v]) => `${n}: ${v}\r\n`);
+  const head = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${lines.join("")}Content-Length: ${bytes.length}\r\nConnection: close\r\n\r\n`;
+  const outcome = await rawSend(s.ctx.port, [head, bytes], { timeoutMs: 10_000, from: GUESSER });
+  s.tally.add(outcome);
+  (s.kinds[kind] ??= new Tally()).add(outcome);
 }
 
 async function viaRaw(s: FuzzState): Promise<void> {

@@ -22,9 +22,10 @@ export class RawConn {
   settledAt = 0;
   private readonly timer: ReturnType<typeof setTimeout>;
 
-  constructor(port: number, timeoutMs: number) {
+  /** `from`: the loopback address to connect from (another client address, as the gateway's throttles count them). */
+  constructor(port: number, timeoutMs: number, from?: string) {
     this.result = new Promise((r) => (this.resolve = r));
-    this.sock = connect({ host: "127.0.0.1", port });
+    this.sock = connect({ host: "127.0.0.1", port, ...(from ? { localAddress: from } : {}) });
     this.sock.setNoDelay(true);
     this.timer = setTimeout(() => this.settle(this.head ? "garbled" : "timeout"), timeoutMs);
     this.sock.on("data", (d: Buffer) => this.onData(d));
@@ -84,8 +85,8 @@ export class RawConn {
 }
 
 /** Sends the parts in order; with `leave`, hangs up right after instead of waiting for the answer. */
-export async function rawSend(port: number, parts: Part[], opts: { timeoutMs: number; leave?: boolean }): Promise<string> {
-  const c = new RawConn(port, opts.timeoutMs);
+export async function rawSend(port: number, parts: Part[], opts: { timeoutMs: number; leave?: boolean; from?: string }): Promise<string> {
+  const c = new RawConn(port, opts.timeoutMs, opts.from);
   for (const p of parts) {
     if (typeof p === "number") await Bun.sleep(p);
     else if (!(await c.write(p))) break;
