@@ -107,13 +107,18 @@ export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
     if (c.req.method === "POST" && PUBLIC_POSTS.has(c.req.path)) return next();
     const given = keyFromHeaders(c.req.raw.headers) || keyFromPath(c.req.raw) || undefined;
     const token = (opts.session && getCookie(c, opts.session.cookie)) || undefined;
-    // Only a request that brings a key (or a session token) can be a guess: one with none learns nothing,
-    // and counting it would lock out a whole address for a browser that opened an API page by hand.
-    const from = opts.guesses && (given || token) ? clientAddress(c) : null;
-    if (from !== null && !opts.guesses!.allowed(from)) return tooManyGuesses(c, opts.guesses!.retryAfterS(from));
+    // Only a request that brings a key can be a guess: one with none learns nothing, and counting it would lock
+    // out a whole address for a browser that opened an API page by hand. Nor is a session token that opens
+    // nothing (256 random bits, out of any guesser's reach): it is a session that ended, in a browser left open.
+    const from = opts.guesses && given ? clientAddress(c) : null;
+    // Compared in constant time whatever comes next, so a refusal says nothing of the key.
     let key = opts.ring().match(given);
-    // A wrong key counts even when a valid session rides along: else a session would make guessing free.
-    if (from !== null && given && !key) opts.guesses!.failed(from);
+    if (from !== null) {
+      if (!opts.guesses!.allowed(from, key?.identity)) return tooManyGuesses(c, opts.guesses!.retryAfterS(from));
+      // A wrong key counts even when a valid session rides along: else a session would make guessing free.
+      if (key) opts.guesses!.worked(from, key.identity);
+      else opts.guesses!.failed(from);
+    }
     const fromSession = !key && opts.session ? opts.session.key(token) : null;
     if (fromSession) {
       // A cookie rides along on requests other pages make the browser send — and SameSite does not tell
@@ -127,10 +132,7 @@ export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
       }
       key = fromSession;
     }
-    if (!key) {
-      if (from !== null && !given) opts.guesses!.failed(from); // a session token that opens nothing
-      return c.json({ detail: "Invalid or missing API Key" }, 401);
-    }
+    if (!key) return c.json({ detail: "Invalid or missing API Key" }, 401);
     c.set("apiKey", key); // the access log names the key of a refusal too
     const why = refusal(key.role, c.req.method, c.req.path) ?? machineRefusal(key, c.req.path, opts.defaultMachine) ?? legacyRefusal(key, c.req.path);
     if (why) return c.json({ detail: `The key ${key.name} may not do this: ${why}` }, 403);

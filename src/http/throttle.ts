@@ -57,21 +57,45 @@ export class PerMinute {
 /**
  * Wrong keys per client address in the last minute, whichever the route and however the key came.
  * IPv6 addresses count per /64: one host usually holds a whole /64.
+ *
+ * Past the limit an address's keys are refused — all but those that already worked from it. Many clients
+ * can share one address (everyone behind Traefik, every app on one host): one of them left with a revoked key
+ * must not lock the others out, and a guesser learns nothing from that exception, since a key that worked
+ * from the address is one it would have to guess first.
  */
 export class LoginThrottle {
   private readonly failures: PerMinute;
+  /** "address identity" → when that key last worked from that address; oldest first, at most MAX_NAMES. */
+  private readonly known = new Map<string, number>();
 
-  constructor(now: () => number = Date.now) {
+  constructor(private readonly now: () => number = Date.now) {
     this.failures = new PerMinute(LOGIN_ATTEMPTS_PER_MIN, now);
   }
 
-  /** Whether this address may try a key now. */
-  allowed(address: string): boolean {
-    return this.failures.allowed(clientOf(address));
+  /** Whether this address may try a key now: under the limit, or with a key (its identity) that worked from it. */
+  allowed(address: string, identity?: string): boolean {
+    const client = clientOf(address);
+    if (this.failures.allowed(client)) return true;
+    const seen = identity === undefined ? undefined : this.known.get(`${client} ${identity}`);
+    return seen !== undefined && this.now() - seen < KNOWN_FOR_MS;
   }
 
   failed(address: string): void {
     this.failures.count(clientOf(address));
+  }
+
+  /** The key of `identity` worked from this address (remembered again at most once a minute: no write per request). */
+  worked(address: string, identity: string): void {
+    const name = `${clientOf(address)} ${identity}`;
+    const now = this.now();
+    const seen = this.known.get(name);
+    if (seen !== undefined && now - seen < MINUTE_MS) return;
+    this.known.delete(name); // re-inserted at the back: the map stays in order of age
+    this.known.set(name, now);
+    for (const [n, at] of this.known) {
+      if (now - at < KNOWN_FOR_MS && this.known.size <= MAX_NAMES) break;
+      this.known.delete(n);
+    }
   }
 
   /** Seconds until this address may try again. */
@@ -82,7 +106,15 @@ export class LoginThrottle {
   get size(): number {
     return this.failures.size;
   }
+
+  /** How many (address, key) pairs are remembered as having worked. */
+  get knownPairs(): number {
+    return this.known.size;
+  }
 }
+
+/** How long a key that worked from an address stays exempt there from that address's wrong-key limit. */
+const KNOWN_FOR_MS = 24 * 3600 * 1000;
 
 /**
  * Successful logins, per key and per address: each one opens a session, and a valid key logging in

@@ -94,16 +94,18 @@ export function uiRoutes({ ui, keys, version }: AppDeps) {
   router.openapi(login, async (c) => {
     if (!loginFromOwnPage(c.req.raw.headers)) return c.html(loginPage("Log in from the dashboard's own page."), 403, PAGE_HEADERS);
     const from = clientAddress(c);
-    if (!ui.throttle.allowed(from)) {
+    const form = await c.req.parseBody();
+    const key = keys.ring.match(typeof form.key === "string" ? form.key : undefined);
+    // As on every route (auth.ts): past the limit only a key that already worked from this address gets in.
+    if (!ui.throttle.allowed(from, key?.identity)) {
       const retry = ui.throttle.retryAfterS(from);
       return c.html(loginPage(`Too many wrong keys. Try again in ${retry} s.`), 429, { ...PAGE_HEADERS, "retry-after": String(retry) });
     }
-    const form = await c.req.parseBody();
-    const key = keys.ring.match(typeof form.key === "string" ? form.key : undefined);
     if (!key) {
       ui.throttle.failed(from);
       return c.html(loginPage("That key is not valid."), 401, PAGE_HEADERS);
     }
+    ui.throttle.worked(from, key.identity);
     if (!mayUseDashboard(key)) return c.html(loginPage(`The key ${key.name} may only use Ollama's API, not the dashboard.`), 403, PAGE_HEADERS);
     const wait = ui.logins.retryAfterS(key.identity, from);
     if (wait > 0) return c.html(loginPage(`Too many logins. Try again in ${wait} s.`), 429, { ...PAGE_HEADERS, "retry-after": String(wait) });
