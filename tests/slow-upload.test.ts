@@ -119,7 +119,8 @@ test("an upload streamed through that comes slower than the floor is cut with 40
 test("so is a body read whole: chunked on the /ollama/* routes, and one of known length on Ollama's API", async () => {
   await start({ bodyRateFloor: FLOOR });
   const chunked = await slowUpload("/ollama/chat", { everyMs: 100, key: KEY });
-  const known = await slowUpload("/api/chat", { everyMs: 100, length: 300 });
+  // 100 KB announced: its length alone would allow it minutes at the floor's pace, but its progress is watched.
+  const known = await slowUpload("/api/chat", { everyMs: 100, length: 100_000 });
   await Promise.race([Promise.all([chunked.answered, known.answered]), Bun.sleep(8000)]);
   expect([chunked.status(), known.status()]).toEqual([408, 408]);
   expect(known.detail()).toContain("slower than");

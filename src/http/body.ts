@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { ClientGoneError, PayloadTooLargeError, SlowBodyError, UnavailableError } from "../core/errors.ts";
 import { currentActor } from "../lib/actor.ts";
 import type { Reservation, ShareBudget } from "../lib/byte-budget.ts";
-import { type RateFloor, wholeBodyMs, withRateFloor } from "../lib/rate-floor.ts";
+import { type RateFloor, withRateFloor } from "../lib/rate-floor.ts";
 import { clientAddress, clientOf } from "./throttle.ts";
 
 /**
@@ -76,12 +76,9 @@ export async function readWhole(
   if (length !== null && length > limits.maxBytes) throw tooLarge(limits.maxBytes, what);
   const reservation = reserve(limits, length ?? 0, opts.holder ?? holderOf());
   try {
-    // A body of known length was reserved whole above and is read by the server in one piece: read chunk
-    // by chunk, every chunk is one more copy left for the collector (a bare Bun.serve taking ten 5 MB
-    // bodies in turn: RSS 44-65 MB that way, 35-41 MB in one piece). One of unknown length is counted,
-    // and refused, as it comes.
+    // One of unknown length is counted, and refused, as it comes; one of known length was reserved whole above.
     if (length === null) return { bytes: await collect(req, limits, what, reservation, opts.objectOnly), reservation };
-    const bytes = await wholeBody(req, wholeBodyMs(limits.floor, length), tooSlow(limits.floor));
+    const bytes = await wholeBody(req, length, limits.floor);
     if (opts.objectOnly && !startsLikeObject([], bytes)) throw new NotAnObject();
     return { bytes, reservation };
   } catch (err) {
@@ -124,19 +121,34 @@ const FREE_BYTES = 64 * 1024;
 const busy = () => new UnavailableError("The gateway is busy with other large request bodies; try again shortly", BUSY_RETRY_S);
 const BUSY_RETRY_S = 2;
 
-/** A body of known length, in one piece: its progress cannot be seen, so it has all of `withinMs` to come. */
-async function wholeBody(req: Request, withinMs: number, slow: () => Error): Promise<Uint8Array> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(slow()), withinMs);
-  });
-  try {
-    return new Uint8Array(await Promise.race([req.arrayBuffer(), late]));
-  } catch (err) {
-    throw err instanceof SlowBodyError ? err : gone(req);
-  } finally {
-    clearTimeout(timer);
+/**
+ * A body of known length, read as it comes into one buffer of that size: its progress is watched like any
+ * other's (a body dribbled a byte at a time is cut at the floor, not held for the minutes its length would
+ * allow), and no chunk outlives its copy (chunks kept and joined at the end doubled the memory of a body).
+ */
+async function wholeBody(req: Request, length: number, floor: RateFloor): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  if (!req.body || length === 0) return bytes;
+  const reader = watchedUpload(req.body, floor).getReader();
+  let at = 0;
+  for (;;) {
+    let next: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      next = await reader.read();
+    } catch (err) {
+      throw err instanceof SlowBodyError ? err : gone(req);
+    }
+    if (next.done) break;
+    // Never more than the Content-Length (the server frames the body by it), but the buffer is not trusted to that.
+    if (at + next.value.length > length) {
+      reader.cancel().catch(() => {});
+      throw gone(req);
+    }
+    bytes.set(next.value, at);
+    at += next.value.length;
   }
+  if (at < length) throw gone(req);
+  return bytes;
 }
 
 /**

@@ -73,6 +73,3 @@ export function withRateFloor(source: ReadableStream<Uint8Array>, floor: RateFlo
     { highWaterMark: 0 },
   );
 }
-
-/** How long a body of `bytes` read in one piece may take (its progress cannot be seen): the grace, then the floor's pace. */
-export const wholeBodyMs = (floor: RateFloor, bytes: number) => floor.graceMs + (bytes * 1000) / floor.bytesPerSecond;
