@@ -4,7 +4,7 @@
 // origin nor act as the admin who opened the link.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser } from "playwright-core";
-import { type HostileOllama, startHostileOllama } from "../src/sim/hostile-ollama.ts";
+import { HOSTILE_HTML_HEADERS, type HostileOllama, startHostileOllama } from "../src/sim/hostile-ollama.ts";
 import { chromiumMissing, launchChromium } from "./browser.ts";
 import { type Harness, KEY, startHarness } from "./helpers.ts";
 
@@ -44,6 +44,11 @@ test.each(PATHS)("through %s, the upstream's HTML comes sandboxed and never snif
   expect(csp).toContain("default-src 'none'");
   expect(csp).not.toContain("unsafe-inline"); // the upstream's own policy, which would let its script run
   expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+  expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+  // Nothing that would act on the gateway's whole site: clear its cookies, pin HSTS, send reports, redirect.
+  for (const name of Object.keys(HOSTILE_HTML_HEADERS).filter((n) => n !== "content-security-policy" && n !== "referrer-policy")) {
+    expect([name, res.headers.get(name)]).toEqual([name, null]);
+  }
 });
 
 test("the gateway's own pages keep their own policy", async () => {

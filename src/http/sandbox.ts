@@ -6,11 +6,14 @@ import type { MiddlewareHandler } from "hono";
  * opening that answer (a link is enough) would run it on the gateway's origin, beside the dashboard's session.
  * `sandbox` gives such a document an opaque origin of its own and no scripts at all, `default-src 'none'` loads
  * nothing, and `nosniff` stops a browser from guessing a script or a page out of a body typed otherwise. Set,
- * not appended: whatever policy the upstream sent is replaced.
+ * not appended: whatever policy the upstream sent is replaced (core/proxy/headers.ts drops the rest of what
+ * would act on the whole site).
  */
 export const UNTRUSTED_ANSWER_HEADERS: Readonly<Record<string, string>> = {
   "content-security-policy": "sandbox; default-src 'none'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
+  // A link in such a page would otherwise tell the site it leads to the page's URL, a /k/<key>/ path included.
+  "referrer-policy": "no-referrer",
 };
 
 /**

@@ -39,8 +39,26 @@ export const HOSTILE_HTML =
   '<!doctype html><html><head><title>hostile</title></head><body><script>document.title = "script ran"; ' +
   'fetch("/machines/default/permanent_on", { method: "POST", headers: { "content-type": "application/json" }, body: \'{"enabled":true}\' });' +
   "</script></body></html>";
-/** Sent with it: a policy of its own that lets its script run, which the gateway must replace, not keep. */
-const HOSTILE_CSP = "script-src 'unsafe-inline' *";
+/**
+ * Sent with it: a policy of its own that lets its script run, which the gateway must replace, not keep, and
+ * headers that would act on the gateway's whole site (log every session out, pin HSTS, send reports, leak URLs).
+ */
+export const HOSTILE_HTML_HEADERS: Record<string, string> = {
+  "content-security-policy": "script-src 'unsafe-inline' *",
+  "clear-site-data": '"cookies"',
+  "strict-transport-security": "max-age=31536000; includeSubDomains",
+  "alt-svc": 'h3=":443"',
+  "content-security-policy-report-only": "default-src 'none'; report-uri http://127.0.0.1:9/r",
+  "report-to": '{"group":"x","max_age":1,"endpoints":[{"url":"http://127.0.0.1:9/r"}]}',
+  "reporting-endpoints": 'x="http://127.0.0.1:9/r"',
+  nel: '{"report_to":"x","max_age":1}',
+  refresh: "0; url=http://127.0.0.1:9/",
+  "referrer-policy": "unsafe-url",
+};
+
+const HTML_HEAD_EXTRA = Object.entries(HOSTILE_HTML_HEADERS)
+  .map(([n, v]) => `${n}: ${v}\r\n`)
+  .join("");
 
 export const STRAY_ANSWER = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 22\r\n\r\n{"stray":"not yours!"}';
 
@@ -191,7 +209,7 @@ export class HostileOllama extends EventEmitter {
       case "stalled-length":
         return void sock.write(`HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 200000\r\n\r\n${"x".repeat(1000)}`);
       case "html":
-        return void sock.write(whole("text/html; charset=utf-8", HOSTILE_HTML, `content-security-policy: ${HOSTILE_CSP}\r\n`));
+        return void sock.write(whole("text/html; charset=utf-8", HOSTILE_HTML, HTML_HEAD_EXTRA));
       case "stray-bytes":
       case "stray-crlf":
         sock.write(normalAnswer(req));

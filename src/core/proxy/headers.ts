@@ -45,7 +45,25 @@ export function upstreamRequestHeaders(client: Headers, contentType?: string): [
 }
 
 /**
- * What goes back to the client: Ollama's headers less hop-by-hop ones, and less any cookie it tries to set.
+ * Headers by which an answer tells the browser what to do with the whole site, not with this answer: clear its
+ * cookies (and so every dashboard session), pin HTTPS or another service, send reports (whose URLs would carry a
+ * /k/<key>/ path) somewhere, refresh to another page. Ollama sends none of them; a compromised one must not.
+ */
+const SITE_POLICY = new Set([
+  "set-cookie",
+  "clear-site-data",
+  "strict-transport-security",
+  "alt-svc",
+  "content-security-policy-report-only",
+  "report-to",
+  "reporting-endpoints",
+  "nel",
+  "refresh",
+  "referrer-policy",
+]);
+
+/**
+ * What goes back to the client: Ollama's headers less hop-by-hop ones, and less those that act on the site.
  * Taken out of the answer's own Headers (this gateway's, parsed from the wire, read by nobody else): the
  * object given is changed and returned, so nothing is copied.
  */
@@ -53,7 +71,7 @@ export function clientResponseHeaders(upstream: Headers): Headers {
   const listed = listedIn(upstream);
   const drop: string[] = [];
   upstream.forEach((_, name) => {
-    if (HOP_BY_HOP.has(name) || listed.includes(name) || name === "set-cookie") drop.push(name);
+    if (HOP_BY_HOP.has(name) || listed.includes(name) || SITE_POLICY.has(name)) drop.push(name);
   });
   for (const name of drop) upstream.delete(name);
   return upstream;
