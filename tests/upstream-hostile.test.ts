@@ -173,6 +173,20 @@ describe("a broken chunked answer keeps its status, or ends as a timeout does (i
     expect(events).toHaveLength(3);
     expect(JSON.parse(events[2]!.replace(/^data: /, "")).error).toContain("chunk");
   });
+
+  test("on Anthropic's /v1/messages, a named error event in Anthropic's shape: its clients read nothing else", async () => {
+    const { up } = await gateway();
+    up.setMode("chunk-size-negative-later");
+    const res = await send("POST", "/v1/messages", { model: "llama3.2:3b", max_tokens: 10, messages: [], stream: true });
+    expect(res.status).toBe(200);
+    const got = await outcome(res);
+    const events = (got as { text: string }).text.split("\n\n").filter(Boolean);
+    const last = events.at(-1)!.split("\n");
+    expect(last[0]).toBe("event: error");
+    const data = JSON.parse(last[1]!.replace(/^data: /, ""));
+    expect(data).toMatchObject({ type: "error", error: { type: "api_error" } });
+    expect(data.error.message).toContain("chunk");
+  });
 });
 
 test("the gateway process writes what a hostile upstream did as JSON lines only: no stack dump on stderr", async () => {

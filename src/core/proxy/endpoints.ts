@@ -40,6 +40,11 @@ export interface Endpoint {
    * comments meanwhile (errors in OpenAI's shape, see http/wake-progress.ts).
    */
   wakeComments?: boolean;
+  /**
+   * How a stream the gateway has to end early (Ollama went silent, its answer broke) says so: Ollama's and
+   * OpenAI's clients read an `{"error": …}` line or `data:` message; Anthropic's see only a named `error` event.
+   */
+  errorEvent?: "anthropic";
   timeout: TimeoutClass;
   roles: readonly Role[];
   /** The `route` label of ollama_gate_proxied_requests_total: a fixed set, whatever paths clients make up. */
@@ -158,6 +163,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
     path: "/v1/messages",
     ...chat,
     streams: "sse",
+    errorEvent: "anthropic",
     summary: "Anthropic's Messages API (Claude Code); Server-Sent Events when `stream` is true",
   }),
   row({ methods: ["POST"], path: "/v1/images/generations", ...chat, summary: "Generate an image" }),
@@ -220,6 +226,8 @@ export const labelOf = (path: string): string => anyAt(path)?.label ?? (path.sta
 
 /** How long Ollama may stay silent on a path: generation and model transfers take longer than the rest. */
 export const timeoutOf = (path: string): TimeoutClass => anyAt(path)?.timeout ?? "default";
+/** How a stream of this path that must end early says so (see Endpoint.errorEvent). */
+export const errorEventOf = (path: string): Endpoint["errorEvent"] => anyAt(path)?.errorEvent;
 
 /** How a path's body is read (`path` without its pin); undefined for an endpoint the table does not know. */
 export const bodyAt = (path: string): BodyKind | undefined => entriesAt(path)?.[0]?.body;

@@ -12,7 +12,7 @@ import {
   UpstreamTimeoutError,
 } from "../errors.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import { type TimeoutClass, timeoutOf } from "./endpoints.ts";
+import { errorEventOf, type TimeoutClass, timeoutOf } from "./endpoints.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import { watchIdle } from "./idle-stream.ts";
 
@@ -118,13 +118,13 @@ export class OllamaProxy {
       onIdle: () => {
         this.opts.logger.warn("upstream went silent; stream closed", { path, idle_s: idleMs / 1000 });
         abort.abort(new IdleTimeout());
-        return errorTail(headers, `Ollama sent nothing for ${idleMs / 1000} s; stream closed`);
+        return errorTail(headers, path, `Ollama sent nothing for ${idleMs / 1000} s; stream closed`);
       },
       onBroken: (err) => {
         if (abort.aborted) return null; // cut on purpose (the client went away): nothing broke
         const error = (err as Error)?.message ?? String(err);
         this.opts.logger.warn("upstream broke off its answer; stream closed", { path, status: upstream.status, error });
-        return errorTail(headers, `Ollama's answer broke off (${error}); stream closed`);
+        return errorTail(headers, path, `Ollama's answer broke off (${error}); stream closed`);
       },
       onCancel: () => abort.abort(new Error("client went away")),
       onStall: () => {
@@ -166,13 +166,18 @@ export class OllamaProxy {
 
 /**
  * The line a streaming client can understand when the upstream stalls or breaks: Ollama's own {"error"}
- * shape. None for a body whose length was promised (a line more would break it) or of another type.
+ * shape, or Anthropic's error event where its clients read nothing else. None for a body whose length was
+ * promised (a line more would break it) or of another type.
  */
-function errorTail(headers: Headers, why: string): Uint8Array | null {
+function errorTail(headers: Headers, path: string, why: string): Uint8Array | null {
   if (headers.has("content-length")) return null;
-  const error = JSON.stringify({ error: `ollama-gate: ${why}` });
+  const message = `ollama-gate: ${why}`;
   const type = headers.get("content-type") ?? "";
-  if (type.includes("ndjson")) return new TextEncoder().encode(error + "\n");
-  if (type.includes("event-stream")) return new TextEncoder().encode(`data: ${error}\n\n`);
-  return null;
+  if (type.includes("ndjson")) return new TextEncoder().encode(`${JSON.stringify({ error: message })}\n`);
+  if (!type.includes("event-stream")) return null;
+  if (errorEventOf(path) === "anthropic") {
+    const error = JSON.stringify({ type: "error", error: { type: "api_error", message } });
+    return new TextEncoder().encode(`event: error\ndata: ${error}\n\n`);
+  }
+  return new TextEncoder().encode(`data: ${JSON.stringify({ error: message })}\n\n`);
 }
