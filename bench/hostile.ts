@@ -79,7 +79,7 @@ async function main() {
   if (typeof container === "string") log(`memory cgroup: ${container}`);
   const { ctx, gateway, sim } = await startAll(dir, settings, container && typeof container !== "string" ? container.wrap : undefined);
   log(`gateway at ${ctx.url} (pid ${gateway.pid}), simulated machine pid ${sim.pid}, logs in ${dir}`);
-  const redact = (s: string) => s.split(ctx.key).join("***").split(ctx.userKey).join("***");
+  const redact = (s: string) => [ctx.key, ctx.userKey, ctx.inferenceKey].reduce((text, key) => text.split(key).join("***"), s);
 
   const rows: Row[] = [];
   log(`settle: ${await settle(ctx)}`);

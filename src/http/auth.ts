@@ -1,8 +1,9 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { getPath } from "hono/utils/url";
+import { OLLAMA_API } from "../core/proxy/endpoints.ts";
 import { actingFor } from "../lib/actor.ts";
-import { type ApiKey, INFERENCE_PATH, type KeyRing, machineInPath, mayUseMachine, refusal } from "./access.ts";
+import { type ApiKey, type KeyRing, machineInPath, mayUseMachine, refusal } from "./access.ts";
 import { clientAddress, type LoginThrottle } from "./throttle.ts";
 
 export function keyFromHeaders(headers: Headers): string | undefined {
@@ -153,7 +154,7 @@ function tooManyGuesses(c: Context, retryS: number) {
  */
 function sessionMayUse(method: string, path: string): boolean {
   if (method === "GET" && /^\/machines\/[^/]+\/api\/tags$/.test(path)) return true;
-  return !INFERENCE_PATH.test(path) && !path.startsWith("/ollama/");
+  return !OLLAMA_API.test(path) && !path.startsWith("/ollama/");
 }
 
 /** The old /ollama/* routes do not check a key's models: a key limited to some uses Ollama's API, which does. */
@@ -166,7 +167,7 @@ function machineRefusal(key: ApiKey, path: string, defaultMachine: string): stri
   if (key.machines === null) return null;
   const named = machineInPath(path);
   // Ollama's API and the lists across machines: the machine is chosen later, and checked there.
-  const machine = named ?? (INFERENCE_PATH.test(path) || path === "/machines" || path.startsWith("/events") ? undefined : defaultMachine);
+  const machine = named ?? (OLLAMA_API.test(path) || path === "/machines" || path.startsWith("/events") ? undefined : defaultMachine);
   if (machine === undefined || mayUseMachine(key, machine)) return null;
   return `it may only use the machines ${key.machines.join(", ")}, not ${machine}`;
 }

@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler, Next } from "hono";
-import { type Endpoint, endpointFor, MODEL_FIELDS, modelInPathOf, unpinned } from "../core/proxy/endpoints.ts";
+import { type Endpoint, endpointFor, MODEL_FIELDS, modelInPathOf, OLLAMA_API, unpinned } from "../core/proxy/endpoints.ts";
 import { scanJson } from "../lib/json-scan.ts";
-import { type ApiKey, INFERENCE_PATH, mayUseModel } from "./access.ts";
+import { type ApiKey, mayUseModel } from "./access.ts";
 import { type BodyLimits, readWhole } from "./body.ts";
 import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";
 
@@ -25,7 +25,7 @@ export function modelScope(limits: BodyLimits): MiddlewareHandler {
   const check = checkScope(limits);
   return (c, next) => {
     const key = c.get("apiKey");
-    if (!key?.models || !INFERENCE_PATH.test(c.req.path)) return next();
+    if (!key?.models || !OLLAMA_API.test(c.req.path)) return next();
     return check(c, next, key);
   };
 }

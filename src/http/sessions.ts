@@ -3,8 +3,6 @@ import type { Logger } from "../core/telemetry/logger.ts";
 import { writeJsonAtomic } from "../lib/atomic-file.ts";
 import { LatestWrite } from "../lib/latest-write.ts";
 
-export { LOGIN_ATTEMPTS_PER_MIN } from "./throttle.ts";
-
 /** The cookie that holds a dashboard session token. */
 export const SESSION_COOKIE = "og_session";
 /** How long a dashboard session lives without being used; each use pushes it back (sliding expiry). */
@@ -73,8 +71,8 @@ export class SessionStore {
     return token;
   }
 
-  /** A new session, saved in the background (see open). */
-  create(key: string): string {
+  /** A new session, saved in the background: only open() acknowledges one, once it is on disk. */
+  private create(key: string): string {
     const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
     this.prune();
     const now = this.now();
@@ -156,11 +154,6 @@ export class SessionStore {
 
   get size(): number {
     return this.sessions.size;
-  }
-
-  /** How many sessions the key of this identity holds. */
-  sessionsOf(key: string): number {
-    return this.byKey.get(this.keyHash(key))?.size ?? 0;
   }
 
   /** Resolves once every change so far is on disk (or its write failed). */

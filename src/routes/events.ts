@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { EVENT_STREAM_LIMITS as L } from "../core/telemetry/event-stream.ts";
 import { EVENT_TYPES, EventType, type GateEvent } from "../core/telemetry/events.ts";
 import type { AppDeps } from "../deps.ts";
 import { type ApiKey, type KeyRing, mayUseMachine, refusal } from "../http/access.ts";
@@ -17,15 +18,15 @@ const stream = createRoute({
   tags: ["Events"],
   summary: "Server-Sent Events: every decision as it happens",
   description:
-    `One SSE message per event, its \`event:\` field the type: ${TYPES}. A comment is sent every 15 s to keep proxies from closing the stream. ` +
-    "A key limited to some machines sees only their events. A reader that falls behind (256 events or 256 KB waiting, or nothing " +
-    "taken for 30 s), or whose key is revoked or may no longer read events, gets a last `error` event (data: `{detail}`) when it " +
-    "can take it, and the stream ends; reconnect, and read /events/history for what was missed. At most 64 streams are open at once, 16 per key.",
+    `One SSE message per event, its \`event:\` field the type: ${TYPES}. A comment is sent every ${L.keepAliveMs / 1000} s to keep proxies from closing the stream. ` +
+    `A key limited to some machines sees only their events. A reader that falls behind (${L.maxQueued} events or ${L.maxQueuedBytes / 1024} KB waiting, or nothing ` +
+    `taken for ${(2 * L.keepAliveMs) / 1000} s), or whose key is revoked or may no longer read events, gets a last \`error\` event (data: \`{detail}\`) when it ` +
+    `can take it, and the stream ends; reconnect, and read /events/history for what was missed. At most ${L.maxStreams} streams are open at once, ${L.maxPerOwner} per key.`,
   responses: {
     200: { description: "An endless text/event-stream", content: { "text/event-stream": { schema: z.string() } } },
     ...errorResponses(),
     503: {
-      description: "Too many event streams are open (64, or 16 of this key's); see Retry-After",
+      description: `Too many event streams are open (${L.maxStreams}, or ${L.maxPerOwner} of this key's); see Retry-After`,
       content: { "application/json": { schema: ErrorSchema } },
     },
   },

@@ -3,7 +3,8 @@
 import { afterEach, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { LOGIN_ATTEMPTS_PER_MIN, SessionStore } from "../../src/http/sessions.ts";
+import { SessionStore } from "../../src/http/sessions.ts";
+import { LOGIN_ATTEMPTS_PER_MIN } from "../../src/http/throttle.ts";
 import { type Harness, json, KEY, manualClock, startHarness } from "../helpers.ts";
 
 let h: Harness;

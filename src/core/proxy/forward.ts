@@ -1,5 +1,5 @@
 import { Cancel, type CancelSignal } from "../../lib/cancel.ts";
-import { type ClientResponse, Http1Client } from "../../lib/http1/client.ts";
+import { type ClientResponse, Http1Client, isResendable } from "../../lib/http1/client.ts";
 import { InvalidRequestError, ProtocolError } from "../../lib/http1/message.ts";
 import { ClosedBeforeAnswer } from "../../lib/http1/types.ts";
 import {
@@ -19,7 +19,6 @@ import { watchIdle } from "./idle-stream.ts";
 export type { TimeoutClass };
 
 /** The idle timeout of a path (without its query), from the endpoint table. */
-export const timeoutClassOf = (path: string): TimeoutClass => timeoutOf(path);
 
 export interface ProxyOptions {
   baseUrl: string;
@@ -73,7 +72,7 @@ export class OllamaProxy {
   }
 
   private async send(req: Request, path: string, pathAndQuery: string, over: ForwardOverrides, end: (status: number) => void) {
-    const idleMs = this.opts.timeoutsMs[timeoutClassOf(path)];
+    const idleMs = this.opts.timeoutsMs[timeoutOf(path)];
     const abort = new Cancel();
     const clientGone = () => abort.abort(req.signal.reason);
     req.signal.addEventListener("abort", clientGone, { once: true });
@@ -96,7 +95,7 @@ export class OllamaProxy {
       });
     } catch (err) {
       release();
-      throw await this.failure(err, abort, req, idleMs, path);
+      throw await this.failure(err, abort, req, idleMs, path, over.method ?? req.method);
     } finally {
       clearTimeout(headersTimer);
     }
@@ -140,7 +139,7 @@ export class OllamaProxy {
     return new Response(body, { status: upstream.status, headers });
   }
 
-  private async failure(err: unknown, signal: CancelSignal, req: Request, idleMs: number, path: string): Promise<GatewayError> {
+  private async failure(err: unknown, signal: CancelSignal, req: Request, idleMs: number, path: string, method: string): Promise<GatewayError> {
     if (err instanceof GatewayError) return err;
     if (err instanceof InvalidRequestError) return new GatewayError(400, "The request's method, path or headers cannot be forwarded as they are");
     if (err instanceof ProtocolError && !signal.aborted) return new UpstreamError(`Ollama's answer is malformed: ${err.message}`);
@@ -154,7 +153,9 @@ export class OllamaProxy {
       return new MachineAsleepError("The AI machine is asleep or unreachable; wake it with POST /arrancar");
     }
     if (err instanceof ClosedBeforeAnswer) {
-      return new UpstreamError("The upstream closed the connection before answering; the request was not sent again, as Ollama may have acted on it");
+      // A GET was sent again on a new connection already (lib/http1/client.ts); anything else was not.
+      const again = isResendable(method) ? "" : "; the request was not sent again, as Ollama may have acted on it";
+      return new UpstreamError(`The upstream closed the connection before answering${again}`);
     }
     const code = (err as { code?: string }).code;
     if (code === "ECONNREFUSED" || code === "ConnectionRefused") {

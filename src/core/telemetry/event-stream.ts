@@ -156,7 +156,7 @@ class EventStream {
     if (this.state !== "open" || !this.opts.accept(e)) return;
     if (this.asked) return this.handOver(text);
     this.queue.push(text);
-    this.bytes += text.length;
+    this.bytes += Buffer.byteLength(text); // UTF-8, as sent: a holder name may be three bytes a character
     if (this.queue.length > this.limits.maxQueued || this.bytes > this.limits.maxQueuedBytes) this.end("behind", BEHIND);
   }
 

@@ -42,6 +42,7 @@ const NO_BODY = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"]);
  * the RFC, but Ollama's DELETE /api/delete answers 404 the second time, so it is not resent blindly either.
  */
 const RESENDABLE = new Set(["GET", "HEAD", "OPTIONS"]);
+export const isResendable = (method: string) => RESENDABLE.has(method);
 
 function piecesOf(body: NonNullable<ClientRequest["body"]> | null): Uint8Array[] | ReadableStream<Uint8Array> | null {
   if (body === null || body instanceof ReadableStream || Array.isArray(body)) return body;

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { timeoutClassOf } from "../../../src/core/proxy/forward.ts";
+import { timeoutOf } from "../../../src/core/proxy/endpoints.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "../../../src/core/proxy/headers.ts";
 
 test("requests lose hop-by-hop headers, those named in Connection, and the gateway's credentials", () => {
@@ -64,5 +64,5 @@ test.each([
   ["/api/tags", "default"],
   ["/api/show", "default"],
 ])("%s uses the %s idle timeout", (path, cls) => {
-  expect(timeoutClassOf(path)).toBe(cls as never);
+  expect(timeoutOf(path)).toBe(cls as never);
 });
