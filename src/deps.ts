@@ -30,7 +30,7 @@ import { SessionStore } from "./http/sessions.ts";
 import { LoginRate, LoginThrottle } from "./http/throttle.ts";
 import { WAKE_PROGRESS_MS } from "./http/wake-progress.ts";
 import { ByteBudget, ShareBudget } from "./lib/byte-budget.ts";
-import { collectAfterBurst, collectEvery, collectSoon, collectWhileBusy } from "./lib/gc.ts";
+import { collectAfterBurst, collectEvery, collectSoon, collectWhenLarge, collectWhileBusy } from "./lib/gc.ts";
 import type { RateFloor } from "./lib/rate-floor.ts";
 import {
   BODY_RATE_FLOOR,
@@ -38,6 +38,7 @@ import {
   BURST_FOR_COLLECTION,
   BUSY_COLLECTION_MS,
   LARGE_BODY_MEMORY_BYTES,
+  LARGE_RESIDENT,
   MANAGEMENT_BODY_BYTES,
   PROXIED_BYTES_PER_COLLECTION,
   SMALL_BODY_MEMORY_BYTES,
@@ -83,7 +84,7 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   version: string;
   /** How often an OpenAI stream that waits for a wake gets a comment line. */
   wakeProgressMs: number;
-  /** Called as each request starts and once it is answered: memory is collected while requests come in (see collectWhileBusy). */
+  /** Called as each request starts and once it is answered: memory is collected while requests come in (collectWhileBusy, collectWhenLarge). */
   requestSeen: () => void;
 }
 
@@ -222,7 +223,12 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const index = new ModelIndex(config.machines);
   // Each request marks the process busy: garbage from a burst is collected during it and after it.
   const collect = opts.collect ?? collectSoon;
-  const requestSeen = collectWhileBusy(BUSY_COLLECTION_MS, collect);
+  const busy = collectWhileBusy(BUSY_COLLECTION_MS, collect);
+  const whenLarge = collectWhenLarge(LARGE_RESIDENT, collect);
+  const requestSeen = () => {
+    busy();
+    whenLarge();
+  };
   const units = config.machines.map((mc) => buildMachineUnit(mc, { logger, events, metrics, index, now, requestSeen, collect }, opts));
   const fleet = { units, byName: new Map(units.map((u) => [u.name, u])), index };
   const { config: _default, ...unit } = units[0]!;

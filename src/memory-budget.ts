@@ -32,3 +32,11 @@ export const BURST_FOR_COLLECTION = 32;
 
 /** While requests come in, a collection at most this often (see collectWhileBusy). */
 export const BUSY_COLLECTION_MS = 1000;
+
+/**
+ * Past this resident size, a flood of requests is collected more often than once a second (see
+ * collectWhenLarge): its size is read every 256 times a request starts or ends, and at most every 200 ms it is
+ * collected. Well above a
+ * quiet gateway's size and far enough below 100 MB for one second's garbage of a flood.
+ */
+export const LARGE_RESIDENT = { every: 256, highBytes: 80 * 1048576, minGapMs: 200 };

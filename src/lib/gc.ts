@@ -77,6 +77,29 @@ export function collectAfterBurst(
   };
 }
 
+/**
+ * Counts work, reads the resident memory every `every` calls, and asks for a collection when it is past
+ * `highBytes` (at most once every `minGapMs`). A flood of small requests, thousands a second, makes garbage
+ * faster than one collection a second takes it away; this follows the memory itself, so load that stays
+ * below the mark costs a counter and, now and then, one read of the process's size.
+ */
+export function collectWhenLarge(
+  opts: { every: number; highBytes: number; minGapMs: number },
+  collect: () => void = collectSoon,
+  residentBytes: () => number = () => process.memoryUsage.rss(),
+): () => void {
+  let calls = 0;
+  let last = Number.NEGATIVE_INFINITY;
+  return () => {
+    if (++calls < opts.every) return;
+    calls = 0;
+    const now = performance.now();
+    if (now - last < opts.minGapMs || residentBytes() < opts.highBytes) return;
+    last = now;
+    collect();
+  };
+}
+
 export function collectSoon(): void {
   if (pending) return;
   pending = true;

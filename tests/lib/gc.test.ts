@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { collectAfterBurst, collectWhileBusy } from "../../src/lib/gc.ts";
+import { collectAfterBurst, collectWhenLarge, collectWhileBusy } from "../../src/lib/gc.ts";
 
 test("a burst of at least minPeak at once is collected once it is over and quiet; smaller ones and steady load are not", async () => {
   let runs = 0;
@@ -77,4 +77,27 @@ test("a quiet spell stops the timer: an idle gateway keeps no interval running",
     globalThis.setInterval = realSet;
     globalThis.clearInterval = realClear;
   }
+});
+
+test("past the resident mark, work is collected every so many calls, at most once a gap; below it never", async () => {
+  let runs = 0;
+  let resident = 50;
+  let reads = 0;
+  const seen = collectWhenLarge(
+    { every: 4, highBytes: 80, minGapMs: 30 },
+    () => runs++,
+    () => (reads++, resident),
+  );
+  for (let i = 0; i < 40; i++) seen();
+  expect([runs, reads]).toEqual([0, 10]); // the size is read once every 4 calls, and it stays below the mark
+  resident = 90;
+  for (let i = 0; i < 40; i++) seen();
+  expect(runs).toBe(1); // past it: one collection, then none within the gap however many calls come
+  await Bun.sleep(40);
+  for (let i = 0; i < 4; i++) seen();
+  expect(runs).toBe(2);
+  resident = 60;
+  await Bun.sleep(40);
+  for (let i = 0; i < 8; i++) seen();
+  expect(runs).toBe(2);
 });
