@@ -132,12 +132,7 @@ async function wholeBody(req: Request, length: number, floor: RateFloor): Promis
   const reader = watchedUpload(req.body, floor).getReader();
   let at = 0;
   for (;;) {
-    let next: Awaited<ReturnType<typeof reader.read>>;
-    try {
-      next = await reader.read();
-    } catch (err) {
-      throw err instanceof SlowBodyError ? err : gone(req);
-    }
+    const next = await nextChunk(reader, req);
     if (next.done) break;
     // Never more than the Content-Length (the server frames the body by it), but the buffer is not trusted to that.
     if (at + next.value.length > length) {
@@ -151,6 +146,15 @@ async function wholeBody(req: Request, length: number, floor: RateFloor): Promis
   return bytes;
 }
 
+/** The next piece of a body: one too slow is cut with 408; any other failure is the client's leaving. */
+async function nextChunk<R>(reader: { read(): Promise<R> }, req: Request): Promise<R> {
+  try {
+    return await reader.read();
+  } catch (err) {
+    throw err instanceof SlowBodyError ? err : gone(req);
+  }
+}
+
 /**
  * A body read chunk by chunk: given up on as soon as it passes the limit (or, for `objectOnly`, as soon as
  * it cannot be a JSON object, or once it comes slower than the floor), and counted as it comes when `grow` is given.
@@ -162,12 +166,7 @@ async function collect(req: Request, limits: BodyLimits, what: string, grow: Res
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    let next: Awaited<ReturnType<typeof reader.read>>;
-    try {
-      next = await reader.read();
-    } catch (err) {
-      throw err instanceof SlowBodyError ? err : gone(req);
-    }
+    const next = await nextChunk(reader, req);
     if (next.done) break;
     total += next.value.length;
     const problem =
