@@ -115,7 +115,8 @@ async function gateway(sim: SimulatedMachine, dir: string) {
     PORT: "0",
     PATH: process.env.PATH,
   });
-  const proc = Bun.spawn([process.execPath, "src/index.ts"], { cwd: ROOT, env, stdout: "ignore", stderr: "pipe" });
+  // Started in its own directory, so no .env of the checkout's is read.
+  const proc = Bun.spawn([process.execPath, join(ROOT, "src", "index.ts")], { cwd: dir, env, stdout: "ignore", stderr: "pipe" });
   cleanups.push(async () => {
     proc.kill("SIGKILL");
     await proc.exited;

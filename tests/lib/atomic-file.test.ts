@@ -47,6 +47,7 @@ test.skipIf(!Bun.which("strace"))("the temp file is flushed (fdatasync) before t
     ["strace", "-f", "-qq", "-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2", "-o", trace, process.execPath, script],
     {
       env: { PATH: process.env.PATH },
+      cwd: d, // no .env of the checkout's is read
       stderr: "pipe",
     },
   );
