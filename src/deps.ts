@@ -23,7 +23,7 @@ import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
-import { mayUseDashboard } from "./http/access.ts";
+import { opensDashboard } from "./http/access.ts";
 import { type BodyLimits, BUFFER_LIMIT } from "./http/body.ts";
 import { Keys } from "./http/keys.ts";
 import { SessionStore } from "./http/sessions.ts";
@@ -250,11 +250,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const eventStreams = new EventStreams(events, (reason) => metrics.eventStreamsDropped.inc({ reason }));
   keys.onReload(() => {
     eventStreams.recheck();
-    const ended = sessions.endRevoked((identity) => {
-      const key = keys.ring.byIdentity(identity);
-      return key !== null && mayUseDashboard(key);
-    });
-    if (ended > 0) logger.info("dashboard sessions ended: their key is gone or may no longer use the dashboard", { sessions: ended });
+    sessions.endRevoked(opensDashboard(keys.ring));
   });
   const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;
   return {

@@ -88,6 +88,12 @@ export function refusal(role: Role, method: string, path: string): string | null
 /** Whether a key may use the dashboard (log in, and keep a session open): a key that only runs models may not. */
 export const mayUseDashboard = (key: ApiKey) => refusal(key.role, "GET", "/machines") === null;
 
+/** Whether the key of this identity is still configured and may use the dashboard (a session's key after a reload). */
+export const opensDashboard = (ring: KeyRing) => (identity: string) => {
+  const key = ring.byIdentity(identity);
+  return key !== null && mayUseDashboard(key);
+};
+
 /** The machine a path acts on by name (/machines/{name}/…), or undefined when the path names none. */
 export function machineInPath(path: string): string | undefined {
   const m = /^\/machines\/([^/]+)/.exec(path);

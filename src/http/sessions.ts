@@ -148,7 +148,10 @@ export class SessionStore {
       const identity = live.get(s.key);
       if (identity === undefined || !keep(identity)) ended += this.drop(hash) ? 1 : 0;
     }
-    if (ended > 0) this.save();
+    if (ended > 0) {
+      this.save();
+      this.opts.logger?.info("dashboard sessions ended: their key is gone or may no longer use the dashboard", { sessions: ended });
+    }
     return ended;
   }
 
