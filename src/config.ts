@@ -4,9 +4,10 @@ import { z } from "zod";
 import type { Config, MachineConfig } from "./config-types.ts";
 import { flag, minutesOrOff, opt, port, seconds, withDefault } from "./env-fields.ts";
 import { keepOnEnv, timeZoneEnv } from "./keep-on-config.ts";
-import { allKeys, NO_KEY } from "./keys-file.ts";
+import { unknownVariables, variablesReadBy } from "./env-spelling.ts";
+import { allKeys, EXAMPLE_KEY_FIX, isExampleKey, keysFileHeading, NO_KEY } from "./keys-file.ts";
 import { normalizeMac } from "./lib/mac.ts";
-import { loadMachinesFile, MACHINE_NAME, MACHINE_NAME_PROBLEM, type MachineDefaults } from "./machines-file.ts";
+import { loadMachinesFile, MACHINE_NAME, MACHINE_NAME_PROBLEM, type MachineDefaults, machinesFileHeading } from "./machines-file.ts";
 import { NOTIFY_ENV, notifyConfig } from "./notify-config.ts";
 
 const MAC_PROBLEM = "expected a MAC address like aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabbccddeeff";
@@ -60,7 +61,13 @@ const envSchema = z.object({
       .array(z.string())
       // At least one key, here or in KEYS_FILE: checked with the file (keys-file.ts).
       // A short key can be guessed, and could not be told apart from ordinary text when blanking secrets out of logs.
-      .refine((keys) => keys.every((k) => k.length >= 8), { message: "every API key must be at least 8 characters long" }),
+      .refine((keys) => keys.every((k) => k.length >= 8), { message: "every API key must be at least 8 characters long" })
+      // The example's placeholder works like any key, and everyone who read the example knows it.
+      .superRefine((keys, ctx) => {
+        keys.forEach((k, i) => {
+          if (isExampleKey(k)) ctx.addIssue({ code: "custom", message: `key ${i + 1} is the placeholder from the example file; ${EXAMPLE_KEY_FIX}` });
+        });
+      }),
   ),
   KEYS_FILE: opt(z.string().trim()),
   SUBDOMINIO: opt(z.string()),
@@ -84,7 +91,9 @@ const envSchema = z.object({
   WAKE_TIMEOUT_S: seconds(180),
   WOL_RETRY_S: seconds(20),
   LEASE_TTL_S: withDefault(z.coerce.number({ message: "expected seconds (0 = no expiry)" }).min(0, { message: "expected 0 or more seconds" }), 0),
-  IDLE_SHUTDOWN_MIN: minutesOrOff,
+  // On by default: clients that wake a machine through /api/* or /v1/* never release it, and a machine left on
+  // costs far more than a wake. Leases (/arrancar) still hold it, and a machine switched on by hand is left alone.
+  IDLE_SHUTDOWN_MIN: minutesOrOff(30),
   IDLE_SHUTDOWN_ANY: flag(false),
   METRICS_PUBLIC: flag(false),
   MAX_BODY_MB: withDefault(
@@ -108,7 +117,14 @@ export type Env = z.output<typeof envSchema>;
 
 export type { Config, HttpPowerCall, MachineConfig, PowerOff, PowerOn } from "./config-types.ts";
 
-export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+/**
+ * The configuration, or one line per problem under a heading that says which file is at fault and where the
+ * README explains it. Either way, `warnings` lists variables that look like ours and are not (a misspelling).
+ */
+export type ConfigResult = { ok: true; config: Config; warnings: string[] } | { ok: false; errors: string[]; heading: string; warnings: string[] };
+
+/** The heading of problems in the environment (.env). */
+export const ENV_HEADING = "invalid configuration (see .env.example)";
 
 /** The variables that describe the one machine; with MACHINES_FILE, the file does, and these must be unset. */
 const SINGLE_MACHINE_VARS = [
@@ -139,30 +155,35 @@ function shapeProblems(env: Record<string, string | undefined>): string[] {
   }
   const both = SINGLE_MACHINE_VARS.filter((k) => !isBlank(env[k]));
   if (both.length === 0) return [];
-  return [`MACHINES_FILE: set together with ${both.join(", ")}; the machines file describes every machine, so leave those unset`];
+  return [
+    `MACHINES_FILE: set together with ${both.join(", ")}; the machines file describes every machine, so leave those unset (examples/several.env is a .env to start from)`,
+  ];
 }
 
 /** Parses the environment (and the machines file it names); every problem becomes one line naming the variable or key, never its value. */
 export function parseConfig(env: Record<string, string | undefined>): ConfigResult {
+  const warnings = unknownVariables(Object.keys(env), Object.keys(envSchema.shape), variablesReadBy(env.MACHINES_FILE, env.KEYS_FILE));
+  const fail = (heading: string, errors: string[]) => ({ ok: false as const, errors, heading, warnings });
   const parsed = envSchema.safeParse(env);
   const errors = shapeProblems(env);
   const noApiKeys = (env.API_KEYS ?? "").split(",").every((k) => k.trim() === "");
   if (noApiKeys && isBlank(env.KEYS_FILE)) errors.push(NO_KEY);
   if (!parsed.success) errors.push(...parsed.error.issues.map((i) => `${i.path.join(".") || "environment"}: ${i.message}`));
-  if (!parsed.success || errors.length > 0) return { ok: false, errors };
+  if (!parsed.success || errors.length > 0) return fail(ENV_HEADING, errors);
   const e = parsed.data;
   const defaults = machineDefaults(e);
   let machines: MachineConfig[] = [envMachine(e, defaults)];
   let fileSecrets: string[] = [];
   if (e.MACHINES_FILE) {
     const file = loadMachinesFile(e.MACHINES_FILE, env, defaults);
-    if (!file.ok) return { ok: false, errors: file.errors };
+    if (!file.ok) return fail(machinesFileHeading(e.MACHINES_FILE), file.errors);
     ({ machines, secrets: fileSecrets } = file);
   }
   const keys = allKeys(e.API_KEYS, e.KEYS_FILE, env, machines);
-  if (!keys.ok) return { ok: false, errors: keys.errors };
+  if (!keys.ok) return fail(e.KEYS_FILE ? keysFileHeading(e.KEYS_FILE) : ENV_HEADING, keys.errors);
   return {
     ok: true,
+    warnings,
     config: {
       machine: machines[0]!,
       machines,

@@ -27,7 +27,5 @@ export const flag = (fallback: boolean) =>
       .transform((v) => ["true", "1", "yes", "on"].includes(v)),
   );
 
-export const minutesOrOff = withDefault(
-  z.coerce.number({ message: "expected minutes (0 = off)" }).min(0, { message: "expected 0 or more minutes" }),
-  0,
-);
+export const minutesOrOff = (fallback: number) =>
+  withDefault(z.coerce.number({ message: "expected minutes (0 = off)" }).min(0, { message: "expected 0 or more minutes" }), fallback);
