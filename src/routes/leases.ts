@@ -3,7 +3,7 @@ import { PowerState, ShutdownReason } from "../core/power/states.ts";
 import type { AppDeps } from "../deps.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 import { keepConnectionOpen } from "../server.ts";
-import { LeaseSchema } from "./schemas.ts";
+import { IdleShutdownFields, idleShutdownWire, LeaseSchema } from "./schemas.ts";
 
 const LeasesSchema = z.object({
   leases: z.array(LeaseSchema),
@@ -17,6 +17,7 @@ const LeasesSchema = z.object({
     .nullable()
     .openapi({ description: "What the waiting shutdown is for; a forced one waits only for the boot to end" }),
   woken_by_gateway: z.boolean().openapi({ description: "Idle shutdown only applies to a machine the gateway woke (unless IDLE_SHUTDOWN_ANY)" }),
+  ...IdleShutdownFields,
 });
 
 const ReadySchema = z.object({ ready: z.literal(true), power_state: z.enum(PowerState) });
@@ -52,6 +53,7 @@ export function leaseRoutes({ power }: AppDeps) {
         shutdown_deferred: h.deferred !== null,
         shutdown_deferred_reason: h.deferred,
         woken_by_gateway: h.wokenByGateway,
+        ...idleShutdownWire(h.idleShutdown),
       },
       200,
     );

@@ -23,7 +23,7 @@ import {
   ShutdownSchema,
   shutdownAnswer,
 } from "./power-wire.ts";
-import { LeaseSchema } from "./schemas.ts";
+import { IdleShutdownFields, idleShutdownWire, LeaseSchema } from "./schemas.ts";
 
 const MachineSchema = z
   .object({
@@ -49,6 +49,7 @@ const MachineSchema = z
     last_wake_at: z.string().nullable(),
     last_ready_at: z.string().nullable(),
     last_shutdown_at: z.string().nullable(),
+    ...IdleShutdownFields,
   })
   .openapi("Machine");
 
@@ -141,6 +142,7 @@ async function describe(u: MachineUnit, deps: Pick<AppDeps, "fleet">, key: ApiKe
     last_wake_at: s.last_wake_at ?? null,
     last_ready_at: s.last_ready_at ?? null,
     last_shutdown_at: s.last_shutdown_at ?? null,
+    ...idleShutdownWire(h.idleShutdown),
   };
 }
 

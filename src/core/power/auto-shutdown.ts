@@ -1,11 +1,12 @@
+import { roundMinutes } from "../../lib/durations.ts";
 import { type EventSink, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { Activity } from "./activity.ts";
 import { expireLeases, type Lease } from "./leases.ts";
 import type { PowerMonitor } from "./monitor.ts";
-import { decideRelease, idleShutdownDue, type ReleaseDecision } from "./rules.ts";
+import { decideRelease, IdleOff, idleDeadline, idleShutdownDue, type ReleaseDecision } from "./rules.ts";
 import { isUp, PowerState, ShutdownReason } from "./states.ts";
-import type { StatusStore } from "./status-store.ts";
+import type { Status, StatusStore } from "./status-store.ts";
 
 export interface AutoShutdownOptions {
   monitor: PowerMonitor;
@@ -119,24 +120,36 @@ export class AutoShutdown {
       return;
     }
     if (!up) return;
-    // After a failed attempt, wait a whole window again rather than retrying on every probe.
-    const idleSince = Math.max(
-      this.activity.lastFinishedAt ?? 0,
-      this.monitor.readyAt ?? 0,
-      this.lastReleaseAt,
-      this.lastIdleFailureAt,
-      this.startedAt,
-    );
-    const holders = { leases: status.peticions_ollama, permanent_on: status.permanent_on, inFlight: this.activity.inFlight };
-    const window = { ...this.idleWindow, wokenByGateway: this.monitor.woken };
-    if (!this.monitor.canPowerOff || !idleShutdownDue({ ...window, ...holders, idleSince, now })) return;
-    this.logger.info("idle shutdown", { idle_min: (now - idleSince) / 60_000 });
+    const idleSince = this.idleSince();
+    if (!this.monitor.canPowerOff || !idleShutdownDue({ ...this.idleInput(status), idleSince, now })) return;
+    this.logger.info("idle shutdown", { idle_min: roundMinutes(now - idleSince) });
     try {
       await this.monitor.shutdownLocked(ShutdownReason.idle);
     } catch (err) {
       this.lastIdleFailureAt = now;
       throw err;
     }
+  }
+
+  /** Idle time runs from the last work that ended; after a failed attempt, a whole window again rather than a retry on every probe. */
+  private idleSince(): number {
+    return Math.max(this.activity.lastFinishedAt ?? 0, this.monitor.readyAt ?? 0, this.lastReleaseAt, this.lastIdleFailureAt, this.startedAt);
+  }
+
+  private idleInput(s: Pick<Status, "peticions_ollama" | "permanent_on">) {
+    const held = { leases: s.peticions_ollama, permanent_on: s.permanent_on, inFlight: this.activity.inFlight };
+    return { ...this.idleWindow, wokenByGateway: this.monitor.woken, ...held };
+  }
+
+  /**
+   * When the machine will be shut down for idleness if nothing else happens (epoch ms), or why it will not:
+   * what GET /machines and the dashboard show. The same rule housekeeping applies.
+   */
+  deadline(s: Pick<Status, "peticions_ollama" | "permanent_on">): ReturnType<typeof idleDeadline> {
+    const input = { ...this.idleInput(s), up: isUp(this.monitor.state), canPowerOff: this.monitor.canPowerOff, idleSince: this.idleSince() };
+    const d = idleDeadline(input);
+    // A shutdown already waiting (for the boot or the last request) is what happens next, not the idle one.
+    return d.at !== null && this.deferred ? { at: null, off: IdleOff.held } : d;
   }
 
   private async defer(reason: ShutdownReason, inFlight: number) {

@@ -7,7 +7,7 @@ import type { Activity } from "./activity.ts";
 import type { AutoShutdown } from "./auto-shutdown.ts";
 import { type Lease, leaseCapReached, leasesOf, releaseLease, takeLease, withLeases } from "./leases.ts";
 import type { PowerMonitor } from "./monitor.ts";
-import { decideRelease, forcedShutdownMessage, type ReleaseDecision } from "./rules.ts";
+import { decideRelease, forcedShutdownMessage, type IdleOff, type ReleaseDecision } from "./rules.ts";
 import { PowerState, ShutdownReason } from "./states.ts";
 import type { Status, StatusStore } from "./status-store.ts";
 
@@ -49,6 +49,8 @@ export interface Holders {
   powerState: PowerState;
   deferred: ShutdownReason | null;
   wokenByGateway: boolean;
+  /** When idle shutdown would switch it off if nothing else happens (epoch ms), or null and why not. */
+  idleShutdown: { at: number } | { at: null; off: IdleOff };
 }
 
 /**
@@ -212,6 +214,7 @@ export class PowerOperations {
       powerState: this.monitor.state,
       deferred: this.auto.deferred,
       wokenByGateway: this.monitor.woken,
+      idleShutdown: this.auto.deadline(status),
     };
   }
 }

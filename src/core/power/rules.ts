@@ -23,11 +23,22 @@ export function decideRelease(
   return { action: "shutdown" };
 }
 
-/**
- * Idle shutdown: only with the window set, nobody holding the machine, nothing running, the window
- * elapsed since the last work ended, and — unless told otherwise — a machine the gateway woke itself.
- */
-export function idleShutdownDue(o: {
+/** Why a machine has no idle deadline: each is a reason the idle shutdown leaves it alone. */
+export const IdleOff = {
+  /** IDLE_SHUTDOWN_MIN (or the machine's idle_shutdown_min) is 0. */
+  disabled: "disabled",
+  /** Switched on by hand, not by the gateway, and IDLE_SHUTDOWN_ANY is false. */
+  switchedOnByHand: "switched_on_by_hand",
+  /** A lease, Keep on, a running request or a waiting shutdown holds it: it is not idle. */
+  held: "held",
+  /** It is not on (asleep, waking, shutting down): there is nothing to put to sleep yet. */
+  notOn: "not_on",
+  /** power_off: none — nothing could switch it off. */
+  noPowerOff: "no_power_off",
+} as const;
+export type IdleOff = (typeof IdleOff)[keyof typeof IdleOff];
+
+export interface IdleWindowInput {
   windowMs: number;
   any: boolean;
   wokenByGateway: boolean;
@@ -35,11 +46,26 @@ export function idleShutdownDue(o: {
   permanent_on: boolean;
   inFlight: number;
   idleSince: number;
-  now: number;
-}): boolean {
-  if (o.windowMs <= 0 || o.leases > 0 || o.permanent_on || o.inFlight > 0) return false;
-  if (!o.wokenByGateway && !o.any) return false;
-  return o.now - o.idleSince >= o.windowMs;
+}
+
+/**
+ * When the idle shutdown would switch the machine off if nothing else happens, or why it never will as
+ * things stand. Only with the window set, nobody holding the machine, nothing running, and — unless told
+ * otherwise — a machine the gateway woke itself; the window runs from when the last work ended.
+ */
+export function idleDeadline(o: IdleWindowInput & { up?: boolean; canPowerOff?: boolean }): { at: number } | { at: null; off: IdleOff } {
+  if (o.windowMs <= 0) return { at: null, off: IdleOff.disabled };
+  if (o.canPowerOff === false) return { at: null, off: IdleOff.noPowerOff };
+  if (o.up === false) return { at: null, off: IdleOff.notOn };
+  if (!o.wokenByGateway && !o.any) return { at: null, off: IdleOff.switchedOnByHand };
+  if (o.leases > 0 || o.permanent_on || o.inFlight > 0) return { at: null, off: IdleOff.held };
+  return { at: o.idleSince + o.windowMs };
+}
+
+/** Idle shutdown is due once the deadline has come. */
+export function idleShutdownDue(o: IdleWindowInput & { now: number }): boolean {
+  const d = idleDeadline(o);
+  return d.at !== null && o.now >= d.at;
 }
 
 /** What a forced shutdown leaves in the status file's `message`. */
