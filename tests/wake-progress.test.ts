@@ -122,7 +122,7 @@ describe("an OpenAI stream that waits for a wake", () => {
     expect(h.logs.some((l) => l.includes("request failed") && l.includes("503"))).toBe(true);
     // /events: each wake event says how far into the wake it came, and which attempt it was.
     const sent = h.deps.events.history().find((e) => e.type === "wake_sent")!;
-    expect(sent.data).toEqual({ attempt: 1, elapsed_s: 0, key: "api-key-1" });
+    expect(sent.data).toEqual({ attempt: 1, elapsed_s: 0, via: "wol", key: "api-key-1" });
     const timeout = await gaveUp;
     expect(timeout.data.attempt).toBe(1);
     expect(timeout.data.elapsed_s).toBeGreaterThanOrEqual(1);

@@ -49,6 +49,9 @@ type Data = Record<string, unknown>;
 const str = (v: unknown, fallback = "?") => (v === undefined || v === null || v === "" ? fallback : String(v));
 const plural = (n: unknown, one: string, many: string) => `${str(n)} ${Number(n) === 1 ? one : many}`;
 
+/** What a wake did, by the power method that acted. */
+const WAKE_DONE: Record<string, string> = { wol: "magic packet sent", http: "plug switched on", command: "power-on command run" };
+
 /** Every event type has its sentence: a new type does not compile until it is given one. */
 const SENTENCES: Record<EventType, (m: string, d: Data) => Notice> = {
   [EventType.power]: (m, d) => {
@@ -57,7 +60,7 @@ const SENTENCES: Record<EventType, (m: string, d: Data) => Notice> = {
     const why = d.from ? `was ${str(d.from)}: ${str(d.reason)}` : str(d.reason);
     return { title: `${m} ${p.is}`, text: `${m} ${p.is} (${why}).`, tags: p.tags, priority: p.priority };
   },
-  [EventType.wakeSent]: (m, d) => ({ title: `Waking ${m}`, text: `Waking ${m}: power-on sent (attempt ${str(d.attempt)}).`, tags: ["alarm_clock"] }),
+  [EventType.wakeSent]: (m, d) => ({ title: `Waking ${m}`, text: `Waking ${m}: ${WAKE_DONE[str(d.via)] ?? "power-on sent"} (attempt ${str(d.attempt)}).`, tags: ["alarm_clock"] }),
   [EventType.wakeFailed]: (m, d) => ({
     title: `Waking ${m} failed`,
     text: `Waking ${m} failed: ${str(d.detail)}`,

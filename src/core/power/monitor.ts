@@ -1,4 +1,5 @@
 import { outsideRequest } from "../../lib/actor.ts";
+import { wholeSeconds } from "../../lib/durations.ts";
 import { Mutex } from "../../lib/mutex.ts";
 import { Poller } from "../../lib/poller.ts";
 import { PowerOnFailedError, UnavailableError } from "../errors.ts";
@@ -257,7 +258,7 @@ export class PowerMonitor {
   }
 
   private async giveUp(wake: WakeAttempt, seen: PowerState): Promise<void> {
-    const waited = wake.secondsSince(this.now());
+    const waited = wholeSeconds(this.now() - wake.startedAt);
     // attempt and elapsed_s as on wake_sent and wake_failed; waited_s and packets as before them.
     this.events.emit(EventType.wakeTimeout, { waited_s: waited, packets: wake.packets, attempt: wake.packets, elapsed_s: waited });
     this.logger.warn("the machine did not become ready in time", { waited_s: waited });

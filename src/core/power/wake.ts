@@ -1,3 +1,4 @@
+import { wholeSeconds } from "../../lib/durations.ts";
 import type { Machine } from "../machine/machine.ts";
 import type { EventSink } from "../telemetry/events.ts";
 import { EventType } from "../telemetry/events.ts";
@@ -53,13 +54,14 @@ export class WakeAttempt {
     } catch (err) {
       const what = via === "wol" ? "could not send the magic packet" : "could not power the machine on";
       logger.error(what, { err, to: machine.wolTarget });
-      events.emit(EventType.wakeFailed, { attempt: this.packets, elapsed_s: this.secondsSince(now), via, detail: (err as Error).message });
+      events.emit(EventType.wakeFailed, { attempt: this.packets, elapsed_s: wholeSeconds(now - this.startedAt), via, detail: (err as Error).message });
       telemetry.powerAction("wake", via, false);
       return err as Error;
     }
     if (via === "wol") telemetry.packetSent();
     telemetry.powerAction("wake", via, true);
-    events.emit(EventType.wakeSent, { attempt: this.packets, elapsed_s: this.secondsSince(now) });
+    // `via` says what was done (a packet, a plug, a command), as wake_failed does.
+    events.emit(EventType.wakeSent, { attempt: this.packets, elapsed_s: wholeSeconds(now - this.startedAt), via });
     return null;
   }
 
