@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { bunCommand, childEnv, ROOT, tempDir } from "./helpers.ts";
 
 interface MachineRow {
   name: string;
@@ -10,8 +11,10 @@ interface MachineRow {
 }
 
 test("the demo starts two simulated machines behind one gateway; a chat wakes only the machine with its model", async () => {
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "..", "src", "demo.ts")], {
-    env: { ...process.env, PORT: "0", DEMO_BOOT_DELAY_MS: "50" },
+  const { dir, cleanup } = tempDir();
+  const proc = Bun.spawn(bunCommand(join(ROOT, "src", "demo.ts")), {
+    cwd: dir,
+    env: childEnv({ PORT: "0", DEMO_BOOT_DELAY_MS: "50" }, dir),
     stdout: "pipe",
     stderr: "ignore",
   });
@@ -56,5 +59,6 @@ test("the demo starts two simulated machines behind one gateway; a chat wakes on
   } finally {
     proc.kill();
     await proc.exited;
+    cleanup();
   }
 });

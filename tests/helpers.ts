@@ -47,6 +47,39 @@ export function tempDir(prefix = "ollama-gate-"): { dir: string; cleanup: () => 
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+let scratch = "";
+/** An empty temp directory for a child's working directory and HOME when its test has none; gone at exit. */
+export function scratchDir(): string {
+  if (!scratch) {
+    const { dir, cleanup } = tempDir("ollama-gate-child-");
+    scratch = dir;
+    process.on("exit", cleanup);
+  }
+  return scratch;
+}
+
+/**
+ * The whole environment of a process a test starts: PATH to find bun and the tools, a temp HOME and TMPDIR,
+ * and only the variables the test means (`extra`; an undefined value is left out). Nothing of the user's
+ * shell or `.env` (issue 22): spread no process.env into a child's env.
+ */
+export function childEnv(extra: Record<string, string | undefined> = {}, home = scratchDir()): Record<string, string> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, TMPDIR: tmpdir() };
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+/** The repository's root, for paths to its files; a child's working directory is a temp dir, never this. */
+export const ROOT = join(import.meta.dir, "..");
+
+/** `bun <script> <args…>`: bun reads a `.env` from its working directory by itself unless told not to. */
+export function bunCommand(script: string, ...args: string[]): string[] {
+  return [process.execPath, "--no-env-file", script, ...args];
+}
+
 /** A gateway on a real loopback port, in front of a simulated machine. */
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const sim = await new SimulatedMachine({
