@@ -23,6 +23,8 @@ const apiKey = `demo-${randomBytes(12).toString("hex")}`;
 const sshPassword = randomBytes(9).toString("base64");
 const sudoPassword = randomBytes(9).toString("base64");
 const bootDelayMs = Number(process.env.DEMO_BOOT_DELAY_MS ?? 1500);
+// Idle minutes before a machine the gateway woke goes back to sleep: about one, to be seen (the default is 30).
+const DEMO_IDLE_MIN = 1;
 
 const base = { sshUser: "ia", sshPassword, sudoPassword, bootDelayMs };
 const big = await new SimulatedMachine({
@@ -83,6 +85,7 @@ const parsed = parseConfig({
   STATUS_FILE: join(statusDir, "status.json"),
   PORT: process.env.PORT ?? String(DEFAULT_PORT),
   HOST: "127.0.0.1",
+  IDLE_SHUTDOWN_MIN: String(DEMO_IDLE_MIN),
 });
 if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
 
@@ -103,6 +106,7 @@ ollama-gate demo — gateway at ${url}, in front of two simulated AI machines (e
 ${note}
   API key:   ${apiKey}
   Docs:      ${url}/docs
+  Dashboard: ${url}/ (log in with the key above)
 
 Machines (both asleep):
   big     llama3.1:70b   woken by a magic packet (Wake-on-LAN), shut down over SSH
@@ -121,6 +125,9 @@ Try:
                                      # both on now
   ${curl("POST", "/machines/small/shutdown")}
                                      # the plug switches small off; big stays on
+  sleep 70; ${curl("GET", "/machines")}
+                                     # wait a minute: big goes back to sleep by itself, as small does after a chat
+                                     # (nothing held it on for IDLE_SHUTDOWN_MIN: ${DEMO_IDLE_MIN} here, 30 by default)
   curl -sN -H 'X-API-Key: ${apiKey}' ${url}/events   # every decision, live
 
 Machines file: ${machinesFile}
