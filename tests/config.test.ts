@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../src/config.ts";
-import { tempDir } from "./helpers.ts";
+import { bunCommand, childEnv, ROOT, tempDir } from "./helpers.ts";
 
 const minimal = { EQUIPO_IA: "ia.lan", IA_MAC: "AA:BB:CC:DD:EE:FF", API_KEYS: "key-one-1" };
 
@@ -66,15 +66,14 @@ describe("parseConfig", () => {
 });
 
 describe("the gateway process", () => {
-  const entry = join(import.meta.dir, "..", "src", "index.ts");
+  const gateway = bunCommand(join(ROOT, "src", "index.ts"));
 
   test("exits before listening when the configuration is bad, with the listed errors", async () => {
     const { dir, cleanup } = tempDir();
     try {
-      // cwd is an empty temp dir so no .env from the repository is loaded.
-      const proc = Bun.spawn([process.execPath, entry], {
+      const proc = Bun.spawn(gateway, {
         cwd: dir,
-        env: { PATH: process.env.PATH ?? "", IA_MAC: "zz", SSH_PASS: "s3cr3t-value", PORT: "70000" },
+        env: childEnv({ IA_MAC: "zz", SSH_PASS: "s3cr3t-value", PORT: "70000" }, dir),
         stderr: "pipe",
         stdout: "pipe",
       });
@@ -92,16 +91,9 @@ describe("the gateway process", () => {
 
   test("`bun run start` serves GET / with a good configuration, and creates the status file", async () => {
     const { dir, cleanup } = tempDir();
-    const proc = Bun.spawn([process.execPath, entry], {
+    const proc = Bun.spawn(gateway, {
       cwd: dir,
-      env: {
-        PATH: process.env.PATH ?? "",
-        ...minimal,
-        EQUIPO_IA: "127.0.0.1",
-        HOST: "127.0.0.1",
-        PORT: "0",
-        STATUS_FILE: join(dir, "status", "status.json"),
-      },
+      env: childEnv({ ...minimal, EQUIPO_IA: "127.0.0.1", HOST: "127.0.0.1", PORT: "0", STATUS_FILE: join(dir, "status", "status.json") }, dir),
       stderr: "pipe",
     });
     try {
@@ -118,8 +110,8 @@ describe("the gateway process", () => {
 
   test("keeps serving when whoever read its log goes away (a closed stderr pipe)", async () => {
     const { dir, cleanup } = tempDir();
-    const env = { PATH: process.env.PATH ?? "", ...minimal, EQUIPO_IA: "127.0.0.1", HOST: "127.0.0.1", PORT: "0" };
-    const proc = Bun.spawn([process.execPath, entry], { cwd: dir, env: { ...env, STATUS_FILE: join(dir, "status.json") }, stderr: "pipe" });
+    const env = childEnv({ ...minimal, EQUIPO_IA: "127.0.0.1", HOST: "127.0.0.1", PORT: "0", STATUS_FILE: join(dir, "status.json") }, dir);
+    const proc = Bun.spawn(gateway, { cwd: dir, env, stderr: "pipe" });
     try {
       let seen = "";
       // Leaving the loop closes the pipe's reading end: every later log line fails to be written.

@@ -14,9 +14,8 @@ import { checkHealth, healthcheckTarget } from "../src/healthcheck.ts";
 import { simEnv } from "../src/sim/env.ts";
 import { SimulatedMachine } from "../src/sim/machine.ts";
 import { freePort } from "../src/sim/ports.ts";
-import { tempDir } from "./helpers.ts";
+import { bunCommand, childEnv, ROOT, tempDir } from "./helpers.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const API_KEY = "image-test-key-4f3e2d1c";
 const SSH_PASS = "image-test-ssh-pass-'x' $HOME";
 const SECRETS = [API_KEY, SSH_PASS];
@@ -100,9 +99,9 @@ describe("checkHealth against loopback servers", () => {
     const { dir, cleanup } = tempDir();
     try {
       const run = async (extra: Record<string, string>) => {
-        const proc = Bun.spawn([process.execPath, join(ROOT, "src", "index.ts"), "healthcheck"], {
-          cwd: dir, // no .env here
-          env: { PATH: process.env.PATH ?? "", IA_MAC: "not-a-mac", SSH_PASS: "s3cr3t-hc", ...extra },
+        const proc = Bun.spawn(bunCommand(join(ROOT, "src", "index.ts"), "healthcheck"), {
+          cwd: dir,
+          env: childEnv({ IA_MAC: "not-a-mac", SSH_PASS: "s3cr3t-hc", ...extra }, dir),
           stdout: "pipe",
           stderr: "pipe",
         });
@@ -181,7 +180,8 @@ describe.skipIf(!!SKIP)("the image's start command, outside Docker", () => {
     const outIndex = args.indexOf("--outfile") + 1;
     expect(args[outIndex]).toMatch(/\/ollama-gate$/);
     args[outIndex] = join(app, "ollama-gate");
-    const build = Bun.spawnSync([process.execPath, ...args], { cwd: buildStage(join(base, "build")), stdout: "pipe", stderr: "pipe" });
+    const stage = buildStage(join(base, "build"));
+    const build = Bun.spawnSync([process.execPath, ...args], { cwd: stage, env: childEnv({}, stage), stdout: "pipe", stderr: "pipe" });
     if (build.exitCode !== 0) throw new Error(`bun build --compile failed:\n${build.stderr.toString()}`);
     binarySize = statSync(join(app, "ollama-gate")).size;
     // A fresh volume: empty, owned by the image's user. (The image's own status/ holds base.json, but a

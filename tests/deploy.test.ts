@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "./helpers.ts";
+import { childEnv, scratchDir, tempDir } from "./helpers.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const FIXTURE_ENV = join(import.meta.dir, "fixtures", "deploy.env");
@@ -156,11 +156,11 @@ describe("compose.yaml + compose.traefik.yaml (docker-compose config, no engine)
   });
   afterAll(() => cleanup());
 
-  /** docker-compose with only PATH in its environment, in a copy of the project with the fixture as .env. */
+  /** docker-compose with only PATH and a temp HOME in its environment, in a copy of the project with the fixture as .env. */
   function compose(args: string[], env: Record<string, string> = {}) {
     const r = Bun.spawnSync(["docker-compose", ...args], {
       cwd: dir,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+      env: childEnv(env, dir),
       stdout: "pipe",
       stderr: "pipe",
     });
@@ -244,7 +244,8 @@ describe("deploy.sh", () => {
   if (SHELLCHECK_SKIP) console.warn(`tests/deploy.test.ts: skipping shellcheck: ${SHELLCHECK_SKIP}`);
 
   test.skipIf(!!SHELLCHECK_SKIP)("is shellcheck-clean", () => {
-    const r = Bun.spawnSync(["shellcheck", "--severity=style", "deploy.sh"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    // A temp HOME: a ~/.shellcheckrc of the user's would change what it reports.
+    const r = Bun.spawnSync(["shellcheck", "--severity=style", "deploy.sh"], { cwd: ROOT, env: childEnv(), stdout: "pipe", stderr: "pipe" });
     expect(r.stdout.toString() + r.stderr.toString()).toBe("");
     expect(r.exitCode).toBe(0);
   });
@@ -254,7 +255,7 @@ describe("deploy.sh", () => {
     expect(text.startsWith("#!/usr/bin/env bash\n")).toBe(true);
     expect(text).toMatch(/^set -euo pipefail$/m);
     expect(statSync(join(ROOT, "deploy.sh")).mode & 0o111).not.toBe(0);
-    expect(Bun.spawnSync(["bash", "-n", join(ROOT, "deploy.sh")]).exitCode).toBe(0);
+    expect(Bun.spawnSync(["bash", "-n", join(ROOT, "deploy.sh")], { cwd: scratchDir(), env: childEnv() }).exitCode).toBe(0);
   });
 
   test("--help explains the flags and changes nothing", () => {

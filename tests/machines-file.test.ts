@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../src/config.ts";
 import { secretsOf } from "../src/config-view.ts";
-import { tempDir } from "./helpers.ts";
+import { bunCommand, childEnv, ROOT, tempDir } from "./helpers.ts";
 
 const KEYS = { API_KEYS: "key-one-1", STATUS_FILE: "/data/status/status.json" };
 
@@ -182,9 +182,9 @@ test("a wrong machines file stops the gateway before it listens: exit code 2, on
   try {
     const file = join(dir, "machines.yaml");
     writeFileSync(file, "machines:\n  - { name: big, host: a, ssh: { user: ia, password: '${NOPE_PASS}' } }\n");
-    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "..", "src", "index.ts")], {
+    const proc = Bun.spawn(bunCommand(join(ROOT, "src", "index.ts")), {
       cwd: dir,
-      env: { PATH: process.env.PATH ?? "", API_KEYS: "key-one-1", MACHINES_FILE: file, PORT: "0", HOST: "127.0.0.1" },
+      env: childEnv({ API_KEYS: "key-one-1", MACHINES_FILE: file, PORT: "0", HOST: "127.0.0.1" }, dir),
       stdout: "pipe",
       stderr: "pipe",
     });

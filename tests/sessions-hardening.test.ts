@@ -7,9 +7,8 @@ import { MAX_SESSIONS_PER_KEY } from "../src/http/sessions.ts";
 import { LOGINS_PER_ADDRESS_PER_MIN, LOGINS_PER_KEY_PER_MIN } from "../src/http/throttle.ts";
 import { simEnv } from "../src/sim/env.ts";
 import { SimulatedMachine } from "../src/sim/machine.ts";
-import { type Harness, KEY, manualClock, startHarness, tempDir } from "./helpers.ts";
+import { bunCommand, childEnv, type Harness, KEY, manualClock, ROOT, startHarness, tempDir } from "./helpers.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const USER = "user-key-login-flood-01";
 const OTHERS = ["other-key-login-02", "other-key-login-03", "other-key-login-04"];
 
@@ -113,10 +112,8 @@ async function gateway(sim: SimulatedMachine, dir: string) {
     STATUS_FILE: join(dir, "status.json"),
     HOST: "127.0.0.1",
     PORT: "0",
-    PATH: process.env.PATH,
   });
-  // Started in its own directory, so no .env of the checkout's is read.
-  const proc = Bun.spawn([process.execPath, join(ROOT, "src", "index.ts")], { cwd: dir, env, stdout: "ignore", stderr: "pipe" });
+  const proc = Bun.spawn(bunCommand(join(ROOT, "src", "index.ts")), { cwd: dir, env: childEnv(env, dir), stdout: "ignore", stderr: "pipe" });
   cleanups.push(async () => {
     proc.kill("SIGKILL");
     await proc.exited;

@@ -17,6 +17,7 @@ import { secretsOf } from "../src/config-view.ts";
 import { memoryLogger } from "../src/core/telemetry/logger.ts";
 import { buildDeps } from "../src/deps.ts";
 import { freePort } from "../src/sim/ports.ts";
+import { childEnv, scratchDir } from "./helpers.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const API_KEY = "sshd-interop-key-5e4d3c2b1a";
@@ -33,7 +34,7 @@ const SKIP = skipReason();
 if (SKIP) console.warn(`tests/sshd.test.ts: skipping the real OpenSSH sshd tests: ${SKIP}`);
 
 function run(cmd: string[]): string {
-  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+  const r = Bun.spawnSync(cmd, { cwd: scratchDir(), env: childEnv(), stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")} failed (exit ${r.exitCode}): ${r.stderr.toString()}`);
   return r.stdout.toString();
 }
@@ -51,7 +52,7 @@ let user = "";
 
 /** Starts sshd and resolves once it logs that it listens; rejects if it exits or stays silent too long. */
 async function startSshd(configFile: string, port: number): Promise<void> {
-  const proc = Bun.spawn([SSHD, "-D", "-e", "-f", configFile], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  const proc = Bun.spawn([SSHD, "-D", "-e", "-f", configFile], { cwd: dir, env: childEnv({}, dir), stdin: "ignore", stdout: "ignore", stderr: "pipe" });
   sshd = proc;
   const marker = `Server listening on 127.0.0.1 port ${port}`;
   let onReady!: () => void;

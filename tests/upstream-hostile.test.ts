@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { simEnv } from "../src/sim/env.ts";
 import { type HostileOllama, startHostileOllama } from "../src/sim/hostile-ollama.ts";
 import { SimulatedMachine } from "../src/sim/machine.ts";
-import { type Harness, json, KEY, SSH_PASS, startHarness, tempDir } from "./helpers.ts";
+import { bunCommand, childEnv, type Harness, json, KEY, ROOT, SSH_PASS, startHarness, tempDir } from "./helpers.ts";
 
 let h: Harness | undefined;
 let up: HostileOllama | undefined;
@@ -194,9 +194,9 @@ test("the gateway process writes what a hostile upstream did as JSON lines only:
   const sim = await new SimulatedMachine({ sshUser: "ia", sshPassword: SSH_PASS }).start({ on: true });
   const { dir, cleanup } = tempDir();
   const env = simEnv(sim, { OLLAMA_PORT: String(up.port), API_KEYS: KEY, SSH_USER: "ia", SSH_PASS, HOST: "127.0.0.1", PORT: "0" });
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "..", "src", "index.ts")], {
-    cwd: dir, // no .env of the repository's is read
-    env: { PATH: process.env.PATH ?? "", ...env, STATUS_FILE: join(dir, "status.json"), PROXY_TIMEOUT_GENERATE_S: "0.5" } as Record<string, string>,
+  const proc = Bun.spawn(bunCommand(join(ROOT, "src", "index.ts")), {
+    cwd: dir,
+    env: childEnv({ ...env, STATUS_FILE: join(dir, "status.json"), PROXY_TIMEOUT_GENERATE_S: "0.5" }, dir),
     stdout: "pipe",
     stderr: "pipe",
   });

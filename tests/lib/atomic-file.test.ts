@@ -4,7 +4,7 @@ import { afterEach, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../src/lib/atomic-file.ts";
-import { tempDir } from "../helpers.ts";
+import { childEnv, tempDir } from "../helpers.ts";
 
 const MODULE = join(import.meta.dir, "..", "..", "src", "lib", "atomic-file.ts");
 const cleanups: (() => void)[] = [];
@@ -44,12 +44,8 @@ test.skipIf(!Bun.which("strace"))("the temp file is flushed (fdatasync) before t
   writeFileSync(script, `import { writeFileAtomic } from ${JSON.stringify(MODULE)};\nawait writeFileAtomic(${JSON.stringify(file)}, "x");\n`);
   const trace = join(d, "trace");
   const proc = Bun.spawn(
-    ["strace", "-f", "-qq", "-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2", "-o", trace, process.execPath, script],
-    {
-      env: { PATH: process.env.PATH },
-      cwd: d, // no .env of the checkout's is read
-      stderr: "pipe",
-    },
+    ["strace", "-f", "-qq", "-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2", "-o", trace, process.execPath, "--no-env-file", script],
+    { env: childEnv({}, d), cwd: d, stderr: "pipe" },
   );
   expect(await proc.exited).toBe(0);
   const lines = readFileSync(trace, "utf8").split("\n");

@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { Cancel } from "../../src/lib/cancel.ts";
+import { childEnv, scratchDir } from "../helpers.ts";
 
 test("abort runs each listener once, with the first reason; one removed or added afterwards never runs", () => {
   const cancel = new Cancel();
@@ -57,7 +58,7 @@ test("a listener that throws is reported as uncaught, as an AbortSignal's is, an
     cancel.abort();
     console.log("abort returned");
   `;
-  const proc = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, "--no-env-file", "-e", script], { cwd: scratchDir(), env: childEnv(), stdout: "pipe", stderr: "pipe" });
   const out = await new Response(proc.stdout).text();
   expect(await proc.exited).toBe(0);
   expect(out.trim().split("\n")).toEqual(["the next one ran", "abort returned", "reported: listener broke"]);

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { bunCommand, childEnv } from "../helpers.ts";
 
 const script = join(import.meta.dir, "..", "..", "scripts", "check-imports.ts");
 const dirs: string[] = [];
@@ -20,7 +21,7 @@ function tree(files: Record<string, string>): string {
 }
 
 async function check(root: string) {
-  const proc = Bun.spawn([process.execPath, script, root], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(bunCommand(script, root), { cwd: root, env: childEnv({}, root), stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, output: stdout + stderr };
 }
