@@ -17,6 +17,11 @@ import { fakeModel } from "./sim/fake-ollama.ts";
 import { simMachinesFile } from "./sim/fleet.ts";
 import { type SimState, SimulatedMachine } from "./sim/machine.ts";
 import { SimSmartPlug } from "./sim/smart-plug.ts";
+import { DEMO_USAGE, helpOnly } from "./usage.ts";
+
+// --help, or a word the demo does not know: answered before any machine starts or port is bound.
+const usageExit = helpOnly(process.argv.slice(2), DEMO_USAGE, "ollama-gate demo");
+if (usageExit !== undefined) process.exit(usageExit);
 
 const DEFAULT_PORT = 8000;
 const apiKey = `demo-${randomBytes(12).toString("hex")}`;
