@@ -27,6 +27,8 @@ export interface SimMachineOptions {
   ignorePackets?: number;
   /** Where the Wake-on-LAN listener binds; 0.0.0.0 also hears 127.255.255.255. */
   wolBindAddress?: string;
+  /** Fixed ports (`npm run sim`, whose configuration file names them); left out, free ones are chosen. */
+  ports?: Partial<{ wol: number; ssh: number; ollama: number }>;
   ollama?: FakeOllamaOptions;
 }
 
@@ -73,9 +75,10 @@ export class SimulatedMachine extends EventEmitter {
 
   /** Reserves the ports and starts listening for magic packets; `on: true` starts it already running. */
   async start(opts: { on?: boolean } = {}): Promise<this> {
-    this.ports.ssh = await freePort();
-    this.ports.ollama = await freePort();
-    this.ports.wol = await this.wol.listen(0, this.opts.wolBindAddress);
+    const fixed = this.opts.ports;
+    this.ports.ssh = fixed?.ssh ?? (await freePort());
+    this.ports.ollama = fixed?.ollama ?? (await freePort());
+    this.ports.wol = await this.wol.listen(fixed?.wol ?? 0, this.opts.wolBindAddress);
     if (opts.on) await this.powerOn();
     return this;
   }

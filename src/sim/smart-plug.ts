@@ -24,8 +24,12 @@ export class SimSmartPlug {
   private readonly server: Server<unknown>;
   private failures: number[] = [];
 
-  constructor(private readonly relay: PlugSwitch = { on: () => {}, off: () => {} }) {
-    this.server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => this.handle(req) });
+  /** `port` 0 (the default) takes a free one; `npm run sim` gives a fixed one. */
+  constructor(
+    private readonly relay: PlugSwitch = { on: () => {}, off: () => {} },
+    port = 0,
+  ) {
+    this.server = Bun.serve({ hostname: "127.0.0.1", port, fetch: (req) => this.handle(req) });
   }
 
   /** The base URL, without a trailing slash: `${plug.url}/relay/0?turn=on`. */
