@@ -11,9 +11,10 @@ import { makeRedactor } from "./core/telemetry/logger.ts";
 export function runCheck(env: Record<string, string | undefined>): number {
   const parsed = parseConfig(env);
   if (!parsed.ok) {
-    const n = parsed.errors.length;
-    console.error(`ollama-gate check: ${n} problem${n === 1 ? "" : "s"} in the configuration (see .env.example and README "Configuration"):`);
+    console.error(`ollama-gate check: ${parsed.heading}:`);
     for (const line of parsed.errors) console.error(`  - ${line}`);
+    // A misspelt name is often why a value is missing: said below the problems, as a start says it.
+    for (const line of parsed.warnings) console.error(`ollama-gate check: warning: ${line}`);
     return 2;
   }
   // Every line is built to hold no secret; a value read through ${NAME} may still sit where a name was
@@ -21,6 +22,7 @@ export function runCheck(env: Record<string, string | undefined>): number {
   const redact = makeRedactor(secretsOf(parsed.config));
   console.log("ollama-gate check: the configuration is good. The gateway would start with:\n");
   for (const line of summaryLines(parsed.config, env)) console.log(redact(line));
+  if (parsed.warnings.length > 0) console.log(`\nWarnings (a start logs them too):\n${parsed.warnings.map((w) => `  - ${w}`).join("\n")}`);
   console.log("\nNothing was started or sent. Start it with `npm start` (or `bun src/index.ts`).");
   return 0;
 }

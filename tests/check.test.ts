@@ -109,6 +109,7 @@ test("check reads env, .env and both files, prints what it understood without a 
     TZ: "Europe/Madrid",
     WEBHOOK_URLS: `https://discord.com/api/webhooks/123456/planted-discord-token-9,http://127.0.0.1:${hook.port}/hook?secret=planted-hook-10`,
     NTFY_URL: "https://ntfy.sh/planted-topic-11",
+    IDLE_SHUTDOWN_MINS: "1", // a slip: the default stays, and check says so
   };
   writeFileSync(
     join(dir, ".env"),
@@ -135,6 +136,7 @@ test("check reads env, .env and both files, prints what it understood without a 
   expect(out).toMatch(/user\s+1: family/);
   expect(out).toMatch(/inference\s+1: chat-app \[machines small; models qwen\*\]/);
   expect(out).toContain(`webhook 1 to discord.com, webhook 2 to 127.0.0.1:${hook.port}, ntfy to ntfy.sh (with a token)`);
+  expect(out).toContain("unknown variable IDLE_SHUTDOWN_MINS (did you mean IDLE_SHUTDOWN_MIN?)");
   expect(out).not.toContain("planted");
   // Nothing was started: no connection, no packet, no status directory.
   expect([ssh.count(), ollama.count(), plug.count(), hook.count(), wol.count(), held.count()]).toEqual([0, 0, 0, 0, 0, 0]);
@@ -152,7 +154,7 @@ test("check prints every problem it finds, no secret among them, and exits 2", a
   const { out, err, code } = await run(bunCommand(INDEX, "check"), dir, env);
   expect(code).toBe(2);
   expect(out).toBe("");
-  expect(err).toContain("problems in the configuration");
+  expect(err).toContain(`invalid machines file ${join(dir, "machines.yaml")} (see "Several machines" in README.md)`);
   expect(err).toContain("ollama_prot");
   expect(err).toContain("UNSET_PASS");
   expect(err).not.toContain("planted");
