@@ -1,4 +1,4 @@
-import { sentence, WORDS } from "./words.js";
+import { idleLine, sentence, WORDS } from "./words.js";
 
 // The dashboard: cards drawn from GET /machines, kept current from the /events stream (no polling), and
 // actions that call the same API routes as any client. The session cookie authorises every call; the
@@ -103,6 +103,7 @@ function draw(name) {
   el.innerHTML = `<h2>${esc(name)}</h2>
 <p class="state"><span class="dot"></span>${esc(WORDS[m.power_state] ?? m.power_state)} <span class="meta">for ${ago(m.power_state_since)}</span></p>
 <p class="why">${esc(why(m))}</p>
+${idleLine(m) ? `<p class="idle" data-idle="${esc(m.idle_shutdown_at ?? m.idle_shutdown_off)}">${esc(idleLine(m))}</p>` : ""}
 <div class="actions">
 <button type="button" data-action="wake">Wake</button>
 <button type="button" data-action="permanent" aria-pressed="${m.permanent_on}">Keep on</button>
@@ -126,8 +127,10 @@ async function loadModels(name) {
   const card = cards.get(name);
   const m = card.machine;
   const remembered = () => m.models.map((n) => ({ name: n, size: m.model_sizes[n] }));
+  // Which list this is: an event that redraws the card may change power_state before the next refresh reads it.
+  card.modelsOn = m.power_state === "on";
   try {
-    card.models = m.power_state === "on" ? ((await api(`${path(name)}/api/tags`)).models ?? remembered()) : remembered();
+    card.models = card.modelsOn ? ((await api(`${path(name)}/api/tags`)).models ?? remembered()) : remembered();
   } catch {
     card.models = remembered();
   }
@@ -139,14 +142,11 @@ async function refresh(name) {
   const list = name ? [await api(path(name))] : (await api("/machines")).machines;
   for (const m of list) {
     const card = cards.get(m.name) ?? { events: [], models: [] };
-    const wasOn = card.machine?.power_state === "on";
     card.machine = m;
     cards.set(m.name, card);
     draw(m.name);
-    if (!card.loaded || (m.power_state === "on") !== wasOn) {
-      card.loaded = true;
-      void loadModels(m.name);
-    }
+    // Compared with the list shown, not with the card's last state: a power event already set that to "on".
+    if (card.modelsOn === undefined || (m.power_state === "on") !== card.modelsOn) void loadModels(m.name);
   }
   return names;
 }

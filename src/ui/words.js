@@ -3,6 +3,9 @@
 
 export const WORDS = { off: "Off", waking: "Waking up", on: "On", degraded: "On, Ollama not answering", shutting_down: "Shutting down" };
 
+/** What a wake did, by the power method that acted (the events' `via`): a plug is no magic packet. */
+const WAKE_DONE = { wol: "Wake packet sent", http: "Plug switched on", command: "Command run" };
+
 /** An event in plain words. */
 export function sentence(e) {
   const d = e.data ?? {};
@@ -10,11 +13,11 @@ export function sentence(e) {
     case "power":
       return `${WORDS[d.to] ?? d.to}${d.reason ? ` (${d.reason})` : ""}`;
     case "wake_sent":
-      return `Wake packet sent${d.attempt > 1 ? ` (attempt ${d.attempt})` : ""}`;
+      return `${WAKE_DONE[d.via] ?? "Power-on sent"}${d.attempt > 1 ? ` (attempt ${d.attempt})` : ""}`;
     case "wake_failed":
       return `Wake failed: ${d.detail ?? "unknown error"}`;
     case "wake_timeout":
-      return `Gave up waking after ${d.waited_s ?? "?"} s`;
+      return `Gave up waking after ${typeof d.waited_s === "number" ? Math.round(d.waited_s) : "?"} s`;
     case "shutdown_sent":
       return `Shutdown sent (${d.reason ?? "asked"})`;
     case "shutdown_deferred":
@@ -36,4 +39,23 @@ export function sentence(e) {
     default:
       return e.type;
   }
+}
+
+const pad = (n) => String(n).padStart(2, "0");
+/** HH:MM in the browser's time zone; with the date when it is not within the next 20 hours. */
+function clock(iso) {
+  const d = new Date(iso);
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return d.getTime() - Date.now() < 20 * 3600_000 ? hm : `${d.toLocaleDateString()} ${hm}`;
+}
+
+/**
+ * When idle shutdown would switch it off if nothing else happens, or why it never will. Nothing while a
+ * lease or a request holds it (the line above says so) or while it is not on.
+ */
+export function idleLine(m) {
+  if (m.idle_shutdown_at) return `Sleeps at ${clock(m.idle_shutdown_at)} if idle`;
+  if (m.idle_shutdown_off === "disabled") return "Idle shutdown off";
+  if (m.idle_shutdown_off === "switched_on_by_hand") return "Switched on by hand: no idle shutdown";
+  return "";
 }
