@@ -175,7 +175,10 @@ async function modelsOf(u: MachineUnit, c: Context, { fleet }: FleetDeps): Promi
   const cached: CachedAnswer | null = await u.machine.cache.get("/api/tags");
   const remembered = (cached?.body as { models?: Model[] } | undefined)?.models;
   if (Array.isArray(remembered)) return remembered;
-  return fleet.index.modelsOf(u.name).map((name) => ({ name, model: name, modified_at: "", size: 0, digest: "", details: {} }));
+  // Never seen in an answer: what is not known is left out. A "" modified_at breaks the clients that parse it
+  // as a time (Ollama's Go CLI, its Python client), and size 0 would be shown as a size. `details` stays, empty:
+  // ollama-js types it as always there, and clients read details.family without a check.
+  return fleet.index.modelsOf(u.name).map((name) => ({ name, model: name, details: {} }));
 }
 
 async function runningOn(u: MachineUnit, c: Context): Promise<Model[]> {
