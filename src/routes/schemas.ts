@@ -25,13 +25,18 @@ export const IdleShutdownFields = {
     description: "When the machine will be shut down for idleness if nothing else happens (ISO-8601 UTC); null: see idle_shutdown_off",
     example: "2026-11-25T10:30:00.000Z",
   }),
-  idle_shutdown_off: z.enum(IdleOff).nullable().openapi({
-    description:
-      "Why there is no idle deadline: disabled (IDLE_SHUTDOWN_MIN is 0), switched_on_by_hand (and IDLE_SHUTDOWN_ANY is false), " +
-      "held (a lease, Keep on, a running request or a waiting shutdown), not_on, no_power_off; null when idle_shutdown_at is set",
-  }),
+  idle_shutdown_off: z
+    .enum(IdleOff)
+    .nullable()
+    .openapi({
+      description:
+        "Why there is no idle deadline: disabled (IDLE_SHUTDOWN_MIN is 0), switched_on_by_hand (and IDLE_SHUTDOWN_ANY is false), " +
+        "held (a lease, Keep on, a running request or a waiting shutdown), not_on, no_power_off; null when idle_shutdown_at is set",
+    }),
 };
 
 export function idleShutdownWire(d: Holders["idleShutdown"]) {
-  return d.at === null ? { idle_shutdown_at: null, idle_shutdown_off: d.off } : { idle_shutdown_at: new Date(d.at).toISOString(), idle_shutdown_off: null };
+  return d.at === null
+    ? { idle_shutdown_at: null, idle_shutdown_off: d.off }
+    : { idle_shutdown_at: new Date(d.at).toISOString(), idle_shutdown_off: null };
 }

@@ -60,7 +60,11 @@ const SENTENCES: Record<EventType, (m: string, d: Data) => Notice> = {
     const why = d.from ? `was ${str(d.from)}: ${str(d.reason)}` : str(d.reason);
     return { title: `${m} ${p.is}`, text: `${m} ${p.is} (${why}).`, tags: p.tags, priority: p.priority };
   },
-  [EventType.wakeSent]: (m, d) => ({ title: `Waking ${m}`, text: `Waking ${m}: ${WAKE_DONE[str(d.via)] ?? "power-on sent"} (attempt ${str(d.attempt)}).`, tags: ["alarm_clock"] }),
+  [EventType.wakeSent]: (m, d) => ({
+    title: `Waking ${m}`,
+    text: `Waking ${m}: ${WAKE_DONE[str(d.via)] ?? "power-on sent"} (attempt ${str(d.attempt)}).`,
+    tags: ["alarm_clock"],
+  }),
   [EventType.wakeFailed]: (m, d) => ({
     title: `Waking ${m} failed`,
     text: `Waking ${m} failed: ${str(d.detail)}`,

@@ -54,7 +54,12 @@ export class WakeAttempt {
     } catch (err) {
       const what = via === "wol" ? "could not send the magic packet" : "could not power the machine on";
       logger.error(what, { err, to: machine.wolTarget });
-      events.emit(EventType.wakeFailed, { attempt: this.packets, elapsed_s: wholeSeconds(now - this.startedAt), via, detail: (err as Error).message });
+      events.emit(EventType.wakeFailed, {
+        attempt: this.packets,
+        elapsed_s: wholeSeconds(now - this.startedAt),
+        via,
+        detail: (err as Error).message,
+      });
       telemetry.powerAction("wake", via, false);
       return err as Error;
     }
