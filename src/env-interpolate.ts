@@ -2,6 +2,7 @@
 // so passwords, tokens and keys stay in .env. Every value read so is a secret for the redactor. readYamlFile
 // reads such a file.
 import { readFileSync } from "node:fs";
+import { excerpt, locateYamlProblem } from "./lib/yaml-error.ts";
 
 export interface Interpolation {
   /** Names a place in the file for an error line, from its path. */
@@ -46,14 +47,22 @@ export function placeIn(file: string, list: string, raw: unknown, path: Property
 }
 
 /**
- * A configuration file read as YAML (JSON is YAML too), or the one line saying why it cannot be, named by
- * its variable. Bun's YAML error gives no position in the file, only in the caller: none is shown.
+ * A configuration file read as YAML (JSON is YAML too), or the one problem saying why it cannot be, named by
+ * its variable: for a mistake in the YAML, its line and column, and the line itself with a caret under them.
  */
 export function readYamlFile(path: string, variable: string): { ok: true; raw: unknown } | { ok: false; errors: string[] } {
+  let text: string;
   try {
-    return { ok: true, raw: Bun.YAML.parse(readFileSync(path, "utf8")) };
+    text = readFileSync(path, "utf8");
   } catch (err) {
-    const e = err as { code?: string; message?: string };
-    return { ok: false, errors: [`${variable}: ${e.code === "ENOENT" ? `no file at ${path}` : `cannot be read as YAML: ${e.message}`}`] };
+    const code = (err as { code?: string }).code;
+    return { ok: false, errors: [`${variable}: ${code === "ENOENT" ? `no file at ${path}` : `cannot be read (${code ?? "error"})`}`] };
+  }
+  try {
+    return { ok: true, raw: Bun.YAML.parse(text) };
+  } catch (err) {
+    const p = locateYamlProblem(text, (err as Error).message ?? "");
+    const at = p.line === undefined ? "" : ` line ${p.line}, column ${p.column}`;
+    return { ok: false, errors: [`${variable}${at}: ${p.problem}${excerpt(text, p)}`] };
   }
 }
