@@ -77,6 +77,7 @@ const CONFIG = [
   "src/keep-on-config.ts",
   "src/env-interpolate.ts",
   "src/env-fields.ts",
+  "src/env-spelling.ts",
   "src/keys-file.ts",
 ];
 // Word lists of src/core/ that import nothing, which the configuration checks settings against (WEBHOOK_EVENTS).

@@ -12,12 +12,15 @@ if (process.argv[2] === SSH_SUBCOMMAND) process.exit(await runSshHelper());
 
 const parsed = parseConfig(process.env);
 if (!parsed.ok) {
-  console.error("ollama-gate: invalid configuration (see .env.example):");
+  console.error(`ollama-gate: ${parsed.heading}:`);
   for (const line of parsed.errors) console.error(`  - ${line}`);
+  // A misspelt name is often why a value is missing: say so below the problems.
+  for (const line of parsed.warnings) console.error(`ollama-gate: warning: ${line}`);
   process.exit(2);
 }
 
 const deps = buildDeps(parsed.config);
+for (const line of parsed.warnings) deps.logger.warn(line);
 const app = createApp(deps);
 await prepareFleet(deps);
 
