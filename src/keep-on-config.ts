@@ -4,6 +4,7 @@
 import { z } from "zod";
 import type { KeepOnWindow } from "./config-types.ts";
 import { cronProblem } from "./lib/cron.ts";
+import { hintUnknownKeys } from "./lib/did-you-mean.ts";
 
 /** A window's name: part of its lease's holder (`schedule:<name>`), shown in /leases, logs and events. */
 const WINDOW_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -11,24 +12,25 @@ const LONGEST_MIN = 366 * 24 * 60;
 // Numbers may come from the environment (${NAME} in the machines file is always text): "600" reads as 600.
 const number = (message: string) => z.preprocess((v) => (typeof v === "string" && v.trim() !== "" ? Number(v) : v), z.number({ message }));
 
-const windowSchema = z
-  .strictObject({
-    name: z
-      .string({ message: "required: the window's name, e.g. workday (its lease's holder is schedule:<name>)" })
-      .regex(WINDOW_NAME, { message: "expected letters, digits, dots, dashes and underscores (at most 64), starting with a letter or digit" }),
-    cron: z.string({ message: 'required: when the window starts, as a cron expression such as "0 8 * * 1-5"' }).superRefine((pattern, ctx) => {
-      const problem = cronProblem(pattern);
-      if (problem) ctx.addIssue({ code: "custom", message: problem });
+const windowObject = z.strictObject({
+  name: z
+    .string({ message: "required: the window's name, e.g. workday (its lease's holder is schedule:<name>)" })
+    .regex(WINDOW_NAME, { message: "expected letters, digits, dots, dashes and underscores (at most 64), starting with a letter or digit" }),
+  cron: z.string({ message: 'required: when the window starts, as a cron expression such as "0 8 * * 1-5"' }).superRefine((pattern, ctx) => {
+    const problem = cronProblem(pattern);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }),
+  // Whole minutes, as the cron's finest step: a fraction would make windows of seconds.
+  for_min: number("required: how many minutes the window lasts, e.g. 600").pipe(
+    z.number().superRefine((min, ctx) => {
+      if (!Number.isInteger(min) || min < 1) ctx.addIssue({ code: "custom", message: "expected a whole number of minutes, at least 1" });
+      else if (min > LONGEST_MIN) ctx.addIssue({ code: "custom", message: `expected at most ${LONGEST_MIN} minutes (a year)` });
     }),
-    // Whole minutes, as the cron's finest step: a fraction would make windows of seconds.
-    for_min: number("required: how many minutes the window lasts, e.g. 600").pipe(
-      z.number().superRefine((min, ctx) => {
-        if (!Number.isInteger(min) || min < 1) ctx.addIssue({ code: "custom", message: "expected a whole number of minutes, at least 1" });
-        else if (min > LONGEST_MIN) ctx.addIssue({ code: "custom", message: `expected at most ${LONGEST_MIN} minutes (a year)` });
-      }),
-    ),
-  })
-  .transform((w): KeepOnWindow => ({ name: w.name, cron: w.cron, forMin: w.for_min }));
+  ),
+});
+const windowSchema = windowObject.transform((w): KeepOnWindow => ({ name: w.name, cron: w.cron, forMin: w.for_min }));
+/** The keys a window takes, for "did you mean …?". */
+export const WINDOW_KEYS: readonly string[] = Object.keys(windowObject.shape);
 
 /** `keep_on` of one machine: a list of windows, each name once. */
 export const keepOnSchema = z.array(windowSchema).superRefine((windows, ctx) => {
@@ -77,7 +79,10 @@ export const keepOnEnv = z.string().transform((text, ctx): KeepOnWindow[] => {
     }
     const name = (list[index] as { name?: unknown } | null)?.name;
     const label = `[${index}]${typeof name === "string" ? ` (${name})` : ""}${key.map((k) => `.${String(k)}`).join("")}`;
-    const message = issue.code === "invalid_type" && key.length === 0 ? `expected a window, e.g. ${EXAMPLE.slice(1, -1)}` : issue.message;
+    const message =
+      issue.code === "invalid_type" && key.length === 0
+        ? `expected a window, e.g. ${EXAMPLE.slice(1, -1)}`
+        : hintUnknownKeys(issue.message, key.length === 0 ? WINDOW_KEYS : undefined);
     ctx.addIssue({ code: "custom", message: `${label}: ${message}` });
   }
   return z.NEVER;

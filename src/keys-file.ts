@@ -3,7 +3,21 @@
 import { z } from "zod";
 import { type ApiKeyConfig, ROLES } from "./config-types.ts";
 import { interpolate, placeIn, readYamlFile } from "./env-interpolate.ts";
+import { hintUnknownKeys } from "./lib/did-you-mean.ts";
 import { sha256 } from "./lib/sha256.ts";
+
+/**
+ * The placeholder keys of the example files (.env.example, examples/). Such a key works like any other, and
+ * anyone who has read the examples knows it: a gateway that holds one refuses to start.
+ */
+export const EXAMPLE_KEYS = ["change-me-to-a-long-random-key", "change-me-to-another-long-random-key"];
+const EXAMPLE_HASHES = new Set(EXAMPLE_KEYS.map((k) => sha256(k).toString("hex")));
+/** A key left as the example's placeholder, or one like it. */
+export const isExampleKey = (key: string) => /change-?me/i.test(key) || EXAMPLE_HASHES.has(sha256(key).toString("hex"));
+export const EXAMPLE_KEY_FIX = "generate a key of your own (openssl rand -hex 24)";
+
+/** Where the keys file's problems are explained. */
+export const keysFileHeading = (path: string) => `invalid keys file ${path} (see "Named keys" in README.md)`;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -23,6 +37,8 @@ const entry = z
   .refine((e) => (e.key === undefined) !== (e.key_sha256 === undefined), { message: "expected exactly one of `key` and `key_sha256`" });
 
 const fileSchema = z.object({ keys: z.array(entry).min(1, { message: "expected at least one key" }) }).strict();
+const ENTRY_KEYS = Object.keys(entry.shape);
+const keysAt = (path: PropertyKey[]) => (path.length === 0 ? ["keys"] : path.length === 2 ? ENTRY_KEYS : undefined);
 
 export type KeysFileResult = { ok: true; keys: ApiKeyConfig[]; secrets: string[] } | { ok: false; errors: string[] };
 
@@ -35,12 +51,15 @@ export function loadKeysFile(path: string, env: Record<string, string | undefine
   const missing: string[] = [];
   const data = interpolate(raw, env, [], { describe: (p) => where(raw, p), secrets, missing });
   const parsed = fileSchema.safeParse(data);
-  const errors = [...missing, ...(parsed.success ? [] : parsed.error.issues.map((i) => `${where(raw, i.path)}: ${i.message}`))];
+  const issues = parsed.success ? [] : parsed.error.issues;
+  const errors = [...missing, ...issues.map((i) => `${where(raw, i.path)}: ${hintUnknownKeys(i.message, keysAt(i.path))}`)];
   if (parsed.success) {
     const seen = new Set<string>();
     for (const [i, k] of parsed.data.keys.entries()) {
       if (seen.has(k.name)) errors.push(`${where(raw, ["keys", i, "name"])}: the name ${k.name} is used twice`);
       seen.add(k.name);
+      const placeholder = placeholderProblem(raw, i, k);
+      if (placeholder) errors.push(placeholder);
     }
   }
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
@@ -54,6 +73,15 @@ export function loadKeysFile(path: string, env: Record<string, string | undefine
     }),
   );
   return { ok: true, keys, secrets: [...secrets, ...keys.flatMap((k) => (k.secret.kind === "plain" ? [k.secret.key] : []))] };
+}
+
+/** A key that is still the example's placeholder, named by the variable it came from when it did (the line to change). */
+function placeholderProblem(raw: unknown, i: number, k: { key?: string; key_sha256?: string }): string | undefined {
+  const field = k.key !== undefined ? "key" : "key_sha256";
+  if (k.key !== undefined ? !isExampleKey(k.key) : !EXAMPLE_HASHES.has(k.key_sha256!.toLowerCase())) return undefined;
+  const written = (raw as { keys: Record<string, unknown>[] }).keys[i]?.[field];
+  const from = typeof written === "string" ? /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/.exec(written)?.[1] : undefined;
+  return `${where(raw, ["keys", i, field])}: ${from ? `${from} holds` : "this is"} the placeholder from the example file; ${EXAMPLE_KEY_FIX}`;
 }
 
 /** The names API_KEYS gives its keys, in order; no KEYS_FILE entry may take one. */

@@ -4,12 +4,16 @@
 import { dirname, join } from "node:path";
 import type { MachineConfig, PowerOff, PowerOn } from "./config-types.ts";
 import { interpolate, placeIn, readYamlFile } from "./env-interpolate.ts";
-import { fileSchema, type HttpCallEntry, type MachineEntry } from "./machines-schema.ts";
+import { hintUnknownKeys } from "./lib/did-you-mean.ts";
+import { fileSchema, type HttpCallEntry, knownKeysAt, type MachineEntry } from "./machines-schema.ts";
 
 export { MACHINE_NAME, MACHINE_NAME_PROBLEM } from "./machines-schema.ts";
 
 export type MachineDefaults = Pick<MachineConfig, "statusFile" | "probeTimeoutMs" | "powerTimeoutMs" | "proxyTimeoutsMs" | "power">;
 export type MachinesFileResult = { ok: true; machines: MachineConfig[]; secrets: string[] } | { ok: false; errors: string[] };
+
+/** Where the machines file's problems are explained. */
+export const machinesFileHeading = (path: string) => `invalid machines file ${path} (see "Several machines" in README.md)`;
 
 /** Reads, interpolates, validates and expands the machines file; every problem is one line naming the machine and the key. */
 export function loadMachinesFile(path: string, env: Record<string, string | undefined>, defaults: MachineDefaults): MachinesFileResult {
@@ -21,11 +25,11 @@ export function loadMachinesFile(path: string, env: Record<string, string | unde
   const data = interpolate(raw, env, [], { describe: (path) => where(raw, path), secrets, missing });
   const parsed = fileSchema.safeParse(data);
   const errors = [...missing];
-  if (!parsed.success) errors.push(...parsed.error.issues.map((i) => `${where(raw, i.path)}: ${i.message}`));
+  if (!parsed.success) errors.push(...parsed.error.issues.map((i) => `${where(raw, i.path)}: ${hintUnknownKeys(i.message, knownKeysAt(i.path))}`));
   if (parsed.success) errors.push(...crossChecks(parsed.data.machines));
   if (!parsed.success || errors.length > 0) return { ok: false, errors };
   const first = parsed.data.machines[0]!.name;
-  return { ok: true, machines: parsed.data.machines.map((m) => expand(m, defaults, m.name === first)), secrets };
+  return { ok: true, machines: parsed.data.machines.map((m, i) => expand(m, i, defaults, m.name === first)), secrets };
 }
 
 /** "MACHINES_FILE machines[1] (small).ssh.port" from a path into the file. */
@@ -63,7 +67,7 @@ function httpOf(h: HttpCallEntry) {
 }
 
 /** One machine's whole configuration: the file's values over the environment's defaults. */
-function expand(m: MachineEntry, d: MachineDefaults, isDefault: boolean): MachineConfig {
+function expand(m: MachineEntry, index: number, d: MachineDefaults, isDefault: boolean): MachineConfig {
   const dir = dirname(d.statusFile);
   const s = (v: number | undefined, fallbackMs: number) => (v === undefined ? fallbackMs : v * 1000);
   return {
@@ -78,6 +82,8 @@ function expand(m: MachineEntry, d: MachineDefaults, isDefault: boolean): Machin
       sudoPassword: m.ssh?.sudo_password ?? m.ssh?.password,
       keyPath: m.ssh?.key_path,
       hostFingerprint: m.ssh?.host_fingerprint,
+      // The SSH_* variables must be unset here: a hint after a failed login names the file's keys instead.
+      names: { user: "ssh.user", keyPath: "ssh.key_path", password: "ssh.password", of: ` of machines[${index}] (${m.name}) in MACHINES_FILE` },
     },
     shutdownCommand: m.ssh?.shutdown_command ?? "shutdown -h now",
     wol: { address: m.wol?.broadcast ?? "255.255.255.255", port: m.wol?.port ?? 9 },

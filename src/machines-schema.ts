@@ -2,7 +2,8 @@
 // interpolates ${NAME} values before and expands each machine's configuration after.
 import { existsSync } from "node:fs";
 import { z } from "zod";
-import { keepOnSchema } from "./keep-on-config.ts";
+import { keepOnSchema, WINDOW_KEYS } from "./keep-on-config.ts";
+import { didYouMean } from "./lib/did-you-mean.ts";
 import { normalizeMac } from "./lib/mac.ts";
 
 /** A machine's name: it appears in URLs (/machines/{name}), file names and metric labels. */
@@ -55,7 +56,9 @@ function powerMethod<W extends string>(words: readonly W[], message: string) {
     if (typeof v === "string" && (words as readonly string[]).includes(v)) return v as W;
     const key = v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 ? Object.keys(v)[0] : undefined;
     if (key !== "http" && key !== "command") {
-      ctx.addIssue({ code: "custom", message });
+      // A slip in the word (wool) or in the form's key (htpp) gets the nearest that was meant.
+      const near = typeof v === "string" ? didYouMean(v, words, 2) : key === undefined ? undefined : didYouMean(key, Object.keys(forms), 2);
+      ctx.addIssue({ code: "custom", message: near ? `${message} (did you mean ${near}?)` : message });
       return z.NEVER;
     }
     const parsed = forms[key].safeParse((v as Record<string, unknown>)[key]);
@@ -67,6 +70,23 @@ function powerMethod<W extends string>(words: readonly W[], message: string) {
   });
 }
 
+const sshSchema = z.strictObject({
+  user: z.string().min(1).optional(),
+  port: port.default(22),
+  password: z.string().optional(),
+  sudo_password: z.string().optional(),
+  key_path: z
+    .string()
+    .refine((p) => existsSync(p), { message: "expected a readable private key file; the path does not exist" })
+    .optional(),
+  host_fingerprint: z
+    .string()
+    .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, { message: "expected a SHA256:… fingerprint as printed by `ssh-keygen -lf <host key>`" })
+    .optional(),
+  shutdown_command: z.string().trim().min(1).default("shutdown -h now"),
+});
+const wolSchema = z.strictObject({ broadcast: z.ipv4().default("255.255.255.255"), port: port.default(9) });
+
 export const machineSchema = z.strictObject({
   name: z.string().regex(MACHINE_NAME, { message: MACHINE_NAME_PROBLEM }),
   host,
@@ -75,24 +95,8 @@ export const machineSchema = z.strictObject({
     .transform((v, ctx) => normalizeMac(v) ?? (ctx.addIssue({ code: "custom", message: "expected a MAC address like aa:bb:cc:dd:ee:ff" }), z.NEVER))
     .optional(),
   ollama_port: port.default(11434),
-  ssh: z
-    .strictObject({
-      user: z.string().min(1).optional(),
-      port: port.default(22),
-      password: z.string().optional(),
-      sudo_password: z.string().optional(),
-      key_path: z
-        .string()
-        .refine((p) => existsSync(p), { message: "expected a readable private key file; the path does not exist" })
-        .optional(),
-      host_fingerprint: z
-        .string()
-        .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, { message: "expected a SHA256:… fingerprint as printed by `ssh-keygen -lf <host key>`" })
-        .optional(),
-      shutdown_command: z.string().trim().min(1).default("shutdown -h now"),
-    })
-    .optional(),
-  wol: z.strictObject({ broadcast: z.ipv4().default("255.255.255.255"), port: port.default(9) }).optional(),
+  ssh: sshSchema.optional(),
+  wol: wolSchema.optional(),
   models: z.array(z.string().min(1)).default([]),
   priority: num().pipe(z.number().int()).default(0),
   power_on: powerMethod(["wol"] as const, "expected wol, { http: { url, method, headers, body } } or { command: [program, arguments…] }").default(
@@ -122,3 +126,16 @@ export const machineSchema = z.strictObject({
 export type MachineEntry = z.infer<typeof machineSchema>;
 
 export const fileSchema = z.strictObject({ machines: z.array(machineSchema).min(1, { message: "expected at least one machine" }) });
+
+/** The keys each place in the file takes, for "did you mean …?" after a key it does not know. */
+export function knownKeysAt(path: PropertyKey[]): readonly string[] | undefined {
+  const [top, , field, form] = path;
+  if (path.length === 0) return Object.keys(fileSchema.shape);
+  if (top !== "machines") return undefined;
+  if (path.length === 2) return Object.keys(machineSchema.shape);
+  if (path.length === 3 && field === "ssh") return Object.keys(sshSchema.shape);
+  if (path.length === 3 && field === "wol") return Object.keys(wolSchema.shape);
+  if (path.length === 4 && (field === "power_on" || field === "power_off") && form === "http") return Object.keys(httpCall.shape);
+  if (path.length === 4 && field === "keep_on") return WINDOW_KEYS;
+  return undefined;
+}

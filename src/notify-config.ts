@@ -4,6 +4,7 @@
 // no problem line ever quotes one: they are named by their position.
 import { z } from "zod";
 import { EVENT_TYPES, EventType } from "./core/telemetry/event-types.ts";
+import { allowedDistance, didYouMean } from "./lib/did-you-mean.ts";
 
 /** What is sent where. Empty lists and no ntfy: nothing is sent, and nothing listens to the events. */
 export interface NotifyConfig {
@@ -66,8 +67,12 @@ export const NOTIFY_ENV = {
       if (types.includes(ALL_EVENTS)) return [...EVENT_TYPES];
       const unknown = types.filter((t) => !(EVENT_TYPES as readonly string[]).includes(t));
       // Event types are not secret: the wrong word is quoted, so the line says what to fix.
-      for (const t of unknown)
-        ctx.addIssue({ code: "custom", message: `unknown event type "${t}"; expected ${ALL_EVENTS} or some of ${EVENT_TYPES.join(", ")}` });
+      for (const t of unknown) {
+        // Event types are few: one slip is allowed even in a short word ("powr").
+        const near = didYouMean(t, [ALL_EVENTS, ...EVENT_TYPES], Math.max(1, allowedDistance(t.length)));
+        const hint = near ? ` (did you mean ${near}?)` : "";
+        ctx.addIssue({ code: "custom", message: `unknown event type "${t}"${hint}; expected ${ALL_EVENTS} or some of ${EVENT_TYPES.join(", ")}` });
+      }
       return [...new Set(types)] as EventType[];
     }),
   ),
