@@ -21,6 +21,18 @@ export interface KeepOnWindow {
   forMin: number;
 }
 
+/**
+ * Where a machine's SSH settings are written: the SSH_* variables, or `ssh.user`, … of one machine in the
+ * machines file (where the variables must be unset, so a hint naming them would send the user astray).
+ */
+export interface SshSettingNames {
+  user: string;
+  keyPath: string;
+  password: string;
+  /** After the names: " of machines[0] (big) in MACHINES_FILE"; empty for the variables. */
+  of: string;
+}
+
 /** Everything that belongs to one machine: a second machine is a second one of these. */
 export interface MachineConfig {
   /** How logs, events, metrics and the /machines routes name it. */
@@ -36,6 +48,8 @@ export interface MachineConfig {
     sudoPassword?: string;
     keyPath?: string;
     hostFingerprint?: string;
+    /** How the configuration names these settings, for a hint after a failed login; absent: the SSH_* variables. */
+    names?: SshSettingNames;
   };
   shutdownCommand: string;
   wol: { address: string; port: number };

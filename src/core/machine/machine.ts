@@ -160,6 +160,7 @@ export class Machine {
       password: ssh.password,
       keyPath: ssh.keyPath,
       sudoPassword: ssh.sudoPassword,
+      names: ssh.names,
       hostKeys: {
         pinned: ssh.hostFingerprint,
         knownHostsFile: join(dirname(this.config.statusFile), "ssh_known_hosts.json"),

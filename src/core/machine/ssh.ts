@@ -1,7 +1,8 @@
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import type { SshSettingNames } from "../../config-types.ts";
 import { UnavailableError, UpstreamError } from "../errors.ts";
 import { checkHostKey, fingerprint, type HostKeyPolicy } from "./host-keys.ts";
-import { sshConfigProblem } from "./ssh-config.ts";
+import { SSH_VARIABLES, sshConfigProblem } from "./ssh-config.ts";
 
 export interface SshTarget {
   host: string;
@@ -10,6 +11,8 @@ export interface SshTarget {
   password?: string;
   keyPath?: string;
   sudoPassword?: string;
+  /** How the configuration names user, key and password, for the hints below; absent: the SSH_* variables. */
+  names?: SshSettingNames;
   hostKeys: HostKeyPolicy;
   /** Connection and handshake timeout; the issue caps it at 10 s. */
   connectTimeoutMs?: number;
@@ -72,7 +75,8 @@ async function connect(target: SshTarget): Promise<Client> {
       );
     },
   };
-  if (target.keyPath) config.privateKey = await readKey(target.keyPath);
+  const names = target.names ?? SSH_VARIABLES;
+  if (target.keyPath) config.privateKey = await readKey(target.keyPath, names);
   else config.password = target.password;
 
   const conn = new Client();
@@ -90,23 +94,25 @@ async function connect(target: SshTarget): Promise<Client> {
       conn.connect(config);
     } catch (err) {
       // ssh2 throws synchronously when the private key cannot be parsed.
-      reject(new UnavailableError(`SSH_KEY_PATH does not hold a usable private key: ${(err as Error).message}`));
+      reject(new UnavailableError(`${names.keyPath}${names.of} does not hold a usable private key: ${(err as Error).message}`));
     }
   });
 }
 
-async function readKey(path: string): Promise<string> {
+async function readKey(path: string, names: SshSettingNames): Promise<string> {
   try {
     return await Bun.file(path).text();
   } catch {
-    throw new UnavailableError("SSH_KEY_PATH cannot be read by the gateway (check the path and its permissions)");
+    throw new UnavailableError(`${names.keyPath}${names.of} cannot be read by the gateway (check the path and its permissions)`);
   }
 }
 
 function describeSshError(err: Error & { level?: string; code?: string }, t: SshTarget, timeoutMs: number): string {
   const where = `${t.host}:${t.port}`;
-  if (err.level === "client-authentication")
-    return `SSH authentication failed for user "${t.user}" on ${where} (check SSH_USER and SSH_KEY_PATH or SSH_PASS)`;
+  if (err.level === "client-authentication") {
+    const n = t.names ?? SSH_VARIABLES;
+    return `SSH authentication failed for user "${t.user}" on ${where} (check ${n.user} and ${n.keyPath} or ${n.password}${n.of})`;
+  }
   if (err.level === "client-timeout" || /timed out/i.test(err.message)) return `SSH connection to ${where} timed out after ${timeoutMs / 1000} s`;
   if (err.code === "ECONNREFUSED") return `SSH connection to ${where} was refused (is sshd running on port ${t.port}?)`;
   return `SSH connection to ${where} failed: ${err.message}`;
