@@ -82,7 +82,7 @@ describe("a machines file", () => {
 
   test("beside the single-machine variables it is an error naming both", () => {
     expect(errorsOf(withFile(FLEET, { BIG_SSH_PASS: "x", PLUG_TOKEN: "y", EQUIPO_IA: "ia.lan", SSH_USER: "ia" }))).toEqual([
-      "MACHINES_FILE: set together with EQUIPO_IA, SSH_USER; the machines file describes every machine, so leave those unset",
+      "MACHINES_FILE: set together with EQUIPO_IA, SSH_USER; the machines file describes every machine, so leave those unset (examples/several.env is a .env to start from)",
     ]);
   });
 
@@ -161,7 +161,7 @@ machines:
     expect(errorsOf(parseConfig({ ...KEYS, MACHINES_FILE: "/nonexistent/machines.yaml" }))).toEqual([
       "MACHINES_FILE: no file at /nonexistent/machines.yaml",
     ]);
-    expect(errorsOf(withFile("machines: [\n  - name: big\n   bad: ["))[0]).toStartWith("MACHINES_FILE: cannot be read as YAML");
+    expect(errorsOf(withFile("machines: [\n  - name: big\n   bad: ["))[0]).toStartWith("MACHINES_FILE line 1, column 11: this [ is not closed");
     expect(errorsOf(withFile("machines: []"))).toEqual(["MACHINES_FILE machines: expected at least one machine"]);
   });
 });

@@ -155,7 +155,9 @@ describe("configuration", () => {
   test("an unknown event type is one line that names it", () => {
     const lines = errors({ WEBHOOK_EVENTS: "wake_sent,wake_sen" });
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toStartWith('WEBHOOK_EVENTS: unknown event type "wake_sen"; expected all or some of power, wake_sent, ');
+    expect(lines[0]).toStartWith(
+      'WEBHOOK_EVENTS: unknown event type "wake_sen" (did you mean wake_sent?); expected all or some of power, wake_sent, ',
+    );
   });
 
   test("`all` sends every type", () => {
