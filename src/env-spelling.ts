@@ -79,7 +79,10 @@ export function unknownVariables(names: Iterable<string>, known: readonly string
   const warnings: string[] = [];
   for (const name of [...names].sort()) {
     if (ours.has(name) || theUsers.has(name) || FOREIGN.has(name) || FOREIGN_PREFIXES.some((p) => name.startsWith(p))) continue;
-    const near = didYouMean(name, ours);
+    // Two slips are allowed within a family (IDLE_SHUTDOWN_MINS), one across (IDEL_…): a user's SIM_SUDO_PASS
+    // is two letters from SSH_SUDO_PASS, yet no misspelling of it.
+    const family = [...ours].filter((k) => k.split("_")[0] === name.toUpperCase().split("_")[0]);
+    const near = didYouMean(name, family) ?? didYouMean(name, ours, 1);
     if (near) warnings.push(`unknown variable ${name} (did you mean ${near}?)`);
     else if (OUR_PREFIXES.some((p) => name.startsWith(p))) warnings.push(`unknown variable ${name} (not one of ollama-gate's: see .env.example)`);
   }

@@ -63,8 +63,12 @@ test("a near miss names what was meant; a name of our families that is nobody's 
     WEBHOOK_EVENT: "all",
     WOL_SOMETHING: "1",
     api_keys: "lower",
+    IDEL_SHUTDOWN_ANY: "true",
+    // Two letters from SSH_SUDO_PASS, but of another family: a user's own name, not a slip.
+    SIM_SUDO_PASS: "x",
   });
   expect(r.ok && r.warnings).toEqual([
+    "unknown variable IDEL_SHUTDOWN_ANY (did you mean IDLE_SHUTDOWN_ANY?)",
     "unknown variable IDLE_SHUTDOWN_MINS (did you mean IDLE_SHUTDOWN_MIN?)",
     "unknown variable OLLAMA_PROT (did you mean OLLAMA_PORT?)",
     "unknown variable SSH_PAS (did you mean SSH_PASS?)",
