@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 import { probeMessage, RESET_MESSAGE } from "./messages.ts";
-import { IdleShutdownFields, idleShutdownWire, StatusSchema } from "./schemas.ts";
+import { StatusSchema } from "./schemas.ts";
 
 const TestSchema = z.object({
   equipo_online: z.boolean().openapi({ description: "The machine answers on its SSH port" }),
@@ -11,8 +11,6 @@ const TestSchema = z.object({
 });
 
 const InitSchema = z.object({ success: z.boolean(), mensaje: z.string(), status: StatusSchema });
-// The old service's fields as they were, and when idle shutdown would switch the machine off.
-const StatusNowSchema = StatusSchema.extend(IdleShutdownFields);
 
 const test = createRoute({
   method: "get",
@@ -27,7 +25,7 @@ const status = createRoute({
   path: "/status",
   tags: ["Status"],
   summary: "The stored status, refreshed by a probe",
-  responses: { 200: jsonContent(StatusNowSchema, "The status"), ...errorResponses() },
+  responses: { 200: jsonContent(StatusSchema, "The status"), ...errorResponses() },
 });
 
 const init = createRoute({
@@ -44,9 +42,6 @@ export function statusRoutes({ power }: AppDeps) {
       const { hostAnswers, ollamaAnswers } = await power.probe();
       return c.json({ equipo_online: hostAnswers, ollama_online: ollamaAnswers, mensaje: probeMessage(hostAnswers, ollamaAnswers) }, 200);
     })
-    .openapi(status, async (c) => {
-      const { status } = await power.refresh();
-      return c.json({ ...status, ...idleShutdownWire((await power.holders()).idleShutdown) }, 200);
-    })
+    .openapi(status, async (c) => c.json((await power.refresh()).status, 200))
     .openapi(init, async (c) => c.json({ success: true, mensaje: RESET_MESSAGE, status: await power.reset() }, 200));
 }
