@@ -49,6 +49,14 @@ describe("idle shutdown by default", () => {
     expect(JSON.parse(line).idle_min).toBe(30);
   });
 
+  test("with a machines file, each machine's idle_shutdown_min follows the same default", async () => {
+    f = await startFleetHarness();
+    expect(f.deps.fleet.units.map((u) => [u.name, u.config.power.idleShutdownMs])).toEqual([
+      ["big", 30 * MIN],
+      ["small", 30 * MIN],
+    ]);
+  });
+
   test("a lease (/arrancar) holds the machine: never idle, and the deadline says held", async () => {
     const clock = manualClock();
     h = await startHarness({ deps: { now: clock.now } });
