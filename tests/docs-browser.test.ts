@@ -1,25 +1,22 @@
 // The docs page in a real browser: it must render from the gateway alone, with no request to another origin.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Browser } from "playwright-core";
-import { chromiumMissing, launchChromium } from "./browser.ts";
+import { chromiumMissing, chromiumPerTest } from "./browser.ts";
 import { type Harness, startHarness } from "./helpers.ts";
 
 const missing = chromiumMissing;
 
 describe.skipIf(missing !== null)(`Swagger UI in Chromium${missing ? ` (skipped: ${missing})` : ""}`, () => {
   let h: Harness;
-  let browser: Browser;
+  const chromium = chromiumPerTest();
   beforeAll(async () => {
     h = await startHarness({ on: true });
-    browser = await launchChromium();
   });
   afterAll(async () => {
-    await browser?.close();
     await h?.close();
   });
 
   test("renders the API from /openapi.json, every request to the gateway's own origin", async () => {
-    const page = await browser.newPage();
+    const page = await (await chromium.newContext()).newPage();
     const origins = new Set<string>();
     page.on("request", (req) => void origins.add(new URL(req.url()).origin));
     // Anything for another origin is recorded and never sent: a test must not reach past loopback, even failing.

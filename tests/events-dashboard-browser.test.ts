@@ -3,8 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Browser } from "playwright-core";
-import { chromiumMissing, launchChromium } from "./browser.ts";
+import { chromiumMissing, chromiumPerTest } from "./browser.ts";
 import { type Harness, KEY, startHarness, tempDir } from "./helpers.ts";
 
 const USER = "dashboard-user-0123456789";
@@ -12,7 +11,7 @@ const keys = (scope: string) => `keys:\n  - { name: family, key: ${USER}, role: 
 
 describe.skipIf(chromiumMissing !== null)(`in Chromium${chromiumMissing ? ` (skipped: ${chromiumMissing})` : ""}`, () => {
   let h: Harness;
-  let browser: Browser;
+  const chromium = chromiumPerTest();
   let cleanup: () => void;
   beforeAll(async () => {
     const dir = tempDir();
@@ -20,16 +19,14 @@ describe.skipIf(chromiumMissing !== null)(`in Chromium${chromiumMissing ? ` (ski
     const file = join(dir.dir, "keys.yaml");
     writeFileSync(file, keys(", machines: [default]"));
     h = await startHarness({ on: true, env: { KEYS_FILE: file } });
-    browser = await launchChromium();
   });
   afterAll(async () => {
-    await browser?.close();
     await h?.close();
     cleanup?.();
   });
 
   test("the page's stream ended with an error event: it reconnects by itself and shows what happens next", async () => {
-    const context = await browser.newContext();
+    const context = await chromium.newContext();
     context.setDefaultTimeout(10_000);
     await context.route(
       (url) => url.origin !== h.url,

@@ -3,9 +3,8 @@
 // sniffed, and the dashboard's session cookie opens none of it: the script can neither run on the gateway's
 // origin nor act as the admin who opened the link.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Browser } from "playwright-core";
 import { HOSTILE_HTML_HEADERS, type HostileOllama, startHostileOllama } from "../src/sim/hostile-ollama.ts";
-import { chromiumMissing, launchChromium } from "./browser.ts";
+import { chromiumMissing, chromiumPerTest } from "./browser.ts";
 import { type Harness, KEY, startHarness } from "./helpers.ts";
 
 let upstream: HostileOllama;
@@ -79,16 +78,10 @@ test("a dashboard session opens no proxied route but the one list the page reads
 });
 
 describe.skipIf(chromiumMissing !== null)(`in Chromium${chromiumMissing ? ` (skipped: ${chromiumMissing})` : ""}`, () => {
-  let browser: Browser;
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const chromium = chromiumPerTest();
 
   test("an admin logged in to the dashboard opens a link to the hostile answer: its script never runs", async () => {
-    const context = await browser.newContext();
+    const context = await chromium.newContext();
     context.setDefaultTimeout(10_000);
     try {
       const page = await context.newPage();

@@ -1,6 +1,6 @@
 // The dashboard in a real browser: log in with the key, then wake, release, keep on, shut down and log out by
 // clicking, each change arriving live over /events. Every request stays on the gateway's own loopback origin.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ import { createApp } from "../src/app.ts";
 import { memoryLogger } from "../src/core/telemetry/logger.ts";
 import { buildDeps, prepareFleet } from "../src/deps.ts";
 import { serve } from "../src/server.ts";
-import { chromiumMissing, launchChromium } from "./browser.ts";
+import { chromiumMissing, chromiumPerTest } from "./browser.ts";
 import { type Harness, KEY, nextEvent, startHarness } from "./helpers.ts";
 
 const missing = chromiumMissing;
@@ -41,20 +41,24 @@ interface Session {
 
 describe.skipIf(missing !== null)(`Dashboard in Chromium${missing ? ` (skipped: ${missing})` : ""}`, () => {
   let h: Harness;
-  let browser: Browser;
-  beforeAll(async () => {
-    // A boot of 1.5 s leaves "waking" on screen long enough to be seen.
-    h = await startHarness({ machine: { bootDelayMs: 1500 } });
-    browser = await launchChromium();
+  let toClose: Harness | undefined;
+  const chromium = chromiumPerTest();
+  // A gateway and machine per test, as a browser context: a test that fails leaves no machine on, lease or
+  // session behind for the next. A boot of 1.5 s leaves "waking" on screen long enough to be seen.
+  beforeEach(async () => {
+    h = toClose = await startHarness({ machine: { bootDelayMs: 1500 } });
   });
-  afterAll(async () => {
+  afterEach(async () => {
+    const done = toClose;
+    toClose = undefined;
+    await done?.close();
+  });
+  afterAll(() => {
     if (process.env.UPDATE_SCREENSHOTS !== "1") rmSync(SHOTS, { recursive: true, force: true });
-    await browser?.close();
-    await h?.close();
   });
 
   async function open(opts: Parameters<Browser["newContext"]>[0] = { viewport: DESKTOP }): Promise<Session> {
-    const context = await browser.newContext(opts);
+    const context = await chromium.newContext(opts);
     // Well inside bun's 30 s: a missing element fails with the locator's name, not a test timeout that kills Chromium.
     context.setDefaultTimeout(10_000);
     const page = await context.newPage();
