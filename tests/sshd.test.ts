@@ -52,7 +52,13 @@ let user = "";
 
 /** Starts sshd and resolves once it logs that it listens; rejects if it exits or stays silent too long. */
 async function startSshd(configFile: string, port: number): Promise<void> {
-  const proc = Bun.spawn([SSHD, "-D", "-e", "-f", configFile], { cwd: dir, env: childEnv({}, dir), stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  const proc = Bun.spawn([SSHD, "-D", "-e", "-f", configFile], {
+    cwd: dir,
+    env: childEnv({}, dir),
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
   sshd = proc;
   const marker = `Server listening on 127.0.0.1 port ${port}`;
   let onReady!: () => void;

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { simEnv } from "../src/sim/env.ts";
 import { SimulatedMachine } from "../src/sim/machine.ts";
 import { bunCommand, childEnv, KEY, ROOT, tempDir } from "./helpers.ts";
+
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
