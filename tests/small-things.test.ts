@@ -77,6 +77,26 @@ describe("the gateway's own 5xx in each client's shape", () => {
   });
 });
 
+describe("the gateway's refusals in each client's shape", () => {
+  test("a wrong key: OpenAI's client shows the gateway's text and code, Anthropic's shape names an authentication_error", async () => {
+    h = await startHarness();
+    const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: "not-the-key", maxRetries: 0 });
+    const err = (await client.models.list().catch((e) => e)) as Error & { status?: number; code?: string };
+    expect(err.status).toBe(401);
+    expect(err.message).toContain("Invalid or missing API Key");
+    expect(err.code).toBe("invalid_api_key");
+    const res = await fetch(`${h.url}/v1/messages`, { method: "POST", headers: { "X-API-Key": "not-the-key" }, body: "{}" });
+    expect(res.status).toBe(401);
+    expect(await json(res)).toMatchObject({ type: "error", error: { type: "authentication_error", message: "Invalid or missing API Key" } });
+    const ollama = new Ollama({ host: h.url, headers: { "X-API-Key": "not-the-key" } });
+    const native = (await ollama.list().catch((e) => e)) as Error;
+    expect(native.message).toContain("Invalid or missing API Key");
+    // The gateway's own routes answer as the old service did: detail alone.
+    const own = await fetch(`${h.url}/status`);
+    expect(await json(own)).toEqual({ detail: "Invalid or missing API Key" });
+  });
+});
+
 describe("/api/tags with models never seen in an answer", () => {
   test("lists their names only: no size 0, no empty modified_at; ollama-js lists them", async () => {
     f = await startFleetHarness(); // both asleep, nothing answered yet: the machines file's models only

@@ -4,6 +4,7 @@ import { getPath } from "hono/utils/url";
 import { OLLAMA_API } from "../core/proxy/endpoints.ts";
 import { actingFor } from "../lib/actor.ts";
 import { type ApiKey, type KeyRing, machineInPath, mayUseMachine, refusal } from "./access.ts";
+import { errorBody } from "./error-body.ts";
 import { clientAddress, type LoginThrottle } from "./throttle.ts";
 
 export function keyFromHeaders(headers: Headers): string | undefined {
@@ -125,26 +126,30 @@ export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
       // A cookie rides along on requests other pages make the browser send — and SameSite does not tell
       // apart another port or a sibling subdomain: whatever the method, it counts only from our own page.
       if (!fromOwnPage(c.req.raw.headers, read)) {
-        return c.json({ detail: "This request carries a dashboard session but comes from another page (its origin is not this gateway's)" }, 403);
+        return refusal403(c, "This request carries a dashboard session but comes from another page (its origin is not this gateway's)");
       }
       if (!sessionMayUse(c.req.method, c.req.path)) {
         const detail = `A dashboard session does not open Ollama's API (${c.req.method} ${c.req.path}): send an API key`;
-        return c.json({ detail, error: detail }, 403);
+        return refusal403(c, detail);
       }
       key = fromSession;
     }
-    if (!key) return c.json({ detail: "Invalid or missing API Key" }, 401);
+    if (!key) return c.json(errorBody(c.req.path, 401, "Invalid or missing API Key"), 401);
     c.set("apiKey", key); // the access log names the key of a refusal too
     const why = refusal(key.role, c.req.method, c.req.path) ?? machineRefusal(key, c.req.path, opts.defaultMachine) ?? legacyRefusal(key, c.req.path);
-    if (why) return c.json({ detail: `The key ${key.name} may not do this: ${why}` }, 403);
+    if (why) return refusal403(c, `The key ${key.name} may not do this: ${why}`);
     return actingFor(key.name, next);
   };
 }
 
-/** JSON for every client: `detail` as the gateway's own routes say it, `error` as Ollama's clients read it. */
+// In the shape each client reads (errorBody): `detail`, and Ollama's, OpenAI's or Anthropic's error field.
+const refusal403 = (c: Context, detail: string) => c.json(errorBody(c.req.path, 403, detail), 403);
+
 function tooManyGuesses(c: Context, retryS: number) {
   const detail = `Too many wrong keys from this address; try again in ${retryS} s`;
-  return c.json({ detail, error: detail }, 429, { "retry-after": String(retryS) });
+  // Every route has carried `error` on this 429 since it came in: the gateway's own routes keep it.
+  const body = { error: detail, ...errorBody(c.req.path, 429, detail) };
+  return c.json(body, 429, { "retry-after": String(retryS) });
 }
 
 /**

@@ -2,9 +2,9 @@ import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode, UnofficialStatusCode } from "hono/utils/http-status";
 import { ClientGoneError, GatewayError } from "../core/errors.ts";
-import { errorEventOf, unpinned } from "../core/proxy/endpoints.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import { loggablePath } from "./auth.ts";
+import { errorBody } from "./error-body.ts";
 
 /** The one place errors become responses. Details pass through the redactor: a secret never leaves. */
 export function errorHandler(logger: Logger, redact: (s: string) => string): ErrorHandler {
@@ -20,27 +20,6 @@ export function errorHandler(logger: Logger, redact: (s: string) => string): Err
     logger.error("unexpected error", { method: c.req.method, path: loggablePath(c.req.path), err });
     return c.json(errorBody(c.req.path, 500, "Internal Server Error"), 500);
   };
-}
-
-// OpenAI's `code` is a string: a client typed after OpenAI's (the Go SDK's) refuses a number there.
-const OPENAI_CODES: Record<number, string> = { 502: "upstream_error", 503: "unavailable", 504: "upstream_timeout" };
-
-/**
- * `detail` as the gateway's own routes say it, and on Ollama's API also the error field its clients read:
- * Ollama's `error` string (ollama-js shows only "Error 503: Service Unavailable" without it), OpenAI's
- * `error.message` on /v1/*, Anthropic's `{type: "error", error: {type, message}}` on /v1/messages.
- */
-export function errorBody(path: string, status: number, detail: string): Record<string, unknown> {
-  const p = unpinned(path.replace(/^\/k\/[^/]*/i, ""));
-  if (errorEventOf(p) === "anthropic") {
-    return { type: "error", error: { type: status < 500 ? "invalid_request_error" : "api_error", message: detail }, detail };
-  }
-  if (p.startsWith("/v1/")) {
-    const error = { message: detail, type: status < 500 ? "invalid_request_error" : "server_error", code: OPENAI_CODES[status] ?? null };
-    return { detail, error };
-  }
-  if (p.startsWith("/api/") || p.startsWith("/ollama/")) return { detail, error: detail };
-  return { detail };
 }
 
 function httpException(err: HTTPException, c: Context) {

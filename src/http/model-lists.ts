@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler, Next } from "hono";
 import { endpointFor, unpinned } from "../core/proxy/endpoints.ts";
 import { mayUseModel } from "./access.ts";
+import { errorBody } from "./error-body.ts";
 
 /** The model lists: Ollama's, OpenAI's, the running ones (endpoints.ts), the old service's; also pinned to one machine. */
 const LISTS = { test: (path: string) => path === "/lista_modelos" || endpointFor("GET", unpinned(path))?.lists === true };
@@ -24,7 +25,7 @@ async function filtered(c: Context, next: Next): Promise<void> {
     .catch(() => null)) as { models?: unknown; data?: unknown } | null;
   if (!body || typeof body !== "object") {
     // Never the whole list to a key that may see part of it: an answer that cannot be filtered is not passed on.
-    c.res = c.json({ detail: "The model list could not be read to keep it to this key's models", error: "unreadable model list" }, 502);
+    c.res = c.json(errorBody(c.req.path, 502, "The model list could not be read to keep it to this key's models"), 502);
     return;
   }
   const named = (m: unknown, field: string) => String((m as Record<string, unknown> | null)?.[field] ?? "");

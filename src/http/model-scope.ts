@@ -3,6 +3,7 @@ import { type Endpoint, endpointFor, MODEL_FIELDS, modelInPathOf, OLLAMA_API, un
 import { scanJson } from "../lib/json-scan.ts";
 import { type ApiKey, mayUseModel } from "./access.ts";
 import { type BodyLimits, readWhole } from "./body.ts";
+import { errorBody } from "./error-body.ts";
 import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";
 
 /**
@@ -71,10 +72,9 @@ function modelProblem(key: ApiKey, body: unknown): string | null {
   return null;
 }
 
-/** 403 in both shapes: FastAPI's `detail`, and Ollama's `error`, which Ollama's clients show. */
+/** 403 with `detail` and the error field the endpoint's clients show (errorBody). */
 export function refuse(c: Context, key: ApiKey, why: string): Response {
-  const detail = `The key ${key.name} may not do this: ${why}`;
-  return c.json({ detail, error: detail }, 403);
+  return c.json(errorBody(c.req.path, 403, `The key ${key.name} may not do this: ${why}`), 403);
 }
 
 /** A model name from a path, fully decoded (hf.co%2Fuser%2Fm); a malformed one stays as it is and matches nothing. */

@@ -1,0 +1,36 @@
+import { errorEventOf, unpinned } from "../core/proxy/endpoints.ts";
+
+// OpenAI's `code` is a string: a client typed after OpenAI's (the Go SDK's) refuses a number there.
+const OPENAI_CODES: Record<number, string> = {
+  401: "invalid_api_key",
+  403: "permission_denied",
+  429: "rate_limit_exceeded",
+  502: "upstream_error",
+  503: "unavailable",
+  504: "upstream_timeout",
+};
+
+// Anthropic's SDK picks its error class by this type (AuthenticationError, RateLimitError, …).
+const ANTHROPIC_TYPES: Record<number, string> = { 401: "authentication_error", 403: "permission_error", 429: "rate_limit_error" };
+
+/**
+ * `detail` as the gateway's own routes say it, and on Ollama's API also the error field its clients read:
+ * Ollama's `error` string (ollama-js shows only "Error 503: Service Unavailable" without it), OpenAI's
+ * `error.message` on /v1/*, Anthropic's `{type: "error", error: {type, message}}` on /v1/messages.
+ */
+export function errorBody(path: string, status: number, detail: string): Record<string, unknown> {
+  const p = unpinned(path.replace(/^\/k\/[^/]*/i, ""));
+  if (errorEventOf(p) === "anthropic") {
+    return {
+      type: "error",
+      error: { type: ANTHROPIC_TYPES[status] ?? (status < 500 ? "invalid_request_error" : "api_error"), message: detail },
+      detail,
+    };
+  }
+  if (p.startsWith("/v1/")) {
+    const error = { message: detail, type: status < 500 ? "invalid_request_error" : "server_error", code: OPENAI_CODES[status] ?? null };
+    return { detail, error };
+  }
+  if (p.startsWith("/api/") || p.startsWith("/ollama/")) return { detail, error: detail };
+  return { detail };
+}
