@@ -36,7 +36,7 @@ describe("a YAML mistake gives its line and column, the line, and a caret under 
     [
       "a tab after spaces",
       "machines:\n  - name: big\n    host: 127.0.0.1\n  \t  mac: aabbccddeeff\n",
-      "MACHINES_FILE line 4, column 3: tabs are not allowed for indentation in YAML; use spaces\n    4 |      mac: aabbccddeeff\n      |   ^",
+      "MACHINES_FILE line 4, column 3: tabs are not allowed for indentation in YAML; use spaces\n    4 |      mac: ************\n      |   ^",
     ],
     [
       "a missing colon",
@@ -56,17 +56,17 @@ describe("a YAML mistake gives its line and column, the line, and a caret under 
     [
       "a line indented too little",
       "machines:\n  - name: big\n    host: 127.0.0.1\n   mac: aabbccddeeff\n",
-      "MACHINES_FILE line 4, column 4: this line's indentation does not line up with the lines above it\n    4 |    mac: aabbccddeeff\n      |    ^",
+      "MACHINES_FILE line 4, column 4: this line's indentation does not line up with the lines above it\n    4 |    mac: ************\n      |    ^",
     ],
     [
       "an unclosed quote",
       'machines:\n  - name: "big\n    host: 127.0.0.1\n',
-      'MACHINES_FILE line 2, column 11: this " opens a quoted value that is not closed on its line\n    2 |   - name: "big\n      |           ^',
+      'MACHINES_FILE line 2, column 11: this " opens a quoted value that is not closed on its line\n    2 |   - name: "***\n      |           ^',
     ],
     [
       "an unclosed bracket",
       "machines:\n  - name: big\n    models: [llama3, qwen\n    host: 127.0.0.1\n",
-      "MACHINES_FILE line 3, column 13: this [ is not closed on its line (] is missing)\n    3 |     models: [llama3, qwen\n      |             ^",
+      "MACHINES_FILE line 3, column 13: this [ is not closed on its line (] is missing)\n    3 |     models: [******, ****\n      |             ^",
     ],
     [
       "an unclosed brace, after a bracket that closes on a later line",
@@ -82,6 +82,26 @@ describe("a YAML mistake gives its line and column, the line, and a caret under 
     expect(errorsOf(keys('keys:\r\n  - name: ops\r\n    key "${OPS_KEY}"\r\n    role: admin\r\n'))).toEqual([
       'KEYS_FILE line 3, column 8: missing ":" after key?\n    3 |     key "${OPS_KEY}"\n      |        ^',
     ]);
+  });
+
+  test("the line shown never holds a secret written in the file: its values are masked, a key's and a password's too", () => {
+    const secret = "sk-live-5f1e9c2b7a40d3";
+    const cases = [
+      [`keys:\n  - name: ops\n\tkey: "${secret}"\n    role: admin\n`, `    3 |  key: "${"*".repeat(secret.length)}"\n      | ^`],
+      [
+        `keys:\n  - { name: ops, key: "${secret}", role: admin\n`,
+        `    2 |   - { name: ***, key: "${"*".repeat(secret.length)}", role: *****\n      |     ^`,
+      ],
+      [`keys:\n  - name: ops\n    key ${secret}\n`, `    3 |     key ${"*".repeat(secret.length)}\n      |        ^`],
+    ];
+    for (const [text, shown] of cases) {
+      const [error] = errorsOf(keys(text!));
+      expect(error).toEndWith(shown!);
+      expect(error).not.toContain("sk-");
+    }
+    const [error] = errorsOf(machines(`machines:\n  - name: big\n    ssh: { user: ia, password: ${secret}\n`));
+    expect(error).toContain("    3 |     ssh: { user: **, password: ");
+    expect(error).not.toContain(secret);
   });
 });
 

@@ -7,6 +7,8 @@ export interface YamlProblem {
   line?: number;
   column?: number;
   problem: string;
+  /** A word of the line that `problem` names (`missing ":" after host?`): the excerpt shows it unmasked. */
+  named?: string;
 }
 
 /** Past this many lines, finding the line (one parse per line) is not worth it: the reason alone is given. */
@@ -61,13 +63,18 @@ function whyThisLine(lines: string[], at: number, reason: string): YamlProblem {
   const start = contentStart(line);
   const content = line.slice(start);
   const word = /^[A-Za-z0-9_.-]+/.exec(content)?.[0];
-  if (word && !hasKey(content) && / \S/.test(content.slice(word.length))) return here(start + word.length + 1, `missing ":" after ${word}?`);
+  if (word && !hasKey(content) && / \S/.test(content.slice(word.length)))
+    return { ...here(start + word.length + 1, `missing ":" after ${word}?`), named: word };
   const p = previousLine(lines, at);
   const before = lines[p];
   // Only a key opens a block: a more indented line under a bare word means that word lost its colon.
   if (before !== undefined && indentOf(line) > indentOf(before) && !/^\s*- /.test(before) && !hasKey(before.slice(contentStart(before)))) {
     const end = before.replace(/\s+#.*$/, "").trimEnd().length;
-    return { line: p + 1, column: end + 1, problem: `missing ":" after ${before.trim()}?` };
+    // Named only when it is one word, as a key is: the line could be a value (a key file's key) broken across lines.
+    const bare = before.slice(contentStart(before), end);
+    const opener = /^[A-Za-z_][A-Za-z0-9_]*$/.test(bare) ? bare : undefined;
+    const problem = opener ? `missing ":" after ${opener}?` : 'missing ":" at the end of this line?';
+    return { line: p + 1, column: end + 1, problem, named: opener };
   }
   const nested = /:\s+[^"'\s[{][^#]*?:(\s|$)/.exec(content);
   if (nested && hasKey(content)) return here(start + nested.index + nested[0].trimEnd().length, 'a value holding ": " must be quoted');
@@ -100,12 +107,38 @@ function unclosed(line: string): { column: number; problem: string } | undefined
   return undefined;
 }
 
-/** The line and a caret under the column, indented to sit under a problem line. */
+/** The line and a caret under the column, indented to sit under a problem line; its values masked (maskValues). */
 export function excerpt(text: string, p: YamlProblem, indent = "    "): string {
   if (p.line === undefined || p.column === undefined) return "";
   const source = (text.split("\n")[p.line - 1] ?? "").replace(/\r$/, "");
   // A tab is shown as one space, so the caret stays under the character it points at.
-  const shown = source.replace(/\t/g, " ");
+  const shown = maskValues(source, p.named).replace(/\t/g, " ");
   const gutter = String(p.line);
   return `\n${indent}${gutter} | ${shown}\n${indent}${" ".repeat(gutter.length)} | ${" ".repeat(p.column - 1)}^`;
+}
+
+// A quoted scalar (perhaps left open), a comment, or a run of plain text.
+const TOKEN = /"(?:[^"\\]|\\.)*"?|'(?:[^']|'')*'?|(?<=^|\s)#.*$|[^\s,[\]{}"']+/g;
+const REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+const NUMBER = /^[0-9][0-9.:]*$/;
+const star = (s: string) => s.replace(/\S/g, "*");
+
+/**
+ * The line with every value masked, character for character (the caret stays where it points): the line at
+ * fault may be `key: "sk-…"` of a keys file or an SSH password, and an error message is printed and logged.
+ * Keys (`word:`), the list's `-`, `${NAME}` references, numbers and addresses stay, and `named`, a word the
+ * problem already names.
+ */
+export function maskValues(line: string, named?: string): string {
+  return line.replace(TOKEN, (t) => {
+    if (t.startsWith("#")) return `#${star(t.slice(1))}`;
+    if (t.startsWith('"') || t.startsWith("'")) {
+      const q = t[0]!;
+      const closed = t.length > 1 && t.endsWith(q);
+      const inner = t.slice(1, closed ? -1 : undefined);
+      return REFERENCE.test(inner) ? t : `${q}${star(inner)}${closed ? q : ""}`;
+    }
+    if (t === "-" || t === named || REFERENCE.test(t) || NUMBER.test(t) || /^[A-Za-z_][A-Za-z0-9_.-]*:$/.test(t)) return t;
+    return star(t);
+  });
 }
