@@ -107,8 +107,10 @@ test("check reads env, .env and both files, prints what it understood without a 
     KEYS_FILE: join(dir, "keys.yaml"),
     STATUS_FILE: join(dir, "status", "status.json"),
     TZ: "Europe/Madrid",
-    WEBHOOK_URLS: `https://discord.com/api/webhooks/123456/planted-discord-token-9,http://127.0.0.1:${hook.port}/hook?secret=planted-hook-10`,
-    NTFY_URL: "https://ntfy.sh/planted-topic-11",
+    // Discord's shape (its token in the path) and ntfy's (the topic is the password), on loopback: a test
+    // names no other address, even one it never sends to.
+    WEBHOOK_URLS: `http://127.0.0.1:${hook.port}/api/webhooks/123456/planted-discord-token-9,http://127.0.0.1:${hook.port}/hook?secret=planted-hook-10`,
+    NTFY_URL: `http://127.0.0.1:${hook.port}/planted-topic-11`,
     IDLE_SHUTDOWN_MINS: "1", // a slip: the default stays, and check says so
   };
   writeFileSync(
@@ -135,7 +137,7 @@ test("check reads env, .env and both files, prints what it understood without a 
   expect(out).toMatch(/admin\s+2: api-key-1, ops/);
   expect(out).toMatch(/user\s+1: family/);
   expect(out).toMatch(/inference\s+1: chat-app \[machines small; models qwen\*\]/);
-  expect(out).toContain(`webhook 1 to discord.com, webhook 2 to 127.0.0.1:${hook.port}, ntfy to ntfy.sh (with a token)`);
+  expect(out).toContain(`webhook 1 to 127.0.0.1:${hook.port}, webhook 2 to 127.0.0.1:${hook.port}, ntfy to 127.0.0.1:${hook.port} (with a token)`);
   expect(out).toContain("unknown variable IDLE_SHUTDOWN_MINS (did you mean IDLE_SHUTDOWN_MIN?)");
   expect(out).not.toContain("planted");
   // Nothing was started: no connection, no packet, no status directory.
