@@ -67,12 +67,15 @@ describe.skipIf(missing !== null)(`Dashboard idle deadline, models, leases in Ch
     // Measured in one go in the page: an event or the models' load redraws the card, and an element read
     // between two calls may be gone (boundingBox() null).
     const { inner, outer, heading } = await card(s.page).evaluate((el) => {
-      const box = (e: Element) => {
+      // The page's DOM, typed by hand: the tests compile without the DOM library.
+      type Box = { getBoundingClientRect(): { x: number; width: number } };
+      type Node = Box & { querySelector(q: string): Node | null; previousElementSibling: Node | null };
+      const box = (e: Box) => {
         const r = e.getBoundingClientRect();
         return { x: r.x, width: r.width };
       };
-      const leases = el.querySelector("ul.leases")!;
-      return { inner: box(leases.querySelector("li.none")!), outer: box(el), heading: box(leases.previousElementSibling!) };
+      const leases = (el as unknown as Node).querySelector("ul.leases")!;
+      return { inner: box(leases.querySelector("li.none")!), outer: box(el as unknown as Box), heading: box(leases.previousElementSibling!) };
     });
     expect(inner.x).toBeGreaterThanOrEqual(outer.x);
     expect(inner.x + inner.width).toBeLessThanOrEqual(outer.x + outer.width);
