@@ -98,8 +98,9 @@ describe("idle shutdown by default", () => {
   });
 
   test("the demo's machines with a short setting: a chat wakes small through its plug, and small goes back to Off by itself", async () => {
-    // About 1.2 s of idleness, probed every 0.2 s: the demo's minute, made short.
-    f = await startFleetHarness({ env: { IDLE_SHUTDOWN_MIN: "0.02", POLL_S: "0.2" } });
+    // 3 s of idleness, probed every 0.2 s: the demo's minute, made short, yet long enough that a loaded box
+    // still reads small as on, with its deadline ahead, right after the chat.
+    f = await startFleetHarness({ env: { IDLE_SHUTDOWN_MIN: "0.05", POLL_S: "0.2" } });
     const small = f.deps.fleet.byName.get("small")!;
     const off = new Promise<void>((resolve) =>
       f!.deps.events.subscribe((e) => e.machine === "small" && e.type === "power" && e.data.to === "off" && e.data.from && resolve()),
