@@ -244,8 +244,13 @@ describe("deploy.sh", () => {
   if (SHELLCHECK_SKIP) console.warn(`tests/deploy.test.ts: skipping shellcheck: ${SHELLCHECK_SKIP}`);
 
   test.skipIf(!!SHELLCHECK_SKIP)("is shellcheck-clean", () => {
-    // A temp HOME: a ~/.shellcheckrc of the user's would change what it reports.
-    const r = Bun.spawnSync(["shellcheck", "--severity=style", "deploy.sh"], { cwd: ROOT, env: childEnv(), stdout: "pipe", stderr: "pipe" });
+    // A temp HOME and working directory: a ~/.shellcheckrc of the user's would change what it reports.
+    const r = Bun.spawnSync(["shellcheck", "--severity=style", join(ROOT, "deploy.sh")], {
+      cwd: scratchDir(),
+      env: childEnv(),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     expect(r.stdout.toString() + r.stderr.toString()).toBe("");
     expect(r.exitCode).toBe(0);
   });
