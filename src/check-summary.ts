@@ -1,6 +1,7 @@
 // What `check` prints for a configuration that is good: one screen of what the gateway understood. It names
 // what each setting does, never a secret: a URL shows its host alone (Discord's and Slack's carry their token
-// in the path, ntfy's topic is its password), a command its program alone, a key its name and role alone.
+// in the path, ntfy's topic is its password), a power command its program alone (the SSH shutdown command is shown whole, as /debug shows it: it
+// is what runs on the machine, and sudo's password goes on stdin, never in it), a key its name and role alone.
 import { basename } from "node:path";
 import type { Config, HttpPowerCall, MachineConfig, PowerOff, PowerOn } from "./config-types.ts";
 import { ROLES } from "./config-types.ts";

@@ -19,14 +19,13 @@ export const OTHER_VARIABLES = [
 
 /**
  * Prefixes no one else's variables use: any name that starts so is a slip, near a known name or not. SSH_,
- * OLLAMA_, API_, MAX_, NTFY_ and the like are not here: the shell, Ollama and other tools have their own
+ * OLLAMA_, API_, MAX_, MACHINE_ (docker-machine's MACHINE_STORAGE_PATH), NTFY_ and the like are not here: the shell, Ollama and other tools have their own
  * (SSH_AUTH_SOCK, OLLAMA_HOST), so there only a name within a few letters of ours is warned about.
  */
 const OUR_PREFIXES = [
   "OLLAMA_GATE_",
   "EQUIPO_",
   "IA_",
-  "MACHINE_",
   "MACHINES_",
   "WOL_",
   "IDLE_",

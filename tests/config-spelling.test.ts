@@ -27,6 +27,7 @@ const ORDINARY = {
   LC_ALL: "C.UTF-8",
   SHLVL: "1",
   SSH_AUTH_SOCK: "/tmp/ssh-agent.sock",
+  MACHINE_STORAGE_PATH: "/tmp/docker-machine",
   SSH_AGENT_PID: "4242",
   SSH_CLIENT: "127.0.0.1 50000 22",
   SSH_CONNECTION: "127.0.0.1 50000 127.0.0.1 22",

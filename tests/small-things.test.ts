@@ -97,6 +97,31 @@ describe("the gateway's refusals in each client's shape", () => {
   });
 });
 
+describe("answers the gateway gives in Ollama's place, in each client's shape", () => {
+  test("a model on no machine: Ollama's own {error} on /api/*, OpenAI's error.message on /v1/*; bad JSON's 422 carries error too", async () => {
+    f = await startFleetHarness();
+    const openai = new OpenAI({ baseURL: `${f.url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const err = (await openai.chat.completions
+      .create({ model: "mistral:7b", messages: [{ role: "user", content: "hi" }] })
+      .catch((e) => e)) as Error & { status?: number };
+    expect(err.status).toBe(404);
+    expect(err.message).toContain("model 'mistral:7b' not found on any machine");
+    const messages = await f.api("/v1/messages", {
+      method: "POST",
+      body: JSON.stringify({ model: "mistral:7b", max_tokens: 5, messages: [{ role: "user", content: "hi" }] }),
+    });
+    expect(await json(messages)).toEqual({
+      type: "error",
+      error: { type: "invalid_request_error", message: "model 'mistral:7b' not found on any machine" },
+    });
+    const bad = await f.api("/api/chat", { method: "POST", body: "{not json" });
+    expect(bad.status).toBe(422);
+    const body = await json(bad);
+    expect(body.error).toBe("The request body is not valid JSON");
+    expect(body.detail[0]).toMatchObject({ type: "json_invalid", loc: ["body"] });
+  });
+});
+
 describe("/api/tags with models never seen in an answer", () => {
   test("lists their names only: no size 0, no empty modified_at; ollama-js lists them", async () => {
     f = await startFleetHarness(); // both asleep, nothing answered yet: the machines file's models only

@@ -34,3 +34,12 @@ export function errorBody(path: string, status: number, detail: string): Record<
   if (p.startsWith("/api/") || p.startsWith("/ollama/")) return { detail, error: detail };
   return { detail };
 }
+
+/**
+ * An answer the gateway gives in Ollama's place (a model no machine holds, a body that names none): exactly
+ * what Ollama would send on that path — its `{error}` on /api/*, its OpenAI and Anthropic shapes on /v1/*.
+ */
+export function asOllamaWould(path: string, status: number, message: string): Record<string, unknown> {
+  const { detail: _, ...body } = errorBody(path, status, message);
+  return "error" in body ? body : { error: message };
+}

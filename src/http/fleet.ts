@@ -6,6 +6,7 @@ import { PowerState } from "../core/power/states.ts";
 import { type Endpoint, endpointFor, modelInPathOf, ROUTING_FIELDS } from "../core/proxy/endpoints.ts";
 import type { AppDeps, MachineUnit } from "../deps.ts";
 import { mayUseMachine } from "./access.ts";
+import { asOllamaWould } from "./error-body.ts";
 import { refuse } from "./model-scope.ts";
 import { type Dispatch, type MetadataRoute, metadata } from "./proxy-handlers.ts";
 
@@ -97,7 +98,7 @@ export function byModel({ fleet }: FleetDeps): Dispatch {
     const unit = pick(model, c) ?? (endpoint?.from ? pick(body?.get(endpoint.from), c) : undefined);
     if (unit) return routed(endpoint, unit)!;
     if (endpoint?.createsModel) return routed(endpoint, first)!;
-    return c.json({ error: `model '${model}' not found on any machine` }, 404);
+    return c.json(asOllamaWould(c.req.path, 404, `model '${model}' not found on any machine`), 404);
   };
   return {
     fields: FIELDS,
@@ -108,7 +109,7 @@ export function byModel({ fleet }: FleetDeps): Dispatch {
       if (model === undefined) {
         // An endpoint that runs a model, with a body that names none (or not in its first 64 KB): refused
         // rather than sent to a machine chosen at random.
-        if (body && endpoint && endpoint.model.length > 0) return c.json({ error: NO_MODEL }, 400);
+        if (body && endpoint && endpoint.model.length > 0) return c.json(asOllamaWould(path, 400, NO_MODEL), 400);
         return first!;
       }
       return routed(endpoint, pick(model, c)) ?? afterRelist(c, endpoint, model, body);
