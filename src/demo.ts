@@ -13,10 +13,8 @@ import { createApp } from "./app.ts";
 import { parseConfig } from "./config.ts";
 import { buildDeps, prepareFleet, startFleet } from "./deps.ts";
 import { addressInUse, portInUseMessage, serve } from "./server.ts";
-import { fakeModel } from "./sim/fake-ollama.ts";
+import { startDemoMachines } from "./sim/demo-machines.ts";
 import { simMachinesFile } from "./sim/fleet.ts";
-import { type SimState, SimulatedMachine } from "./sim/machine.ts";
-import { SimSmartPlug } from "./sim/smart-plug.ts";
 import { DEMO_USAGE, helpOnly } from "./usage.ts";
 
 // --help, or a word the demo does not know: answered before any machine starts or port is bound.
@@ -31,43 +29,18 @@ const bootDelayMs = Number(process.env.DEMO_BOOT_DELAY_MS ?? 1500);
 // Idle minutes before a machine the gateway woke goes back to sleep: about one, to be seen (the default is 30).
 const DEMO_IDLE_MIN = 1;
 
-const base = { sshUser: "ia", sshPassword, sudoPassword, bootDelayMs };
-const big = await new SimulatedMachine({
-  ...base,
-  mac: "52:54:00:12:34:56",
-  ollama: { models: [fakeModel("llama3.1:70b", 42_520_413_916, "llama", "70.6B")] },
-}).start();
-const small = await new SimulatedMachine({
-  ...base,
-  mac: "52:54:00:00:00:02",
-  ollama: { models: [fakeModel("qwen2.5:7b", 4_683_087_332, "qwen2", "7.6B")] },
-}).start();
 let stopping = false;
-const simLog = (line: string) => {
-  if (!stopping) console.log(line);
-};
-const plug = new SimSmartPlug({
-  on: () => {
-    simLog("[sim plug] relay switched on: small gets power and boots");
-    small.boot();
-  },
-  off: () => {
-    simLog("[sim plug] relay switched off: small loses power");
-    void small.powerOff();
-  },
+const {
+  big,
+  small,
+  plug,
+  stop: stopMachines,
+} = await startDemoMachines({
+  sshPassword,
+  sudoPassword,
+  bootDelayMs,
+  log: (line) => !stopping && console.log(line),
 });
-// Only a magic packet boots big: log the one that woke it (repeats while it boots are ignored by the machine too).
-big.on("state", (s: SimState) => {
-  if (s !== "booting") return;
-  const p = big.packets.at(-1);
-  simLog(`[sim big] magic packet for ${p?.mac ?? big.mac} from ${p?.from ?? "?"}: booting`);
-});
-for (const [name, sim] of [
-  ["big", big],
-  ["small", small],
-] as const) {
-  sim.on("state", (s: SimState) => s !== "booting" && simLog(`[sim ${name}] ${s}`));
-}
 
 const statusDir = mkdtempSync(join(tmpdir(), "ollama-gate-demo-"));
 const machinesFile = join(statusDir, "machines.json");
@@ -152,9 +125,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 async function stopSims() {
   stopping = true;
-  plug.stop();
-  await big.stop();
-  await small.stop();
+  await stopMachines();
   rmSync(statusDir, { recursive: true, force: true });
 }
 

@@ -7,12 +7,10 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { fakeModel } from "./sim/fake-ollama.ts";
-import { type SimState, SimulatedMachine } from "./sim/machine.ts";
+import { startDemoMachines } from "./sim/demo-machines.ts";
 import { loadSimDir, SIM_KEYS, type SimDir, writeSimDir } from "./sim/sim-config.ts";
 import { busySimPorts, DEFAULT_SIM_BASE_PORT, MAX_SIM_BASE_PORT } from "./sim/sim-ports.ts";
 import { SIM_USAGE } from "./sim/sim-usage.ts";
-import { SimSmartPlug } from "./sim/smart-plug.ts";
 import { usageExit } from "./usage.ts";
 
 const fail = (message: string, code = 2): never => {
@@ -47,46 +45,14 @@ if (busy.length > 0) {
   );
 }
 
-const base = { sshUser: "ia", sshPassword: state.sshPassword, sudoPassword: state.sudoPassword, bootDelayMs };
-const big = await new SimulatedMachine({
-  ...base,
-  mac: "52:54:00:12:34:56",
+const { stop } = await startDemoMachines({
+  sshPassword: state.sshPassword,
+  sudoPassword: state.sudoPassword,
+  bootDelayMs,
+  ports,
   sshHostKey: state.hostKey,
-  ports: { ollama: ports.bigOllama, ssh: ports.bigSsh, wol: ports.bigWol },
-  ollama: { models: [fakeModel("llama3.1:70b", 42_520_413_916, "llama", "70.6B")] },
-}).start();
-const small = await new SimulatedMachine({
-  ...base,
-  mac: "52:54:00:00:00:02",
-  ports: { ollama: ports.smallOllama },
-  ollama: { models: [fakeModel("qwen2.5:7b", 4_683_087_332, "qwen2", "7.6B")] },
-}).start();
-let stopping = false;
-const log = (line: string) => !stopping && console.log(line);
-const plug = new SimSmartPlug(
-  {
-    on: () => {
-      log("[sim plug] relay switched on: small gets power and boots");
-      small.boot();
-    },
-    off: () => {
-      log("[sim plug] relay switched off: small loses power");
-      void small.powerOff();
-    },
-  },
-  ports.plug,
-);
-big.on("state", (s: SimState) => {
-  if (s !== "booting") return;
-  const p = big.packets.at(-1);
-  log(`[sim big] magic packet for ${p?.mac ?? big.mac} from ${p?.from ?? "?"}: booting`);
+  log: (line) => console.log(line),
 });
-for (const [name, m] of [
-  ["big", big],
-  ["small", small],
-] as const) {
-  m.on("state", (s: SimState) => s !== "booting" && log(`[sim ${name}] ${s}`));
-}
 
 const { written, kept } = writeSimDir(sim!, { bun: process.execPath, entry: join(import.meta.dir, "index.ts") });
 const gw = `http://127.0.0.1:${ports.gateway}`;
@@ -118,10 +84,7 @@ Ready: simulated machines listening on 127.0.0.1 ports ${ports.bigOllama}-${port
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, async () => {
-    stopping = true;
-    plug.stop();
-    await big.stop();
-    await small.stop();
+    await stop();
     process.exit(0);
   });
 }
