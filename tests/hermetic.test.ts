@@ -75,3 +75,39 @@ test("every test file gets the suite's 30 s default, not only the first file of 
   expect(output).toMatch(/\n\s*2 pass\n/);
   expect(code).toBe(0);
 }, 20_000);
+
+test("`npm run demo` in a checkout with a .env reads none of it: the real gateway's PORT and settings are not the demo's", async () => {
+  if (!Bun.which("npm")) return void test.skip;
+  const { dir, cleanup } = tempDir("ollama-gate-demo-dotenv-");
+  dirs.push(cleanup);
+  for (const path of ["src", "status", "package.json", "tsconfig.json"]) cpSync(join(ROOT, path), join(dir, path), { recursive: true });
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  // The user's real gateway holds its port; the demo must not take the .env's PORT as asked for by name.
+  const held = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    writeFileSync(join(dir, ".env"), `PORT=${held.port}\nDEMO_BOOT_DELAY_MS=60000\n`);
+    // A process group of its own: npm does not always pass a signal on to the script it runs.
+    const proc = Bun.spawn(["npm", "run", "--silent", "demo"], {
+      cwd: dir,
+      env: childEnv({ PORT: "0" }, dir),
+      stdout: "pipe",
+      stderr: "pipe",
+      detached: true,
+    });
+    const reader = proc.stdout.getReader();
+    let out = "";
+    while (!/Press Ctrl\+C/.test(out)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += new TextDecoder().decode(value);
+    }
+    process.kill(-proc.pid, "SIGTERM");
+    const err = await new Response(proc.stderr).text();
+    await proc.exited;
+    expect(err).toBe("");
+    expect(out).toContain("each boots 1500 ms"); // not the .env's 60 s
+    expect(out).not.toContain(`:${held.port}`);
+  } finally {
+    held.stop(true);
+  }
+}, 60_000);
