@@ -11,7 +11,7 @@ export interface CompiledResult {
   idle: Rss;
 }
 
-/** The Dockerfile's build line as words (as tests/deploy-image.test.ts reads it), its --outfile moved to `outfile`. */
+/** The Dockerfile's build line as words (as tests/e2e/deploy-image.test.ts reads it), its --outfile moved to `outfile`. */
 export function compileCommand(dockerfile: string, outfile: string): string[] {
   const m = /^RUN (node_modules\/\.bin\/bun build --compile .*)$/m.exec(dockerfile);
   if (!m) throw new Error("Dockerfile: no `RUN node_modules/.bin/bun build --compile …` line");

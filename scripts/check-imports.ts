@@ -2,10 +2,11 @@
 //
 // Why: the source is built like a house, and each floor only rests on the floors below it.
 //   src/lib/          generic helpers, the foundation: they know nothing of this product
-//   src/config.ts     reads the environment (and the machines file: config-types.ts, machines-file.ts), with lib/ only
+//   src/config/       reads the environment and the machines and keys files, with lib/ only
 //   src/core/         the product's logic (power, machine, proxy, telemetry); it knows nothing of HTTP
 //                     frameworks, so it can be tested and reused without a web server
-//   src/http/, src/routes/, src/app.ts, src/deps.ts   the HTTP layer and the wiring, on top
+//   src/http/         middleware, on core
+//   src/routes/, src/app.ts, src/deps.ts, src/cli/   the routes, the wiring and the commands, on top
 // An import that points upward makes a lower floor depend on an upper one, and then nothing can be changed
 // or tested on its own. A cycle (a -> b -> a) is worse: which module initialises first depends on who is
 // imported first, so wiring order becomes fragile. Type-only imports count too: a type-only cycle is still
@@ -67,33 +68,27 @@ for (const file of sorted) {
 // Layer rules: for a file, what it must not import.
 const under = (dir: string) => (file: string) => file.startsWith(dir);
 const isHono = (spec: string) => spec === "hono" || spec.startsWith("hono/") || spec.startsWith("@hono/");
-const CONFIG = [
-  "src/config.ts",
-  "src/config-types.ts",
-  "src/config-view.ts",
-  "src/machines-file.ts",
-  "src/machines-schema.ts",
-  "src/notify-config.ts",
-  "src/keep-on-config.ts",
-  "src/env-interpolate.ts",
-  "src/env-fields.ts",
-  "src/env-spelling.ts",
-  "src/keys-file.ts",
-];
+const isConfig = under("src/config/");
 // Word lists of src/core/ that import nothing, which the configuration checks settings against (WEBHOOK_EVENTS).
 const VOCABULARIES = ["src/core/telemetry/event-types.ts"];
 const layerRules: { applies: (file: string) => boolean; forbids: (target: string) => boolean; why: string }[] = [
   { applies: under("src/lib/"), forbids: (t) => !t.startsWith("src/lib/"), why: "src/lib/ imports only from src/lib/" },
-  // The configuration: config.ts with its types and the machines file's reader, on top of lib/ alone.
+  // The configuration: the environment and the machines and keys files, on top of lib/ alone.
   {
-    applies: (f) => CONFIG.includes(f),
-    forbids: (t) => !t.startsWith("src/lib/") && !CONFIG.includes(t) && !VOCABULARIES.includes(t),
-    why: "the configuration (src/config.ts, config-types.ts, machines-file.ts) imports only from src/lib/, itself and core's vocabularies",
+    applies: isConfig,
+    forbids: (t) => !t.startsWith("src/lib/") && !isConfig(t) && !VOCABULARIES.includes(t),
+    why: "src/config/ imports only from src/lib/, itself and core's vocabularies",
   },
   {
     applies: under("src/core/"),
-    forbids: (t) => !t.startsWith("src/core/") && !t.startsWith("src/lib/") && !CONFIG.includes(t),
-    why: "src/core/ imports only from src/core/, src/lib/ and src/config.ts (never the HTTP layer, the wiring or the simulator)",
+    forbids: (t) => !t.startsWith("src/core/") && !t.startsWith("src/lib/") && !isConfig(t),
+    why: "src/core/ imports only from src/core/, src/lib/ and src/config/ (never the HTTP layer, the wiring or the simulator)",
+  },
+  // Middleware sits under the routes: a handler may use it, never the other way round.
+  {
+    applies: under("src/http/"),
+    forbids: (t) => t.startsWith("src/routes/") || t.startsWith("src/cli/") || t.startsWith("src/sim/"),
+    why: "src/http/ (middleware) imports nothing from src/routes/, src/cli/ or src/sim/",
   },
   // Else the configuration would reach, through it, whatever it imports.
   { applies: (f) => VOCABULARIES.includes(f), forbids: () => true, why: "a vocabulary the configuration reads imports nothing" },

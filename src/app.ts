@@ -1,5 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import { SESSION_COOKIE } from "./core/access/sessions.ts";
 import { OLLAMA_API } from "./core/proxy/endpoints.ts";
 import type { AppDeps } from "./deps.ts";
 import { loggablePath, requireApiKey, routedPath } from "./http/auth.ts";
@@ -9,22 +10,21 @@ import { errorHandler, notFound } from "./http/errors.ts";
 import { onlyAllowedModels } from "./http/model-lists.ts";
 import { modelScope } from "./http/model-scope.ts";
 import { isOwnPage, sandboxAnswers } from "./http/sandbox.ts";
-import { SESSION_COOKIE } from "./http/sessions.ts";
+import { rememberServerRequest } from "./http/server.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { leaseRoutes } from "./routes/leases.ts";
 import { machineRoutes } from "./routes/machines.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { modelRoutes } from "./routes/models.ts";
-import { ollamaApiRoutes } from "./routes/ollama-api.ts";
-import { ollamaLegacyRoutes } from "./routes/ollama-legacy.ts";
-import { openAiRoutes } from "./routes/openai.ts";
-import { pinnedRoutes } from "./routes/pinned.ts";
+import { ollamaApiRoutes } from "./routes/ollama/api.ts";
+import { ollamaLegacyRoutes } from "./routes/ollama/legacy.ts";
+import { openAiRoutes } from "./routes/ollama/openai.ts";
+import { pinnedRoutes } from "./routes/ollama/pinned.ts";
 import { powerRoutes } from "./routes/power.ts";
 import { rootRoutes } from "./routes/root.ts";
 import { statusRoutes } from "./routes/status.ts";
 import { uiRoutes } from "./routes/ui.ts";
-import { rememberServerRequest } from "./server.ts";
 
 export function createApp(deps: AppDeps) {
   const app = new OpenAPIHono({ getPath: routedPath });

@@ -3,8 +3,22 @@
 
 import { dirname, join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import type { Config, MachineConfig } from "./config.ts";
-import { secretsOf } from "./config-view.ts";
+import type { Config, MachineConfig } from "./config/config.ts";
+import {
+  BODY_RATE_FLOOR,
+  BODY_SHARE_PER_KEY,
+  BURST_FOR_COLLECTION,
+  BUSY_COLLECTION_MS,
+  LARGE_BODY_MEMORY_BYTES,
+  LARGE_RESIDENT,
+  MANAGEMENT_BODY_BYTES,
+  PROXIED_BYTES_PER_COLLECTION,
+  SMALL_BODY_MEMORY_BYTES,
+} from "./config/memory-budget.ts";
+import { secretsOf } from "./config/view.ts";
+import { opensDashboard } from "./core/access/access.ts";
+import { Keys } from "./core/access/keys.ts";
+import { SessionStore } from "./core/access/sessions.ts";
 import { ModelIndex } from "./core/fleet/model-index.ts";
 import { Machine, type MachineIo, realMachineIo } from "./core/machine/machine.ts";
 import { MetadataCache } from "./core/machine/metadata-cache.ts";
@@ -23,26 +37,12 @@ import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
-import { opensDashboard } from "./http/access.ts";
 import { type BodyLimits, BUFFER_LIMIT } from "./http/body.ts";
-import { Keys } from "./http/keys.ts";
-import { SessionStore } from "./http/sessions.ts";
 import { LoginRate, LoginThrottle } from "./http/throttle.ts";
-import { WAKE_PROGRESS_MS } from "./http/wake-progress.ts";
 import { ByteBudget, ShareBudget } from "./lib/byte-budget.ts";
 import { collectAfterBurst, collectEvery, collectSoon, collectWhenLarge, collectWhileBusy } from "./lib/gc.ts";
 import type { RateFloor } from "./lib/rate-floor.ts";
-import {
-  BODY_RATE_FLOOR,
-  BODY_SHARE_PER_KEY,
-  BURST_FOR_COLLECTION,
-  BUSY_COLLECTION_MS,
-  LARGE_BODY_MEMORY_BYTES,
-  LARGE_RESIDENT,
-  MANAGEMENT_BODY_BYTES,
-  PROXIED_BYTES_PER_COLLECTION,
-  SMALL_BODY_MEMORY_BYTES,
-} from "./memory-budget.ts";
+import { WAKE_PROGRESS_MS } from "./routes/ollama/wake-progress.ts";
 
 /** Everything that belongs to one machine, built together by buildMachineUnit. */
 export interface MachineUnit {

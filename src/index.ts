@@ -13,11 +13,11 @@ const JIT_POLICY = 50;
 
 Bun.unsafe.setJITPolicy(JIT_POLICY);
 // `--help`, `check` and a word the gateway does not know end here, before anything is built or listens.
-const { gatewayCommand } = await import("./usage.ts");
+const { gatewayCommand } = await import("./cli/usage.ts");
 const { SSH_SUBCOMMAND } = await import("./core/machine/ssh-process.ts");
 const command = gatewayCommand(process.argv.slice(2), ["healthcheck", SSH_SUBCOMMAND]);
 if ("exit" in command) process.exit(command.exit);
-if (command.run === "check") process.exit((await import("./check.ts")).runCheck(process.env));
-await import("./start.ts");
+if (command.run === "check") process.exit((await import("./cli/check.ts")).runCheck(process.env));
+await import("./cli/start.ts");
 
 export {};

@@ -5,7 +5,7 @@ import { plugin } from "bun";
 // Timeout. The suite starts real servers (SSH, HTTP, UDP) and compiles the image's executable; a slow or
 // loaded machine needs more than bun's default 5 s for some tests. `setDefaultTimeout()` here is not enough:
 // its value lasts for one test file, and bun resets it after each file, while a preload runs once per
-// process, so in a plain `bun test` only the first file got 30 s (tests/hermetic.test.ts shows it; see
+// process, so in a plain `bun test` only the first file got 30 s (tests/e2e/hermetic.test.ts shows it; see
 // oven-sh/bun#43787). bunfig.toml's `[test] timeout` is ignored by bun 1.4.5 (oven-sh/bun#7789). So each test
 // file calls it itself, at its top, added here as bun loads it; on the first line, so line numbers stay
 // true. A test's own timeout still wins. (`bun test --timeout N` does not: this default is set after it.)

@@ -1,9 +1,9 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { getPath } from "hono/utils/url";
+import { type ApiKey, type KeyRing, machineInPath, mayUseMachine, refusal } from "../core/access/access.ts";
 import { OLLAMA_API } from "../core/proxy/endpoints.ts";
 import { actingFor } from "../lib/actor.ts";
-import { type ApiKey, type KeyRing, machineInPath, mayUseMachine, refusal } from "./access.ts";
 import { errorBody } from "./error-body.ts";
 import { clientAddress, type LoginThrottle } from "./throttle.ts";
 

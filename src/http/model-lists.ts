@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler, Next } from "hono";
+import { mayUseModel } from "../core/access/access.ts";
 import { endpointFor, unpinned } from "../core/proxy/endpoints.ts";
-import { mayUseModel } from "./access.ts";
 import { errorBody } from "./error-body.ts";
 
 /** The model lists: Ollama's, OpenAI's, the running ones (endpoints.ts), the old service's; also pinned to one machine. */

@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler, Next } from "hono";
+import { type ApiKey, mayUseModel } from "../core/access/access.ts";
 import { type Endpoint, endpointFor, MODEL_FIELDS, modelInPathOf, OLLAMA_API, unpinned } from "../core/proxy/endpoints.ts";
 import { scanJson } from "../lib/json-scan.ts";
-import { type ApiKey, mayUseModel } from "./access.ts";
 import { type BodyLimits, readWhole } from "./body.ts";
 import { errorBody } from "./error-body.ts";
 import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";

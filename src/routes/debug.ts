@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { describeConfig } from "../config-view.ts";
+import { describeConfig } from "../config/view.ts";
 import type { AppDeps } from "../deps.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 import { ProbeSchema } from "./schemas.ts";

@@ -1,10 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { type ApiKey, type KeyRing, mayUseMachine, refusal } from "../core/access/access.ts";
 import { EVENT_STREAM_LIMITS as L } from "../core/telemetry/event-stream.ts";
 import { EVENT_TYPES, EventType, type GateEvent } from "../core/telemetry/events.ts";
 import type { AppDeps } from "../deps.ts";
-import { type ApiKey, type KeyRing, mayUseMachine, refusal } from "../http/access.ts";
 import { createRouter, documentedAs, ErrorSchema, errorResponses, jsonContent } from "../http/router.ts";
-import { connectionTimeout, keepConnectionOpen } from "../server.ts";
+import { connectionTimeout, keepConnectionOpen } from "../http/server.ts";
 
 const EventSchema = z
   .object({ id: z.number().int(), type: z.enum(EventType), at: z.string(), machine: z.string(), data: z.record(z.string(), z.unknown()) })

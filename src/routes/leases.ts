@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { PowerState, ShutdownReason } from "../core/power/states.ts";
 import type { AppDeps } from "../deps.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
-import { keepConnectionOpen } from "../server.ts";
+import { keepConnectionOpen } from "../http/server.ts";
 import { IdleShutdownFields, idleShutdownWire, LeaseSchema } from "./schemas.ts";
 
 const LeasesSchema = z.object({

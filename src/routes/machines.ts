@@ -1,12 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
+import { type ApiKey, mayUseMachine, mayUseModel } from "../core/access/access.ts";
 import { NotFoundError } from "../core/errors.ts";
 import { PowerState, ShutdownReason } from "../core/power/states.ts";
 import type { AppDeps, MachineUnit } from "../deps.ts";
-import { type ApiKey, mayUseMachine, mayUseModel } from "../http/access.ts";
 import { jsonBody } from "../http/json-body.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
-import { keepConnectionOpen } from "../server.ts";
+import { keepConnectionOpen } from "../http/server.ts";
 import {
   ApagarBody,
   ApagarQuery,

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { type ApiKey, mayUseModel } from "../core/access/access.ts";
 import type { ModelList } from "../core/power/operations.ts";
 import type { AppDeps } from "../deps.ts";
-import { type ApiKey, mayUseModel } from "../http/access.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
 
 const ModelListSchema = z.object({

@@ -2,7 +2,7 @@ import { createRoute, type z } from "@hono/zod-openapi";
 import type { AppDeps } from "../deps.ts";
 import { jsonBody } from "../http/json-body.ts";
 import { createRouter, errorResponses, jsonContent } from "../http/router.ts";
-import { keepConnectionOpen } from "../server.ts";
+import { keepConnectionOpen } from "../http/server.ts";
 import {
   ApagarBody,
   ApagarQuery,

@@ -1,12 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { mayUseDashboard } from "../core/access/access.ts";
+import { SESSION_COOKIE, SESSION_TTL_S } from "../core/access/sessions.ts";
 import { EVENT_TYPES } from "../core/telemetry/events.ts";
 import type { AppDeps } from "../deps.ts";
-import { mayUseDashboard } from "../http/access.ts";
 import { fromOwnPage } from "../http/auth.ts";
 import { createRouter, documentedAs } from "../http/router.ts";
-import { SESSION_COOKIE, SESSION_TTL_S } from "../http/sessions.ts";
 import { clientAddress } from "../http/throttle.ts";
 // Paths, not contents: Bun embeds these files in the compiled executable, and they are read only when asked for.
 import appCss from "../ui/app.css" with { type: "file" };

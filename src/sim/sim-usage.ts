@@ -5,7 +5,7 @@ export const SIM_USAGE = `ollama-gate sim: simulated AI machines on fixed loopba
 them, for the real gateway (npm start) to run with. Nothing real is powered.
 
 Usage:
-  npm run sim [-- options]       (bun src/sim-cli.ts) runs until Ctrl+C
+  npm run sim [-- options]       (bun src/sim/cli.ts) runs until Ctrl+C
 
 Options:
   --dir DIR                      where the configuration goes (default ./sim-config); also --write-config DIR

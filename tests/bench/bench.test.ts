@@ -10,7 +10,7 @@ import { BENCH_MODEL } from "../../bench/launch.ts";
 import { parseStat, parseStatus, rss } from "../../bench/proc-stats.ts";
 import { type Round, roundOrder, socketErrorCount, summarize } from "../../bench/rounds.ts";
 import { median, medianOf, pairedMedian, ratio } from "../../bench/stats.ts";
-import { parseConfig } from "../../src/config.ts";
+import { parseConfig } from "../../src/config/config.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 

@@ -3,7 +3,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { SessionStore } from "../../src/http/sessions.ts";
+import { SessionStore } from "../../src/core/access/sessions.ts";
 import { LOGIN_ATTEMPTS_PER_MIN } from "../../src/http/throttle.ts";
 import { type Harness, json, KEY, manualClock, startHarness } from "../helpers.ts";
 

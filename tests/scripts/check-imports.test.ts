@@ -29,10 +29,10 @@ async function check(root: string) {
 // Both trees share a sound base: lib at the bottom, config on lib, core on both, HTTP on top.
 const base = {
   "src/lib/mutex.ts": `export class Mutex {}\n`,
-  "src/config.ts": `import { z } from "zod";\nimport { Mutex } from "./lib/mutex.ts";\nexport const config = { z, Mutex };\n`,
+  "src/config/config.ts": `import { z } from "zod";\nimport { Mutex } from "../lib/mutex.ts";\nexport const config = { z, Mutex };\n`,
   "src/core/errors.ts": `export class GateError extends Error {}\n`,
   "src/core/power/monitor.ts": [
-    `import type { config } from "../../config.ts";`,
+    `import type { config } from "../../config/config.ts";`,
     `import { Mutex } from "../../lib/mutex.ts";`,
     `// a comment that says: import { x } from "../../http/router.ts" is not an import`,
     `export const monitor = (c: typeof config) => [c, new Mutex(), import("node:dgram")];`,
@@ -67,6 +67,19 @@ describe("scripts/check-imports.ts", () => {
     expect(output).toContain(`src/core/errors.ts -> "hono"`);
     // The same cycle is reported once, not once per file on it.
     expect(output.match(/operations\.ts -> src\/core\/power\/leases\.ts/g)).toHaveLength(1);
+  });
+
+  test("the folder rules: src/config/ rests on lib/ alone, and middleware never reaches up into the routes", async () => {
+    const root = tree({
+      ...base,
+      "src/config/keys-file.ts": `import { GateError } from "../core/errors.ts";\nexport const k = GateError;\n`,
+      "src/routes/ollama/chat.ts": `export const chat = 1;\n`,
+      "src/http/auth.ts": `import { chat } from "../routes/ollama/chat.ts";\nexport const a = chat;\n`,
+    });
+    const { code, output } = await check(root);
+    expect(code).toBe(1);
+    expect(output).toContain("src/config/keys-file.ts -> src/core/errors.ts");
+    expect(output).toContain("src/http/auth.ts -> src/routes/ollama/chat.ts");
   });
 
   test("refuses a root with no src/", async () => {

@@ -1,5 +1,5 @@
 import { dirname, join } from "node:path";
-import type { HttpPowerCall, MachineConfig, PowerOn } from "../../config.ts";
+import type { HttpPowerCall, MachineConfig, PowerOn } from "../../config/config.ts";
 import { UnavailableError } from "../errors.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { MetadataCache } from "./metadata-cache.ts";

@@ -2,7 +2,7 @@
 // and a command run without a shell. Their settings may hold secrets (a token in the URL or a header, a
 // password among the arguments), so no error message here ever repeats the URL, a header, the body or an
 // argument: only the program's name, a status or an exit code.
-import type { HttpPowerCall } from "../../config.ts";
+import type { HttpPowerCall } from "../../config/config.ts";
 import { UpstreamError } from "../errors.ts";
 
 /** Calls the power URL; anything but a 2xx answer within the time limit throws an UpstreamError (502). */

@@ -1,4 +1,4 @@
-import type { SshSettingNames } from "../../config-types.ts";
+import type { SshSettingNames } from "../../config/types.ts";
 
 /** The variables, for a machine described by the environment (and for a target that names nothing). */
 export const SSH_VARIABLES: SshSettingNames = { user: "SSH_USER", keyPath: "SSH_KEY_PATH", password: "SSH_PASS", of: "" };

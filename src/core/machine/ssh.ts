@@ -1,5 +1,5 @@
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
-import type { SshSettingNames } from "../../config-types.ts";
+import type { SshSettingNames } from "../../config/types.ts";
 import { UnavailableError, UpstreamError } from "../errors.ts";
 import { checkHostKey, fingerprint, type HostKeyPolicy } from "./host-keys.ts";
 import { SSH_VARIABLES, sshConfigProblem } from "./ssh-config.ts";

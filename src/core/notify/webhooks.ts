@@ -1,7 +1,7 @@
 // Sends events to webhooks and ntfy without ever holding up the gateway: an event is queued in memory (each
 // receiver its own bounded queue and its own sender), and that is all a request or the power loop pays for.
 // A slow or dead receiver delays only its own queue; when the queue is full the oldest event goes.
-import type { NotifyConfig } from "../../notify-config.ts";
+import type { NotifyConfig } from "../../config/notify.ts";
 import type { EventType, GateEvent } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { render, TargetKind, webhookKind } from "./format.ts";

@@ -1,4 +1,4 @@
-import type { KeepOnWindow } from "../../config-types.ts";
+import type { KeepOnWindow } from "../../config/types.ts";
 import { type Cron, lastRunAtOrBefore, nextRunAfter, parseCron } from "../../lib/cron.ts";
 import { Mutex } from "../../lib/mutex.ts";
 import type { Logger } from "../telemetry/logger.ts";

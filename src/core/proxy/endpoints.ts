@@ -5,7 +5,7 @@
 // route list (server/routes.go, GenerateRoutes), not guessed. Answers pass through untouched: the newer
 // fields of /api/ps (context_length, runner, …) need nothing here. An endpoint missing from the table is still
 // forwarded, as `other`, to keys without a model limit; a model-limited key is refused on it.
-import { Role } from "../../config-types.ts";
+import { Role } from "../../config/types.ts";
 
 export type EndpointKind = "generate" | "embed" | "manage" | "metadata" | "other";
 /** How an answer streams when it does: NDJSON lines (Ollama's API), Server-Sent Events (OpenAI's, Anthropic's). */
@@ -37,7 +37,7 @@ export interface Endpoint {
   streams: Streaming;
   /**
    * An OpenAI completion: a `"stream": true` request that waits for a wake gets its 200 at once and SSE
-   * comments meanwhile (errors in OpenAI's shape, see http/wake-progress.ts).
+   * comments meanwhile (errors in OpenAI's shape, see routes/ollama/wake-progress.ts).
    */
   wakeComments?: boolean;
   /**

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server } from "bun";
-import type { MachineConfig } from "../../../src/config.ts";
+import type { MachineConfig } from "../../../src/config/config.ts";
 import { GatewayError, UnavailableError, UpstreamError } from "../../../src/core/errors.ts";
 import { Machine, type MachineIo, realMachineIo } from "../../../src/core/machine/machine.ts";
 import { MetadataCache } from "../../../src/core/machine/metadata-cache.ts";

@@ -1,6 +1,6 @@
 // Keep-on windows on an injected clock, against an in-memory stand-in for a machine's leases.
 import { describe, expect, spyOn, test } from "bun:test";
-import type { KeepOnWindow } from "../../../src/config-types.ts";
+import type { KeepOnWindow } from "../../../src/config/types.ts";
 import { type Lease, releaseLease } from "../../../src/core/power/leases.ts";
 import { KeepOnSchedule, type ScheduleLeases, windowAt } from "../../../src/core/power/schedule.ts";
 import { memoryLogger } from "../../../src/core/telemetry/logger.ts";

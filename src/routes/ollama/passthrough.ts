@@ -1,0 +1,90 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { ENDPOINTS, type Endpoint } from "../../core/proxy/endpoints.ts";
+import type { AppDeps } from "../../deps.ts";
+import { createRouter, documentedAs, errorResponses } from "../../http/router.ts";
+import { byModel, fleetMetadata, withinScope } from "./fleet.ts";
+import { type MetadataRoute, passthrough } from "./proxy-handlers.ts";
+import type { WakeProgress } from "./wake-progress.ts";
+
+export type Method = "get" | "post" | "delete" | "head";
+
+const streamed = {
+  description: "Ollama's answer, passed through unchanged (JSON, NDJSON stream or Server-Sent Events)",
+  content: {
+    "application/json": { schema: z.unknown() },
+    "application/x-ndjson": { schema: z.string() },
+    "text/event-stream": { schema: z.string() },
+  },
+};
+
+const FORWARDED =
+  "Forwarded to Ollama with path, query and body untouched; the gateway's key is removed first. Ollama's own " +
+  "errors come back with Ollama's status and body. 504 when Ollama stays silent past the idle timeout.";
+const WAKES =
+  "While the machine sleeps (and AUTO_WAKE is on) the request waits while the gateway wakes it — one magic " +
+  "packet for everyone waiting — and is forwarded once Ollama answers; 503 with Retry-After if it does not " +
+  "within WAKE_TIMEOUT_S.";
+const NEVER_WAKES = "Never wakes the machine: while it sleeps the answer is the last one seen, with `X-Ollama-Gate-Cache: hit`.";
+
+/**
+ * An OpenAPI entry for a proxied endpoint. It declares no request body on purpose: declaring one would
+ * make the validator read and re-encode the body, and a passthrough must forward it byte for byte.
+ */
+export function proxiedRoute(method: Method, path: string, summary: string, tag: string, description = WAKES) {
+  return createRoute({
+    method,
+    path,
+    tags: [tag],
+    summary,
+    description: `${description}\n\n${FORWARDED}`,
+    responses: { 200: streamed, ...errorResponses(422, 503, 504, 502) },
+  });
+}
+
+/** How an OpenAI stream that waits for a wake is kept alive: comments every so often, failures logged as such. */
+export const wakeProgress = (deps: AppDeps): WakeProgress => ({ everyMs: deps.wakeProgressMs, logger: deps.logger, redact: deps.redact });
+
+export type MetadataSpec = { path: string; summary: string; union?: "tags" | "models" | "ps" } & MetadataRoute;
+
+/**
+ * The documented endpoints under a prefix, from the endpoint table: each method of each entry, but for the
+ * metadata routes, which are answered on their own (from the cache while the machine sleeps).
+ */
+export function documented(prefix: "/api" | "/v1", metadata: MetadataSpec[], summary = (e: Endpoint) => e.summary): [Method, string, string][] {
+  const apart = new Set(metadata.map((m) => m.path));
+  return ENDPOINTS.filter((e) => e.path.startsWith(`${prefix}/`)).flatMap((e) =>
+    e.methods
+      .filter((m) => !(apart.has(e.path) && (m === "GET" || m === "HEAD")))
+      .map((m): [Method, string, string] => [m.toLowerCase() as Method, e.path, summary(e)]),
+  );
+}
+
+export interface PassthroughSpec {
+  tag: string;
+  /** "/api" or "/v1". */
+  prefix: string;
+  endpoints: [Method, string, string][];
+  /** Routes that answer from the cache while the machine sleeps, and never wake it; with a fleet, `union` spans it. */
+  metadata: MetadataSpec[];
+}
+
+/**
+ * One prefix of Ollama's API: documented endpoints, the metadata routes, and a wildcard that forwards
+ * every other method and path (so a new Ollama endpoint works before the docs know it).
+ */
+export function passthroughRouter(deps: AppDeps, spec: PassthroughSpec) {
+  const forward = passthrough(deps.bodies, withinScope(byModel(deps)), wakeProgress(deps));
+  const router = createRouter();
+  for (const m of spec.metadata) {
+    const route = proxiedRoute("get", m.path, m.summary, spec.tag, NEVER_WAKES);
+    const answer = fleetMetadata(deps, m);
+    router.openapi(route, async (c) => documentedAs(route, await answer(c)));
+  }
+  for (const [method, path, summary] of spec.endpoints) {
+    const route = proxiedRoute(method, path, summary, spec.tag);
+    router.openapi(route, async (c) => documentedAs(route, await forward(c)));
+  }
+  router.openAPIRegistry.registerPath(proxiedRoute("get", `${spec.prefix}/{path}`, `Any other ${spec.prefix}/* endpoint, any method`, spec.tag));
+  router.all(`${spec.prefix}/*`, forward);
+  return router;
+}
