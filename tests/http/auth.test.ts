@@ -53,7 +53,8 @@ const json = async (res: Response) => (await res.json()) as Record<string, unkno
 describe("where the key comes from", () => {
   test("X-Api-Key, a Bearer token in any letter case, or a /k/<key>/ prefix the router then removes", async () => {
     const { app } = gateway();
-    for (const headers of [{ "x-api-key": ADMIN }, { authorization: `Bearer ${ADMIN}` }, { authorization: `bearer  ${ADMIN} ` }]) {
+    const ways: Record<string, string>[] = [{ "x-api-key": ADMIN }, { authorization: `Bearer ${ADMIN}` }, { authorization: `bearer  ${ADMIN} ` }];
+    for (const headers of ways) {
       const res = await app.request("/status", { headers });
       expect(res.status).toBe(200);
       expect(await json(res)).toEqual({ path: "/status", key: "root", actor: "root" });

@@ -32,7 +32,8 @@ function gateway(limits: BodyLimits, opts: { objectOnly?: boolean } = {}) {
   return { app, held };
 }
 
-const post = (body: BodyInit, headers: Record<string, string> = {}) => ({ method: "POST", body, headers, duplex: "half" }) as RequestInit;
+const post = (body: string | ReadableStream<Uint8Array>, headers: Record<string, string> = {}) =>
+  ({ method: "POST", body, headers, duplex: "half" }) as RequestInit;
 const sized = (text: string) => post(text, { "content-length": String(Buffer.byteLength(text)) });
 
 /** A body of unknown length (chunked): its chunks, then the end, or a stall when `stall` is set. */

@@ -32,7 +32,10 @@ function gateway(opts: { optional?: boolean; form?: boolean } = {}, limits = lim
   return { app, held, limits };
 }
 
-const post = (body: string | null, type?: string) => ({ method: "POST", body, headers: type ? { "content-type": type } : {} });
+const post = (body: string | null, type?: string): RequestInit => {
+  const headers: Record<string, string> = type ? { "content-type": type } : {};
+  return { method: "POST", body, headers };
+};
 const json = async (res: Response) => (await res.json()) as Record<string, unknown>;
 
 describe("jsonBody", () => {
