@@ -6,7 +6,8 @@ import { expireLeases, type Lease } from "./leases.ts";
 import type { PowerMonitor } from "./monitor.ts";
 import { decideRelease, IdleOff, idleDeadline, idleShutdownDue, type ReleaseDecision } from "./rules.ts";
 import { isUp, PowerState, ShutdownReason } from "./states.ts";
-import type { Status, StatusStore } from "./status-store.ts";
+import { type Holds, leaseCount } from "./status.ts";
+import type { StatusStore } from "./status-store.ts";
 
 export interface AutoShutdownOptions {
   monitor: PowerMonitor;
@@ -88,7 +89,7 @@ export class AutoShutdown {
   async afterRelease(reason: ShutdownReason, answers: boolean): Promise<ReleaseDecision> {
     const s = await this.store.read();
     const machine = { answers, booting: this.monitor.state === PowerState.waking, canPowerOff: this.monitor.canPowerOff };
-    const decision = decideRelease({ leases: s.peticions_ollama, permanent_on: s.permanent_on }, machine, this.activity.inFlight);
+    const decision = decideRelease({ leases: leaseCount(s), permanent_on: s.permanent_on }, machine, this.activity.inFlight);
     if (decision.action === "shutdown") await this.monitor.shutdownLocked(reason);
     if (decision.action === "defer") await this.defer(reason, decision.inFlight);
     return decision;
@@ -115,7 +116,7 @@ export class AutoShutdown {
     });
     for (const lease of expired) this.noteRelease(lease, EventType.leaseExpired);
     const up = isUp(this.monitor.state);
-    if (expired.length > 0 && status.peticions_ollama === 0) {
+    if (expired.length > 0 && leaseCount(status) === 0) {
       await this.afterRelease(ShutdownReason.leaseExpiry, up);
       return;
     }
@@ -136,8 +137,8 @@ export class AutoShutdown {
     return Math.max(this.activity.lastFinishedAt ?? 0, this.monitor.readyAt ?? 0, this.lastReleaseAt, this.lastIdleFailureAt, this.startedAt);
   }
 
-  private idleInput(s: Pick<Status, "peticions_ollama" | "permanent_on">) {
-    const held = { leases: s.peticions_ollama, permanent_on: s.permanent_on, inFlight: this.activity.inFlight };
+  private idleInput(s: Holds) {
+    const held = { leases: leaseCount(s), permanent_on: s.permanent_on, inFlight: this.activity.inFlight };
     return { ...this.idleWindow, wokenByGateway: this.monitor.woken, ...held };
   }
 
@@ -145,7 +146,7 @@ export class AutoShutdown {
    * When the machine will be shut down for idleness if nothing else happens (epoch ms), or why it will not:
    * what GET /machines and the dashboard show. The same rule housekeeping applies.
    */
-  deadline(s: Pick<Status, "peticions_ollama" | "permanent_on">): ReturnType<typeof idleDeadline> {
+  deadline(s: Holds): ReturnType<typeof idleDeadline> {
     const input = { ...this.idleInput(s), up: isUp(this.monitor.state), canPowerOff: this.monitor.canPowerOff, idleSince: this.idleSince() };
     const d = idleDeadline(input);
     // A shutdown already waiting (for the boot or the last request) is what happens next, not the idle one.
@@ -169,7 +170,7 @@ export class AutoShutdown {
         const forced = reason === ShutdownReason.forced;
         if (state === PowerState.waking || (!forced && this.activity.inFlight > 0)) return;
         const s = await this.store.read();
-        const stillWanted = forced || (s.peticions_ollama === 0 && !s.permanent_on);
+        const stillWanted = forced || (leaseCount(s) === 0 && !s.permanent_on);
         await this.settle(null); // whatever happens now, this deferral is settled
         if (stillWanted && isUp(state)) await this.monitor.shutdownLocked(reason);
       })

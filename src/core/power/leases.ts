@@ -1,6 +1,7 @@
-import type { Lease, Status } from "./status.ts";
+import { type Lease, leaseCount, type Status, withLeases } from "./status.ts";
 
 export type { Lease };
+export { withLeases };
 
 /**
  * The leases in a status. A status written by the old service has only a count; each counted client
@@ -8,7 +9,7 @@ export type { Lease };
  */
 export function leasesOf(status: Status): Lease[] {
   const leases = Array.isArray(status.leases) ? [...status.leases] : [];
-  for (let i = leases.length; i < status.peticions_ollama; i++) {
+  for (let i = leases.length; i < leaseCount(status); i++) {
     leases.push({ id: `legacy-${i + 1}`, holder: null, taken_at: status.datetime, expires_at: null });
   }
   return leases;
@@ -17,9 +18,6 @@ export function leasesOf(status: Status): Lease[] {
 /** The holder of a keep-on window's lease (schedule.ts): it holds the machine until the window ends. */
 export const scheduleHolder = (window: string) => `schedule:${window}`;
 const isScheduled = (l: Lease) => l.holder?.startsWith(scheduleHolder("")) === true;
-
-/** The fields to store: the leases and their count, always together. */
-export const withLeases = (leases: Lease[]) => ({ leases, peticions_ollama: leases.length });
 
 /** A lease that expires `ttlS` from now (never when 0), or at `expiresAt` (ms since the epoch) when given. */
 export function takeLease(status: Status, opts: { ttlS: number; expiresAt?: number; holder?: string | null; now: number }) {
@@ -55,7 +53,7 @@ export function expireLeases(status: Status, now: number) {
 /** Seconds until the soonest live lease expires, when the cap is reached; null while there is room. */
 export function leaseCapReached(status: Status, max: number, now: number): { live: number; retryAfterS: number } | null {
   // One pass, no copies: this runs on every /arrancar, at the cap over a thousand leases.
-  let live = Math.max(0, status.peticions_ollama - (status.leases?.length ?? 0)); // the old service's anonymous leases
+  let live = Math.max(0, leaseCount(status) - (status.leases?.length ?? 0)); // the old service's anonymous leases
   let soonest = Infinity;
   for (const l of status.leases ?? []) {
     const expires = l.expires_at === null ? Infinity : Date.parse(l.expires_at);

@@ -9,6 +9,7 @@ import { type Lease, leaseCapReached, leasesOf, releaseLease, takeLease, withLea
 import type { PowerMonitor } from "./monitor.ts";
 import { decideRelease, forcedShutdownMessage, type IdleOff, type ReleaseDecision } from "./rules.ts";
 import { PowerState, ShutdownReason } from "./states.ts";
+import { flagFields, leaseCount } from "./status.ts";
 import type { Status, StatusStore } from "./status-store.ts";
 
 export interface PowerOperationsOptions {
@@ -42,7 +43,7 @@ export interface Release {
 
 export interface Holders {
   leases: Lease[];
-  /** The status file's count (peticions_ollama). */
+  /** How many leases are live: the old service's anonymous ones included (see status.ts). */
   count: number;
   permanentOn: boolean;
   inFlight: number;
@@ -89,7 +90,7 @@ export class PowerOperations {
   async reset(): Promise<Status> {
     await this.refresh();
     await this.auto.cancelDeferred();
-    const dropped = (await this.store.read()).peticions_ollama;
+    const dropped = leaseCount(await this.store.read());
     if (dropped > 0) this.events.emit(EventType.leasesCleared, { count: dropped, by: "/init" });
     const status = await this.store.update(() => ({ ...withLeases([]), permanent_on: false, message: "Counters reset by /init" }));
     this.logger.info("status reset by /init");
@@ -131,7 +132,7 @@ export class PowerOperations {
     const failures = this.monitor.wakeFailure.count;
     const wolSent = await this.monitor.probeAndWake("lease taken");
     if (opts.wait) await this.waitReady(opts.timeoutS, `your lease ${lease.id} stays until released`, failures);
-    return { lease, leases: status.peticions_ollama, wolSent, ready: opts.wait === true, powerState: this.monitor.state };
+    return { lease, leases: leaseCount(status), wolSent, ready: opts.wait === true, powerState: this.monitor.state };
   }
 
   /** Wakes the machine if needed and returns once Ollama is ready, without taking a lease. */
@@ -158,7 +159,7 @@ export class PowerOperations {
       released = r.released;
       return r.changes;
     });
-    const leases = after.peticions_ollama;
+    const leases = leaseCount(after);
     if (!released && leaseId !== undefined) return { released, leases, decision: null };
     if (released) this.auto.noteRelease(released, EventType.leaseReleased);
     const decision =
@@ -191,13 +192,13 @@ export class PowerOperations {
       }
       return p;
     });
-    const dropped = (await this.store.read()).peticions_ollama;
+    const dropped = leaseCount(await this.store.read());
     if (dropped > 0) this.events.emit(EventType.leasesCleared, { count: dropped, by: "/shutdown" });
     const sent = probe.host.ok;
     await this.store.update(() => ({
       ...withLeases([]),
       permanent_on: false,
-      ...(deferred ? {} : { logical_on: false, phisical_on: false }),
+      ...(deferred ? {} : flagFields({ physicallyOn: false, logicallyOn: false })),
       message: forcedShutdownMessage(sent, deferred),
     }));
     return { sent, deferred };
@@ -208,7 +209,7 @@ export class PowerOperations {
     const status = await this.store.read();
     return {
       leases: leasesOf(status),
-      count: status.peticions_ollama,
+      count: leaseCount(status),
       permanentOn: status.permanent_on,
       inFlight: this.activity.inFlight,
       powerState: this.monitor.state,

@@ -3,6 +3,7 @@ import { StateTimes } from "../../lib/poller.ts";
 import { type EventSink, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { flagsFor, POWER_STATES, PowerState } from "./states.ts";
+import { flagFields, physicallyOn } from "./status.ts";
 import type { Status, StatusStore } from "./status-store.ts";
 
 export interface StateRecordOptions {
@@ -48,16 +49,16 @@ export class PowerStateRecord {
       this.opts.events.emit(EventType.power, { from, to, reason });
       this.opts.logger.info("power state", { from, to, reason });
     }
-    await this.opts.store.update(() => ({ power_state: to, ...flagsFor(to), woken_by_gateway: this.woken, ...extra }));
+    await this.opts.store.update(() => ({ power_state: to, ...flagFields(flagsFor(to)), woken_by_gateway: this.woken, ...extra }));
     this.changes.emit("state", to);
   }
 
-  /** logical_on/phisical_on always say what the state says, even after someone edited the file. */
+  /** The two flags always say what the state says, even after someone edited the file. */
   async keepFlagsTrue(): Promise<void> {
     const flags = flagsFor(this.state);
     const last = this.opts.store.last;
-    if (last && last.phisical_on === flags.phisical_on && last.logical_on === flags.logical_on) return;
-    await this.opts.store.update(() => flags);
+    if (last && physicallyOn(last) === flags.physicallyOn && last.logical_on === flags.logicallyOn) return;
+    await this.opts.store.update(() => flagFields(flags));
   }
 
   /** Tells those waiting for "on" that the wake they waited for timed out. */

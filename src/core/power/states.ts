@@ -38,5 +38,5 @@ export const isChanging = (s: PowerState): boolean => s === PowerState.waking ||
 /** Asleep as far as a request can tell: it would have to wait for a wake. */
 export const isAsleep = (s: PowerState): boolean => s === PowerState.off || s === PowerState.shuttingDown;
 
-/** The old service's two flags, which always say what the state says. */
-export const flagsFor = (s: PowerState) => ({ phisical_on: isUp(s), logical_on: s === PowerState.on });
+/** The old service's two flags, which always say what the state says (status.ts stores them under their old names). */
+export const flagsFor = (s: PowerState) => ({ physicallyOn: isUp(s), logicallyOn: s === PowerState.on });
