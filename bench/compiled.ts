@@ -1,9 +1,11 @@
 // The image's executable: built with the Dockerfile's own `bun build --compile` line, started, measured idle.
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { checkChat, KEY, singleMachineEnv, startGateway } from "./launch.ts";
-import { type Rss, rss } from "./proc-stats.ts";
-import { run } from "./procs.ts";
+import { AUTH, KEY } from "./config.ts";
+import { oneMachine, startGateway } from "./lib/gateway.ts";
+import { run } from "./lib/launch.ts";
+import { type Rss, rss } from "./lib/proc.ts";
+import { checkChat } from "./targets.ts";
 
 export interface CompiledResult {
   buildS: number;
@@ -35,9 +37,10 @@ export async function measureCompiled(root: string, dir: string, upstreamPort: n
   const built = await run(cmd, 120_000, root);
   if (built.code !== 0) throw new Error(`bun build --compile failed (code ${built.code}):\n${built.stderr.slice(-2000)}`);
   const buildS = (performance.now() - t0) / 1000;
-  const gw = await startGateway("compiled-gateway", root, dir, singleMachineEnv(join(dir, "compiled-status"), upstreamPort), [outfile]);
+  const env = { API_KEYS: KEY, ...oneMachine(upstreamPort, join(dir, "compiled-status")) };
+  const gw = await startGateway({ name: "compiled-gateway", dir, bin: outfile, env });
   try {
-    for (let i = 0; i < 5; i++) await checkChat("compiled gateway", gw.url, { "X-API-Key": KEY });
+    for (let i = 0; i < 5; i++) await checkChat("compiled gateway", gw.url, AUTH);
     await Bun.sleep(settleMs);
     return { buildS, sizeMB: statSync(outfile).size / 1048576, idle: rss(gw.child.pid) };
   } finally {

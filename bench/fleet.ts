@@ -2,8 +2,9 @@
 // the bench's model on the third only, so every request of the bench is routed by the model its body names.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BENCH_MODEL, type Gateway, gatewayEnv, startGateway, startUpstream, type Upstream, waitAllOn } from "./launch.ts";
-import { freePort } from "./procs.ts";
+import { BENCH_MODEL, KEY } from "./config.ts";
+import { startGateway, startUpstream, waitAllOn } from "./lib/gateway.ts";
+import { type Child, freePort } from "./lib/launch.ts";
 
 export const FLEET = [
   { name: "alpha", models: ["mistral:7b", "phi3:mini"] },
@@ -11,14 +12,6 @@ export const FLEET = [
   // Last, so routing cannot find it by accident as "the first machine" (the default one).
   { name: "gamma", models: [BENCH_MODEL, "nomic-embed-text:latest"] },
 ] as const;
-
-export interface Fleet {
-  gateway: Gateway;
-  upstreams: Upstream[];
-  /** The fake that serves the bench's requests (gamma's), for its CPU time. */
-  serving: Upstream;
-  machines: { name: string; port: number; models: readonly string[] }[];
-}
 
 /**
  * The machines file (JSON, which YAML reads): no `ssh`, so each machine is probed on its Ollama port and its
@@ -39,14 +32,15 @@ export function machinesFile(machines: { name: string; port: number; models: rea
   };
 }
 
-export async function startFleet(root: string, dir: string): Promise<Fleet> {
-  const upstreams: Upstream[] = [];
+/** The fleet's gateway, every machine on; `serving` is the fake that answers the bench's requests (gamma's). */
+export async function startFleet(root: string, dir: string) {
+  const upstreams: { child: Child; port: number }[] = [];
   for (const m of FLEET) upstreams.push(await startUpstream(`upstream-${m.name}`, dir, [...m.models]));
   const machines = FLEET.map((m, i) => ({ name: m.name, port: upstreams[i]!.port, models: m.models }));
   const file = join(dir, "machines.json");
   writeFileSync(file, JSON.stringify(machinesFile(machines, freePort()), null, 2));
-  const statusDir = join(dir, "fleet-status");
-  const gateway = await startGateway("fleet-gateway", root, dir, gatewayEnv(statusDir, { MACHINES_FILE: file }));
-  await waitAllOn(gateway.url);
-  return { gateway, upstreams, serving: upstreams[FLEET.length - 1]!, machines };
+  const env = { API_KEYS: KEY, MACHINES_FILE: file, STATUS_FILE: join(dir, "fleet-status", "status.json") };
+  const gateway = await startGateway({ name: "fleet-gateway", dir, root, env });
+  await waitAllOn(gateway.url, KEY);
+  return { gateway, serving: upstreams[FLEET.length - 1]!, machines };
 }

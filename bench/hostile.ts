@@ -1,9 +1,10 @@
 // `bun run bench:hostile`: the gateway under hostile load — fuzzing, huge bodies, stalled and slow clients,
 // a full lease table — with its peak memory per scenario. Everything stays on loopback, against the
 // simulated machine (its SSH server only records the shutdown command).
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, release, tmpdir } from "node:os";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { hostileGoals } from "./goals.ts";
 import { bigBodies } from "./hostile/big.ts";
 import { container as makeContainer } from "./hostile/container.ts";
 import { stalledEventReaders } from "./hostile/events.ts";
@@ -20,7 +21,8 @@ import { gatewayLimits, startAll, summarizeLog } from "./hostile/setup.ts";
 import { slowloris } from "./hostile/slowloris.ts";
 import { concurrentStreams, stalledReaders } from "./hostile/streams.ts";
 import { hostileUpstream } from "./hostile/upstream.ts";
-import { cleanupOnExit, stopAll, tail, tempDir, wasInterrupted } from "./procs.ts";
+import { cleanupOnExit, stopAll, tail, tempDir, wasInterrupted } from "./lib/launch.ts";
+import { machine, writeResults } from "./lib/report.ts";
 
 const log = (msg: string) => console.error(`hostile: ${msg}`);
 
@@ -54,16 +56,6 @@ const SCENARIOS: [string, ScenarioFn][] = [
   ["10 stalled event readers", stalledEventReaders],
   ["11 hostile upstream", hostileUpstream],
 ];
-
-function machine(): Report["machine"] {
-  const cpu =
-    readFileSync("/proc/cpuinfo", "utf8")
-      .match(/^model name\s*:\s*(.*)$/m)?.[1]
-      ?.trim() ??
-    cpus()[0]?.model ??
-    "unknown";
-  return { cpu, cores: cpus().length, kernel: release(), bun: `${Bun.version} (${Bun.revision.slice(0, 9)})`, date: new Date().toISOString() };
-}
 
 async function main() {
   const began = performance.now();
@@ -108,8 +100,7 @@ async function main() {
   // Stopped first, so both logs are complete when read (and before stopAll removes the temp dir).
   await Promise.all([gateway.stop(), sim.stop()]);
   if (container && typeof container !== "string") container.remove();
-  await Bun.sleep(200); // the log pumps finish writing just after the exit
-  const report: Report = {
+  const partial: Omit<Report, "goals"> = {
     machine: machine(),
     gatewayEnv: gatewayLimits(settings),
     rssTargetMB: settings.rssTargetMB,
@@ -120,12 +111,12 @@ async function main() {
     elapsedS: 0,
     container: contained,
   };
+  const report: Report = { ...partial, goals: hostileGoals(partial) };
   await stopAll();
   report.elapsedS = Math.round((performance.now() - began) / 100) / 10;
   const text = redact(render(report));
   console.log(text);
-  writeFileSync(join(import.meta.dir, "hostile-results.json"), redact(JSON.stringify(report, null, 2)) + "\n");
-  log("wrote bench/hostile-results.json");
+  writeResults("hostile-results.json", redact(JSON.stringify(report, null, 2)));
   if (settings.keep) log(`kept ${dir} (gateway.log, sim.log, status/)`);
 }
 

@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Child, freePort, run, start, waitForPort } from "./procs.ts";
+import { childEnv } from "./lib/env.ts";
+import { type Child, freePort, run, start, waitForPort } from "./lib/launch.ts";
 
 /** nginx may live in /usr/sbin, which is not on every user's PATH. */
 export function findNginx(): string | null {
@@ -61,6 +62,7 @@ export async function startNginx(bin: string, dir: string, upstreamPort: number)
   writeFileSync(conf, config(dir, port, upstreamPort, modules));
   // -e: otherwise nginx first opens its compiled-in error log, outside the temp dir.
   const { child } = await start("nginx", [bin, "-p", dir, "-e", join(dir, "error.log"), "-c", conf, "-g", "daemon off;"], {
+    env: childEnv({}),
     logFile: join(dir, "stdout.log"),
   });
   await waitForPort(port, child);

@@ -1,20 +1,14 @@
 // Paired rounds of small requests: every target run back to back in each round, so a machine whose speed
 // drifts from minute to minute slows all of them together, and their ratios stay comparable.
-import { cpuSeconds, usPerRequest } from "./proc-stats.ts";
-import { medianOf, pairedMedian, ratio } from "./stats.ts";
+import type { Settings } from "./config.ts";
+import { cpuSeconds, usPerRequest } from "./lib/proc.ts";
+import { medianOf, pairedMedian, ratio } from "./lib/stats.ts";
+import { type Running, TARGETS, type TargetName } from "./targets.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 
-export type TargetName = "direct" | "nginx" | "gateway" | "fleet";
-export const TARGET_ORDER: TargetName[] = ["direct", "nginx", "gateway", "fleet"];
+export const TARGET_ORDER = TARGETS.map((t) => t.name);
 
-export interface Contender {
-  name: TargetName;
-  url: string;
-  /** The proxy's processes (nginx: master and workers), for CPU per request; none for direct. */
-  pids: number[];
-  /** The fake Ollama that answers this target's requests. */
-  upstreamPid: number;
-}
+export type Contender = Pick<Running, "url" | "pids" | "upstreamPid"> & { name: TargetName };
 
 export interface RunFigures extends WrkResult {
   /** The proxy's CPU (user + system, every thread) per request, in µs; null for direct. */
@@ -28,17 +22,7 @@ export interface Round {
   runs: Partial<Record<TargetName, RunFigures>>;
 }
 
-export interface RoundOptions {
-  rounds: number;
-  durationS: number;
-  warmupS: number;
-  /**
-   * The first round's warm-up, longer: the gateway's JIT policy (src/index.ts) makes the engine wait ~50× longer
-   * than usual before optimising, and a first round warmed 2 s measured it ~25 % more CPU per request than the next.
-   */
-  firstWarmupS: number;
-  connections: number;
-}
+export type RoundOptions = Pick<Settings, "rounds" | "durationS" | "warmupS" | "firstWarmupS" | "connections">;
 
 /** Each round starts one target later than the one before, so no target is always the first (or last) of a round. */
 export function roundOrder(names: TargetName[], round: number): TargetName[] {
@@ -64,7 +48,7 @@ export async function pairedRounds(
     for (const name of order) {
       const c = byName.get(name)!;
       log(`(a) round ${r + 1}/${o.rounds}: ${name}`);
-      round.runs[name] = await measuredRun(wrkBin, script, c, o, r === 0 ? Math.max(o.warmupS, o.firstWarmupS) : o.warmupS);
+      round.runs[name] = await measuredRun(wrkBin, script, c, o.connections, o.durationS, r === 0 ? Math.max(o.warmupS, o.firstWarmupS) : o.warmupS);
     }
     rounds.push(round);
   }
@@ -72,16 +56,24 @@ export async function pairedRounds(
 }
 
 /** A warm-up, then the measured run with the CPU time of the proxy and of the fake read around it. */
-async function measuredRun(wrkBin: string, script: string, c: Contender, o: RoundOptions, warmupS: number): Promise<RunFigures> {
+export async function measuredRun(
+  wrkBin: string,
+  script: string,
+  c: Contender,
+  connections: number,
+  durationS: number,
+  warmupS = 0,
+): Promise<RunFigures> {
   const url = c.url + "/api/chat";
-  const wrk = { threads: 1, connections: o.connections };
-  if (warmupS > 0) await runWrk(wrkBin, url, script, { ...wrk, durationS: warmupS });
+  if (warmupS > 0) await runWrk(wrkBin, url, script, { threads: 1, connections, durationS: warmupS });
   const cpu0 = cpuSeconds(c.pids);
-  const up0 = cpuSeconds([c.upstreamPid]);
-  const w = await runWrk(wrkBin, url, script, { ...wrk, durationS: o.durationS });
-  const cpuS = cpuSeconds(c.pids) - cpu0;
-  const upS = cpuSeconds([c.upstreamPid]) - up0;
-  return { ...w, cpuUsPerReq: c.pids.length ? usPerRequest(cpuS, w.requests) : null, upstreamCpuUsPerReq: usPerRequest(upS, w.requests) };
+  const up0 = cpuSeconds(c.upstreamPid);
+  const w = await runWrk(wrkBin, url, script, { threads: 1, connections, durationS });
+  return {
+    ...w,
+    cpuUsPerReq: usPerRequest(cpu0, cpuSeconds(c.pids), w.requests),
+    upstreamCpuUsPerReq: usPerRequest(up0, cpuSeconds(c.upstreamPid), w.requests),
+  };
 }
 
 export interface Summary {
@@ -92,10 +84,12 @@ export interface Summary {
   upstreamCpuUsPerReq: number | null;
   requests: number;
   errors: number;
-  /** Medians over rounds of figures taken within each round: this target against direct and nginx. */
+  /** Medians over rounds of figures taken within each round: this target against direct, nginx and the bare proxy. */
   xNginx: number | null;
   xDirect: number | null;
   addedP50Ms: number | null;
+  /** CPU per request ÷ the bare proxy's: what the gateway costs beyond any Bun proxy. */
+  cpuXBare: number | null;
 }
 
 /** Each figure's median over the rounds; the ratios and differences are paired (computed within a round first). */
@@ -115,6 +109,7 @@ export function summarize(rounds: Round[]): Partial<Record<TargetName, Summary>>
       xNginx: pairedMedian(rounds, (r) => ratio(r.runs[name]?.rps, r.runs.nginx?.rps)),
       xDirect: pairedMedian(rounds, (r) => ratio(r.runs[name]?.rps, r.runs.direct?.rps)),
       addedP50Ms: pairedMedian(rounds, (r) => diff(r.runs[name]?.p50Ms, r.runs.direct?.p50Ms)),
+      cpuXBare: pairedMedian(rounds, (r) => ratio(r.runs[name]?.cpuUsPerReq, r.runs.bare?.cpuUsPerReq)),
     };
   }
   return out;

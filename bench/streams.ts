@@ -1,8 +1,6 @@
-import { type Rss, rss } from "./proc-stats.ts";
-import { median } from "./stats.ts";
-
-// hostile/big.ts takes its median from here.
-export { median } from "./stats.ts";
+// (b) and (c): long streams through each target, one at a time and then many at once.
+import { type Rss, rss } from "./lib/proc.ts";
+import { median } from "./lib/stats.ts";
 
 export interface Target {
   url: string;

@@ -1,5 +1,5 @@
 import { writeFileSync } from "node:fs";
-import { run } from "./procs.ts";
+import { run } from "./lib/launch.ts";
 
 export interface WrkResult {
   rps: number;

@@ -1,6 +1,6 @@
 // Scenario 3: many 20 MB bodies at once, with a Content-Length and chunked, where the gateway should refuse them early.
 
-import { median } from "../streams.ts";
+import { median } from "../lib/stats.ts";
 import { exchange, Tally } from "./measure.ts";
 import { rawUpload } from "./raw.ts";
 import type { Outcome } from "./scenario.ts";

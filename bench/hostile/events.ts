@@ -2,8 +2,9 @@
 // fast as it can (each cycle two events for every reader). Each reader's queue must stay bounded: the
 // gateway drops a reader that falls behind and closes its connection.
 import { connect, type Socket } from "node:net";
+import { statusKB } from "../lib/proc.ts";
 import { call } from "./gate.ts";
-import { procStatusKB, Tally } from "./measure.ts";
+import { Tally } from "./measure.ts";
 import { heldByServer } from "./raw.ts";
 import type { Outcome } from "./scenario.ts";
 import type { Ctx, Settings } from "./settings.ts";
@@ -72,7 +73,7 @@ export async function stalledEventReaders(ctx: Ctx, _st: Settings, signal: Abort
   const samples: string[] = [];
   const sampler = setInterval(async () => {
     const held = heldByServer(ctx.port, ports).length;
-    const rss = ((procStatusKB(ctx.pid, "VmRSS") ?? 0) / 1024).toFixed(0);
+    const rss = ((statusKB(ctx.pid, "VmRSS") ?? 0) / 1024).toFixed(0);
     const dropped = ((await metric(ctx, "ollama_gate_event_subscribers_dropped_total")) ?? 0) - droppedBefore;
     samples.push(`${Math.round((Date.now() - t0) / 1000)} s: ${dropped} dropped, ${held} connections held, RSS ${rss} MB`);
   }, 5000);

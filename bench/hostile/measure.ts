@@ -1,5 +1,6 @@
 // What every scenario shares: the gateway's peak memory, a count of answers, and bounded request loops.
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
+import { statusKB } from "../lib/proc.ts";
 import type { RssWorkerStart } from "./rss-worker.ts";
 
 export interface RssReading {
@@ -21,28 +22,6 @@ export interface RssReading {
 }
 
 const mb = (kb: number) => Math.round((kb / 1024) * 10) / 10;
-
-/** A "… kB" field of /proc/<pid>/status (VmRSS, VmHWM); null when it is missing or the process is gone. */
-export function procStatusKB(pid: number, field: string): number | null {
-  try {
-    const m = readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`${field}:\\s+(\\d+)\\s+kB`));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** CPU time (user + system) a process has used so far, in seconds; null once it is gone. */
-export function cpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are the 12th and 13th.
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return null;
-  }
-}
 
 /**
  * Peak resident memory of one process over one scenario: VmRSS sampled every ~25 ms on a worker thread,
@@ -70,7 +49,7 @@ export class RssProbe {
     }
     const buf = new SharedArrayBuffer(20);
     this.shared = new Int32Array(buf);
-    this.startKB = procStatusKB(this.pid, "VmRSS") ?? 0;
+    this.startKB = statusKB(this.pid, "VmRSS") ?? 0;
     Atomics.store(this.shared, 0, this.startKB);
     this.over = false;
     this.worker = new Worker(new URL("./rss-worker.ts", import.meta.url).href);
@@ -89,13 +68,13 @@ export class RssProbe {
     const a = this.shared!;
     Atomics.store(a, 3, 1);
     this.worker?.terminate();
-    const endKB = procStatusKB(this.pid, "VmRSS") ?? 0;
+    const endKB = statusKB(this.pid, "VmRSS") ?? 0;
     const peakKB = Math.max(Atomics.load(a, 0), endKB);
-    const hwm = this.hwmReset ? procStatusKB(this.pid, "VmHWM") : null;
+    const hwm = this.hwmReset ? statusKB(this.pid, "VmHWM") : null;
     return {
       peakMB: mb(Math.max(peakKB, hwm ?? 0)),
       sampledPeakMB: mb(peakKB),
-      peakAnonMB: mb(Math.max(Atomics.load(a, 4), procStatusKB(this.pid, "RssAnon") ?? 0)),
+      peakAnonMB: mb(Math.max(Atomics.load(a, 4), statusKB(this.pid, "RssAnon") ?? 0)),
       hwmMB: hwm === null ? null : mb(hwm),
       samples: Atomics.load(a, 1),
       startMB: mb(this.startKB),

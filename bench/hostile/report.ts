@@ -1,11 +1,12 @@
 // The markdown printed at the end, and the JSON written next to it.
 
+import { type Goal, goalsTable, type Machine, machineTable, table } from "../lib/report.ts";
 import type { ContainerReading } from "./container.ts";
 import type { Row } from "./scenario.ts";
 import type { LogSummary } from "./setup.ts";
 
 export interface Report {
-  machine: { cpu: string; cores: number; kernel: string; bun: string; date: string };
+  machine: Machine;
   gatewayEnv: Record<string, string>;
   rssTargetMB: number;
   rows: Row[];
@@ -15,36 +16,14 @@ export interface Report {
   elapsedS: number;
   /** The memory cgroup the gateway ran in (HOSTILE_MEM_LIMIT_MB), or why it could not. */
   container?: ContainerReading | string;
-}
-
-function table(head: string[], rows: (string | number)[][]): string {
-  const line = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
-  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+  goals: Goal[];
 }
 
 const list = (items: string[]) => items.map((x) => `- ${x}`);
 
 export function render(r: Report): string {
-  const m = r.machine;
-  const out: string[] = ["### Hostile load against the gateway", ""];
-  out.push(
-    table(
-      ["", ""],
-      [
-        ["CPU", `${m.cpu} (${m.cores} cores)`],
-        ["kernel", m.kernel],
-        ["bun", m.bun],
-        ["date", m.date],
-      ],
-    ),
-  );
-  out.push(
-    "",
-    `Gateway settings: ${Object.entries(r.gatewayEnv)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(", ")}`,
-    "",
-  );
+  const settings = Object.entries(r.gatewayEnv).map(([k, v]) => `${k}=${v}`);
+  const out: string[] = ["### Hostile load against the gateway", "", machineTable(r.machine), "", `Gateway settings: ${settings.join(", ")}`, ""];
   out.push(
     table(
       ["scenario", "requests", "statuses", "peak RSS MB", "of it anonymous MB", "duration s", "RSS at start MB", "gateway CPU s"],
@@ -120,6 +99,6 @@ export function render(r: Report): string {
       `In a memory cgroup of ${c.limitMB} MB (as compose.yaml limits the container): the most it was charged at once was ${c.peakMB} MB; OOM kills: ${c.oomKills}.`,
     );
   }
-  out.push("", `Simulator: ${r.simulator}`, "", `The run took ${r.elapsedS} s.`);
+  out.push(goalsTable(r.goals), "", `Simulator: ${r.simulator}`, "", `The run took ${r.elapsedS} s.`);
   return out.join("\n");
 }

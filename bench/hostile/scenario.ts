@@ -1,5 +1,6 @@
 // Runs one scenario under the memory probe and turns what it returns into a row of the report.
-import { cpuSeconds, RssProbe, Tally } from "./measure.ts";
+import { cpuSeconds } from "../lib/proc.ts";
+import { RssProbe, Tally } from "./measure.ts";
 import type { Ctx, Settings } from "./settings.ts";
 
 /** What a scenario itself reports; the runner adds memory and time. */

@@ -1,11 +1,5 @@
 // Every size and count of the hostile bench, each overridable from the environment (HOSTILE_*).
-
-/** A positive number from the environment, or the default when unset, blank or not a positive number. */
-function num(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const v = raw === undefined || raw.trim() === "" ? NaN : Number(raw);
-  return Number.isFinite(v) && v > 0 ? v : fallback;
-}
+import { flag, num, text } from "../lib/env.ts";
 
 export const settings = {
   fuzzRequests: num("HOSTILE_FUZZ_REQUESTS", 15_000),
@@ -30,6 +24,10 @@ export const settings = {
   paths: num("HOSTILE_PATHS", 60_000),
   pathClients: num("HOSTILE_PATH_CLIENTS", 64),
   pathsMaxS: num("HOSTILE_PATHS_MAX_S", 120),
+  /** Scenario 11: rounds of every hostile-upstream mode, how many at a time, and for how long at most. */
+  upstreamRounds: num("HOSTILE_UPSTREAM_ROUNDS", 100),
+  upstreamClients: num("HOSTILE_UPSTREAM_CLIENTS", 16),
+  upstreamMaxS: num("HOSTILE_UPSTREAM_MAX_S", 60),
   slowloris: num("HOSTILE_SLOWLORIS", 200),
   slowlorisS: num("HOSTILE_SLOWLORIS_S", 10),
   slowlorisByteMs: num("HOSTILE_SLOWLORIS_BYTE_MS", 200),
@@ -37,28 +35,28 @@ export const settings = {
   loginLoops: num("HOSTILE_LOGIN_LOOPS", 4),
   loginS: num("HOSTILE_LOGIN_S", 30),
   /** Rows whose peak is above this are marked ✗. */
-  rssTargetMB: num("HOSTILE_RSS_TARGET_MB", 100),
+  rssTargetMB: num("HOSTILE_RSS_TARGET_MB", 100, 1),
   /** A scenario is cut short when the gateway grows past this, so a leak cannot take the machine down. */
-  rssAbortMB: num("HOSTILE_RSS_ABORT_MB", 1500),
+  rssAbortMB: num("HOSTILE_RSS_ABORT_MB", 1500, 1),
   /** The whole run is stopped after this, whatever hangs. */
-  watchdogS: num("HOSTILE_WATCHDOG_S", 540),
+  watchdogS: num("HOSTILE_WATCHDOG_S", 540, 1),
   /** Only these scenarios (numbers, comma-separated), e.g. HOSTILE_ONLY=2,5; default all. */
-  only: (process.env.HOSTILE_ONLY ?? "")
+  only: text("HOSTILE_ONLY")
     .split(",")
     .map((x) => x.trim())
     .filter(Boolean),
   /** Serve the "endless" model with the simulator's own one-line-per-read stream (see hostile/sim.ts). */
-  plainEndless: process.env.HOSTILE_SIM_PLAIN_ENDLESS === "1",
+  plainEndless: flag("HOSTILE_SIM_PLAIN_ENDLESS"),
   /** Serve the "endless" model as fast as the simulator can (see hostile/sim.ts): the worst case. */
-  endlessFlood: process.env.HOSTILE_ENDLESS_FLOOD === "1",
+  endlessFlood: flag("HOSTILE_ENDLESS_FLOOD"),
   /** Keep the temp dir (gateway.log, sim.log, status file) and print where it is. */
-  keep: process.env.HOSTILE_KEEP === "1",
+  keep: flag("HOSTILE_KEEP"),
   /** Where the gateway is started from (`bun src/index.ts` there); default this checkout. */
-  gatewayRoot: process.env.HOSTILE_GATEWAY_ROOT || undefined,
+  gatewayRoot: text("HOSTILE_GATEWAY_ROOT") || undefined,
   /** Run the gateway in a memory cgroup of this many MB (compose.yaml: 128), and report its peak and OOM kills. */
   memLimitMB: num("HOSTILE_MEM_LIMIT_MB", 0) || null,
   /** A compiled gateway to run instead of `bun src/index.ts`: the image's executable, built as the Dockerfile does. */
-  gatewayBin: process.env.HOSTILE_GATEWAY_BIN || undefined,
+  gatewayBin: text("HOSTILE_GATEWAY_BIN") || undefined,
 };
 
 export type Settings = typeof settings;

@@ -1,33 +1,16 @@
 // Starts the simulated machine and the gateway (its real start command), each in its own process.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Child, start } from "../procs.ts";
+import { bunScript, childEnv } from "../lib/env.ts";
+import { startGateway } from "../lib/gateway.ts";
+import { type Child, start } from "../lib/launch.ts";
 import type { Ctx, Settings } from "./settings.ts";
-
-const REPO = join(import.meta.dir, "..", "..");
 
 export interface Started {
   ctx: Ctx;
   gateway: Child;
   sim: Child;
 }
-
-/** Variables a developer's .env (which Bun loads from the cwd) could set, blanked so only the bench's choices count. */
-const BLANK = [
-  "SSH_KEY_PATH",
-  "SSH_HOST_FINGERPRINT",
-  "SHUTDOWN_COMMAND",
-  "SUBDOMINIO",
-  "PROXY_TIMEOUT_PULL_S",
-  "PROXY_TIMEOUT_DEFAULT_S",
-  "AUTO_WAKE",
-  "WAKE_TIMEOUT_S",
-  "WOL_RETRY_S",
-  "LEASE_TTL_S",
-  "IDLE_SHUTDOWN_MIN",
-  "IDLE_SHUTDOWN_ANY",
-  "METRICS_PUBLIC",
-];
 
 /** The settings under test, also shown in the report. */
 export const gatewayLimits = (st: Settings): Record<string, string> => ({
@@ -37,12 +20,8 @@ export const gatewayLimits = (st: Settings): Record<string, string> => ({
   MAX_LEASES: String(st.maxLeases),
 });
 
-// BUN_OPTIONS and BUN_JSC_* (the engine's own settings) pass through, to measure the gateway under them.
-const passed = () => ["PATH", "HOME", "TMPDIR", "LANG", "BUN_OPTIONS", ...Object.keys(process.env).filter((k) => k.startsWith("BUN_JSC_"))];
-const basics = () => Object.fromEntries(passed().flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
-
 /** `wrap` puts the gateway's start command inside something (a memory cgroup: hostile/container.ts). */
-export async function startAll(dir: string, st: Settings, wrap: (command: string[]) => string[] = (c) => c): Promise<Started> {
+export async function startAll(dir: string, st: Settings, wrap?: (command: string[]) => string[]): Promise<Started> {
   const key = "hostile-" + crypto.randomUUID();
   const userKey = "hostile-user-" + crypto.randomUUID();
   const inferenceKey = "hostile-inference-" + crypto.randomUUID();
@@ -51,22 +30,20 @@ export async function startAll(dir: string, st: Settings, wrap: (command: string
   writeFileSync(keysFile, `keys:\n  - { name: bench-user, key: ${userKey}, role: user }\n${inference}`);
   const sshPass = "ssh-" + crypto.randomUUID();
   const sudoPass = "sudo-" + crypto.randomUUID();
-  const sim = await start("sim", [process.execPath, join(import.meta.dir, "sim.ts")], {
-    env: {
-      ...basics(),
+  const sim = await start("sim", bunScript(join(import.meta.dir, "sim.ts")), {
+    cwd: dir,
+    env: childEnv({
       SIM_SSH_PASS: sshPass,
       SIM_SUDO_PASS: sudoPass,
       SIM_PLAIN_ENDLESS: st.plainEndless ? "1" : "",
       SIM_ENDLESS_FLOOD: st.endlessFlood ? "1" : "",
-    },
+    }),
     logFile: join(dir, "sim.log"),
     ready: (line) => (line.includes('"sim ready"') ? (JSON.parse(line).env as Record<string, string>) : undefined),
   });
   const statusFile = join(dir, "status", "status.json");
   const env: Record<string, string> = {
-    ...basics(),
-    ...Object.fromEntries(BLANK.map((k) => [k, ""])),
-    // simEnv(sim), as the child computed it for its ports: loopback only, magic packets to 127.0.0.1.
+    // simEnv(sim), as the child computed it for its ports: loopback only (startGateway checks), magic packets to 127.0.0.1.
     ...sim.value,
     API_KEYS: key,
     KEYS_FILE: keysFile,
@@ -74,22 +51,21 @@ export async function startAll(dir: string, st: Settings, wrap: (command: string
     SSH_PASS: sshPass,
     SSH_SUDO_PASS: sudoPass,
     STATUS_FILE: statusFile,
-    HOST: "127.0.0.1",
-    PORT: "0",
     ...gatewayLimits(st),
   };
-  if (env.WOL_BROADCAST !== "127.0.0.1" || env.EQUIPO_IA !== "127.0.0.1") throw new Error("the simulated machine is not on loopback");
   // The same as `npm start`, or the image's compiled executable (HOSTILE_GATEWAY_BIN).
-  const command = st.gatewayBin ? [st.gatewayBin] : [process.execPath, "src/index.ts"];
-  const gateway = await start("gateway", wrap(command), {
-    cwd: st.gatewayRoot ?? REPO,
-    env,
-    logFile: join(dir, "gateway.log"),
-    ready: (line) => line.match(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)?.[1],
-  });
-  const url = gateway.value;
-  const ctx: Ctx = { url, port: Number(new URL(url).port), pid: gateway.child.pid, simPid: sim.child.pid, key, userKey, inferenceKey, statusFile };
-  return { ctx, gateway: gateway.child, sim: sim.child };
+  const gw = await startGateway({ name: "gateway", dir, env, root: st.gatewayRoot, bin: st.gatewayBin, wrap });
+  const ctx: Ctx = {
+    url: gw.url,
+    port: Number(new URL(gw.url).port),
+    pid: gw.child.pid,
+    simPid: sim.child.pid,
+    key,
+    userKey,
+    inferenceKey,
+    statusFile,
+  };
+  return { ctx, gateway: gw.child, sim: sim.child };
 }
 
 export interface LogSummary {

@@ -1,6 +1,8 @@
 // Scenarios 4 and 5: many streams read to the end, then many streams nobody reads.
+
+import { statusKB } from "../lib/proc.ts";
 import { leaseView } from "./gate.ts";
-import { failureLabel, procStatusKB, Tally } from "./measure.ts";
+import { failureLabel, Tally } from "./measure.ts";
 import { heldByServer, RawConn, tcpTable } from "./raw.ts";
 import type { Outcome } from "./scenario.ts";
 import type { Ctx, Settings } from "./settings.ts";
@@ -68,7 +70,7 @@ export async function stalledReaders(ctx: Ctx, st: Settings, signal: AbortSignal
     if (view?.inFlight === 0 && allEndedAfterS === null) allEndedAfterS = (Date.now() - t0) / 1000;
   }
   const waitedS = ((Date.now() - t0) / 1000).toFixed(0);
-  const rssThen = ((procStatusKB(ctx.pid, "VmRSS") ?? 0) / 1024).toFixed(1);
+  const rssThen = ((statusKB(ctx.pid, "VmRSS") ?? 0) / 1024).toFixed(1);
   const closed = st.stalled - held;
   const waited = allEndedAfterS !== null ? `0 after ~${allEndedAfterS.toFixed(0)} s` : `${view?.inFlight ?? "?"} after ${waitedS} s`;
   const streaming = view?.inFlight ?? null;

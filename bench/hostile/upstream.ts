@@ -4,22 +4,13 @@
 // notes (the row's own columns are the main gateway's, idle meanwhile).
 import { join } from "node:path";
 import { HOSTILE_MODES, type HostileMode, startHostileOllama } from "../../src/sim/hostile-ollama.ts";
-import { freePort, start, tempDir } from "../procs.ts";
+import { startGateway } from "../lib/gateway.ts";
+import { freePort, tempDir } from "../lib/launch.ts";
 import { type Answer, exchange, pool, RssProbe, Tally } from "./measure.ts";
 import type { Outcome } from "./scenario.ts";
 import type { Ctx, Settings } from "./settings.ts";
 import { summarizeLog } from "./setup.ts";
 
-const REPO = join(import.meta.dir, "..", "..");
-
-/** A positive number from the environment (HOSTILE_UPSTREAM_*), or the default. */
-const num = (name: string, fallback: number) => {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? v : fallback;
-};
-const ROUNDS = num("HOSTILE_UPSTREAM_ROUNDS", 100);
-const CLIENTS = num("HOSTILE_UPSTREAM_CLIENTS", 16);
-const MAX_S = num("HOSTILE_UPSTREAM_MAX_S", 60);
 /** The generate idle timeout of the scenario's gateway: how long a stalled body lasts. */
 const STALL_S = 1;
 
@@ -27,9 +18,6 @@ const STALL_S = 1;
 async function hostileGateway(st: Settings, ollamaPort: number, key: string) {
   const dir = tempDir("ollama-gate-hostile-upstream-");
   const env = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    TMPDIR: process.env.TMPDIR,
     API_KEYS: key,
     EQUIPO_IA: "127.0.0.1",
     IA_MAC: "52:54:00:12:34:99",
@@ -38,20 +26,10 @@ async function hostileGateway(st: Settings, ollamaPort: number, key: string) {
     WOL_BROADCAST: "127.0.0.1",
     WOL_PORT: String(freePort()),
     STATUS_FILE: join(dir, "status", "status.json"),
-    HOST: "127.0.0.1",
-    PORT: "0",
     POLL_S: "1",
     PROXY_TIMEOUT_GENERATE_S: String(STALL_S),
   };
-  const command = st.gatewayBin ? [st.gatewayBin] : [process.execPath, join(st.gatewayRoot ?? REPO, "src", "index.ts")];
-  // Started in its temp dir: no developer's .env is read.
-  const { child, value: url } = await start("hostile-upstream gateway", command, {
-    cwd: dir,
-    env,
-    logFile: join(dir, "gateway.log"),
-    ready: (line) => line.match(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)?.[1],
-  });
-  return { child, url };
+  return startGateway({ name: "hostile-upstream-gateway", dir, env, root: st.gatewayRoot, bin: st.gatewayBin });
 }
 
 /** What one request in `mode` came to: its status, or what told the client it was not its own answer. */
@@ -77,9 +55,9 @@ export async function hostileUpstream(_ctx: Ctx, st: Settings, signal: AbortSign
   const statuses = new Tally();
   const byMode = new Map<HostileMode, Tally>(HOSTILE_MODES.map((m) => [m, new Tally()]));
   const modes = HOSTILE_MODES;
-  const total = ROUNDS * modes.length;
+  const total = st.upstreamRounds * modes.length;
   try {
-    const sent = await pool(total, CLIENTS, { deadline: Date.now() + MAX_S * 1000, signal }, async (i) => {
+    const sent = await pool(total, st.upstreamClients, { deadline: Date.now() + st.upstreamMaxS * 1000, signal }, async (i) => {
       const mode = modes[i % modes.length]!;
       const id = `req-${i}`;
       const body = JSON.stringify({ model: `hostile:${mode}`, id, messages: [] });
@@ -91,14 +69,13 @@ export async function hostileUpstream(_ctx: Ctx, st: Settings, signal: AbortSign
     });
     const rss = probe.stop();
     await child.stop();
-    await Bun.sleep(200); // its log pumps finish writing just after the exit
     const log = summarizeLog(child.log, (s) => s.split(key).join("***"));
     const twice = modes.reduce((n, m) => n + Math.max(0, (arrived.counts[m] ?? 0) - (sentOf.counts[m] ?? 0)), 0);
     return {
       requests: statuses.total,
       statuses,
       notes: [
-        `${sent} POSTs through a gateway of its own, ${CLIENTS} at a time, to a fake Ollama that misbehaves on purpose`,
+        `${sent} POSTs through a gateway of its own, ${st.upstreamClients} at a time, to a fake Ollama that misbehaves on purpose`,
         `that gateway's peak RSS: ${rss.peakMB} MB (the columns are the main gateway's, idle here)`,
         `arrived at the fake: ${arrived.total} POSTs for ${sent} sent; more arrivals than sends, summed over modes: ${twice}`,
         `its stderr: ${log.byLevel.other ?? 0} non-JSON lines`,

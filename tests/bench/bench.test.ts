@@ -5,11 +5,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compileCommand } from "../../bench/compiled.ts";
+import { BENCH_MODEL } from "../../bench/config.ts";
 import { FLEET, machinesFile } from "../../bench/fleet.ts";
-import { BENCH_MODEL } from "../../bench/launch.ts";
-import { parseStat, parseStatus, rss } from "../../bench/proc-stats.ts";
+import { parseStat, parseStatus, rss } from "../../bench/lib/proc.ts";
+import { median, medianOf, pairedMedian, ratio } from "../../bench/lib/stats.ts";
 import { type Round, roundOrder, socketErrorCount, summarize } from "../../bench/rounds.ts";
-import { median, medianOf, pairedMedian, ratio } from "../../bench/stats.ts";
 import { parseConfig } from "../../src/config/config.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");

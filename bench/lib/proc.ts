@@ -1,10 +1,11 @@
-// What the kernel says about a process: its resident memory in three parts, and the CPU time it has used.
+// What the kernel says about a process (/proc/<pid>/status and /stat): its resident memory, and the CPU time
+// it has used. The only reader of /proc in the benches.
 import { readdirSync, readFileSync } from "node:fs";
 
 /**
  * Resident memory in MB. VmRSS = RssAnon + RssFile + RssShmem: the anonymous part is the process's own (heap,
  * stacks, JIT code); the file-backed part is the executable's and libraries' pages, shared with every process
- * mapping them and reclaimable under pressure. A compiled binary maps ~100 MB of itself, so the split matters.
+ * mapping them and reclaimable under pressure. A compiled binary maps much of itself, so the split matters.
  */
 export interface Rss {
   vmRssMB: number;
@@ -12,19 +13,31 @@ export interface Rss {
   rssFileMB: number;
 }
 
+/** A "… kB" field of a status text; null when the kernel does not report it. */
+const fieldKB = (text: string, field: string) => {
+  const m = text.match(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m"));
+  return m ? Number(m[1]) : null;
+};
+
 /** Parses /proc/<pid>/status; a field the kernel does not report (RssAnon before 4.5) reads as NaN, never as 0. */
 export function parseStatus(text: string): Rss {
-  const kB = (field: string) => {
-    const m = text.match(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m"));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
-  };
-  const vmRssMB = kB("VmRSS");
+  const mb = (field: string) => (fieldKB(text, field) ?? Number.NaN) / 1024;
+  const vmRssMB = mb("VmRSS");
   if (Number.isNaN(vmRssMB)) throw new Error("no VmRSS in the status text (has the process exited?)");
-  return { vmRssMB, rssAnonMB: kB("RssAnon"), rssFileMB: kB("RssFile") };
+  return { vmRssMB, rssAnonMB: mb("RssAnon"), rssFileMB: mb("RssFile") };
 }
 
 export function rss(pid: number): Rss {
   return parseStatus(readFileSync(`/proc/${pid}/status`, "utf8"));
+}
+
+/** One "… kB" field of /proc/<pid>/status (VmRSS, VmHWM, RssAnon); null when it is missing or the process is gone. */
+export function statusKB(pid: number, field: string): number | null {
+  try {
+    return fieldKB(readFileSync(`/proc/${pid}/status`, "utf8"), field);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -50,15 +63,15 @@ const CLK_TCK = (() => {
   return out.exitCode === 0 && n > 0 ? n : 100;
 })();
 
-/** CPU seconds used so far by these processes together; one that has exited counts as 0. */
-export function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
+/** CPU seconds (user + system) used so far by these processes together; null when none of them could be read. */
+export function cpuSeconds(pids: number | number[]): number | null {
+  let ticks: number | null = null;
+  for (const pid of Array.isArray(pids) ? pids : [pids]) {
     try {
-      ticks += parseStat(readFileSync(`/proc/${pid}/stat`, "utf8")).ticks;
+      ticks = (ticks ?? 0) + parseStat(readFileSync(`/proc/${pid}/stat`, "utf8")).ticks;
     } catch {}
   }
-  return ticks / CLK_TCK;
+  return ticks === null ? null : ticks / CLK_TCK;
 }
 
 /** Direct children of `pid` (nginx's workers), by scanning /proc: /proc/<pid>/task/<tid>/children is not on every kernel. */
@@ -73,7 +86,7 @@ export function childPids(pid: number): number[] {
   return found;
 }
 
-/** CPU µs per request over a run; null when nothing was measured (no process, or no request). */
-export function usPerRequest(cpuS: number, requests: number): number | null {
-  return requests > 0 ? (cpuS * 1e6) / requests : null;
+/** CPU µs per request between two readings; null when nothing was measured (no process, or no request). */
+export function usPerRequest(before: number | null, after: number | null, requests: number): number | null {
+  return before === null || after === null || requests <= 0 ? null : ((after - before) * 1e6) / requests;
 }

@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+// Starting children and ending them: every process and temp dir the benches make is registered here, so any way
+// out (normal end, error, Ctrl-C) stops and removes them.
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { FileSink, Subprocess } from "bun";
+import type { Subprocess } from "bun";
 
-/** Everything the bench starts or creates, so any way out (normal end, error, Ctrl-C) can undo it. */
 const children = new Set<Subprocess>();
 const tempDirs = new Set<string>();
 
@@ -22,61 +23,40 @@ export interface Child {
 }
 
 export interface StartOptions<T> {
-  env?: Record<string, string | undefined>;
+  /** The child's whole environment (lib/env.ts childEnv); none given means this process's. */
+  env?: Record<string, string>;
   cwd?: string;
-  /** Every line of stdout and stderr goes here, for the whole life of the process, so no pipe ever fills up. */
+  /** Its stdout and stderr, for its whole life: written by the child itself, so no pipe of ours can fill up or cost CPU. */
   logFile: string;
-  /** Called with each output line until it returns a value; that value means "ready". */
+  /** Called with each complete line of the log until it returns a value; that value means "ready". */
   ready?: (line: string) => T | undefined;
   timeoutMs?: number;
 }
 
 /** Starts a process and resolves once `ready` has recognised a line; rejects if it exits or stays silent too long. */
 export async function start<T = true>(name: string, cmd: string[], opts: StartOptions<T>): Promise<{ child: Child; value: T }> {
-  const proc = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const fd = openSync(opts.logFile, "a");
+  const proc = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env, stdin: "ignore", stdout: fd, stderr: fd });
+  closeSync(fd);
   children.add(proc);
   const child: Child = { name, proc, pid: proc.pid, log: opts.logFile, stop: () => stop(proc) };
-  const sink = Bun.file(opts.logFile).writer();
-  const ready = Promise.withResolvers<T>();
-  let seen = !opts.ready;
-  const onLine = (line: string) => {
-    if (seen) return;
-    const v = opts.ready!(line);
-    if (v !== undefined) {
-      seen = true;
-      ready.resolve(v);
-    }
-  };
-  // Flushing every chunk costs the bench CPU that the measured processes share; only startup lines need it at once.
-  const flushNow = () => !seen;
-  const pumps = Promise.all([pump(proc.stdout, sink, onLine, flushNow), pump(proc.stderr, sink, onLine, flushNow)]).finally(() => sink.end());
-  proc.exited.then(async (code) => {
-    await pumps;
-    if (!seen) ready.reject(new Error(`${name} exited (code ${code}) before it was ready\n${tail(opts.logFile)}`));
-  });
   if (!opts.ready) return { child, value: true as T };
-  const timeoutMs = opts.timeoutMs ?? 15_000;
-  const timer = setTimeout(() => ready.reject(new Error(`${name} not ready after ${timeoutMs} ms\n${tail(opts.logFile)}`)), timeoutMs);
-  try {
-    return { child, value: await ready.promise };
-  } finally {
-    clearTimeout(timer);
+  // The log is the only place its lines go, so it is read again until one says "ready" (there is no event to wait on).
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  for (;;) {
+    for (const line of readFileSync(opts.logFile, "utf8").split("\n").slice(0, -1)) {
+      const v = opts.ready(line);
+      if (v !== undefined) return { child, value: v };
+    }
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`${name} exited (${proc.signalCode ?? proc.exitCode}) before it was ready\n${tail(opts.logFile)}`);
+    if (Date.now() > deadline) throw new Error(`${name} not ready after ${opts.timeoutMs ?? 15_000} ms\n${tail(opts.logFile)}`);
+    await Bun.sleep(20);
   }
 }
 
-async function pump(stream: ReadableStream<Uint8Array>, sink: FileSink, onLine: (line: string) => void, flushNow: () => boolean) {
-  const decoder = new TextDecoder();
-  let partial = "";
-  for await (const chunk of stream) {
-    sink.write(chunk);
-    if (!flushNow()) continue;
-    sink.flush();
-    const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
-    partial = lines.pop()!;
-    for (const line of lines) onLine(line);
-  }
-  if (partial) onLine(partial);
-}
+/** The gateway's "listening" log line, read for its URL: a gateway is ready when it prints it. */
+export const urlLine = (line: string) => line.match(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/)?.[1];
 
 /** Runs a command to completion, for short tools (wrk, version queries); registered so Ctrl-C ends it too. */
 export async function run(cmd: string[], timeoutMs: number, cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
