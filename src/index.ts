@@ -5,9 +5,9 @@
  * How many times more often than usual a function must run before JavaScriptCore compiles it to faster
  * machine code. By default that is after about a thousand calls, and under load every path of a gateway
  * passes it — each error branch, validation and route a client reaches once a minute — and the optimising
- * compilers' code and working memory stay. Measured with `bun run bench:hostile` (the fuzz, 4 runs each):
- * peak RSS 101–106 MB at 1, 90–94 MB at 50, and idle 60 → 54 MB. The price is about 10 % of the proxy's
- * throughput on tiny requests (`bun run bench`, 25 s back to back), nothing next to a model's seconds.
+ * compilers' code and working memory stay. A higher policy keeps them for the hot paths only: a lower peak
+ * under `bun run bench:hostile` and a smaller idle size, for some of the proxy's throughput on tiny requests,
+ * nothing next to a model's seconds. The figures: README, "Benchmarks" ("The engine's optimising compilers").
  */
 const JIT_POLICY = 50;
 

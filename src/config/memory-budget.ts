@@ -6,8 +6,9 @@
 export const MANAGEMENT_BODY_BYTES = 64 * 1024;
 /**
  * Request bodies held in memory at one moment, all together: the first 64 KB of each in one pool, the rest
- * in another, each body counted twice (Bun's copy and ours). With the gateway's own ~60 MB this keeps the
- * process inside a 128 MB container whatever arrives. A request that finds its pool spent gets 503.
+ * in another, each body counted twice (Bun's copy and ours). With the gateway's own idle size (README,
+ * "Benchmarks") this keeps the process inside a 128 MB container whatever arrives. A request that finds its
+ * pool spent gets 503.
  */
 export const SMALL_BODY_MEMORY_BYTES = 8 * 1048576;
 export const LARGE_BODY_MEMORY_BYTES = 8 * 1048576;
@@ -23,7 +24,7 @@ export const BODY_SHARE_PER_KEY = 0.5;
 export const BODY_RATE_FLOOR = { bytesPerSecond: 1024, graceMs: 10_000, windowMs: 10_000 };
 /**
  * A collection after every this many bytes read from Ollama: what passes through is garbage once sent,
- * and left to the collector's own pace a burst of streams kept the process 20-30 MB larger afterwards.
+ * and left to the collector's own pace a burst of streams kept the process larger afterwards (README, "Benchmarks").
  */
 export const PROXIED_BYTES_PER_COLLECTION = 8 * 1048576;
 

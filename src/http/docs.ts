@@ -30,7 +30,7 @@ export function mountDocs(app: OpenAPIHono, version: string) {
     name: "X-API-Key",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "BearerAuth", { type: "http", scheme: "bearer" });
-  // Built on the first request and kept: generating it costs about 40 ms of CPU, on a route that needs no key.
+  // Built on the first request and kept: generating it is costly (README, "Benchmarks"), on a route that needs no key.
   let document: string | null = null;
   app.get("/openapi.json", (c) => {
     document ??= JSON.stringify(

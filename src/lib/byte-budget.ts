@@ -1,8 +1,8 @@
 /**
  * A shared allowance of bytes that requests may hold in memory at once. There is no queue on purpose:
- * a request body nobody reads yet is still received and held by the server underneath (about a
- * megabyte and a half each, measured with Bun), so a crowd kept waiting costs more than a crowd sent
- * away at once. One request larger than the whole allowance may still go, alone.
+ * a request body nobody reads yet is still received and held by the server underneath (measured with
+ * Bun: README, "Benchmarks"), so a crowd kept waiting costs more than a crowd sent away at once. One
+ * request larger than the whole allowance may still go, alone.
  */
 export class ByteBudget {
   private used = 0;

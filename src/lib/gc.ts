@@ -3,7 +3,7 @@
  * every MIN_GAP_MS. Megabyte-sized garbage (a request body once answered, the text of a large status
  * file once written) is cheap for the collector to leave lying, and the process keeps its pages
  * meanwhile: measured under load, the difference between staying inside a 128 MB container and not.
- * A collection costs a few ms, so a burst of requests pays for one, not one each.
+ * A collection is not free, so a burst of requests pays for one, not one each.
  */
 const MIN_GAP_MS = 50;
 let pending = false;
@@ -23,8 +23,8 @@ export function collectEvery(bytes: number, collect: () => void = collectSoon): 
 /**
  * Marks work done; while there is some, one collection every `intervalMs`, and one more after the last.
  * Left to itself JavaScriptCore collects when its heap grows, not when a burst of requests is over, and
- * the native memory behind dead requests (sockets, streams, buffers) goes back only with their objects:
- * measured with `bun run bench:hostile`, 10-17 MB that stayed after each burst. A quiet gateway runs no timer.
+ * the native memory behind dead requests (sockets, streams, buffers) goes back only with their objects, and
+ * stayed after each burst of `bun run bench:hostile` (README, "Benchmarks"). A quiet gateway runs no timer.
  */
 export function collectWhileBusy(intervalMs: number, collect: () => void = collectSoon): () => void {
   let busy = false;
@@ -50,7 +50,7 @@ export function collectWhileBusy(intervalMs: number, collect: () => void = colle
  * One collection when a burst of at least `minPeak` concurrent tasks is over — none has begun for
  * `quietMs` since the last ended: what they held is garbage at once, and the next burst should not find
  * it still there. Sequential work never reaches the peak, and under steady load the count touches zero
- * between requests without being over (collecting each time took 16 % of the CPU under wrk).
+ * between requests without being over (collecting each time cost much of the CPU under wrk: README, "Benchmarks").
  */
 export function collectAfterBurst(
   minPeak: number,

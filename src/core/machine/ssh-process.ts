@@ -1,6 +1,6 @@
 // The SSH shutdown runs in a short-lived process of its own. Loaded into the gateway, ssh2 and its key
-// exchange stayed for good: measured, the gateway's peak under the hostile fuzz fell from 106–124 MB
-// to 89–103 MB without it. The helper is the same executable (`ollama-gate ssh-shutdown`), so
+// exchange stayed for good and raised its peak under the hostile fuzz (the figures: README, "Benchmarks").
+// The helper is the same executable (`ollama-gate ssh-shutdown`), so
 // most of its memory is the executable's pages, which the kernel shares with the gateway.
 import { join } from "node:path";
 import { GatewayError, UnavailableError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";

@@ -26,8 +26,8 @@ export interface IdleHooks {
  *
  * Each of the two timers is made once and re-armed (`refresh`) for every chunk, and a chunk is awaited
  * directly, not raced against a timer's promise: a stream of thousands of small chunks (a token each)
- * makes no timer and no promise of its own per chunk. With 200 streams at once, that garbage was about
- * 10 MB of the gateway's peak (`bun run bench:hostile`, concurrent streams).
+ * makes no timer and no promise of its own per chunk: with hundreds of streams at once, that garbage showed
+ * in the gateway's peak (`bun run bench:hostile`, concurrent streams; the figures in the README's "Benchmarks").
  */
 export function watchIdle(source: ReadableStream<Uint8Array>, idleMs: number, hooks: IdleHooks): ReadableStream<Uint8Array> {
   const reader = source.getReader();
