@@ -29,6 +29,7 @@ import { PowerMonitor } from "./core/power/monitor.ts";
 import { PowerOperations } from "./core/power/operations.ts";
 import { KeepOnSchedule } from "./core/power/schedule.ts";
 import { POWER_STATES, SHUTDOWN_REASONS } from "./core/power/states.ts";
+import { leaseCount } from "./core/power/status.ts";
 import { StatusStore } from "./core/power/status-store.ts";
 import type { PowerTelemetry } from "./core/power/telemetry.ts";
 import { labelOf } from "./core/proxy/endpoints.ts";
@@ -213,7 +214,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
         name: u.name,
         powerState: () => u.monitor.state,
         timeIn: () => u.monitor.timeIn(),
-        leases: () => u.store.last?.peticions_ollama ?? 0,
+        leases: () => (u.store.last ? leaseCount(u.store.last) : 0),
         inFlight: () => u.activity.inFlight,
       })),
   });
