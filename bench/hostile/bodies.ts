@@ -21,7 +21,7 @@ export function seeded(seed: number): Rand {
 const DEPTH = 50_000;
 const MB = 1 << 20;
 
-/** The big ones, made once: about 17 MB of bench memory, whatever the number of requests. */
+/** The big ones, made once, whatever the number of requests: the bench's own memory stays small. */
 export interface Monsters {
   noise: Uint8Array;
   deepArray: string;

@@ -5,9 +5,9 @@ import { SimulatedMachine } from "../../src/sim/machine.ts";
 
 /**
  * The "endless" model's pace. A GPU generates some tens of tokens a second; by default the fake sends
- * 256 token lines every 16 ms (about 0.7 MB/s per stream, a thousand times that), which fills a stalled
- * reader's kernel buffers within seconds. SIM_ENDLESS_FLOOD sends 1024 lines per chunk with no pause:
- * then every read of the gateway's upstream socket is as large as Bun reads (512 KB), and that read is
+ * 256 token lines every 16 ms (far faster than any GPU), which fills a stalled reader's kernel buffers
+ * within seconds. SIM_ENDLESS_FLOOD sends 1024 lines per chunk with no pause: then every read of the
+ * gateway's upstream socket is as large as Bun reads at once, and that read is
  * held for a reader that takes nothing — the worst case, beyond any real Ollama (README, benchmarks).
  * SIM_PLAIN_ENDLESS sends one line per chunk, unpaced, as the simulator does by default.
  */
