@@ -7,7 +7,7 @@ import { POWER_STATES, SHUTDOWN_REASONS } from "../../../src/core/power/states.t
 
 const SRC = join(import.meta.dir, "..", "..", "..", "src");
 // The simulated hardware has states of its own, and env-fields.ts reads "on"/"off" as the words of a flag.
-const OTHER_VOCABULARIES = ["sim/", "env-fields.ts"];
+const OTHER_VOCABULARIES = ["sim/", "config/env-fields.ts"];
 
 const withoutComments = (text: string) => text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:])\/\/.*$/gm, "$1");
 
