@@ -1,10 +1,10 @@
-import type { Context, MiddlewareHandler } from "hono";
-import { getCookie } from "hono/cookie";
+import type { MiddlewareHandler } from "hono";
+import { parse } from "hono/utils/cookie";
 import { getPath } from "hono/utils/url";
 import { type ApiKey, type KeyRing, machineInPath, mayUseMachine, refusal } from "../core/access/access.ts";
 import { OLLAMA_API } from "../core/proxy/endpoints.ts";
 import { actingFor } from "../lib/actor.ts";
-import { errorBody } from "./error-body.ts";
+import { errorAnswer, errorBody, jsonAnswer } from "./error-body.ts";
 import { clientAddress, type LoginThrottle } from "./throttle.ts";
 
 export function keyFromHeaders(headers: Headers): string | undefined {
@@ -96,27 +96,37 @@ declare module "hono" {
   }
 }
 
+/** What the key check decided: the key (named in the access log, a refusal's too), and the answer if refused. */
+export interface Access {
+  key: ApiKey | null;
+  refused: Response | null;
+}
+
+const OPEN: Access = { key: null, refused: null };
+
 /**
  * Who may do what: a key (header, /k/<key>/ path, or the dashboard's session cookie) and what its role
  * and scopes allow, decided before anything else happens. 401 means no valid key; 403 a valid key that
- * may not do this, saying why.
+ * may not do this, saying why. A plain function of the request, its routed path and its client's address
+ * (asked for only when a key came): the middleware below and the proxied pipeline both call it.
  */
-export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
+export function accessCheck(opts: AccessOptions): (req: Request, path: string, address: () => string) => Access {
   const open = new Set([...PUBLIC_PATHS, ...(opts.alsoPublic ?? [])]);
-  return async (c, next) => {
-    const read = c.req.method === "GET" || c.req.method === "HEAD";
-    if (read && (open.has(c.req.path) || PUBLIC_PREFIXES.some((p) => c.req.path.startsWith(p)))) return next();
-    if (c.req.method === "POST" && PUBLIC_POSTS.has(c.req.path)) return next();
-    const given = keyFromHeaders(c.req.raw.headers) || keyFromPath(c.req.raw) || undefined;
-    const token = (opts.session && getCookie(c, opts.session.cookie)) || undefined;
+  return (req, path, address) => {
+    const method = req.method;
+    const read = method === "GET" || method === "HEAD";
+    if (read && (open.has(path) || PUBLIC_PREFIXES.some((p) => path.startsWith(p)))) return OPEN;
+    if (method === "POST" && PUBLIC_POSTS.has(path)) return OPEN;
+    const given = keyFromHeaders(req.headers) || keyFromPath(req) || undefined;
+    const token = (opts.session && cookie(req.headers, opts.session.cookie)) || undefined;
     // Only a request that brings a key can be a guess: one with none learns nothing, and counting it would lock
     // out a whole address for a browser that opened an API page by hand. Nor is a session token that opens
     // nothing (256 random bits, out of any guesser's reach): it is a session that ended, in a browser left open.
-    const from = opts.guesses && given ? clientAddress(c) : null;
+    const from = opts.guesses && given ? address() : null;
     // Compared in constant time whatever comes next, so a refusal says nothing of the key.
     let key = opts.ring().match(given);
     if (from !== null) {
-      if (!opts.guesses!.allowed(from, key?.identity)) return tooManyGuesses(c, opts.guesses!.retryAfterS(from));
+      if (!opts.guesses!.allowed(from, key?.identity)) return { key: null, refused: tooManyGuesses(path, opts.guesses!.retryAfterS(from)) };
       // A wrong key counts even when a valid session rides along: else a session would make guessing free.
       if (key) opts.guesses!.worked(from, key.identity);
       else opts.guesses!.failed(from);
@@ -125,31 +135,43 @@ export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
     if (fromSession) {
       // A cookie rides along on requests other pages make the browser send — and SameSite does not tell
       // apart another port or a sibling subdomain: whatever the method, it counts only from our own page.
-      if (!fromOwnPage(c.req.raw.headers, read)) {
-        return refusal403(c, "This request carries a dashboard session but comes from another page (its origin is not this gateway's)");
+      if (!fromOwnPage(req.headers, read)) {
+        return refused(path, "This request carries a dashboard session but comes from another page (its origin is not this gateway's)");
       }
-      if (!sessionMayUse(c.req.method, c.req.path)) {
-        const detail = `A dashboard session does not open Ollama's API (${c.req.method} ${c.req.path}): send an API key`;
-        return refusal403(c, detail);
-      }
+      if (!sessionMayUse(method, path)) return refused(path, `A dashboard session does not open Ollama's API (${method} ${path}): send an API key`);
       key = fromSession;
     }
-    if (!key) return c.json(errorBody(c.req.path, 401, "Invalid or missing API Key"), 401);
-    c.set("apiKey", key); // the access log names the key of a refusal too
-    const why = refusal(key.role, c.req.method, c.req.path) ?? machineRefusal(key, c.req.path, opts.defaultMachine) ?? legacyRefusal(key, c.req.path);
-    if (why) return refusal403(c, `The key ${key.name} may not do this: ${why}`);
-    return actingFor(key.name, next);
+    if (!key) return { key: null, refused: errorAnswer(path, 401, "Invalid or missing API Key") };
+    const why = refusal(key.role, method, path) ?? machineRefusal(key, path, opts.defaultMachine) ?? legacyRefusal(key, path);
+    // The key is kept with its refusal: the access log names it.
+    return { key, refused: why ? errorAnswer(path, 403, `The key ${key.name} may not do this: ${why}`) : null };
+  };
+}
+
+/** The key check as Hono middleware, for the gateway's own routes: the rest runs as the key's (lib/actor.ts). */
+export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
+  const check = accessCheck(opts);
+  return async (c, next) => {
+    const { key, refused } = check(c.req.raw, c.req.path, () => clientAddress(c));
+    if (key) c.set("apiKey", key); // the access log names the key of a refusal too
+    if (refused) return refused;
+    return key ? actingFor(key.name, next) : next();
   };
 }
 
 // In the shape each client reads (errorBody): `detail`, and Ollama's, OpenAI's or Anthropic's error field.
-const refusal403 = (c: Context, detail: string) => c.json(errorBody(c.req.path, 403, detail), 403);
+const refused = (path: string, detail: string): Access => ({ key: null, refused: errorAnswer(path, 403, detail) });
 
-function tooManyGuesses(c: Context, retryS: number) {
+function tooManyGuesses(path: string, retryS: number): Response {
   const detail = `Too many wrong keys from this address; try again in ${retryS} s`;
   // Every route has carried `error` on this 429 since it came in: the gateway's own routes keep it.
-  const body = { error: detail, ...errorBody(c.req.path, 429, detail) };
-  return c.json(body, 429, { "retry-after": String(retryS) });
+  return jsonAnswer({ error: detail, ...errorBody(path, 429, detail) }, 429, { "retry-after": String(retryS) });
+}
+
+/** A cookie's value, read as hono/cookie's getCookie reads it. */
+function cookie(headers: Headers, name: string): string | undefined {
+  const header = headers.get("cookie");
+  return header ? parse(header, name)[name] : undefined;
 }
 
 /**

@@ -44,10 +44,12 @@ export const watchedUpload = (body: ReadableStream<Uint8Array>, floor: RateFloor
  * one), or its address's (an IPv6 one by its /64, as the throttles count) when it came without.
  */
 export function holderOf(c?: Context): string {
-  const key = c?.get("apiKey")?.name ?? currentActor();
-  if (key !== undefined) return `key ${key}`;
-  return `address ${c ? clientOf(clientAddress(c)) : "unknown"}`;
+  return holderNamed(c?.get("apiKey")?.name ?? currentActor(), () => (c ? clientAddress(c) : "unknown"));
 }
+
+/** The same without Hono: a key's name, else the client's address. */
+export const holderNamed = (key: string | undefined, address: () => string): string =>
+  key !== undefined ? `key ${key}` : `address ${clientOf(address())}`;
 
 /**
  * Refuses, from the Content-Length alone and before anything is read, a body over the limit of the

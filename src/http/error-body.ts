@@ -35,6 +35,15 @@ export function errorBody(path: string, status: number, detail: string): Record<
   return { detail };
 }
 
+/** A JSON answer as Hono's c.json makes it, for the code that answers without a Context (the proxied pipeline). */
+export function jsonAnswer(body: unknown, status: number, headers?: Record<string, string>): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
+}
+
+/** errorBody as an answer. */
+export const errorAnswer = (path: string, status: number, detail: string, headers?: Record<string, string>) =>
+  jsonAnswer(errorBody(path, status, detail), status, headers);
+
 /**
  * An answer the gateway gives in Ollama's place (a model no machine holds, a body that names none): exactly
  * what Ollama would send on that path — its `{error}` on /api/*, its OpenAI and Anthropic shapes on /v1/*.

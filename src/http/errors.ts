@@ -1,24 +1,28 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { ContentfulStatusCode, UnofficialStatusCode } from "hono/utils/http-status";
 import { ClientGoneError, GatewayError } from "../core/errors.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import { loggablePath } from "./auth.ts";
-import { errorBody } from "./error-body.ts";
+import { errorAnswer, jsonAnswer } from "./error-body.ts";
 
 /** The one place errors become responses. Details pass through the redactor: a secret never leaves. */
 export function errorHandler(logger: Logger, redact: (s: string) => string): ErrorHandler {
-  return (err, c) => {
+  const answer = failureAnswer(logger, redact);
+  return (err, c) => (err instanceof HTTPException ? httpException(err, c) : answer(err, c.req.method, c.req.path));
+}
+
+/** The same without Hono, for the proxied pipeline (which has no HTTPException to meet). */
+export function failureAnswer(logger: Logger, redact: (s: string) => string) {
+  return (err: unknown, method: string, path: string): Response => {
     // Nobody reads this answer: the access log's 499 line (info) is the whole story.
-    if (err instanceof ClientGoneError) return c.json({ detail: err.detail }, 499 as UnofficialStatusCode);
+    if (err instanceof ClientGoneError) return jsonAnswer({ detail: err.detail }, 499);
     if (err instanceof GatewayError) {
       const detail = redact(err.detail);
-      logger.warn("request failed", { method: c.req.method, path: loggablePath(c.req.path), status: err.status, detail });
-      return c.json(errorBody(c.req.path, err.status, detail), err.status as ContentfulStatusCode, err.headers);
+      logger.warn("request failed", { method, path: loggablePath(path), status: err.status, detail });
+      return errorAnswer(path, err.status, detail, err.headers);
     }
-    if (err instanceof HTTPException) return httpException(err, c);
-    logger.error("unexpected error", { method: c.req.method, path: loggablePath(c.req.path), err });
-    return c.json(errorBody(c.req.path, 500, "Internal Server Error"), 500);
+    logger.error("unexpected error", { method, path: loggablePath(path), err });
+    return errorAnswer(path, 500, "Internal Server Error");
   };
 }
 

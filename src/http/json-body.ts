@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { type ScanResult, scanJson } from "../lib/json-scan.ts";
 import { shallowJson } from "../lib/json-shallow.ts";
 import { type BodyLimits, NotAnObject, readWhole } from "./body.ts";
-import { errorBody } from "./error-body.ts";
+import { errorBody, jsonAnswer } from "./error-body.ts";
 
 /** Deeper JSON is refused with a 422: no client of Ollama nests this deep, and the parsers that follow recurse. */
 export const MAX_JSON_DEPTH = 256;
@@ -18,8 +18,13 @@ const PROBLEMS: Record<JsonProblem, { type: string; msg: string }> = {
 
 /** FastAPI's 422 shape, like every other invalid input, with the error field the endpoint's clients show. */
 export function jsonProblem(c: Context, problem: JsonProblem) {
+  return problemAnswer(c.req.path, problem);
+}
+
+/** The same without Hono (the proxied pipeline, the model scope check). */
+export function problemAnswer(path: string, problem: JsonProblem): Response {
   const { type, msg } = PROBLEMS[problem];
-  return c.json({ ...errorBody(c.req.path, 422, msg), detail: [{ type, msg, loc: ["body"] }] }, 422);
+  return jsonAnswer({ ...errorBody(path, 422, msg), detail: [{ type, msg, loc: ["body"] }] }, 422);
 }
 
 /** Swaps the request the validators will read; the client's abort signal stays with it. */

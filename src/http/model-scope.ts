@@ -3,8 +3,8 @@ import { type ApiKey, mayUseModel } from "../core/access/access.ts";
 import { type Endpoint, endpointFor, MODEL_FIELDS, modelInPathOf, OLLAMA_API, unpinned } from "../core/proxy/endpoints.ts";
 import { scanJson } from "../lib/json-scan.ts";
 import { type BodyLimits, readWhole } from "./body.ts";
-import { errorBody } from "./error-body.ts";
-import { jsonProblem, MAX_JSON_DEPTH } from "./json-body.ts";
+import { errorAnswer } from "./error-body.ts";
+import { MAX_JSON_DEPTH, problemAnswer } from "./json-body.ts";
 
 /**
  * What a key limited to some models may do with Ollama's API (endpoints.ts): read the metadata that names no
@@ -22,41 +22,50 @@ const runs = (e: Endpoint | undefined) => e !== undefined && e.kind !== "manage"
  * or a field past the first 64 KB choose another. Keys without a model limit pass untouched.
  */
 export function modelScope(limits: BodyLimits): MiddlewareHandler {
+  const check = modelScopeCheck(limits);
   // Keys without a model limit (nearly all) pass through without an async step of their own.
-  const check = checkScope(limits);
+  const scoped = async (c: Context, next: Next, key: ApiKey) => {
+    const out = await check(c.req.raw, c.req.path, key);
+    if (out instanceof Response) return out;
+    if (out) c.req.raw = out;
+    await next();
+  };
   return (c, next) => {
     const key = c.get("apiKey");
     if (!key?.models || !OLLAMA_API.test(c.req.path)) return next();
-    return check(c, next, key);
+    return scoped(c, next, key);
   };
 }
 
-function checkScope(limits: BodyLimits) {
-  return async (c: Context, next: Next, key: ApiKey) => {
-    const path = unpinned(c.req.path);
-    const endpoint = endpointFor(c.req.method, path);
-    if (lists(endpoint)) return next();
+/**
+ * The check itself, without Hono (the middleware above and the proxied pipeline call it), for a key with a
+ * model limit on Ollama's API: a refusal, or the request to forward instead (its body read whole and checked,
+ * so what is forwarded is what was checked), or null when there was no body to read.
+ */
+export function modelScopeCheck(limits: BodyLimits) {
+  return async (req: Request, routed: string, key: ApiKey): Promise<Response | Request | null> => {
+    const path = unpinned(routed);
+    const endpoint = endpointFor(req.method, path);
+    if (lists(endpoint)) return null;
     if (endpoint?.modelInPath) {
       const one = decodedModel(modelInPathOf(endpoint, path));
-      return mayUseModel(key, one) ? next() : refuse(c, key, `it may not use the model ${one}`);
+      return mayUseModel(key, one) ? null : refusal(routed, key, `it may not use the model ${one}`);
     }
-    if (endpoint?.body === "multipart") return refuse(c, key, `it may only use some models, and the model of a form sent to ${path} is not checked`);
-    if (!runs(endpoint)) return refuse(c, key, `it may only list and run models, not ${c.req.method} ${path}`);
-    const { bytes, reservation } = await readWhole(c.req.raw, limits, "a request of a key limited to some models");
+    if (endpoint?.body === "multipart") return refusal(routed, key, `it may only use some models, and the model of a form sent to ${path} is not checked`);
+    if (!runs(endpoint)) return refusal(routed, key, `it may only list and run models, not ${req.method} ${path}`);
+    const { bytes, reservation } = await readWhole(req, limits, "a request of a key limited to some models");
     try {
       const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH });
-      if (!scan.ok) return jsonProblem(c, scan.problem);
+      if (!scan.ok) return problemAnswer(routed, scan.problem);
       const why = modelProblem(key, JSON.parse(new TextDecoder().decode(bytes)));
-      if (why) return refuse(c, key, why);
-      const raw = c.req.raw;
-      const headers = new Headers(raw.headers);
+      if (why) return refusal(routed, key, why);
+      const headers = new Headers(req.headers);
       headers.set("content-length", String(bytes.length));
       headers.delete("transfer-encoding");
-      c.req.raw = new Request(raw.url, { method: raw.method, headers, body: bytes, signal: raw.signal });
+      return new Request(req.url, { method: req.method, headers, body: bytes, signal: req.signal });
     } finally {
       reservation.release();
     }
-    return next();
   };
 }
 
@@ -74,8 +83,10 @@ function modelProblem(key: ApiKey, body: unknown): string | null {
 
 /** 403 with `detail` and the error field the endpoint's clients show (errorBody). */
 export function refuse(c: Context, key: ApiKey, why: string): Response {
-  return c.json(errorBody(c.req.path, 403, `The key ${key.name} may not do this: ${why}`), 403);
+  return refusal(c.req.path, key, why);
 }
+
+export const refusal = (path: string, key: ApiKey, why: string): Response => errorAnswer(path, 403, `The key ${key.name} may not do this: ${why}`);
 
 /** A model name from a path, fully decoded (hf.co%2Fuser%2Fm); a malformed one stays as it is and matches nothing. */
 function decodedModel(raw: string): string {

@@ -25,16 +25,22 @@ export function sandboxAnswers(ownPage: (path: string) => boolean): MiddlewareHa
   return async (c, next) => {
     await next();
     if (ownPage(c.req.path)) return;
-    let headers = c.res.headers;
-    try {
-      for (const [name, value] of Object.entries(UNTRUSTED_ANSWER_HEADERS)) headers.set(name, value);
-    } catch {
-      // Headers of some responses (a redirect made by Response.redirect) are immutable: the answer is rebuilt.
-      c.res = new Response(c.res.body, c.res);
-      headers = c.res.headers;
-      for (const [name, value] of Object.entries(UNTRUSTED_ANSWER_HEADERS)) headers.set(name, value);
-    }
+    const res = sandboxed(c.res);
+    if (res !== c.res) c.res = res;
   };
+}
+
+/** `res` with UNTRUSTED_ANSWER_HEADERS set (the middleware above and the proxied pipeline call it). */
+export function sandboxed(res: Response): Response {
+  try {
+    for (const name in UNTRUSTED_ANSWER_HEADERS) res.headers.set(name, UNTRUSTED_ANSWER_HEADERS[name]!);
+    return res;
+  } catch {
+    // Headers of some responses (a redirect made by Response.redirect) are immutable: the answer is rebuilt.
+    const rebuilt = new Response(res.body, res);
+    for (const name in UNTRUSTED_ANSWER_HEADERS) rebuilt.headers.set(name, UNTRUSTED_ANSWER_HEADERS[name]!);
+    return rebuilt;
+  }
 }
 
 /** The gateway's own pages and their files: the dashboard and the API docs, each with its own policy. */

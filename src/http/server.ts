@@ -1,12 +1,22 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
+
+/** What the gateway uses of Bun's server, per request: a connection's idle timeout and the client's address. */
+export interface ServerLike {
+  timeout?: (req: Request, seconds: number) => void;
+  requestIP?: (req: Request) => { address: string } | null;
+}
+
+/** What is served: the gateway's fetch (app.ts), which hands Ollama's API to the pipeline and the rest to Hono. */
+export interface Served {
+  fetch: (req: Request, server: ServerLike) => Response | Promise<Response>;
+}
 
 /**
  * Serves the app. Bun closes a connection after 10 s of silence by default, which would cut an SSH
  * shutdown still under way; 60 s covers every management route, and proxied requests switch the
  * server's timer off and rely on the proxy's own idle timeouts.
  */
-export function serve(app: OpenAPIHono, listen: { hostname: string; port: number }) {
+export function serve(app: Served, listen: { hostname: string; port: number }) {
   return Bun.serve({
     hostname: listen.hostname,
     port: listen.port,
@@ -37,9 +47,12 @@ export const rememberServerRequest = (c: Context) => c.set("serverRequest", c.re
 
 /** Sets the server's idle timeout for this request's connection (0: none). */
 export function connectionTimeout(c: Context, seconds: number): void {
-  const server = c.env as { timeout?: (req: Request, seconds: number) => void } | undefined;
-  // Bun finds the connection by the Request object it made; for any other it silently does nothing.
-  server?.timeout?.(c.get("serverRequest") ?? c.req.raw, seconds);
+  setConnectionTimeout(c.env as ServerLike | undefined, c.get("serverRequest") ?? c.req.raw, seconds);
+}
+
+/** The same without Hono: `req` must be the server's own Request; Bun silently ignores any other. */
+export function setConnectionTimeout(server: ServerLike | undefined, req: Request, seconds: number): void {
+  server?.timeout?.(req, seconds);
 }
 
 export const addressInUse = (err: unknown) => (err as { code?: string } | null)?.code === "EADDRINUSE";

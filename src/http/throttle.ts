@@ -1,5 +1,6 @@
 // Per-minute limits on what one client address (or one key) may try: wrong keys on any route, logins.
 import type { Context } from "hono";
+import type { ServerLike } from "./server.ts";
 
 /** Wrong keys one client address may send per minute (login form, headers, /k/ paths, cookies) before it gets a 429. */
 export const LOGIN_ATTEMPTS_PER_MIN = 10;
@@ -152,6 +153,8 @@ export function clientOf(address: string): string {
 
 /** The address the request came from (Traefik's address when behind it: the count is then shared). */
 export function clientAddress(c: Context): string {
-  const server = c.env as { requestIP?: (req: Request) => { address: string } | null } | undefined;
-  return server?.requestIP?.(c.get("serverRequest") ?? c.req.raw)?.address ?? "unknown";
+  return addressOf(c.env as ServerLike | undefined, c.get("serverRequest") ?? c.req.raw);
 }
+
+/** The same without Hono: `req` must be the server's own Request. */
+export const addressOf = (server: ServerLike | undefined, req: Request): string => server?.requestIP?.(req)?.address ?? "unknown";
