@@ -32,7 +32,6 @@ import { POWER_STATES, SHUTDOWN_REASONS } from "./core/power/states.ts";
 import { leaseCount } from "./core/power/status.ts";
 import { StatusStore } from "./core/power/status-store.ts";
 import type { PowerTelemetry } from "./core/power/telemetry.ts";
-import { labelOf } from "./core/proxy/endpoints.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
 import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
@@ -184,14 +183,8 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
     timeoutsMs: mc.proxyTimeoutsMs,
     machineAnswers: async () => (await machine.probeHost()).ok,
     logger,
-    track: (path, background) => {
-      const done = background ? () => {} : activity.begin();
-      return (status) => {
-        done();
-        // Labels come from the endpoint table only: blob digests and made-up paths are folded, so they stay few.
-        counts.proxied(labelOf(path), status);
-      };
-    },
+    activity,
+    counts,
   });
   const schedule = new KeepOnSchedule({ windows: mc.keepOn ?? [], power, logger, now });
   return { name: mc.name, config: mc, machine, store, monitor, power, proxy, activity, schedule };

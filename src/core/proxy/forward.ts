@@ -12,7 +12,7 @@ import {
   UpstreamTimeoutError,
 } from "../errors.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import { errorEventOf, type TimeoutClass, timeoutOf } from "./endpoints.ts";
+import { errorEventOf, labelOf, type TimeoutClass, timeoutOf } from "./endpoints.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import { watchIdle } from "./idle-stream.ts";
 
@@ -28,9 +28,13 @@ export interface ProxyOptions {
   logger: Logger;
   /** Hears of every read from Ollama's sockets, with its size (see deps: garbage collection). */
   onReceived?: (bytes: number) => void;
-  /** Called as a request starts; the function it returns is called once, with the status, when the response has ended. */
-  track?: (path: string, background: boolean) => (status: number) => void;
+  /** The machine's work in flight: a request counts from its start until its answer has ended (metadata reads do not). */
+  activity: { begin(): () => void };
+  /** Every request, metadata included, counted by route label and status once its answer has ended. */
+  counts: { proxied(route: string, status: number): void };
 }
+
+const NOTHING = () => {};
 
 export interface ForwardOverrides {
   method?: string;
@@ -62,13 +66,26 @@ export class OllamaProxy {
 
   async forward(req: Request, pathAndQuery: string, over: ForwardOverrides = {}): Promise<Response> {
     const path = pathAndQuery.split("?")[0]!;
-    const end = this.opts.track?.(path, over.background ?? false) ?? (() => {});
+    const end = this.account(path, over.background ?? false);
     try {
       return await this.send(req, path, pathAndQuery, over, end);
     } catch (err) {
       end(err instanceof GatewayError ? err.status : 500);
       throw err;
     }
+  }
+
+  /**
+   * The in-flight accounting, the proxy's own: begun as the request starts, ended once (with the status) when
+   * its answer has ended. A request that waits for a wake has its own count meanwhile (routes/ollama/wake.ts).
+   */
+  private account(path: string, background: boolean): (status: number) => void {
+    const done = background ? NOTHING : this.opts.activity.begin();
+    return (status) => {
+      done();
+      // Labels come from the endpoint table only: blob digests and made-up paths are folded, so they stay few.
+      this.opts.counts.proxied(labelOf(path), status);
+    };
   }
 
   private async send(req: Request, path: string, pathAndQuery: string, over: ForwardOverrides, end: (status: number) => void) {
