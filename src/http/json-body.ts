@@ -1,7 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { type ScanResult, scanJson } from "../lib/json-scan.ts";
-import { shallowJson } from "../lib/json-shallow.ts";
+import { type ScanResult, scanBody, shallowJson } from "../lib/json/index.ts";
 import { type BodyLimits, NotAnObject, readWhole } from "./body.ts";
 import { errorBody, jsonAnswer } from "./error-body.ts";
 
@@ -68,7 +67,7 @@ export function withStreamDefault(raw: RawJson): Uint8Array[] {
 
 /**
  * Reads and checks a JSON body within the limits, then hands the validators only the top-level `fields`
- * their schema reads (values of megabytes shortened: see lib/json-shallow). The bytes themselves stay for the handler
+ * their schema reads (values of megabytes shortened: see lib/json/shallow.ts). The bytes themselves stay for the handler
  * (`c.get("rawJson")`), so what is forwarded is exactly what the client sent. Memory is released once the
  * handler has answered, by which time a forwarded body has been sent.
  */
@@ -95,7 +94,7 @@ export function jsonBody(limits: BodyLimits, what: string, opts: { fields: strin
         replaceRequest(c, new TextDecoder().decode(bytes), type);
       } else {
         // JSON, or (as FastAPI read it) a body sent without a Content-Type.
-        const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH, fields });
+        const scan = scanBody(bytes, { maxDepth: MAX_JSON_DEPTH, fields });
         if (!scan.ok) return jsonProblem(c, scan.problem);
         replaceRequest(c, shallowJson(bytes, scan), "application/json");
         c.set("rawJson", { bytes, keys: scan.keys, fields: scan.fields });

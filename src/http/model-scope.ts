@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler, Next } from "hono";
 import { type ApiKey, mayUseModel } from "../core/access/access.ts";
 import { type Endpoint, endpointFor, MODEL_FIELDS, modelInPathOf, OLLAMA_API, unpinned } from "../core/proxy/endpoints.ts";
-import { scanJson } from "../lib/json-scan.ts";
+import { scanBody } from "../lib/json/index.ts";
 import { type BodyLimits, readWhole } from "./body.ts";
 import { errorAnswer } from "./error-body.ts";
 import { MAX_JSON_DEPTH, problemAnswer } from "./json-body.ts";
@@ -55,7 +55,7 @@ export function modelScopeCheck(limits: BodyLimits) {
     if (!runs(endpoint)) return refusal(routed, key, `it may only list and run models, not ${req.method} ${path}`);
     const { bytes, reservation } = await readWhole(req, limits, "a request of a key limited to some models");
     try {
-      const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH });
+      const scan = scanBody(bytes, { maxDepth: MAX_JSON_DEPTH });
       if (!scan.ok) return problemAnswer(routed, scan.problem);
       const why = modelProblem(key, JSON.parse(new TextDecoder().decode(bytes)));
       if (why) return refusal(routed, key, why);

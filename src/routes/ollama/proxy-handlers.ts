@@ -9,8 +9,7 @@ import { rawRoutedPath } from "../../http/auth.ts";
 import { BUFFER_LIMIT, declaredLength, holderOf, readWhole, reserve, watchedUpload } from "../../http/body.ts";
 import { jsonProblem, MAX_JSON_DEPTH } from "../../http/json-body.ts";
 import { connectionTimeout, keepConnectionOpen } from "../../http/server.ts";
-import { topLevelStrings } from "../../lib/json-prefix.ts";
-import { scanJson } from "../../lib/json-scan.ts";
+import { scanBody, stringsOf, topLevelStrings } from "../../lib/json/index.ts";
 import { peekStream } from "../../lib/stream-peek.ts";
 import { asksForEventStream, STREAM_FIELD, streamWhileWaking, type WakeProgress } from "./wake-progress.ts";
 
@@ -130,6 +129,8 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
     if (body instanceof ReadableStream) await body.cancel().catch(() => {}); // refused: the rest is not read
     return target;
   };
+  // A small body is scanned once for all it is read for: its syntax and depth, `stream`, the fields the router reads.
+  const scanned = new Set([...STREAM_FIELD, ...dispatch.fields]);
   return async (c: Context) => {
     const req = c.req.raw;
     const wanted = dispatch.fields.length > 0;
@@ -159,13 +160,14 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
     const held = { kept: false, release: () => reservation.release() };
     try {
       let streaming: WakeProgress | undefined;
+      let fields: Map<string, string> | null = null;
       if (bytes.length > 0 && json) {
-        const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH, fields: STREAM_FIELD });
+        const scan = scanBody(bytes, { maxDepth: MAX_JSON_DEPTH, fields: scanned, strings: named });
         if (!scan.ok) return jsonProblem(c, scan.problem);
         const sse = progress && asksForEventStream(req.method, upstreamTarget(c).split("?")[0]!, bytes, scan.fields);
         if (sse) streaming = { ...progress, body: held };
-      }
-      const fields = named ? topLevelStrings(bytes, dispatch.fields) : null;
+        if (named) fields = stringsOf(scan.fields, dispatch.fields);
+      } else if (named) fields = topLevelStrings(bytes, dispatch.fields); // not said to be JSON: read, not checked
       // Sent once the response has begun: the body has left by then, and its memory is free.
       return await send(c, fields, bytes, streaming);
     } finally {

@@ -4,7 +4,7 @@
 import { ClientGoneError, GatewayError } from "../../core/errors.ts";
 import { endpointFor } from "../../core/proxy/endpoints.ts";
 import type { Logger } from "../../core/telemetry/logger.ts";
-import type { FieldSpan } from "../../lib/json-scan.ts";
+import type { FieldSpan } from "../../lib/json/index.ts";
 
 /** How often a waiting stream gets a comment, by default: well inside any client's or proxy's read timeout. */
 export const WAKE_PROGRESS_MS = 5000;

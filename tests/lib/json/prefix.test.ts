@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { topLevelStrings } from "../../src/lib/json-prefix.ts";
+import { topLevelStrings } from "../../../src/lib/json/index.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const read = (s: string, names = ["model", "name"]) => Object.fromEntries(topLevelStrings(enc(s), names));

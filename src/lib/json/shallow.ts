@@ -1,4 +1,4 @@
-import type { FieldSpan, ScanResult } from "./json-scan.ts";
+import type { FieldSpan, Scanned } from "./scan.ts";
 
 const utf8 = new TextDecoder();
 
@@ -10,7 +10,7 @@ const LONG = 4096;
 const LONG_STRING = JSON.stringify("x".repeat(LONG + 1));
 
 /** The noted top-level fields of a scanned object, as JSON for the validators: `{"model":"x","messages":[null,null]}`. */
-export function shallowJson(b: Uint8Array, scan: Extract<ScanResult, { ok: true }>): string {
+export function shallowJson(b: Uint8Array, scan: Scanned): string {
   if (scan.kind === "array") return "[null,null]";
   if (scan.kind !== "object") return scan.kind === "string" && b.length > LONG ? LONG_STRING : utf8.decode(b).trim();
   const parts: string[] = [];

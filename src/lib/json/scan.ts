@@ -1,32 +1,46 @@
-import { scanLiteral, scanNumber, scanString } from "./json-tokens.ts";
+import { type KeyMatcher, keyMatcher, matchKey, type Names } from "./keys.ts";
+import { scanLiteral, scanNumber, scanString, stringValue } from "./tokens.ts";
 
 /**
  * A validating JSON scanner over raw bytes that builds nothing: it checks syntax and nesting depth
  * in one pass with an explicit stack (no recursion, so 50,000 levels cannot overflow anything), and
- * notes where each top-level field of an object starts and ends. A body can then be refused before
- * any side effect, and forwarded as the very bytes the client sent, without ever holding a parsed
- * copy whose objects can take ten times the memory of the text.
+ * notes where each top-level field asked for starts and ends (with its text, when asked). A body can then be
+ * refused before any side effect, and forwarded as the very bytes the client sent, without ever holding a
+ * parsed copy whose objects can take ten times the memory of the text.
  */
 
 export type JsonKind = "object" | "array" | "string" | "number" | "literal";
 
 export interface FieldSpan {
   kind: JsonKind;
+  /** Where its value is: b[start, end). A field given twice is where the last one is, as decoders keep it. */
   start: number;
   end: number;
+  /** Where its (last) key is written, quotes excluded. */
+  keyStart: number;
+  keyEnd: number;
+  /** The string's text, with `strings` (a value that is no string has none). */
+  value?: string;
+  /** Given more than once, not always spelled the same (`"name"` and `"Name"`, with `fold`). */
+  respelled?: boolean;
 }
 
 export type ScanResult =
   | { ok: true; kind: JsonKind; keys: number; fields: Map<string, FieldSpan> }
   | { ok: false; problem: "syntax" | "depth"; at: number };
+export type Scanned = Extract<ScanResult, { ok: true }>;
 
 export interface ScanOptions {
   maxDepth: number;
   /** The top-level fields worth noting; any other key is only counted (a body of a million keys must not become a map). */
-  fields?: ReadonlySet<string>;
+  fields?: Names;
+  /** Keys as Go's encoding/json matches them (exact first, else in any letter case: keys.ts); exact otherwise. */
+  fold?: boolean;
+  /** Decode the text of the fields noted that are strings (`value`). */
+  strings?: boolean;
 }
 
-const enum S {
+enum S {
   Value,
   ValueOrEnd,
   Key,
@@ -36,12 +50,12 @@ const enum S {
   Done,
 }
 
-const utf8 = new TextDecoder();
 const OBJ = 1;
 const ARR = 2;
 const isSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
-export function scanJson(b: Uint8Array, opts: ScanOptions): ScanResult {
+/** Checks a whole body in one pass and returns every top-level field asked for. */
+export function scanBody(b: Uint8Array, opts: ScanOptions): ScanResult {
   return new Scanner(b, opts).run();
 }
 
@@ -54,17 +68,19 @@ class Scanner {
   private keys = 0;
   private readonly fields = new Map<string, FieldSpan>();
   private key: string | null = null;
+  private keyStart = 0;
+  private keyEnd = 0;
   private fieldStart = -1;
   private fieldKind: JsonKind = "literal";
   private tooDeep = false;
-  private readonly wanted: WantedKeys | null;
+  private readonly wanted: KeyMatcher | null;
 
   constructor(
     private readonly b: Uint8Array,
     private readonly opts: ScanOptions,
   ) {
     this.stack = new Uint8Array(opts.maxDepth + 1);
-    this.wanted = opts.fields ? wantedKeys(opts.fields) : null;
+    this.wanted = opts.fields ? keyMatcher(opts.fields, opts.fold === true) : null;
   }
 
   run(): ScanResult {
@@ -103,18 +119,14 @@ class Scanner {
     if (c !== 0x22) return -1;
     const end = scanString(this.b, this.i);
     if (end < 0) return -1;
-    if (this.depth === 1) this.noteKey(end);
+    if (this.depth === 1) {
+      this.keys++;
+      this.keyStart = this.i + 1;
+      this.keyEnd = end - 1;
+      this.key = this.wanted ? matchKey(this.b, this.keyStart, this.keyEnd, this.wanted) : null;
+    }
     this.i = end;
     return S.Colon;
-  }
-
-  /**
-   * Counts a top-level key and notes whether it is one of the fields asked for: compared as bytes, and
-   * decoded only when it holds an escape (`"str\u0065am"` is `stream`, to Ollama too).
-   */
-  private noteKey(end: number): void {
-    this.keys++;
-    this.key = this.wanted ? matchKey(this.b, this.i + 1, end - 1, this.wanted) : null;
   }
 
   private value(c: number): S | -1 {
@@ -160,54 +172,34 @@ class Scanner {
   private valueEnded(): S {
     if (this.depth === 0) return S.Done;
     if (this.depth === 1 && this.stack[1] === OBJ && this.fieldStart >= 0) {
-      if (this.key !== null) this.fields.set(this.key, { kind: this.fieldKind, start: this.fieldStart, end: this.i });
+      if (this.key !== null) this.note(this.key);
       this.fieldStart = -1;
     }
     return S.After;
   }
-}
 
-interface WantedKeys {
-  names: ReadonlySet<string>;
-  encoded: { name: string; bytes: Uint8Array }[];
-  /** The longest a wanted key can be written, every character escaped as \uXXXX. */
-  maxBytes: number;
-}
-
-const wantedCache = new WeakMap<ReadonlySet<string>, WantedKeys>();
-
-function wantedKeys(names: ReadonlySet<string>): WantedKeys {
-  let w = wantedCache.get(names);
-  if (!w) {
-    const encoded = [...names].map((name) => ({ name, bytes: new TextEncoder().encode(name) }));
-    w = { names, encoded, maxBytes: 6 * Math.max(0, ...[...names].map((n) => n.length)) };
-    wantedCache.set(names, w);
+  private note(name: string): void {
+    const { b, fieldStart: start, i: end, keyStart, keyEnd } = this;
+    const span: FieldSpan = { kind: this.fieldKind, start, end, keyStart, keyEnd };
+    if (this.opts.strings && span.kind === "string") span.value = stringValue(b, start, end);
+    const before = this.fields.get(name);
+    if (before && (before.respelled || !sameKey(b, before, span))) span.respelled = true;
+    this.fields.set(name, span);
   }
-  return w;
 }
 
-/**
- * The wanted name a key's bytes (between its quotes) spell, or null. Compared in place, byte by byte:
- * a body of 100,000 keys makes no view or closure per key (one each took the scan of such a 1.5 MB body
- * from nothing to 30-40 MB of garbage).
- */
-function matchKey(b: Uint8Array, start: number, end: number, w: WantedKeys): string | null {
-  const len = end - start;
-  if (len > w.maxBytes) return null;
-  if (!hasByte(b, start, end, 0x5c)) {
-    for (const { name, bytes } of w.encoded) if (bytes.length === len && sameBytes(b, start, bytes)) return name;
-    return null;
-  }
-  const decoded: string = JSON.parse(utf8.decode(b.subarray(start - 1, end + 1)));
-  return w.names.has(decoded) ? decoded : null;
-}
-
-function hasByte(b: Uint8Array, start: number, end: number, x: number): boolean {
-  for (let k = start; k < end; k++) if (b[k] === x) return true;
-  return false;
-}
-
-function sameBytes(b: Uint8Array, at: number, bytes: Uint8Array): boolean {
-  for (let k = 0; k < bytes.length; k++) if (b[at + k] !== bytes[k]) return false;
+function sameKey(b: Uint8Array, x: FieldSpan, y: FieldSpan): boolean {
+  if (x.keyEnd - x.keyStart !== y.keyEnd - y.keyStart) return false;
+  for (let k = 0; k < x.keyEnd - x.keyStart; k++) if (b[x.keyStart + k] !== b[y.keyStart + k]) return false;
   return true;
+}
+
+/** The text of those of `names` that a scan found as strings (a plain map, for a caller that only reads text). */
+export function stringsOf(fields: Map<string, FieldSpan>, names: readonly string[]): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const name of names) {
+    const value = fields.get(name)?.value;
+    if (value !== undefined) found.set(name, value);
+  }
+  return found;
 }

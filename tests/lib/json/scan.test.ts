@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { scanJson } from "../../src/lib/json-scan.ts";
-import { shallowJson } from "../../src/lib/json-shallow.ts";
+import { scanJson } from "../../../src/lib/json/index.ts";
+import { shallowJson } from "../../../src/lib/json/shallow.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const FIELDS = new Set(["model", "messages", "stream", "opts", "prompt"]);

@@ -1,0 +1,94 @@
+import { stringValue } from "./tokens.ts";
+
+/**
+ * The one key matcher: which of the names asked for a key of a JSON object spells. Two rules:
+ * - exact: the key is the name, byte for byte once decoded (JavaScript's JSON.parse, Python's json);
+ * - fold: Go's encoding/json (for a body a Go server will decode) — an exact match is preferred, else one that
+ *   ignores letter case the way Go folds it (`Name`, `NAME`, and the two runes outside ASCII that fold into
+ *   ASCII letters: U+017F ſ is an s, U+212A the Kelvin sign a k). Folding is done for names in ASCII, as the
+ *   fields of such APIs are; a name outside it is matched exactly.
+ * A key is compared in place, byte by byte: a body of 100,000 keys makes no view, string or closure per key (one
+ * each took the scan of such a 1.5 MB body from nothing to 30-40 MB of garbage). Only a key with an escape is
+ * decoded (`"str\u0065am"` is `stream`, to every decoder).
+ */
+export interface KeyMatcher {
+  readonly names: readonly string[];
+  readonly fold: boolean;
+  /** Each name as UTF-8, for the exact comparison in place. */
+  readonly bytes: readonly Uint8Array[];
+  /** Whether a name is ASCII, so that folding applies to it. */
+  readonly ascii: readonly boolean[];
+  /** The longest a matching key can be written: every character escaped as \uXXXX. */
+  readonly maxBytes: number;
+}
+
+export type Names = ReadonlySet<string> | readonly string[];
+
+// Compiled once per list of names and rule: callers pass the same constant set for every request.
+const exactCache = new WeakMap<Names, KeyMatcher>();
+const foldCache = new WeakMap<Names, KeyMatcher>();
+
+export function keyMatcher(names: Names, fold: boolean): KeyMatcher {
+  const cache = fold ? foldCache : exactCache;
+  let m = cache.get(names);
+  if (!m) {
+    const list = [...names];
+    const encoder = new TextEncoder();
+    m = {
+      names: list,
+      fold,
+      bytes: list.map((n) => encoder.encode(n)),
+      ascii: list.map((n) => /^[\x20-\x7e]*$/.test(n)),
+      maxBytes: 6 * Math.max(0, ...list.map((n) => n.length)),
+    };
+    cache.set(names, m);
+  }
+  return m;
+}
+
+/** The name the key in b[start, end) spells (its quotes excluded), or null for none. */
+export function matchKey(b: Uint8Array, start: number, end: number, m: KeyMatcher): string | null {
+  const len = end - start;
+  if (len > m.maxBytes) return null;
+  for (let k = start; k < end; k++) if (b[k] === 0x5c) return matchDecoded(stringValue(b, start - 1, end + 1), m);
+  for (let n = 0; n < m.names.length; n++) if (m.bytes[n]!.length === len && sameBytes(b, start, m.bytes[n]!)) return m.names[n]!;
+  if (!m.fold) return null;
+  for (let n = 0; n < m.names.length; n++) if (m.ascii[n] && foldsTo(b, start, end, m.names[n]!)) return m.names[n]!;
+  return null;
+}
+
+function matchDecoded(key: string | undefined, m: KeyMatcher): string | null {
+  if (key === undefined) return null;
+  for (const name of m.names) if (key === name) return name;
+  if (!m.fold) return null;
+  for (let n = 0; n < m.names.length; n++) if (m.ascii[n] && foldsTo(key, 0, key.length, m.names[n]!)) return m.names[n]!;
+  return null;
+}
+
+function sameBytes(b: Uint8Array, at: number, bytes: Uint8Array): boolean {
+  for (let k = 0; k < bytes.length; k++) if (b[at + k] !== bytes[k]) return false;
+  return true;
+}
+
+/**
+ * Whether the key in [start, end) — UTF-8 bytes, or a decoded string's UTF-16 units — folds to `name` (ASCII),
+ * as Go's encoding/json folds it: ASCII letters in either case, and ſ and K written out for an s and a k.
+ */
+function foldsTo(key: Uint8Array | string, start: number, end: number, name: string): boolean {
+  const bytes = typeof key !== "string";
+  let i = start;
+  for (let k = 0; k < name.length; k++) {
+    if (i >= end) return false;
+    const want = name.charCodeAt(k);
+    const c = bytes ? key[i]! : key.charCodeAt(i);
+    i++;
+    if (c === want) continue;
+    const letter = want | 0x20;
+    if (letter < 0x61 || letter > 0x7a) return false;
+    if ((c | 0x20) === letter) continue;
+    if (letter === 0x73 && (bytes ? c === 0xc5 && key[i] === 0xbf : c === 0x17f)) i += bytes ? 1 : 0;
+    else if (letter === 0x6b && (bytes ? c === 0xe2 && key[i] === 0x84 && key[i + 1] === 0xaa : c === 0x212a)) i += bytes ? 2 : 0;
+    else return false;
+  }
+  return i === end;
+}
