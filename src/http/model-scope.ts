@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler, Next } from "hono";
 import { type ApiKey, mayUseModel } from "../core/access/access.ts";
 import { type Endpoint, endpointFor, MODEL_FIELDS, modelInPathOf, OLLAMA_API, unpinned } from "../core/proxy/endpoints.ts";
-import { scanBody } from "../lib/json/index.ts";
+import { type Scanned, scanBody } from "../lib/json/index.ts";
 import { type BodyLimits, readWhole } from "./body.ts";
 import { errorAnswer } from "./error-body.ts";
 import { MAX_JSON_DEPTH, problemAnswer } from "./json-body.ts";
@@ -55,9 +55,10 @@ export function modelScopeCheck(limits: BodyLimits) {
     if (!runs(endpoint)) return refusal(routed, key, `it may only list and run models, not ${req.method} ${path}`);
     const { bytes, reservation } = await readWhole(req, limits, "a request of a key limited to some models");
     try {
-      const scan = scanBody(bytes, { maxDepth: MAX_JSON_DEPTH });
+      // Every field that may name a model, its key matched as Ollama's Go decoder matches it (any letter case).
+      const scan = scanBody(bytes, { maxDepth: MAX_JSON_DEPTH, fields: MODEL_FIELDS, fold: true, strings: true });
       if (!scan.ok) return problemAnswer(routed, scan.problem);
-      const why = modelProblem(key, JSON.parse(new TextDecoder().decode(bytes)));
+      const why = modelProblem(key, scan);
       if (why) return refusal(routed, key, why);
       const headers = new Headers(req.headers);
       headers.set("content-length", String(bytes.length));
@@ -69,13 +70,14 @@ export function modelScopeCheck(limits: BodyLimits) {
   };
 }
 
-function modelProblem(key: ApiKey, body: unknown): string | null {
-  if (!body || typeof body !== "object" || Array.isArray(body)) return "it may only use some models, and this body names none";
-  const named = Object.entries(body).filter(([field]) => MODEL_FIELDS.has(field.toLowerCase()));
-  if (named.length === 0) return "it may only use some models, and this request names none";
-  if (new Set(named.map(([field]) => field.toLowerCase())).size < named.length) return "this request names a model field twice";
-  for (const [field, value] of named) {
-    if (typeof value !== "string") return `the field ${field} is not a model name`;
+function modelProblem(key: ApiKey, body: Scanned): string | null {
+  if (body.kind !== "object") return "it may only use some models, and this body names none";
+  if (body.fields.size === 0) return "it may only use some models, and this request names none";
+  const named = [...body.fields];
+  // Ollama keeps the last of `"model"` and `"Model"`, as the scan does; written two ways, it is refused all the same.
+  if (named.some(([, span]) => span.respelled)) return "this request names a model field twice";
+  for (const [field, { value }] of named) {
+    if (value === undefined) return `the field ${field} is not a model name`;
     if (!mayUseModel(key, value)) return `it may only use the models ${key.models!.join(", ")}, not ${value}`;
   }
   return null;

@@ -110,6 +110,9 @@ export interface Dispatch {
   choose: (c: Context, body: Map<string, string> | null) => Deps | Response | Promise<Deps | Response>;
 }
 
+/** Ollama decodes bodies with Go's encoding/json, which matches keys in any letter case (`"Model"`): so are they read here. */
+const AS_OLLAMA = { fold: true } as const;
+
 /** How much of a large or chunked JSON body is read to find its model: the field comes first in practice. */
 const MODEL_PEEK_BYTES = 64 * 1024;
 
@@ -150,7 +153,7 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
         const { head, stream } = await peekStream(upload, MODEL_PEEK_BYTES).catch((err) => {
           throw req.signal.aborted ? new ClientGoneError() : err;
         });
-        return await send(c, topLevelStrings(head, dispatch.fields), stream);
+        return await send(c, topLevelStrings(head, dispatch.fields, AS_OLLAMA), stream);
       } finally {
         reservation.release();
       }
@@ -162,12 +165,12 @@ export function passthrough(bodies: AppDeps["bodies"], dispatch: Dispatch, progr
       let streaming: WakeProgress | undefined;
       let fields: Map<string, string> | null = null;
       if (bytes.length > 0 && json) {
-        const scan = scanBody(bytes, { maxDepth: MAX_JSON_DEPTH, fields: scanned, strings: named });
+        const scan = scanBody(bytes, { maxDepth: MAX_JSON_DEPTH, fields: scanned, strings: named, ...AS_OLLAMA });
         if (!scan.ok) return jsonProblem(c, scan.problem);
         const sse = progress && asksForEventStream(req.method, upstreamTarget(c).split("?")[0]!, bytes, scan.fields);
         if (sse) streaming = { ...progress, body: held };
         if (named) fields = stringsOf(scan.fields, dispatch.fields);
-      } else if (named) fields = topLevelStrings(bytes, dispatch.fields); // not said to be JSON: read, not checked
+      } else if (named) fields = topLevelStrings(bytes, dispatch.fields, AS_OLLAMA); // not said to be JSON: read, not checked
       // Sent once the response has begun: the body has left by then, and its memory is free.
       return await send(c, fields, bytes, streaming);
     } finally {
