@@ -1,16 +1,16 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
 import { SESSION_COOKIE } from "./core/access/sessions.ts";
 import { OLLAMA_API } from "./core/proxy/endpoints.ts";
 import type { AppDeps } from "./deps.ts";
-import { loggablePath, requireApiKey, routedPath } from "./http/auth.ts";
+import { accessLog } from "./http/access-log.ts";
+import { type AccessOptions, requireApiKey, routedPath } from "./http/auth.ts";
 import { bodyLimit } from "./http/body.ts";
 import { mountDocs } from "./http/docs.ts";
 import { errorHandler, notFound } from "./http/errors.ts";
 import { onlyAllowedModels } from "./http/model-lists.ts";
 import { modelScope } from "./http/model-scope.ts";
 import { isOwnPage, sandboxAnswers } from "./http/sandbox.ts";
-import { rememberServerRequest } from "./http/server.ts";
+import type { ServerLike } from "./http/server.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { leaseRoutes } from "./routes/leases.ts";
@@ -21,17 +21,31 @@ import { ollamaApiRoutes } from "./routes/ollama/api.ts";
 import { ollamaLegacyRoutes } from "./routes/ollama/legacy.ts";
 import { openAiRoutes } from "./routes/ollama/openai.ts";
 import { pinnedRoutes } from "./routes/ollama/pinned.ts";
+import { createPipeline } from "./routes/ollama/pipeline.ts";
 import { powerRoutes } from "./routes/power.ts";
 import { rootRoutes } from "./routes/root.ts";
 import { statusRoutes } from "./routes/status.ts";
 import { uiRoutes } from "./routes/ui.ts";
 
+/**
+ * The gateway: Ollama's API (OLLAMA_API: /api/*, /v1/*, also under /k/<key>/ and /machines/{name}/) goes
+ * straight to the proxied pipeline (routes/ollama/pipeline.ts), which applies the same rules as the middleware
+ * below through the same plain functions, without building what only the gateway's own routes need;
+ * everything else (the management routes, /ollama/*, the docs, the dashboard) goes to OpenAPIHono.
+ */
 export function createApp(deps: AppDeps) {
-  const app = new OpenAPIHono({ getPath: routedPath });
-  app.onError(errorHandler(deps.logger, deps.redact));
-  app.notFound(notFound);
-  app.use("*", accessLog(deps));
-  app.use("*", sandboxAnswers(isOwnPage));
+  const access = accessOptions(deps);
+  const app = routes(deps, access);
+  const pipeline = createPipeline(deps, access);
+  const fetch = (req: Request, server?: ServerLike): Response | Promise<Response> =>
+    OLLAMA_API.test(routedPath(req)) ? pipeline(req, server) : gateway.app.fetch(req, server);
+  // `app` is read on each call, so a test can put a counter in its place.
+  const gateway = { fetch, app };
+  return gateway;
+}
+
+/** Who may use what: the keys as configured now, the dashboard's sessions, the wrong-key throttle. */
+export function accessOptions(deps: AppDeps): AccessOptions {
   const session = {
     cookie: SESSION_COOKIE,
     key: (token: string | undefined) => {
@@ -40,8 +54,17 @@ export function createApp(deps: AppDeps) {
     },
   };
   const alsoPublic = deps.config.metricsPublic ? ["/metrics"] : [];
-  const guesses = deps.ui.throttle;
-  app.use("*", requireApiKey({ ring: () => deps.keys.ring, alsoPublic, session, defaultMachine: deps.fleet.units[0]!.name, guesses }));
+  return { ring: () => deps.keys.ring, alsoPublic, session, defaultMachine: deps.fleet.units[0]!.name, guesses: deps.ui.throttle };
+}
+
+/** The gateway's own routes, and the OpenAPI entries of every route (the proxied ones' too) for the docs. */
+function routes(deps: AppDeps, access: AccessOptions) {
+  const app = new OpenAPIHono({ getPath: routedPath });
+  app.onError(errorHandler(deps.logger, deps.redact));
+  app.notFound(notFound);
+  app.use("*", accessLog(deps));
+  app.use("*", sandboxAnswers(isOwnPage));
+  app.use("*", requireApiKey(access));
   app.use("*", onlyAllowedModels());
   app.use("*", modelScope(deps.bodies.passthrough));
   app.use("*", bodyLimit(bodyLimitFor(deps)));
@@ -53,12 +76,12 @@ export function createApp(deps: AppDeps) {
   app.route("/", powerRoutes(deps));
   app.route("/", leaseRoutes(deps));
   app.route("/", machineRoutes(deps));
-  app.route("/", pinnedRoutes(deps));
+  app.route("/", pinnedRoutes());
   app.route("/", eventRoutes(deps));
   app.route("/", metricsRoutes(deps));
   app.route("/", ollamaLegacyRoutes(deps));
-  app.route("/", ollamaApiRoutes(deps));
-  app.route("/", openAiRoutes(deps));
+  app.route("/", ollamaApiRoutes());
+  app.route("/", openAiRoutes());
   app.route("/", uiRoutes(deps));
   mountDocs(app, deps.version);
   return app;
@@ -73,22 +96,4 @@ function bodyLimitFor({ bodies }: AppDeps) {
   const management = { maxBytes: bodies.management.maxBytes, what: "this route" };
   // Ollama's API, and the same pinned to one machine (/machines/{name}/api/…): known endpoints or not.
   return (path: string) => (OLLAMA_API.test(path) ? null : path.startsWith("/ollama/") ? legacy : management);
-}
-
-/**
- * One line per request. Only the routed path is logged (a /k/<key> prefix already removed), never
- * headers or query strings, which may carry a key.
- */
-function accessLog({ logger, metrics, requestSeen }: AppDeps): MiddlewareHandler {
-  return async (c, next) => {
-    rememberServerRequest(c);
-    requestSeen();
-    const started = performance.now();
-    await next();
-    requestSeen(); // and once answered: a slow request's memory is garbage only now
-    const ms = Math.round((performance.now() - started) * 10) / 10;
-    const key = c.get("apiKey")?.name;
-    logger.info("request", { method: c.req.method, path: loggablePath(c.req.path), status: c.res.status, ms, key });
-    metrics.requestsByKey.inc({ key: key ?? "none", status: String(c.res.status) });
-  };
 }

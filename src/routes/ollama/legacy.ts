@@ -3,7 +3,8 @@ import type { Context } from "hono";
 import type { AppDeps } from "../../deps.ts";
 import { jsonBody, withStreamDefault } from "../../http/json-body.ts";
 import { createRouter, documentedAs, errorResponses, jsonContent } from "../../http/router.ts";
-import { forwardWaking } from "./proxy-handlers.ts";
+import type { ServerLike } from "../../http/server.ts";
+import { forwardWaking, type Outgoing } from "./wake.ts";
 
 // Loose objects: only what each route needs is checked, and every other field (format, options,
 // keep_alive, tools, think, images, raw, suffix, …) reaches Ollama as the client sent it.
@@ -42,6 +43,14 @@ const del = legacy("/ollama/delete", "Delete a model (sent to Ollama as DELETE /
   200: jsonContent(DeleteAnswer, "Deleted"),
 });
 
+/** The request as forwardWaking reads it: the one the server made is the one its connection is known by. */
+const outgoing = (c: Context): Outgoing => ({
+  req: c.req.raw,
+  path: c.req.path,
+  raw: c.get("serverRequest") ?? c.req.raw,
+  server: c.env as ServerLike | undefined,
+});
+
 /**
  * The body is read (within MAX_BODY_MB and the shared memory budget) and checked before the handler
  * runs — syntax, depth, then the schema on its top level — so a refused request never wakes the
@@ -52,7 +61,7 @@ export function ollamaLegacyRoutes(deps: AppDeps) {
     const raw = c.get("rawJson")!;
     const body = opts.streamDefault ? withStreamDefault(raw) : raw.bytes;
     // The old service's routes act on the default machine.
-    return forwardWaking(deps.fleet.units[0]!, c, path, { method: opts.method ?? "POST", body, contentType: "application/json" });
+    return forwardWaking(deps.fleet.units[0]!, outgoing(c), path, { method: opts.method ?? "POST", body, contentType: "application/json" });
   };
   // Registered one by one, not chained: the chained type of five streaming routes is too large for tsc.
   const router = createRouter();

@@ -1,10 +1,9 @@
+// The OpenAPI entries of Ollama's API, for the document only: these requests are served by the pipeline
+// (pipeline.ts), which the server hands them to before OpenAPIHono's router sees them.
 import { createRoute, z } from "@hono/zod-openapi";
 import { ENDPOINTS, type Endpoint } from "../../core/proxy/endpoints.ts";
-import type { AppDeps } from "../../deps.ts";
-import { createRouter, documentedAs, errorResponses } from "../../http/router.ts";
-import { byModel, fleetMetadata, withinScope } from "./fleet.ts";
-import { type MetadataRoute, passthrough } from "./proxy-handlers.ts";
-import type { WakeProgress } from "./wake-progress.ts";
+import { createRouter, errorResponses } from "../../http/router.ts";
+import type { MetadataRoute } from "./metadata.ts";
 
 export type Method = "get" | "post" | "delete" | "head";
 
@@ -41,16 +40,11 @@ export function proxiedRoute(method: Method, path: string, summary: string, tag:
   });
 }
 
-/** How an OpenAI stream that waits for a wake is kept alive: comments every so often, failures logged as such. */
-export const wakeProgress = (deps: AppDeps): WakeProgress => ({ everyMs: deps.wakeProgressMs, logger: deps.logger, redact: deps.redact });
-
-export type MetadataSpec = { path: string; summary: string; union?: "tags" | "models" | "ps" } & MetadataRoute;
-
 /**
  * The documented endpoints under a prefix, from the endpoint table: each method of each entry, but for the
  * metadata routes, which are answered on their own (from the cache while the machine sleeps).
  */
-export function documented(prefix: "/api" | "/v1", metadata: MetadataSpec[], summary = (e: Endpoint) => e.summary): [Method, string, string][] {
+export function documented(prefix: "/api" | "/v1", metadata: MetadataRoute[], summary = (e: Endpoint) => e.summary): [Method, string, string][] {
   const apart = new Set(metadata.map((m) => m.path));
   return ENDPOINTS.filter((e) => e.path.startsWith(`${prefix}/`)).flatMap((e) =>
     e.methods
@@ -65,26 +59,17 @@ export interface PassthroughSpec {
   prefix: string;
   endpoints: [Method, string, string][];
   /** Routes that answer from the cache while the machine sleeps, and never wake it; with a fleet, `union` spans it. */
-  metadata: MetadataSpec[];
+  metadata: MetadataRoute[];
 }
 
 /**
- * One prefix of Ollama's API: documented endpoints, the metadata routes, and a wildcard that forwards
- * every other method and path (so a new Ollama endpoint works before the docs know it).
+ * The entries of one prefix of Ollama's API: the metadata routes, the documented endpoints, and the wildcard
+ * that forwards every other method and path (so a new Ollama endpoint works before the docs know it).
  */
-export function passthroughRouter(deps: AppDeps, spec: PassthroughSpec) {
-  const forward = passthrough(deps.bodies, withinScope(byModel(deps)), wakeProgress(deps));
+export function passthroughDocs(spec: PassthroughSpec) {
   const router = createRouter();
-  for (const m of spec.metadata) {
-    const route = proxiedRoute("get", m.path, m.summary, spec.tag, NEVER_WAKES);
-    const answer = fleetMetadata(deps, m);
-    router.openapi(route, async (c) => documentedAs(route, await answer(c)));
-  }
-  for (const [method, path, summary] of spec.endpoints) {
-    const route = proxiedRoute(method, path, summary, spec.tag);
-    router.openapi(route, async (c) => documentedAs(route, await forward(c)));
-  }
+  for (const m of spec.metadata) router.openAPIRegistry.registerPath(proxiedRoute("get", m.path, m.summary, spec.tag, NEVER_WAKES));
+  for (const [method, path, summary] of spec.endpoints) router.openAPIRegistry.registerPath(proxiedRoute(method, path, summary, spec.tag));
   router.openAPIRegistry.registerPath(proxiedRoute("get", `${spec.prefix}/{path}`, `Any other ${spec.prefix}/* endpoint, any method`, spec.tag));
-  router.all(`${spec.prefix}/*`, forward);
   return router;
 }

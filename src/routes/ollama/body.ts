@@ -1,0 +1,90 @@
+// The body step: a small body is read whole (within the shared memory budget) and checked before anything
+// can wake a machine; a large or chunked one (a blob upload) streams through untouched and unlimited.
+import { ClientGoneError } from "../../core/errors.ts";
+import { bodyAt } from "../../core/proxy/endpoints.ts";
+import { type BodyLimits, BUFFER_LIMIT, declaredLength, holderNamed, readWhole, reserve, watchedUpload } from "../../http/body.ts";
+import { MAX_JSON_DEPTH, problemAnswer } from "../../http/json-body.ts";
+import { addressOf } from "../../http/throttle.ts";
+import { topLevelStrings } from "../../lib/json-prefix.ts";
+import { scanJson } from "../../lib/json-scan.ts";
+import { peekStream } from "../../lib/stream-peek.ts";
+import { type Call, upstreamTarget } from "./call.ts";
+import { asksForEventStream, STREAM_FIELD, type WakeProgress } from "./wake-progress.ts";
+
+/** What Bun holds in memory for one streamed upload, measured: about 1.2 to 1.5 MB (reserve() counts it twice). */
+const STREAM_READ_AHEAD = 1048576;
+/** How much of a large or chunked JSON body is read to find its model: the field comes first in practice. */
+const MODEL_PEEK_BYTES = 64 * 1024;
+
+/** The memory a body holds until it has left (release), and the wake progress an OpenAI stream that waits gets. */
+export interface Held {
+  streaming?: WakeProgress;
+  release: () => void;
+}
+
+const NOTHING_HELD: Held = { release: () => {} };
+
+/**
+ * Sets call.body and call.fields (the top-level string fields `named`, when the body is JSON). A small body
+ * (up to BUFFER_LIMIT, with a Content-Length) is read whole and scanned; larger or chunked bodies stream
+ * through — after their first 64 KB were read for the model they name, when `named` is not empty. With
+ * `progress`, an OpenAI streaming request's small body is kept for the stream that waits for a wake.
+ */
+export async function readBody(call: Call, limits: BodyLimits, named: readonly string[], progress?: WakeProgress): Promise<Held | Response> {
+  const req = call.req;
+  if (req.method === "GET" || req.method === "HEAD" || !req.body) return NOTHING_HELD;
+  const length = declaredLength(req);
+  const json = isJsonBody(call.unpinned, req.headers.get("content-type"));
+  // Ollama reads its JSON endpoints' bodies whatever the type says (`curl -d` sends a form type): so does the routing.
+  const fields = named.length > 0 && (json || bodyAt(call.unpinned) === "json") ? named : null;
+  const holder = holderNamed(call.key?.name, () => addressOf(call.server, call.raw));
+  if (length === null || length > BUFFER_LIMIT) return streamed(call, req.body, limits, fields, holder);
+  const { bytes, reservation } = await readWhole(req, limits, "a buffered body", { holder });
+  // An OpenAI stream that waits for a wake answers at once: its stream keeps the body's memory until it is sent.
+  const held = { kept: false, release: () => reservation.release() };
+  let streaming: WakeProgress | undefined;
+  if (bytes.length > 0 && json) {
+    const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH, fields: STREAM_FIELD });
+    if (!scan.ok) {
+      reservation.release();
+      return problemAnswer(call.path, scan.problem);
+    }
+    const sse = progress && asksForEventStream(req.method, upstreamTarget(call).split("?")[0]!, bytes, scan.fields);
+    if (sse) streaming = { ...progress, body: held };
+  }
+  call.fields = fields ? topLevelStrings(bytes, fields) : null;
+  call.body = bytes;
+  // Released once the response has begun: the body has left by then, and its memory is free.
+  return { streaming, release: () => held.kept || reservation.release() };
+}
+
+/**
+ * Streamed through, but the server holds about a megabyte and a half of each such body (read ahead of the
+ * upstream, or received while the machine boots): counted against the same pools, from the start, and cut
+ * once it comes slower than the floor (the upstream connection with it: Ollama gets no half body).
+ */
+async function streamed(call: Call, body: ReadableStream<Uint8Array>, limits: BodyLimits, fields: readonly string[] | null, holder: string) {
+  const reservation = reserve(limits, STREAM_READ_AHEAD, holder);
+  try {
+    const upload = watchedUpload(body, limits.floor);
+    if (!fields) call.body = upload;
+    else {
+      const { head, stream } = await peekStream(upload, MODEL_PEEK_BYTES).catch((err) => {
+        throw call.req.signal.aborted ? new ClientGoneError() : err;
+      });
+      call.fields = topLevelStrings(head, fields);
+      call.body = stream;
+    }
+    return { release: () => reservation.release() };
+  } catch (err) {
+    reservation.release();
+    throw err;
+  }
+}
+
+// A body that says it is JSON, or one sent untyped (as some clients do) to an endpoint that takes JSON (the
+// endpoint table says which). Blobs are binary, and an endpoint this gateway does not know gets its body as it is.
+const isJsonBody = (path: string, type: string | null) => {
+  const body = bodyAt(path);
+  return body !== "binary" && (type ? /[/+]json\b/i.test(type) : body === "json");
+};

@@ -1,0 +1,140 @@
+// A proxied request — Ollama's API: /api/*, /v1/*, also under /k/<key>/ and /machines/{name}/ — as one
+// pipeline: the steps below, in order, each a small function with one job, all working on one per-request
+// object (call.ts) and none on Hono's Context. The server hands these requests here directly (app.ts), past
+// OpenAPIHono's router and middleware stack, which stays for the gateway's own routes and the docs.
+//
+//   1. authenticate  the key (header, /k/<key>/, session cookie) and what its role and machines allow   http/auth.ts
+//   2. endpoint      the entry of the endpoint table for the method and path                          core/proxy/endpoints.ts
+//   3. scope         a model-limited key: its whole body checked (http/model-scope.ts); a pin's machine must exist
+//      metadata      the branch for the lists, the running models and the version: answered here, from the
+//                    cache while a machine sleeps, the union across the fleet; never waking one   metadata.ts
+//   4. body          read whole and scanned (a small one), or streamed through                        body.ts
+//   5. choose        the machine: by the model named, or the pinned one, within the key's machines   fleet.ts
+//   6. wake          wait for it while it boots                                                       wake.ts
+//   7. forward       to its Ollama, counted in flight until the answer has ended  core/proxy/forward.ts → lib/http1/
+//   8. account       the access log line and the count by key                                         http/access-log.ts
+//   9. answer        the sandbox headers on what an upstream said; a failure in its client's shape   http/sandbox.ts
+//
+// The coming features are one step each, added to this list: usage accounting after forward (it reads the
+// answer as it streams, beside the in-flight count), the per-machine queue between choose and wake.
+import { endpointFor } from "../../core/proxy/endpoints.ts";
+import type { AppDeps, MachineUnit } from "../../deps.ts";
+import { accessLogger } from "../../http/access-log.ts";
+import { type AccessOptions, accessCheck } from "../../http/auth.ts";
+import { failureAnswer } from "../../http/errors.ts";
+import { keptToModelsOf, seesPartOfList } from "../../http/model-lists.ts";
+import { modelScopeCheck } from "../../http/model-scope.ts";
+import { sandboxed } from "../../http/sandbox.ts";
+import type { ServerLike } from "../../http/server.ts";
+import { addressOf } from "../../http/throttle.ts";
+import { actingFor } from "../../lib/actor.ts";
+import { unitNamed } from "../machines.ts";
+import { readBody } from "./body.ts";
+import { type Call, newCall, upstreamTarget } from "./call.ts";
+import { byModel, type Chooser, pinnedTo, withinScope } from "./fleet.ts";
+import { type Answer, fleetMetadata, METADATA, metadata } from "./metadata.ts";
+import { forwardWaking } from "./wake.ts";
+import type { WakeProgress } from "./wake-progress.ts";
+
+export type Pipeline = (req: Request, server?: ServerLike) => Promise<Response>;
+
+/** How an OpenAI stream that waits for a wake is kept alive: comments every so often, failures logged as such. */
+export const wakeProgress = (deps: Pick<AppDeps, "wakeProgressMs" | "logger" | "redact">): WakeProgress => ({
+  everyMs: deps.wakeProgressMs,
+  logger: deps.logger,
+  redact: deps.redact,
+});
+
+export function createPipeline(deps: AppDeps, access: AccessOptions): Pipeline {
+  const keyOf = accessCheck(access);
+  const modelScope = modelScopeCheck(deps.bodies.passthrough);
+  const log = accessLogger(deps);
+  const failed = failureAnswer(deps.logger, deps.redact);
+  const progress = wakeProgress(deps);
+  const byFleet = withinScope(byModel(deps));
+  const byPin = new Map(deps.fleet.units.map((u) => [u.name, withinScope(pinnedTo(u))]));
+  const lists = new Map([...METADATA].map(([path, m]) => [path, fleetMetadata(deps, m)]));
+  const pinnedLists = new Map(deps.fleet.units.map((u) => [u.name, new Map([...METADATA].map(([path, m]) => [path, metadata(u, m)]))]));
+
+  // 1. The key, named in the log even when refused; the steps after it run as its (lib/actor.ts: events say who).
+  const authenticate = (call: Call): Response | Promise<Response> => {
+    const { key, refused } = keyOf(call.raw, call.path, () => addressOf(call.server, call.raw));
+    call.key = key;
+    if (refused) return refused;
+    return key ? actingFor(key.name, () => steps(call)) : steps(call);
+  };
+
+  // 2. The endpoint, from the table (undefined: one it does not know, forwarded as it is).
+  const endpoint = (call: Call) => {
+    call.endpoint = endpointFor(call.method, call.unpinned);
+  };
+
+  // 3. A key limited to some models: refused, or its body read whole, checked, and forwarded as checked.
+  const scope = async (call: Call): Promise<Response | undefined> => {
+    if (!call.key?.models) return undefined;
+    const out = await modelScope(call.req, call.path, call.key);
+    if (out instanceof Response) return out;
+    if (out) call.req = out;
+    return undefined;
+  };
+
+  // The metadata branch: GET (and HEAD) of a list, as the routes documented them (pinned: GET only, by the raw path).
+  const metadataOf = (call: Call, pinned: MachineUnit | undefined): Answer | undefined => {
+    if (!pinned) return call.method === "GET" || call.method === "HEAD" ? lists.get(call.path) : undefined;
+    return call.method === "GET" ? pinnedLists.get(pinned.name)!.get(upstreamTarget(call).split("?")[0]!) : undefined;
+  };
+
+  // 5. The machine, or the answer instead (a model nobody holds, a machine the key may not use).
+  const choose = async (call: Call, chooser: Chooser) => {
+    const chosen = chooser.choose(call);
+    // Awaited only when it is a promise: a step per request less for the common, immediate choice.
+    return chosen instanceof Promise ? await chosen : chosen;
+  };
+
+  async function steps(call: Call): Promise<Response> {
+    endpoint(call);
+    const refused = await scope(call);
+    if (refused) return refused;
+    const pinned = call.pin === undefined ? undefined : unitNamed(deps, call.pin); // 404 for a name no machine has
+    const answer = metadataOf(call, pinned);
+    if (answer) return keptToKey(call, await answer(call));
+    const chooser = pinned ? byPin.get(pinned.name)! : byFleet;
+    const held = await readBody(call, deps.bodies.passthrough, chooser.fields, progress); // 4.
+    if (held instanceof Response) return held;
+    try {
+      const unit = await choose(call, chooser);
+      if (unit instanceof Response) {
+        if (call.body instanceof ReadableStream) await call.body.cancel().catch(() => {}); // refused: the rest is not read
+        return unit;
+      }
+      // 6. and 7.: wake, then forward (the proxy counts the request in flight until its answer has ended).
+      return await forwardWaking(unit, call, upstreamTarget(call), { body: call.body }, held.streaming);
+    } finally {
+      held.release(); // the body has left once the answer began (or is kept by a stream that waits)
+    }
+  }
+
+  // 8. and 9.: every answer, a failure's too, is logged, counted by key and sandboxed.
+  return async (req, server) => {
+    const call = newCall(req, server);
+    const started = log.started();
+    let res: Response;
+    try {
+      res = await authenticate(call);
+    } catch (err) {
+      res = failed(err, call.method, call.path);
+    }
+    res = sandboxed(res);
+    log.answered(started, call.method, call.path, res.status, call.key?.name);
+    return call.method === "HEAD" ? headOnly(res) : res;
+  };
+}
+
+/** A key limited to some models sees only those in a model list. */
+const keptToKey = (call: Call, res: Response) => (seesPartOfList(call.key, call.method, call.path) ? keptToModelsOf(call.key, call.path, res) : res);
+
+/** A HEAD is answered as its GET would be, without the body (as Hono does). */
+function headOnly(res: Response): Response {
+  res.body?.cancel().catch(() => {});
+  return new Response(null, res);
+}

@@ -1,0 +1,79 @@
+// The wake and forward steps: wait for the machine when it sleeps, then hand the request to its proxy (which
+// counts it in flight until its answer has ended: core/proxy/forward.ts).
+import { ClientGoneError, MachineAsleepError, RETRY_AFTER_S, UnavailableError } from "../../core/errors.ts";
+import { isUp } from "../../core/power/states.ts";
+import type { ForwardOverrides } from "../../core/proxy/forward.ts";
+import type { MachineUnit } from "../../deps.ts";
+import { type Call, connectionTimeout } from "./call.ts";
+import { streamWhileWaking, type WakeProgress } from "./wake-progress.ts";
+
+/** One machine's part of a proxied request: its monitor to wake it, its proxy to reach it. */
+export type Target = Pick<MachineUnit, "proxy" | "monitor" | "config" | "machine" | "activity">;
+
+/** What forwarding needs of the request: the pipeline's Call, or the same read from a Hono Context (legacy.ts). */
+export type Outgoing = Pick<Call, "req" | "path" | "raw" | "server">;
+
+/**
+ * With AUTO_WAKE, a request for a sleeping machine wakes it (one packet for all who wait) and waits until
+ * Ollama answers. A waiting request counts as running work, so no release shuts the machine down under it.
+ */
+async function wakeFor(d: Target, req: Request): Promise<void> {
+  if (!(await mustWait(d))) return;
+  const done = d.activity.begin();
+  try {
+    const ready = await Promise.race([d.monitor.ensureReady(d.config.power.wakeTimeoutMs), clientGone(req)]);
+    if (!ready) {
+      const waited = d.config.power.wakeTimeoutMs / 1000;
+      throw new UnavailableError(`The AI machine was woken but did not become ready within ${waited} s`, RETRY_AFTER_S);
+    }
+  } finally {
+    done();
+  }
+}
+
+/** Whether a request has to wait for a wake. A running machine whose Ollama is down is not helped by waiting: the request fails fast. */
+async function mustWait(d: Target): Promise<boolean> {
+  if (!d.monitor.known) await d.monitor.tick();
+  return !isUp(d.monitor.state);
+}
+
+/** Settles when the client hangs up, so nobody's request is sent to Ollama after they left. */
+function clientGone(req: Request): Promise<never> {
+  return new Promise((_, reject) => {
+    const fail = () => reject(new ClientGoneError());
+    if (req.signal.aborted) fail();
+    else req.signal.addEventListener("abort", fail, { once: true });
+  });
+}
+
+/**
+ * Forwards a request, waking the machine first when it is known to sleep. If the machine turns out
+ * to be asleep only when the request fails (the monitor had not noticed yet), it is woken and the
+ * request sent once more — possible because small bodies were read beforehand. With `progress` (an OpenAI
+ * streaming request), a wait is spent in the answer: its 200 at once, comments while the machine boots.
+ */
+export async function forwardWaking(d: Target, out: Outgoing, target: string, given: ForwardOverrides, progress?: WakeProgress): Promise<Response> {
+  connectionTimeout(out, 0); // the proxy's own idle timeouts govern from here (up to an hour for a pull)
+  // A connection nothing can be written to is idle: the server closes it a second later.
+  const over = { ...given, hangUp: () => connectionTimeout(out, 1) };
+  const autoWake = d.config.power.autoWake;
+  const replayable = !(over.body instanceof ReadableStream);
+  // A streamed body cannot be sent twice: make sure of the machine's state before sending it once.
+  if (autoWake && !replayable) await d.monitor.tick();
+  const send = async (req: Request) => {
+    try {
+      return await d.proxy.forward(req, target, over);
+    } catch (err) {
+      if (!autoWake || !(err instanceof MachineAsleepError) || !replayable) throw err;
+      await d.monitor.tick();
+      await wakeFor(d, req);
+      return d.proxy.forward(req, target, over);
+    }
+  };
+  if (autoWake && progress && replayable && (await mustWait(d))) {
+    const wait = (req: Request) => wakeFor(d, req);
+    return streamWhileWaking(progress, { machine: d.config.name, req: out.req, path: out.path, wait, forward: send });
+  }
+  if (autoWake) await wakeFor(d, out.req);
+  return send(out.req);
+}
