@@ -1,12 +1,11 @@
 // The body step: a small body is read whole (within the shared memory budget) and checked before anything
 // can wake a machine; a large or chunked one (a blob upload) streams through untouched and unlimited.
 import { ClientGoneError } from "../../core/errors.ts";
-import { bodyAt } from "../../core/proxy/endpoints.ts";
+import { bodyAt, ROUTING_FIELDS } from "../../core/proxy/endpoints.ts";
 import { type BodyLimits, BUFFER_LIMIT, declaredLength, holderNamed, readWhole, reserve, watchedUpload } from "../../http/body.ts";
 import { MAX_JSON_DEPTH, problemAnswer } from "../../http/json-body.ts";
 import { addressOf } from "../../http/throttle.ts";
-import { topLevelStrings } from "../../lib/json-prefix.ts";
-import { scanJson } from "../../lib/json-scan.ts";
+import { scanBody, stringsOf, topLevelStrings } from "../../lib/json/index.ts";
 import { peekStream } from "../../lib/stream-peek.ts";
 import { type Call, upstreamTarget } from "./call.ts";
 import { asksForEventStream, STREAM_FIELD, type WakeProgress } from "./wake-progress.ts";
@@ -23,6 +22,10 @@ export interface Held {
 }
 
 const NOTHING_HELD: Held = { release: () => {} };
+/** Ollama decodes bodies with Go's encoding/json, which matches keys in any letter case (`"Model"`): so are they read here. */
+const AS_OLLAMA = { fold: true } as const;
+/** What the scan of a small JSON body notes when the machine is chosen by model: constant, so its matcher is compiled once. */
+const STREAM_AND_ROUTING: ReadonlySet<string> = new Set([...STREAM_FIELD, ...ROUTING_FIELDS]);
 
 /**
  * Sets call.body and call.fields (the top-level string fields `named`, when the body is JSON). A small body
@@ -44,15 +47,21 @@ export async function readBody(call: Call, limits: BodyLimits, named: readonly s
   const held = { kept: false, release: () => reservation.release() };
   let streaming: WakeProgress | undefined;
   if (bytes.length > 0 && json) {
-    const scan = scanJson(bytes, { maxDepth: MAX_JSON_DEPTH, fields: STREAM_FIELD });
+    // One scan: the syntax and depth, `stream`, and the fields that may name the model.
+    const scan = scanBody(bytes, {
+      maxDepth: MAX_JSON_DEPTH,
+      fields: fields ? STREAM_AND_ROUTING : STREAM_FIELD,
+      strings: fields !== null,
+      ...AS_OLLAMA,
+    });
     if (!scan.ok) {
       reservation.release();
       return problemAnswer(call.path, scan.problem);
     }
     const sse = progress && asksForEventStream(req.method, upstreamTarget(call).split("?")[0]!, bytes, scan.fields);
     if (sse) streaming = { ...progress, body: held };
-  }
-  call.fields = fields ? topLevelStrings(bytes, fields) : null;
+    if (fields) call.fields = stringsOf(scan.fields, fields);
+  } else if (fields) call.fields = topLevelStrings(bytes, fields, AS_OLLAMA); // sent with another type: read as Ollama would
   call.body = bytes;
   // Released once the response has begun: the body has left by then, and its memory is free.
   return { streaming, release: () => held.kept || reservation.release() };
@@ -72,7 +81,7 @@ async function streamed(call: Call, body: ReadableStream<Uint8Array>, limits: Bo
       const { head, stream } = await peekStream(upload, MODEL_PEEK_BYTES).catch((err) => {
         throw call.req.signal.aborted ? new ClientGoneError() : err;
       });
-      call.fields = topLevelStrings(head, fields);
+      call.fields = topLevelStrings(head, fields, AS_OLLAMA);
       call.body = stream;
     }
     return { release: () => reservation.release() };
