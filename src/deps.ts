@@ -4,17 +4,7 @@
 import { dirname, join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import type { Config, MachineConfig } from "./config/config.ts";
-import {
-  BODY_RATE_FLOOR,
-  BODY_SHARE_PER_KEY,
-  BURST_FOR_COLLECTION,
-  BUSY_COLLECTION_MS,
-  LARGE_BODY_MEMORY_BYTES,
-  LARGE_RESIDENT,
-  MANAGEMENT_BODY_BYTES,
-  PROXIED_BYTES_PER_COLLECTION,
-  SMALL_BODY_MEMORY_BYTES,
-} from "./config/memory-budget.ts";
+import { BODY_RATE_FLOOR, BURST_FOR_COLLECTION, BUSY_COLLECTION_MS, LARGE_RESIDENT, PROXIED_BYTES_PER_COLLECTION } from "./config/memory-budget.ts";
 import { secretsOf } from "./config/view.ts";
 import { opensDashboard } from "./core/access/access.ts";
 import { Keys } from "./core/access/keys.ts";
@@ -24,22 +14,20 @@ import { Machine, type MachineIo, realMachineIo } from "./core/machine/machine.t
 import { MetadataCache } from "./core/machine/metadata-cache.ts";
 import { Notifier, notifyTargets } from "./core/notify/webhooks.ts";
 import { Activity, reportBusy } from "./core/power/activity.ts";
-import { AutoShutdown } from "./core/power/auto-shutdown.ts";
-import { PowerMonitor } from "./core/power/monitor.ts";
-import { PowerOperations } from "./core/power/operations.ts";
+import type { PowerMonitor } from "./core/power/monitor.ts";
+import type { PowerOperations } from "./core/power/operations.ts";
+import { buildPowerUnit } from "./core/power/power-unit.ts";
 import { KeepOnSchedule } from "./core/power/schedule.ts";
 import { POWER_STATES, SHUTDOWN_REASONS } from "./core/power/states.ts";
 import { leaseCount } from "./core/power/status.ts";
 import { StatusStore } from "./core/power/status-store.ts";
-import type { PowerTelemetry } from "./core/power/telemetry.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
 import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
-import { type BodyLimits, BUFFER_LIMIT } from "./http/body.ts";
+import { type Bodies, bodyPools } from "./http/body-pools.ts";
 import { LoginRate, LoginThrottle } from "./http/throttle.ts";
-import { ByteBudget, ShareBudget } from "./lib/byte-budget.ts";
 import { collectAfterBurst, collectEvery, collectSoon, collectWhenLarge, collectWhileBusy } from "./lib/gc.ts";
 import type { RateFloor } from "./lib/rate-floor.ts";
 import { WAKE_PROGRESS_MS } from "./routes/ollama/wake-progress.ts";
@@ -73,7 +61,7 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   eventStreams: EventStreams;
   metrics: GateMetrics;
   /** How request bodies held in memory are bounded, per kind of route; the same two memory pools for all. */
-  bodies: { management: BodyLimits; legacy: BodyLimits; passthrough: BodyLimits };
+  bodies: Bodies;
   /**
    * The dashboard's sessions (kept beside the default machine's status file), the wrong-key throttle (the
    * login form's and every route's) and the limit on successful logins.
@@ -109,44 +97,17 @@ export interface Fleet {
   index: ModelIndex;
 }
 
-/** What every machine's unit shares with the others. */
-interface Shared {
-  logger: Logger;
-  events: EventLog;
-  metrics: GateMetrics;
-  index: ModelIndex;
-  now: () => number;
-  /** Marks the process busy (see collectWhileBusy), and what a collection is. */
-  requestSeen: () => void;
-  collect: () => void;
-}
+/** What every machine's unit shares with the others: requestSeen marks the process busy, collect is a collection. */
+type Shared = Pick<AppDeps, "logger" | "events" | "metrics" | "requestSeen"> & { index: ModelIndex; now: () => number; collect: () => void };
 
-/**
- * Before the first request: each status file created from base.json (or a corrupt one recovered), temp
- * files a crash left removed, and each machine's remembered model list read into the model index.
- */
-export async function prepareFleet(deps: AppDeps): Promise<void> {
-  for (const { store, machine } of deps.fleet.units) {
-    await store.removeCrashLeftovers();
-    await store.read();
-    await machine.cache.restore();
-  }
-}
-
-/** Starts every machine's probe loop (the gateway's start; tests that drive the clock skip it). */
-export function startFleet(deps: AppDeps): void {
-  for (const u of deps.fleet.units) {
-    u.monitor.start();
-    void u.schedule.start();
-  }
-}
+// Reading each machine's files before the first request, and starting the loops once the server listens.
+export { prepareFleet, startFleet } from "./core/fleet/lifecycle.ts";
 
 export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOptions = {}): MachineUnit {
   const { now } = shared;
   const logger = withFields(shared.logger, { machine: mc.name });
   const events = shared.events.forMachine(mc.name);
   const counts = shared.metrics.forMachine(mc.name);
-  const telemetry: PowerTelemetry = counts;
   const store = new StatusStore({ file: mc.statusFile, logger, now: () => new Date(now()) });
   // The last model list, for answers while the machine sleeps.
   const cache = new MetadataCache(mc.metadataCacheFile, logger, undefined, (models) => shared.index.report(mc.name, models));
@@ -160,23 +121,8 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
     burst.over();
     shared.requestSeen();
   });
-  const monitor = new PowerMonitor({
-    machine,
-    store,
-    events,
-    logger,
-    telemetry,
-    timing: mc.power,
-    now,
-    fastPollMs: opts.fastPollMs ?? 1000,
-    // The auto-shutdown needs the monitor, and the monitor's timer runs its housekeeping: it is called
-    // only once the loop runs, after both exist.
-    housekeeping: (at) => auto.housekeeping(at),
-  });
-  const idleWindow = { windowMs: mc.power.idleShutdownMs, any: mc.power.idleShutdownAny };
-  const auto = new AutoShutdown({ monitor, store, activity, events, logger, idleWindow, now });
-  const leases = { ttlS: mc.power.leaseTtlS, max: mc.power.maxLeases };
-  const power = new PowerOperations({ machine, store, monitor, auto, activity, events, logger, leases, wakeTimeoutMs: mc.power.wakeTimeoutMs, now });
+  const parts = { machine, store, activity, events, logger, telemetry: counts, power: mc.power, now, fastPollMs: opts.fastPollMs ?? 1000 };
+  const { monitor, power } = buildPowerUnit(parts);
   const proxy = new OllamaProxy({
     baseUrl: machine.ollamaUrl,
     onReceived: collectEvery(PROXIED_BYTES_PER_COLLECTION, shared.collect),
@@ -226,14 +172,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const units = config.machines.map((mc) => buildMachineUnit(mc, { logger, events, metrics, index, now, requestSeen, collect }, opts));
   const fleet = { units, byName: new Map(units.map((u) => [u.name, u])), index };
   const { config: _default, ...unit } = units[0]!;
-  const small = new ShareBudget(new ByteBudget(SMALL_BODY_MEMORY_BYTES), SMALL_BODY_MEMORY_BYTES * BODY_SHARE_PER_KEY);
-  const large = new ShareBudget(
-    new ByteBudget(LARGE_BODY_MEMORY_BYTES, (freed) => freed >= 1048576 && collect()),
-    LARGE_BODY_MEMORY_BYTES * BODY_SHARE_PER_KEY,
-  );
-  const floor = opts.bodyRateFloor ?? BODY_RATE_FLOOR;
-  const limits = (maxBytes: number) => ({ maxBytes, small, large, floor });
-  const bodies = { management: limits(MANAGEMENT_BODY_BYTES), legacy: limits(config.maxBodyBytes), passthrough: limits(BUFFER_LIMIT) };
+  const bodies = bodyPools({ legacyMaxBytes: config.maxBodyBytes, floor: opts.bodyRateFloor ?? BODY_RATE_FLOOR, collect });
   const sessionsFile = join(dirname(config.machines[0]!.statusFile), "sessions.json");
   const keys = new Keys(config, logger, (more) => {
     redact.add(more);

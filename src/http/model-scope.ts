@@ -51,7 +51,8 @@ export function modelScopeCheck(limits: BodyLimits) {
       const one = decodedModel(modelInPathOf(endpoint, path));
       return mayUseModel(key, one) ? null : refusal(routed, key, `it may not use the model ${one}`);
     }
-    if (endpoint?.body === "multipart") return refusal(routed, key, `it may only use some models, and the model of a form sent to ${path} is not checked`);
+    if (endpoint?.body === "multipart")
+      return refusal(routed, key, `it may only use some models, and the model of a form sent to ${path} is not checked`);
     if (!runs(endpoint)) return refusal(routed, key, `it may only list and run models, not ${req.method} ${path}`);
     const { bytes, reservation } = await readWhole(req, limits, "a request of a key limited to some models");
     try {
