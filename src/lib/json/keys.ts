@@ -18,6 +18,8 @@ export interface KeyMatcher {
   readonly bytes: readonly Uint8Array[];
   /** Whether a name is ASCII, so that folding applies to it. */
   readonly ascii: readonly boolean[];
+  /** Each name's first character, lower-cased as an ASCII letter would be. */
+  readonly first: readonly number[];
   /** The longest a matching key can be written: every character escaped as \uXXXX. */
   readonly maxBytes: number;
 }
@@ -39,6 +41,7 @@ export function keyMatcher(names: Names, fold: boolean): KeyMatcher {
       fold,
       bytes: list.map((n) => encoder.encode(n)),
       ascii: list.map((n) => /^[\x20-\x7e]*$/.test(n)),
+      first: list.map((n) => n.charCodeAt(0) | 0x20),
       maxBytes: 6 * Math.max(0, ...list.map((n) => n.length)),
     };
     cache.set(names, m);
@@ -52,8 +55,13 @@ export function matchKey(b: Uint8Array, start: number, end: number, m: KeyMatche
   if (len > m.maxBytes) return null;
   for (let k = start; k < end; k++) if (b[k] === 0x5c) return matchDecoded(stringValue(b, start - 1, end + 1), m);
   for (let n = 0; n < m.names.length; n++) if (m.bytes[n]!.length === len && sameBytes(b, start, m.bytes[n]!)) return m.names[n]!;
-  if (!m.fold) return null;
-  for (let n = 0; n < m.names.length; n++) if (m.ascii[n] && foldsTo(b, start, end, m.names[n]!)) return m.names[n]!;
+  if (!m.fold || len === 0) return null;
+  // Most keys are none of the names: their first byte says so without a call (ſ and K begin with C5 and E2).
+  const first = b[start]! | 0x20;
+  for (let n = 0; n < m.names.length; n++) {
+    if (!m.ascii[n] || (first !== m.first[n] && first < 0xc5)) continue;
+    if (foldsTo(b, start, end, m.names[n]!)) return m.names[n]!;
+  }
   return null;
 }
 
@@ -61,7 +69,7 @@ function matchDecoded(key: string | undefined, m: KeyMatcher): string | null {
   if (key === undefined) return null;
   for (const name of m.names) if (key === name) return name;
   if (!m.fold) return null;
-  for (let n = 0; n < m.names.length; n++) if (m.ascii[n] && foldsTo(key, 0, key.length, m.names[n]!)) return m.names[n]!;
+  for (let n = 0; n < m.names.length; n++) if (m.ascii[n] && foldsToText(key, m.names[n]!)) return m.names[n]!;
   return null;
 }
 
@@ -71,24 +79,38 @@ function sameBytes(b: Uint8Array, at: number, bytes: Uint8Array): boolean {
 }
 
 /**
- * Whether the key in [start, end) — UTF-8 bytes, or a decoded string's UTF-16 units — folds to `name` (ASCII),
- * as Go's encoding/json folds it: ASCII letters in either case, and ſ and K written out for an s and a k.
+ * Whether the key's UTF-8 bytes in [start, end) fold to `name` (ASCII) as Go's encoding/json folds them: ASCII
+ * letters in either case, and ſ (C5 BF) and K (E2 84 AA) written out for an s and a k.
  */
-function foldsTo(key: Uint8Array | string, start: number, end: number, name: string): boolean {
-  const bytes = typeof key !== "string";
+function foldsTo(b: Uint8Array, start: number, end: number, name: string): boolean {
+  if (end - start < name.length) return false;
   let i = start;
   for (let k = 0; k < name.length; k++) {
     if (i >= end) return false;
     const want = name.charCodeAt(k);
-    const c = bytes ? key[i]! : key.charCodeAt(i);
-    i++;
+    const c = b[i++]!;
     if (c === want) continue;
     const letter = want | 0x20;
     if (letter < 0x61 || letter > 0x7a) return false;
     if ((c | 0x20) === letter) continue;
-    if (letter === 0x73 && (bytes ? c === 0xc5 && key[i] === 0xbf : c === 0x17f)) i += bytes ? 1 : 0;
-    else if (letter === 0x6b && (bytes ? c === 0xe2 && key[i] === 0x84 && key[i + 1] === 0xaa : c === 0x212a)) i += bytes ? 2 : 0;
+    if (letter === 0x73 && c === 0xc5 && b[i] === 0xbf) i += 1;
+    else if (letter === 0x6b && c === 0xe2 && b[i] === 0x84 && b[i + 1] === 0xaa) i += 2;
     else return false;
   }
   return i === end;
+}
+
+/** The same for a decoded key (one that held an escape), in UTF-16 units: ſ is U+017F, K U+212A. */
+function foldsToText(key: string, name: string): boolean {
+  if (key.length !== name.length) return false;
+  for (let k = 0; k < name.length; k++) {
+    const want = name.charCodeAt(k);
+    const c = key.charCodeAt(k);
+    if (c === want) continue;
+    const letter = want | 0x20;
+    if (letter < 0x61 || letter > 0x7a) return false;
+    if ((c | 0x20) === letter || (letter === 0x73 && c === 0x17f) || (letter === 0x6b && c === 0x212a)) continue;
+    return false;
+  }
+  return true;
 }
