@@ -1,19 +1,33 @@
 // The body step: a small body is read whole (within the shared memory budget) and checked before anything
 // can wake a machine; a large or chunked one (a blob upload) streams through untouched and unlimited.
+import type { ApiKey } from "../../core/access/access.ts";
 import { ClientGoneError } from "../../core/errors.ts";
 import { bodyAt, ROUTING_FIELDS } from "../../core/proxy/endpoints.ts";
+import type { RequestBody } from "../../core/proxy/forward.ts";
 import { type BodyLimits, BUFFER_LIMIT, declaredLength, holderNamed, readWhole, reserve, watchedUpload } from "../../http/body.ts";
 import { MAX_JSON_DEPTH, problemAnswer } from "../../http/json-body.ts";
 import { addressOf } from "../../http/throttle.ts";
 import { scanBody, stringsOf, topLevelStrings } from "../../lib/json/index.ts";
 import { peekStream } from "../../lib/stream-peek.ts";
-import { type Call, upstreamTarget } from "./call.ts";
+import { type Outgoing, upstreamTarget } from "./wake.ts";
 import { asksForEventStream, STREAM_FIELD, type WakeProgress } from "./wake-progress.ts";
 
 /** What Bun holds in memory for one streamed upload, measured: about 1.2 to 1.5 MB (reserve() counts it twice). */
 const STREAM_READ_AHEAD = 1048576;
 /** How much of a large or chunked JSON body is read to find its model: the field comes first in practice. */
 const MODEL_PEEK_BYTES = 64 * 1024;
+
+/** What the body step reads of a request (the pipeline's call), and what it sets: `body` and `fields`. */
+export interface Incoming extends Outgoing {
+  method: string;
+  /** Without the pin: what the endpoint table knows. */
+  unpinned: string;
+  key: ApiKey | null;
+  /** What is forwarded: the bytes read whole, or the stream; null for none. */
+  body: RequestBody;
+  /** The top-level string fields asked for (null: no JSON body read for them). */
+  fields: Map<string, string> | null;
+}
 
 /** The memory a body holds until it has left (release), and the wake progress an OpenAI stream that waits gets. */
 export interface Held {
@@ -33,7 +47,7 @@ const STREAM_AND_ROUTING: ReadonlySet<string> = new Set([...STREAM_FIELD, ...ROU
  * through — after their first 64 KB were read for the model they name, when `named` is not empty. With
  * `progress`, an OpenAI streaming request's small body is kept for the stream that waits for a wake.
  */
-export async function readBody(call: Call, limits: BodyLimits, named: readonly string[], progress?: WakeProgress): Promise<Held | Response> {
+export async function readBody(call: Incoming, limits: BodyLimits, named: readonly string[], progress?: WakeProgress): Promise<Held | Response> {
   const req = call.req;
   if (req.method === "GET" || req.method === "HEAD" || !req.body) return NOTHING_HELD;
   const length = declaredLength(req);
@@ -72,7 +86,7 @@ export async function readBody(call: Call, limits: BodyLimits, named: readonly s
  * upstream, or received while the machine boots): counted against the same pools, from the start, and cut
  * once it comes slower than the floor (the upstream connection with it: Ollama gets no half body).
  */
-async function streamed(call: Call, body: ReadableStream<Uint8Array>, limits: BodyLimits, fields: readonly string[] | null, holder: string) {
+async function streamed(call: Incoming, body: ReadableStream<Uint8Array>, limits: BodyLimits, fields: readonly string[] | null, holder: string) {
   const reservation = reserve(limits, STREAM_READ_AHEAD, holder);
   try {
     const upload = watchedUpload(body, limits.floor);

@@ -1,13 +1,24 @@
 // The choose step: which machine serves a proxied request (by the model it names, or the one it is pinned to),
 // within the machines its key may use.
-import { mayUseMachine } from "../../core/access/access.ts";
+import { type ApiKey, mayUseMachine } from "../../core/access/access.ts";
 import { chooseMachine } from "../../core/fleet/choose.ts";
 import { PowerState } from "../../core/power/states.ts";
 import { type Endpoint, modelInPathOf, ROUTING_FIELDS } from "../../core/proxy/endpoints.ts";
 import type { AppDeps, MachineUnit } from "../../deps.ts";
 import { asOllamaWould, jsonAnswer } from "../../http/error-body.ts";
 import { refusal } from "../../http/model-scope.ts";
-import type { Call } from "./call.ts";
+
+/** What choosing reads of a request (the pipeline's call): its key, its path, its endpoint, its body's fields. */
+export interface Routed {
+  key: ApiKey | null;
+  /** Decoded, pin kept: for the answers' shapes. */
+  path: string;
+  /** Without the pin: what the endpoint table knows. */
+  unpinned: string;
+  endpoint: Endpoint | undefined;
+  /** The top-level string fields that may name the model; null: no JSON body was read. */
+  fields: Map<string, string> | null;
+}
 
 /** The machine that serves a request, or the answer to send instead (a model no machine holds, a refusal). */
 export type Choice = MachineUnit | Response;
@@ -20,7 +31,7 @@ export type Choice = MachineUnit | Response;
 export interface Chooser {
   /** The top-level body fields that may name the model (model, name, source, from); none: the model does not matter. */
   fields: readonly string[];
-  choose: (call: Call) => Choice | Promise<Choice>;
+  choose: (call: Routed) => Choice | Promise<Choice>;
 }
 
 /** What an endpoint the table does not know is routed by: Ollama's newer endpoints name their model so. */
@@ -56,7 +67,7 @@ const RELIST_EVERY_MS = 1000;
 export function byModel({ fleet }: Pick<AppDeps, "fleet">): Chooser {
   const [first] = fleet.units;
   if (fleet.units.length === 1) return { fields: [], choose: () => first! };
-  const pick = (model: string | undefined, call: Call) => {
+  const pick = (model: string | undefined, call: Routed) => {
     if (!model) return undefined;
     const key = call.key;
     // A key limited to some machines is served by one of them, never routed to another and refused there.
@@ -96,13 +107,13 @@ export function byModel({ fleet }: Pick<AppDeps, "fleet">): Chooser {
     if (unit && endpoint?.kind === "manage") lists.delete(unit.name);
     return unit;
   };
-  const relist = (call: Call) => {
+  const relist = (call: Routed) => {
     const key = call.key;
     const awake = fleet.units.filter((u) => u.monitor.state === PowerState.on && (!key || mayUseMachine(key, u.name)));
     return Promise.all(awake.map(relistOne));
   };
   // None known: the lists are read again first (a pull may have just added the model), so this one waits.
-  const afterRelist = async (call: Call, model: string) => {
+  const afterRelist = async (call: Routed, model: string) => {
     const { endpoint, fields } = call;
     await relist(call);
     const unit = pick(model, call) ?? (endpoint?.from ? pick(fields?.get(endpoint.from), call) : undefined);
@@ -139,7 +150,7 @@ export const pinnedTo = (unit: MachineUnit): Chooser => ({ fields: [], choose: (
  * were checked before, whole (the scope step).
  */
 export function withinScope(inner: Chooser): Chooser {
-  const check = (call: Call, target: Choice) => {
+  const check = (call: Routed, target: Choice) => {
     const key = call.key;
     if (!key || target instanceof Response || mayUseMachine(key, target.config.name)) return target;
     return refusal(call.path, key, `it may only use the machines ${key.machines!.join(", ")}, and this request goes to ${target.config.name}`);

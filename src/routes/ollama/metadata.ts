@@ -1,13 +1,13 @@
 // The metadata branch of the pipeline: the model lists, the running models and the version, which never wake a
 // machine — answered from its cache while it sleeps, and across the fleet as the union of every machine's.
-import { mayUseMachine } from "../../core/access/access.ts";
+import { type ApiKey, mayUseMachine } from "../../core/access/access.ts";
 import { GatewayError, MachineAsleepError, UpstreamError } from "../../core/errors.ts";
 import { type CachedAnswer, openAiModelList, type TagsAnswer } from "../../core/machine/metadata-cache.ts";
 import { isAsleep, PowerState } from "../../core/power/states.ts";
 import type { AppDeps, MachineUnit } from "../../deps.ts";
 import { jsonAnswer } from "../../http/error-body.ts";
 import { refusal } from "../../http/model-scope.ts";
-import { type Call, connectionTimeout, upstreamTarget } from "./call.ts";
+import { connectionTimeout, type Outgoing, upstreamTarget } from "./wake.ts";
 
 export interface MetadataRoute {
   path: string;
@@ -55,7 +55,13 @@ export const V1_METADATA: MetadataRoute[] = [
 
 export const METADATA = new Map([...API_METADATA, ...V1_METADATA].map((m) => [m.path, m]));
 
-export type Answer = (call: Call) => Promise<Response>;
+/** What a metadata answer reads of a request (the pipeline's call). */
+export interface Asked extends Outgoing {
+  method: string;
+  key: ApiKey | null;
+}
+
+export type Answer = (call: Asked) => Promise<Response>;
 
 const isUpstreamDown = (err: unknown) => err instanceof GatewayError && err.status >= 502;
 const asleep = (u: MachineUnit) => u.monitor.known && isAsleep(u.monitor.state);
@@ -113,7 +119,7 @@ function parseOrNull(text: string): unknown {
 export function fleetMetadata({ fleet }: Pick<AppDeps, "fleet">, route: MetadataRoute): Answer {
   const { units } = fleet;
   if (units.length === 1) return metadata(units[0]!, route);
-  const usable = ({ key }: Call) => (key?.machines ? units.filter((u) => mayUseMachine(key, u.name)) : units);
+  const usable = ({ key }: Asked) => (key?.machines ? units.filter((u) => mayUseMachine(key, u.name)) : units);
   if (!route.union) {
     const answers = new Map(units.map((u) => [u, metadata(u, route)]));
     return async (call) => {
@@ -138,7 +144,7 @@ const dedupe = (models: Model[]) => {
 };
 
 /** One machine's models: live while it is up (and remembered), else its last list, else what the file says it holds. */
-async function modelsOf(u: MachineUnit, call: Call, fleet: AppDeps["fleet"]): Promise<Model[]> {
+async function modelsOf(u: MachineUnit, call: Asked, fleet: AppDeps["fleet"]): Promise<Model[]> {
   if (u.monitor.state === PowerState.on) {
     const live = await fetchList(u, call, "/api/tags");
     if (live) {
@@ -155,7 +161,7 @@ async function modelsOf(u: MachineUnit, call: Call, fleet: AppDeps["fleet"]): Pr
   return fleet.index.modelsOf(u.name).map((name) => ({ name, model: name, details: {} }));
 }
 
-async function runningOn(u: MachineUnit, call: Call): Promise<Model[]> {
+async function runningOn(u: MachineUnit, call: Asked): Promise<Model[]> {
   if (u.monitor.state !== PowerState.on) return [];
   return (await fetchList(u, call, "/api/ps"))?.models ?? [];
 }
@@ -167,7 +173,7 @@ const PART_TIMEOUT_MS = 5000;
  * A list from one machine's Ollama, or null when it cannot give one in time: one machine down, or hanging,
  * never fails or holds up the union.
  */
-async function fetchList(u: MachineUnit, call: Call, path: string): Promise<{ models: Model[] } | null> {
+async function fetchList(u: MachineUnit, call: Asked, path: string): Promise<{ models: Model[] } | null> {
   const signal = AbortSignal.any([call.req.signal, AbortSignal.timeout(PART_TIMEOUT_MS)]);
   const req = new Request(call.req.url, { headers: call.req.headers, signal });
   try {

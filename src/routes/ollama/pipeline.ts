@@ -1,6 +1,6 @@
 // A proxied request — Ollama's API: /api/*, /v1/*, also under /k/<key>/ and /machines/{name}/ — as one
 // pipeline: the steps below, in order, each a small function with one job, all working on one per-request
-// object (call.ts) and none on Hono's Context. The server hands these requests here directly (app.ts), past
+// object (Call, below: each step declares the part it reads) and none on Hono's Context. The server hands these requests here directly (app.ts), past
 // OpenAPIHono's router and middleware stack, which stays for the gateway's own routes and the docs.
 //
 //   1. authenticate  the key (header, /k/<key>/, session cookie) and what its role and machines allow   http/auth.ts
@@ -17,10 +17,11 @@
 //
 // The coming features are one step each, added to this list: usage accounting after forward (it reads the
 // answer as it streams, beside the in-flight count), the per-machine queue between choose and wake.
-import { endpointFor } from "../../core/proxy/endpoints.ts";
+import { machineInPath } from "../../core/access/access.ts";
+import { endpointFor, unpinned } from "../../core/proxy/endpoints.ts";
 import type { AppDeps, MachineUnit } from "../../deps.ts";
 import { accessLogger } from "../../http/access-log.ts";
-import { type AccessOptions, accessCheck } from "../../http/auth.ts";
+import { type AccessOptions, accessCheck, routedPath } from "../../http/auth.ts";
 import { failureAnswer } from "../../http/errors.ts";
 import { keptToModelsOf, seesPartOfList } from "../../http/model-lists.ts";
 import { modelScopeCheck } from "../../http/model-scope.ts";
@@ -29,14 +30,26 @@ import type { ServerLike } from "../../http/server.ts";
 import { addressOf } from "../../http/throttle.ts";
 import { actingFor } from "../../lib/actor.ts";
 import { unitNamed } from "../machines.ts";
-import { readBody } from "./body.ts";
-import { type Call, newCall, upstreamTarget } from "./call.ts";
-import { byModel, type Chooser, pinnedTo, withinScope } from "./fleet.ts";
-import { type Answer, fleetMetadata, METADATA, metadata } from "./metadata.ts";
-import { forwardWaking } from "./wake.ts";
+import { type Incoming, readBody } from "./body.ts";
+import { byModel, type Chooser, pinnedTo, type Routed, withinScope } from "./fleet.ts";
+import { type Answer, type Asked, fleetMetadata, METADATA, metadata } from "./metadata.ts";
+import { forwardWaking, upstreamTarget } from "./wake.ts";
 import type { WakeProgress } from "./wake-progress.ts";
 
 export type Pipeline = (req: Request, server?: ServerLike) => Promise<Response>;
+
+/** One proxied request, made once from the server's Request and filled in step by step. */
+export interface Call extends Incoming, Routed, Asked {
+  /** The machine named by a /machines/{name}/… pin, if any. */
+  pin: string | undefined;
+}
+
+/** The call for a request: the path the rules read (decoded, no /k/<key> prefix), and the pin. */
+export function newCall(raw: Request, server: ServerLike | undefined): Call {
+  const path = routedPath(raw);
+  const pin = path.startsWith("/machines/") ? machineInPath(path) : undefined;
+  return { raw, server, req: raw, method: raw.method, path, unpinned: unpinned(path), pin, key: null, endpoint: undefined, body: null, fields: null };
+}
 
 /** How an OpenAI stream that waits for a wake is kept alive: comments every so often, failures logged as such. */
 export const wakeProgress = (deps: Pick<AppDeps, "wakeProgressMs" | "logger" | "redact">): WakeProgress => ({

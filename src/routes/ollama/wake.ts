@@ -4,14 +4,38 @@ import { ClientGoneError, MachineAsleepError, RETRY_AFTER_S, UnavailableError } 
 import { isUp } from "../../core/power/states.ts";
 import type { ForwardOverrides } from "../../core/proxy/forward.ts";
 import type { MachineUnit } from "../../deps.ts";
-import { type Call, connectionTimeout } from "./call.ts";
+import { rawRoutedPath } from "../../http/auth.ts";
+import { type ServerLike, setConnectionTimeout } from "../../http/server.ts";
 import { streamWhileWaking, type WakeProgress } from "./wake-progress.ts";
 
 /** One machine's part of a proxied request: its monitor to wake it, its proxy to reach it. */
 export type Target = Pick<MachineUnit, "proxy" | "monitor" | "config" | "machine" | "activity">;
 
-/** What forwarding needs of the request: the pipeline's Call, or the same read from a Hono Context (legacy.ts). */
-export type Outgoing = Pick<Call, "req" | "path" | "raw" | "server">;
+/** What forwarding reads of a request: the pipeline's call, or the same read from a Hono Context (legacy.ts). */
+export interface Outgoing {
+  /** The request as it goes on: its headers and body, its signal (the client leaving). */
+  req: Request;
+  /** The routed path (decoded, no /k/<key>), for the log lines. */
+  path: string;
+  /** The request as the server made it: Bun knows the connection by this object (its idle timeout). */
+  raw: Request;
+  server: ServerLike | undefined;
+}
+
+/**
+ * The path and query the client asked for, as it wrote them (percent-encoded), less any /k/<key> prefix
+ * and any /machines/<name> pin: what is forwarded upstream. The decoded form must never be (an encoded
+ * CR LF would become a line break in the request sent to Ollama).
+ */
+export function upstreamTarget({ req }: { req: Request }): string {
+  const url = req.url;
+  const q = url.indexOf("?");
+  return rawRoutedPath(url).replace(PIN, "") + (q >= 0 ? url.slice(q) : "");
+}
+const PIN = /^\/machines\/[^/]+(?=\/(api|v1)(\/|$))/;
+
+/** Sets the idle timeout of the client's connection (0: none; see http/server.ts). */
+export const connectionTimeout = (out: Pick<Outgoing, "server" | "raw">, seconds: number) => setConnectionTimeout(out.server, out.raw, seconds);
 
 /**
  * With AUTO_WAKE, a request for a sleeping machine wakes it (one packet for all who wait) and waits until

@@ -5,7 +5,7 @@ import { endpointFor } from "../../../src/core/proxy/endpoints.ts";
 import { memoryLogger } from "../../../src/core/telemetry/logger.ts";
 import { bodyPools } from "../../../src/http/body-pools.ts";
 import { readBody } from "../../../src/routes/ollama/body.ts";
-import { newCall } from "../../../src/routes/ollama/call.ts";
+import { newCall } from "../../../src/routes/ollama/pipeline.ts";
 
 const FIELDS = ["model", "name"];
 const limits = () =>

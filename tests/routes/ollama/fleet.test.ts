@@ -6,8 +6,8 @@ import { ModelIndex } from "../../../src/core/fleet/model-index.ts";
 import { PowerState } from "../../../src/core/power/states.ts";
 import { endpointFor } from "../../../src/core/proxy/endpoints.ts";
 import type { AppDeps, MachineUnit } from "../../../src/deps.ts";
-import { type Call, newCall } from "../../../src/routes/ollama/call.ts";
 import { byModel, pinnedTo, withinScope } from "../../../src/routes/ollama/fleet.ts";
+import { type Call, newCall } from "../../../src/routes/ollama/pipeline.ts";
 
 function unit(name: string, state: PowerState, inFlight = 0): MachineUnit {
   return {
