@@ -36,10 +36,8 @@ import { uiRoutes } from "./routes/ui.ts";
 export function createApp(deps: AppDeps) {
   const access = accessOptions(deps);
   const app = routes(deps, access);
-  const pipeline = createPipeline(deps, access);
-  const fetch = (req: Request, server?: ServerLike): Response | Promise<Response> =>
-    OLLAMA_API.test(routedPath(req)) ? pipeline(req, server) : gateway.app.fetch(req, server);
   // `app` is read on each call, so a test can put a counter in its place.
+  const fetch = createPipeline(deps, access, (req: Request, server?: ServerLike) => gateway.app.fetch(req, server));
   const gateway = { fetch, app };
   return gateway;
 }

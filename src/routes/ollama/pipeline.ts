@@ -1,7 +1,8 @@
 // A proxied request — Ollama's API: /api/*, /v1/*, also under /k/<key>/ and /machines/{name}/ — as one
 // pipeline: the steps below, in order, each a small function with one job, all working on one per-request
-// object (Call, below: each step declares the part it reads) and none on Hono's Context. The server hands these requests here directly (app.ts), past
-// OpenAPIHono's router and middleware stack, which stays for the gateway's own routes and the docs.
+// object (Call, below: each step declares the part it reads) and none on Hono's Context. It is the server's
+// fetch (app.ts makes it so): these requests come here directly, past OpenAPIHono's router and middleware
+// stack, which gets every other request — the gateway's own routes and the docs.
 //
 //   1. authenticate  the key (header, /k/<key>/, session cookie) and what its role and machines allow   http/auth.ts
 //   2. endpoint      the entry of the endpoint table for the method and path                          core/proxy/endpoints.ts
@@ -18,7 +19,7 @@
 // The coming features are one step each, added to this list: usage accounting after forward (it reads the
 // answer as it streams, beside the in-flight count), the per-machine queue between choose and wake.
 import { machineInPath } from "../../core/access/access.ts";
-import { endpointFor, unpinned } from "../../core/proxy/endpoints.ts";
+import { endpointFor, OLLAMA_API, unpinned } from "../../core/proxy/endpoints.ts";
 import type { AppDeps, MachineUnit } from "../../deps.ts";
 import { accessLogger } from "../../http/access-log.ts";
 import { type AccessOptions, accessCheck, routedPath } from "../../http/auth.ts";
@@ -36,7 +37,7 @@ import { type Answer, type Asked, fleetMetadata, METADATA, metadata } from "./me
 import { forwardWaking, upstreamTarget } from "./wake.ts";
 import type { WakeProgress } from "./wake-progress.ts";
 
-export type Pipeline = (req: Request, server?: ServerLike) => Promise<Response>;
+export type Pipeline = (req: Request, server?: ServerLike) => Response | Promise<Response>;
 
 /** One proxied request, made once from the server's Request and filled in step by step. */
 export interface Call extends Incoming, Routed, Asked {
@@ -45,8 +46,7 @@ export interface Call extends Incoming, Routed, Asked {
 }
 
 /** The call for a request: the path the rules read (decoded, no /k/<key> prefix), and the pin. */
-export function newCall(raw: Request, server: ServerLike | undefined): Call {
-  const path = routedPath(raw);
+export function newCall(raw: Request, server: ServerLike | undefined, path = routedPath(raw)): Call {
   const pin = path.startsWith("/machines/") ? machineInPath(path) : undefined;
   return { raw, server, req: raw, method: raw.method, path, unpinned: unpinned(path), pin, key: null, endpoint: undefined, body: null, fields: null };
 }
@@ -58,7 +58,11 @@ export const wakeProgress = (deps: Pick<AppDeps, "wakeProgressMs" | "logger" | "
   redact: deps.redact,
 });
 
-export function createPipeline(deps: AppDeps, access: AccessOptions): Pipeline {
+/**
+ * The server's fetch: Ollama's API through the steps, any other request to `otherwise` (the gateway's own routes,
+ * app.ts). Without `otherwise`, every request is taken as Ollama's API (the tests of the steps).
+ */
+export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?: Pipeline): Pipeline {
   const keyOf = accessCheck(access);
   const modelScope = modelScopeCheck(deps.bodies.passthrough);
   const log = accessLogger(deps);
@@ -128,8 +132,8 @@ export function createPipeline(deps: AppDeps, access: AccessOptions): Pipeline {
   }
 
   // 8. and 9.: every answer, a failure's too, is logged, counted by key and sandboxed.
-  return async (req, server) => {
-    const call = newCall(req, server);
+  const run = async (req: Request, server: ServerLike | undefined, path: string) => {
+    const call = newCall(req, server, path);
     const started = log.started();
     let res: Response;
     try {
@@ -140,6 +144,10 @@ export function createPipeline(deps: AppDeps, access: AccessOptions): Pipeline {
     res = sandboxed(res);
     log.answered(started, call.method, call.path, res.status, call.key?.name);
     return call.method === "HEAD" ? headOnly(res) : res;
+  };
+  return (req, server) => {
+    const path = routedPath(req);
+    return !otherwise || OLLAMA_API.test(path) ? run(req, server, path) : otherwise(req, server);
   };
 }
 
