@@ -1,10 +1,10 @@
 import type { MiddlewareHandler } from "hono";
 import { parse } from "hono/utils/cookie";
-import { getPath } from "hono/utils/url";
 import { type ApiKey, type KeyRing, machineInPath, mayUseMachine, refusal } from "../core/access/access.ts";
 import { OLLAMA_API } from "../core/proxy/endpoints.ts";
 import { actingFor } from "../lib/actor.ts";
 import { errorAnswer, errorBody, jsonAnswer } from "./error-body.ts";
+import { keyFromPath } from "./key-path.ts";
 import { clientAddress, type LoginThrottle } from "./throttle.ts";
 
 export function keyFromHeaders(headers: Headers): string | undefined {
@@ -15,57 +15,8 @@ export function keyFromHeaders(headers: Headers): string | undefined {
   return m?.[1]?.trim();
 }
 
-// For clients that cannot send headers (the ollama CLI through OLLAMA_HOST): /k/<key>/api/… and /k/<key>/v1/….
-// The bare /k/<key> (and /k/<key>/) is the base URL itself: the ollama CLI's heartbeat is HEAD on it.
-// Ollama's API, or the same pinned to one machine: /k/<key>/api/…, /k/<key>/machines/<name>/v1/…
-const KEY_PREFIX = /^\/k\/([^/]+)(\/(?:machines\/[^/]+\/)?(?:api|v1)(?:\/.*)?|\/)?$/;
-
-/** The path the router sees: a /k/<key> prefix is removed, so those requests reach the same routes. */
-export function routedPath(req: Request): string {
-  return withoutKeyPrefix(getPath(req));
-}
-
-function withoutKeyPrefix(path: string): string {
-  const m = KEY_PREFIX.exec(path);
-  return m ? (m[2] ?? "/") : path;
-}
-
-/**
- * The routed path as the client wrote it, still percent-encoded: what is forwarded upstream. The decoded
- * form must never be: an encoded CR LF would become a line break in the request sent to Ollama.
- */
-export function rawRoutedPath(url: string): string {
-  const start = url.indexOf("/", url.indexOf("://") + 3);
-  const q = url.indexOf("?", start);
-  const raw = start < 0 ? "/" : url.slice(start, q < 0 ? undefined : q);
-  // Cut by segments, not by matching again: /k/<key>/%61pi/chat is routed as /api/chat once decoded, and
-  // matching the encoded form would miss it and send the key upstream.
-  const second = raw.indexOf("/", 1);
-  if (second < 0 || safeDecode(raw.slice(1, second)).toLowerCase() !== "k") return raw;
-  const third = raw.indexOf("/", second + 1);
-  return third < 0 ? "/" : raw.slice(third);
-}
-
-const safeDecode = (s: string) => {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-};
-
-/** A path fit for a log line: a /k/<key>/ prefix the router did not take as one still holds a key. */
-export const loggablePath = (path: string) => path.replace(/^\/k\/[^/]*/i, "/k/***");
-
-function keyFromPath(req: Request): string | undefined {
-  const key = KEY_PREFIX.exec(getPath(req))?.[1];
-  if (key === undefined) return undefined;
-  try {
-    return decodeURIComponent(key);
-  } catch {
-    return undefined; // malformed %-escapes: simply not a valid key
-  }
-}
+// The paths, read without Hono (key-path.ts); these three are also read from here.
+export { loggablePath, rawRoutedPath, routedPath } from "./key-path.ts";
 
 /**
  * Paths anyone may read: the liveness answer, the documentation (which holds no secret), the dashboard's

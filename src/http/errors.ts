@@ -2,8 +2,8 @@ import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ClientGoneError, GatewayError } from "../core/errors.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
-import { loggablePath } from "./auth.ts";
 import { errorAnswer, jsonAnswer } from "./error-body.ts";
+import { loggablePath } from "./key-path.ts";
 
 /** The one place errors become responses. Details pass through the redactor: a secret never leaves. */
 export function errorHandler(logger: Logger, redact: (s: string) => string): ErrorHandler {

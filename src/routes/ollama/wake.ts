@@ -4,7 +4,7 @@ import { ClientGoneError, MachineAsleepError, RETRY_AFTER_S, UnavailableError } 
 import { isUp } from "../../core/power/states.ts";
 import type { ForwardOverrides } from "../../core/proxy/forward.ts";
 import type { MachineUnit } from "../../deps.ts";
-import { rawRoutedPath } from "../../http/auth.ts";
+import { rawRoutedPath } from "../../http/key-path.ts";
 import { type ServerLike, setConnectionTimeout } from "../../http/server.ts";
 import { streamWhileWaking, type WakeProgress } from "./wake-progress.ts";
 
