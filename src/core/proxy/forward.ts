@@ -1,4 +1,5 @@
 import { Cancel, type CancelSignal } from "../../lib/cancel.ts";
+import { coarseDeadlines, type Deadlines } from "../../lib/deadlines.ts";
 import { type ClientResponse, Http1Client, isResendable } from "../../lib/http1/client.ts";
 import { InvalidRequestError, ProtocolError } from "../../lib/http1/message.ts";
 import { ClosedBeforeAnswer } from "../../lib/http1/types.ts";
@@ -32,6 +33,11 @@ export interface ProxyOptions {
   activity: { begin(): () => void };
   /** Every request, metadata included, counted by route label and status once its answer has ended. */
   counts: { proxied(route: string, status: number): void };
+  /**
+   * The sweep that watches every request's idle timeouts (by default the process's one): a request pays for
+   * a number in a set instead of timers of its own.
+   */
+  deadlines?: Deadlines;
 }
 
 const NOTHING = () => {};
@@ -90,15 +96,18 @@ export class OllamaProxy {
 
   private async send(req: Request, path: string, pathAndQuery: string, over: ForwardOverrides, end: (status: number) => void) {
     const idleMs = this.opts.timeoutsMs[timeoutOf(path)];
+    const deadlines = this.opts.deadlines ?? coarseDeadlines;
     const abort = new Cancel();
-    const clientGone = () => abort.abort(req.signal.reason);
-    req.signal.addEventListener("abort", clientGone, { once: true });
-    const release = () => req.signal.removeEventListener("abort", clientGone);
-    const headersTimer = setTimeout(() => abort.abort(new IdleTimeout()), idleMs);
+    // Until Ollama's headers come, the sweep watches both the idle timeout and the client: a request answered
+    // within a sweep never touches req.signal (Bun makes the signal, and keeps it, only once it is read).
+    const headersWait = deadlines.add(
+      idleMs,
+      () => abort.abort(req.signal.aborted ? req.signal.reason : new IdleTimeout()),
+      () => req.signal.aborted,
+    );
 
     let upstream: ClientResponse;
     try {
-      if (req.signal.aborted) throw req.signal.reason;
       const headers = upstreamRequestHeaders(req.headers, over.contentType);
       upstream = await this.client.request({
         method: over.method ?? req.method,
@@ -108,51 +117,54 @@ export class OllamaProxy {
         body: over.body ?? null,
         signal: abort,
         // A streamed upload is work in progress: the wait for Ollama's answer starts again with each piece.
-        onUploadProgress: () => headersTimer.refresh(),
+        onUploadProgress: over.body instanceof ReadableStream ? () => headersWait.refresh() : undefined,
       });
     } catch (err) {
-      release();
       throw await this.failure(err, abort, req, idleMs, path, over.method ?? req.method);
     } finally {
-      clearTimeout(headersTimer);
+      headersWait.clear();
     }
 
     const headers = clientResponseHeaders(upstream.headers);
-    if (!upstream.body) {
-      release();
-      end(upstream.status);
-      return new Response(null, { status: upstream.status, headers });
-    }
-    // A small body of known length came whole; any other is watched, a large one of known length too: an
-    // upstream can stall inside a length it promised as well as inside a stream.
-    if (upstream.body instanceof Uint8Array) {
-      release();
+    // No body, or a small one of known length that came whole: answered at once, nothing left to watch.
+    if (!upstream.body || upstream.body instanceof Uint8Array) {
       end(upstream.status);
       return new Response(upstream.body, { status: upstream.status, headers });
     }
-    const body = watchIdle(upstream.body, idleMs, {
-      onIdle: () => {
-        this.opts.logger.warn("upstream went silent; stream closed", { path, idle_s: idleMs / 1000 });
-        abort.abort(new IdleTimeout());
-        return errorTail(headers, path, `Ollama sent nothing for ${idleMs / 1000} s; stream closed`);
+    // Any other is watched, a large one of known length too: an upstream can stall inside a length it
+    // promised as well as inside a stream. The client leaving cuts it (its own listener: a stream lasts).
+    const clientGone = () => abort.abort(req.signal.reason);
+    if (req.signal.aborted) clientGone();
+    else req.signal.addEventListener("abort", clientGone, { once: true });
+    const release = () => req.signal.removeEventListener("abort", clientGone);
+    const body = watchIdle(
+      upstream.body,
+      idleMs,
+      {
+        onIdle: () => {
+          this.opts.logger.warn("upstream went silent; stream closed", { path, idle_s: idleMs / 1000 });
+          abort.abort(new IdleTimeout());
+          return errorTail(headers, path, `Ollama sent nothing for ${idleMs / 1000} s; stream closed`);
+        },
+        onBroken: (err) => {
+          if (abort.aborted) return null; // cut on purpose (the client went away): nothing broke
+          const error = (err as Error)?.message ?? String(err);
+          this.opts.logger.warn("upstream broke off its answer; stream closed", { path, status: upstream.status, error });
+          return errorTail(headers, path, `Ollama's answer broke off (${error}); stream closed`);
+        },
+        onCancel: () => abort.abort(new Error("client went away")),
+        onStall: () => {
+          this.opts.logger.info("client stopped reading; stream cut", { path, idle_s: idleMs / 1000 });
+          abort.abort(new Error("client stopped reading"));
+          over.hangUp?.();
+        },
+        onEnd: () => {
+          release();
+          end(upstream.status);
+        },
       },
-      onBroken: (err) => {
-        if (abort.aborted) return null; // cut on purpose (the client went away): nothing broke
-        const error = (err as Error)?.message ?? String(err);
-        this.opts.logger.warn("upstream broke off its answer; stream closed", { path, status: upstream.status, error });
-        return errorTail(headers, path, `Ollama's answer broke off (${error}); stream closed`);
-      },
-      onCancel: () => abort.abort(new Error("client went away")),
-      onStall: () => {
-        this.opts.logger.info("client stopped reading; stream cut", { path, idle_s: idleMs / 1000 });
-        abort.abort(new Error("client stopped reading"));
-        over.hangUp?.();
-      },
-      onEnd: () => {
-        release();
-        end(upstream.status);
-      },
-    });
+      deadlines,
+    );
     return new Response(body, { status: upstream.status, headers });
   }
 

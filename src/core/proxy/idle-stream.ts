@@ -1,3 +1,5 @@
+import { coarseDeadlines, type Deadline, type Deadlines } from "../../lib/deadlines.ts";
+
 export interface IdleHooks {
   /**
    * The upstream went silent: stop it, and return a last chunk for the client (an error line). Without one
@@ -24,12 +26,18 @@ export interface IdleHooks {
  * reading (its socket buffers full) stops the asking; left alone it would hold the upstream request,
  * the in-flight count and any shutdown waiting on it for as long as it keeps its connection open.
  *
- * Each of the two timers is made once and re-armed (`refresh`) for every chunk, and a chunk is awaited
+ * Each of the two deadlines is made once and re-armed (`refresh`) for every chunk, and a chunk is awaited
  * directly, not raced against a timer's promise: a stream of thousands of small chunks (a token each)
  * makes no timer and no promise of its own per chunk: with hundreds of streams at once, that garbage showed
  * in the gateway's peak (`bun run bench:hostile`, concurrent streams; the figures in the README's "Benchmarks").
+ * The deadlines are numbers watched by one sweep (lib/deadlines.ts), not timers of the stream's own.
  */
-export function watchIdle(source: ReadableStream<Uint8Array>, idleMs: number, hooks: IdleHooks): ReadableStream<Uint8Array> {
+export function watchIdle(
+  source: ReadableStream<Uint8Array>,
+  idleMs: number,
+  hooks: IdleHooks,
+  deadlines: Deadlines = coarseDeadlines,
+): ReadableStream<Uint8Array> {
   const reader = source.getReader();
   let ctrl: ReadableStreamDefaultController<Uint8Array>;
   let ended = false;
@@ -37,14 +45,14 @@ export function watchIdle(source: ReadableStream<Uint8Array>, idleMs: number, ho
   let waiting = false;
   /** A chunk was handed on and the client has not asked for the next (the stall timer counts only then). */
   let handedOver = false;
-  let silence: ReturnType<typeof setTimeout> | undefined;
-  let stall: ReturnType<typeof setTimeout> | undefined;
+  let silence: Deadline | undefined;
+  let stall: Deadline | undefined;
 
   const end = () => {
     if (ended) return;
     ended = true;
-    clearTimeout(silence);
-    clearTimeout(stall);
+    silence?.clear();
+    stall?.clear();
     hooks.onEnd();
   };
   /**
@@ -62,7 +70,7 @@ export function watchIdle(source: ReadableStream<Uint8Array>, idleMs: number, ho
     reader.cancel().catch(() => {});
     end();
   };
-  // A timer that fires while its condition no longer holds does nothing: it is re-armed when needed again.
+  // A deadline that passes while its condition no longer holds does nothing: it is re-armed when needed again.
   const onSilence = () => {
     if (!waiting || ended) return;
     finish(hooks.onIdle());
@@ -74,7 +82,11 @@ export function watchIdle(source: ReadableStream<Uint8Array>, idleMs: number, ho
     reader.cancel().catch(() => {});
     end();
   };
-  const arm = (timer: ReturnType<typeof setTimeout> | undefined, fire: () => void) => (timer ? timer.refresh() : setTimeout(fire, idleMs));
+  const arm = (d: Deadline | undefined, fire: () => void) => {
+    if (!d) return deadlines.add(idleMs, fire);
+    d.refresh();
+    return d;
+  };
 
   return new ReadableStream<Uint8Array>({
     start(c) {

@@ -2,7 +2,9 @@
 // upstream response into the process ahead of its reader whether or not anyone reads it (how far:
 // tests/lib/fetch-read-ahead.test.ts): here a response body nobody reads stops the socket, so memory stays
 // bounded by the read-ahead below, whatever the number of stalled readers.
+
 import type { CancelSignal } from "../cancel.ts";
+import { coarseDeadlines, type Deadline } from "../deadlines.ts";
 import { Connection } from "./connection.ts";
 import { type HeaderList, requestHead } from "./message.ts";
 import { type Answer, ClosedBeforeAnswer, NothingSent } from "./types.ts";
@@ -61,7 +63,7 @@ export class Http1Client {
   private readonly port: number;
   private readonly host: string;
   private readonly basePath: string;
-  private readonly idle: { conn: Connection; timer: ReturnType<typeof setTimeout> }[] = [];
+  private readonly idle: { conn: Connection; expiry: Deadline }[] = [];
   private readonly readAhead: number;
   private readonly maxIdle: number;
   private readonly idleMs: number;
@@ -145,7 +147,7 @@ export class Http1Client {
     if (this.idle.length === 0) return null;
     await afterPoll();
     for (let e = this.idle.pop(); e; e = this.idle.pop()) {
-      clearTimeout(e.timer);
+      e.expiry.clear();
       if (e.conn.reusable) return e.conn;
       e.conn.end();
     }
@@ -161,22 +163,23 @@ export class Http1Client {
   private stray(): void {
     this.distrustUntil = Date.now() + this.distrustMs;
     for (const e of this.idle.splice(0)) {
-      clearTimeout(e.timer);
+      e.expiry.clear();
       e.conn.end();
     }
   }
 
   private keep(conn: Connection): void {
     if (this.idle.length >= this.maxIdle || Date.now() < this.distrustUntil) return conn.end();
+    // A connection is kept and taken again for nearly every request: its idle end is watched by the process's
+    // one sweep (lib/deadlines.ts), not by a timer of its own made and cleared each time.
     const entry = {
       conn,
-      timer: setTimeout(() => {
+      expiry: coarseDeadlines.add(this.idleMs, () => {
         const i = this.idle.indexOf(entry);
         if (i >= 0) this.idle.splice(i, 1);
         conn.end();
-      }, this.idleMs),
+      }),
     };
-    entry.timer.unref?.();
     this.idle.push(entry);
   }
 }
