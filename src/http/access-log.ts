@@ -1,12 +1,12 @@
 import type { MiddlewareHandler } from "hono";
-import type { Logger } from "../core/telemetry/logger.ts";
+import { jsonField, type Logger } from "../core/telemetry/logger.ts";
 import type { GateMetrics } from "../core/telemetry/metrics.ts";
 import { loggablePath } from "./auth.ts";
 import { rememberServerRequest } from "./server.ts";
 
 export interface AccessLogDeps {
   logger: Logger;
-  metrics: Pick<GateMetrics, "requestsByKey">;
+  metrics: Pick<GateMetrics, "requestAnswered">;
   /** Called as each request starts and once it is answered: memory is collected while requests come in. */
   requestSeen: () => void;
 }
@@ -26,8 +26,12 @@ export function accessLogger({ logger, metrics, requestSeen }: AccessLogDeps) {
     answered(started: number, method: string, path: string, status: number, key: string | undefined): void {
       requestSeen(); // and once answered: a slow request's memory is garbage only now
       const ms = Math.round((performance.now() - started) * 10) / 10;
-      logger.info("request", { method, path: loggablePath(path), status, ms, key });
-      metrics.requestsByKey.inc({ key: key ?? "none", status: String(status) });
+      // Every request writes this line: built as text when the logger takes it so (no object per request).
+      if (logger.withJson) {
+        const fields = jsonField("method", method) + jsonField("path", loggablePath(path)) + jsonField("status", status);
+        logger.withJson("info", "request", fields + jsonField("ms", ms) + jsonField("key", key));
+      } else logger.info("request", { method, path: loggablePath(path), status, ms, key });
+      metrics.requestAnswered(key, status);
     },
   };
 }

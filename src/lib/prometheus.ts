@@ -34,6 +34,11 @@ export class Counter extends Metric {
     if (k === undefined) this.formatted.set(raw, (k = key(labels)));
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
+  /** Counting one label set again and again: its series found once, each call adds one. */
+  series(labels: Labels): () => void {
+    const k = key(labels);
+    return () => void this.values.set(k, (this.values.get(k) ?? 0) + 1);
+  }
   get(labels: Labels = {}): number {
     return this.values.get(key(labels)) ?? 0;
   }

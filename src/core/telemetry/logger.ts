@@ -7,7 +7,16 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
   /** More secrets to blank out from now on (a reloaded key); loggers that redact nothing need not. */
   addSecrets?(secrets: string[]): void;
+  /**
+   * A line whose fields are JSON text already (`"a":1,"b":"x"`, see jsonField): the access log writes one per
+   * request, and builds no object for it. Loggers without it are given the fields as an object instead.
+   */
+  withJson?(level: Level, msg: string, fields: string): void;
 }
+
+/** One field of a line for withJson: `,"name":value`, nothing when the value is undefined (as JSON.stringify leaves it out). */
+export const jsonField = (name: string, value: string | number | undefined): string =>
+  value === undefined ? "" : `,"${name}":${typeof value === "number" ? (Number.isFinite(value) ? value : null) : JSON.stringify(value)}`;
 
 export type Sink = (line: string) => void;
 
@@ -69,6 +78,11 @@ export function createLogger(opts: { secrets?: string[]; sink?: Sink; level?: Le
     sink(redact(fields && !allPlain(fields) ? JSON.stringify(record, errorReplacer) : JSON.stringify(record)));
   };
   return {
+    withJson: (level, msg, fields) => {
+      if (order.indexOf(level) < min) return;
+      // The same line as emit's: time, level and msg first, then the fields (a leading comma each: jsonField).
+      sink(redact(`{"time":"${clock()}","level":"${level}","msg":${JSON.stringify(msg)}${fields}}`));
+    },
     addSecrets: (more) => redact.add(more),
     debug: (m, f) => emit("debug", m, f),
     info: (m, f) => emit("info", m, f),

@@ -104,6 +104,20 @@ export class GateMetrics {
     );
   }
 
+  /**
+   * One more request answered, by key name (none: without a valid key) and status. Each pair's series is
+   * found once and kept (keys are the configured ones, statuses few): a request builds no labels.
+   */
+  requestAnswered(key: string | undefined, status: number): void {
+    const name = key ?? "none";
+    let byStatus = this.byKey.get(name);
+    if (!byStatus) this.byKey.set(name, (byStatus = new Map()));
+    let inc = byStatus.get(status);
+    if (!inc) byStatus.set(status, (inc = this.requestsByKey.series({ key: name, status: String(status) })));
+    inc();
+  }
+  private readonly byKey = new Map<string, Map<number, () => void>>();
+
   private labels(machine: string): Record<string, string> {
     return this.opts.labelled ? { machine } : {};
   }
