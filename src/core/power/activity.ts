@@ -5,10 +5,16 @@ import { outsideRequest } from "../../lib/actor.ts";
  * Proxied requests in flight. A request counts until its response body has been sent (or the client
  * left), so "idle since" is measured from when work ends, never from when it starts. Emits "begin" as
  * each starts and "all-ended" each time the last one ends.
+ *
+ * The gateway's own listeners (onBegin, onAllEnded) are plain functions called in turn: every proxied
+ * request passes here, and an event's dispatch per request showed in the CPU each one costs. The events
+ * stay for whoever listens from outside (tests wait on them).
  */
 export class Activity extends EventEmitter {
   inFlight = 0;
   lastFinishedAt: number | null = null;
+  readonly #begun: (() => void)[] = [];
+  readonly #allEnded: (() => void)[] = [];
 
   constructor(private readonly now: () => number = Date.now) {
     super();
@@ -17,6 +23,7 @@ export class Activity extends EventEmitter {
   /** Returns the function that ends this request; calling it twice counts once. */
   begin(): () => void {
     this.inFlight++;
+    for (const listener of this.#begun) listener();
     this.emit("begin");
     let ended = false;
     return () => {
@@ -24,13 +31,20 @@ export class Activity extends EventEmitter {
       ended = true;
       this.inFlight--;
       this.lastFinishedAt = this.now();
-      if (this.inFlight === 0) this.emit("all-ended");
+      if (this.inFlight > 0) return;
+      for (const listener of this.#allEnded) listener();
+      this.emit("all-ended");
     };
+  }
+
+  /** Called as each request starts (inFlight counts it already). */
+  onBegin(listener: () => void): void {
+    this.#begun.push(listener);
   }
 
   /** Called each time the last running request ends. */
   onAllEnded(listener: () => void): void {
-    this.on("all-ended", listener);
+    this.#allEnded.push(listener);
   }
 }
 
@@ -41,15 +55,17 @@ export class Activity extends EventEmitter {
  */
 export function reportBusy(activity: Activity, report: (running: boolean, inFlight: number) => void, quietMs = 2000): void {
   let busy = false;
+  // One timer, re-armed each time the last request ends: a request that begins meanwhile either still runs
+  // when it fires (nothing said) or has ended and re-armed it, so "none began for quietMs" holds without
+  // touching the timer as each request begins.
   let quiet: ReturnType<typeof setTimeout> | undefined;
-  activity.on("begin", () => {
-    clearTimeout(quiet);
+  activity.onBegin(() => {
     if (busy) return;
     busy = true;
     report(true, activity.inFlight);
   });
   activity.onAllEnded(() => {
-    clearTimeout(quiet);
+    if (quiet) return void quiet.refresh();
     quiet = outsideRequest(() =>
       setTimeout(() => {
         if (activity.inFlight > 0 || !busy) return;
