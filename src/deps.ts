@@ -4,7 +4,7 @@
 import { dirname, join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import type { Config, MachineConfig } from "./config/config.ts";
-import { BODY_RATE_FLOOR, BURST_FOR_COLLECTION, BUSY_COLLECTION_MS, LARGE_RESIDENT, PROXIED_BYTES_PER_COLLECTION } from "./config/memory-budget.ts";
+import { BODY_RATE_FLOOR, BURST_FOR_COLLECTION, LARGE_RESIDENT, PROXIED_BYTES_PER_COLLECTION, QUIET_COLLECTION_MS } from "./config/memory-budget.ts";
 import { secretsOf } from "./config/view.ts";
 import { opensDashboard } from "./core/access/access.ts";
 import { Keys } from "./core/access/keys.ts";
@@ -28,7 +28,7 @@ import { createLogger, type Logger, makeRedactor, withFields } from "./core/tele
 import { GateMetrics } from "./core/telemetry/metrics.ts";
 import { type Bodies, bodyPools } from "./http/body-pools.ts";
 import { LoginRate, LoginThrottle } from "./http/throttle.ts";
-import { collectAfterBurst, collectEvery, collectSoon, collectWhenLarge, collectWhileBusy } from "./lib/gc.ts";
+import { collectAfterBurst, collectEvery, collectSoon, collectWhenLarge, collectWhenQuiet } from "./lib/gc.ts";
 import type { RateFloor } from "./lib/rate-floor.ts";
 import { WAKE_PROGRESS_MS } from "./routes/ollama/wake-progress.ts";
 
@@ -72,7 +72,7 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   version: string;
   /** How often an OpenAI stream that waits for a wake gets a comment line. */
   wakeProgressMs: number;
-  /** Called as each request starts and once it is answered: memory is collected while requests come in (collectWhileBusy, collectWhenLarge). */
+  /** Called as each request starts and once it is answered: memory is collected when it grows large and once requests stop (collectWhenLarge, collectWhenQuiet). */
   requestSeen: () => void;
 }
 
@@ -115,7 +115,7 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
   const activity = new Activity(now);
   reportBusy(activity, (running, inFlight) => events.emit(EventType.requests, { running, in_flight: inFlight }));
   const burst = collectAfterBurst(BURST_FOR_COLLECTION, shared.collect);
-  activity.on("begin", () => burst.saw(activity.inFlight));
+  activity.onBegin(() => burst.saw(activity.inFlight));
   // A stream ends long after its request was seen: its end counts as work too, so a collection follows it.
   activity.onAllEnded(() => {
     burst.over();
@@ -161,9 +161,9 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const notifier = new Notifier({ targets: notifyTargets(config.notify), types: config.notify.events, logger, failures: metrics.webhookFailures });
   if (notifier.active) events.subscribe((e) => notifier.push(e));
   const index = new ModelIndex(config.machines);
-  // Each request marks the process busy: garbage from a burst is collected during it and after it.
+  // Each request marks the process busy: garbage is collected during load when the process grows large, and after it.
   const collect = opts.collect ?? collectSoon;
-  const busy = collectWhileBusy(BUSY_COLLECTION_MS, collect);
+  const busy = collectWhenQuiet(QUIET_COLLECTION_MS, collect);
   const whenLarge = collectWhenLarge(LARGE_RESIDENT, collect);
   const requestSeen = () => {
     busy();

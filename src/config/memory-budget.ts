@@ -31,13 +31,13 @@ export const PROXIED_BYTES_PER_COLLECTION = 8 * 1048576;
 /** Proxied requests at once that make a burst, collected once the last has ended and none began for 100 ms (see collectAfterBurst). */
 export const BURST_FOR_COLLECTION = 32;
 
-/** While requests come in, a collection at most this often (see collectWhileBusy). */
-export const BUSY_COLLECTION_MS = 1000;
+/** Requests stopped for this long (from one tick to the next): one collection (see collectWhenQuiet). */
+export const QUIET_COLLECTION_MS = 1000;
 
 /**
- * Past this resident size, a flood of requests is collected more often than once a second (see
- * collectWhenLarge): its size is read every 256 times a request starts or ends, and at most every 200 ms it is
- * collected. Well above a
- * quiet gateway's size and far enough below 100 MB for one second's garbage of a flood.
+ * Past this resident size, a flood of requests is collected (see collectWhenLarge): its size is read every
+ * 256 times a request starts or ends, and at most every 200 ms it is collected. The only collection while
+ * requests keep coming: below the mark a flood costs no collection at all. Well above a quiet gateway's size
+ * and far enough below 100 MB for the garbage a flood makes between two readings.
  */
 export const LARGE_RESIDENT = { every: 256, highBytes: 80 * 1048576, minGapMs: 200 };

@@ -47,10 +47,39 @@ export function collectWhileBusy(intervalMs: number, collect: () => void = colle
 }
 
 /**
+ * Marks work done, and collects once when it stops: at the first tick of `intervalMs` that finds no work
+ * seen since the one before. Under steady load nothing is collected here (collectWhenLarge follows the
+ * memory meanwhile): a full collection every second under a flood of small requests cost more CPU than any
+ * other part of a request (README, "Benchmarks"). What a spell of work leaves behind, the native memory of
+ * dead requests included, goes once it is over. Each call costs a flag; a quiet gateway runs no timer.
+ */
+export function collectWhenQuiet(intervalMs: number, collect: () => void = collectSoon): () => void {
+  let busy = false;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const tick = () => {
+    if (busy) {
+      busy = false;
+      return;
+    }
+    clearInterval(timer);
+    timer = undefined;
+    collect();
+  };
+  return () => {
+    busy = true;
+    if (timer) return;
+    timer = setInterval(tick, intervalMs);
+    timer.unref?.();
+  };
+}
+
+/**
  * One collection when a burst of at least `minPeak` concurrent tasks is over — none has begun for
  * `quietMs` since the last ended: what they held is garbage at once, and the next burst should not find
  * it still there. Sequential work never reaches the peak, and under steady load the count touches zero
  * between requests without being over (collecting each time cost much of the CPU under wrk: README, "Benchmarks").
+ * One timer, re-armed as the last task ends; a task begun meanwhile makes it do nothing when it fires (that
+ * task's end re-arms it), so the steady case costs a flag, not a timer per task.
  */
 export function collectAfterBurst(
   minPeak: number,
@@ -58,20 +87,23 @@ export function collectAfterBurst(
   quietMs = 100,
 ): { saw: (concurrent: number) => void; over: () => void } {
   let peak = 0;
+  let began = false;
   let quiet: ReturnType<typeof setTimeout> | undefined;
+  const fire = () => {
+    if (began) return;
+    peak = 0;
+    collect();
+  };
   return {
     saw: (concurrent) => {
-      if (quiet !== undefined) quiet = void clearTimeout(quiet);
-      peak = Math.max(peak, concurrent);
+      began = true;
+      if (concurrent > peak) peak = concurrent;
     },
     over: () => {
       if (peak < minPeak) return;
-      clearTimeout(quiet);
-      quiet = setTimeout(() => {
-        quiet = undefined;
-        peak = 0;
-        collect();
-      }, quietMs);
+      began = false;
+      if (quiet) return void quiet.refresh();
+      quiet = setTimeout(fire, quietMs);
       quiet.unref?.();
     },
   };

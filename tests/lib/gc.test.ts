@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { collectAfterBurst, collectWhenLarge, collectWhileBusy } from "../../src/lib/gc.ts";
+import { collectAfterBurst, collectWhenLarge, collectWhenQuiet, collectWhileBusy } from "../../src/lib/gc.ts";
 
 test("a burst of at least minPeak at once is collected once it is over and quiet; smaller ones and steady load are not", async () => {
   let runs = 0;
@@ -99,5 +99,27 @@ test("past the resident mark, work is collected every so many calls, at most onc
   resident = 60;
   await Bun.sleep(40);
   for (let i = 0; i < 8; i++) seen();
+  expect(runs).toBe(2);
+});
+
+test("work collected once it stops, not while it goes on: one collection at the first tick that saw no work", async () => {
+  let runs = 0;
+  let signal: () => void = () => {};
+  const ran = () => new Promise<void>((resolve) => (signal = resolve));
+  let next = ran();
+  const seen = collectWhenQuiet(20, () => (runs++, signal()));
+  // Work at every tick and more: nothing collected while it lasts.
+  for (let i = 0; i < 8; i++) {
+    seen();
+    await Bun.sleep(10);
+  }
+  expect(runs).toBe(0);
+  await next; // it stopped: the first tick that saw none collects
+  expect(runs).toBe(1);
+  await Bun.sleep(60); // and the timer has stopped: no more without work
+  expect(runs).toBe(1);
+  next = ran();
+  seen();
+  await next;
   expect(runs).toBe(2);
 });
