@@ -115,7 +115,7 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
     if (refused) return refused;
     const pinned = call.pin === undefined ? undefined : unitNamed(deps, call.pin); // 404 for a name no machine has
     const answer = metadataOf(call, pinned);
-    if (answer) return keptToKey(call, await answer(call));
+    if (answer) return answer(call);
     const chooser = pinned ? byPin.get(pinned.name)! : byFleet;
     const held = await readBody(call, deps.bodies.passthrough, chooser.fields, progress); // 4.
     if (held instanceof Response) return held;
@@ -139,6 +139,9 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
     let res: Response;
     try {
       res = await authenticate(call);
+      // Whoever answered a model list (the metadata branch, or Ollama for a pinned list spelled with escapes,
+      // /machines/x/api/%74ags), a key limited to some models sees only those: as the middleware kept every answer.
+      if (seesPartOfList(call.key, call.method, call.path)) res = await keptToModelsOf(call.key, call.path, res);
     } catch (err) {
       res = failed(err, call.method, call.path);
     }
@@ -151,9 +154,6 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
     return !otherwise || OLLAMA_API.test(path) ? run(req, server, path) : otherwise(req, server);
   };
 }
-
-/** A key limited to some models sees only those in a model list. */
-const keptToKey = (call: Call, res: Response) => (seesPartOfList(call.key, call.method, call.path) ? keptToModelsOf(call.key, call.path, res) : res);
 
 /** A HEAD is answered as its GET would be, without the body (as Hono does). */
 function headOnly(res: Response): Response {

@@ -2,9 +2,13 @@
 // gateway's fetch never hands it to the Hono app), with every rule the middleware applied to it: the key,
 // the sandbox headers, the error shapes, HEAD, the access log line and the count by key.
 import { afterEach, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { accessOptions, createApp } from "../../../src/app.ts";
 import { createPipeline } from "../../../src/routes/ollama/pipeline.ts";
-import { type Harness, KEY, startHarness } from "../../helpers.ts";
+import { type Harness, KEY, startHarness, tempDir } from "../../helpers.ts";
+
+const LIMITED = "limited-key-0123456789";
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -85,4 +89,32 @@ test("a client that left is a 499, and nothing reaches Ollama", async () => {
   const req = new Request("http://gateway/api/chat", { method: "POST", headers: { "x-api-key": KEY }, body: "{}", signal: gone.signal });
   expect((await pipeline(req)).status).toBe(499);
   expect(h.sim.ollama.requests.filter((r) => r.path === "/api/chat")).toEqual([]);
+});
+
+test("a key limited to some models sees only those in a list Ollama itself answers: a pinned list spelled with escapes", async () => {
+  // An upstream that decodes its path as Go's net/http does: /api/%74ags is its /api/tags, the whole list.
+  const models = [{ name: "llama3.2:3b" }, { name: "other-model:70b" }];
+  const upstream = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (req) => {
+      const path = decodeURIComponent(new URL(req.url).pathname);
+      if (path === "/api/tags") return Response.json({ models });
+      if (path === "/v1/models") return Response.json({ object: "list", data: models.map((m) => ({ id: m.name })) });
+      return Response.json({ error: "404 page not found" }, { status: 404 });
+    },
+  });
+  const { dir, cleanup } = tempDir();
+  try {
+    writeFileSync(join(dir, "keys.yaml"), `keys:\n  - { name: chat, key: ${LIMITED}, role: inference, models: ["llama3*"] }\n`);
+    h = await startHarness({ on: true, env: { KEYS_FILE: join(dir, "keys.yaml"), OLLAMA_PORT: String(upstream.port) } });
+    for (const path of ["/machines/default/api/tags", "/machines/default/api/%74ags", "/machines/default/v1/%6dodels", "/api/%74ags"]) {
+      const res = await fetch(h.url + path, { headers: { "x-api-key": LIMITED } });
+      const text = await res.text();
+      expect([path, res.status, text.includes("llama3.2:3b"), text.includes("other-model")]).toEqual([path, 200, true, false]);
+    }
+  } finally {
+    upstream.stop(true);
+    cleanup();
+  }
 });
