@@ -8,8 +8,8 @@ import { stringValue } from "./tokens.ts";
  *   ASCII letters: U+017F ſ is an s, U+212A the Kelvin sign a k). Folding is done for names in ASCII, as the
  *   fields of such APIs are; a name outside it is matched exactly.
  * A key is compared in place, byte by byte: a body of 100,000 keys makes no view, string or closure per key (one
- * each took the scan of such a 1.5 MB body from nothing to 30-40 MB of garbage). Only a key with an escape is
- * decoded (`"str\u0065am"` is `stream`, to every decoder).
+ * each made the scan of such a body leave many times its size in garbage: the README's Benchmarks has the figures).
+ * Only a key with an escape is decoded (`"str\u0065am"` is `stream`, to every decoder).
  */
 export interface KeyMatcher {
   readonly names: readonly string[];

@@ -12,7 +12,7 @@ import { peekStream } from "../../lib/stream-peek.ts";
 import { type Outgoing, upstreamTarget } from "./wake.ts";
 import { asksForEventStream, STREAM_FIELD, type WakeProgress } from "./wake-progress.ts";
 
-/** What Bun holds in memory for one streamed upload, measured: about 1.2 to 1.5 MB (reserve() counts it twice). */
+/** Reserved twice (reserve() counts it so) for one streamed upload: Bun holds a little more than this of each (README, Benchmarks). */
 const STREAM_READ_AHEAD = 1048576;
 /** How much of a large or chunked JSON body is read to find its model: the field comes first in practice. */
 const MODEL_PEEK_BYTES = 64 * 1024;
