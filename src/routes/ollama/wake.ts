@@ -2,6 +2,7 @@
 // counts it in flight until its answer has ended: core/proxy/forward.ts).
 import { ClientGoneError, MachineAsleepError, RETRY_AFTER_S, UnavailableError } from "../../core/errors.ts";
 import { isUp } from "../../core/power/states.ts";
+import { unpinned } from "../../core/proxy/endpoints.ts";
 import type { ForwardOverrides } from "../../core/proxy/forward.ts";
 import type { MachineUnit } from "../../deps.ts";
 import { rawRoutedPath } from "../../http/key-path.ts";
@@ -30,9 +31,8 @@ export interface Outgoing {
 export function upstreamTarget({ req }: { req: Request }): string {
   const url = req.url;
   const q = url.indexOf("?");
-  return rawRoutedPath(url).replace(PIN, "") + (q >= 0 ? url.slice(q) : "");
+  return unpinned(rawRoutedPath(url)) + (q >= 0 ? url.slice(q) : "");
 }
-const PIN = /^\/machines\/[^/]+(?=\/(api|v1)(\/|$))/;
 
 /** Sets the idle timeout of the client's connection (0: none; see http/server.ts). */
 export const connectionTimeout = (out: Pick<Outgoing, "server" | "raw">, seconds: number) => setConnectionTimeout(out.server, out.raw, seconds);
