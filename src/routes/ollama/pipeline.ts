@@ -15,6 +15,7 @@
 //   7. forward       to its Ollama, counted in flight until the answer has ended  core/proxy/forward.ts → lib/http1/
 //   8. account       the access log line and the count by key                                         http/access-log.ts
 //   9. answer        the sandbox headers on what an upstream said; a failure in its client's shape   http/sandbox.ts
+//                    (and a model list kept to a limited key's models: http/model-lists.ts)
 //
 // The coming features are one step each, added to this list: usage accounting after forward (it reads the
 // answer as it streams, beside the in-flight count), the per-machine queue between choose and wake.
