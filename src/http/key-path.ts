@@ -1,6 +1,7 @@
 // The request's path as the gateway reads it: a /k/<key>/ prefix (for clients that cannot send headers) is the
 // key's, never the router's, the upstream's or the log's.
 import { getPath } from "hono/utils/url";
+import { unpinned } from "../core/proxy/endpoints.ts";
 
 // For clients that cannot send headers (the ollama CLI through OLLAMA_HOST): /k/<key>/api/… and /k/<key>/v1/….
 // The bare /k/<key> (and /k/<key>/) is the base URL itself: the ollama CLI's heartbeat is HEAD on it.
@@ -31,6 +32,17 @@ export function rawRoutedPath(url: string): string {
   if (second < 0 || safeDecode(raw.slice(1, second)).toLowerCase() !== "k") return raw;
   const third = raw.indexOf("/", second + 1);
   return third < 0 ? "/" : raw.slice(third);
+}
+
+/**
+ * The path and query the client asked for, as it wrote them (percent-encoded), less any /k/<key> prefix
+ * and any /machines/<name> pin: what is forwarded upstream. The decoded form must never be (an encoded
+ * CR LF would become a line break in the request sent to Ollama).
+ */
+export function upstreamTarget({ req }: { req: Request }): string {
+  const url = req.url;
+  const q = url.indexOf("?");
+  return unpinned(rawRoutedPath(url)) + (q >= 0 ? url.slice(q) : "");
 }
 
 const safeDecode = (s: string) => {

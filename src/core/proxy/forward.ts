@@ -108,6 +108,8 @@ export class OllamaProxy {
 
     let upstream: ClientResponse;
     try {
+      // A client gone before anything was sent (while its body was read, or a machine woke) sends nothing.
+      if (req.signal.aborted) throw req.signal.reason;
       const headers = upstreamRequestHeaders(req.headers, over.contentType);
       upstream = await this.client.request({
         method: over.method ?? req.method,

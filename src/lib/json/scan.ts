@@ -183,6 +183,9 @@ class Scanner {
     const span: FieldSpan = { kind: this.fieldKind, start, end, keyStart, keyEnd };
     if (this.opts.strings && span.kind === "string") span.value = stringValue(b, start, end);
     const before = this.fields.get(name);
+    // The last string given stays the field's text when a later value is none (a null leaves a Go string as it
+    // was): the same text topLevelStrings reads from a large body's first bytes.
+    if (span.value === undefined && before?.value !== undefined) span.value = before.value;
     if (before && (before.respelled || !sameKey(b, before, span))) span.respelled = true;
     this.fields.set(name, span);
   }

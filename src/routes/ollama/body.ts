@@ -6,10 +6,11 @@ import { bodyAt, ROUTING_FIELDS } from "../../core/proxy/endpoints.ts";
 import type { RequestBody } from "../../core/proxy/forward.ts";
 import { type BodyLimits, BUFFER_LIMIT, declaredLength, holderNamed, readWhole, reserve, watchedUpload } from "../../http/body.ts";
 import { MAX_JSON_DEPTH, problemAnswer } from "../../http/json-body.ts";
+import { upstreamTarget } from "../../http/key-path.ts";
 import { addressOf } from "../../http/throttle.ts";
 import { scanBody, stringsOf, topLevelStrings } from "../../lib/json/index.ts";
 import { peekStream } from "../../lib/stream-peek.ts";
-import { type Outgoing, upstreamTarget } from "./wake.ts";
+import type { Outgoing } from "./wake.ts";
 import { asksForEventStream, STREAM_FIELD, type WakeProgress } from "./wake-progress.ts";
 
 /** Reserved twice (reserve() counts it so) for one streamed upload: Bun holds a little more than this of each (README, Benchmarks). */

@@ -6,8 +6,9 @@ import { type CachedAnswer, openAiModelList, type TagsAnswer } from "../../core/
 import { isAsleep, PowerState } from "../../core/power/states.ts";
 import type { AppDeps, MachineUnit } from "../../deps.ts";
 import { jsonAnswer } from "../../http/error-body.ts";
+import { upstreamTarget } from "../../http/key-path.ts";
 import { refusal } from "../../http/model-scope.ts";
-import { connectionTimeout, type Outgoing, upstreamTarget } from "./wake.ts";
+import { connectionTimeout, type Outgoing } from "./wake.ts";
 
 export interface MetadataRoute {
   path: string;

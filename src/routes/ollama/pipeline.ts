@@ -25,7 +25,7 @@ import type { AppDeps, MachineUnit } from "../../deps.ts";
 import { accessLogger } from "../../http/access-log.ts";
 import { type AccessOptions, accessCheck } from "../../http/auth.ts";
 import { failureAnswer } from "../../http/errors.ts";
-import { routedPath } from "../../http/key-path.ts";
+import { routedPath, upstreamTarget } from "../../http/key-path.ts";
 import { keptToModelsOf, seesPartOfList } from "../../http/model-lists.ts";
 import { modelScopeCheck } from "../../http/model-scope.ts";
 import { sandboxed } from "../../http/sandbox.ts";
@@ -36,7 +36,7 @@ import { unitNamed } from "../machines.ts";
 import { type Incoming, readBody } from "./body.ts";
 import { byModel, type Chooser, pinnedTo, type Routed, withinScope } from "./fleet.ts";
 import { type Answer, type Asked, fleetMetadata, METADATA, metadata } from "./metadata.ts";
-import { forwardWaking, upstreamTarget } from "./wake.ts";
+import { forwardWaking } from "./wake.ts";
 import type { WakeProgress } from "./wake-progress.ts";
 
 export type Pipeline = (req: Request, server?: ServerLike) => Response | Promise<Response>;

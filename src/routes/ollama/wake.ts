@@ -2,10 +2,8 @@
 // counts it in flight until its answer has ended: core/proxy/forward.ts).
 import { ClientGoneError, MachineAsleepError, RETRY_AFTER_S, UnavailableError } from "../../core/errors.ts";
 import { isUp } from "../../core/power/states.ts";
-import { unpinned } from "../../core/proxy/endpoints.ts";
 import type { ForwardOverrides } from "../../core/proxy/forward.ts";
 import type { MachineUnit } from "../../deps.ts";
-import { rawRoutedPath } from "../../http/key-path.ts";
 import { type ServerLike, setConnectionTimeout } from "../../http/server.ts";
 import { streamWhileWaking, type WakeProgress } from "./wake-progress.ts";
 
@@ -21,17 +19,6 @@ export interface Outgoing {
   /** The request as the server made it: Bun knows the connection by this object (its idle timeout). */
   raw: Request;
   server: ServerLike | undefined;
-}
-
-/**
- * The path and query the client asked for, as it wrote them (percent-encoded), less any /k/<key> prefix
- * and any /machines/<name> pin: what is forwarded upstream. The decoded form must never be (an encoded
- * CR LF would become a line break in the request sent to Ollama).
- */
-export function upstreamTarget({ req }: { req: Request }): string {
-  const url = req.url;
-  const q = url.indexOf("?");
-  return unpinned(rawRoutedPath(url)) + (q >= 0 ? url.slice(q) : "");
 }
 
 /** Sets the idle timeout of the client's connection (0: none; see http/server.ts). */

@@ -44,3 +44,14 @@ test("without `strings` no text is decoded, and fields not asked for are only co
   expect([...r.fields.keys()]).toEqual(["model"]);
   expect(r.fields.get("model")!.value).toBeUndefined();
 });
+
+test("a field given twice: the last string stands, a later null or number does not erase it (as the large-body reader reads it)", () => {
+  for (const text of ['{"model":"a","model":null}', '{"model":"a","model":5}', '{"model":"a","Model":null}']) {
+    const r = scan(text);
+    if (!r.ok) throw new Error("expected valid");
+    expect(Object.fromEntries(stringsOf(r.fields, ROUTING))).toEqual({ model: "a" });
+  }
+  const r = scan('{"model":"a","model":"b"}');
+  if (!r.ok) throw new Error("expected valid");
+  expect(Object.fromEntries(stringsOf(r.fields, ROUTING))).toEqual({ model: "b" });
+});

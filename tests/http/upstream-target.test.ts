@@ -1,8 +1,8 @@
 // The per-request object the pipeline's steps share: the path the rules read (decoded, no /k/<key>), the
 // pinned machine, and the target forwarded upstream (as the client wrote it, less the key and the pin).
 import { expect, test } from "bun:test";
-import { newCall } from "../../../src/routes/ollama/pipeline.ts";
-import { upstreamTarget } from "../../../src/routes/ollama/wake.ts";
+import { upstreamTarget } from "../../src/http/key-path.ts";
+import { newCall } from "../../src/routes/ollama/pipeline.ts";
 
 const call = (path: string) => newCall(new Request(`http://gateway${path}`), undefined);
 
