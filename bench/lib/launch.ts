@@ -4,6 +4,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { childEnv } from "./env.ts";
 
 const children = new Set<Subprocess>();
 const tempDirs = new Set<string>();
@@ -60,7 +61,7 @@ export const urlLine = (line: string) => line.match(/"url":"(http:\/\/127\.0\.0\
 
 /** Runs a command to completion, for short tools (wrk, version queries); registered so Ctrl-C ends it too. */
 export async function run(cmd: string[], timeoutMs: number, cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn(cmd, { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(cmd, { cwd, env: childEnv({}), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   children.add(proc);
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   try {

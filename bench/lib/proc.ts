@@ -1,6 +1,7 @@
 // What the kernel says about a process (/proc/<pid>/status and /stat): its resident memory, and the CPU time
 // it has used. The only reader of /proc in the benches.
 import { readdirSync, readFileSync } from "node:fs";
+import { childEnv } from "./env.ts";
 
 /**
  * Resident memory in MB. VmRSS = RssAnon + RssFile + RssShmem: the anonymous part is the process's own (heap,
@@ -58,7 +59,7 @@ export function parseStat(text: string): { ticks: number; ppid: number } {
 
 /** Clock ticks per second, the unit of /proc's CPU times: 100 on every Linux in practice, asked once to be sure. */
 const CLK_TCK = (() => {
-  const out = Bun.spawnSync(["getconf", "CLK_TCK"], { stdout: "pipe", stderr: "ignore" });
+  const out = Bun.spawnSync(["getconf", "CLK_TCK"], { env: childEnv({}), stdout: "pipe", stderr: "ignore" });
   const n = Number(out.stdout.toString().trim());
   return out.exitCode === 0 && n > 0 ? n : 100;
 })();
