@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { ClientGoneError, PayloadTooLargeError, SlowBodyError, UnavailableError } from "../core/errors.ts";
 import { currentActor } from "../lib/actor.ts";
 import type { Reservation, ShareBudget } from "../lib/byte-budget.ts";
+import { coarseDeadlines, type Deadlines } from "../lib/deadlines.ts";
 import { type RateFloor, withRateFloor } from "../lib/rate-floor.ts";
 import { clientAddress, clientOf } from "./throttle.ts";
 
@@ -129,6 +130,7 @@ const BUSY_RETRY_S = 2;
  * allow), and no chunk outlives its copy (chunks kept and joined at the end doubled the memory of a body).
  */
 async function wholeBody(req: Request, length: number, floor: RateFloor): Promise<Uint8Array> {
+  if (length > 0 && withinOneWindow(length, floor)) return readWithin(req, length, floor);
   const bytes = new Uint8Array(length);
   if (!req.body || length === 0) return bytes;
   const reader = watchedUpload(req.body, floor).getReader();
@@ -146,6 +148,38 @@ async function wholeBody(req: Request, length: number, floor: RateFloor): Promis
   }
   if (at < length) throw gone(req);
   return bytes;
+}
+
+/**
+ * Whether a body of `length` bytes takes at most the floor's window at the floor's pace. For such a body the
+ * floor is one deadline: whatever way its bytes are spread, the floor lets it take at most its grace and its
+ * bytes' worth of time (each byte buys 1/bytesPerSecond s, and no more than a window can be banked anyway). A
+ * longer body is read as it comes, so that one dribbled is cut once it falls behind, not at the end its length allows.
+ */
+export const withinOneWindow = (length: number, floor: RateFloor) => length * 1000 <= floor.bytesPerSecond * floor.windowMs;
+
+/**
+ * A small body of known length, read whole by the server (no stream, no reader, no timer of its own: these
+ * are most proxied requests) within one deadline of the process's sweep: past it, the answer is the 408 the
+ * floor gives (with Connection: close, so the rest of the body is not waited for). A client that hangs up
+ * makes the read fail: a client gone.
+ */
+export function readWithin(req: Request, length: number, floor: RateFloor, deadlines: Deadlines = coarseDeadlines): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const deadline = deadlines.add(floor.graceMs + (length * 1000) / floor.bytesPerSecond, () => reject(tooSlow(floor)()));
+    req.bytes().then(
+      (bytes) => {
+        deadline.clear();
+        // Never other than the Content-Length (the server frames the body by it), but the buffer is not trusted to that.
+        if (bytes.length === length) resolve(bytes);
+        else reject(gone(req));
+      },
+      () => {
+        deadline.clear();
+        reject(gone(req));
+      },
+    );
+  });
 }
 
 /** The next piece of a body: one too slow is cut with 408; any other failure is the client's leaving. */

@@ -127,3 +127,17 @@ test("so is a body read whole: chunked on the /ollama/* routes, and one of known
   expect(h.sim.ollama.requests.filter((r) => r.path === "/api/chat")).toHaveLength(0);
   expect([h.deps.bodies.legacy.small.inUse, h.deps.bodies.legacy.large.inUse]).toEqual([0, 0]);
 });
+
+test("a small body of known length, read whole by the server, is cut with 408 too once its deadline passes", async () => {
+  await start({ bodyRateFloor: FLOOR });
+  // 300 bytes: within the floor's window (614 bytes at 1 KB/s over 0.6 s), so one deadline at 0.6 s + 0.3 s watches it.
+  const small = await slowUpload("/api/chat", { everyMs: 100, length: 300 });
+  await Promise.race([small.answered, Bun.sleep(8000)]);
+  expect(small.status()).toBe(408);
+  expect(small.detail()).toContain("slower than 1 KB/s");
+  // And the connection closed (Connection: close): the rest of the body is not waited for.
+  expect(await Promise.race([small.closed.then(() => true), Bun.sleep(3000).then(() => false)])).toBe(true);
+  expect(h.sim.ollama.requests.filter((r) => r.path === "/api/chat")).toHaveLength(0);
+  await until(() => h.deps.bodies.passthrough.small.inUse === 0, "the body's memory to be given back", 3000);
+  expect((await adminChat(100)).status).toBe(200);
+});

@@ -50,13 +50,15 @@ const STREAM_AND_ROUTING: ReadonlySet<string> = new Set([...STREAM_FIELD, ...ROU
  */
 export async function readBody(call: Incoming, limits: BodyLimits, named: readonly string[], progress?: WakeProgress): Promise<Held | Response> {
   const req = call.req;
-  if (req.method === "GET" || req.method === "HEAD" || !req.body) return NOTHING_HELD;
+  if (req.method === "GET" || req.method === "HEAD") return NOTHING_HELD;
   const length = declaredLength(req);
+  // A body of known length is read without its stream (Bun makes req.body only when asked for it).
+  if (!(length !== null && length > 0) && !req.body) return NOTHING_HELD;
   const json = isJsonBody(call.unpinned, req.headers.get("content-type"));
   // Ollama reads its JSON endpoints' bodies whatever the type says (`curl -d` sends a form type): so does the routing.
   const fields = named.length > 0 && (json || bodyAt(call.unpinned) === "json") ? named : null;
   const holder = holderNamed(call.key?.name, () => addressOf(call.server, call.raw));
-  if (length === null || length > BUFFER_LIMIT) return streamed(call, req.body, limits, fields, holder);
+  if (length === null || length > BUFFER_LIMIT) return streamed(call, req.body!, limits, fields, holder);
   const { bytes, reservation } = await readWhole(req, limits, "a buffered body", { holder });
   // An OpenAI stream that waits for a wake answers at once: its stream keeps the body's memory until it is sent.
   const held = { kept: false, release: () => reservation.release() };
