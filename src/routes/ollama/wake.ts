@@ -42,9 +42,13 @@ async function wakeFor(d: Target, req: Request): Promise<void> {
   }
 }
 
-/** Whether a request has to wait for a wake. A running machine whose Ollama is down is not helped by waiting: the request fails fast. */
-async function mustWait(d: Target): Promise<boolean> {
-  if (!d.monitor.known) await d.monitor.tick();
+/**
+ * Whether a request has to wait for a wake. A running machine whose Ollama is down is not helped by waiting:
+ * the request fails fast. Known at once while the monitor knows the machine's state (every request but the
+ * first): a promise only when it must look, so the common request does not pay for a step of its own.
+ */
+function mustWait(d: Target): boolean | Promise<boolean> {
+  if (!d.monitor.known) return d.monitor.tick().then(() => !isUp(d.monitor.state));
   return !isUp(d.monitor.state);
 }
 
@@ -81,10 +85,15 @@ export async function forwardWaking(d: Target, out: Outgoing, target: string, gi
       return d.proxy.forward(req, target, over);
     }
   };
-  if (autoWake && progress && replayable && (await mustWait(d))) {
-    const wait = (req: Request) => wakeFor(d, req);
-    return streamWhileWaking(progress, { machine: d.config.name, req: out.req, path: out.path, wait, forward: send });
+  if (autoWake) {
+    const wait = mustWait(d);
+    if (wait === true || (wait !== false && (await wait))) {
+      if (progress && replayable) {
+        const waitFor = (req: Request) => wakeFor(d, req);
+        return streamWhileWaking(progress, { machine: d.config.name, req: out.req, path: out.path, wait: waitFor, forward: send });
+      }
+      await wakeFor(d, out.req);
+    }
   }
-  if (autoWake) await wakeFor(d, out.req);
   return send(out.req);
 }
