@@ -71,7 +71,8 @@ export class OllamaProxy {
   }
 
   async forward(req: Request, pathAndQuery: string, over: ForwardOverrides = {}): Promise<Response> {
-    const path = pathAndQuery.split("?")[0]!;
+    const q = pathAndQuery.indexOf("?");
+    const path = q < 0 ? pathAndQuery : pathAndQuery.slice(0, q);
     const end = this.account(path, over.background ?? false);
     try {
       return await this.send(req, path, pathAndQuery, over, end);

@@ -75,7 +75,7 @@ export async function readBody(call: Incoming, limits: BodyLimits, named: readon
       reservation.release();
       return problemAnswer(call.path, scan.problem);
     }
-    const sse = progress && asksForEventStream(req.method, upstreamTarget(call).split("?")[0]!, bytes, scan.fields);
+    const sse = progress && asksForEventStream(req.method, () => upstreamTarget(call).split("?")[0]!, bytes, scan.fields);
     if (sse) streaming = { ...progress, body: held };
     if (fields) call.fields = stringsOf(scan.fields, fields);
   } else if (fields) call.fields = topLevelStrings(bytes, fields, AS_OLLAMA); // sent with another type: read as Ollama would

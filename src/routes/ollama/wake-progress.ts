@@ -28,9 +28,11 @@ export const STREAM_FIELD: ReadonlySet<string> = new Set(["stream"]);
  * An OpenAI completion asked for as a stream (`"stream": true`, from the scan of its body): the endpoints whose
  * stream is Server-Sent Events with OpenAI's error shape (`wakeComments` in the endpoint table).
  */
-export function asksForEventStream(method: string, path: string, bytes: Uint8Array, fields: Map<string, FieldSpan>): boolean {
+export function asksForEventStream(method: string, path: string | (() => string), bytes: Uint8Array, fields: Map<string, FieldSpan>): boolean {
   const stream = fields.get("stream");
-  return endpointFor(method, path)?.wakeComments === true && stream?.kind === "literal" && bytes[stream.start] === 0x74; // t(rue)
+  // The body first: most requests do not stream, and their path (a function: read only if needed) is not looked up.
+  if (stream?.kind !== "literal" || bytes[stream.start] !== 0x74) return false; // t(rue)
+  return endpointFor(method, typeof path === "string" ? path : path())?.wakeComments === true;
 }
 
 export interface Waiting {
