@@ -19,8 +19,6 @@ import { watchIdle } from "./idle-stream.ts";
 
 export type { TimeoutClass };
 
-/** The idle timeout of a path (without its query), from the endpoint table. */
-
 export interface ProxyOptions {
   baseUrl: string;
   timeoutsMs: Record<TimeoutClass, number>;
@@ -99,8 +97,8 @@ export class OllamaProxy {
     const idleMs = this.opts.timeoutsMs[timeoutOf(path)];
     const deadlines = this.opts.deadlines ?? coarseDeadlines;
     const abort = new Cancel();
-    // Until Ollama's headers come, the sweep watches both the idle timeout and the client: a request answered
-    // within a sweep never touches req.signal (Bun makes the signal, and keeps it, only once it is read).
+    // Until Ollama's headers come, the sweep watches both the idle timeout and the client, with no listener
+    // on req.signal (one is added only for an answer that streams).
     const headersWait = deadlines.add(
       idleMs,
       () => abort.abort(req.signal.aborted ? req.signal.reason : new IdleTimeout()),
