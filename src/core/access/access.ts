@@ -22,23 +22,26 @@ export interface ApiKey {
  * `key_sha256` entry is compared on the candidate's hash.
  */
 export class KeyRing {
-  private readonly entries: { key: ApiKey; plain: Buffer | null; hash: Buffer }[];
+  private readonly entries: { key: ApiKey; plain: string | null; hash: Buffer }[];
+  /** Whether any key is given by its hash: only then is a candidate hashed. */
+  private readonly anyHashed: boolean;
 
   constructor(keys: readonly ApiKeyConfig[]) {
     this.entries = keys.map((k) => {
       const hash = k.secret.kind === "plain" ? sha256(Buffer.from(k.secret.key)) : Buffer.from(k.secret.sha256, "hex");
       const key = { name: k.name, role: k.role, machines: k.machines ?? null, models: k.models ?? null, identity: hash.toString("hex") };
-      return { key, plain: k.secret.kind === "plain" ? Buffer.from(k.secret.key) : null, hash };
+      return { key, plain: k.secret.kind === "plain" ? k.secret.key : null, hash };
     });
+    this.anyHashed = this.entries.some((e) => e.plain === null);
   }
 
   match(candidate: string | undefined): ApiKey | null {
     if (!candidate) return null;
-    const c = Buffer.from(candidate);
-    const hashed = this.entries.some((e) => !e.plain) ? sha256(c) : null;
+    // Compared as text, not as bytes: every request brings a key, and its copy into a Buffer was garbage per request.
+    const hashed = this.anyHashed ? sha256(candidate) : null;
     let found: ApiKey | null = null;
     for (const e of this.entries) {
-      const same = e.plain ? sameBytes(e.plain, c) : sameBytes(e.hash, hashed!);
+      const same = e.plain !== null ? sameText(e.plain, candidate) : sameBytes(e.hash, hashed!);
       if (same && !found) found = e.key;
     }
     return found;
@@ -56,6 +59,13 @@ export class KeyRing {
   }
 
   private ids?: readonly string[];
+}
+
+/** Over the key's whole length, whatever the candidate: a code unit past the candidate's end reads as NaN, which `| 0` makes 0. */
+function sameText(key: string, candidate: string): boolean {
+  let diff = key.length ^ candidate.length;
+  for (let i = 0; i < key.length; i++) diff |= key.charCodeAt(i) ^ (candidate.charCodeAt(i) | 0);
+  return diff === 0;
 }
 
 function sameBytes(key: Buffer, candidate: Buffer): boolean {
