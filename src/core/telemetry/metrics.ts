@@ -130,7 +130,22 @@ export class GateMetrics {
       shutdownSent: (reason) => this.shutdowns.inc({ ...l, reason }),
       readyAfter: (seconds) => this.wakeToReady.observe(seconds, l),
       powerAction: (action, via, ok) => this.powerActions.inc({ ...l, action, via, result: ok ? "ok" : "failed" }),
-      proxied: (route, status) => this.proxiedTotal.inc({ ...l, route, status: String(status) }),
+      proxied: this.proxiedBy(l),
+    };
+  }
+
+  /**
+   * A machine's proxied requests by route and status, counted as each ends: each pair's series is found once
+   * and kept (routes are the endpoint table's labels, statuses few), so a request builds no labels.
+   */
+  private proxiedBy(l: Record<string, string>): (route: string, status: number) => void {
+    const byRoute = new Map<string, Map<number, () => void>>();
+    return (route, status) => {
+      let byStatus = byRoute.get(route);
+      if (!byStatus) byRoute.set(route, (byStatus = new Map()));
+      let inc = byStatus.get(status);
+      if (!inc) byStatus.set(status, (inc = this.proxiedTotal.series({ ...l, route, status: String(status) })));
+      inc();
     };
   }
 
