@@ -159,19 +159,19 @@ async function wholeBody(req: Request, length: number, floor: RateFloor): Promis
 export const withinOneWindow = (length: number, floor: RateFloor) => length * 1000 <= floor.bytesPerSecond * floor.windowMs;
 
 /**
- * A small body of known length, read whole by the server (no stream, no reader, no timer of its own: these
- * are most proxied requests) within one deadline of the process's sweep: past it, the answer is the 408 the
+ * A small body of known length, read whole by the server (req.arrayBuffer(): no stream, no reader, no timer of
+ * its own; these are most proxied requests) within one deadline of the process's sweep: past it, the answer is the 408 the
  * floor gives (with Connection: close, so the rest of the body is not waited for). A client that hangs up
  * makes the read fail: a client gone.
  */
 export function readWithin(req: Request, length: number, floor: RateFloor, deadlines: Deadlines = coarseDeadlines): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const deadline = deadlines.add(floor.graceMs + (length * 1000) / floor.bytesPerSecond, () => reject(tooSlow(floor)()));
-    req.bytes().then(
-      (bytes) => {
+    req.arrayBuffer().then(
+      (buffer) => {
         deadline.clear();
         // Never other than the Content-Length (the server frames the body by it), but the buffer is not trusted to that.
-        if (bytes.length === length) resolve(bytes);
+        if (buffer.byteLength === length) resolve(new Uint8Array(buffer));
         else reject(gone(req));
       },
       () => {

@@ -1,4 +1,4 @@
-// A small body of known length is read whole by the server (req.bytes()) within one deadline of a sweep: the
+// A small body of known length is read whole by the server (req.arrayBuffer()) within one deadline of a sweep: the
 // floor's rule for a body no longer than a window's worth, without a stream, a reader or a timer per body.
 import { afterEach, describe, expect, test } from "bun:test";
 import { ClientGoneError, SlowBodyError } from "../../src/core/errors.ts";
