@@ -125,9 +125,10 @@ const busy = () => new UnavailableError("The gateway is busy with other large re
 const BUSY_RETRY_S = 2;
 
 /**
- * A body of known length, read as it comes into one buffer of that size: its progress is watched like any
- * other's (a body dribbled a byte at a time is cut at the floor, not held for the minutes its length would
- * allow), and no chunk outlives its copy (chunks kept and joined at the end doubled the memory of a body).
+ * A body of known length. One within a window's worth is read whole by the server (readWithin); a longer one
+ * is read as it comes into one buffer of that size: its progress is watched like any other's (a body dribbled
+ * a byte at a time is cut at the floor, not held for the minutes its length would allow), and no chunk
+ * outlives its copy (chunks kept and joined at the end doubled the memory of a body).
  */
 async function wholeBody(req: Request, length: number, floor: RateFloor): Promise<Uint8Array> {
   if (length > 0 && withinOneWindow(length, floor)) return readWithin(req, length, floor);

@@ -2,8 +2,8 @@
  * Many deadlines watched by one interval timer: each is a number in a set, and a sweep every `tickMs` fires
  * those that have passed. A timer of its own per request (set, refreshed, cleared) costs the runtime an
  * object and a place in its timer heap each time, and under thousands of small requests a second that showed
- * in the CPU per request; the deadlines it serves (idle timeouts) are seconds long, so firing up to a tick
- * late changes nothing. A deadline never fires early. With nothing to watch no timer runs.
+ * in the CPU per request; the deadlines it serves (idle timeouts, a small body's arrival) are seconds long,
+ * so firing up to a tick late changes nothing. A deadline never fires early. With nothing to watch no timer runs.
  */
 export class Deadlines {
   private readonly watched = new Set<Deadline>();
@@ -84,7 +84,7 @@ export class Deadline {
 }
 
 /**
- * The process's one sweep for deadlines of seconds (the proxy's idle timeouts): a quarter of a second late is
- * nothing next to them, and everything that waits on one shares a single interval timer.
+ * The process's one sweep for deadlines of seconds (the proxy's idle timeouts, a small body's arrival): a
+ * quarter of a second late is nothing next to them, and everything that waits on one shares a single interval timer.
  */
 export const coarseDeadlines = new Deadlines(250);
