@@ -27,23 +27,8 @@ export function collectEvery(bytes: number, collect: () => void = collectSoon): 
  * stayed after each burst of `bun run bench:hostile` (README, "Benchmarks"). A quiet gateway runs no timer.
  */
 export function collectWhileBusy(intervalMs: number, collect: () => void = collectSoon): () => void {
-  let busy = false;
-  let timer: ReturnType<typeof setInterval> | null = null;
-  const tick = () => {
-    if (!busy) {
-      clearInterval(timer!);
-      timer = null;
-      return;
-    }
-    busy = false;
-    collect();
-  };
-  return () => {
-    busy = true;
-    if (timer) return;
-    timer = setInterval(tick, intervalMs);
-    timer.unref?.();
-  };
+  // Each tick that follows work collects; the first tick after none stops the timer.
+  return busyTicks(intervalMs, (busy) => (busy ? (collect(), true) : false));
 }
 
 /**
@@ -54,21 +39,28 @@ export function collectWhileBusy(intervalMs: number, collect: () => void = colle
  * dead requests included, goes once it is over. Each call costs a flag; a quiet gateway runs no timer.
  */
 export function collectWhenQuiet(intervalMs: number, collect: () => void = collectSoon): () => void {
+  // Ticks that follow work do nothing; the first after none collects and stops the timer.
+  return busyTicks(intervalMs, (busy) => busy || (collect(), false));
+}
+
+/**
+ * The timer both share: `seen()` marks work, and while the timer runs each tick of `intervalMs` is told whether
+ * work was seen since the one before; it returns false to stop (the next work starts it again).
+ */
+function busyTicks(intervalMs: number, tick: (busy: boolean) => boolean): () => void {
   let busy = false;
   let timer: ReturnType<typeof setInterval> | undefined;
-  const tick = () => {
-    if (busy) {
-      busy = false;
-      return;
-    }
+  const onTick = () => {
+    const was = busy;
+    busy = false;
+    if (tick(was)) return;
     clearInterval(timer);
     timer = undefined;
-    collect();
   };
   return () => {
     busy = true;
     if (timer) return;
-    timer = setInterval(tick, intervalMs);
+    timer = setInterval(onTick, intervalMs);
     timer.unref?.();
   };
 }
