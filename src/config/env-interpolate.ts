@@ -2,6 +2,8 @@
 // so passwords, tokens and keys stay in .env. Every value read so is a secret for the redactor. readYamlFile
 // reads such a file.
 import { readFileSync } from "node:fs";
+import type { z } from "zod";
+import { hintUnknownKeys } from "../lib/did-you-mean.ts";
 import { excerpt, locateYamlProblem } from "../lib/yaml-error.ts";
 
 export interface Interpolation {
@@ -65,4 +67,37 @@ export function readYamlFile(path: string, variable: string): { ok: true; raw: u
     const at = p.line === undefined ? "" : ` line ${p.line}, column ${p.column}`;
     return { ok: false, errors: [`${variable}${at}: ${p.problem}${excerpt(text, p)}`] };
   }
+}
+
+/** What a list file gave: its data when its schema took it (problems may remain: unset ${NAME}s), every problem. */
+export interface ListFile<T> {
+  raw: unknown;
+  data: T | undefined;
+  /** Every value read from the environment: secrets for the redactor. */
+  secrets: string[];
+  errors: string[];
+}
+
+/**
+ * A file whose top key lists named entries (MACHINES_FILE's machines, KEYS_FILE's keys): read as YAML, its
+ * ${NAME}s filled in, checked against its schema; each problem one line naming its place (`where`), an
+ * unknown key with the nearest one that place takes (`keysAt`).
+ */
+export function readListFile<T>(
+  path: string,
+  variable: string,
+  env: Record<string, string | undefined>,
+  schema: z.ZodType<T>,
+  where: (raw: unknown, path: PropertyKey[]) => string,
+  keysAt: (path: PropertyKey[]) => readonly string[] | undefined,
+): { ok: false; errors: string[] } | ({ ok: true } & ListFile<T>) {
+  const read = readYamlFile(path, variable);
+  if (!read.ok) return read;
+  const { raw } = read;
+  const secrets: string[] = [];
+  const errors: string[] = [];
+  const data = interpolate(raw, env, [], { describe: (p) => where(raw, p), secrets, missing: errors });
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) errors.push(...parsed.error.issues.map((i) => `${where(raw, i.path)}: ${hintUnknownKeys(i.message, keysAt(i.path))}`));
+  return { ok: true, raw, data: parsed.success ? parsed.data : undefined, secrets, errors };
 }

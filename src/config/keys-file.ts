@@ -1,9 +1,8 @@
 // KEYS_FILE: named API keys with roles and scopes, in YAML (or JSON). `${NAME}` reads the environment, so the
 // file itself need hold no usable key; `key_sha256` entries hold only the key's hash.
 import { z } from "zod";
-import { hintUnknownKeys } from "../lib/did-you-mean.ts";
 import { sha256 } from "../lib/sha256.ts";
-import { interpolate, placeIn, readYamlFile } from "./env-interpolate.ts";
+import { placeIn, readListFile } from "./env-interpolate.ts";
 import { type ApiKeyConfig, ROLES } from "./types.ts";
 
 /**
@@ -44,26 +43,20 @@ export type KeysFileResult = { ok: true; keys: ApiKeyConfig[]; secrets: string[]
 
 /** Reads and checks the keys file; each problem is one line naming the key and the field. */
 export function loadKeysFile(path: string, env: Record<string, string | undefined>): KeysFileResult {
-  const read = readYamlFile(path, "KEYS_FILE");
-  if (!read.ok) return read;
-  const { raw } = read;
-  const secrets: string[] = [];
-  const missing: string[] = [];
-  const data = interpolate(raw, env, [], { describe: (p) => where(raw, p), secrets, missing });
-  const parsed = fileSchema.safeParse(data);
-  const issues = parsed.success ? [] : parsed.error.issues;
-  const errors = [...missing, ...issues.map((i) => `${where(raw, i.path)}: ${hintUnknownKeys(i.message, keysAt(i.path))}`)];
-  if (parsed.success) {
+  const file = readListFile(path, "KEYS_FILE", env, fileSchema, where, keysAt);
+  if (!file.ok) return file;
+  const { raw, data, secrets, errors } = file;
+  if (data) {
     const seen = new Set<string>();
-    for (const [i, k] of parsed.data.keys.entries()) {
+    for (const [i, k] of data.keys.entries()) {
       if (seen.has(k.name)) errors.push(`${where(raw, ["keys", i, "name"])}: the name ${k.name} is used twice`);
       seen.add(k.name);
       const placeholder = placeholderProblem(raw, i, k);
       if (placeholder) errors.push(placeholder);
     }
   }
-  if (!parsed.success || errors.length > 0) return { ok: false, errors };
-  const keys = parsed.data.keys.map(
+  if (!data || errors.length > 0) return { ok: false, errors };
+  const keys = data.keys.map(
     (k): ApiKeyConfig => ({
       name: k.name,
       role: k.role,

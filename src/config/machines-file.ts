@@ -2,8 +2,7 @@
 // are the defaults each machine may override here; `${NAME}` anywhere reads NAME from the environment, so
 // passwords and tokens stay in .env, and every value read so is a secret for the redactor.
 import { dirname, join } from "node:path";
-import { hintUnknownKeys } from "../lib/did-you-mean.ts";
-import { interpolate, placeIn, readYamlFile } from "./env-interpolate.ts";
+import { placeIn, readListFile } from "./env-interpolate.ts";
 import { fileSchema, type HttpCallEntry, knownKeysAt, type MachineEntry } from "./machines-schema.ts";
 import type { MachineConfig, PowerOff, PowerOn } from "./types.ts";
 
@@ -17,19 +16,13 @@ export const machinesFileHeading = (path: string) => `invalid machines file ${pa
 
 /** Reads, interpolates, validates and expands the machines file; every problem is one line naming the machine and the key. */
 export function loadMachinesFile(path: string, env: Record<string, string | undefined>, defaults: MachineDefaults): MachinesFileResult {
-  const read = readYamlFile(path, "MACHINES_FILE");
-  if (!read.ok) return read;
-  const { raw } = read;
-  const secrets: string[] = [];
-  const missing: string[] = [];
-  const data = interpolate(raw, env, [], { describe: (path) => where(raw, path), secrets, missing });
-  const parsed = fileSchema.safeParse(data);
-  const errors = [...missing];
-  if (!parsed.success) errors.push(...parsed.error.issues.map((i) => `${where(raw, i.path)}: ${hintUnknownKeys(i.message, knownKeysAt(i.path))}`));
-  if (parsed.success) errors.push(...crossChecks(parsed.data.machines));
-  if (!parsed.success || errors.length > 0) return { ok: false, errors };
-  const first = parsed.data.machines[0]!.name;
-  return { ok: true, machines: parsed.data.machines.map((m, i) => expand(m, i, defaults, m.name === first)), secrets };
+  const file = readListFile(path, "MACHINES_FILE", env, fileSchema, where, knownKeysAt);
+  if (!file.ok) return file;
+  const { data, secrets, errors } = file;
+  if (data) errors.push(...crossChecks(data.machines));
+  if (!data || errors.length > 0) return { ok: false, errors };
+  const first = data.machines[0]!.name;
+  return { ok: true, machines: data.machines.map((m, i) => expand(m, i, defaults, m.name === first)), secrets };
 }
 
 /** "MACHINES_FILE machines[1] (small).ssh.port" from a path into the file. */
