@@ -1,7 +1,7 @@
 // Debian's Chromium for the browser tests, driven by playwright-core; the tests skip, saying why, without it.
 import { afterAll, afterEach } from "bun:test";
 import { existsSync } from "node:fs";
-import { type Browser, type BrowserContext, chromium } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { childEnv, tempDir } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -81,6 +81,25 @@ export function chromiumPerTest() {
           await drop();
         }
       }
+    },
+    /**
+     * The dashboard of the gateway at `origin`, logged in with `key`, in a context that may reach that origin
+     * alone (the page must need nothing else) and fails a missing element well inside a test's time.
+     */
+    async dashboard(origin: string, key: string, options?: Parameters<Browser["newContext"]>[0]) {
+      const context = await this.newContext(options);
+      context.setDefaultTimeout(10_000);
+      await context.route(
+        (url) => url.origin !== origin,
+        (route) => route.abort(),
+      );
+      const page: Page = await context.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(`${origin}/ui`);
+      await page.locator("#key").fill(key);
+      await Promise.all([page.waitForURL(`${origin}/ui`), page.locator('#login button[type="submit"]').click()]);
+      return { context, page, errors };
     },
   };
 }

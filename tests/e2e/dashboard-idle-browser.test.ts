@@ -24,19 +24,7 @@ describe.skipIf(missing !== null)(`Dashboard idle deadline, models, leases in Ch
   });
 
   async function dashboard(): Promise<{ page: Page; errors: string[]; close: () => Promise<void> }> {
-    const context = await chromium.newContext({ viewport: { width: 1280, height: 800 } });
-    // Well inside the test's time: a missing element fails with the locator's name.
-    context.setDefaultTimeout(10_000);
-    await context.route(
-      (url) => url.origin !== h.url,
-      (route) => route.abort(),
-    );
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(`${h.url}/ui`);
-    await page.locator("#key").fill(KEY);
-    await Promise.all([page.waitForURL(`${h.url}/ui`), page.locator('#login button[type="submit"]').click()]);
+    const { context, page, errors } = await chromium.dashboard(h.url, KEY, { viewport: { width: 1280, height: 800 } });
     await card(page).waitFor();
     return { page, errors, close: () => context.close() };
   }

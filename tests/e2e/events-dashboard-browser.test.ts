@@ -26,19 +26,8 @@ describe.skipIf(chromiumMissing !== null)(`in Chromium${chromiumMissing ? ` (ski
   });
 
   test("the page's stream ended with an error event: it reconnects by itself and shows what happens next", async () => {
-    const context = await chromium.newContext();
-    context.setDefaultTimeout(10_000);
-    await context.route(
-      (url) => url.origin !== h.url,
-      (route) => route.abort(),
-    );
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
+    const { context, page, errors } = await chromium.dashboard(h.url, USER);
     try {
-      await page.goto(h.url + "/ui");
-      await page.locator("#key").fill(USER);
-      await Promise.all([page.waitForURL(h.url + "/ui"), page.locator('#login button[type="submit"]').click()]);
       await page.locator('#live[data-live="live"]').waitFor();
       expect(h.deps.eventStreams.size).toBe(1);
 
