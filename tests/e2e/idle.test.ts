@@ -18,6 +18,9 @@ async function openStream() {
   return async () => {
     const aborted = once(h.sim.ollama, "aborted");
     client.abort();
+    // The reader is used here so that it lives until now: a response nothing refers to any more is collected,
+    // and its connection closed, the stream cut before its time (the gateway in this process forces collections).
+    await reader.cancel().catch(() => {});
     await aborted;
     // The gateway counts the request as ended once its side of the stream has closed.
     while (h.deps.activity.inFlight > 0) await once(h.deps.activity, "all-ended");
