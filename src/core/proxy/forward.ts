@@ -68,16 +68,11 @@ export class OllamaProxy {
     this.client = new Http1Client(opts.baseUrl, { onReceived: opts.onReceived });
   }
 
-  async forward(req: Request, pathAndQuery: string, over: ForwardOverrides = {}): Promise<Response> {
+  forward(req: Request, pathAndQuery: string, over: ForwardOverrides = {}): Promise<Response> {
     const q = pathAndQuery.indexOf("?");
     const path = q < 0 ? pathAndQuery : pathAndQuery.slice(0, q);
-    const end = this.account(path, over.background ?? false);
-    try {
-      return await this.send(req, path, pathAndQuery, over, end);
-    } catch (err) {
-      end(err instanceof GatewayError ? err.status : 500);
-      throw err;
-    }
+    // Ended by send, once (on failure, or when the answer has ended): one async frame per request, not two.
+    return this.send(req, path, pathAndQuery, over, this.account(path, over.background ?? false));
   }
 
   /**
@@ -93,80 +88,86 @@ export class OllamaProxy {
     };
   }
 
-  private async send(req: Request, path: string, pathAndQuery: string, over: ForwardOverrides, end: (status: number) => void) {
-    const idleMs = this.opts.timeoutsMs[timeoutOf(path)];
-    const deadlines = this.opts.deadlines ?? coarseDeadlines;
-    const abort = new Cancel();
-    // Until Ollama's headers come, the sweep watches both the idle timeout and the client, with no listener
-    // on req.signal (one is added only for an answer that streams).
-    const headersWait = deadlines.add(
-      idleMs,
-      () => abort.abort(req.signal.aborted ? req.signal.reason : new IdleTimeout()),
-      () => req.signal.aborted,
-    );
-
-    let upstream: ClientResponse;
+  /** Forwards, and ends the accounting (with the status) if it fails; on success the answer ends it. */
+  private async send(req: Request, path: string, pathAndQuery: string, over: ForwardOverrides, end: (status: number) => void): Promise<Response> {
     try {
-      // A client gone before anything was sent (while its body was read, or a machine woke) sends nothing.
-      if (req.signal.aborted) throw req.signal.reason;
-      const headers = upstreamRequestHeaders(req.headers, over.contentType);
-      upstream = await this.client.request({
-        method: over.method ?? req.method,
-        target: pathAndQuery,
-        headers,
-        // The HTTP layer reads (and counts) a body before it gets here; none given means none sent.
-        body: over.body ?? null,
-        signal: abort,
-        // A streamed upload is work in progress: the wait for Ollama's answer starts again with each piece.
-        onUploadProgress: over.body instanceof ReadableStream ? () => headersWait.refresh() : undefined,
-      });
-    } catch (err) {
-      throw await this.failure(err, abort, req, idleMs, path, over.method ?? req.method);
-    } finally {
-      headersWait.clear();
-    }
+      const idleMs = this.opts.timeoutsMs[timeoutOf(path)];
+      const deadlines = this.opts.deadlines ?? coarseDeadlines;
+      const abort = new Cancel();
+      // Until Ollama's headers come, the sweep watches both the idle timeout and the client, with no listener
+      // on req.signal (one is added only for an answer that streams).
+      const headersWait = deadlines.add(
+        idleMs,
+        () => abort.abort(req.signal.aborted ? req.signal.reason : new IdleTimeout()),
+        () => req.signal.aborted,
+      );
 
-    const headers = clientResponseHeaders(upstream.headers);
-    // No body, or a small one of known length that came whole: answered at once, nothing left to watch.
-    if (!upstream.body || upstream.body instanceof Uint8Array) {
-      end(upstream.status);
-      return new Response(upstream.body, { status: upstream.status, headers });
+      let upstream: ClientResponse;
+      try {
+        // A client gone before anything was sent (while its body was read, or a machine woke) sends nothing.
+        if (req.signal.aborted) throw req.signal.reason;
+        const headers = upstreamRequestHeaders(req.headers, over.contentType);
+        upstream = await this.client.request({
+          method: over.method ?? req.method,
+          target: pathAndQuery,
+          headers,
+          // The HTTP layer reads (and counts) a body before it gets here; none given means none sent.
+          body: over.body ?? null,
+          signal: abort,
+          // A streamed upload is work in progress: the wait for Ollama's answer starts again with each piece.
+          onUploadProgress: over.body instanceof ReadableStream ? () => headersWait.refresh() : undefined,
+        });
+      } catch (err) {
+        throw await this.failure(err, abort, req, idleMs, path, over.method ?? req.method);
+      } finally {
+        headersWait.clear();
+      }
+
+      const headers = clientResponseHeaders(upstream.headers);
+      // No body, or a small one of known length that came whole: answered at once, nothing left to watch.
+      if (!upstream.body || upstream.body instanceof Uint8Array) {
+        end(upstream.status);
+        return new Response(upstream.body, { status: upstream.status, headers });
+      }
+      // Any other is watched, a large one of known length too: an upstream can stall inside a length it
+      // promised as well as inside a stream. The client leaving cuts it (its own listener: a stream lasts).
+      const clientGone = () => abort.abort(req.signal.reason);
+      if (req.signal.aborted) clientGone();
+      else req.signal.addEventListener("abort", clientGone, { once: true });
+      const release = () => req.signal.removeEventListener("abort", clientGone);
+      const body = watchIdle(
+        upstream.body,
+        idleMs,
+        {
+          onIdle: () => {
+            this.opts.logger.warn("upstream went silent; stream closed", { path, idle_s: idleMs / 1000 });
+            abort.abort(new IdleTimeout());
+            return errorTail(headers, path, `Ollama sent nothing for ${idleMs / 1000} s; stream closed`);
+          },
+          onBroken: (err) => {
+            if (abort.aborted) return null; // cut on purpose (the client went away): nothing broke
+            const error = (err as Error)?.message ?? String(err);
+            this.opts.logger.warn("upstream broke off its answer; stream closed", { path, status: upstream.status, error });
+            return errorTail(headers, path, `Ollama's answer broke off (${error}); stream closed`);
+          },
+          onCancel: () => abort.abort(new Error("client went away")),
+          onStall: () => {
+            this.opts.logger.info("client stopped reading; stream cut", { path, idle_s: idleMs / 1000 });
+            abort.abort(new Error("client stopped reading"));
+            over.hangUp?.();
+          },
+          onEnd: () => {
+            release();
+            end(upstream.status);
+          },
+        },
+        deadlines,
+      );
+      return new Response(body, { status: upstream.status, headers });
+    } catch (err) {
+      end(err instanceof GatewayError ? err.status : 500);
+      throw err;
     }
-    // Any other is watched, a large one of known length too: an upstream can stall inside a length it
-    // promised as well as inside a stream. The client leaving cuts it (its own listener: a stream lasts).
-    const clientGone = () => abort.abort(req.signal.reason);
-    if (req.signal.aborted) clientGone();
-    else req.signal.addEventListener("abort", clientGone, { once: true });
-    const release = () => req.signal.removeEventListener("abort", clientGone);
-    const body = watchIdle(
-      upstream.body,
-      idleMs,
-      {
-        onIdle: () => {
-          this.opts.logger.warn("upstream went silent; stream closed", { path, idle_s: idleMs / 1000 });
-          abort.abort(new IdleTimeout());
-          return errorTail(headers, path, `Ollama sent nothing for ${idleMs / 1000} s; stream closed`);
-        },
-        onBroken: (err) => {
-          if (abort.aborted) return null; // cut on purpose (the client went away): nothing broke
-          const error = (err as Error)?.message ?? String(err);
-          this.opts.logger.warn("upstream broke off its answer; stream closed", { path, status: upstream.status, error });
-          return errorTail(headers, path, `Ollama's answer broke off (${error}); stream closed`);
-        },
-        onCancel: () => abort.abort(new Error("client went away")),
-        onStall: () => {
-          this.opts.logger.info("client stopped reading; stream cut", { path, idle_s: idleMs / 1000 });
-          abort.abort(new Error("client stopped reading"));
-          over.hangUp?.();
-        },
-        onEnd: () => {
-          release();
-          end(upstream.status);
-        },
-      },
-      deadlines,
-    );
-    return new Response(body, { status: upstream.status, headers });
   }
 
   private async failure(err: unknown, signal: CancelSignal, req: Request, idleMs: number, path: string, method: string): Promise<GatewayError> {

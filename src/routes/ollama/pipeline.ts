@@ -19,7 +19,7 @@
 //
 // The coming features are one step each, added to this list: usage accounting after forward (it reads the
 // answer as it streams, beside the in-flight count), the per-machine queue between choose and wake.
-import { machineInPath } from "../../core/access/access.ts";
+import { type ApiKey, machineInPath } from "../../core/access/access.ts";
 import { endpointFor, OLLAMA_API, unpinned } from "../../core/proxy/endpoints.ts";
 import type { AppDeps, MachineUnit } from "../../deps.ts";
 import { accessLogger } from "../../http/access-log.ts";
@@ -89,8 +89,8 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
   };
 
   // 3. A key limited to some models: refused, or its body read whole, checked, and forwarded as checked.
-  const scope = async (call: Call): Promise<Response | undefined> => {
-    if (!call.key?.models) return undefined;
+  // Called only for such a key: an await per request less for every other.
+  const scope = async (call: Call & { key: ApiKey }): Promise<Response | undefined> => {
     const out = await modelScope(call.req, call.path, call.key);
     if (out instanceof Response) return out;
     if (out) call.req = out;
@@ -103,17 +103,16 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
     return call.method === "GET" ? pinnedLists.get(pinned.name)!.get(upstreamTarget(call).split("?")[0]!) : undefined;
   };
 
-  // 5. The machine, or the answer instead (a model nobody holds, a machine the key may not use).
-  const choose = async (call: Call, chooser: Chooser) => {
-    const chosen = chooser.choose(call);
-    // Awaited only when it is a promise: a step per request less for the common, immediate choice.
-    return chosen instanceof Promise ? await chosen : chosen;
-  };
+  // 5. The machine, or the answer instead (a model nobody holds, a machine the key may not use); a promise
+  // only when the choice must wait (for the model lists), so the common, immediate one costs no turn.
+  const choose = (call: Call, chooser: Chooser) => chooser.choose(call);
 
   async function steps(call: Call): Promise<Response> {
     endpoint(call);
-    const refused = await scope(call);
-    if (refused) return refused;
+    if (call.key?.models) {
+      const refused = await scope(call as Call & { key: ApiKey });
+      if (refused) return refused;
+    }
     const pinned = call.pin === undefined ? undefined : unitNamed(deps, call.pin); // 404 for a name no machine has
     const answer = metadataOf(call, pinned);
     if (answer) return answer(call);
@@ -121,7 +120,8 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
     const held = await readBody(call, deps.bodies.passthrough, chooser.fields, progress); // 4.
     if (held instanceof Response) return held;
     try {
-      const unit = await choose(call, chooser);
+      const chosen = choose(call, chooser);
+      const unit = chosen instanceof Promise ? await chosen : chosen;
       if (unit instanceof Response) {
         if (call.body instanceof ReadableStream) await call.body.cancel().catch(() => {}); // refused: the rest is not read
         return unit;
