@@ -26,6 +26,7 @@ import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
+import type { UsageRecorder } from "./core/usage/types.ts";
 import { type Bodies, bodyPools } from "./http/body-pools.ts";
 import { LoginRate, LoginThrottle } from "./http/throttle.ts";
 import { collectAfterBurst, collectEvery, collectSoon, collectWhenLarge, collectWhenQuiet } from "./lib/gc.ts";
@@ -74,6 +75,8 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   wakeProgressMs: number;
   /** Called as each request starts and once it is answered: memory is collected when it grows large and once requests stop (collectWhenLarge, collectWhenQuiet). */
   requestSeen: () => void;
+  /** Where each proxied request that generates or embeds leaves its usage record (never waits, never throws). */
+  usage: UsageRecorder;
 }
 
 export interface DepsOptions {
@@ -89,6 +92,8 @@ export interface DepsOptions {
   collect?: () => void;
   /** The slowest a request body may come (BODY_RATE_FLOOR); tests shorten its grace and window. */
   bodyRateFloor?: RateFloor;
+  /** Where usage records go instead of the default (tests record them). */
+  usage?: UsageRecorder;
 }
 
 export interface Fleet {
@@ -186,6 +191,8 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     sessions.endRevoked(opensDashboard(keys.ring));
   });
   const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;
+  // Nothing keeps usage until the store is wired; the account step still calls it.
+  const usage: UsageRecorder = opts.usage ?? { record: () => {} };
   return {
     ...unit,
     fleet,
@@ -201,5 +208,6 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     version: pkg.version,
     wakeProgressMs,
     requestSeen,
+    usage,
   };
 }
