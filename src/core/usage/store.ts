@@ -1,0 +1,302 @@
+// The usage database (SQLite through bun:sqlite, WAL): hourly sums of the records, the machines' power state
+// changes and a measuring plug's readings. A request only adds into memory (pending.ts); the sums are written in
+// one transaction at most once a second and at shutdown, so a `kill -9` loses at most the last second. A file that
+// cannot be opened or written is logged and counted, never thrown at a request: the gateway serves on without it.
+import { Database } from "bun:sqlite";
+import { existsSync, renameSync } from "node:fs";
+import type { PowerState } from "../power/states.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { floorHour, HOUR_MS, PendingSums } from "./pending.ts";
+import { INSERT_CHANGE, migrate, SUM_COLUMNS, TTFB_BUCKETS_MS, TTFB_COLUMNS, UPSERT_HOUR, UPSERT_READING } from "./schema.ts";
+import type { PowerInterval, UsageKind, UsageRecord } from "./types.ts";
+
+export { TTFB_BUCKETS_MS };
+
+/** One hour's sums for one key × user × model × machine × kind. */
+export interface HourRow {
+  /** ms, the start of the UTC hour. */
+  hour: number;
+  key: string;
+  user: string | null;
+  model: string;
+  machine: string;
+  kind: UsageKind;
+  requests: number;
+  errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  unreported: number;
+  generation_s: number;
+  load_s: number;
+  wake_wait_s: number;
+  /** Counts per TTFB_BUCKETS_MS bucket, plus one for slower. */
+  ttfb: number[];
+}
+
+export interface UsageStoreOptions {
+  path: string;
+  logger: Logger;
+  now?: () => number;
+  /** A failure of the file (what: open, corrupt, write, read, prune, dropped): for the metric. */
+  onError?: (what: string) => void;
+  retentionDays?: number;
+}
+
+const DAY_MS = 86_400_000;
+const FLUSH_MS = 1000;
+/** Power changes and readings held while the file cannot be written; the oldest go first past it. */
+const MAX_PENDING_POWER = 10_000;
+
+export class UsageStore {
+  private readonly now: () => number;
+  private readonly pending: PendingSums;
+  private changes: [machine: string, at: number, state: PowerState][] = [];
+  private readonly readings = new Map<string, [machine: string, hour: number, sum: number, n: number]>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly daily: ReturnType<typeof setInterval> | undefined;
+  private lastPrune = 0;
+  private failing = false;
+
+  private constructor(
+    private readonly o: UsageStoreOptions,
+    private db: Database | undefined,
+  ) {
+    this.now = o.now ?? Date.now;
+    this.pending = new PendingSums(() =>
+      o.logger.warn("usage: too many distinct groups between two writes; new ones are counted as user none, model other"),
+    );
+    if (db) {
+      this.prune();
+      // An idle gateway writes nothing, yet its old rows must still go: the hourly check prunes once a day.
+      this.daily = setInterval(() => this.flush(), HOUR_MS);
+      this.daily.unref?.();
+    }
+  }
+
+  /** Never throws: a file that cannot be opened or created is logged and counted, and the store keeps nothing. */
+  static open(o: UsageStoreOptions): UsageStore {
+    return new UsageStore(o, openDatabase(o));
+  }
+
+  /** False when the file could not be opened: records are then dropped. */
+  get usable(): boolean {
+    return this.db !== undefined;
+  }
+
+  add(r: UsageRecord): void {
+    if (!this.db) return;
+    if (!this.pending.add(r)) this.o.onError?.("dropped");
+    this.schedule();
+  }
+
+  /** A state interval starts: it runs until the machine's next change (or now). */
+  powerChanged(machine: string, state: PowerState, at: number): void {
+    if (!this.db) return;
+    if (this.changes.length >= MAX_PENDING_POWER) this.changes.shift();
+    this.changes.push([machine, at, state]);
+    this.schedule();
+  }
+
+  /** A measuring plug's reading, summed into its hour. */
+  meterReading(machine: string, watts: number, at: number): void {
+    if (!this.db || !Number.isFinite(watts) || watts < 0) return;
+    const hour = floorHour(at);
+    const id = `${machine}\u0000${hour}`;
+    const r = this.readings.get(id);
+    if (r) {
+      r[2] += watts;
+      r[3] += 1;
+    } else if (this.readings.size < MAX_PENDING_POWER) this.readings.set(id, [machine, hour, watts, 1]);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, FLUSH_MS);
+    this.timer.unref?.();
+  }
+
+  /** Writes everything pending now, in one transaction; on failure it stays pending (bounded) for the next try. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const db = this.db;
+    if (!db) return;
+    const groups = this.pending.groups;
+    if (groups.size > 0 || this.changes.length > 0 || this.readings.size > 0) {
+      try {
+        db.transaction(() => {
+          const hour = db.query(UPSERT_HOUR);
+          for (const g of groups.values()) hour.run(...g.group, ...g.sums);
+          const change = db.query(INSERT_CHANGE);
+          for (const c of this.changes) change.run(...c);
+          const reading = db.query(UPSERT_READING);
+          for (const r of this.readings.values()) reading.run(...r);
+        })();
+        groups.clear();
+        this.changes = [];
+        this.readings.clear();
+        if (this.failing) this.o.logger.info("usage: the database is written again", { file: this.o.path });
+        this.failing = false;
+      } catch (err) {
+        this.failed("write", err);
+      }
+    }
+    if (this.now() - this.lastPrune >= DAY_MS) this.prune();
+  }
+
+  /** Flushes and closes (SIGTERM, the gateway's stop). */
+  close(): void {
+    this.flush();
+    if (this.daily) clearInterval(this.daily);
+    try {
+      this.db?.close();
+    } catch (err) {
+      this.failed("close", err);
+    }
+    this.db = undefined;
+  }
+
+  /** Hourly sums whose hour starts in [from, to), optionally of one key; what is pending is written first. */
+  hours(q: { from: number; to: number; key?: string }): HourRow[] {
+    if (!this.db) return [];
+    this.flush();
+    try {
+      const byKey = q.key === undefined ? "" : ` AND "key" = ?`;
+      const params = q.key === undefined ? [q.from, q.to] : [q.from, q.to, q.key];
+      const rows = this.db.query(`SELECT * FROM usage_hours WHERE hour >= ? AND hour < ?${byKey}`).all(...params);
+      return (rows as Record<string, number | string>[]).map(toHourRow);
+    } catch (err) {
+      this.failed("read", err);
+      return [];
+    }
+  }
+
+  /** The machine's state intervals overlapping [from, to) (the last one ends at now), with measured watts. */
+  intervals(machine: string, from: number, to: number): PowerInterval[] {
+    if (!this.db) return [];
+    this.flush();
+    try {
+      return readIntervals(this.db, machine, from, Math.min(to, this.now()));
+    } catch (err) {
+      this.failed("read", err);
+      return [];
+    }
+  }
+
+  /** Deletes what is older than the retention (the last state change before it stays: it says what the machine was then). */
+  prune(): void {
+    const db = this.db;
+    if (!db) return;
+    this.lastPrune = this.now();
+    const cutoff = floorHour(this.now() - (this.o.retentionDays ?? 400) * DAY_MS);
+    try {
+      db.transaction(() => {
+        db.query("DELETE FROM usage_hours WHERE hour < ?").run(cutoff);
+        db.query("DELETE FROM meter_readings WHERE hour < ?").run(cutoff);
+        db.query(
+          "DELETE FROM power_changes WHERE at < (SELECT max(p.at) FROM power_changes p WHERE p.machine = power_changes.machine AND p.at <= ?)",
+        ).run(cutoff);
+      })();
+    } catch (err) {
+      this.failed("prune", err);
+    }
+  }
+
+  private failed(what: string, err: unknown): void {
+    this.o.onError?.(what);
+    // Once per run of failures: a broken disk would otherwise log every second.
+    if (this.failing && what === "write") return;
+    if (what === "write") this.failing = true;
+    this.o.logger.error(`usage: the database could not ${what === "write" ? "be written" : what === "read" ? "be read" : what}`, {
+      file: this.o.path,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+}
+
+function toHourRow(r: Record<string, number | string>): HourRow {
+  const row = { hour: r.hour, key: r.key, user: r.user === "" ? null : r.user, model: r.model, machine: r.machine, kind: r.kind } as HourRow;
+  for (const c of SUM_COLUMNS) if (!c.startsWith("t")) (row as unknown as Record<string, number>)[c] = r[c] as number;
+  row.ttfb = TTFB_COLUMNS.map((c) => r[c] as number);
+  return row;
+}
+
+function readIntervals(db: Database, machine: string, from: number, to: number): PowerInterval[] {
+  if (to <= from) return [];
+  const changes = db
+    .query(
+      `SELECT at, state FROM power_changes WHERE machine = ?1 AND at < ?3
+       AND at >= coalesce((SELECT max(at) FROM power_changes WHERE machine = ?1 AND at <= ?2), 0) ORDER BY at`,
+    )
+    .all(machine, from, to) as { at: number; state: PowerState }[];
+  const readings = db
+    .query("SELECT hour, watts_sum, readings FROM meter_readings WHERE machine = ? AND hour >= ? AND hour < ?")
+    .all(machine, floorHour(from), to) as { hour: number; watts_sum: number; readings: number }[];
+  const measured = new Map(readings.map((r) => [r.hour, r.watts_sum / r.readings]));
+  const out: PowerInterval[] = [];
+  changes.forEach((c, i) => {
+    const a = Math.max(c.at, from);
+    const b = Math.min(changes[i + 1]?.at ?? to, to);
+    if (b <= a) return;
+    // A plug is read while the machine is up: its hours' means replace the configured watts, hour by hour.
+    if (c.state === "off" || measured.size === 0) return void out.push({ machine, state: c.state, from: a, to: b });
+    for (let h = floorHour(a); h < b; h += HOUR_MS) {
+      const piece: PowerInterval = { machine, state: c.state, from: Math.max(a, h), to: Math.min(b, h + HOUR_MS) };
+      const w = measured.get(h);
+      if (w !== undefined) piece.measuredW = w;
+      const last = out[out.length - 1];
+      // Hours without a reading stay one interval.
+      if (w === undefined && last && last.state === c.state && last.measuredW === undefined && last.to === piece.from) last.to = piece.to;
+      else out.push(piece);
+    }
+  });
+  return out;
+}
+
+function openDatabase(o: UsageStoreOptions): Database | undefined {
+  const fail = (what: string, err: unknown) => {
+    o.onError?.(what);
+    o.logger.error("usage: the database could not be opened; usage is not kept", {
+      file: o.path,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  };
+  try {
+    return openAndMigrate(o.path);
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? "";
+    if (code !== "SQLITE_NOTADB" && code !== "SQLITE_CORRUPT") return void fail("open", err);
+    // A broken file is kept aside for whoever wants to look at it, and a new one started.
+    const aside = `${o.path}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+    o.onError?.("corrupt");
+    try {
+      for (const suffix of ["", "-wal", "-shm"]) if (existsSync(o.path + suffix)) renameSync(o.path + suffix, aside + suffix);
+      o.logger.error("usage: the database was not readable; it was moved aside and a new one started", {
+        file: o.path,
+        moved_to: aside,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return openAndMigrate(o.path);
+    } catch (again) {
+      return void fail("open", again);
+    }
+  }
+}
+
+function openAndMigrate(path: string): Database {
+  const db = new Database(path, { create: true, strict: true });
+  try {
+    db.run("PRAGMA journal_mode = WAL");
+    // WAL with NORMAL: a crash of the process loses nothing committed, a power cut at most the last writes.
+    db.run("PRAGMA synchronous = NORMAL");
+    migrate(db);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
