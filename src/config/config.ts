@@ -88,6 +88,10 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       metricsPublic: e.METRICS_PUBLIC,
       maxBodyBytes: Math.round(e.MAX_BODY_MB * 1048576),
       notify: notifyConfig(e),
+      usage: {
+        db: e.USAGE_DB?.toLowerCase() === "off" ? null : (e.USAGE_DB ?? join(dirname(e.STATUS_FILE), "usage.db")),
+        retentionDays: e.USAGE_RETENTION_DAYS,
+      },
     },
   };
 }

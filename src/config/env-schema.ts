@@ -74,6 +74,16 @@ export const envSchema = z.object({
   PORT: withDefault(port("listening", 0), 8000),
   HOST: withDefault(z.string().trim().min(1), "0.0.0.0"),
   STATUS_FILE: withDefault(z.string().trim().min(1), "status/status.json"),
+  // Usage accounting's SQLite file; absent: usage.db beside the status file; "off" keeps no usage at all.
+  USAGE_DB: opt(z.string().trim().min(1)),
+  USAGE_RETENTION_DAYS: withDefault(
+    z.coerce
+      .number({ message: "expected a whole number of days" })
+      .int({ message: "expected a whole number of days" })
+      .min(1, { message: "expected at least 1 day" })
+      .max(36_500, { message: "expected at most 36500 days" }),
+    400,
+  ),
   PROBE_TIMEOUT_MS: withDefault(
     z.coerce
       .number({ message: "expected milliseconds" })

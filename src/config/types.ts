@@ -125,4 +125,6 @@ export interface Config {
   maxBodyBytes: number;
   /** Webhooks and ntfy: where events are sent. */
   notify: NotifyConfig;
+  /** Usage accounting: its SQLite file (USAGE_DB; null: off) and how many days of it are kept. */
+  usage: { db: string | null; retentionDays: number };
 }

@@ -46,6 +46,7 @@ export class GateMetrics {
   readonly webhookFailures: Counter;
   readonly requestsByKey: Counter;
   readonly eventStreamsDropped: Counter;
+  readonly usageStoreErrors: Counter;
 
   constructor(private readonly opts: MetricsOptions) {
     const r = this.registry;
@@ -69,6 +70,10 @@ export class GateMetrics {
         "ollama_gate_event_subscribers_dropped_total",
         "Event streams (GET /events) the gateway ended: its reader fell behind, or its key was revoked",
       ),
+    );
+    // By what failed (open, corrupt, write, read, prune, close, dropped): a handful of series, never a path or a message.
+    this.usageStoreErrors = r.add(
+      new Counter("ollama_gate_usage_store_errors_total", "Failures of the usage database (the gateway serves on without it), by what failed"),
     );
     r.add(new Gauge("ollama_gate_event_subscribers", "Event streams (GET /events) open now", () => [[{}, opts.eventStreams?.() ?? 0]]));
     const each = (read: (m: LiveMachine) => [Record<string, string>, number][]) => () =>
