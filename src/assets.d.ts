@@ -15,3 +15,7 @@ declare module "*.svg" {
   const path: string;
   export default path;
 }
+declare module "uplot/dist/uPlot.iife.min.js" {
+  const path: string;
+  export default path;
+}

@@ -1,6 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+// The Usage view's charts: uPlot's own built files, from the npm package (no CDN), loaded by usage.js when the view opens.
+import uplotJs from "uplot/dist/uPlot.iife.min.js" with { type: "file" };
+import uplotCss from "uplot/dist/uPlot.min.css" with { type: "file" };
 import { mayUseDashboard } from "../core/access/access.ts";
 import { SESSION_COOKIE, SESSION_TTL_S } from "../core/access/sessions.ts";
 import { EVENT_TYPES } from "../core/telemetry/events.ts";
@@ -13,12 +16,20 @@ import appCss from "../ui/app.css" with { type: "file" };
 import appJs from "../ui/app.js" with { type: "file" };
 import icon from "../ui/icon.svg" with { type: "file" };
 import { dashboardPage, loginPage } from "../ui/page.ts";
+import usageCss from "../ui/usage.css" with { type: "file" };
+import usageJs from "../ui/usage.js" with { type: "file" };
+import usageChartJs from "../ui/usage-chart.js" with { type: "file" };
 import wordsJs from "../ui/words.js" with { type: "file" };
 
 const ASSETS: Record<string, { file: string; type: string }> = {
   "app.js": { file: appJs, type: "text/javascript; charset=utf-8" },
   "words.js": { file: wordsJs, type: "text/javascript; charset=utf-8" },
   "app.css": { file: appCss, type: "text/css; charset=utf-8" },
+  "usage.js": { file: usageJs, type: "text/javascript; charset=utf-8" },
+  "usage-chart.js": { file: usageChartJs, type: "text/javascript; charset=utf-8" },
+  "usage.css": { file: usageCss, type: "text/css; charset=utf-8" },
+  "uPlot.iife.min.js": { file: uplotJs, type: "text/javascript; charset=utf-8" },
+  "uPlot.min.css": { file: uplotCss, type: "text/css; charset=utf-8" },
 };
 
 /** Only the gateway's own files: no inline script or style, no other origin, and never inside another site's frame. */
@@ -88,8 +99,11 @@ const overHttps = (c: Context) => c.req.header("x-forwarded-proto")?.split(",")[
 export function uiRoutes({ ui, keys, version }: AppDeps) {
   const router = createRouter();
   router.openapi(page, (c) => {
-    const signedIn = ui.sessions.check(getCookie(c, SESSION_COOKIE)) !== null;
-    return c.html(signedIn ? dashboardPage(version, EVENT_TYPES) : loginPage(), 200, PAGE_HEADERS);
+    const identity = ui.sessions.check(getCookie(c, SESSION_COOKIE));
+    if (identity === null) return c.html(loginPage(), 200, PAGE_HEADERS);
+    // The key's name and role (never the key): the Usage view says whose figures a `user` session sees.
+    const key = keys.ring.byIdentity(identity);
+    return c.html(dashboardPage(version, EVENT_TYPES, key ? { name: key.name, role: key.role } : undefined), 200, PAGE_HEADERS);
   });
   router.openapi(login, async (c) => {
     if (!loginFromOwnPage(c.req.raw.headers)) return c.html(loginPage("Log in from the dashboard's own page."), 403, PAGE_HEADERS);

@@ -3,7 +3,7 @@ import { html } from "hono/html";
 /** Where the page's own files are served from: the gateway itself, so it works on a LAN without internet. */
 export const UI_ASSETS = "/ui/assets";
 
-const head = (title: string) => html`<!doctype html>
+const head = (title: string, extra: ReturnType<typeof html> | "" = "") => html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -12,7 +12,7 @@ const head = (title: string) => html`<!doctype html>
 <title>${title}</title>
 <link rel="icon" href="/favicon.ico" type="image/svg+xml">
 <link rel="stylesheet" href="${UI_ASSETS}/app.css">
-</head>`;
+${extra}</head>`;
 
 /** The login form; `error` is shown above it (a wrong key, too many tries). Works without JavaScript. */
 export function loginPage(error?: string) {
@@ -31,19 +31,34 @@ ${error ? html`<p id="login-error" role="alert">${error}</p>` : ""}
 </html>`;
 }
 
-/** The dashboard's frame; the cards are drawn by app.js from /machines and kept current from /events. */
-export function dashboardPage(version: string, eventTypes: readonly string[]) {
-  return html`${head("ollama-gate")}
+/** Who holds the session, for the Usage view to say whose figures it shows (a name, never the key). */
+export interface Viewer {
+  name: string;
+  role: string;
+}
+
+/**
+ * The dashboard's frame; the cards are drawn by app.js from /machines and kept current from /events. The Usage
+ * view (#usage) is drawn by usage.js from /usage and /energy when it is first opened.
+ */
+export function dashboardPage(version: string, eventTypes: readonly string[], viewer?: Viewer) {
+  return html`${head(
+    "ollama-gate",
+    html`<link rel="stylesheet" href="${UI_ASSETS}/usage.css">
+`,
+  )}
 <body>
 <header>
 <h1>ollama-gate</h1>
 <span class="version">v${version}</span>
+<nav aria-label="Views"><a href="#machines" id="nav-machines" aria-current="page">Machines</a><a href="#usage" id="nav-usage">Usage</a></nav>
 <span id="live" class="live" data-live="connecting">connecting…</span>
 <form method="post" action="/ui/logout" id="logout-form"><button type="submit" id="logout">Log out</button></form>
 </header>
 <p id="announce" class="visually-hidden" aria-live="polite"></p>
 <p id="notice" role="alert" hidden></p>
 <main id="machines" aria-busy="true" data-event-types="${eventTypes.join(",")}"><p class="empty">Loading…</p></main>
+<main id="usage" hidden aria-busy="true" data-key="${viewer?.name ?? ""}" data-role="${viewer?.role ?? ""}"></main>
 <dialog id="confirm-shutdown" aria-labelledby="confirm-title">
 <form method="dialog">
 <h2 id="confirm-title">Shut down?</h2>
@@ -52,6 +67,7 @@ export function dashboardPage(version: string, eventTypes: readonly string[]) {
 </form>
 </dialog>
 <script type="module" src="${UI_ASSETS}/app.js"></script>
+<script type="module" src="${UI_ASSETS}/usage.js"></script>
 </body>
 </html>`;
 }
