@@ -78,7 +78,12 @@ export class UsageStore {
     return new UsageStore(o, openDatabase(o));
   }
 
-  /** False when the file could not be opened: records are then dropped. */
+  /** Accounting turned off (USAGE_DB=off): keeps nothing, reads back nothing. */
+  static off(o: Pick<UsageStoreOptions, "logger">): UsageStore {
+    return new UsageStore({ path: "off", logger: o.logger }, undefined);
+  }
+
+  /** False when accounting is off or the file could not be opened: records are then dropped. */
   get usable(): boolean {
     return this.db !== undefined;
   }

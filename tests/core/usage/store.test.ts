@@ -1,0 +1,257 @@
+import { Database } from "bun:sqlite";
+import { afterEach, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { memoryLogger } from "../../../src/core/telemetry/logger.ts";
+import { MAX_PENDING_GROUPS } from "../../../src/core/usage/pending.ts";
+import { MIGRATIONS, SCHEMA_VERSION } from "../../../src/core/usage/schema.ts";
+import { TTFB_BUCKETS_MS, UsageStore } from "../../../src/core/usage/store.ts";
+import type { UsageRecord } from "../../../src/core/usage/types.ts";
+import { tempDir } from "../../helpers.ts";
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+});
+
+function open(o: { now?: () => number; retentionDays?: number; path?: string } = {}) {
+  const { dir, cleanup } = tempDir("usage-store-");
+  cleanups.push(cleanup);
+  const logger = memoryLogger();
+  const errors: string[] = [];
+  const path = o.path ?? join(dir, "usage.db");
+  const store = UsageStore.open({ path, logger, now: o.now ?? (() => T0), onError: (w) => errors.push(w), retentionDays: o.retentionDays });
+  cleanups.unshift(() => store.close());
+  return { store, logger, errors, dir, path };
+}
+
+const record = (over: Partial<UsageRecord> = {}): UsageRecord => ({
+  at: T0 + 60_000,
+  key: "family",
+  user: null,
+  model: "llama3.1:8b",
+  machine: "big",
+  kind: "chat",
+  status: 200,
+  complete: true,
+  figures: { promptTokens: 10, completionTokens: 20, generationS: 1.5, loadS: 0.25 },
+  ttfbMs: 120,
+  wakeWaitS: 0,
+  totalS: 2,
+  ...over,
+});
+
+test("records are summed per hour and group: errors, unreported tokens, seconds and TTFB buckets", () => {
+  const { store } = open();
+  store.add(record());
+  store.add(record({ figures: { promptTokens: 5, completionTokens: 7, generationS: 0.5, loadS: 0 }, ttfbMs: 40 }));
+  // An OpenAI stream without include_usage: unreported, its generation time the gateway's own (total less the wake).
+  store.add(
+    record({ figures: { promptTokens: null, completionTokens: null, generationS: null, loadS: null }, totalS: 9, wakeWaitS: 4, ttfbMs: 99_999 }),
+  );
+  store.add(
+    record({
+      status: 502,
+      complete: false,
+      figures: { promptTokens: null, completionTokens: null, generationS: null, loadS: null },
+      ttfbMs: null,
+      totalS: 1,
+      wakeWaitS: 0,
+    }),
+  );
+  store.add(record({ at: T0 + HOUR + 5, user: "ana@example.org", kind: "embed" }));
+  store.add(record({ key: "agent", model: "qwen2.5:7b" }));
+  const rows = store.hours({ from: T0, to: T0 + 2 * HOUR });
+  expect(rows).toHaveLength(3);
+  const main = rows.find((r) => r.key === "family" && r.hour === T0)!;
+  expect(main).toMatchObject({
+    user: null,
+    model: "llama3.1:8b",
+    machine: "big",
+    kind: "chat",
+    requests: 4,
+    errors: 1,
+    prompt_tokens: 15,
+    completion_tokens: 27,
+    unreported: 2,
+  });
+  expect(main.generation_s).toBeCloseTo(1.5 + 0.5 + 5 + 1);
+  expect(main.load_s).toBeCloseTo(0.25);
+  expect(main.wake_wait_s).toBeCloseTo(4);
+  expect(main.ttfb).toHaveLength(TTFB_BUCKETS_MS.length + 1);
+  expect(main.ttfb[0]).toBe(1); // 40 ms
+  expect(main.ttfb[2]).toBe(1); // 120 ms: within 200
+  expect(main.ttfb[TTFB_BUCKETS_MS.length]).toBe(1); // slower than the last bound
+  expect(main.ttfb.reduce((a, b) => a + b)).toBe(3); // the 502 had no first byte
+  expect(rows.find((r) => r.hour === T0 + HOUR)).toMatchObject({ user: "ana@example.org", kind: "embed", requests: 1 });
+  // [from, to) by the hour's start, and by key.
+  expect(store.hours({ from: T0 + HOUR, to: T0 + 2 * HOUR })).toHaveLength(1);
+  expect(store.hours({ from: T0, to: T0 + 2 * HOUR, key: "agent" }).map((r) => r.model)).toEqual(["qwen2.5:7b"]);
+  // Sums add up across writes.
+  store.add(record());
+  expect(store.hours({ from: T0, to: T0 + HOUR, key: "family" })[0]!.requests).toBe(5);
+});
+
+test("nothing is written as a record is added; the timer writes it within about a second, in the WAL file", async () => {
+  const { store, path } = open();
+  store.add(record());
+  const reader = new Database(path, { readonly: true });
+  cleanups.unshift(() => reader.close());
+  const count = () => (reader.query("SELECT count(*) AS n FROM usage_hours").get() as { n: number }).n;
+  expect(count()).toBe(0);
+  expect((reader.query("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode).toBe("wal");
+  const deadline = Date.now() + 10_000;
+  while (count() === 0 && Date.now() < deadline) await Bun.sleep(50); // no event to wait on: the file is polled
+  expect(count()).toBe(1);
+});
+
+test("a user is cut to 128 characters; past 10,000 groups between two writes new ones fold into user none, model other, with one warning", () => {
+  const { store, logger } = open();
+  store.add(record({ user: "u".repeat(500) }));
+  for (let i = 0; i < MAX_PENDING_GROUPS + 50; i++) store.add(record({ model: `made-up-${i}` }));
+  const warnings = logger.lines.filter((l) => l.includes("too many distinct groups"));
+  expect(warnings).toHaveLength(1);
+  const rows = store.hours({ from: T0, to: T0 + HOUR });
+  expect(rows.length).toBe(MAX_PENDING_GROUPS + 1);
+  expect(rows.find((r) => r.user?.startsWith("u"))!.user).toHaveLength(128);
+  const other = rows.find((r) => r.model === "other")!;
+  expect(other).toMatchObject({ user: null, requests: 51 });
+  expect(rows.reduce((n, r) => n + r.requests, 0)).toBe(MAX_PENDING_GROUPS + 51); // no count lost
+});
+
+test("a file at schema version 0 or 1 opens and is brought up to date, keeping its rows; a newer version is left alone", () => {
+  const { dir } = open();
+  const empty = join(dir, "v0.db");
+  new Database(empty, { create: true }).close();
+  const v1 = join(dir, "v1.db");
+  const db = new Database(v1, { create: true });
+  for (const sql of MIGRATIONS[0]!) db.run(sql);
+  db.run(
+    `INSERT INTO usage_hours (hour, "key", "user", model, machine, kind, requests, completion_tokens) VALUES (${T0}, 'old', '', 'm', 'big', 'chat', 3, 30)`,
+  );
+  db.run("PRAGMA user_version = 1");
+  db.close();
+  for (const path of [empty, v1]) {
+    const { store, errors } = open({ path });
+    expect(errors).toEqual([]);
+    expect(store.usable).toBe(true);
+    store.powerChanged("big", "on", T0 - HOUR);
+    expect(store.intervals("big", T0 - HOUR, T0 + HOUR)).toHaveLength(1);
+    store.close();
+    const check = new Database(path, { readonly: true });
+    expect((check.query("PRAGMA user_version").get() as { user_version: number }).user_version).toBe(SCHEMA_VERSION);
+    check.close();
+  }
+  const again = open({ path: v1 });
+  expect(again.store.hours({ from: T0, to: T0 + HOUR })).toMatchObject([{ key: "old", requests: 3, completion_tokens: 30 }]);
+  again.store.close();
+
+  const newer = join(dir, "newer.db");
+  const n = new Database(newer, { create: true });
+  n.run("PRAGMA user_version = 99");
+  n.close();
+  const { store, errors, logger } = open({ path: newer });
+  expect(store.usable).toBe(false);
+  expect(errors).toEqual(["open"]);
+  expect(logger.lines.join("\n")).toContain("schema version 99");
+  store.add(record()); // dropped, without throwing
+  expect(store.hours({ from: 0, to: T0 * 2 })).toEqual([]);
+});
+
+test("retention: rows older than USAGE_RETENTION_DAYS are pruned at open and once a day; the state before the cutoff stays", () => {
+  let now = T0;
+  const { store, path } = open({ now: () => now, retentionDays: 10 });
+  store.add(record({ at: T0 - 2 * DAY }));
+  store.add(record({ at: T0 }));
+  store.powerChanged("big", "on", T0 - 3 * DAY);
+  store.powerChanged("big", "off", T0 - 2 * DAY);
+  store.powerChanged("big", "on", T0);
+  store.meterReading("big", 200, T0 - 3 * DAY + 1000);
+  store.flush();
+  now = T0 + 7 * DAY + 12 * HOUR;
+  store.flush(); // a prune (a week since the last), within the 10 days: all kept
+  expect(store.hours({ from: 0, to: now }).length).toBe(2);
+  now = T0 + 8 * DAY + 6 * HOUR; // the row of T0 - 2 days is older than 10 days now, but the last prune is not a day old
+  store.flush();
+  expect(store.hours({ from: 0, to: now }).length).toBe(2);
+  now = T0 + 8 * DAY + 12 * HOUR; // a day after the last prune: the once-a-day prune runs by itself
+  store.flush();
+  expect(store.hours({ from: 0, to: now }).map((r) => r.hour)).toEqual([T0]);
+  // The change at T0 - 2 days (off) is the last before the cutoff: it says the machine was off until T0.
+  expect(store.intervals("big", T0 - 3 * DAY, T0 + HOUR).map((i) => [i.state, i.from, i.to])).toEqual([
+    ["off", T0 - 2 * DAY, T0],
+    ["on", T0, T0 + HOUR],
+  ]);
+  store.close();
+  const db = new Database(path, { readonly: true });
+  expect((db.query("SELECT count(*) AS n FROM meter_readings").get() as { n: number }).n).toBe(0);
+  expect((db.query("SELECT count(*) AS n FROM power_changes").get() as { n: number }).n).toBe(2);
+  db.close();
+});
+
+test("intervals run from one change to the next, the last to now; a plug's hourly mean replaces the watts of the up hours", () => {
+  const now = T0 + 2 * HOUR + 30 * 60_000;
+  const { store } = open({ now: () => now });
+  store.powerChanged("big", "off", T0 - HOUR);
+  store.powerChanged("big", "waking", T0 + 10 * 60_000);
+  store.powerChanged("big", "on", T0 + 11 * 60_000);
+  store.meterReading("big", 100, T0 + HOUR + 5);
+  store.meterReading("big", 300, T0 + HOUR + 500_000);
+  store.powerChanged("small", "on", T0);
+  expect(store.intervals("big", T0, T0 + 10 * HOUR)).toEqual([
+    { machine: "big", state: "off", from: T0, to: T0 + 10 * 60_000 },
+    { machine: "big", state: "waking", from: T0 + 10 * 60_000, to: T0 + 11 * 60_000 },
+    { machine: "big", state: "on", from: T0 + 11 * 60_000, to: T0 + HOUR },
+    { machine: "big", state: "on", from: T0 + HOUR, to: T0 + 2 * HOUR, measuredW: 200 },
+    { machine: "big", state: "on", from: T0 + 2 * HOUR, to: now },
+  ]);
+  expect(store.intervals("big", T0 - 2 * HOUR, T0 - HOUR)).toEqual([]);
+  expect(store.intervals("small", T0, T0 + HOUR)).toEqual([{ machine: "small", state: "on", from: T0, to: T0 + HOUR }]);
+});
+
+test("close writes what is pending; a reopened file has it", () => {
+  const { store, path } = open();
+  store.add(record());
+  store.close();
+  store.add(record()); // after close: dropped, no throw
+  const again = open({ path });
+  expect(again.store.hours({ from: T0, to: T0 + HOUR })[0]!.requests).toBe(1);
+});
+
+test("a corrupt file is moved aside, logged and counted, and a new one started", () => {
+  const { dir } = open();
+  const path = join(dir, "broken.db");
+  const junk = "this is not a database ".repeat(500);
+  writeFileSync(path, junk);
+  const { store, errors, logger } = open({ path });
+  expect(errors).toEqual(["corrupt"]);
+  expect(logger.lines.join("\n")).toContain("moved aside");
+  expect(store.usable).toBe(true);
+  store.add(record());
+  expect(store.hours({ from: T0, to: T0 + HOUR })).toHaveLength(1);
+  // Kept for whoever wants to look at it.
+  const aside = readdirSync(dir).filter((f) => f.startsWith("broken.db.corrupt-"));
+  expect(aside).toHaveLength(1);
+  expect(readFileSync(join(dir, aside[0]!), "utf8")).toBe(junk);
+  expect(existsSync(path)).toBe(true);
+});
+
+test("a file that cannot be created is logged and counted; the store keeps nothing and never throws", () => {
+  const { dir } = open();
+  writeFileSync(join(dir, "not-a-dir"), "");
+  const { store, errors, logger } = open({ path: join(dir, "not-a-dir", "usage.db") });
+  expect(store.usable).toBe(false);
+  expect(errors).toEqual(["open"]);
+  expect(logger.lines.join("\n")).toContain("could not be opened");
+  store.add(record());
+  store.powerChanged("big", "on", T0);
+  store.meterReading("big", 1, T0);
+  store.flush();
+  store.prune();
+  expect(store.hours({ from: 0, to: T0 * 2 })).toEqual([]);
+  expect(store.intervals("big", 0, T0 * 2)).toEqual([]);
+});
