@@ -1,9 +1,8 @@
-import { stackedBars } from "./usage-chart.js";
-
 // The dashboard's Usage view (/ui#usage): tokens per day for the last 30 days stacked by key, model or person,
 // kWh and cost per day per machine with what was saved, and the top keys, people and models. Read from GET /usage
 // and GET /energy with the session's cookie; a `user` key's session gets its own key's rows only (the route says
-// so, the view shows it). uPlot and its stylesheet are loaded when the view is first opened, not with the page.
+// so, the view shows it). The charts (usage-chart.js, uPlot and its stylesheet) are loaded when the view is first
+// opened, not with the page.
 
 const DAYS = 30;
 /** Groups shown apart in the chart; the rest are summed as "others". */
@@ -23,6 +22,8 @@ const pad = (n) => String(n).padStart(2, "0");
 const dateOf = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 
 let state = null;
+/** usage-chart.js's stackedBars, imported with uPlot when the view first opens. */
+let stackedBars;
 let charts = [];
 let stack = "key";
 
@@ -210,7 +211,8 @@ ${topTable("top-keys", "Top keys", "Key")}${topTable("top-people", "Top people",
 async function open() {
   view.setAttribute("aria-busy", "true");
   if (!view.firstChild) frame();
-  const [data] = await Promise.all([load(), loadUplot()]);
+  const [data, chart] = await Promise.all([load(), import("./usage-chart.js"), loadUplot()]);
+  stackedBars = chart.stackedBars;
   state = data;
   draw();
   view.setAttribute("aria-busy", "false");
