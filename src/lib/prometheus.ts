@@ -39,6 +39,11 @@ export class Counter extends Metric {
     const k = key(labels);
     return () => void this.values.set(k, (this.values.get(k) ?? 0) + 1);
   }
+  /** The same, adding any amount (tokens, seconds). */
+  seriesBy(labels: Labels): (by: number) => void {
+    const k = key(labels);
+    return (by) => void this.values.set(k, (this.values.get(k) ?? 0) + by);
+  }
   get(labels: Labels = {}): number {
     return this.values.get(key(labels)) ?? 0;
   }

@@ -66,3 +66,24 @@ export function zonedInstant(year: number, month: number, day: number, tz: strin
   if (names(after) && !names(before)) return after;
   return before;
 }
+
+/**
+ * An ISO 8601 date (its midnight in `tz`) or date and time (one without an offset is `tz`'s wall clock, as the
+ * process reads it when `tz` is its TZ); null for anything else, a day that does not exist (2026-02-30) too.
+ */
+export function parseInstant(text: string, tz: string): number | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(text.trim());
+  if (!m) return null;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const check = new Date(Date.UTC(y, mo - 1, d));
+  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) return null;
+  if (m[4] === undefined) return zonedInstant(y, mo, d, tz);
+  const [h, mi, s] = [Number(m[4]), Number(m[5]), Number(m[6] ?? 0)];
+  if (h > 23 || mi > 59 || s > 59) return null;
+  const ms = m[7] ? Math.floor(Number(m[7]) * 1000) : 0;
+  if (m[8] === undefined) return zonedInstant(y, mo, d, tz, h, mi) + s * 1000 + ms;
+  const sign = m[8] === "Z" ? 0 : m[8].startsWith("-") ? -1 : 1;
+  const off = m[8] === "Z" ? 0 : Number(m[8].slice(1, 3)) * 60 + Number(m[8].slice(-2));
+  if (off >= 24 * 60) return null;
+  return Date.UTC(y, mo - 1, d, h, mi, s, ms) - sign * off * 60_000;
+}

@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from "../../lib/prometheus.ts";
+import type { UsageRecord } from "../usage/types.ts";
+import { type LiveEnergy, UsageMetrics } from "./usage-metrics.ts";
 
 /** What is true now of one machine, read when scraped. */
 export interface LiveMachine {
@@ -22,6 +24,8 @@ export interface MetricsOptions {
   labelled: boolean;
   /** The live event streams (GET /events) open now, read at each scrape. */
   eventStreams?: () => number;
+  /** Each machine's energy since the gateway started, read at each scrape (usage-metrics.ts). */
+  energy?: () => LiveEnergy[];
 }
 
 /** What one machine's modules count: its power telemetry, and its proxied requests. */
@@ -107,6 +111,13 @@ export class GateMetrics {
         each((m) => [[{}, m.inFlight()]]),
       ),
     );
+    this.usage = new UsageMetrics(r, opts.energy ?? (() => []));
+  }
+
+  private readonly usage: UsageMetrics;
+  /** One proxied request's usage (tokens, generation seconds, first byte): deps.usage calls it beside the store. */
+  usageRecorded(record: UsageRecord): void {
+    this.usage.recorded(record);
   }
 
   /**
