@@ -26,6 +26,7 @@ import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
+import { UsageStore } from "./core/usage/store.ts";
 import type { UsageRecorder } from "./core/usage/types.ts";
 import { type Bodies, bodyPools } from "./http/body-pools.ts";
 import { LoginRate, LoginThrottle } from "./http/throttle.ts";
@@ -77,6 +78,8 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   requestSeen: () => void;
   /** Where each proxied request that generates or embeds leaves its usage record (never waits, never throws). */
   usage: UsageRecorder;
+  /** The usage database (hourly sums, power intervals, plug readings); keeps nothing when USAGE_DB=off or the file is broken. */
+  usageStore: UsageStore;
 }
 
 export interface DepsOptions {
@@ -174,6 +177,16 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     busy();
     whenLarge();
   };
+  // Opened before the first request (bun:sqlite is synchronous, a few ms); a broken file is counted, never thrown.
+  const usageStore = config.usage.db
+    ? UsageStore.open({
+        path: config.usage.db,
+        logger,
+        now,
+        retentionDays: config.usage.retentionDays,
+        onError: (what) => metrics.usageStoreErrors.inc({ what }),
+      })
+    : UsageStore.off({ logger });
   const units = config.machines.map((mc) => buildMachineUnit(mc, { logger, events, metrics, index, now, requestSeen, collect }, opts));
   const fleet = { units, byName: new Map(units.map((u) => [u.name, u])), index };
   const { config: _default, ...unit } = units[0]!;
@@ -191,8 +204,17 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     sessions.endRevoked(opensDashboard(keys.ring));
   });
   const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;
-  // Nothing keeps usage until the store is wired; the account step still calls it.
-  const usage: UsageRecorder = opts.usage ?? { record: () => {} };
+  // USAGE_DB=off: nothing keeps usage. A broken file still counts in the metrics.
+  const usage: UsageRecorder =
+    opts.usage ??
+    (config.usage.db
+      ? {
+          record: (r) => {
+            usageStore.add(r);
+            metrics.usageRecorded(r);
+          },
+        }
+      : { record: () => {} });
   return {
     ...unit,
     fleet,
@@ -209,5 +231,6 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     wakeProgressMs,
     requestSeen,
     usage,
+    usageStore,
   };
 }

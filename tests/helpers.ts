@@ -118,6 +118,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     close: async () => {
       await deps.monitor.stop(); // a probe under way would write into the directory removed below
       server.stop(true);
+      deps.usageStore.close();
       await sim.stop();
       cleanup();
     },

@@ -44,6 +44,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     deps.logger.info("stopping", { signal });
     server.stop();
+    // What the last second added is written before the process goes.
+    deps.usageStore.close();
     process.exit(0);
   });
 }
