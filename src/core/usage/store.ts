@@ -2,12 +2,13 @@
 // changes and a measuring plug's readings. A request only adds into memory (pending.ts); the sums are written in
 // one transaction at most once a second and at shutdown, so a `kill -9` loses at most the last second. A file that
 // cannot be opened or written is logged and counted, never thrown at a request: the gateway serves on without it.
-import { Database } from "bun:sqlite";
-import { existsSync, renameSync } from "node:fs";
+import type { Database } from "bun:sqlite";
 import type { PowerState } from "../power/states.ts";
 import type { Logger } from "../telemetry/logger.ts";
+import { readIntervals } from "./intervals.ts";
+import { openDatabase } from "./open.ts";
 import { floorHour, HOUR_MS, PendingSums } from "./pending.ts";
-import { INSERT_CHANGE, migrate, SUM_COLUMNS, TTFB_BUCKETS_MS, TTFB_COLUMNS, UPSERT_HOUR, UPSERT_READING } from "./schema.ts";
+import { INSERT_CHANGE, SUM_COLUMNS, TTFB_BUCKETS_MS, TTFB_COLUMNS, UPSERT_HOUR, UPSERT_READING } from "./schema.ts";
 import type { PowerInterval, UsageKind, UsageRecord } from "./types.ts";
 
 export { TTFB_BUCKETS_MS };
@@ -228,80 +229,4 @@ function toHourRow(r: Record<string, number | string>): HourRow {
   for (const c of SUM_COLUMNS) if (!c.startsWith("t")) (row as unknown as Record<string, number>)[c] = r[c] as number;
   row.ttfb = TTFB_COLUMNS.map((c) => r[c] as number);
   return row;
-}
-
-function readIntervals(db: Database, machine: string, from: number, to: number): PowerInterval[] {
-  if (to <= from) return [];
-  const changes = db
-    .query(
-      `SELECT at, state FROM power_changes WHERE machine = ?1 AND at < ?3
-       AND at >= coalesce((SELECT max(at) FROM power_changes WHERE machine = ?1 AND at <= ?2), 0) ORDER BY at`,
-    )
-    .all(machine, from, to) as { at: number; state: PowerState }[];
-  const readings = db
-    .query("SELECT hour, watts_sum, readings FROM meter_readings WHERE machine = ? AND hour >= ? AND hour < ?")
-    .all(machine, floorHour(from), to) as { hour: number; watts_sum: number; readings: number }[];
-  const measured = new Map(readings.map((r) => [r.hour, r.watts_sum / r.readings]));
-  const out: PowerInterval[] = [];
-  changes.forEach((c, i) => {
-    const a = Math.max(c.at, from);
-    const b = Math.min(changes[i + 1]?.at ?? to, to);
-    if (b <= a) return;
-    // A plug is read while the machine is up: its hours' means replace the configured watts, hour by hour.
-    if (c.state === "off" || measured.size === 0) return void out.push({ machine, state: c.state, from: a, to: b });
-    for (let h = floorHour(a); h < b; h += HOUR_MS) {
-      const piece: PowerInterval = { machine, state: c.state, from: Math.max(a, h), to: Math.min(b, h + HOUR_MS) };
-      const w = measured.get(h);
-      if (w !== undefined) piece.measuredW = w;
-      const last = out[out.length - 1];
-      // Hours without a reading stay one interval.
-      if (w === undefined && last && last.state === c.state && last.measuredW === undefined && last.to === piece.from) last.to = piece.to;
-      else out.push(piece);
-    }
-  });
-  return out;
-}
-
-function openDatabase(o: UsageStoreOptions): Database | undefined {
-  const fail = (what: string, err: unknown) => {
-    o.onError?.(what);
-    o.logger.error("usage: the database could not be opened; usage is not kept", {
-      file: o.path,
-      error: err instanceof Error ? err.message : String(err),
-    });
-  };
-  try {
-    return openAndMigrate(o.path);
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? "";
-    if (code !== "SQLITE_NOTADB" && code !== "SQLITE_CORRUPT") return void fail("open", err);
-    // A broken file is kept aside for whoever wants to look at it, and a new one started.
-    const aside = `${o.path}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-    o.onError?.("corrupt");
-    try {
-      for (const suffix of ["", "-wal", "-shm"]) if (existsSync(o.path + suffix)) renameSync(o.path + suffix, aside + suffix);
-      o.logger.error("usage: the database was not readable; it was moved aside and a new one started", {
-        file: o.path,
-        moved_to: aside,
-        error: err instanceof Error ? err.message : String(err),
-      });
-      return openAndMigrate(o.path);
-    } catch (again) {
-      return void fail("open", again);
-    }
-  }
-}
-
-function openAndMigrate(path: string): Database {
-  const db = new Database(path, { create: true, strict: true });
-  try {
-    db.run("PRAGMA journal_mode = WAL");
-    // WAL with NORMAL: a crash of the process loses nothing committed, a power cut at most the last writes.
-    db.run("PRAGMA synchronous = NORMAL");
-    migrate(db);
-    return db;
-  } catch (err) {
-    db.close();
-    throw err;
-  }
 }
