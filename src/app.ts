@@ -13,6 +13,7 @@ import { modelScope } from "./http/model-scope.ts";
 import { isOwnPage, sandboxAnswers } from "./http/sandbox.ts";
 import type { ServerLike } from "./http/server.ts";
 import { debugRoutes } from "./routes/debug.ts";
+import { energyRoutes } from "./routes/energy.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { leaseRoutes } from "./routes/leases.ts";
 import { machineRoutes } from "./routes/machines.ts";
@@ -78,6 +79,7 @@ function routes(deps: AppDeps, access: AccessOptions) {
   app.route("/", pinnedRoutes());
   app.route("/", eventRoutes(deps));
   app.route("/", metricsRoutes(deps));
+  app.route("/", energyRoutes(deps));
   app.route("/", ollamaLegacyRoutes(deps));
   app.route("/", ollamaApiRoutes());
   app.route("/", openAiRoutes());

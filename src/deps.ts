@@ -18,7 +18,7 @@ import type { PowerMonitor } from "./core/power/monitor.ts";
 import type { PowerOperations } from "./core/power/operations.ts";
 import { buildPowerUnit } from "./core/power/power-unit.ts";
 import { KeepOnSchedule } from "./core/power/schedule.ts";
-import { POWER_STATES, SHUTDOWN_REASONS } from "./core/power/states.ts";
+import { POWER_STATES, type PowerState, SHUTDOWN_REASONS } from "./core/power/states.ts";
 import { leaseCount } from "./core/power/status.ts";
 import { StatusStore } from "./core/power/status-store.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
@@ -26,6 +26,8 @@ import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
+import { countsAsOn, type EnergyReadings, type PowerLog } from "./core/usage/energy.ts";
+import { PowerMeter } from "./core/usage/meter.ts";
 import { UsageStore } from "./core/usage/store.ts";
 import type { UsageRecorder } from "./core/usage/types.ts";
 import { type Bodies, bodyPools } from "./http/body-pools.ts";
@@ -78,6 +80,10 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   requestSeen: () => void;
   /** Where each proxied request that generates or embeds leaves its usage record (never waits, never throws). */
   usage: UsageRecorder;
+  /** The machines' state intervals and the hourly generation seconds, for /energy; null: nothing is kept. */
+  energyReadings: EnergyReadings | null;
+  /** The clock the power rules and the energy figures read. */
+  now: () => number;
   /** The usage database (hourly sums, power intervals, plug readings); keeps nothing when USAGE_DB=off or the file is broken. */
   usageStore: UsageStore;
 }
@@ -97,6 +103,8 @@ export interface DepsOptions {
   bodyRateFloor?: RateFloor;
   /** Where usage records go instead of the default (tests record them). */
   usage?: UsageRecorder;
+  /** Where power states and plug readings are kept and read back for /energy, instead of the usage store (tests). */
+  powerLog?: PowerLog & EnergyReadings;
 }
 
 export interface Fleet {
@@ -106,7 +114,13 @@ export interface Fleet {
 }
 
 /** What every machine's unit shares with the others: requestSeen marks the process busy, collect is a collection. */
-type Shared = Pick<AppDeps, "logger" | "events" | "metrics" | "requestSeen"> & { index: ModelIndex; now: () => number; collect: () => void };
+type Shared = Pick<AppDeps, "logger" | "events" | "metrics" | "requestSeen"> & {
+  index: ModelIndex;
+  now: () => number;
+  collect: () => void;
+  /** Where each state change and plug reading goes (energy); absent: nowhere. */
+  powerLog?: PowerLog;
+};
 
 // Reading each machine's files before the first request, and starting the loops once the server listens.
 export { prepareFleet, startFleet } from "./core/fleet/lifecycle.ts";
@@ -129,8 +143,17 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
     burst.over();
     shared.requestSeen();
   });
-  const parts = { machine, store, activity, events, logger, telemetry: counts, power: mc.power, now, fastPollMs: opts.fastPollMs ?? 1000 };
+  const log = shared.powerLog;
+  // A measuring plug is read after each probe while the machine is on; its readings only refine the energy.
+  const meter =
+    mc.powerMeter && log
+      ? new PowerMeter({ config: mc.powerMeter, timeoutMs: mc.probeTimeoutMs, logger, now, onReading: (w, at) => log.meterReading(mc.name, w, at) })
+      : undefined;
+  const probed = meter && ((state: PowerState) => void (countsAsOn(state) && meter.read()));
+  const parts = { machine, store, activity, events, logger, telemetry: counts, power: mc.power, now, fastPollMs: opts.fastPollMs ?? 1000, probed };
   const { monitor, power } = buildPowerUnit(parts);
+  // Every state the monitor settles on, the first probe's included, starts an interval of the energy figures.
+  if (log) monitor.onState((s) => log.powerChanged(mc.name, s, now()));
   const proxy = new OllamaProxy({
     baseUrl: machine.ollamaUrl,
     onReceived: collectEvery(PROXIED_BYTES_PER_COLLECTION, shared.collect),
@@ -187,7 +210,8 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
         onError: (what) => metrics.usageStoreErrors.inc({ what }),
       })
     : UsageStore.off({ logger });
-  const units = config.machines.map((mc) => buildMachineUnit(mc, { logger, events, metrics, index, now, requestSeen, collect }, opts));
+  const powerLog = opts.powerLog ?? (usageStore.usable ? usageStore : undefined);
+  const units = config.machines.map((mc) => buildMachineUnit(mc, { logger, events, metrics, index, now, requestSeen, collect, powerLog }, opts));
   const fleet = { units, byName: new Map(units.map((u) => [u.name, u])), index };
   const { config: _default, ...unit } = units[0]!;
   const bodies = bodyPools({ legacyMaxBytes: config.maxBodyBytes, floor: opts.bodyRateFloor ?? BODY_RATE_FLOOR, collect });
@@ -232,5 +256,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     requestSeen,
     usage,
     usageStore,
+    energyReadings: powerLog ?? null,
+    now,
   };
 }

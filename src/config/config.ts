@@ -32,6 +32,8 @@ const SINGLE_MACHINE_VARS = [
   "WOL_BROADCAST",
   "WOL_PORT",
   "KEEP_ON_SCHEDULE",
+  "POWER_WATTS_ON",
+  "POWER_WATTS_OFF",
 ];
 
 const isBlank = (v: string | undefined) => v === undefined || v.trim() === "";
@@ -57,6 +59,11 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
   const fail = (heading: string, errors: string[]) => ({ ok: false as const, errors, heading, warnings });
   const parsed = envSchema.safeParse(env);
   const errors = shapeProblems(env);
+  if (isBlank(env.POWER_WATTS_ON) !== isBlank(env.POWER_WATTS_OFF)) {
+    errors.push(
+      `${isBlank(env.POWER_WATTS_ON) ? "POWER_WATTS_ON" : "POWER_WATTS_OFF"}: required with the other: set both POWER_WATTS_ON and POWER_WATTS_OFF, or neither`,
+    );
+  }
   const noApiKeys = (env.API_KEYS ?? "").split(",").every((k) => k.trim() === "");
   if (noApiKeys && isBlank(env.KEYS_FILE)) errors.push(NO_KEY);
   if (!parsed.success) errors.push(...parsed.error.issues.map((i) => `${i.path.join(".") || "environment"}: ${i.message}`));
@@ -92,6 +99,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
         db: e.USAGE_DB?.toLowerCase() === "off" ? null : (e.USAGE_DB ?? join(dirname(e.STATUS_FILE), "usage.db")),
         retentionDays: e.USAGE_RETENTION_DAYS,
       },
+      energy: { pricePerKwh: e.ENERGY_PRICE_PER_KWH ?? null, currency: e.ENERGY_CURRENCY },
     },
   };
 }
@@ -145,5 +153,6 @@ function envMachine(e: Env, d: MachineDefaults): MachineConfig {
     powerOn: { kind: "wol" },
     powerOff: { kind: "ssh" },
     keepOn: e.KEEP_ON_SCHEDULE ?? [],
+    powerWatts: e.POWER_WATTS_ON === undefined || e.POWER_WATTS_OFF === undefined ? undefined : { on: e.POWER_WATTS_ON, off: e.POWER_WATTS_OFF },
   };
 }

@@ -11,6 +11,11 @@ import { NOTIFY_ENV } from "./notify.ts";
 
 const MAC_PROBLEM = "expected a MAC address like aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabbccddeeff";
 
+const wattsEnv = z.coerce
+  .number({ message: "expected watts, a number such as 250" })
+  .min(0, { message: "expected 0 or more watts" })
+  .max(100_000, { message: "expected at most 100000 watts" });
+
 export const envSchema = z.object({
   // WEBHOOK_URLS, WEBHOOK_EVENTS, NTFY_URL, NTFY_TOKEN.
   ...NOTIFY_ENV,
@@ -111,6 +116,19 @@ export const envSchema = z.object({
       .positive({ message: "expected more than 0 MB" })
       .max(1024, { message: "expected at most 1024 MB" }),
     8,
+  ),
+  // What the one machine draws (a machines file says power_watts per machine); both or neither: no made-up default.
+  POWER_WATTS_ON: opt(wattsEnv),
+  POWER_WATTS_OFF: opt(wattsEnv),
+  ENERGY_PRICE_PER_KWH: opt(
+    z.coerce.number({ message: "expected a price per kWh, a decimal such as 0.25" }).min(0, { message: "expected 0 or more" }),
+  ),
+  ENERGY_CURRENCY: withDefault(
+    z
+      .string()
+      .trim()
+      .regex(/^\S{1,8}$/, { message: "expected a currency code such as EUR (no spaces, at most 8 characters)" }),
+    "EUR",
   ),
   MAX_LEASES: withDefault(
     z.coerce

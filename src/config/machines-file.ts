@@ -89,6 +89,8 @@ function expand(m: MachineEntry, index: number, d: MachineDefaults, isDefault: b
     powerOn: powerOnOf(m),
     powerOff: powerOffOf(m),
     keepOn: m.keep_on,
+    powerWatts: m.power_watts,
+    powerMeter: m.power_meter,
     powerTimeoutMs: s(m.power_timeout_s, d.powerTimeoutMs),
     probeTimeoutMs: m.probe_timeout_ms ?? d.probeTimeoutMs,
     proxyTimeoutsMs: {

@@ -42,6 +42,26 @@ export const httpCall = z
     body: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
   })
   .refine((h) => h.body === undefined || h.method !== "GET", { message: "a GET sends no body: use POST, or leave body out", path: ["body"] });
+// What a machine draws, for the energy figures: the `on` watts also stand for waking, degraded and shutting down.
+const watts = num().pipe(z.number().min(0).max(100_000));
+const powerWattsSchema = z.strictObject({ on: watts, off: watts });
+// A plug that measures: a GET whose JSON has the watts at `field` ("apower", "meters.0.power", "state").
+const powerMeterSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/, message: "expected an http:// or https:// URL" }),
+  field: z
+    .string()
+    .trim()
+    .regex(/^[^.\s]+(\.[^.\s]+)*$/, { message: "expected a dotted path to the watts, e.g. apower or meters.0.power" }),
+  headers: z
+    .record(z.string(), headerValue)
+    .superRefine((h, ctx) => {
+      for (const name of Object.keys(h).filter((n) => !HEADER_NAME.test(n))) {
+        ctx.addIssue({ code: "custom", message: "expected a header name (letters, digits, - and a few signs)", path: [name] });
+      }
+    })
+    .default({}),
+});
+
 const argv = z.array(z.string().min(1)).min(1, { message: "expected the program and its arguments, e.g. [ipmitool, power, on]" });
 
 export type HttpCallEntry = z.infer<typeof httpCall>;
@@ -106,6 +126,8 @@ export const machineSchema = z.strictObject({
     ["ssh", "none"] as const,
     "expected ssh, none, { http: { url, method, headers, body } } or { command: [program, arguments…] }",
   ).optional(),
+  power_watts: powerWattsSchema.optional(),
+  power_meter: powerMeterSchema.optional(),
   // Windows that keep it on: [{ cron: "0 8 * * 1-5", for_min: 600, name: workday }].
   keep_on: keepOnSchema.default([]),
   // Per-machine overrides of the global settings.
@@ -135,6 +157,8 @@ export function knownKeysAt(path: PropertyKey[]): readonly string[] | undefined 
   if (path.length === 2) return Object.keys(machineSchema.shape);
   if (path.length === 3 && field === "ssh") return Object.keys(sshSchema.shape);
   if (path.length === 3 && field === "wol") return Object.keys(wolSchema.shape);
+  if (path.length === 3 && field === "power_watts") return Object.keys(powerWattsSchema.shape);
+  if (path.length === 3 && field === "power_meter") return Object.keys(powerMeterSchema.shape);
   if (path.length === 4 && (field === "power_on" || field === "power_off") && form === "http") return Object.keys(httpCall.shape);
   if (path.length === 4 && field === "keep_on") return WINDOW_KEYS;
   return undefined;

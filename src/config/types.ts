@@ -9,6 +9,19 @@ export interface HttpPowerCall {
   body?: string;
 }
 
+/** The watts a machine draws when on (waking, degraded and shutting down count as on) and when off: power_watts. */
+export interface PowerWatts {
+  on: number;
+  off: number;
+}
+
+/** A plug that measures: a GET whose JSON has the watts at `field` (a dotted path); headers may hold a token (a secret). */
+export interface PowerMeterConfig {
+  url: string;
+  field: string;
+  headers: Record<string, string>;
+}
+
 /** How a machine is switched on: a magic packet, an HTTP call, or a command run without a shell. */
 export type PowerOn = { kind: "wol" } | { kind: "http"; http: HttpPowerCall } | { kind: "command"; argv: string[] };
 /** How it is switched off; `none` never powers it off. */
@@ -65,6 +78,10 @@ export interface MachineConfig {
   priority: number;
   powerOn: PowerOn;
   powerOff: PowerOff;
+  /** What it draws (power_watts, or POWER_WATTS_ON/OFF): absent, it has no energy figures (never a made-up default). */
+  powerWatts?: PowerWatts;
+  /** A measuring plug read on each probe while on; its readings replace powerWatts.on. */
+  powerMeter?: PowerMeterConfig;
   /** Keep-on schedules (KEEP_ON_SCHEDULE, or keep_on in the machines file); none when absent. */
   keepOn?: KeepOnWindow[];
   /** Time limit of an http or command power method. */
@@ -125,6 +142,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Webhooks and ntfy: where events are sent. */
   notify: NotifyConfig;
+  /** ENERGY_PRICE_PER_KWH (absent: no cost figures) and ENERGY_CURRENCY. */
+  energy: { pricePerKwh: number | null; currency: string };
   /** Usage accounting: its SQLite file (USAGE_DB; null: off) and how many days of it are kept. */
   usage: { db: string | null; retentionDays: number };
 }

@@ -3,11 +3,20 @@
 import { notifySecrets } from "./notify.ts";
 import type { Config, MachineConfig } from "./types.ts";
 
+const PLAIN_HEADERS = new Set(["accept", "content-type", "user-agent"]);
+
 /** Every secret value in the configuration, so the logger and error paths can blank them out. */
 export function secretsOf(config: Config): string[] {
   const ssh = config.machines.flatMap((m) => [m.ssh.password, m.ssh.sudoPassword]);
   const notify = notifySecrets(config.notify);
-  return [...ssh, ...config.fileSecrets, ...config.apiKeys, ...notify].filter((s): s is string => typeof s === "string" && s.length > 0);
+  // A power meter's headers carry its token ("Bearer …"): the whole value and the token after the scheme
+  // (not the few that never hold one, whose values are common words in any log line).
+  const meters = config.machines.flatMap((m) =>
+    Object.entries(m.powerMeter?.headers ?? {})
+      .filter(([name]) => !PLAIN_HEADERS.has(name.toLowerCase()))
+      .flatMap(([, v]) => [v, v.replace(/^\S+\s+/, "")]),
+  );
+  return [...ssh, ...config.fileSecrets, ...config.apiKeys, ...notify, ...meters].filter((s): s is string => typeof s === "string" && s.length > 0);
 }
 
 /** The configuration as it may be shown: secrets replaced by whether they are set. */

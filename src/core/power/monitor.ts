@@ -25,6 +25,8 @@ export interface MonitorOptions {
   fastPollMs: number;
   /** What each timer tick does after its probe, still under the lock (lease expiry, idle shutdown). */
   housekeeping?: (now: number) => Promise<void>;
+  /** Told the state after each probe (a measuring plug is read then); not waited for, and it changes nothing here. */
+  probed?: (state: PowerState, now: number) => void;
 }
 
 // A machine still answering this long after the shutdown command is taken to have ignored it.
@@ -110,6 +112,7 @@ export class PowerMonitor {
       const probe = await this.machine.probe();
       // What the probe shows (a state change, a deferred shutdown it lets go) is nobody's request.
       await outsideRequest(() => this.advance(probe, this.now()));
+      this.opts.probed?.(this.state, this.now());
       return decide(probe, this.now());
     });
   }

@@ -6,7 +6,7 @@ import type { EventSink } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { Activity } from "./activity.ts";
 import { AutoShutdown } from "./auto-shutdown.ts";
-import { PowerMonitor } from "./monitor.ts";
+import { type MonitorOptions, PowerMonitor } from "./monitor.ts";
 import { PowerOperations } from "./operations.ts";
 import type { StatusStore } from "./status-store.ts";
 import type { PowerTelemetry } from "./telemetry.ts";
@@ -23,6 +23,8 @@ export interface PowerUnitParts {
   now: () => number;
   /** Probe interval while waking or shutting down. */
   fastPollMs: number;
+  /** Told the state after each probe (the power meter's reading). */
+  probed?: MonitorOptions["probed"];
 }
 
 export function buildPowerUnit(p: PowerUnitParts): { monitor: PowerMonitor; auto: AutoShutdown; power: PowerOperations } {
@@ -36,6 +38,7 @@ export function buildPowerUnit(p: PowerUnitParts): { monitor: PowerMonitor; auto
     timing: p.power,
     now,
     fastPollMs: p.fastPollMs,
+    probed: p.probed,
     // The auto-shutdown needs the monitor, and the monitor's timer runs its housekeeping: it is called
     // only once the loop runs, after both exist.
     housekeeping: (at) => auto.housekeeping(at),
