@@ -28,6 +28,7 @@ import { powerRoutes } from "./routes/power.ts";
 import { rootRoutes } from "./routes/root.ts";
 import { statusRoutes } from "./routes/status.ts";
 import { uiRoutes } from "./routes/ui.ts";
+import { usageRoutes } from "./routes/usage.ts";
 
 /**
  * The gateway: Ollama's API (OLLAMA_API: /api/*, /v1/*, also under /k/<key>/ and /machines/{name}/) goes
@@ -80,6 +81,7 @@ function routes(deps: AppDeps, access: AccessOptions) {
   app.route("/", eventRoutes(deps));
   app.route("/", metricsRoutes(deps));
   app.route("/", energyRoutes(deps));
+  app.route("/", usageRoutes(deps));
   app.route("/", ollamaLegacyRoutes(deps));
   app.route("/", ollamaApiRoutes());
   app.route("/", openAiRoutes());

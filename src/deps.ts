@@ -26,6 +26,7 @@ import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
+import { kwhOfTimes } from "./core/telemetry/usage-metrics.ts";
 import { countsAsOn, type EnergyReadings, type PowerLog } from "./core/usage/energy.ts";
 import { PowerMeter } from "./core/usage/meter.ts";
 import { UsageStore } from "./core/usage/store.ts";
@@ -187,6 +188,12 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
         leases: () => (u.store.last ? leaseCount(u.store.last) : 0),
         inFlight: () => u.activity.inFlight,
       })),
+    // Machines without power_watts have no energy series (never a made-up default).
+    energy: () =>
+      units.flatMap((u) => {
+        const watts = u.config.powerWatts;
+        return watts ? [{ machine: u.name, kwh: () => kwhOfTimes(u.monitor.timeIn(), watts, (s) => countsAsOn(s as PowerState)) }] : [];
+      }),
   });
   // Webhooks and ntfy: each event is queued for them, never waited for.
   const notifier = new Notifier({ targets: notifyTargets(config.notify), types: config.notify.events, logger, failures: metrics.webhookFailures });

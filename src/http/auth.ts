@@ -145,7 +145,9 @@ function machineRefusal(key: ApiKey, path: string, defaultMachine: string): stri
   if (key.machines === null) return null;
   const named = machineInPath(path);
   // Ollama's API and the lists across machines: the machine is chosen later, and checked there.
-  const machine = named ?? (OLLAMA_API.test(path) || path === "/machines" || path.startsWith("/events") ? undefined : defaultMachine);
+  // /usage and /energy read every machine the key may use, and show only theirs.
+  const acrossMachines = path === "/machines" || path.startsWith("/events") || path === "/usage" || path === "/energy";
+  const machine = named ?? (OLLAMA_API.test(path) || acrossMachines ? undefined : defaultMachine);
   if (machine === undefined || mayUseMachine(key, machine)) return null;
   return `it may only use the machines ${key.machines.join(", ")}, not ${machine}`;
 }

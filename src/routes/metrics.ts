@@ -10,7 +10,8 @@ const metrics = createRoute({
   description:
     "Power state, live leases, proxied requests in flight, magic packets sent, wake-to-ready seconds (histogram), " +
     "shutdowns by reason, proxied requests by route and status, and seconds spent in each power state — the " +
-    "evidence of energy saved.",
+    "evidence of energy saved. Usage: tokens by machine, model, key and kind, generation seconds, time to first " +
+    "byte (histogram) and kWh per machine, with bounded labels (a model no machine holds is `other`).",
   responses: {
     200: { description: "Prometheus text format 0.0.4", content: { "text/plain": { schema: z.string() } } },
     ...errorResponses(),

@@ -75,7 +75,18 @@ function sameBytes(key: Buffer, candidate: Buffer): boolean {
 }
 
 /** Ollama's API, directly or pinned to one machine (the /k/<key> prefix is already gone from the path). */
-const USER_READS = new Set(["/status", "/test", "/lista_modelos", "/leases", "/ready", "/events", "/events/history", "/machines", "/energy"]);
+const USER_READS = new Set([
+  "/status",
+  "/test",
+  "/lista_modelos",
+  "/leases",
+  "/ready",
+  "/events",
+  "/events/history",
+  "/machines",
+  "/energy",
+  "/usage",
+]);
 const USER_CHANGES = new Set(["/arrancar", "/apagar"]);
 /** /machines/{name}, and its ready, wake and release: a user's; its shutdown and permanent_on: an admin's. */
 const USER_MACHINE = /^\/machines\/[^/]+(\/(ready|wake|release))?$/;
