@@ -19,6 +19,7 @@ import { dashboardPage, loginPage } from "../ui/page.ts";
 import usageCss from "../ui/usage.css" with { type: "file" };
 import usageJs from "../ui/usage.js" with { type: "file" };
 import usageChartJs from "../ui/usage-chart.js" with { type: "file" };
+import usageViewJs from "../ui/usage-view.js" with { type: "file" };
 import wordsJs from "../ui/words.js" with { type: "file" };
 
 const ASSETS: Record<string, { file: string; type: string }> = {
@@ -26,6 +27,7 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   "words.js": { file: wordsJs, type: "text/javascript; charset=utf-8" },
   "app.css": { file: appCss, type: "text/css; charset=utf-8" },
   "usage.js": { file: usageJs, type: "text/javascript; charset=utf-8" },
+  "usage-view.js": { file: usageViewJs, type: "text/javascript; charset=utf-8" },
   "usage-chart.js": { file: usageChartJs, type: "text/javascript; charset=utf-8" },
   "usage.css": { file: usageCss, type: "text/css; charset=utf-8" },
   "uPlot.iife.min.js": { file: uplotJs, type: "text/javascript; charset=utf-8" },

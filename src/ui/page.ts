@@ -3,7 +3,7 @@ import { html } from "hono/html";
 /** Where the page's own files are served from: the gateway itself, so it works on a LAN without internet. */
 export const UI_ASSETS = "/ui/assets";
 
-const head = (title: string, extra: ReturnType<typeof html> | "" = "") => html`<!doctype html>
+const head = (title: string) => html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -12,7 +12,7 @@ const head = (title: string, extra: ReturnType<typeof html> | "" = "") => html`<
 <title>${title}</title>
 <link rel="icon" href="/favicon.ico" type="image/svg+xml">
 <link rel="stylesheet" href="${UI_ASSETS}/app.css">
-${extra}</head>`;
+</head>`;
 
 /** The login form; `error` is shown above it (a wrong key, too many tries). Works without JavaScript. */
 export function loginPage(error?: string) {
@@ -39,7 +39,7 @@ export interface Viewer {
 
 /**
  * The dashboard's frame; the cards are drawn by app.js from /machines and kept current from /events. The Usage
- * view (#usage) is drawn by usage.js from /usage and /energy when it is first opened.
+ * view (#usage) is drawn by usage-view.js (imported by usage.js) from /usage and /energy when it is first opened.
  */
 export function dashboardPage(version: string, eventTypes: readonly string[], viewer?: Viewer) {
   return html`${head(
