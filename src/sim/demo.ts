@@ -28,6 +28,9 @@ const sudoPassword = randomBytes(9).toString("base64");
 const bootDelayMs = Number(process.env.DEMO_BOOT_DELAY_MS ?? 1500);
 // Idle minutes before a machine the gateway woke goes back to sleep: about one, to be seen (the default is 30).
 const DEMO_IDLE_MIN = 1;
+// What the simulated machines would draw (a GPU workstation, a mini PC), so /energy and the dashboard have figures.
+const DEMO_WATTS: Record<string, { on: number; off: number }> = { big: { on: 250, off: 3 }, small: { on: 35, off: 1 } };
+const DEMO_PRICE_PER_KWH = "0.30";
 
 let stopping = false;
 const {
@@ -44,17 +47,12 @@ const {
 
 const statusDir = mkdtempSync(join(tmpdir(), "ollama-gate-demo-"));
 const machinesFile = join(statusDir, "machines.json");
-writeFileSync(
-  machinesFile,
-  JSON.stringify(
-    simMachinesFile([
-      { name: "big", sim: big, models: ["llama3.1:70b"] },
-      { name: "small", sim: small, plug, models: ["qwen2.5:7b"] },
-    ]),
-    null,
-    2,
-  ),
-);
+const fleetFile = simMachinesFile([
+  { name: "big", sim: big, models: ["llama3.1:70b"] },
+  { name: "small", sim: small, plug, models: ["qwen2.5:7b"] },
+]);
+const machinesWithWatts = fleetFile.machines.map((m) => ({ ...m, power_watts: DEMO_WATTS[m.name] }));
+writeFileSync(machinesFile, JSON.stringify({ machines: machinesWithWatts }, null, 2));
 const parsed = parseConfig({
   API_KEYS: apiKey,
   MACHINES_FILE: machinesFile,
@@ -64,6 +62,7 @@ const parsed = parseConfig({
   PORT: process.env.PORT ?? String(DEFAULT_PORT),
   HOST: "127.0.0.1",
   IDLE_SHUTDOWN_MIN: String(DEMO_IDLE_MIN),
+  ENERGY_PRICE_PER_KWH: DEMO_PRICE_PER_KWH,
 });
 if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
 
@@ -76,15 +75,20 @@ startFleet(deps);
 const url = `http://127.0.0.1:${server.port}`;
 
 const curl = (method: string, path: string) => `curl -s -X ${method} -H 'X-API-Key: ${apiKey}' ${url}${path}`;
+// Quoted: a shell would take the ? of a query for a pattern (zsh stops at "no matches found").
+const read = (path: string) => `curl -s -H 'X-API-Key: ${apiKey}' '${url}${path}'`;
 // curl -d alone says the body is a form: the JSON type lets the gateway read the model and pick the machine.
 const chat = (model: string) =>
   `curl -s -H 'X-API-Key: ${apiKey}' -H 'Content-Type: application/json' ${url}/api/chat -d '{"model":"${model}","messages":[{"role":"user","content":"hi"}]}'`;
+const watts = Object.entries(DEMO_WATTS)
+  .map(([name, w]) => `${name} ${w.on} W on, ${w.off} W off`)
+  .join("; ");
 console.log(`
 ollama-gate demo — gateway at ${url}, in front of two simulated AI machines (each boots ${bootDelayMs} ms after it gets power)
 ${note}
   API key:   ${apiKey}
   Docs:      ${url}/docs
-  Dashboard: ${url}/ (log in with the key above)
+  Dashboard: ${url}/ (log in with the key above; its Usage view: ${url}/ui#usage)
 
 Machines (both asleep):
   big     llama3.1:70b   woken by a magic packet (Wake-on-LAN), shut down over SSH
@@ -101,6 +105,10 @@ Try:
                                      # wakes only big: a magic packet
   ${curl("GET", "/machines")}
                                      # both on now
+  ${read("/usage?group_by=key,model")}
+                                     # the tokens of those chats, per key and model, as the simulated Ollama reported them
+  ${read("/energy")}
+                                     # kWh each machine used and what sleeping saved (power_watts: ${watts}; ${DEMO_PRICE_PER_KWH} EUR/kWh)
   ${curl("POST", "/machines/small/shutdown")}
                                      # the plug switches small off; big stays on
   sleep 70; ${curl("GET", "/machines")}
