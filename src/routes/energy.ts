@@ -87,7 +87,8 @@ export function energyRoutes(deps: AppDeps) {
           energySummary({
             name: u.name,
             intervals: readings?.intervals(u.name, from, to) ?? [],
-            watts: u.config.powerWatts ?? null,
+            // Without the usage database there are no intervals: unknown, not zero.
+            watts: readings ? (u.config.powerWatts ?? null) : null,
             from,
             to,
             price,

@@ -224,4 +224,13 @@ describe("GET /energy", () => {
     expect(res.to).toBe(new Date(T0).toISOString());
     expect(Date.parse(res.to) - Date.parse(res.from)).toBe(30 * 86_400_000);
   });
+
+  test("USAGE_DB=off keeps no intervals: the figures are unknown (null), not zero", async () => {
+    const g = await gateway([{ name: "box", extra: { power_watts: { on: 200, off: 5 } } }], { env: { USAGE_DB: "off" } });
+    await g.tick();
+    g.clock.advance(H);
+    const body = await json(g.get(`/energy?${period(0, 1)}`));
+    expect(body.machines[0]).toMatchObject({ name: "box", on_hours: 0, kwh: null, saved_kwh: null, measured: false });
+    expect(body.totals.kwh).toBeNull();
+  });
 });
