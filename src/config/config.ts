@@ -1,4 +1,5 @@
 import { dirname, join } from "node:path";
+import { saysOff } from "./env-fields.ts";
 import { type Env, envSchema } from "./env-schema.ts";
 import { unknownVariables, variablesReadBy } from "./env-spelling.ts";
 import { allKeys, keysFileHeading, NO_KEY } from "./keys-file.ts";
@@ -96,7 +97,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       maxBodyBytes: Math.round(e.MAX_BODY_MB * 1048576),
       notify: notifyConfig(e),
       usage: {
-        db: e.USAGE_DB?.toLowerCase() === "off" ? null : (e.USAGE_DB ?? join(dirname(e.STATUS_FILE), "usage.db")),
+        db: saysOff(e.USAGE_DB) ? null : (e.USAGE_DB ?? join(dirname(e.STATUS_FILE), "usage.db")),
         retentionDays: e.USAGE_RETENTION_DAYS,
       },
       energy: { pricePerKwh: e.ENERGY_PRICE_PER_KWH ?? null, currency: e.ENERGY_CURRENCY },

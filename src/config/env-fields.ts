@@ -27,5 +27,10 @@ export const flag = (fallback: boolean) =>
       .transform((v) => ["true", "1", "yes", "on"].includes(v)),
   );
 
+/** The word that turns a setting off where a path or a value is expected (USAGE_DB=off). */
+export const OFF_WORD = "off";
+/** Whether a setting says OFF_WORD, in any letter case. */
+export const saysOff = (v: string | undefined): boolean => v?.trim().toLowerCase() === OFF_WORD;
+
 export const minutesOrOff = (fallback: number) =>
   withDefault(z.coerce.number({ message: "expected minutes (0 = off)" }).min(0, { message: "expected 0 or more minutes" }), fallback);

@@ -1,6 +1,6 @@
 // A machine's power state intervals read back from the usage database, with a measuring plug's hourly means.
 import type { Database } from "bun:sqlite";
-import type { PowerState } from "../power/states.ts";
+import { PowerState } from "../power/states.ts";
 import { floorHour, HOUR_MS } from "./pending.ts";
 import type { PowerInterval } from "./types.ts";
 
@@ -23,7 +23,7 @@ export function readIntervals(db: Database, machine: string, from: number, to: n
     const b = Math.min(changes[i + 1]?.at ?? to, to);
     if (b <= a) return;
     // A plug is read while the machine is up: its hours' means replace the configured watts, hour by hour.
-    if (c.state === "off" || measured.size === 0) return void out.push({ machine, state: c.state, from: a, to: b });
+    if (c.state === PowerState.off || measured.size === 0) return void out.push({ machine, state: c.state, from: a, to: b });
     for (let h = floorHour(a); h < b; h += HOUR_MS) {
       const piece: PowerInterval = { machine, state: c.state, from: Math.max(a, h), to: Math.min(b, h + HOUR_MS) };
       const w = measured.get(h);

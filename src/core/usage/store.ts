@@ -81,7 +81,7 @@ export class UsageStore {
 
   /** Accounting turned off (USAGE_DB=off): keeps nothing, reads back nothing. */
   static off(o: Pick<UsageStoreOptions, "logger">): UsageStore {
-    return new UsageStore({ path: "off", logger: o.logger }, undefined);
+    return new UsageStore({ path: "(accounting off)", logger: o.logger }, undefined);
   }
 
   /** False when accounting is off or the file could not be opened: records are then dropped. */
