@@ -42,11 +42,7 @@ export interface Viewer {
  * view (#usage) is drawn by usage-view.js (imported by usage.js) from /usage and /energy when it is first opened.
  */
 export function dashboardPage(version: string, eventTypes: readonly string[], viewer?: Viewer) {
-  return html`${head(
-    "ollama-gate",
-    html`<link rel="stylesheet" href="${UI_ASSETS}/usage.css">
-`,
-  )}
+  return html`${head("ollama-gate")}
 <body>
 <header>
 <h1>ollama-gate</h1>
