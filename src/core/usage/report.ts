@@ -22,7 +22,7 @@ export interface ReportOptions {
   /** The IANA zone days and hours are read in (TZ). */
   tz: string;
   /** A machine's on-energy per UTC hour start over the query's period; null when it has no watts set. */
-  energyByHour: (machine: string) => Map<number, { kwh: number }> | null;
+  energyByHour: (machine: string) => Map<number, { kwh: number; onS: number }> | null;
 }
 
 /** The columns of a row, grouped fields first: the CSV's header. */
@@ -52,9 +52,10 @@ const emptyTtfb = () => new Array<number>(TTFB_BUCKETS_MS.length + 1).fill(0);
 /**
  * The period's hourly sums (as the store found them for [q.from, q.to), every key's) grouped by `q.groupBy`
  * (and q.bucket in `o.tz`), sorted by completion tokens, most first. A row's energy
- * is, for each hour and machine it covers, the machine's on-energy that hour × the row's share of the seconds
- * that machine spent generating that hour (among all rows given, so a key reading only its own rows is charged
- * only its share); only then are the rows narrowed to `q.key`.
+ * is, for each hour and machine it covers, the busy part of the machine's on-energy that hour (the on-energy ×
+ * generation seconds ÷ seconds on, at most all of it) × the row's share of those generation seconds (among all
+ * rows given, so a key reading only its own rows is charged only its share); only then are the rows narrowed to
+ * `q.key`. The rest of the on-energy is idle: /energy's idle_kwh, by the same rule, so rows and idle add up.
  */
 export function usageReport(hours: HourRow[], q: UsageQuery, o: ReportOptions): { rows: UsageRow[]; totals: UsageTotals } {
   const genByMachineHour = new Map<string, number>();
@@ -62,7 +63,7 @@ export function usageReport(hours: HourRow[], q: UsageQuery, o: ReportOptions): 
     const k = `${h.machine}\u0000${h.hour}`;
     genByMachineHour.set(k, (genByMachineHour.get(k) ?? 0) + h.generation_s);
   }
-  const energy = new Map<string, Map<number, { kwh: number }> | null>();
+  const energy = new Map<string, Map<number, { kwh: number; onS: number }> | null>();
   const energyOf = (machine: string) => {
     if (!energy.has(machine)) energy.set(machine, o.energyByHour(machine));
     return energy.get(machine)!;
@@ -88,8 +89,8 @@ export function usageReport(hours: HourRow[], q: UsageQuery, o: ReportOptions): 
     if (machineHours) {
       acc.anyWatts = true;
       const gen = genByMachineHour.get(`${h.machine}\u0000${h.hour}`) ?? 0;
-      const kwh = machineHours.get(h.hour)?.kwh ?? 0;
-      if (gen > 0) acc.kwh += (kwh * h.generation_s) / gen;
+      const hour = machineHours.get(h.hour);
+      if (gen > 0 && hour && hour.onS > 0) acc.kwh += ((hour.kwh * Math.min(gen, hour.onS)) / hour.onS) * (h.generation_s / gen);
     }
   }
 

@@ -159,10 +159,12 @@ describe("usageReport", () => {
     expect(silent.totals.ttfb_ms_p50).toBeNull();
   });
 
-  test("energy: the machine's on-energy each hour, shared by generation seconds among every key's rows, before narrowing to one key", () => {
+  test("energy: the busy part of the machine's on-energy each hour, shared by generation seconds among every key's rows, before narrowing to one key", () => {
     const energy = new Map([
-      [T0, { kwh: 0.3 }],
-      [T0 + H, { kwh: 0.1 }],
+      // 6 s on, 3 of them generating: half of the hour's on-energy is busy, the other half idle.
+      [T0, { kwh: 0.3, onS: 6 }],
+      // More generation seconds than seconds on (requests at once): all of it is busy, none more.
+      [T0 + H, { kwh: 0.1, onS: 4 }],
     ]);
     const hours = [
       hour({ key: "a", generation_s: 1 }),
@@ -173,14 +175,14 @@ describe("usageReport", () => {
     const o = { tz: "UTC", energyByHour: (m: string) => (m === "big" ? energy : null) };
     const { rows, totals } = usageReport(hours, query({ groupBy: ["key", "machine"] }), o);
     const byKey = Object.fromEntries(rows.map((r) => [`${r.key}/${r.machine}`, r.energy_kwh]));
-    // a: 0.3 × 1/3 + 0.1 (alone in the second hour); b: 0.3 × 2/3; a machine without watts: null, never a guess.
-    expect(byKey).toEqual({ "a/big": 0.2, "b/big": 0.2, "a/nowatts": null });
-    expect(totals.energy_kwh).toBe(0.4);
+    // a: 0.15 × 1/3 + 0.1 (alone in the second hour); b: 0.15 × 2/3; a machine without watts: null, never a guess.
+    expect(byKey).toEqual({ "a/big": 0.15, "b/big": 0.1, "a/nowatts": null });
+    expect(totals.energy_kwh).toBe(0.25);
     // A `user` key reading its own rows: still charged only its share of the hour.
     const own = usageReport(hours, query({ groupBy: ["key"], key: "b" }), o);
     expect(own.rows).toHaveLength(1);
-    expect(own.rows[0]!.energy_kwh).toBe(0.2);
-    expect(own.totals).toMatchObject({ requests: 1, energy_kwh: 0.2 });
+    expect(own.rows[0]!.energy_kwh).toBe(0.1);
+    expect(own.totals).toMatchObject({ requests: 1, energy_kwh: 0.1 });
     // An hour with on-energy but no generation charges nobody (that is idle energy, in /energy).
     expect(usageReport([hour({ generation_s: 0 })], query(), o).rows[0]!.energy_kwh).toBe(0);
   });
