@@ -56,6 +56,23 @@ test("the demo starts two simulated machines behind one gateway; a chat wakes on
     const states = Object.fromEntries((await machines()).map((m) => [m.name, m.power_state]));
     expect(states).toEqual({ big: "off", small: "on" });
     expect((await fetch(`${url}/machines`)).status).toBe(401);
+
+    // The printed lines read the usage and the energy; after the chat both show the simulated machines' figures.
+    expect(out).toContain(`'${url}/usage?group_by=key,model'`);
+    expect(out).toContain(`'${url}/energy'`);
+    type UsageRow = { key: string; model: string; requests: number; completion_tokens: number };
+    const chatRow = async () =>
+      (((await (await fetch(`${url}/usage?group_by=key,model`, { headers })).json()) as { rows: UsageRow[] }).rows ?? []).find(
+        (r) => r.model === "qwen2.5:7b",
+      );
+    // The store writes at most once a second and says nothing when it has: polled, with a deadline.
+    let row: UsageRow | undefined;
+    for (const deadline = Date.now() + 10_000; !row && Date.now() < deadline; await Bun.sleep(100)) row = await chatRow();
+    expect(row).toMatchObject({ model: "qwen2.5:7b", requests: 1 });
+    expect(row!.completion_tokens).toBeGreaterThan(0);
+    const energy = (await (await fetch(`${url}/energy`, { headers })).json()) as { machines: { name: string; kwh: number | null }[] };
+    expect(energy.machines.map((m) => m.name).sort()).toEqual(["big", "small"]);
+    for (const m of energy.machines) expect(typeof m.kwh).toBe("number");
   } finally {
     proc.kill();
     await proc.exited;
