@@ -1,0 +1,168 @@
+// The reader of Ollama's figures, one dialect and streaming at a time: fed chunks as the proxy hands them on
+// (split anywhere, a line across chunks, several lines in one), it finds exactly what was reported and
+// never invents a count.
+import { describe, expect, test } from "bun:test";
+import { figuresReader, LINE_LIMIT, PLAIN_LIMIT, streamingOf } from "../../../src/core/usage/figures.ts";
+import type { UsageDialect, UsageKind } from "../../../src/core/usage/types.ts";
+
+const utf8 = new TextEncoder();
+
+/** Reads `text` fed in pieces of `size` bytes (Infinity: one chunk). */
+function read(dialect: UsageDialect, streaming: "ndjson" | "sse" | "none", text: string, size = Infinity, kind: UsageKind = "chat") {
+  const r = figuresReader(dialect, streaming, kind);
+  const bytes = utf8.encode(text);
+  const step = Number.isFinite(size) ? size : bytes.length || 1;
+  for (let i = 0; i < bytes.length; i += step) r.chunk(bytes.subarray(i, i + step));
+  return r.end();
+}
+
+const SIZES = [Infinity, 1, 3, 7, 64];
+const ndjson = (...o: object[]) => o.map((x) => `${JSON.stringify(x)}\n`).join("");
+const sse = (...o: object[]) => o.map((x) => `data: ${JSON.stringify(x)}\n\n`).join("");
+const events = (...e: [string, object][]) => e.map(([n, x]) => `event: ${n}\ndata: ${JSON.stringify(x)}\n\n`).join("");
+
+const FINAL = {
+  model: "m",
+  done: true,
+  total_duration: 5e9,
+  load_duration: 5e8,
+  prompt_eval_count: 12,
+  prompt_eval_duration: 1e9,
+  eval_count: 40,
+  eval_duration: 3e9,
+};
+
+describe("Ollama's native answers", () => {
+  const stream = ndjson({ model: "m", response: "a", done: false }, { model: "m", response: "b", done: false }, FINAL);
+  test.each(SIZES)("a stream's final line, in chunks of %p bytes", (size) => {
+    expect(read("ollama", "ndjson", stream, size)).toEqual({ promptTokens: 12, completionTokens: 40, generationS: 4, loadS: 0.5 });
+  });
+  test("a stream cut before its final line reports nothing", () => {
+    const cut = ndjson({ model: "m", response: "a", done: false }, { model: "m", response: "b", done: false });
+    expect(read("ollama", "ndjson", cut + '{"model":"m","resp', 5)).toEqual({
+      promptTokens: null,
+      completionTokens: null,
+      generationS: null,
+      loadS: null,
+    });
+  });
+  test("a token that spells the marker, escaped in a string, is not a final line", () => {
+    const tricky = ndjson({ response: '"done":true "eval_count":99', done: false });
+    expect(read("ollama", "ndjson", tricky).completionTokens).toBeNull();
+  });
+  test("a final line without a newline is still read; a count Ollama left out (zero) is 0", () => {
+    const { eval_count: _, ...noEval } = FINAL;
+    expect(read("ollama", "ndjson", JSON.stringify(noEval), 4)).toMatchObject({ promptTokens: 12, completionTokens: 0 });
+  });
+  test("a plain answer and an embedding (completion 0)", () => {
+    expect(read("ollama", "none", JSON.stringify({ ...FINAL, response: "hi" }), 9)).toMatchObject({ promptTokens: 12, completionTokens: 40 });
+    const embed = JSON.stringify({ model: "m", embeddings: [[0.1]], prompt_eval_count: 3 });
+    expect(read("ollama", "none", embed, Infinity, "embed")).toMatchObject({ promptTokens: 3, completionTokens: 0, generationS: null });
+    // The older /api/embeddings reports no count: unreported, not 0.
+    expect(read("ollama", "none", JSON.stringify({ embedding: [0.1] }), Infinity, "embed")).toMatchObject({
+      promptTokens: null,
+      completionTokens: null,
+    });
+  });
+  test("a final line longer than the line limit is skipped, not kept", () => {
+    const long = ndjson({ ...FINAL, context: "x".repeat(LINE_LIMIT + 10) });
+    for (const size of [Infinity, 1000]) expect(read("ollama", "ndjson", long, size).promptTokens).toBeNull();
+    // … and the line after it is read as usual.
+    expect(read("ollama", "ndjson", long + ndjson(FINAL), 1000).promptTokens).toBe(12);
+  });
+  test("malformed lines report nothing and do not throw", () => {
+    expect(read("ollama", "ndjson", '{"done":true, broken\n').promptTokens).toBeNull();
+    expect(read("ollama", "none", "not json").promptTokens).toBeNull();
+  });
+});
+
+describe("OpenAI's answers", () => {
+  const chunk = (content: string | null, finish: string | null) => ({
+    object: "chat.completion.chunk",
+    choices: [{ delta: content === null ? {} : { content }, finish_reason: finish }],
+  });
+  const usage = { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19 };
+  test.each(SIZES)("a stream with its usage chunk (include_usage), in chunks of %p bytes", (size) => {
+    const text = sse(chunk("a", null), chunk(null, "stop"), { object: "chat.completion.chunk", choices: [], usage }) + "data: [DONE]\n\n";
+    expect(read("openai", "sse", text, size)).toEqual({ promptTokens: 12, completionTokens: 7, generationS: null, loadS: null });
+  });
+  test("a stream without include_usage: unreported", () => {
+    expect(read("openai", "sse", sse(chunk("a", null), chunk(null, "stop")) + "data: [DONE]\n\n", 5)).toMatchObject({
+      promptTokens: null,
+      completionTokens: null,
+    });
+  });
+  test("CRLF line ends and a comment line", () => {
+    const text = `: waking gpu (3 s)\r\n\r\ndata: ${JSON.stringify({ choices: [], usage })}\r\n\r\ndata: [DONE]\r\n\r\n`;
+    expect(read("openai", "sse", text, 2)).toMatchObject({ promptTokens: 12, completionTokens: 7 });
+  });
+  test("plain answers: a completion and embeddings", () => {
+    expect(read("openai", "none", JSON.stringify({ object: "chat.completion", choices: [], usage }), 10)).toMatchObject({
+      promptTokens: 12,
+      completionTokens: 7,
+    });
+    const embed = JSON.stringify({ object: "list", data: [], usage: { prompt_tokens: 3, total_tokens: 3 } });
+    expect(read("openai", "none", embed, Infinity, "embed")).toMatchObject({ promptTokens: 3, completionTokens: 0 });
+  });
+  test("a plain answer over the plain limit is not parsed", () => {
+    const big = JSON.stringify({ data: "x".repeat(PLAIN_LIMIT), usage });
+    expect(read("openai", "none", big, 65536).promptTokens).toBeNull();
+  });
+});
+
+describe("the Responses API", () => {
+  const done = { type: "response.completed", response: { status: "completed", usage: { input_tokens: 12, output_tokens: 5 } } };
+  test.each(SIZES)("a stream's response.completed, in chunks of %p bytes", (size) => {
+    const text = events(
+      ["response.created", { type: "response.created", response: { status: "in_progress", usage: null } }],
+      ["response.output_text.delta", { type: "response.output_text.delta", delta: "hi" }],
+      ["response.completed", done],
+    );
+    expect(read("responses", "sse", text, size)).toMatchObject({ promptTokens: 12, completionTokens: 5 });
+  });
+  test("a plain answer's usage; a cut stream reports nothing", () => {
+    expect(read("responses", "none", JSON.stringify({ object: "response", usage: { input_tokens: 4, output_tokens: 2 } }))).toMatchObject({
+      promptTokens: 4,
+      completionTokens: 2,
+    });
+    expect(read("responses", "sse", events(["response.created", { type: "response.created", response: { usage: null } }])).promptTokens).toBeNull();
+  });
+});
+
+describe("Anthropic's Messages API", () => {
+  test.each(SIZES)("input from message_start, output from message_delta, in chunks of %p bytes", (size) => {
+    const text = events(
+      ["message_start", { type: "message_start", message: { type: "message", usage: { input_tokens: 12, output_tokens: 1 } } }],
+      ["content_block_delta", { type: "content_block_delta", delta: { type: "text_delta", text: "a" } }],
+      ["message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 9 } }],
+      ["message_stop", { type: "message_stop" }],
+    );
+    expect(read("anthropic", "sse", text, size)).toEqual({ promptTokens: 12, completionTokens: 9, generationS: null, loadS: null });
+  });
+  test("cut after message_start: the input is known, the output unreported (message_start's placeholder is no count)", () => {
+    const text = events(["message_start", { type: "message_start", message: { usage: { input_tokens: 12, output_tokens: 1 } } }]);
+    expect(read("anthropic", "sse", text)).toMatchObject({ promptTokens: 12, completionTokens: null });
+  });
+  test("a plain answer", () => {
+    expect(read("anthropic", "none", JSON.stringify({ type: "message", usage: { input_tokens: 12, output_tokens: 3 } }))).toMatchObject({
+      promptTokens: 12,
+      completionTokens: 3,
+    });
+  });
+});
+
+test("the streaming is read from the answer's Content-Type", () => {
+  expect(streamingOf("application/x-ndjson")).toBe("ndjson");
+  expect(streamingOf("text/event-stream; charset=utf-8")).toBe("sse");
+  expect(streamingOf("application/json; charset=utf-8")).toBe("none");
+  expect(streamingOf(null)).toBe("none");
+});
+
+test("a chunk is never changed by reading it", () => {
+  const r = figuresReader("ollama", "ndjson", "chat");
+  const bytes = utf8.encode(ndjson({ done: false, response: "a" }, FINAL) + '{"partial');
+  const copy = bytes.slice();
+  r.chunk(bytes);
+  r.end();
+  expect(bytes).toEqual(copy);
+});
