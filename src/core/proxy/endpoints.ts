@@ -6,6 +6,7 @@
 // fields of /api/ps (context_length, runner, …) need nothing here. An endpoint missing from the table is still
 // forwarded, as `other`, to keys without a model limit; a model-limited key is refused on it.
 import { Role } from "../../config/types.ts";
+import type { UsageDialect, UsageKind } from "../usage/types.ts";
 
 export type EndpointKind = "generate" | "embed" | "manage" | "metadata" | "other";
 /** How an answer streams when it does: NDJSON lines (Ollama's API), Server-Sent Events (OpenAI's, Anthropic's). */
@@ -46,6 +47,8 @@ export interface Endpoint {
    */
   errorEvent?: "anthropic";
   timeout: TimeoutClass;
+  /** A request that generates or embeds: counted in usage, by this kind, its figures read in this dialect. */
+  usage?: { kind: UsageKind; dialect: UsageDialect };
   roles: readonly Role[];
   /** The `route` label of ollama_gate_proxied_requests_total: a fixed set, whatever paths clients make up. */
   label: string;
@@ -70,6 +73,7 @@ const MODEL = ["model"];
 /** Ollama's older forms name the model `name`. */
 const MODEL_OR_NAME = ["model", "name"];
 const chat = { kind: "generate", model: MODEL } as const;
+const EMBED_OLLAMA = { kind: "embed", dialect: "ollama" } as const;
 
 export const ENDPOINTS: readonly Endpoint[] = [
   row({ methods: ["GET", "HEAD"], path: "/api/version", kind: "metadata", summary: "Ollama's version" }),
@@ -79,12 +83,20 @@ export const ENDPOINTS: readonly Endpoint[] = [
     methods: ["POST"],
     path: "/api/generate",
     ...chat,
+    usage: { kind: "generate", dialect: "ollama" },
     streams: "ndjson",
     summary: "Generate a completion; streams NDJSON unless `stream` is false",
   }),
-  row({ methods: ["POST"], path: "/api/chat", ...chat, streams: "ndjson", summary: "Chat; streams NDJSON unless `stream` is false" }),
-  row({ methods: ["POST"], path: "/api/embed", kind: "embed", model: MODEL, summary: "Embeddings" }),
-  row({ methods: ["POST"], path: "/api/embeddings", kind: "embed", model: MODEL, summary: "Embeddings (older endpoint)" }),
+  row({
+    methods: ["POST"],
+    path: "/api/chat",
+    ...chat,
+    streams: "ndjson",
+    usage: { kind: "chat", dialect: "ollama" },
+    summary: "Chat; streams NDJSON unless `stream` is false",
+  }),
+  row({ methods: ["POST"], path: "/api/embed", kind: "embed", model: MODEL, usage: EMBED_OLLAMA, summary: "Embeddings" }),
+  row({ methods: ["POST"], path: "/api/embeddings", kind: "embed", model: MODEL, usage: EMBED_OLLAMA, summary: "Embeddings (older endpoint)" }),
   row({
     methods: ["POST"],
     path: "/api/pull",
@@ -145,16 +157,26 @@ export const ENDPOINTS: readonly Endpoint[] = [
     methods: ["POST"],
     path: "/v1/chat/completions",
     ...chat,
+    usage: { kind: "chat", dialect: "openai" },
     streams: "sse",
     wakeComments: true,
     summary: "Chat completions; Server-Sent Events when `stream` is true",
   }),
-  row({ methods: ["POST"], path: "/v1/completions", ...chat, streams: "sse", wakeComments: true, summary: "Completions" }),
-  row({ methods: ["POST"], path: "/v1/embeddings", kind: "embed", model: MODEL, summary: "Embeddings" }),
+  row({
+    methods: ["POST"],
+    path: "/v1/completions",
+    ...chat,
+    streams: "sse",
+    wakeComments: true,
+    usage: { kind: "generate", dialect: "openai" },
+    summary: "Completions",
+  }),
+  row({ methods: ["POST"], path: "/v1/embeddings", kind: "embed", model: MODEL, usage: { kind: "embed", dialect: "openai" }, summary: "Embeddings" }),
   row({
     methods: ["POST"],
     path: "/v1/responses",
     ...chat,
+    usage: { kind: "chat", dialect: "responses" },
     streams: "sse",
     summary: "OpenAI's Responses API; Server-Sent Events when `stream` is true",
   }),
@@ -162,6 +184,7 @@ export const ENDPOINTS: readonly Endpoint[] = [
     methods: ["POST"],
     path: "/v1/messages",
     ...chat,
+    usage: { kind: "chat", dialect: "anthropic" },
     streams: "sse",
     errorEvent: "anthropic",
     summary: "Anthropic's Messages API (Claude Code); Server-Sent Events when `stream` is true",

@@ -53,6 +53,16 @@ export interface ForwardOverrides {
    * what still waits to be sent to it, in the server and in the kernel, is freed only with its connection.
    */
   hangUp?: () => void;
+  /** Sees Ollama's answer as it passes (usage accounting); never changes nor holds a byte of it. */
+  tap?: AnswerTap;
+}
+
+/** What the account step sees of an answer: its head, each chunk as it is handed on, and how it ended (once). */
+export interface AnswerTap {
+  answered(status: number, headers: Headers): void;
+  chunk(bytes: Uint8Array): void;
+  /** `complete` is false for a stream cut by either side, or one Ollama broke off or left silent. */
+  ended(complete: boolean): void;
 }
 
 /** Bytes (whole, or in pieces sent one after another) or a stream. */
@@ -124,8 +134,14 @@ export class OllamaProxy {
       }
 
       const headers = clientResponseHeaders(upstream.headers);
+      const tap = over.tap;
+      tap?.answered(upstream.status, headers);
       // No body, or a small one of known length that came whole: answered at once, nothing left to watch.
       if (!upstream.body || upstream.body instanceof Uint8Array) {
+        if (tap) {
+          if (upstream.body) tap.chunk(upstream.body);
+          tap.ended(true);
+        }
         end(upstream.status);
         return new Response(upstream.body, { status: upstream.status, headers });
       }
@@ -156,10 +172,12 @@ export class OllamaProxy {
             abort.abort(new Error("client stopped reading"));
             over.hangUp?.();
           },
-          onEnd: () => {
+          onEnd: (complete) => {
             release();
             end(upstream.status);
+            tap?.ended(complete);
           },
+          onChunk: tap && ((chunk) => tap.chunk(chunk)),
         },
         deadlines,
       );

@@ -12,8 +12,10 @@ export interface IdleHooks {
   onCancel: (reason: unknown) => void;
   /** The client stopped taking data (its connection is open, but nothing is read) for `idleMs`. */
   onStall: () => void;
-  /** Called once, however the stream ends. */
-  onEnd: () => void;
+  /** Called once, however the stream ends: `complete` only when the source ended as it meant to. */
+  onEnd: (complete: boolean) => void;
+  /** Sees each chunk as it is handed on (usage accounting): must not change or keep it, nor take long. */
+  onChunk?: (chunk: Uint8Array) => void;
 }
 
 /**
@@ -48,12 +50,12 @@ export function watchIdle(
   let silence: Deadline | undefined;
   let stall: Deadline | undefined;
 
-  const end = () => {
+  const end = (complete = false) => {
     if (ended) return;
     ended = true;
     silence?.clear();
     stall?.clear();
-    hooks.onEnd();
+    hooks.onEnd(complete);
   };
   /**
    * Ends the client's stream on the upstream's failure: with a last chunk that says so, or else by cutting
@@ -109,9 +111,10 @@ export function watchIdle(
       if (ended) return; // cut meanwhile (silence); what the read brought is not wanted
       if (next.done) {
         ctrl.close();
-        end();
+        end(true);
         return;
       }
+      hooks.onChunk?.(next.value);
       ctrl.enqueue(next.value);
       handedOver = true;
       stall = arm(stall, onStall);
