@@ -31,6 +31,10 @@ const entry = z
     role: z.enum(ROLES, { message: `expected one of ${ROLES.join(", ")}` }),
     machines: z.array(z.string()).min(1, { message: "expected at least one machine name, or no `machines` (all)" }).optional(),
     models: z.array(z.string().min(1)).min(1, { message: "expected at least one pattern, or no `models` (all)" }).optional(),
+    user_header: z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/, { message: "expected a header name, like X-OpenWebUI-User-Email" })
+      .optional(),
   })
   .strict()
   .refine((e) => (e.key === undefined) !== (e.key_sha256 === undefined), { message: "expected exactly one of `key` and `key_sha256`" });
@@ -62,6 +66,7 @@ export function loadKeysFile(path: string, env: Record<string, string | undefine
       role: k.role,
       machines: k.machines,
       models: k.models,
+      userHeader: k.user_header,
       secret: k.key !== undefined ? { kind: "plain", key: k.key } : { kind: "sha256", sha256: k.key_sha256!.toLowerCase() },
     }),
   );

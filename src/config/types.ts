@@ -117,6 +117,8 @@ export interface ApiKeyConfig {
   machines?: string[];
   /** Only models matching these glob patterns; absent: all. */
   models?: string[];
+  /** The header that names the person behind this key (a shared frontend's): the `user` of its usage. */
+  userHeader?: string;
   secret: { kind: "plain"; key: string } | { kind: "sha256"; sha256: string };
 }
 

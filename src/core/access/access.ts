@@ -14,6 +14,8 @@ export interface ApiKey {
   models: readonly string[] | null;
   /** sha256 of the secret, hex: what a dashboard session remembers of the key that opened it. */
   identity: string;
+  /** KEYS_FILE's `user_header`, lower case: on this key's requests only, its value is the usage's `user`. */
+  userHeader?: string;
 }
 
 /**
@@ -29,7 +31,8 @@ export class KeyRing {
   constructor(keys: readonly ApiKeyConfig[]) {
     this.entries = keys.map((k) => {
       const hash = k.secret.kind === "plain" ? sha256(Buffer.from(k.secret.key)) : Buffer.from(k.secret.sha256, "hex");
-      const key = { name: k.name, role: k.role, machines: k.machines ?? null, models: k.models ?? null, identity: hash.toString("hex") };
+      const key: ApiKey = { name: k.name, role: k.role, machines: k.machines ?? null, models: k.models ?? null, identity: hash.toString("hex") };
+      if (k.userHeader) key.userHeader = k.userHeader.toLowerCase();
       return { key, plain: k.secret.kind === "plain" ? k.secret.key : null, hash };
     });
     this.anyHashed = this.entries.some((e) => e.plain === null);
