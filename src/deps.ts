@@ -30,7 +30,7 @@ import { kwhOfTimes } from "./core/telemetry/usage-metrics.ts";
 import { countsAsOn, type EnergyReadings, type PowerLog } from "./core/usage/energy.ts";
 import { PowerMeter } from "./core/usage/meter.ts";
 import { UsageStore } from "./core/usage/store.ts";
-import type { UsageRecorder } from "./core/usage/types.ts";
+import { NO_USAGE, type UsageRecorder } from "./core/usage/types.ts";
 import { type Bodies, bodyPools } from "./http/body-pools.ts";
 import { LoginRate, LoginThrottle } from "./http/throttle.ts";
 import { collectAfterBurst, collectEvery, collectSoon, collectWhenLarge, collectWhenQuiet } from "./lib/gc.ts";
@@ -235,7 +235,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     sessions.endRevoked(opensDashboard(keys.ring));
   });
   const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;
-  // USAGE_DB=off: nothing keeps usage. A broken file still counts in the metrics.
+  // USAGE_DB=off is NO_USAGE: nothing keeps usage, and the account step does not run. A broken file still counts in the metrics.
   const usage: UsageRecorder =
     opts.usage ??
     (config.usage.db
@@ -245,7 +245,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
             metrics.usageRecorded(r);
           },
         }
-      : { record: () => {} });
+      : NO_USAGE);
   return {
     ...unit,
     fleet,

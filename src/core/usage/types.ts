@@ -58,6 +58,9 @@ export interface UsageRecorder {
   record(r: UsageRecord): void;
 }
 
+/** Accounting off (USAGE_DB=off, or nothing wired): the account step is skipped, no answer is read. */
+export const NO_USAGE: UsageRecorder = { record: () => {} };
+
 /** What /usage can group by: any of these, plus at most one of `day` or `hour` (in TZ). */
 export const GROUP_FIELDS = ["key", "user", "model", "machine", "kind"] as const;
 export type GroupField = (typeof GROUP_FIELDS)[number];

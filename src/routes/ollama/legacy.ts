@@ -1,9 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { endpointFor } from "../../core/proxy/endpoints.ts";
+import { NO_USAGE } from "../../core/usage/types.ts";
 import type { AppDeps } from "../../deps.ts";
 import { jsonBody, withStreamDefault } from "../../http/json-body.ts";
 import { createRouter, documentedAs, errorResponses, jsonContent } from "../../http/router.ts";
 import type { ServerLike } from "../../http/server.ts";
+import { accountFor, arrivalOf } from "./account.ts";
 import { forwardWaking, type Outgoing } from "./wake.ts";
 
 // Loose objects: only what each route needs is checked, and every other field (format, options,
@@ -57,19 +60,33 @@ const outgoing = (c: Context): Outgoing => ({
  * machine. What is forwarded is the client's own bytes, every field as sent.
  */
 export function ollamaLegacyRoutes(deps: AppDeps) {
-  const send = (c: Context, path: string, opts: { method?: string; streamDefault?: boolean } = {}) => {
+  const send = (c: Context, path: string, opts: { method?: string; streamDefault?: boolean; model?: string } = {}) => {
+    const started = performance.now();
     const raw = c.get("rawJson")!;
     const body = opts.streamDefault ? withStreamDefault(raw) : raw.bytes;
     // The old service's routes act on the default machine.
-    return forwardWaking(deps.fleet.units[0]!, outgoing(c), path, { method: opts.method ?? "POST", body, contentType: "application/json" });
+    const unit = deps.fleet.units[0]!;
+    // Generate and chat are counted in usage as their /api/ routes are.
+    const counted = opts.model !== undefined && deps.usage !== NO_USAGE;
+    const call = () => ({
+      key: c.get("apiKey") ?? null,
+      endpoint: endpointFor("POST", path),
+      fields: new Map([["model", opts.model!]]),
+      req: c.req.raw,
+    });
+    const account = counted ? accountFor(deps, call(), unit.name, arrivalOf(started)) : undefined;
+    const over = { method: opts.method ?? "POST", body, contentType: "application/json", tap: account };
+    return forwardWaking(unit, outgoing(c), path, over, undefined, account);
   };
   // Registered one by one, not chained: the chained type of five streaming routes is too large for tsc.
   const router = createRouter();
   // Only the fields these schemas read are noted; the rest of the body is checked and forwarded, never parsed.
   const body = jsonBody(deps.bodies.legacy, "the /ollama/* routes (MAX_BODY_MB)", { fields: ["model", "name", "messages", "prompt", "stream"] });
   for (const path of LEGACY_PATHS) router.post(path, body);
-  router.openapi(generate, async (c) => documentedAs(generate, await send(c, "/api/generate", { streamDefault: true })));
-  router.openapi(chat, async (c) => documentedAs(chat, await send(c, "/api/chat", { streamDefault: true })));
+  router.openapi(generate, async (c) =>
+    documentedAs(generate, await send(c, "/api/generate", { streamDefault: true, model: c.req.valid("json").model })),
+  );
+  router.openapi(chat, async (c) => documentedAs(chat, await send(c, "/api/chat", { streamDefault: true, model: c.req.valid("json").model })));
   router.openapi(pull, async (c) => documentedAs(pull, await send(c, "/api/pull")));
   router.openapi(show, async (c) => documentedAs(show, await send(c, "/api/show")));
   router.openapi(del, async (c) => {

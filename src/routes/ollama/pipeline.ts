@@ -13,14 +13,16 @@
 //   5. choose        the machine: by the model named, or the pinned one, within the key's machines   fleet.ts
 //   6. wake          wait for it while it boots                                                       wake.ts
 //   7. forward       to its Ollama, counted in flight until the answer has ended  core/proxy/forward.ts → lib/http1/
+//      usage         a request that generates or embeds: its figures read as the answer passes, one
+//                    record once it has ended, been cut or failed                                     account.ts
 //   8. account       the access log line and the count by key                                         http/access-log.ts
 //   9. answer        the sandbox headers on what an upstream said; a failure in its client's shape   http/sandbox.ts
 //                    (and a model list kept to a limited key's models: http/model-lists.ts)
 //
-// The coming features are one step each, added to this list: usage accounting after forward (it reads the
-// answer as it streams, beside the in-flight count), the per-machine queue between choose and wake.
+// The coming features are one step each, added to this list: the per-machine queue between choose and wake.
 import { type ApiKey, machineInPath } from "../../core/access/access.ts";
 import { endpointFor, OLLAMA_API, unpinned } from "../../core/proxy/endpoints.ts";
+import { NO_USAGE } from "../../core/usage/types.ts";
 import type { AppDeps, MachineUnit } from "../../deps.ts";
 import { accessLogger } from "../../http/access-log.ts";
 import { type AccessOptions, accessCheck } from "../../http/auth.ts";
@@ -33,6 +35,7 @@ import type { ServerLike } from "../../http/server.ts";
 import { addressOf } from "../../http/throttle.ts";
 import { actingFor } from "../../lib/actor.ts";
 import { unitNamed } from "../machines.ts";
+import { accountFor, arrivalOf } from "./account.ts";
 import { type Incoming, readBody } from "./body.ts";
 import { byModel, type Chooser, pinnedTo, type Routed, withinScope } from "./fleet.ts";
 import { type Answer, type Asked, fleetMetadata, METADATA, metadata } from "./metadata.ts";
@@ -45,12 +48,27 @@ export type Pipeline = (req: Request, server?: ServerLike) => Response | Promise
 export interface Call extends Incoming, Routed, Asked {
   /** The machine named by a /machines/{name}/… pin, if any. */
   pin: string | undefined;
+  /** When it came in (performance.now()): a usage record's clock starts here. */
+  started: number;
 }
 
 /** The call for a request: the path the rules read (decoded, no /k/<key> prefix), and the pin. */
 export function newCall(raw: Request, server: ServerLike | undefined, path = routedPath(raw)): Call {
   const pin = path.startsWith("/machines/") ? machineInPath(path) : undefined;
-  return { raw, server, req: raw, method: raw.method, path, unpinned: unpinned(path), pin, key: null, endpoint: undefined, body: null, fields: null };
+  return {
+    raw,
+    server,
+    req: raw,
+    method: raw.method,
+    path,
+    unpinned: unpinned(path),
+    pin,
+    key: null,
+    endpoint: undefined,
+    body: null,
+    fields: null,
+    started: 0,
+  };
 }
 
 /** How an OpenAI stream that waits for a wake is kept alive: comments every so often, failures logged as such. */
@@ -117,7 +135,10 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
     const answer = metadataOf(call, pinned);
     if (answer) return answer(call);
     const chooser = pinned ? byPin.get(pinned.name)! : byFleet;
-    const held = await readBody(call, deps.bodies.passthrough, chooser.fields, progress); // 4.
+    // A counted request's model is read from its body even where it does not choose the machine.
+    const counted = call.endpoint?.usage !== undefined && deps.usage !== NO_USAGE;
+    const named = counted && chooser.fields.length === 0 ? call.endpoint!.model : chooser.fields;
+    const held = await readBody(call, deps.bodies.passthrough, named, progress); // 4.
     if (held instanceof Response) return held;
     try {
       const chosen = choose(call, chooser);
@@ -127,7 +148,8 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
         return unit;
       }
       // 6. and 7.: wake, then forward (the proxy counts the request in flight until its answer has ended).
-      return await forwardWaking(unit, call, upstreamTarget(call), { body: call.body }, held.streaming);
+      const account = counted ? accountFor(deps, call, unit.name, arrivalOf(call.started)) : undefined;
+      return await forwardWaking(unit, call, upstreamTarget(call), { body: call.body, tap: account }, held.streaming, account);
     } finally {
       held.release(); // the body has left once the answer began (or is kept by a stream that waits)
     }
@@ -137,6 +159,7 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
   const run = async (req: Request, server: ServerLike | undefined, path: string) => {
     const call = newCall(req, server, path);
     const started = log.started();
+    call.started = started;
     let res: Response;
     try {
       res = await authenticate(call);

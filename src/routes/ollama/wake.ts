@@ -21,6 +21,12 @@ export interface Outgoing {
   server: ServerLike | undefined;
 }
 
+/** What the account step (account.ts) hears of the wait for a wake and of a failure that ends the request. */
+export interface WaitWatch {
+  waited(ms: number): void;
+  failed(err: unknown): void;
+}
+
 /** Sets the idle timeout of the client's connection (0: none; see http/server.ts). */
 export const connectionTimeout = (out: Pick<Outgoing, "server" | "raw">, seconds: number) => setConnectionTimeout(out.server, out.raw, seconds);
 
@@ -67,10 +73,38 @@ function clientGone(req: Request): Promise<never> {
  * request sent once more — possible because small bodies were read beforehand. With `progress` (an OpenAI
  * streaming request), a wait is spent in the answer: its 200 at once, comments while the machine boots.
  */
-export async function forwardWaking(d: Target, out: Outgoing, target: string, given: ForwardOverrides, progress?: WakeProgress): Promise<Response> {
+export function forwardWaking(
+  d: Target,
+  out: Outgoing,
+  target: string,
+  given: ForwardOverrides,
+  progress?: WakeProgress,
+  watch?: WaitWatch,
+): Promise<Response> {
+  const answer = forwardOrWake(d, out, target, given, progress, watch);
+  return !watch
+    ? answer
+    : answer.catch((err) => {
+        watch.failed(err);
+        throw err;
+      });
+}
+
+async function forwardOrWake(d: Target, out: Outgoing, target: string, given: ForwardOverrides, progress?: WakeProgress, watch?: WaitWatch) {
   connectionTimeout(out, 0); // the proxy's own idle timeouts govern from here (up to an hour for a pull)
   // A connection nothing can be written to is idle: the server closes it a second later.
   const over = { ...given, hangUp: () => connectionTimeout(out, 1) };
+  // The wait for a wake, timed for the usage record when it is kept.
+  const wake = !watch
+    ? (req: Request) => wakeFor(d, req)
+    : async (req: Request) => {
+        const t = performance.now();
+        try {
+          await wakeFor(d, req);
+        } finally {
+          watch.waited(performance.now() - t);
+        }
+      };
   const autoWake = d.config.power.autoWake;
   const replayable = !(over.body instanceof ReadableStream);
   // A streamed body cannot be sent twice: make sure of the machine's state before sending it once.
@@ -81,7 +115,7 @@ export async function forwardWaking(d: Target, out: Outgoing, target: string, gi
     } catch (err) {
       if (!autoWake || !(err instanceof MachineAsleepError) || !replayable) throw err;
       await d.monitor.tick();
-      await wakeFor(d, req);
+      await wake(req);
       return d.proxy.forward(req, target, over);
     }
   };
@@ -89,10 +123,16 @@ export async function forwardWaking(d: Target, out: Outgoing, target: string, gi
     const wait = mustWait(d);
     if (wait === true || (wait !== false && (await wait))) {
       if (progress && replayable) {
-        const waitFor = (req: Request) => wakeFor(d, req);
-        return streamWhileWaking(progress, { machine: d.config.name, req: out.req, path: out.path, wait: waitFor, forward: send });
+        // The stream's failures become error events in its body: the account step hears of them here.
+        const fail = (err: unknown): never => {
+          watch?.failed(err);
+          throw err;
+        };
+        const waitFor = (req: Request) => wake(req).catch(fail);
+        const forward = (req: Request) => send(req).catch(fail);
+        return streamWhileWaking(progress, { machine: d.config.name, req: out.req, path: out.path, wait: waitFor, forward });
       }
-      await wakeFor(d, out.req);
+      await wake(out.req);
     }
   }
   return send(out.req);
