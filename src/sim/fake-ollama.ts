@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { familyAnswer } from "./fake-families.ts";
 import * as reply from "./fake-replies.ts";
 
 export interface FakeModel {
@@ -111,13 +112,19 @@ export class FakeOllama extends EventEmitter {
       case "POST /api/pull":
         return this.pull(req, json);
       case "POST /api/embed":
-        return Response.json({ model: json.model, embeddings: [[0.1, 0.2, 0.3]], total_duration: 1000, prompt_eval_count: 3 });
+        return Response.json({ model: json.model, embeddings: [[0.1, 0.2, 0.3]], total_duration: 1000, prompt_eval_count: reply.EMBED_TOKENS });
       case "POST /api/generate":
         return this.generate(req, json, path, reply.generateChunk, reply.generateDone);
       case "POST /api/chat":
         return this.generate(req, json, path, reply.chatChunk, reply.chatDone);
       case "POST /v1/chat/completions":
         return this.openAiChat(req, json);
+      case "POST /api/embeddings":
+      case "POST /v1/completions":
+      case "POST /v1/embeddings":
+      case "POST /v1/responses":
+      case "POST /v1/messages":
+        return this.family(req, json, path);
     }
     return Response.json({ error: `404 page not found` }, { status: 404 });
   };
@@ -164,6 +171,7 @@ export class FakeOllama extends EventEmitter {
     const n = Math.min(Number(json.max_tokens) || 5, 1_000_000);
     const id = "chatcmpl-" + Math.floor(Math.random() * 1000);
     if (!json.stream) return Response.json(reply.openAiCompletion(id, model, n));
+    const usage = (json.stream_options as Json | undefined)?.include_usage === true;
     const line = (o: object) => `data: ${JSON.stringify(o)}\n\n`;
     return this.streamed(
       req,
@@ -172,10 +180,22 @@ export class FakeOllama extends EventEmitter {
       (i) => {
         if (i < n) return line(reply.openAiChunk(id, model, reply.token(i), null));
         if (i === n) return line(reply.openAiChunk(id, model, null, "stop"));
-        return i === n + 1 ? "data: [DONE]\n\n" : null;
+        // The usage chunk only when asked for, as Ollama (and OpenAI) send it.
+        if (i === n + 1 && usage) return line(reply.openAiUsageChunk(id, model, n));
+        return i === n + 1 + (usage ? 1 : 0) ? "data: [DONE]\n\n" : null;
       },
       model,
     );
+  }
+
+  /** OpenAI's completions and embeddings, the Responses API, Anthropic's Messages API, Ollama's older embeddings. */
+  private async family(req: Request, json: Json, path: string) {
+    const model = String(json.model);
+    if (!this.known(json)) return notFound(model);
+    if (model === "stall-headers") return this.stallHeaders(req, path);
+    const answer = familyAnswer(path, json, model)!;
+    if ("plain" in answer) return Response.json(answer.plain);
+    return this.streamed(req, path, SSE, (i) => answer.stream[i] ?? null, model);
   }
 
   /** A stream of the lines `next` gives, paced by chunkDelayMs, that reports being cut off by the client. */

@@ -79,3 +79,13 @@ export function showReply(model: string) {
     modified_at: "2026-10-01T12:00:00.000Z",
   };
 }
+
+/** The prompt's token count every simulated answer reports (the completion's is the number of tokens asked for). */
+export const PROMPT_TOKENS = 12;
+/** The token count a simulated embedding reports for its input. */
+export const EMBED_TOKENS = 3;
+
+export function openAiUsageChunk(id: string, model: string, n: number) {
+  const usage = { prompt_tokens: PROMPT_TOKENS, completion_tokens: n, total_tokens: PROMPT_TOKENS + n };
+  return { id, object: "chat.completion.chunk", created: unix(), model, system_fingerprint: "fp_ollama", choices: [], usage };
+}
