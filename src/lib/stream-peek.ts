@@ -37,3 +37,42 @@ export async function peekStream(
   });
   return { head, stream: rest };
 }
+
+/**
+ * Passes a stream through untouched, each chunk as soon as it is asked for, and hands `seen` a copy of its
+ * first `bytes` (or all of it, if shorter) once they have passed: for a reader that only notes what the start
+ * says, nothing is held back. A stream cut or cancelled before then never calls `seen`.
+ */
+export function watchHead(stream: ReadableStream<Uint8Array>, bytes: number, seen: (head: Uint8Array) => void): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  let chunks: Uint8Array[] | null = [];
+  let size = 0;
+  const give = () => {
+    if (!chunks) return;
+    const head = Buffer.concat(chunks);
+    chunks = null;
+    try {
+      seen(head);
+    } catch {} // a reader's failure is its own: the stream goes on
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      const r = await reader.read();
+      if (r.done) {
+        give();
+        return ctrl.close();
+      }
+      if (chunks) {
+        // A copy: the chunk itself leaves with the stream, and may be reused by whoever writes it.
+        chunks.push(r.value.slice(0, bytes - size));
+        size += r.value.length;
+        if (size >= bytes) give();
+      }
+      ctrl.enqueue(r.value);
+    },
+    cancel(reason) {
+      chunks = null;
+      return reader.cancel(reason);
+    },
+  });
+}

@@ -166,6 +166,30 @@ describe("each API family is counted exactly", () => {
     expect(record.figures.completionTokens).toBe(1);
     expect(rec.records.length).toBe(before + 3);
   });
+
+  test("a chunked upload to the one machine goes on at once; its model is read as it passes, for the record", async () => {
+    rec.drain();
+    // One machine: the body does not choose it, so nothing may hold the upload back to read its model.
+    let more: (() => void) | undefined;
+    const enc = new TextEncoder();
+    const parts = [`{"model":"${MODEL}",`, `"messages":[{"role":"user","content":"hi"}],"stream":false}`];
+    const body = new ReadableStream<Uint8Array>({
+      async pull(ctrl) {
+        const part = parts.shift();
+        if (part === undefined) return ctrl.close();
+        if (parts.length === 0) await new Promise<void>((r) => (more = r)); // the rest only once Ollama has the start
+        ctrl.enqueue(enc.encode(part));
+      },
+    });
+    const sent = h.api("/api/chat", { method: "POST", headers: { "content-type": "application/json" }, body });
+    const upstream = (h.sim as unknown as { http: { pendingRequests: number } }).http;
+    for (const end = Date.now() + 5000; upstream.pendingRequests === 0; await Bun.sleep(10)) if (Date.now() > end) throw new Error("not forwarded");
+    more!();
+    const res = await sent;
+    expect(res.status).toBe(200);
+    await res.text();
+    expect(await rec.next()).toMatchObject({ model: MODEL, kind: "chat", complete: true });
+  });
 });
 
 describe("what Ollama did not report, and failures", () => {

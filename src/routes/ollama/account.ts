@@ -67,8 +67,6 @@ export function accountFor(
 ): Account | undefined {
   const usage = call.endpoint?.usage;
   if (!usage) return undefined;
-  const named = call.fields ? call.endpoint!.model.map((f) => call.fields!.get(f)).find((m) => m) : undefined;
-  const model = foldedModel(deps.fleet.index, named);
   const user = userOf(call.key, call.req.headers);
   const recorder: UsageRecorder = deps.usage;
   let reader: FiguresReader | null = null;
@@ -80,6 +78,10 @@ export function accountFor(
 
   const record = (complete: boolean) => {
     done = true;
+    // Named when the request has ended: a streamed body's model is read as it passes, and a machine that was
+    // asleep has told the fleet its models by now (before, its model would have been "other").
+    const named = call.fields ? call.endpoint!.model.map((f) => call.fields!.get(f)).find((m) => m) : undefined;
+    const model = foldedModel(deps.fleet.index, named);
     let figures = NO_FIGURES;
     try {
       if (reader) figures = reader.end();

@@ -9,7 +9,7 @@ import { MAX_JSON_DEPTH, problemAnswer } from "../../http/json-body.ts";
 import { upstreamTarget } from "../../http/key-path.ts";
 import { addressOf } from "../../http/throttle.ts";
 import { scanBody, stringsOf, topLevelStrings } from "../../lib/json/index.ts";
-import { peekStream } from "../../lib/stream-peek.ts";
+import { peekStream, watchHead } from "../../lib/stream-peek.ts";
 import type { Outgoing } from "./wake.ts";
 import { asksForEventStream, STREAM_FIELD, type WakeProgress } from "./wake-progress.ts";
 
@@ -45,10 +45,17 @@ const STREAM_AND_ROUTING: ReadonlySet<string> = new Set([...STREAM_FIELD, ...ROU
 /**
  * Sets call.body and call.fields (the top-level string fields `named`, when the body is JSON). A small body
  * (up to BUFFER_LIMIT, with a Content-Length) is read whole and scanned; larger or chunked bodies stream
- * through — after their first 64 KB were read for the model they name, when `named` is not empty. With
- * `progress`, an OpenAI streaming request's small body is kept for the stream that waits for a wake.
+ * through — after their first 64 KB were read for the model they name, when `named` is not empty and `routes`
+ * (the machine is chosen by it); when only usage notes it, those 64 KB are read as they pass, nothing held
+ * back. With `progress`, an OpenAI streaming request's small body is kept for the stream that waits for a wake.
  */
-export async function readBody(call: Incoming, limits: BodyLimits, named: readonly string[], progress?: WakeProgress): Promise<Held | Response> {
+export async function readBody(
+  call: Incoming,
+  limits: BodyLimits,
+  named: readonly string[],
+  progress?: WakeProgress,
+  routes = true,
+): Promise<Held | Response> {
   const req = call.req;
   if (req.method === "GET" || req.method === "HEAD") return NOTHING_HELD;
   const length = declaredLength(req);
@@ -58,7 +65,7 @@ export async function readBody(call: Incoming, limits: BodyLimits, named: readon
   // Ollama reads its JSON endpoints' bodies whatever the type says (`curl -d` sends a form type): so does the routing.
   const fields = named.length > 0 && (json || bodyAt(call.unpinned) === "json") ? named : null;
   const holder = holderNamed(call.key?.name, () => addressOf(call.server, call.raw));
-  if (length === null || length > BUFFER_LIMIT) return streamed(call, req.body!, limits, fields, holder);
+  if (length === null || length > BUFFER_LIMIT) return streamed(call, req.body!, limits, fields, holder, routes);
   const { bytes, reservation } = await readWhole(req, limits, "a buffered body", { holder });
   // An OpenAI stream that waits for a wake answers at once: its stream keeps the body's memory until it is sent.
   const held = { kept: false, release: () => reservation.release() };
@@ -89,12 +96,24 @@ export async function readBody(call: Incoming, limits: BodyLimits, named: readon
  * upstream, or received while the machine boots): counted against the same pools, from the start, and cut
  * once it comes slower than the floor (the upstream connection with it: Ollama gets no half body).
  */
-async function streamed(call: Incoming, body: ReadableStream<Uint8Array>, limits: BodyLimits, fields: readonly string[] | null, holder: string) {
+async function streamed(
+  call: Incoming,
+  body: ReadableStream<Uint8Array>,
+  limits: BodyLimits,
+  fields: readonly string[] | null,
+  holder: string,
+  routes: boolean,
+) {
   const reservation = reserve(limits, STREAM_READ_AHEAD, holder);
   try {
     const upload = watchedUpload(body, limits.floor);
     if (!fields) call.body = upload;
-    else {
+    else if (!routes) {
+      // Only the usage record names the model (read when the request has ended): the upload is not held back.
+      call.body = watchHead(upload, MODEL_PEEK_BYTES, (head) => {
+        call.fields = topLevelStrings(head, fields, AS_OLLAMA);
+      });
+    } else {
       const { head, stream } = await peekStream(upload, MODEL_PEEK_BYTES).catch((err) => {
         throw call.req.signal.aborted ? new ClientGoneError() : err;
       });

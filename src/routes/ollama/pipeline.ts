@@ -138,7 +138,7 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
     // A counted request's model is read from its body even where it does not choose the machine.
     const counted = call.endpoint?.usage !== undefined && deps.usage !== NO_USAGE;
     const named = counted && chooser.fields.length === 0 ? call.endpoint!.model : chooser.fields;
-    const held = await readBody(call, deps.bodies.passthrough, named, progress); // 4.
+    const held = await readBody(call, deps.bodies.passthrough, named, progress, chooser.fields.length > 0); // 4.
     if (held instanceof Response) return held;
     try {
       const chosen = choose(call, chooser);
