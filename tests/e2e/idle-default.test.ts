@@ -151,7 +151,7 @@ test("the demo sets about a minute, says so in a Try line, and names its dashboa
     const [, url] = await readUntil(/gateway at (http:\/\/127\.0\.0\.1:\d+)/);
     const [, key] = await readUntil(/API key:\s+(\S+)/);
     await readUntil(/Press Ctrl\+C/);
-    expect(out).toContain(`Dashboard: ${url}/ (log in with the key above)`);
+    expect(out).toContain(`Dashboard: ${url}/ (log in with the key above; its Usage view: ${url}/ui#usage)`);
     expect(out).toMatch(/wait a minute: \w+ goes back to sleep by itself/);
     const headers = { "X-API-Key": key!, "Content-Type": "application/json" };
     const debug = (await (await fetch(`${url}/debug`, { headers })).json()) as { config: Record<string, unknown> };

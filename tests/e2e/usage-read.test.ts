@@ -57,7 +57,8 @@ beforeAll(async () => {
   h = await startHarness({ on: true, env: { KEYS_FILE: file, POWER_WATTS_ON: "200", POWER_WATTS_OFF: "4" } });
   machine = h.deps.fleet.units[0]!.name;
   const store = h.deps.usageStore;
-  // The machine was on for the half hour from 10:00 and off after: 200 W × 1800 s = 0.1 kWh on, in that hour.
+  // The machine was on for the half hour from 10:00 and off after: 200 W × 1800 s = 0.1 kWh on, in that hour; a
+  // row is charged the busy part of it, on-energy × its generation seconds ÷ the seconds on (b4bbb22).
   store.powerChanged(machine, "on", T0);
   store.powerChanged(machine, "off", T0 + H / 2);
   store.add(record({ key: "ops", completion: 300, gen: 3 }));
@@ -94,7 +95,7 @@ describe("GET /usage", () => {
         load_s: 0,
         ttfb_ms_p50: 400, // the one request in (300, 500]: halfway through it is the median
         wake_wait_s: 0,
-        energy_kwh: 0.075, // 0.1 kWh × 3 of the hour's 4 generation seconds
+        energy_kwh: 0.000167, // the busy part of 0.1 kWh on: 3 of the 1,800 seconds on were this key generating
       },
       {
         key: "family",
@@ -107,10 +108,10 @@ describe("GET /usage", () => {
         load_s: 0,
         ttfb_ms_p50: 400,
         wake_wait_s: 0,
-        energy_kwh: 0.025, // 1 of 4 seconds in the hour the machine was on; none in the next (off)
+        energy_kwh: 0.000056, // 1 of the 1,800 seconds on; none in the next hour (the machine was off)
       },
     ]);
-    expect(body.totals).toMatchObject({ requests: 4, errors: 1, prompt_tokens: 37, completion_tokens: 370, unreported: 1, energy_kwh: 0.1 });
+    expect(body.totals).toMatchObject({ requests: 4, errors: 1, prompt_tokens: 37, completion_tokens: 370, unreported: 1, energy_kwh: 0.000222 }); // 4 busy seconds of 1,800 on
   });
 
   test("the default grouping is key,model; day and hour are read in TZ; the default period is the last 30 days", async () => {
@@ -140,8 +141,8 @@ describe("GET /usage", () => {
       "user,kind,requests,errors,prompt_tokens,completion_tokens,unreported,generation_s,load_s,ttfb_ms_p50,wake_wait_s,energy_kwh",
     );
     expect(lines.slice(1)).toEqual([
-      ",chat,1,0,10,300,0,3,0,400,0,0.075",
-      "ana@example.org,chat,1,0,10,50,0,1,0,400,0,0.025",
+      ",chat,1,0,10,300,0,3,0,400,0,0.000167",
+      "ana@example.org,chat,1,0,10,50,0,1,0,400,0,0.000056",
       `"'=HYPERLINK(""x""), ""Ana""",chat,1,1,10,20,0,1,0,,0,0`,
       ",embed,1,0,7,0,1,0,0,400,0,0",
       "",
@@ -172,7 +173,7 @@ describe("GET /usage", () => {
       ["family", '=HYPERLINK("x"), "Ana"', 1],
       ["family", null, 1],
     ]);
-    expect(own.totals).toMatchObject({ requests: 3, completion_tokens: 70, energy_kwh: 0.025 });
+    expect(own.totals).toMatchObject({ requests: 3, completion_tokens: 70, energy_kwh: 0.000056 });
     const csv = await (await as(USER, `/usage?${PERIOD}&group_by=key&format=csv`)).text();
     expect(csv).not.toContain("ops");
     const refused = await as(CHAT, `/usage?${PERIOD}`);
