@@ -60,6 +60,14 @@ export function describeConfig(config: Config) {
     WEBHOOK_EVENTS: config.notify.events,
     NTFY_URL_SET: Boolean(config.notify.ntfyUrl),
     NTFY_TOKEN_SET: Boolean(config.notify.ntfyToken),
+    USAGE_DB: config.usage.db,
+    USAGE_RETENTION_DAYS: config.usage.retentionDays,
+    POWER_WATTS_ON: m.powerWatts?.on ?? null,
+    POWER_WATTS_OFF: m.powerWatts?.off ?? null,
+    // Its URL may carry a token in its query, its headers one: only whether it is set.
+    POWER_METER_SET: Boolean(m.powerMeter),
+    ENERGY_PRICE_PER_KWH: config.energy.pricePerKwh,
+    ENERGY_CURRENCY: config.energy.currency,
     MACHINES: config.machines.map((x) => x.name),
   };
 }

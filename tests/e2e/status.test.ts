@@ -123,6 +123,9 @@ test("GET /debug shows the runtime, the configuration without secrets, and timed
   expect(body.config).toMatchObject({ SSH_PASS_SET: true, SSH_SUDO_PASS_SET: true, API_KEYS_SET: true, SSH_USER: "ia" });
   expect(body.config.SSH_PASS).toBeUndefined();
   expect(body.config.API_KEYS).toBeUndefined();
+  // Usage and energy settings too (no watts set here: no energy figures, said as null, not a made-up default).
+  expect(body.config).toMatchObject({ USAGE_RETENTION_DAYS: 400, POWER_WATTS_ON: null, POWER_METER_SET: false, ENERGY_CURRENCY: "EUR" });
+  expect(body.config.USAGE_DB === null || String(body.config.USAGE_DB).endsWith("usage.db")).toBe(true);
   expect(body.probes.host.ok).toBe(true);
   expect(body.probes.host.ms).toBeGreaterThanOrEqual(0);
   expect(body.probes.ollama).toMatchObject({ ok: true, models: 3 });
