@@ -3,6 +3,7 @@
 // a model is one a machine reports holding (the account step folds any other name to "other"), and past a
 // limit of distinct series a new model counts as "other" here too, whatever a client sends.
 import { Counter, Gauge, Histogram, type Registry } from "../../lib/prometheus.ts";
+import { generationSecondsOf } from "../usage/rules.ts";
 import type { UsageRecord } from "../usage/types.ts";
 
 /** Distinct machine × model × key sets past which a new model counts as "other". */
@@ -67,8 +68,7 @@ export class UsageMetrics {
     const f = r.figures;
     if (f.promptTokens) s.prompt(f.promptTokens);
     if (f.completionTokens) s.completion(f.completionTokens);
-    // The store's rule (pending.ts): OpenAI and Anthropic answers carry no durations, the gateway's clock stands in.
-    const gen = f.generationS ?? Math.max(0, r.totalS - r.wakeWaitS);
+    const gen = generationSecondsOf(r);
     if (gen > 0) s.generation(gen);
     if (r.ttfbMs !== null) this.ttfbFor(r.machine)(r.ttfbMs / 1000);
   }

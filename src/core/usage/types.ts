@@ -24,6 +24,8 @@ export interface Figures {
   generationS: number | null;
   /** Ollama's load_duration, in seconds (native answers only). */
   loadS: number | null;
+  /** Ollama reported an error inside an answer that otherwise ended as meant (a runner that crashed mid-stream). */
+  error?: boolean;
 }
 
 export const NO_FIGURES: Figures = { promptTokens: null, completionTokens: null, generationS: null, loadS: null };

@@ -32,7 +32,9 @@ test("tokens by machine, model, key and kind; generation seconds; first byte by 
   m.usageRecorded(record());
   m.usageRecorded(record());
   // An OpenAI answer: no durations (the request's time less its wake wait), no tokens reported.
-  m.usageRecorded(record({ figures: NO_FIGURES, totalS: 5, wakeWaitS: 4, ttfbMs: null }));
+  m.usageRecorded(record({ figures: NO_FIGURES, totalS: 5, wakeWaitS: 4, ttfbMs: 5000 }));
+  // A 504 that got no answer: it generated nothing the gateway can tell.
+  m.usageRecorded(record({ figures: NO_FIGURES, status: 504, complete: false, totalS: 300, ttfbMs: null }));
   const text = m.render();
   expect(lines(text, "ollama_gate_tokens_total")).toEqual([
     'ollama_gate_tokens_total{key="family",kind="prompt",machine="big",model="llama3.2:3b"} 24',
@@ -42,7 +44,7 @@ test("tokens by machine, model, key and kind; generation seconds; first byte by 
   expect(lines(text, 'ollama_gate_ttfb_seconds_bucket{machine="big",le="0.3"}')).toEqual([
     'ollama_gate_ttfb_seconds_bucket{machine="big",le="0.3"} 2',
   ]);
-  expect(lines(text, "ollama_gate_ttfb_seconds_count")).toEqual(['ollama_gate_ttfb_seconds_count{machine="big"} 2']);
+  expect(lines(text, "ollama_gate_ttfb_seconds_count")).toEqual(['ollama_gate_ttfb_seconds_count{machine="big"} 3']);
 });
 
 test("past the bound of distinct series a new model counts as other: a flood of names cannot grow /metrics", () => {

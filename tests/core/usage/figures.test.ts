@@ -2,7 +2,7 @@
 // (split anywhere, a line across chunks, several lines in one), it finds exactly what was reported and
 // never invents a count.
 import { describe, expect, test } from "bun:test";
-import { figuresReader, LINE_LIMIT, PLAIN_LIMIT, streamingOf } from "../../../src/core/usage/figures.ts";
+import { figuresReader, LINE_LIMIT, streamingOf } from "../../../src/core/usage/figures.ts";
 import type { UsageDialect, UsageKind } from "../../../src/core/usage/types.ts";
 
 const utf8 = new TextEncoder();
@@ -64,11 +64,39 @@ describe("Ollama's native answers", () => {
       completionTokens: null,
     });
   });
-  test("a final line longer than the line limit is skipped, not kept", () => {
-    const long = ndjson({ ...FINAL, context: "x".repeat(LINE_LIMIT + 10) });
-    for (const size of [Infinity, 1000]) expect(read("ollama", "ndjson", long, size).promptTokens).toBeNull();
-    // … and the line after it is read as usual.
-    expect(read("ollama", "ndjson", long + ndjson(FINAL), 1000).promptTokens).toBe(12);
+  test("a final line longer than the line limit (generate's whole context) is not kept: its counts are read from its tail", () => {
+    const context = Array.from({ length: 20_000 }, (_, i) => i);
+    const { model: _m, done: _d, ...counts } = FINAL;
+    const long = ndjson({ model: "m", response: "", done: true, context, ...counts }); // the counts after the context, as Ollama orders them
+    expect(long.length).toBeGreaterThan(LINE_LIMIT);
+    for (const size of [Infinity, 1000, 70_000])
+      expect(read("ollama", "ndjson", long, size)).toEqual({ promptTokens: 12, completionTokens: 40, generationS: 4, loadS: 0.5 });
+    // A long line that is no final one reports nothing, and the line after it is read as usual.
+    const chatter = ndjson({ done: false, response: "x".repeat(LINE_LIMIT + 10), eval_count: 99 });
+    expect(read("ollama", "ndjson", chatter, 1000).completionTokens).toBeNull();
+    expect(read("ollama", "ndjson", chatter + ndjson(FINAL), 1000).promptTokens).toBe(12);
+  });
+  test("numbers no Ollama would send are not counts: huge, fractional, negative, a duration past a day", () => {
+    const line = (o: object) => read("ollama", "ndjson", ndjson({ done: true, ...o }));
+    expect(line({ prompt_eval_count: 1e300, eval_count: 2 ** 40 })).toMatchObject({ promptTokens: null, completionTokens: null });
+    expect(line({ prompt_eval_count: 1.5, eval_count: -3 })).toMatchObject({ promptTokens: null, completionTokens: null });
+    expect(line({ prompt_eval_count: 1e300, eval_count: 4 })).toMatchObject({ promptTokens: 0, completionTokens: 4 }); // as if left out
+    expect(line({ eval_count: 1, prompt_eval_duration: 1e308, eval_duration: 1e308, load_duration: "5" })).toMatchObject({
+      generationS: null,
+      loadS: null,
+    });
+  });
+  test("an error Ollama reports inside a stream marks it failed; an all-clear error:null does not", () => {
+    const crashed = ndjson({ done: false, response: "a" }, { error: "llama runner process has terminated" });
+    // (searched chunk by chunk, as the figures' markers are: a marker split across two chunks is missed)
+    for (const size of [Infinity, 64]) expect(read("ollama", "ndjson", crashed, size)).toMatchObject({ error: true, promptTokens: null });
+    expect(read("ollama", "ndjson", ndjson(FINAL)).error).toBeUndefined();
+    const responses = events([
+      "response.completed",
+      { type: "response.completed", response: { error: null, usage: { input_tokens: 1, output_tokens: 1 } } },
+    ]);
+    expect(read("responses", "sse", responses).error).toBeUndefined();
+    expect(read("anthropic", "sse", events(["error", { type: "error", error: { type: "overloaded_error" } }])).error).toBe(true);
   });
   test("malformed lines report nothing and do not throw", () => {
     expect(read("ollama", "ndjson", '{"done":true, broken\n').promptTokens).toBeNull();
@@ -104,9 +132,12 @@ describe("OpenAI's answers", () => {
     const embed = JSON.stringify({ object: "list", data: [], usage: { prompt_tokens: 3, total_tokens: 3 } });
     expect(read("openai", "none", embed, Infinity, "embed")).toMatchObject({ promptTokens: 3, completionTokens: 0 });
   });
-  test("a plain answer over the plain limit is not parsed", () => {
-    const big = JSON.stringify({ data: "x".repeat(PLAIN_LIMIT), usage });
-    expect(read("openai", "none", big, 65536).promptTokens).toBeNull();
+  test("a plain answer over the line limit is not kept whole: its usage is read from its tail", () => {
+    const big = JSON.stringify({ object: "list", data: [{ embedding: Array(20_000).fill(0.125) }], usage });
+    expect(big.length).toBeGreaterThan(LINE_LIMIT);
+    for (const size of [65536, 1000]) expect(read("openai", "none", big, size, "embed")).toMatchObject({ promptTokens: 12, completionTokens: 0 });
+    const native = JSON.stringify({ model: "m", embeddings: [Array(20_000).fill(0.5)], total_duration: 1e9, prompt_eval_count: 7 });
+    expect(read("ollama", "none", native, 4096, "embed")).toMatchObject({ promptTokens: 7, completionTokens: 0 });
   });
 });
 
@@ -139,9 +170,16 @@ describe("Anthropic's Messages API", () => {
     );
     expect(read("anthropic", "sse", text, size)).toEqual({ promptTokens: 12, completionTokens: 9, generationS: null, loadS: null });
   });
-  test("cut after message_start: the input is known, the output unreported (message_start's placeholder is no count)", () => {
-    const text = events(["message_start", { type: "message_start", message: { usage: { input_tokens: 12, output_tokens: 1 } } }]);
-    expect(read("anthropic", "sse", text)).toMatchObject({ promptTokens: 12, completionTokens: null });
+  test("cut after message_start: nothing reported (message_start's counts are Ollama's estimate and a placeholder)", () => {
+    const text = events(["message_start", { type: "message_start", message: { usage: { input_tokens: 5000, output_tokens: 1 } } }]);
+    expect(read("anthropic", "sse", text)).toMatchObject({ promptTokens: null, completionTokens: null });
+  });
+  test("message_delta's input_tokens, when it reports one, replaces message_start's", () => {
+    const text = events(
+      ["message_start", { type: "message_start", message: { usage: { input_tokens: 5000, output_tokens: 1 } } }],
+      ["message_delta", { type: "message_delta", usage: { input_tokens: 4321, output_tokens: 9 } }],
+    );
+    expect(read("anthropic", "sse", text, 5)).toEqual({ promptTokens: 4321, completionTokens: 9, generationS: null, loadS: null });
   });
   test("a plain answer", () => {
     expect(read("anthropic", "none", JSON.stringify({ type: "message", usage: { input_tokens: 12, output_tokens: 3 } }))).toMatchObject({
