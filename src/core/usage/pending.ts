@@ -1,5 +1,6 @@
 // What the store holds in memory between two writes: each record added into its hour's group at once (a map
 // lookup and some additions on the request's path), written out together at most once a second.
+import { failedRequest, generationSecondsOf, loadSecondsOf } from "./rules.ts";
 import { SUM_COLUMNS, TTFB_BUCKETS_MS } from "./schema.ts";
 import type { UsageKind, UsageRecord } from "./types.ts";
 
@@ -8,6 +9,16 @@ export const HOUR_MS = 3_600_000;
 export const MAX_USER_CHARS = 128;
 /** Distinct groups held between writes; past it, new groups fold into user=null, model="other". */
 export const MAX_PENDING_GROUPS = 10_000;
+/**
+ * Distinct people (user_header values) one key may bring in a day; past it, that key's new ones count as
+ * OTHER_USER. A header's value is the client's to choose: without this, a key sending a new one on every
+ * request would grow the file by a row per request.
+ */
+export const MAX_USERS_PER_KEY_DAY = 100;
+export const OTHER_USER = "other";
+const DAY_MS = 86_400_000;
+/** Past this, the people seen are forgotten (keys are configured: far fewer). */
+const MAX_KEYS_TRACKED = 1000;
 /** Past this (folded groups too, while the file cannot be written), records are dropped and counted. */
 const HARD_LIMIT = 2 * MAX_PENDING_GROUPS;
 
@@ -33,11 +44,13 @@ export class PendingSums {
   /** Called once, the first time groups fold (a warning: some detail is lost, no count is). */
   constructor(private readonly onFold: () => void) {}
   private warned = false;
+  /** Per key, the people counted today: kept across writes, so the bound holds for the file, not only for memory. */
+  private readonly people = new Map<string, { day: number; users: Set<string> }>();
 
   /** Adds a record; false when it had to be dropped (the file has been failing and memory is at its bound). */
   add(r: UsageRecord): boolean {
     const hour = floorHour(r.at);
-    let user = r.user ? r.user.slice(0, MAX_USER_CHARS) : "";
+    let user = r.user ? this.person(r.key, r.user.slice(0, MAX_USER_CHARS), r.at) : "";
     let model = r.model;
     let id = `${hour}\u0000${r.key}\u0000${user}\u0000${model}\u0000${r.machine}\u0000${r.kind}`;
     let g = this.groups.get(id);
@@ -59,18 +72,32 @@ export class PendingSums {
     addInto(g.sums, r);
     return true;
   }
+
+  /** The person as counted: `user`, or OTHER_USER once the key has brought MAX_USERS_PER_KEY_DAY others today (UTC). */
+  private person(key: string, user: string, at: number): string {
+    const day = Math.floor(at / DAY_MS);
+    let seen = this.people.get(key);
+    if (!seen || seen.day !== day) {
+      if (!seen && this.people.size >= MAX_KEYS_TRACKED) this.people.clear();
+      seen = { day, users: new Set() };
+      this.people.set(key, seen);
+    }
+    if (seen.users.has(user)) return user;
+    if (seen.users.size >= MAX_USERS_PER_KEY_DAY) return OTHER_USER;
+    seen.users.add(user);
+    return user;
+  }
 }
 
 function addInto(s: number[], r: UsageRecord): void {
   const f = r.figures;
   s[0]! += 1;
-  if (r.status >= 400 || !r.complete) s[1]! += 1;
+  if (failedRequest(r)) s[1]! += 1;
   s[2]! += f.promptTokens ?? 0;
   s[3]! += f.completionTokens ?? 0;
   if (f.promptTokens === null || f.completionTokens === null) s[4]! += 1;
-  // OpenAI and Anthropic answers carry no durations: the gateway's own clock, less the wait for a wake, stands in.
-  s[5]! += f.generationS ?? Math.max(0, r.totalS - r.wakeWaitS);
-  s[6]! += f.loadS ?? 0;
+  s[5]! += generationSecondsOf(r);
+  s[6]! += loadSecondsOf(r);
   s[7]! += r.wakeWaitS;
   if (r.ttfbMs !== null) s[TTFB_AT + ttfbBucket(r.ttfbMs)]! += 1;
 }
