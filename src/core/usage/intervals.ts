@@ -1,6 +1,7 @@
 // A machine's power state intervals read back from the usage database, with a measuring plug's hourly means.
 import type { Database } from "bun:sqlite";
 import { PowerState } from "../power/states.ts";
+import { NOT_RUNNING } from "./downtime.ts";
 import { floorHour, HOUR_MS } from "./pending.ts";
 import type { PowerInterval } from "./types.ts";
 
@@ -21,7 +22,7 @@ export function readIntervals(db: Database, machine: string, from: number, to: n
   changes.forEach((c, i) => {
     const a = Math.max(c.at, from);
     const b = Math.min(changes[i + 1]?.at ?? to, to);
-    if (b <= a) return;
+    if (b <= a || (c.state as string) === NOT_RUNNING) return; // the gateway did not run: nothing known, nothing counted
     // A plug is read while the machine is up: its hours' means replace the configured watts, hour by hour.
     if (c.state === PowerState.off || measured.size === 0) return void out.push({ machine, state: c.state, from: a, to: b });
     for (let h = floorHour(a); h < b; h += HOUR_MS) {

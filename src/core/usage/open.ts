@@ -1,6 +1,7 @@
 // Opening the usage database: WAL, the schema brought up to date, and a file that is not a database moved aside.
 import { Database } from "bun:sqlite";
-import { existsSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Logger } from "../telemetry/logger.ts";
 import { migrate } from "./schema.ts";
 
@@ -36,6 +37,8 @@ export function openDatabase(o: { path: string; logger: Logger; onError?: (what:
 }
 
 function openAndMigrate(path: string): Database {
+  // The status folder may not exist yet (the status store makes it later, when it first writes).
+  mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path, { create: true, strict: true });
   try {
     db.run("PRAGMA journal_mode = WAL");

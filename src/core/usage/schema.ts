@@ -42,6 +42,8 @@ export const MIGRATIONS: string[][] = [
       machine TEXT NOT NULL, hour INTEGER NOT NULL, watts_sum REAL NOT NULL, readings INTEGER NOT NULL, PRIMARY KEY (machine, hour)
     ) WITHOUT ROWID`,
   ],
+  // 3: the gateway's last sign of life (downtime.ts), so a run killed without a stop leaves no open-ended state.
+  ["CREATE TABLE gateway_alive (id INTEGER PRIMARY KEY CHECK (id = 0), at INTEGER NOT NULL)"],
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -5,6 +5,7 @@
 import type { Database } from "bun:sqlite";
 import type { PowerState } from "../power/states.ts";
 import type { Logger } from "../telemetry/logger.ts";
+import { ALIVE_EVERY_MS, lastAlive, markAlive, markNotRunning } from "./downtime.ts";
 import { readIntervals } from "./intervals.ts";
 import { openDatabase } from "./open.ts";
 import { floorHour, HOUR_MS, PendingSums } from "./pending.ts";
@@ -45,6 +46,8 @@ export interface UsageStoreOptions {
 
 const DAY_MS = 86_400_000;
 const FLUSH_MS = 1000;
+/** A reading after a longer gap (the machine was off, the plug did not answer) stands for this many seconds at most. */
+const MAX_READING_WEIGHT_S = 300;
 /** Power changes and readings held while the file cannot be written; the oldest go first past it. */
 const MAX_PENDING_POWER = 10_000;
 
@@ -52,9 +55,11 @@ export class UsageStore {
   private readonly now: () => number;
   private readonly pending: PendingSums;
   private changes: [machine: string, at: number, state: PowerState][] = [];
+  private readonly lastReading = new Map<string, number>();
   private readonly readings = new Map<string, [machine: string, hour: number, sum: number, n: number]>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly daily: ReturnType<typeof setInterval> | undefined;
+  private readonly alive: ReturnType<typeof setInterval> | undefined;
   private lastPrune = 0;
   private failing = false;
 
@@ -67,10 +72,30 @@ export class UsageStore {
       o.logger.warn("usage: too many distinct groups between two writes; new ones are counted as user none, model other"),
     );
     if (db) {
+      this.sinceLastRun(db);
       this.prune();
       // An idle gateway writes nothing, yet its old rows must still go: the hourly check prunes once a day.
       this.daily = setInterval(() => this.flush(), HOUR_MS);
       this.daily.unref?.();
+      this.alive = setInterval(() => this.guard("write", () => markAlive(db, this.now())), ALIVE_EVERY_MS);
+      this.alive.unref?.();
+    }
+  }
+
+  /** The time since the previous run's last sign of life is not known (a kill -9 wrote no stop); this run is alive. */
+  private sinceLastRun(db: Database): void {
+    this.guard("write", () => {
+      const at = lastAlive(db);
+      if (at !== undefined) markNotRunning(db, at);
+      markAlive(db, this.now());
+    });
+  }
+
+  private guard(what: string, write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      this.failed(what, err);
     }
   }
 
@@ -103,16 +128,24 @@ export class UsageStore {
     this.schedule();
   }
 
-  /** A measuring plug's reading, summed into its hour. */
+  /**
+   * A measuring plug's reading, summed into its hour weighted by the seconds since the machine's previous one
+   * (`readings` holds those seconds): the plug is read every second while a machine wakes, every POLL_S while it
+   * is on, and a plain mean would let the boot's few minutes outweigh the hour.
+   */
   meterReading(machine: string, watts: number, at: number): void {
     if (!this.db || !Number.isFinite(watts) || watts < 0) return;
+    const previous = this.lastReading.get(machine);
+    if (previous === undefined && this.lastReading.size >= MAX_PENDING_POWER) this.lastReading.clear();
+    this.lastReading.set(machine, at);
+    const weight = previous === undefined || at <= previous ? 1 : Math.min((at - previous) / 1000, MAX_READING_WEIGHT_S);
     const hour = floorHour(at);
     const id = `${machine}\u0000${hour}`;
     const r = this.readings.get(id);
     if (r) {
-      r[2] += watts;
-      r[3] += 1;
-    } else if (this.readings.size < MAX_PENDING_POWER) this.readings.set(id, [machine, hour, watts, 1]);
+      r[2] += watts * weight;
+      r[3] += weight;
+    } else if (this.readings.size < MAX_PENDING_POWER) this.readings.set(id, [machine, hour, watts * weight, weight]);
     this.schedule();
   }
 
@@ -157,7 +190,10 @@ export class UsageStore {
   /** Flushes and closes (SIGTERM, the gateway's stop). */
   close(): void {
     this.flush();
+    const db = this.db;
+    if (db) this.guard("write", () => markNotRunning(db, this.now()));
     if (this.daily) clearInterval(this.daily);
+    if (this.alive) clearInterval(this.alive);
     try {
       this.db?.close();
     } catch (err) {

@@ -3,7 +3,7 @@ import { afterEach, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { memoryLogger } from "../../../src/core/telemetry/logger.ts";
-import { MAX_PENDING_GROUPS } from "../../../src/core/usage/pending.ts";
+import { MAX_PENDING_GROUPS, MAX_USERS_PER_KEY_DAY, OTHER_USER } from "../../../src/core/usage/pending.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "../../../src/core/usage/schema.ts";
 import { TTFB_BUCKETS_MS, UsageStore } from "../../../src/core/usage/store.ts";
 import type { UsageRecord } from "../../../src/core/usage/types.ts";
@@ -79,7 +79,8 @@ test("records are summed per hour and group: errors, unreported tokens, seconds 
     completion_tokens: 27,
     unreported: 2,
   });
-  expect(main.generation_s).toBeCloseTo(1.5 + 0.5 + 5 + 1);
+  // The 502 got no answer: it generated nothing the gateway can tell (its second counts for nothing).
+  expect(main.generation_s).toBeCloseTo(1.5 + 0.5 + 5);
   expect(main.load_s).toBeCloseTo(0.25);
   expect(main.wake_wait_s).toBeCloseTo(4);
   expect(main.ttfb).toHaveLength(TTFB_BUCKETS_MS.length + 1);
@@ -121,6 +122,23 @@ test("a user is cut to 128 characters; past 10,000 groups between two writes new
   const other = rows.find((r) => r.model === "other")!;
   expect(other).toMatchObject({ user: null, requests: 51 });
   expect(rows.reduce((n, r) => n + r.requests, 0)).toBe(MAX_PENDING_GROUPS + 51); // no count lost
+});
+
+test("a key brings at most 100 people a day, across writes: a new header value on every request grows no rows past it", async () => {
+  const { store } = open();
+  const n = MAX_USERS_PER_KEY_DAY;
+  for (let i = 0; i < n - 1; i++) store.add(record({ user: `person-${i}` }));
+  store.flush(); // the bound is the file's, not only one write's
+  for (let i = n - 1; i < n + 500; i++) store.add(record({ user: `person-${i}` }));
+  store.add(record({ user: "person-3" })); // someone already counted today still counts as themself
+  store.add(record({ key: "other-key", user: "person-999" })); // another key has its own hundred
+  const rows = store.hours({ from: T0, to: T0 + HOUR });
+  const ofKey = rows.filter((r) => r.key === "family");
+  expect(ofKey.filter((r) => r.user !== OTHER_USER)).toHaveLength(n);
+  expect(ofKey.find((r) => r.user === OTHER_USER)!.requests).toBe(500);
+  expect(ofKey.find((r) => r.user === "person-3")!.requests).toBe(2);
+  expect(rows.find((r) => r.key === "other-key")!.user).toBe("person-999");
+  expect(ofKey.reduce((sum, r) => sum + r.requests, 0)).toBe(n + 501); // no request lost
 });
 
 test("a file at schema version 0 or 1 opens and is brought up to date, keeping its rows; a newer version is left alone", () => {
@@ -189,28 +207,57 @@ test("retention: rows older than USAGE_RETENTION_DAYS are pruned at open and onc
   store.close();
   const db = new Database(path, { readonly: true });
   expect((db.query("SELECT count(*) AS n FROM meter_readings").get() as { n: number }).n).toBe(0);
-  expect((db.query("SELECT count(*) AS n FROM power_changes").get() as { n: number }).n).toBe(2);
+  // The two kept, and the stop's: from it on, the gateway did not run and the machine's state is not known.
+  expect(db.query("SELECT state FROM power_changes ORDER BY at").all()).toEqual([{ state: "off" }, { state: "on" }, { state: "unknown" }]);
   db.close();
 });
 
-test("intervals run from one change to the next, the last to now; a plug's hourly mean replaces the watts of the up hours", () => {
+test("intervals run from one change to the next, the last to now; a plug's hourly mean (weighted by time) replaces the watts of the up hours", () => {
   const now = T0 + 2 * HOUR + 30 * 60_000;
   const { store } = open({ now: () => now });
   store.powerChanged("big", "off", T0 - HOUR);
   store.powerChanged("big", "waking", T0 + 10 * 60_000);
   store.powerChanged("big", "on", T0 + 11 * 60_000);
-  store.meterReading("big", 100, T0 + HOUR + 5);
-  store.meterReading("big", 300, T0 + HOUR + 500_000);
+  // Read every second while it boots (80 W), every minute once on (300 W): each reading weighs the seconds since
+  // the previous one, so the boot's five readings count for five seconds, not for five of eight readings.
+  for (let i = 0; i < 5; i++) store.meterReading("big", 80, T0 + HOUR + i * 1000);
+  for (let i = 1; i <= 3; i++) store.meterReading("big", 300, T0 + HOUR + 4000 + i * 60_000);
   store.powerChanged("small", "on", T0);
   expect(store.intervals("big", T0, T0 + 10 * HOUR)).toEqual([
     { machine: "big", state: "off", from: T0, to: T0 + 10 * 60_000 },
     { machine: "big", state: "waking", from: T0 + 10 * 60_000, to: T0 + 11 * 60_000 },
     { machine: "big", state: "on", from: T0 + 11 * 60_000, to: T0 + HOUR },
-    { machine: "big", state: "on", from: T0 + HOUR, to: T0 + 2 * HOUR, measuredW: 200 },
+    { machine: "big", state: "on", from: T0 + HOUR, to: T0 + 2 * HOUR, measuredW: (5 * 80 + 180 * 300) / 185 },
     { machine: "big", state: "on", from: T0 + 2 * HOUR, to: now },
   ]);
   expect(store.intervals("big", T0 - 2 * HOUR, T0 - HOUR)).toEqual([]);
   expect(store.intervals("small", T0, T0 + HOUR)).toEqual([{ machine: "small", state: "on", from: T0, to: T0 + HOUR }]);
+});
+
+test("the time the gateway did not run counts in no figure: after a stop, and after a kill -9 from its last sign of life", () => {
+  let now = T0;
+  const first = open({ now: () => now });
+  first.store.powerChanged("big", "on", T0);
+  now = T0 + HOUR;
+  first.store.close(); // a stop: big's state is not known from now on
+  now = T0 + 5 * HOUR;
+  const second = open({ now: () => now, path: first.path });
+  second.store.powerChanged("big", "on", now); // the first probe after the start
+  now = T0 + 6 * HOUR;
+  expect(second.store.intervals("big", T0, T0 + 6 * HOUR).map((i) => [i.state, i.from, i.to])).toEqual([
+    ["on", T0, T0 + HOUR],
+    ["on", T0 + 5 * HOUR, T0 + 6 * HOUR],
+  ]);
+  // A kill -9 writes nothing: the store said it was alive at open (and once a minute after), and the next run
+  // takes that last sign of life as the end of what was known. The handle is dropped without a close.
+  const db = new Database(first.path);
+  db.query("INSERT OR REPLACE INTO gateway_alive (id, at) VALUES (0, ?)").run(T0 + 7 * HOUR);
+  db.close();
+  now = T0 + 30 * HOUR;
+  const third = open({ now: () => now, path: first.path });
+  expect(third.store.intervals("big", T0 + 5 * HOUR, T0 + 30 * HOUR).map((i) => [i.state, i.from, i.to])).toEqual([
+    ["on", T0 + 5 * HOUR, T0 + 7 * HOUR],
+  ]);
 });
 
 test("close writes what is pending; a reopened file has it", () => {
@@ -220,6 +267,15 @@ test("close writes what is pending; a reopened file has it", () => {
   store.add(record()); // after close: dropped, no throw
   const again = open({ path });
   expect(again.store.hours({ from: T0, to: T0 + HOUR })[0]!.requests).toBe(1);
+});
+
+test("a file in a folder that does not exist yet (the status folder before its first write) opens: the folder is made", () => {
+  const { dir } = open();
+  const { store, errors } = open({ path: join(dir, "not", "yet", "usage.db") });
+  store.add(record());
+  store.flush();
+  expect(errors).toEqual([]);
+  expect(store.hours({ from: T0, to: T0 + HOUR })[0]!.requests).toBe(1);
 });
 
 test("a corrupt file is moved aside, logged and counted, and a new one started", () => {
