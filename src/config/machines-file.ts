@@ -39,6 +39,8 @@ function crossChecks(machines: MachineEntry[]): string[] {
     if (m.power_on === "wol" && !m.mac) errors.push(`${at}.mac: required when power_on is wol (the default)`);
     if (m.power_off === "ssh" && !m.ssh) errors.push(`${at}.power_off: ssh needs the machine's ssh settings`);
     if (m.ssh && !m.ssh.user) errors.push(`${at}.ssh.user: required when ssh is set`);
+    // A plug's readings refine the on watts; the off watts and what always-on would use come from power_watts.
+    if (m.power_meter && !m.power_watts) errors.push(`${at}.power_meter: needs power_watts (on and off) beside it`);
   });
   return errors;
 }

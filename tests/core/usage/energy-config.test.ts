@@ -58,6 +58,8 @@ describe("energy settings", () => {
       expect(errorsOf(parseConfig(env)).join("\n")).toContain("did you mean off?");
       await write('    power_meter: { url: "http://127.0.0.1:9/status", field: "meters..power" }\n');
       expect(errorsOf(parseConfig(env)).join("\n")).toContain("expected a dotted path to the watts");
+      await write('    power_meter: { url: "http://127.0.0.1:9/status", field: meters.0.power }\n');
+      expect(errorsOf(parseConfig(env))).toContain("MACHINES_FILE machines[0] (big).power_meter: needs power_watts (on and off) beside it");
       // The one machine's variables describe no machine of a file.
       await write("");
       expect(errorsOf(parseConfig({ ...env, POWER_WATTS_ON: "1", POWER_WATTS_OFF: "1" })).join("\n")).toContain(
