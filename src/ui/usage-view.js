@@ -138,7 +138,15 @@ function drawEnergy() {
   const all = energyOf(state.energy);
   const known = all.filter((m) => m.kwh != null);
   const unset = all.filter((m) => m.kwh == null).map((m) => m.name);
-  const money = (v, currency) => (v == null ? "" : new Intl.NumberFormat(undefined, { style: "currency", currency }).format(v));
+  const money = (v, currency) => {
+    if (v == null) return "";
+    // ENERGY_CURRENCY is any short word (€, kr, EURO): only an ISO code has a currency format.
+    try {
+      return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(v);
+    } catch {
+      return `${v.toFixed(2)} ${currency}`;
+    }
+  };
   const sum = (f) => known.reduce((a, m) => (m[f] == null ? a : (a ?? 0) + m[f]), null);
   const currency = known[0]?.currency ?? "EUR";
   const price = sum("cost") != null && sum("kwh") > 0 ? sum("cost") / sum("kwh") : null;
