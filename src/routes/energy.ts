@@ -79,7 +79,7 @@ export function energyRoutes(deps: AppDeps) {
     const key = c.get("apiKey");
     const readings = deps.energyReadings;
     const price = { perKwh: deps.config.energy.pricePerKwh, currency: deps.config.energy.currency };
-    const hours = readings?.hours({ from: from - (from % 3_600_000), to }) ?? [];
+    const hours = readings?.generationHours({ from: from - (from % 3_600_000), to }) ?? [];
     const machines: EnergyMachine[] = deps.fleet.units
       .filter((u) => !key || mayUseMachine(key, u.name))
       .map((u) =>

@@ -171,7 +171,7 @@ describe("GET /energy", () => {
         seen();
       },
       intervals: (m, from, to) => store.intervals(m, from, to),
-      hours: (q) => store.hours(q),
+      generationHours: (q) => store.generationHours(q),
     };
     const meter = { url: plug.shellyGen2, field: "apower", headers: { Authorization: "Bearer ${PLUG_TOKEN}" } };
     const g = await gateway([{ name: "box", extra: { power_watts: { on: 200, off: 5 }, power_meter: meter } }], {

@@ -38,7 +38,8 @@ export type EnergyTotals = Omit<EnergyMachine, "name" | "measured">;
 /** What /energy reads from the usage database: the state intervals and the hourly generation seconds. */
 export interface EnergyReadings {
   intervals(machine: string, from: number, to: number): PowerInterval[];
-  hours(q: { from: number; to: number }): readonly { hour: number; machine: string; generation_s: number }[];
+  /** Each machine's generation seconds per hour (summed in SQL: a year is a few thousand rows, not every group's). */
+  generationHours(q: { from: number; to: number }): readonly { hour: number; machine: string; generation_s: number }[];
 }
 
 /** Where the monitor's state changes and a plug's readings are kept (the usage store). */

@@ -202,6 +202,19 @@ export class UsageStore {
     this.db = undefined;
   }
 
+  /** Each machine's generation seconds per hour starting in [from, to), over every key and group. */
+  generationHours(q: { from: number; to: number }): { hour: number; machine: string; generation_s: number }[] {
+    if (!this.db) return [];
+    this.flush();
+    try {
+      const sql = "SELECT hour, machine, sum(generation_s) AS generation_s FROM usage_hours WHERE hour >= ? AND hour < ? GROUP BY hour, machine";
+      return this.db.query(sql).all(q.from, q.to) as { hour: number; machine: string; generation_s: number }[];
+    } catch (err) {
+      this.failed("read", err);
+      return [];
+    }
+  }
+
   /** Hourly sums whose hour starts in [from, to), optionally of one key; what is pending is written first. */
   hours(q: { from: number; to: number; key?: string }): HourRow[] {
     if (!this.db) return [];
