@@ -81,7 +81,7 @@ async function main() {
         pick(figures[s])
           .map((x) => x.toFixed(digits))
           .join(" "),
-      ).join(" | "),
+      ).join(" / "), // not "|": the cell is in a Markdown table
     ];
   };
   console.log(machineTable(machine()));
@@ -89,7 +89,7 @@ async function main() {
     section(
       `#### Usage accounting off and on — ${STREAM_LINES}-line NDJSON streams (POST /api/generate), median of ${ROUNDS} rounds, the two gateways taking turns`,
       table(
-        ["", "off", "on", "on ÷ off", "rounds (off | on)"],
+        ["", "off", "on", "on ÷ off", "rounds: off / on"],
         [
           row("gateway CPU µs per streamed line", (f) => f.cpuUsPerChunk, 3),
           row(`first chunk ms (median of ${RUNS} streams)`, (f) => f.firstChunkMs, 3),
