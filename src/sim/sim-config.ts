@@ -133,12 +133,14 @@ machines:
     wol: { broadcast: 127.0.0.1, port: ${p.bigWol} }
     models: ["llama3.1:70b"]
     priority: 10
+    power_watts: { on: 250, off: 3 }   # for /energy's kWh (README "Energy")
     probe_timeout_ms: 1000
     # keep_on: [{ cron: "0 8 * * 1-5", for_min: 600, name: workday }]
   - name: small                        # switched by a smart plug over HTTP
     host: 127.0.0.1
     ollama_port: ${p.smallOllama}
     models: ["qwen2.5:7b"]
+    power_watts: { on: 35, off: 1 }
     probe_timeout_ms: 1000
     power_on:  { http: { url: "${plug}?turn=on", method: POST } }
     power_off: { http: { url: "${plug}?turn=off", method: POST } }

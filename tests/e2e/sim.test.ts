@@ -124,6 +124,9 @@ test.skipIf(!NPM)(
     const off = await post("/machines/big/shutdown", admin!);
     expect({ status: off.status, body: await off.json() }).toMatchObject({ status: 200, body: { shutdown_sent: true } });
     await sim.out.until(/\[sim big\] off/);
+    // The written machines have power_watts: /energy has kWh for both (none was on for long: a little, not null).
+    const energy = (await (await fetch(`${url}/energy`, { headers: { "X-API-Key": admin! } })).json()) as { machines: { kwh: number | null }[] };
+    expect(energy.machines.map((m) => typeof m.kwh)).toEqual(["number", "number"]);
 
     gateway.proc.kill("SIGTERM");
     expect(await gateway.proc.exited).toBe(0);
