@@ -3,6 +3,7 @@
 
 import { dirname, join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
+import type { AppDeps, DepsOptions, MachineUnit, Shared } from "./app-deps.ts";
 import type { Config, MachineConfig } from "./config/config.ts";
 import { BODY_RATE_FLOOR, BURST_FOR_COLLECTION, LARGE_RESIDENT, PROXIED_BYTES_PER_COLLECTION, QUIET_COLLECTION_MS } from "./config/memory-budget.ts";
 import { secretsOf } from "./config/view.ts";
@@ -10,12 +11,10 @@ import { opensDashboard } from "./core/access/access.ts";
 import { Keys } from "./core/access/keys.ts";
 import { SessionStore } from "./core/access/sessions.ts";
 import { ModelIndex } from "./core/fleet/model-index.ts";
-import { Machine, type MachineIo, realMachineIo } from "./core/machine/machine.ts";
+import { Machine, realMachineIo } from "./core/machine/machine.ts";
 import { MetadataCache } from "./core/machine/metadata-cache.ts";
 import { Notifier, notifyTargets } from "./core/notify/webhooks.ts";
 import { Activity, reportBusy } from "./core/power/activity.ts";
-import type { PowerMonitor } from "./core/power/monitor.ts";
-import type { PowerOperations } from "./core/power/operations.ts";
 import { buildPowerUnit } from "./core/power/power-unit.ts";
 import { KeepOnSchedule } from "./core/power/schedule.ts";
 import { POWER_STATES, type PowerState, SHUTDOWN_REASONS } from "./core/power/states.ts";
@@ -24,104 +23,19 @@ import { StatusStore } from "./core/power/status-store.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
 import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
-import { createLogger, type Logger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
+import { createLogger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
 import { GateMetrics } from "./core/telemetry/metrics.ts";
 import { kwhOfTimes } from "./core/telemetry/usage-metrics.ts";
-import { countsAsOn, type EnergyReadings, type PowerLog } from "./core/usage/energy.ts";
+import { countsAsOn } from "./core/usage/energy.ts";
 import { PowerMeter } from "./core/usage/meter.ts";
 import { UsageStore } from "./core/usage/store.ts";
 import { NO_USAGE, type UsageRecorder } from "./core/usage/types.ts";
-import { type Bodies, bodyPools } from "./http/body-pools.ts";
+import { bodyPools } from "./http/body-pools.ts";
 import { LoginRate, LoginThrottle } from "./http/throttle.ts";
 import { collectAfterBurst, collectEvery, collectSoon, collectWhenLarge, collectWhenQuiet } from "./lib/gc.ts";
-import type { RateFloor } from "./lib/rate-floor.ts";
 import { WAKE_PROGRESS_MS } from "./routes/ollama/wake-progress.ts";
 
-/** Everything that belongs to one machine, built together by buildMachineUnit. */
-export interface MachineUnit {
-  name: string;
-  config: MachineConfig;
-  machine: Machine;
-  store: StatusStore;
-  monitor: PowerMonitor;
-  power: PowerOperations;
-  proxy: OllamaProxy;
-  activity: Activity;
-  /** Its keep-on windows; started with the monitor by startFleet, stopped by its own stop(). */
-  schedule: KeepOnSchedule;
-}
-
-/**
- * Everything the HTTP app needs, built once and handed in, so tests can build one against the simulator.
- * The default machine's unit is spread in: the old routes act on it.
- */
-export interface AppDeps extends Omit<MachineUnit, "config"> {
-  /** Every machine's unit, the default first, and by name; which machines hold which model. */
-  fleet: Fleet;
-  config: Config;
-  logger: Logger;
-  redact: (text: string) => string;
-  events: EventLog;
-  /** The live event streams (GET /events), bounded; ended when their key is revoked. */
-  eventStreams: EventStreams;
-  metrics: GateMetrics;
-  /** How request bodies held in memory are bounded, per kind of route; the same two memory pools for all. */
-  bodies: Bodies;
-  /**
-   * The dashboard's sessions (kept beside the default machine's status file), the wrong-key throttle (the
-   * login form's and every route's) and the limit on successful logins.
-   */
-  ui: { sessions: SessionStore; throttle: LoginThrottle; logins: LoginRate };
-  /** The API keys as configured now: KEYS_FILE is re-read on SIGHUP. */
-  keys: Keys;
-  version: string;
-  /** How often an OpenAI stream that waits for a wake gets a comment line. */
-  wakeProgressMs: number;
-  /** Called as each request starts and once it is answered: memory is collected when it grows large and once requests stop (collectWhenLarge, collectWhenQuiet). */
-  requestSeen: () => void;
-  /** Where each proxied request that generates or embeds leaves its usage record (never waits, never throws). */
-  usage: UsageRecorder;
-  /** The machines' state intervals and the hourly generation seconds, for /energy; null: nothing is kept. */
-  energyReadings: EnergyReadings | null;
-  /** The clock the power rules and the energy figures read. */
-  now: () => number;
-  /** The usage database (hourly sums, power intervals, plug readings); keeps nothing when USAGE_DB=off or the file is broken. */
-  usageStore: UsageStore;
-}
-
-export interface DepsOptions {
-  logger?: Logger;
-  io?: Partial<MachineIo>;
-  /** The clock the power rules read (idle windows, lease expiry); tests move it by hand. */
-  now?: () => number;
-  /** Probe interval while waking or shutting down (1 s). */
-  fastPollMs?: number;
-  /** Time between the comments of an OpenAI stream that waits for a wake (5 s). */
-  wakeProgressMs?: number;
-  /** A full garbage collection (by default, one soon); tests count them. */
-  collect?: () => void;
-  /** The slowest a request body may come (BODY_RATE_FLOOR); tests shorten its grace and window. */
-  bodyRateFloor?: RateFloor;
-  /** Where usage records go instead of the default (tests record them). */
-  usage?: UsageRecorder;
-  /** Where power states and plug readings are kept and read back for /energy, instead of the usage store (tests). */
-  powerLog?: PowerLog & EnergyReadings;
-}
-
-export interface Fleet {
-  units: MachineUnit[];
-  byName: Map<string, MachineUnit>;
-  index: ModelIndex;
-}
-
-/** What every machine's unit shares with the others: requestSeen marks the process busy, collect is a collection. */
-type Shared = Pick<AppDeps, "logger" | "events" | "metrics" | "requestSeen"> & {
-  index: ModelIndex;
-  now: () => number;
-  collect: () => void;
-  /** Where each state change and plug reading goes (energy); absent: nowhere. */
-  powerLog?: PowerLog;
-};
+export type { AppDeps, DepsOptions, Fleet, MachineUnit } from "./app-deps.ts";
 
 // Reading each machine's files before the first request, and starting the loops once the server listens.
 export { prepareFleet, startFleet } from "./core/fleet/lifecycle.ts";
