@@ -9,31 +9,12 @@ import { ALIVE_EVERY_MS, lastAlive, markAlive, markNotRunning } from "./downtime
 import { readIntervals } from "./intervals.ts";
 import { openDatabase } from "./open.ts";
 import { floorHour, HOUR_MS, PendingSums } from "./pending.ts";
-import { INSERT_CHANGE, SUM_COLUMNS, TTFB_BUCKETS_MS, TTFB_COLUMNS, UPSERT_HOUR, UPSERT_READING } from "./schema.ts";
-import type { PowerInterval, UsageKind, UsageRecord } from "./types.ts";
+import { type GenerationHour, type HourRow, readGenerationHours, readHours } from "./reads.ts";
+import { INSERT_CHANGE, TTFB_BUCKETS_MS, UPSERT_HOUR, UPSERT_READING } from "./schema.ts";
+import type { PowerInterval, UsageRecord } from "./types.ts";
 
+export type { HourRow } from "./reads.ts";
 export { TTFB_BUCKETS_MS };
-
-/** One hour's sums for one key × user × model × machine × kind. */
-export interface HourRow {
-  /** ms, the start of the UTC hour. */
-  hour: number;
-  key: string;
-  user: string | null;
-  model: string;
-  machine: string;
-  kind: UsageKind;
-  requests: number;
-  errors: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  unreported: number;
-  generation_s: number;
-  load_s: number;
-  wake_wait_s: number;
-  /** Counts per TTFB_BUCKETS_MS bucket, plus one for slower. */
-  ttfb: number[];
-}
 
 export interface UsageStoreOptions {
   path: string;
@@ -203,42 +184,30 @@ export class UsageStore {
   }
 
   /** Each machine's generation seconds per hour starting in [from, to), over every key and group. */
-  generationHours(q: { from: number; to: number }): { hour: number; machine: string; generation_s: number }[] {
-    if (!this.db) return [];
-    this.flush();
-    try {
-      const sql = "SELECT hour, machine, sum(generation_s) AS generation_s FROM usage_hours WHERE hour >= ? AND hour < ? GROUP BY hour, machine";
-      return this.db.query(sql).all(q.from, q.to) as { hour: number; machine: string; generation_s: number }[];
-    } catch (err) {
-      this.failed("read", err);
-      return [];
-    }
+  generationHours(q: { from: number; to: number }): GenerationHour[] {
+    return this.read([], (db) => readGenerationHours(db, q));
   }
 
-  /** Hourly sums whose hour starts in [from, to), optionally of one key; what is pending is written first. */
+  /** Hourly sums whose hour starts in [from, to), optionally of one key. */
   hours(q: { from: number; to: number; key?: string }): HourRow[] {
-    if (!this.db) return [];
-    this.flush();
-    try {
-      const byKey = q.key === undefined ? "" : ` AND "key" = ?`;
-      const params = q.key === undefined ? [q.from, q.to] : [q.from, q.to, q.key];
-      const rows = this.db.query(`SELECT * FROM usage_hours WHERE hour >= ? AND hour < ?${byKey}`).all(...params);
-      return (rows as Record<string, number | string>[]).map(toHourRow);
-    } catch (err) {
-      this.failed("read", err);
-      return [];
-    }
+    return this.read([], (db) => readHours(db, q));
   }
 
   /** The machine's state intervals overlapping [from, to) (the last one ends at now), with measured watts. */
   intervals(machine: string, from: number, to: number): PowerInterval[] {
-    if (!this.db) return [];
+    return this.read([], (db) => readIntervals(db, machine, from, Math.min(to, this.now())));
+  }
+
+  /** A read of what is kept, what is pending written first; a failure is counted and reads as `fallback`. */
+  private read<T>(fallback: T, f: (db: Database) => T): T {
+    if (!this.db) return fallback;
     this.flush();
+    const db = this.db; // a failed write leaves it open
     try {
-      return readIntervals(this.db, machine, from, Math.min(to, this.now()));
+      return f(db);
     } catch (err) {
       this.failed("read", err);
-      return [];
+      return fallback;
     }
   }
 
@@ -271,11 +240,4 @@ export class UsageStore {
       error: err instanceof Error ? err.message : String(err),
     });
   }
-}
-
-function toHourRow(r: Record<string, number | string>): HourRow {
-  const row = { hour: r.hour, key: r.key, user: r.user === "" ? null : r.user, model: r.model, machine: r.machine, kind: r.kind } as HourRow;
-  for (const c of SUM_COLUMNS) if (!c.startsWith("t")) (row as unknown as Record<string, number>)[c] = r[c] as number;
-  row.ttfb = TTFB_COLUMNS.map((c) => r[c] as number);
-  return row;
 }

@@ -1,0 +1,52 @@
+// The hourly sums read back from the usage database, for /usage (every group) and /energy (generation seconds
+// per machine, summed in SQL).
+import type { Database } from "bun:sqlite";
+import { SUM_COLUMNS, TTFB_COLUMNS } from "./schema.ts";
+import type { UsageKind } from "./types.ts";
+
+/** One hour's sums for one key × user × model × machine × kind. */
+export interface HourRow {
+  /** ms, the start of the UTC hour. */
+  hour: number;
+  key: string;
+  user: string | null;
+  model: string;
+  machine: string;
+  kind: UsageKind;
+  requests: number;
+  errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  unreported: number;
+  generation_s: number;
+  load_s: number;
+  wake_wait_s: number;
+  /** Counts per TTFB_BUCKETS_MS bucket, plus one for slower. */
+  ttfb: number[];
+}
+
+/** One machine's generation seconds in one hour, over every group. */
+export interface GenerationHour {
+  hour: number;
+  machine: string;
+  generation_s: number;
+}
+
+export function readHours(db: Database, q: { from: number; to: number; key?: string }): HourRow[] {
+  const byKey = q.key === undefined ? "" : ` AND "key" = ?`;
+  const params = q.key === undefined ? [q.from, q.to] : [q.from, q.to, q.key];
+  const rows = db.query(`SELECT * FROM usage_hours WHERE hour >= ? AND hour < ?${byKey}`).all(...params);
+  return (rows as Record<string, number | string>[]).map(toHourRow);
+}
+
+export function readGenerationHours(db: Database, q: { from: number; to: number }): GenerationHour[] {
+  const sql = "SELECT hour, machine, sum(generation_s) AS generation_s FROM usage_hours WHERE hour >= ? AND hour < ? GROUP BY hour, machine";
+  return db.query(sql).all(q.from, q.to) as GenerationHour[];
+}
+
+function toHourRow(r: Record<string, number | string>): HourRow {
+  const row = { hour: r.hour, key: r.key, user: r.user === "" ? null : r.user, model: r.model, machine: r.machine, kind: r.kind } as HourRow;
+  for (const c of SUM_COLUMNS) if (!c.startsWith("t")) (row as unknown as Record<string, number>)[c] = r[c] as number;
+  row.ttfb = TTFB_COLUMNS.map((c) => r[c] as number);
+  return row;
+}
