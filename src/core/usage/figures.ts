@@ -5,10 +5,11 @@
 // the Responses API's and Anthropic's events), and only those few lines are parsed (marked-lines.ts). A plain
 // answer (no stream) is parsed whole up to LINE_LIMIT; of a larger one (a big batch of embeddings, a long
 // answer) only the tail is kept, where the counts come. An error Ollama reports inside a stream that otherwise
-// ends well (a runner that crashed) marks the request as failed.
+// ends well (a runner that crashed) marks the request as failed: the lines that hold "error" are parsed, and a
+// top-level error counts (the word inside an answer's text does not).
 import type { Streaming } from "../proxy/endpoints.ts";
 import { fromTail, type Json, READ, type Reading } from "./dialects.ts";
-import { LINE_LIMIT, lastBytes, MarkedLines, search, TAIL_BYTES } from "./marked-lines.ts";
+import { endsAsObject, LINE_LIMIT, lastBytes, MarkedLines, TAIL_BYTES } from "./marked-lines.ts";
 import { type Figures, NO_FIGURES, type UsageDialect, type UsageKind } from "./types.ts";
 
 export { LINE_LIMIT, TAIL_BYTES } from "./marked-lines.ts";
@@ -31,7 +32,7 @@ const utf8 = new TextEncoder();
 const text = new TextDecoder();
 const DONE = utf8.encode('"done":true');
 const USAGE = utf8.encode('"usage"');
-/** Ollama's error line (`{"error":…}`), OpenAI's and Anthropic's error events: a top-level key or value, never inside a string. */
+/** Ollama's error line (`{"error":…}`), OpenAI's and Anthropic's error events. */
 const ERROR = utf8.encode('"error"');
 
 export function figuresReader(dialect: UsageDialect, streaming: Streaming, kind: UsageKind): FiguresReader {
@@ -53,13 +54,23 @@ export function figuresReader(dialect: UsageDialect, streaming: Streaming, kind:
     (line) => take(parseLine(line, sse)),
     (tail) => take(fromTail(dialect, text.decode(tail), true)),
   );
+  // The lines that say "error" (a word a coding answer uses all the time, but then inside a string) are parsed,
+  // and only a top-level error counts; one too long to keep is no error line.
+  const errors = new MarkedLines(
+    ERROR,
+    (line) => {
+      if (isErrorLine(parseLine(line, sse))) found.error = true;
+    },
+    () => {},
+  );
   return {
     chunk: (bytes) => {
-      if (!found.error && reportsError(bytes)) found.error = true;
       lines.push(bytes);
+      errors.push(bytes);
     },
     end: () => {
       lines.finish();
+      errors.finish();
       return finish();
     },
   };
@@ -80,7 +91,7 @@ function plainReader(dialect: UsageDialect, take: (value: unknown) => void, fini
     },
     end: () => {
       if (parts && parts.length > 0) take(parseJson(parts.length === 1 ? parts[0]! : Buffer.concat(parts)));
-      else if (tail) take(fromTail(dialect, text.decode(tail), true));
+      else if (tail && endsAsObject(tail)) take(fromTail(dialect, text.decode(tail), true)); // not an answer cut short
       parts = null;
       tail = null;
       return finish();
@@ -88,17 +99,11 @@ function plainReader(dialect: UsageDialect, take: (value: unknown) => void, fini
   };
 }
 
-/** An `"error"` key with a value other than null (`"error":null` is a Responses object's all-clear), or an event of type error. */
-function reportsError(b: Uint8Array): boolean {
-  for (let at = search.call(b, ERROR, 0); at >= 0; at = search.call(b, ERROR, at + 1)) {
-    let i = at + ERROR.length;
-    while (b[i] === 0x20) i++;
-    if (b[i] !== 0x3a) return true; // ':' follows a key; anything else, the value "error"
-    i++;
-    while (b[i] === 0x20) i++;
-    if (i < b.length && b[i] !== 0x6e) return true; // 'n': null
-  }
-  return false;
+/** A line that reports an error: a top-level `error` that is not null (Ollama's, OpenAI's), or an event of type error. */
+function isErrorLine(value: unknown): boolean {
+  if (!value || typeof value !== "object") return false;
+  const o = value as Json;
+  return (o.error !== undefined && o.error !== null) || o.type === "error";
 }
 
 function parseLine(line: Uint8Array, sse: boolean): unknown {

@@ -21,6 +21,16 @@ export function lastBytes(a: Uint8Array | null, b: Uint8Array, max: number): Uin
   return Buffer.concat([a.subarray(a.length - keep), b]);
 }
 
+const EMPTY = new Uint8Array(0);
+const CLOSE = 0x7d; // }
+
+/** Whether `b` ends, white space aside, with a closing brace: as a whole JSON object (or SSE data line) does. */
+export function endsAsObject(b: Uint8Array): boolean {
+  let i = b.length - 1;
+  while (i >= 0 && (b[i] === 0x20 || b[i] === 0x0d || b[i] === 0x09)) i--;
+  return i >= 0 && b[i] === CLOSE;
+}
+
 export class MarkedLines {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
@@ -64,23 +74,31 @@ export class MarkedLines {
     if (from < b.length) this.hold(b.subarray(from));
   }
 
-  /** The answer ended: a last line without a newline is a line too. */
+  /**
+   * The answer ended: a last line without a newline is a line too. A long one's tail is read only if it ends
+   * as a whole object does: a stream cut inside its final line must not read as one whose counts were 0.
+   */
   finish(): void {
-    this.complete();
+    this.complete(true);
   }
 
   private hold(piece: Uint8Array): void {
     if (piece.length === 0) return;
     if (this.skipping) {
-      this.marked ||= search.call(piece, this.marker, 0) >= 0;
+      // The marker may straddle the previous piece and this one: the tail's last bytes are searched with it.
+      if (!this.marked) {
+        const carry = this.tail ? this.tail.subarray(Math.max(0, this.tail.length - this.marker.length + 1)) : EMPTY;
+        this.marked = search.call(Buffer.concat([carry, piece.subarray(0, this.marker.length - 1)]), this.marker, 0) >= 0;
+        this.marked ||= search.call(piece, this.marker, 0) >= 0;
+      }
       this.tail = lastBytes(this.tail, piece, TAIL_BYTES);
       return;
     }
     if (this.pendingBytes + piece.length > LINE_LIMIT) {
-      const kept = Buffer.concat(this.pending);
+      const kept = Buffer.concat([...this.pending, piece]); // once per long line: searched across the join
       this.skipping = true;
-      this.marked = search.call(kept, this.marker, 0) >= 0 || search.call(piece, this.marker, 0) >= 0;
-      this.tail = lastBytes(kept, piece, TAIL_BYTES);
+      this.marked = search.call(kept, this.marker, 0) >= 0;
+      this.tail = lastBytes(null, kept, TAIL_BYTES);
       this.pending = [];
       this.pendingBytes = 0;
       return;
@@ -89,7 +107,7 @@ export class MarkedLines {
     this.pendingBytes += piece.length;
   }
 
-  private complete(): void {
+  private complete(atEnd = false): void {
     const { pending, skipping, tail, marked } = this;
     this.pending = [];
     this.pendingBytes = 0;
@@ -97,7 +115,7 @@ export class MarkedLines {
     this.tail = null;
     this.marked = false;
     if (skipping) {
-      if (tail && (marked || search.call(tail, this.marker, 0) >= 0)) this.onTail(tail);
+      if (tail && (marked || search.call(tail, this.marker, 0) >= 0) && (!atEnd || endsAsObject(tail))) this.onTail(tail);
       return;
     }
     if (pending.length === 0) return;

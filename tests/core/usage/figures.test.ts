@@ -86,21 +86,38 @@ describe("Ollama's native answers", () => {
       loadS: null,
     });
   });
-  test("an error Ollama reports inside a stream marks it failed; an all-clear error:null does not", () => {
+  test("an error Ollama reports inside a stream marks it failed, however the chunks fall; the word in an answer does not", () => {
     const crashed = ndjson({ done: false, response: "a" }, { error: "llama runner process has terminated" });
-    // (searched chunk by chunk, as the figures' markers are: a marker split across two chunks is missed)
-    for (const size of [Infinity, 64]) expect(read("ollama", "ndjson", crashed, size)).toMatchObject({ error: true, promptTokens: null });
+    for (const size of SIZES) expect(read("ollama", "ndjson", crashed, size)).toMatchObject({ error: true, promptTokens: null });
     expect(read("ollama", "ndjson", ndjson(FINAL)).error).toBeUndefined();
+    // A coding answer says "error" all the time: as content, as a tool call's argument (an object in native chat).
+    const coding = ndjson(
+      { message: { role: "assistant", content: "error" }, done: false },
+      { message: { role: "assistant", tool_calls: [{ function: { name: "log", arguments: { error: "disk full" } } }] }, done: false },
+      FINAL,
+    );
+    for (const size of SIZES) expect(read("ollama", "ndjson", coding, size).error).toBeUndefined();
+    const delta = sse({ choices: [{ delta: { content: "error" } }] }, { choices: [], usage: { prompt_tokens: 1, completion_tokens: 1 } });
+    for (const size of SIZES) expect(read("openai", "sse", delta, size).error).toBeUndefined();
     const responses = events([
       "response.completed",
       { type: "response.completed", response: { error: null, usage: { input_tokens: 1, output_tokens: 1 } } },
     ]);
-    expect(read("responses", "sse", responses).error).toBeUndefined();
-    expect(read("anthropic", "sse", events(["error", { type: "error", error: { type: "overloaded_error" } }])).error).toBe(true);
+    for (const size of SIZES) expect(read("responses", "sse", responses, size).error).toBeUndefined();
+    expect(read("openai", "sse", sse({ error: { message: "model crashed" } }), 3).error).toBe(true);
+    expect(read("anthropic", "sse", events(["error", { type: "error", error: { type: "overloaded_error" } }]), 7).error).toBe(true);
   });
-  test("malformed lines report nothing and do not throw", () => {
-    expect(read("ollama", "ndjson", '{"done":true, broken\n').promptTokens).toBeNull();
-    expect(read("ollama", "none", "not json").promptTokens).toBeNull();
+  test("a long final line: its marker split across chunks is still seen; a stream cut inside it reports nothing", () => {
+    const { model: _m, done: _d, ...counts } = FINAL;
+    const context = Array.from({ length: 20_000 }, (_, i) => i);
+    const long = ndjson({ model: "m", response: "x".repeat(LINE_LIMIT - 40), done: true, context, ...counts });
+    // Chunks of sizes that cut "done":true at every offset as the line outgrows the limit.
+    for (const size of [LINE_LIMIT - 3, LINE_LIMIT - 1, LINE_LIMIT + 5, 9973, 4099])
+      expect(read("ollama", "ndjson", long, size).promptTokens).toBe(12);
+    const cut = long.slice(0, long.indexOf('"eval_count"'));
+    expect(read("ollama", "ndjson", cut, 1000)).toMatchObject({ promptTokens: null, completionTokens: null });
+    const plainCut = JSON.stringify({ object: "list", data: [{ embedding: Array(20_000).fill(0.5) }], usage: { prompt_tokens: 9 } }).slice(0, -2);
+    expect(read("openai", "none", plainCut, 4096, "embed").promptTokens).toBeNull();
   });
 });
 
