@@ -2,7 +2,8 @@
 // not count that time as whatever state was last seen (a machine left on over a three-day outage of the small
 // server is not three days of kWh the gateway can vouch for). A stop writes NOT_RUNNING for every machine; a
 // kill -9 cannot, so the store notes it is alive once a minute and, when it opens, writes NOT_RUNNING from that
-// last sign of life. The next probe's state ends the gap. Intervals in it count in no figure.
+// last sign of life (also written with every write of changes, so it is never older than one). The next
+// probe's state ends the gap. Intervals in it count in no figure.
 import type { Database } from "bun:sqlite";
 
 /** The state word of the time the gateway did not run (never one of the power states). */
@@ -19,11 +20,14 @@ export function lastAlive(db: Database): number | undefined {
   return (db.query("SELECT at FROM gateway_alive WHERE id = 0").get() as { at: number } | null)?.at;
 }
 
-/** From `at` on, every machine whose last known state is earlier and is a power state is not known. */
+/**
+ * From `at` on (or just after a machine's last change, if that came later), every machine whose last known
+ * state is a power state is not known.
+ */
 export function markNotRunning(db: Database, at: number): void {
   db.query(
     `INSERT OR IGNORE INTO power_changes (machine, at, state)
-     SELECT machine, ?1, ?2 FROM power_changes p
-     WHERE at = (SELECT max(at) FROM power_changes WHERE machine = p.machine) AND at < ?1 AND state != ?2`,
+     SELECT machine, max(?1, at + 1), ?2 FROM power_changes p
+     WHERE at = (SELECT max(at) FROM power_changes WHERE machine = p.machine) AND state != ?2`,
   ).run(at, NOT_RUNNING);
 }

@@ -16,7 +16,7 @@ export const MAX_PENDING_GROUPS = 10_000;
  */
 export const MAX_USERS_PER_KEY_DAY = 100;
 export const OTHER_USER = "other";
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 /** Past this, the people seen are forgotten (keys are configured: far fewer). */
 const MAX_KEYS_TRACKED = 1000;
 /** Past this (folded groups too, while the file cannot be written), records are dropped and counted. */
@@ -73,10 +73,23 @@ export class PendingSums {
     return true;
   }
 
+  /** The people a key already brought today, read back from the file at open: a restart does not allow 100 more. */
+  seedPeople(at: number, rows: { key: string; user: string }[]): void {
+    const day = Math.floor(at / DAY_MS);
+    for (const { key, user } of rows) {
+      if (user === OTHER_USER) continue;
+      let seen = this.people.get(key);
+      if (!seen) this.people.set(key, (seen = { day, users: new Set() }));
+      if (seen.users.size < MAX_USERS_PER_KEY_DAY) seen.users.add(user);
+    }
+  }
+
   /** The person as counted: `user`, or OTHER_USER once the key has brought MAX_USERS_PER_KEY_DAY others today (UTC). */
   private person(key: string, user: string, at: number): string {
     const day = Math.floor(at / DAY_MS);
     let seen = this.people.get(key);
+    // A request that began before midnight and ended after: today's set stays (yesterday's is gone).
+    if (seen && day < seen.day) return seen.users.has(user) ? user : OTHER_USER;
     if (!seen || seen.day !== day) {
       if (!seen && this.people.size >= MAX_KEYS_TRACKED) this.people.clear();
       seen = { day, users: new Set() };

@@ -50,3 +50,12 @@ function toHourRow(r: Record<string, number | string>): HourRow {
   row.ttfb = TTFB_COLUMNS.map((c) => r[c] as number);
   return row;
 }
+
+/** Each key's people (user_header values) in the UTC day of `at`. */
+export function readPeopleOfDay(db: Database, at: number): { key: string; user: string }[] {
+  const day = at - (at % 86_400_000);
+  return db.query(`SELECT DISTINCT "key" AS key, "user" AS user FROM usage_hours WHERE hour >= ? AND "user" != ''`).all(day) as {
+    key: string;
+    user: string;
+  }[];
+}

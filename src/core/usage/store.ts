@@ -6,10 +6,11 @@ import type { Database } from "bun:sqlite";
 import type { PowerState } from "../power/states.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { ALIVE_EVERY_MS, lastAlive, markAlive, markNotRunning } from "./downtime.ts";
+import { countsAsOn } from "./energy.ts";
 import { readIntervals } from "./intervals.ts";
 import { openDatabase } from "./open.ts";
 import { floorHour, HOUR_MS, PendingSums } from "./pending.ts";
-import { type GenerationHour, type HourRow, readGenerationHours, readHours } from "./reads.ts";
+import { type GenerationHour, type HourRow, readGenerationHours, readHours, readPeopleOfDay } from "./reads.ts";
 import { INSERT_CHANGE, TTFB_BUCKETS_MS, UPSERT_HOUR, UPSERT_READING } from "./schema.ts";
 import type { PowerInterval, UsageRecord } from "./types.ts";
 
@@ -70,6 +71,7 @@ export class UsageStore {
       if (at !== undefined) markNotRunning(db, at);
       markAlive(db, this.now());
     });
+    this.read(undefined, (d) => this.pending.seedPeople(this.now(), readPeopleOfDay(d, this.now())));
   }
 
   private guard(what: string, write: () => void): void {
@@ -106,6 +108,8 @@ export class UsageStore {
     if (!this.db) return;
     if (this.changes.length >= MAX_PENDING_POWER) this.changes.shift();
     this.changes.push([machine, at, state]);
+    // The plug is not read while the machine is off: the first reading after a wake stands for itself alone.
+    if (!countsAsOn(state)) this.lastReading.delete(machine);
     this.schedule();
   }
 
@@ -155,6 +159,7 @@ export class UsageStore {
           for (const c of this.changes) change.run(...c);
           const reading = db.query(UPSERT_READING);
           for (const r of this.readings.values()) reading.run(...r);
+          markAlive(db, this.now()); // never older than a change it wrote: a kill -9 after it starts the gap here
         })();
         groups.clear();
         this.changes = [];

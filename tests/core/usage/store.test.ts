@@ -141,6 +141,22 @@ test("a key brings at most 100 people a day, across writes: a new header value o
   expect(ofKey.reduce((sum, r) => sum + r.requests, 0)).toBe(n + 501); // no request lost
 });
 
+test("the people bound holds across a restart and a request that began before midnight", () => {
+  const first = open();
+  for (let i = 0; i < MAX_USERS_PER_KEY_DAY; i++) first.store.add(record({ user: `person-${i}` }));
+  first.store.close();
+  const second = open({ path: first.path });
+  second.store.add(record({ user: "someone-new" })); // the day's hundred came in before the restart
+  second.store.add(record({ user: "person-7" }));
+  // Today's set is kept when a late record from yesterday comes in: it cannot make room for a hundred more.
+  second.store.add(record({ user: "yesterday-person", at: T0 - DAY }));
+  second.store.add(record({ user: "another-new" }));
+  const today = second.store.hours({ from: T0, to: T0 + HOUR });
+  expect(today.filter((r) => r.user === OTHER_USER).map((r) => r.requests)).toEqual([2]);
+  expect(today.find((r) => r.user === "person-7")!.requests).toBe(2);
+  expect(second.store.hours({ from: T0 - DAY, to: T0 - DAY + HOUR }).map((r) => r.user)).toEqual([OTHER_USER]);
+});
+
 test("a file at schema version 0 or 1 opens and is brought up to date, keeping its rows; a newer version is left alone", () => {
   const { dir } = open();
   const empty = join(dir, "v0.db");
@@ -258,6 +274,31 @@ test("the time the gateway did not run counts in no figure: after a stop, and af
   expect(third.store.intervals("big", T0 + 5 * HOUR, T0 + 30 * HOUR).map((i) => [i.state, i.from, i.to])).toEqual([
     ["on", T0 + 5 * HOUR, T0 + 7 * HOUR],
   ]);
+});
+
+test("a kill -9 just after a change: the gap starts when that change was written, not at an older sign of life", () => {
+  let now = T0;
+  const first = open({ now: () => now }); // alive at T0, noted at open
+  now = T0 + 30_000;
+  first.store.powerChanged("big", "on", now); // the first probe's state, half a minute later
+  now = T0 + 31_000;
+  first.store.flush(); // written within a second; then killed: no close
+  now = T0 + 3 * DAY;
+  const second = open({ now: () => now, path: first.path });
+  expect(second.store.intervals("big", T0, T0 + 3 * DAY).map((i) => [i.state, i.from, i.to])).toEqual([["on", T0 + 30_000, T0 + 31_000]]);
+});
+
+test("the first plug reading after a wake weighs one second, not the time the machine was off", () => {
+  const now = T0 + HOUR;
+  const { store } = open({ now: () => now });
+  store.powerChanged("big", "on", T0);
+  store.meterReading("big", 100, T0 + 1000);
+  store.powerChanged("big", "off", T0 + 10 * 60_000);
+  store.powerChanged("big", "on", T0 + 40 * 60_000);
+  store.meterReading("big", 400, T0 + 40 * 60_000 + 1000); // the boot's spike, right after the wake
+  for (let i = 1; i <= 3; i++) store.meterReading("big", 100, T0 + 40 * 60_000 + 1000 + i * 60_000);
+  const measured = store.intervals("big", T0, T0 + HOUR).find((i) => i.measuredW !== undefined)!.measuredW!;
+  expect(measured).toBeCloseTo((100 + 400 + 3 * 60 * 100) / (1 + 1 + 180), 6);
 });
 
 test("close writes what is pending; a reopened file has it", () => {
