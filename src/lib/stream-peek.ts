@@ -41,7 +41,7 @@ export async function peekStream(
 /**
  * Passes a stream through untouched, each chunk as soon as it is asked for, and hands `seen` a copy of its
  * first `bytes` (or all of it, if shorter) once they have passed: for a reader that only notes what the start
- * says, nothing is held back. A stream cut or cancelled before then never calls `seen`.
+ * says, nothing is held back. A stream that fails or is cancelled before then hands over what had passed.
  */
 export function watchHead(stream: ReadableStream<Uint8Array>, bytes: number, seen: (head: Uint8Array) => void): ReadableStream<Uint8Array> {
   const reader = stream.getReader();
@@ -52,27 +52,37 @@ export function watchHead(stream: ReadableStream<Uint8Array>, bytes: number, see
     const head = Buffer.concat(chunks);
     chunks = null;
     try {
-      seen(head);
+      if (head.length > 0) seen(head);
     } catch {} // a reader's failure is its own: the stream goes on
   };
-  return new ReadableStream<Uint8Array>({
-    async pull(ctrl) {
-      const r = await reader.read();
-      if (r.done) {
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(ctrl) {
+        let r: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          r = await reader.read();
+        } catch (err) {
+          give();
+          throw err;
+        }
+        if (r.done) {
+          give();
+          return ctrl.close();
+        }
+        if (chunks) {
+          // A copy: the chunk itself leaves with the stream, and may be reused by whoever writes it.
+          chunks.push(r.value.slice(0, bytes - size));
+          size += r.value.length;
+          if (size >= bytes) give();
+        }
+        ctrl.enqueue(r.value);
+      },
+      cancel(reason) {
         give();
-        return ctrl.close();
-      }
-      if (chunks) {
-        // A copy: the chunk itself leaves with the stream, and may be reused by whoever writes it.
-        chunks.push(r.value.slice(0, bytes - size));
-        size += r.value.length;
-        if (size >= bytes) give();
-      }
-      ctrl.enqueue(r.value);
+        return reader.cancel(reason);
+      },
     },
-    cancel(reason) {
-      chunks = null;
-      return reader.cancel(reason);
-    },
-  });
+    // Nothing is read before it is asked for (a machine that boots is not sent a chunk early).
+    { highWaterMark: 0 },
+  );
 }

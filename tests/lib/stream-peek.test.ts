@@ -59,7 +59,7 @@ test("watchHead passes each chunk on before the start is complete, then hands ov
   expect(seen).toHaveLength(1);
 });
 
-test("watchHead: a stream shorter than the start is handed over whole at its end; one cancelled early never", async () => {
+test("watchHead: a stream shorter than the start is handed over whole at its end; one cancelled or failed early, what had passed", async () => {
   const seen: string[] = [];
   expect(await new Response(watchHead(new Blob(["ab", "c"]).stream(), 100, (h) => seen.push(text(h)))).text()).toBe("abc");
   expect(seen).toEqual(["abc"]);
@@ -68,6 +68,18 @@ test("watchHead: a stream shorter than the start is handed over whole at its end
   const first = reader.read();
   next();
   await first;
-  await reader.cancel();
-  expect(seen).toEqual(["abc"]);
+  await reader.cancel(); // an upload the client left, an upstream that answered early
+  expect(seen).toEqual(["abc", "ab"]);
+  let fail: (e: Error) => void = () => {};
+  const failing = new ReadableStream<Uint8Array>({
+    start(ctrl) {
+      ctrl.enqueue(new TextEncoder().encode('{"model":"m'));
+      fail = (e) => ctrl.error(e);
+    },
+  });
+  const r2 = watchHead(failing, 100, (h) => seen.push(text(h))).getReader();
+  await r2.read();
+  fail(new Error("too slow")); // the slow-body floor's 408
+  await expect(r2.read()).rejects.toThrow("too slow");
+  expect(seen).toEqual(["abc", "ab", '{"model":"m']);
 });
