@@ -3,6 +3,7 @@
 // and the first chunk's latency, one stream at a time; then 200 streams at once through each, the write cost
 // included (the store writes at most once a second). The target: no difference beyond the noise between runs.
 import { join } from "node:path";
+import { figuresReader } from "../src/core/usage/figures.ts";
 import { AUTH, GENERATE, KEY, STREAM_LINES } from "./config.ts";
 import { num } from "./lib/env.ts";
 import { type Gateway, oneMachine, startGateway, startUpstream, waitAllOn } from "./lib/gateway.ts";
@@ -29,6 +30,7 @@ interface Figures {
 
 async function main() {
   cleanupOnExit();
+  const alone = readerAlone();
   const dir = tempDir("ollama-gate-bench-usage-");
   const upstream = await startUpstream("upstream", dir);
   const gateways = {} as Record<Side, Gateway>;
@@ -99,6 +101,32 @@ async function main() {
       ),
     ),
   );
+  console.log(
+    `\nThe figures reader alone (in this process, a line per chunk): ${alone.usPerLine.toFixed(3)} µs per line, ` +
+      `${alone.usPerStream.toFixed(0)} µs per ${STREAM_LINES}-line stream.`,
+  );
+}
+
+/**
+ * The figures reader alone, in this process, without sockets or a gateway: µs per line of a STREAM_LINES-line
+ * native stream handed over a line per chunk (the finer figure the CPU clock's ticks cannot give).
+ */
+function readerAlone(): { usPerLine: number; usPerStream: number } {
+  const enc = new TextEncoder();
+  const line = { model: "llama3.2:3b", created_at: "2026-12-07T12:00:00.000000000Z", response: " tok", done: false };
+  const chunks = Array.from({ length: STREAM_LINES - 1 }, () => enc.encode(`${JSON.stringify(line)}\n`));
+  chunks.push(enc.encode(`${JSON.stringify({ ...line, done: true, prompt_eval_count: 12, eval_count: STREAM_LINES - 1, eval_duration: 1e9 })}\n`));
+  const stream = () => {
+    const r = figuresReader("ollama", "ndjson", "generate");
+    for (const c of chunks) r.chunk(c);
+    if (r.end().completionTokens !== STREAM_LINES - 1) throw new Error("the reader missed the final line");
+  };
+  for (let i = 0; i < 200; i++) stream(); // warm
+  const n = 2000;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) stream();
+  const usPerStream = ((performance.now() - t0) * 1000) / n;
+  return { usPerLine: usPerStream / STREAM_LINES, usPerStream };
 }
 
 main().catch(async (err) => {

@@ -5,11 +5,11 @@
 // the Responses API's and Anthropic's events), and only those few lines are parsed (marked-lines.ts). A plain
 // answer (no stream) is parsed whole up to LINE_LIMIT; of a larger one (a big batch of embeddings, a long
 // answer) only the tail is kept, where the counts come. An error Ollama reports inside a stream that otherwise
-// ends well (a runner that crashed) marks the request as failed: the lines that hold "error" are parsed, and a
-// top-level error counts (the word inside an answer's text does not).
+// ends well (a runner that crashed: its last line) marks the request as failed: only a top-level error counts,
+// not the word inside an answer's text.
 import type { Streaming } from "../proxy/endpoints.ts";
 import { fromTail, type Json, READ, type Reading } from "./dialects.ts";
-import { endsAsObject, LINE_LIMIT, lastBytes, MarkedLines, TAIL_BYTES } from "./marked-lines.ts";
+import { endsAsObject, LINE_LIMIT, lastBytes, MarkedLines, search, TAIL_BYTES } from "./marked-lines.ts";
 import { type Figures, NO_FIGURES, type UsageDialect, type UsageKind } from "./types.ts";
 
 export { LINE_LIMIT, TAIL_BYTES } from "./marked-lines.ts";
@@ -54,26 +54,45 @@ export function figuresReader(dialect: UsageDialect, streaming: Streaming, kind:
     (line) => take(parseLine(line, sse)),
     (tail) => take(fromTail(dialect, text.decode(tail), true)),
   );
-  // The lines that say "error" (a word a coding answer uses all the time, but then inside a string) are parsed,
-  // and only a top-level error counts; one too long to keep is no error line.
-  const errors = new MarkedLines(
-    ERROR,
-    (line) => {
-      if (isErrorLine(parseLine(line, sse))) found.error = true;
-    },
-    () => {},
-  );
+  // Ollama writes an error as the stream's last line and ends it: only the last RECENT chunks are kept (the
+  // client's own, no copy), in a ring, and their last lines read at the end, so a chunk costs one store.
+  const ring: (Uint8Array | undefined)[] = new Array(RECENT);
+  let n = 0;
   return {
     chunk: (bytes) => {
       lines.push(bytes);
-      errors.push(bytes);
+      ring[n++ & (RECENT - 1)] = bytes;
     },
     end: () => {
       lines.finish();
-      errors.finish();
+      if (n > 0) {
+        const recent: Uint8Array[] = [];
+        for (let i = Math.max(0, n - RECENT); i < n; i++) recent.push(ring[i & (RECENT - 1)]!);
+        if (endsInError(Buffer.concat(recent), sse)) found.error = true;
+      }
+      ring.fill(undefined);
       return finish();
     },
   };
+}
+
+/** How many of the last chunks are kept for the error check (a power of two: the ring's index is masked). */
+const RECENT = 64;
+/** How much of the answer's end is searched for an error line (Ollama's are a sentence long). */
+const ERROR_TAIL_BYTES = 4096;
+
+/**
+ * Whether the answer's last lines report an error: a top-level `error` that is not null (Ollama's, OpenAI's),
+ * or an event of type error. The word inside an answer's text (a coding answer's "error") is in a string.
+ */
+function endsInError(recent: Uint8Array, sse: boolean): boolean {
+  const end = recent.subarray(Math.max(0, recent.length - ERROR_TAIL_BYTES));
+  if (search.call(end, ERROR, 0) < 0) return false;
+  const lines = text
+    .decode(end)
+    .split("\n")
+    .filter((l) => l.trim() !== "" && l.includes('"error"'));
+  return lines.slice(-3).some((l) => isErrorLine(parseLine(utf8.encode(l.trimEnd()), sse)));
 }
 
 /** A plain answer: its chunks kept (they are the client's too: no copy) up to LINE_LIMIT and parsed at the end; past it, only its tail. */
@@ -99,7 +118,6 @@ function plainReader(dialect: UsageDialect, take: (value: unknown) => void, fini
   };
 }
 
-/** A line that reports an error: a top-level `error` that is not null (Ollama's, OpenAI's), or an event of type error. */
 function isErrorLine(value: unknown): boolean {
   if (!value || typeof value !== "object") return false;
   const o = value as Json;
