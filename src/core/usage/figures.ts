@@ -54,14 +54,15 @@ export function figuresReader(dialect: UsageDialect, streaming: Streaming, kind:
     (line) => take(parseLine(line, sse)),
     (tail) => take(fromTail(dialect, text.decode(tail), true)),
   );
-  // Ollama writes an error as the stream's last line and ends it: only the last RECENT chunks are kept (the
-  // client's own, no copy), in a ring, and their last lines read at the end, so a chunk costs one store.
+  // Ollama writes an error as the stream's last line and ends it: only the last RECENT chunks are kept, in a
+  // ring, and their last lines read at the end, so a chunk costs one store. A small chunk is the client's own
+  // (no copy); of a larger one only its end is copied, so a stream holds at most RECENT × ERROR_TAIL_BYTES.
   const ring: (Uint8Array | undefined)[] = new Array(RECENT);
   let n = 0;
   return {
     chunk: (bytes) => {
       lines.push(bytes);
-      ring[n++ & (RECENT - 1)] = bytes;
+      ring[n++ & (RECENT - 1)] = bytes.length > ERROR_TAIL_BYTES ? bytes.slice(bytes.length - ERROR_TAIL_BYTES) : bytes;
     },
     end: () => {
       lines.finish();
@@ -77,7 +78,7 @@ export function figuresReader(dialect: UsageDialect, streaming: Streaming, kind:
 }
 
 /** How many of the last chunks are kept for the error check (a power of two: the ring's index is masked). */
-const RECENT = 64;
+const RECENT = 16;
 /** How much of the answer's end is searched for an error line (Ollama's are a sentence long). */
 const ERROR_TAIL_BYTES = 4096;
 
