@@ -56,13 +56,14 @@ export function figuresReader(dialect: UsageDialect, streaming: Streaming, kind:
   );
   // Ollama writes an error as the stream's last line and ends it: only the last RECENT chunks are kept, in a
   // ring, and their last lines read at the end, so a chunk costs one store. A small chunk is the client's own
-  // (no copy); of a larger one only its end is copied, so a stream holds at most RECENT × ERROR_TAIL_BYTES.
+  // (no copy); of a larger one only its end, copied when it says "error": a stream holds at most
+  // RECENT × ERROR_TAIL_BYTES, and a long answer's large chunks allocate nothing for it.
   const ring: (Uint8Array | undefined)[] = new Array(RECENT);
   let n = 0;
   return {
     chunk: (bytes) => {
       lines.push(bytes);
-      ring[n++ & (RECENT - 1)] = bytes.length > ERROR_TAIL_BYTES ? bytes.slice(bytes.length - ERROR_TAIL_BYTES) : bytes;
+      ring[n++ & (RECENT - 1)] = bytes.length <= ERROR_TAIL_BYTES ? bytes : endOfLarge(bytes);
     },
     end: () => {
       lines.finish();
@@ -83,6 +84,12 @@ export function figuresReader(dialect: UsageDialect, streaming: Streaming, kind:
  * 16 the stalled-readers flood of bench:hostile peaked about 20 MB higher.
  */
 const RECENT = 2;
+const NOTHING = new Uint8Array(0);
+
+/** Of a large chunk, a copy of its end only where it says "error" (a native search, no copy otherwise). */
+const endOfLarge = (b: Uint8Array): Uint8Array =>
+  search.call(b, ERROR, b.length - ERROR_TAIL_BYTES) >= 0 ? b.slice(b.length - ERROR_TAIL_BYTES) : NOTHING;
+
 /** How much of the answer's end is searched for an error line (Ollama's are a sentence long). */
 const ERROR_TAIL_BYTES = 4096;
 
