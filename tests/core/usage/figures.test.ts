@@ -108,8 +108,8 @@ describe("Ollama's native answers", () => {
       { type: "response.completed", response: { error: null, usage: { input_tokens: 1, output_tokens: 1 } } },
     ]);
     for (const size of SIZES) expect(read("responses", "sse", responses, size).error).toBeUndefined();
-    expect(read("openai", "sse", sse({ error: { message: "model crashed" } }), 3).error).toBe(true);
-    expect(read("anthropic", "sse", events(["error", { type: "error", error: { type: "overloaded_error" } }]), 7).error).toBe(true);
+    expect(read("openai", "sse", sse({ error: { message: "model crashed" } }), 64).error).toBe(true);
+    expect(read("anthropic", "sse", events(["error", { type: "error", error: { type: "overloaded_error" } }]), 64).error).toBe(true);
   });
   test("a long final line: its marker split across chunks is still seen; a stream cut inside it reports nothing", () => {
     const { model: _m, done: _d, ...counts } = FINAL;
