@@ -9,7 +9,8 @@
 // not the word inside an answer's text.
 import type { Streaming } from "../proxy/endpoints.ts";
 import { fromTail, type Json, READ, type Reading } from "./dialects.ts";
-import { endsAsObject, LINE_LIMIT, lastBytes, MarkedLines, search, TAIL_BYTES } from "./marked-lines.ts";
+import { ErrorLines } from "./error-lines.ts";
+import { endsAsObject, LINE_LIMIT, lastBytes, MarkedLines, TAIL_BYTES } from "./marked-lines.ts";
 import { type Figures, NO_FIGURES, type UsageDialect, type UsageKind } from "./types.ts";
 
 export { LINE_LIMIT, TAIL_BYTES } from "./marked-lines.ts";
@@ -32,8 +33,6 @@ const utf8 = new TextEncoder();
 const text = new TextDecoder();
 const DONE = utf8.encode('"done":true');
 const USAGE = utf8.encode('"usage"');
-/** Ollama's error line (`{"error":…}`), OpenAI's and Anthropic's error events. */
-const ERROR = utf8.encode('"error"');
 
 export function figuresReader(dialect: UsageDialect, streaming: Streaming, kind: UsageKind): FiguresReader {
   const found: Reading = { ...NO_FIGURES };
@@ -54,57 +53,18 @@ export function figuresReader(dialect: UsageDialect, streaming: Streaming, kind:
     (line) => take(parseLine(line, sse)),
     (tail) => take(fromTail(dialect, text.decode(tail), true)),
   );
-  // Ollama writes an error as the stream's last line and ends it: only the last RECENT chunks are kept, in a
-  // ring, and their last lines read at the end, so a chunk costs one store. A small chunk is the client's own
-  // (no copy); of a larger one only its end, copied when it says "error": a stream holds at most
-  // RECENT × ERROR_TAIL_BYTES, and a long answer's large chunks allocate nothing for it.
-  const ring: (Uint8Array | undefined)[] = new Array(RECENT);
-  let n = 0;
+  const errors = new ErrorLines();
   return {
     chunk: (bytes) => {
       lines.push(bytes);
-      ring[n++ & (RECENT - 1)] = bytes.length <= ERROR_TAIL_BYTES ? bytes : endOfLarge(bytes);
+      errors.push(bytes);
     },
     end: () => {
       lines.finish();
-      if (n > 0) {
-        const recent: Uint8Array[] = [];
-        for (let i = Math.max(0, n - RECENT); i < n; i++) recent.push(ring[i & (RECENT - 1)]!);
-        if (endsInError(Buffer.concat(recent), sse)) found.error = true;
-      }
-      ring.fill(undefined);
+      if (errors.reported(sse)) found.error = true;
       return finish();
     },
   };
-}
-
-/**
- * How many of the last chunks are kept for the error check (a power of two: the ring's index is masked). Ollama
- * writes its error line in one write, so two suffice; each kept chunk outlives its trip to the client, and with
- * 16 the stalled-readers flood of bench:hostile peaked about 20 MB higher.
- */
-const RECENT = 2;
-const NOTHING = new Uint8Array(0);
-
-/** Of a large chunk, a copy of its end only where it says "error" (a native search, no copy otherwise). */
-const endOfLarge = (b: Uint8Array): Uint8Array =>
-  search.call(b, ERROR, b.length - ERROR_TAIL_BYTES) >= 0 ? b.slice(b.length - ERROR_TAIL_BYTES) : NOTHING;
-
-/** How much of the answer's end is searched for an error line (Ollama's are a sentence long). */
-const ERROR_TAIL_BYTES = 4096;
-
-/**
- * Whether the answer's last lines report an error: a top-level `error` that is not null (Ollama's, OpenAI's),
- * or an event of type error. The word inside an answer's text (a coding answer's "error") is in a string.
- */
-function endsInError(recent: Uint8Array, sse: boolean): boolean {
-  const end = recent.subarray(Math.max(0, recent.length - ERROR_TAIL_BYTES));
-  if (search.call(end, ERROR, 0) < 0) return false;
-  const lines = text
-    .decode(end)
-    .split("\n")
-    .filter((l) => l.trim() !== "" && l.includes('"error"'));
-  return lines.slice(-3).some((l) => isErrorLine(parseLine(utf8.encode(l.trimEnd()), sse)));
 }
 
 /** A plain answer: its chunks kept (they are the client's too: no copy) up to LINE_LIMIT and parsed at the end; past it, only its tail. */
@@ -128,12 +88,6 @@ function plainReader(dialect: UsageDialect, take: (value: unknown) => void, fini
       return finish();
     },
   };
-}
-
-function isErrorLine(value: unknown): boolean {
-  if (!value || typeof value !== "object") return false;
-  const o = value as Json;
-  return (o.error !== undefined && o.error !== null) || o.type === "error";
 }
 
 function parseLine(line: Uint8Array, sse: boolean): unknown {

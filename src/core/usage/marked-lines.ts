@@ -27,7 +27,8 @@ const CLOSE = 0x7d; // }
 /** Whether `b` ends, white space aside, with a closing brace: as a whole JSON object (or SSE data line) does. */
 export function endsAsObject(b: Uint8Array): boolean {
   let i = b.length - 1;
-  while (i >= 0 && (b[i] === 0x20 || b[i] === 0x0d || b[i] === 0x09)) i--;
+  // Go's json.Encoder, which writes Ollama's OpenAI answers, ends each with a newline.
+  while (i >= 0 && (b[i] === 0x20 || b[i] === 0x0d || b[i] === 0x09 || b[i] === NL)) i--;
   return i >= 0 && b[i] === CLOSE;
 }
 

@@ -88,11 +88,19 @@ describe("Ollama's native answers", () => {
   });
   test("an error Ollama reports inside a stream marks it failed, however the chunks fall; the word in an answer does not", () => {
     const crashed = ndjson({ done: false, response: "a" }, { error: "llama runner process has terminated" });
-    // (the last two chunks are read at the end: Ollama writes the line at once; one spread over more chunks is missed)
+    // Ollama writes the line at once; it may still come split between two reads (one spread over more is missed).
     for (const size of [Infinity, 50, 64]) expect(read("ollama", "ndjson", crashed, size)).toMatchObject({ error: true, promptTokens: null });
     // A large last chunk: only its end is kept, and read.
     const big = ndjson({ done: false, response: "x".repeat(100_000) }, { error: "out of memory" });
     expect(read("ollama", "ndjson", big).error).toBe(true);
+    // A large read that ends inside the error line, and its rest in the next.
+    const at = big.indexOf('"error"') + 4;
+    const r = figuresReader("ollama", "ndjson", "chat");
+    r.chunk(utf8.encode(big.slice(0, at)));
+    r.chunk(utf8.encode(big.slice(at)));
+    expect(r.end().error).toBe(true);
+    // The Responses API's failure event.
+    expect(read("responses", "sse", events(["response.failed", { type: "response.failed", response: { error: { code: "x" } } }])).error).toBe(true);
     expect(read("ollama", "ndjson", ndjson(FINAL)).error).toBeUndefined();
     // A coding answer says "error" all the time: as content, as a tool call's argument (an object in native chat).
     const coding = ndjson(
@@ -108,7 +116,7 @@ describe("Ollama's native answers", () => {
       { type: "response.completed", response: { error: null, usage: { input_tokens: 1, output_tokens: 1 } } },
     ]);
     for (const size of SIZES) expect(read("responses", "sse", responses, size).error).toBeUndefined();
-    expect(read("openai", "sse", sse({ error: { message: "model crashed" } }), 64).error).toBe(true);
+    expect(read("openai", "sse", sse({ error: { message: "model crashed" } }), 32).error).toBe(true);
     expect(read("anthropic", "sse", events(["error", { type: "error", error: { type: "overloaded_error" } }]), 64).error).toBe(true);
   });
   test("a long final line: its marker split across chunks is still seen; a stream cut inside it reports nothing", () => {
@@ -120,6 +128,9 @@ describe("Ollama's native answers", () => {
       expect(read("ollama", "ndjson", long, size).promptTokens).toBe(12);
     const cut = long.slice(0, long.indexOf('"eval_count"'));
     expect(read("ollama", "ndjson", cut, 1000)).toMatchObject({ promptTokens: null, completionTokens: null });
+    // Ollama's OpenAI answers end with a newline (Go's json.Encoder): a whole answer still.
+    const encoded = `${JSON.stringify({ object: "list", data: [{ embedding: Array(20_000).fill(0.5) }], usage: { prompt_tokens: 9 } })}\n`;
+    expect(read("openai", "none", encoded, 4096, "embed").promptTokens).toBe(9);
     const plainCut = JSON.stringify({ object: "list", data: [{ embedding: Array(20_000).fill(0.5) }], usage: { prompt_tokens: 9 } }).slice(0, -2);
     expect(read("openai", "none", plainCut, 4096, "embed").promptTokens).toBeNull();
   });
