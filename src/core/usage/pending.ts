@@ -45,7 +45,7 @@ export class PendingSums {
   constructor(private readonly onFold: () => void) {}
   private warned = false;
   /** Per key, the people counted today: kept across writes, so the bound holds for the file, not only for memory. */
-  private readonly people = new Map<string, { day: number; users: Set<string> }>();
+  private readonly people = new Map<string, { day: number; users: Set<string>; before: Set<string> }>();
 
   /** Adds a record; false when it had to be dropped (the file has been failing and memory is at its bound). */
   add(r: UsageRecord): boolean {
@@ -79,7 +79,7 @@ export class PendingSums {
     for (const { key, user } of rows) {
       if (user === OTHER_USER) continue;
       let seen = this.people.get(key);
-      if (!seen) this.people.set(key, (seen = { day, users: new Set() }));
+      if (!seen) this.people.set(key, (seen = { day, users: new Set(), before: new Set() }));
       if (seen.users.size < MAX_USERS_PER_KEY_DAY) seen.users.add(user);
     }
   }
@@ -88,16 +88,18 @@ export class PendingSums {
   private person(key: string, user: string, at: number): string {
     const day = Math.floor(at / DAY_MS);
     let seen = this.people.get(key);
-    // A request that began before midnight and ended after: today's set stays (yesterday's is gone).
-    if (seen && day < seen.day) return seen.users.has(user) ? user : OTHER_USER;
-    if (!seen || seen.day !== day) {
+    if (!seen || day > seen.day) {
       if (!seen && this.people.size >= MAX_KEYS_TRACKED) this.people.clear();
-      seen = { day, users: new Set() };
+      // Yesterday's set is kept beside today's: a request that began before midnight ends after it.
+      const before = seen && seen.day === day - 1 ? seen.users : new Set<string>();
+      seen = { day, users: new Set(), before };
       this.people.set(key, seen);
     }
-    if (seen.users.has(user)) return user;
-    if (seen.users.size >= MAX_USERS_PER_KEY_DAY) return OTHER_USER;
-    seen.users.add(user);
+    const users = day === seen.day ? seen.users : day === seen.day - 1 ? seen.before : null;
+    if (!users) return OTHER_USER; // older still: its day's set is gone
+    if (users.has(user)) return user;
+    if (users.size >= MAX_USERS_PER_KEY_DAY) return OTHER_USER;
+    users.add(user);
     return user;
   }
 }

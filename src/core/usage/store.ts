@@ -38,6 +38,8 @@ export class UsageStore {
   private readonly pending: PendingSums;
   private changes: [machine: string, at: number, state: PowerState][] = [];
   private readonly lastReading = new Map<string, number>();
+  /** When each machine last went off: a plug reading begun before it is no start for the next wake's weights. */
+  private readonly offAt = new Map<string, number>();
   private readonly readings = new Map<string, [machine: string, hour: number, sum: number, n: number]>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly daily: ReturnType<typeof setInterval> | undefined;
@@ -109,7 +111,10 @@ export class UsageStore {
     if (this.changes.length >= MAX_PENDING_POWER) this.changes.shift();
     this.changes.push([machine, at, state]);
     // The plug is not read while the machine is off: the first reading after a wake stands for itself alone.
-    if (!countsAsOn(state)) this.lastReading.delete(machine);
+    if (!countsAsOn(state)) {
+      this.lastReading.delete(machine);
+      if (this.offAt.size < MAX_PENDING_POWER) this.offAt.set(machine, at);
+    }
     this.schedule();
   }
 
@@ -122,7 +127,8 @@ export class UsageStore {
     if (!this.db || !Number.isFinite(watts) || watts < 0) return;
     const previous = this.lastReading.get(machine);
     if (previous === undefined && this.lastReading.size >= MAX_PENDING_POWER) this.lastReading.clear();
-    this.lastReading.set(machine, at);
+    // A reading begun before the machine went off that lands after it counts, but the next wake starts afresh.
+    if (at > (this.offAt.get(machine) ?? Number.NEGATIVE_INFINITY)) this.lastReading.set(machine, at);
     const weight = previous === undefined || at <= previous ? 1 : Math.min((at - previous) / 1000, MAX_READING_WEIGHT_S);
     const hour = floorHour(at);
     const id = `${machine}\u0000${hour}`;

@@ -148,13 +148,17 @@ test("the people bound holds across a restart and a request that began before mi
   const second = open({ path: first.path });
   second.store.add(record({ user: "someone-new" })); // the day's hundred came in before the restart
   second.store.add(record({ user: "person-7" }));
-  // Today's set is kept when a late record from yesterday comes in: it cannot make room for a hundred more.
-  second.store.add(record({ user: "yesterday-person", at: T0 - DAY }));
+  // A late record from the day before (a request that began before midnight) counts under its day's own
+  // bound, and cannot make room today for a hundred more.
+  const midnight = T0 - (T0 % DAY);
+  second.store.add(record({ user: "yesterday-person", at: midnight - 60_000 }));
   second.store.add(record({ user: "another-new" }));
+  second.store.add(record({ user: "two-days-ago", at: midnight - DAY - 60_000 }));
   const today = second.store.hours({ from: T0, to: T0 + HOUR });
   expect(today.filter((r) => r.user === OTHER_USER).map((r) => r.requests)).toEqual([2]);
   expect(today.find((r) => r.user === "person-7")!.requests).toBe(2);
-  expect(second.store.hours({ from: T0 - DAY, to: T0 - DAY + HOUR }).map((r) => r.user)).toEqual([OTHER_USER]);
+  expect(second.store.hours({ from: midnight - HOUR, to: midnight }).map((r) => r.user)).toEqual(["yesterday-person"]);
+  expect(second.store.hours({ from: midnight - DAY - HOUR, to: midnight - DAY }).map((r) => r.user)).toEqual([OTHER_USER]);
 });
 
 test("a file at schema version 0 or 1 opens and is brought up to date, keeping its rows; a newer version is left alone", () => {
@@ -299,6 +303,14 @@ test("the first plug reading after a wake weighs one second, not the time the ma
   for (let i = 1; i <= 3; i++) store.meterReading("big", 100, T0 + 40 * 60_000 + 1000 + i * 60_000);
   const measured = store.intervals("big", T0, T0 + HOUR).find((i) => i.measuredW !== undefined)!.measuredW!;
   expect(measured).toBeCloseTo((100 + 400 + 3 * 60 * 100) / (1 + 1 + 180), 6);
+  // A reading begun while it shut down that lands after the change to off counts for itself (a second since
+  // none before it), and the next wake's first reading still weighs one second.
+  store.powerChanged("big", "off", T0 + 50 * 60_000);
+  store.meterReading("big", 100, T0 + 50 * 60_000 - 600);
+  store.powerChanged("big", "on", T0 + 55 * 60_000);
+  store.meterReading("big", 400, T0 + 55 * 60_000 + 1000);
+  const after = store.intervals("big", T0, T0 + HOUR).find((i) => i.measuredW !== undefined)!.measuredW!;
+  expect(after).toBeCloseTo((100 + 400 + 3 * 60 * 100 + 100 + 400) / (1 + 1 + 180 + 1 + 1), 6);
 });
 
 test("close writes what is pending; a reopened file has it", () => {
