@@ -41,9 +41,14 @@ export async function peekStream(
 /**
  * Passes a stream through untouched, each chunk as soon as it is asked for, and hands `seen` a copy of its
  * first `bytes` (or all of it, if shorter) once they have passed: for a reader that only notes what the start
- * says, nothing is held back. A stream that fails or is cancelled before then hands over what had passed.
+ * says, nothing is held back. A stream that fails or is cancelled before then hands over what had passed, as
+ * `take()` does when called.
  */
-export function watchHead(stream: ReadableStream<Uint8Array>, bytes: number, seen: (head: Uint8Array) => void): ReadableStream<Uint8Array> {
+export function watchHead(
+  stream: ReadableStream<Uint8Array>,
+  bytes: number,
+  seen: (head: Uint8Array) => void,
+): { stream: ReadableStream<Uint8Array>; take: () => void } {
   const reader = stream.getReader();
   let chunks: Uint8Array[] | null = [];
   let size = 0;
@@ -55,7 +60,7 @@ export function watchHead(stream: ReadableStream<Uint8Array>, bytes: number, see
       if (head.length > 0) seen(head);
     } catch {} // a reader's failure is its own: the stream goes on
   };
-  return new ReadableStream<Uint8Array>(
+  const passed = new ReadableStream<Uint8Array>(
     {
       async pull(ctrl) {
         let r: Awaited<ReturnType<typeof reader.read>>;
@@ -85,4 +90,6 @@ export function watchHead(stream: ReadableStream<Uint8Array>, bytes: number, see
     // Nothing is read before it is asked for (a machine that boots is not sent a chunk early).
     { highWaterMark: 0 },
   );
+  // `take` hands over what has passed now, for a reader that cannot wait for the rest (its answer has ended).
+  return { stream: passed, take: give };
 }

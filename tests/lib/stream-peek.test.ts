@@ -41,7 +41,7 @@ test("peekStream reads at least the asked bytes, then replays them before the re
 test("watchHead passes each chunk on before the start is complete, then hands over a copy of the start once", async () => {
   const { stream, next } = gated(['{"model":', '"llama3",', '"x":1}']);
   const seen: string[] = [];
-  const reader = watchHead(stream, 12, (head) => seen.push(text(head))).getReader();
+  const reader = watchHead(stream, 12, (head) => seen.push(text(head))).stream.getReader();
   const first = reader.read();
   next();
   expect(text((await first).value!)).toBe('{"model":');
@@ -61,10 +61,10 @@ test("watchHead passes each chunk on before the start is complete, then hands ov
 
 test("watchHead: a stream shorter than the start is handed over whole at its end; one cancelled or failed early, what had passed", async () => {
   const seen: string[] = [];
-  expect(await new Response(watchHead(new Blob(["ab", "c"]).stream(), 100, (h) => seen.push(text(h)))).text()).toBe("abc");
+  expect(await new Response(watchHead(new Blob(["ab", "c"]).stream(), 100, (h) => seen.push(text(h))).stream).text()).toBe("abc");
   expect(seen).toEqual(["abc"]);
   const { stream, next } = gated(["ab", "cd"]);
-  const reader = watchHead(stream, 100, (h) => seen.push(text(h))).getReader();
+  const reader = watchHead(stream, 100, (h) => seen.push(text(h))).stream.getReader();
   const first = reader.read();
   next();
   await first;
@@ -77,9 +77,28 @@ test("watchHead: a stream shorter than the start is handed over whole at its end
       fail = (e) => ctrl.error(e);
     },
   });
-  const r2 = watchHead(failing, 100, (h) => seen.push(text(h))).getReader();
+  const r2 = watchHead(failing, 100, (h) => seen.push(text(h))).stream.getReader();
   await r2.read();
   fail(new Error("too slow")); // the slow-body floor's 408
   await expect(r2.read()).rejects.toThrow("too slow");
   expect(seen).toEqual(["abc", "ab", '{"model":"m']);
+});
+
+test("watchHead's take hands over what has passed at once, and only once (a record made before the upload ended)", async () => {
+  const { stream, next } = gated(['{"model":"m",', '"rest":1}']);
+  const seen: string[] = [];
+  const watched = watchHead(stream, 100, (h) => seen.push(text(h)));
+  const reader = watched.stream.getReader();
+  const first = reader.read();
+  next();
+  await first;
+  watched.take();
+  expect(seen).toEqual(['{"model":"m",']);
+  const second = reader.read();
+  next();
+  await second;
+  const end = reader.read();
+  next();
+  await end;
+  expect(seen).toEqual(['{"model":"m",']); // not again at the end
 });

@@ -23,6 +23,8 @@ export interface Accountable {
   key: ApiKey | null;
   endpoint: Endpoint | undefined;
   fields: Map<string, string> | null;
+  /** A streamed body's fields from what has passed of it (called once the request has ended). */
+  noteFields?: () => void;
   /** The request's headers as they go upstream (a user_header is read here: it is forwarded unchanged). */
   req: Request;
 }
@@ -80,6 +82,7 @@ export function accountFor(
     done = true;
     // Named when the request has ended: a streamed body's model is read as it passes, and a machine that was
     // asleep has told the fleet its models by now (before, its model would have been "other").
+    if (!call.fields) call.noteFields?.();
     const named = call.fields ? call.endpoint!.model.map((f) => call.fields!.get(f)).find((m) => m) : undefined;
     const model = foldedModel(deps.fleet.index, named);
     let figures = NO_FIGURES;

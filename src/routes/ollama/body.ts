@@ -28,6 +28,8 @@ export interface Incoming extends Outgoing {
   body: RequestBody;
   /** The top-level string fields asked for (null: no JSON body read for them). */
   fields: Map<string, string> | null;
+  /** For a body streamed through: sets `fields` from what has passed so far, if they are not set yet. */
+  noteFields?: () => void;
 }
 
 /** The memory a body holds until it has left (release), and the wake progress an OpenAI stream that waits gets. */
@@ -110,9 +112,11 @@ async function streamed(
     if (!fields) call.body = upload;
     else if (!routes) {
       // Only the usage record names the model (read when the request has ended): the upload is not held back.
-      call.body = watchHead(upload, MODEL_PEEK_BYTES, (head) => {
+      const watched = watchHead(upload, MODEL_PEEK_BYTES, (head) => {
         call.fields = topLevelStrings(head, fields, AS_OLLAMA);
       });
+      call.body = watched.stream;
+      call.noteFields = watched.take; // the record may come first (an answer that ended before the upload)
     } else {
       const { head, stream } = await peekStream(upload, MODEL_PEEK_BYTES).catch((err) => {
         throw call.req.signal.aborted ? new ClientGoneError() : err;
