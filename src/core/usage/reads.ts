@@ -2,10 +2,10 @@
 // per machine, summed in SQL).
 import type { Database } from "bun:sqlite";
 import { SUM_COLUMNS, TTFB_COLUMNS } from "./schema.ts";
-import type { UsageKind } from "./types.ts";
+import type { UsageKind, UsageSums } from "./types.ts";
 
 /** One hour's sums for one key × user × model × machine × kind. */
-export interface HourRow {
+export interface HourRow extends UsageSums {
   /** ms, the start of the UTC hour. */
   hour: number;
   key: string;
@@ -13,14 +13,6 @@ export interface HourRow {
   model: string;
   machine: string;
   kind: UsageKind;
-  requests: number;
-  errors: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  unreported: number;
-  generation_s: number;
-  load_s: number;
-  wake_wait_s: number;
   /** Counts per TTFB_BUCKETS_MS bucket, plus one for slower. */
   ttfb: number[];
 }

@@ -3,20 +3,9 @@
 import { dayLabel, hourLabel } from "../../lib/zoned-time.ts";
 import { TTFB_BUCKETS_MS } from "./schema.ts";
 import type { HourRow } from "./store.ts";
-import type { UsageQuery, UsageRow } from "./types.ts";
+import type { UsageDerived, UsageQuery, UsageRow, UsageSums } from "./types.ts";
 
-export interface UsageTotals {
-  requests: number;
-  errors: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  unreported: number;
-  generation_s: number;
-  load_s: number;
-  wake_wait_s: number;
-  ttfb_ms_p50: number | null;
-  energy_kwh: number | null;
-}
+export type UsageTotals = UsageSums & UsageDerived;
 
 export interface ReportOptions {
   /** The IANA zone days and hours are read in (TZ). */

@@ -79,16 +79,8 @@ export interface UsageQuery {
   key?: string;
 }
 
-/** One row of /usage: the sums of the hours and groups it covers. */
-export interface UsageRow {
-  key?: string;
-  user?: string | null;
-  model?: string;
-  machine?: string;
-  kind?: UsageKind;
-  /** The day (YYYY-MM-DD) or hour (YYYY-MM-DDTHH:00) in TZ, when grouped by one. */
-  day?: string;
-  hour?: string;
+/** The sums an hour row keeps and /usage adds up, by their names on the wire (and in the database). */
+export interface UsageSums {
   requests: number;
   errors: number;
   prompt_tokens: number;
@@ -97,10 +89,26 @@ export interface UsageRow {
   unreported: number;
   generation_s: number;
   load_s: number;
-  ttfb_ms_p50: number | null;
   wake_wait_s: number;
+}
+
+/** What /usage adds to the sums: the median first byte and the energy share. */
+export interface UsageDerived {
+  ttfb_ms_p50: number | null;
   /** The machine's on-energy shared out by generation seconds in each hour; null when the machine has no watts set. */
   energy_kwh: number | null;
+}
+
+/** One row of /usage: the sums of the hours and groups it covers. */
+export interface UsageRow extends UsageSums, UsageDerived {
+  key?: string;
+  user?: string | null;
+  model?: string;
+  machine?: string;
+  kind?: UsageKind;
+  /** The day (YYYY-MM-DD) or hour (YYYY-MM-DDTHH:00) in TZ, when grouped by one. */
+  day?: string;
+  hour?: string;
 }
 
 /** A span of time one machine spent in one state (the monitor's changes, kept in the same database). */
