@@ -11,6 +11,7 @@ import type { PowerOperations } from "./core/power/operations.ts";
 import type { KeepOnSchedule } from "./core/power/schedule.ts";
 import type { StatusStore } from "./core/power/status-store.ts";
 import type { OllamaProxy } from "./core/proxy/forward.ts";
+import type { MachineQueue } from "./core/queue/machine-queue.ts";
 import type { EventStreams } from "./core/telemetry/event-stream.ts";
 import type { EventLog } from "./core/telemetry/events.ts";
 import type { Logger } from "./core/telemetry/logger.ts";
@@ -34,6 +35,8 @@ export interface MachineUnit {
   activity: Activity;
   /** Its keep-on windows; started with the monitor by startFleet, stopped by its own stop(). */
   schedule: KeepOnSchedule;
+  /** Its waiting line: with no max_concurrent, every request runs at once. */
+  queue: MachineQueue;
 }
 
 /**

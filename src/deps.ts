@@ -21,6 +21,7 @@ import { POWER_STATES, type PowerState, SHUTDOWN_REASONS } from "./core/power/st
 import { leaseCount } from "./core/power/status.ts";
 import { StatusStore } from "./core/power/status-store.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
+import { MachineQueue } from "./core/queue/machine-queue.ts";
 import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
@@ -79,7 +80,9 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
     counts,
   });
   const schedule = new KeepOnSchedule({ windows: mc.keepOn ?? [], power, logger, now });
-  return { name: mc.name, config: mc, machine, store, monitor, power, proxy, activity, schedule };
+  // A request waiting for a slot holds the machine on as a running one does.
+  const queue = new MachineQueue(mc.name, mc.queue, { hold: () => activity.begin() });
+  return { name: mc.name, config: mc, machine, store, monitor, power, proxy, activity, schedule, queue };
 }
 
 export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {

@@ -126,6 +126,8 @@ function machineDefaults(e: Env): MachineDefaults {
       idleShutdownAny: e.IDLE_SHUTDOWN_ANY,
       maxLeases: e.MAX_LEASES,
     },
+    queue: { maxConcurrent: e.MAX_CONCURRENT, maxQueue: e.MAX_QUEUE, timeoutMs: e.QUEUE_TIMEOUT_S * 1000 },
+    preload: { models: e.PRELOAD_MODELS, keepAlive: e.PRELOAD_KEEP_ALIVE },
   };
 }
 

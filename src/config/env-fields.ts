@@ -34,3 +34,18 @@ export const saysOff = (v: string | undefined): boolean => v?.trim().toLowerCase
 
 export const minutesOrOff = (fallback: number) =>
   withDefault(z.coerce.number({ message: "expected minutes (0 = off)" }).min(0, { message: "expected 0 or more minutes" }), fallback);
+
+/** A whole number from 1 to `max`, named by what it counts. */
+export const count = (what: string, max: number) =>
+  z.coerce
+    .number({ message: `expected a whole number of ${what}` })
+    .int({ message: `expected a whole number of ${what}` })
+    .min(1, { message: `expected at least 1` })
+    .max(max, { message: `expected at most ${max}` });
+
+/** Ollama's keep_alive: a duration such as 5m, 1h30m or 300s, a number of seconds, or -1 (for ever). */
+export const KEEP_ALIVE = /^(-1|\d+|(\d+(\.\d+)?(ms|s|m|h))+)$/;
+export const keepAlive = z
+  .string()
+  .trim()
+  .regex(KEEP_ALIVE, { message: "expected a duration as Ollama reads keep_alive: 5m, 1h, 300 (seconds) or -1 (for ever)" });

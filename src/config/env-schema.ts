@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { z } from "zod";
 import { normalizeMac } from "../lib/mac.ts";
-import { flag, minutesOrOff, opt, port, seconds, withDefault } from "./env-fields.ts";
+import { count, flag, keepAlive, minutesOrOff, opt, port, seconds, withDefault } from "./env-fields.ts";
 import { keepOnEnv, timeZoneEnv } from "./keep-on.ts";
 import { EXAMPLE_KEY_FIX, isExampleKey } from "./keys-file.ts";
 import { MACHINE_NAME, MACHINE_NAME_PROBLEM } from "./machines-file.ts";
@@ -130,6 +130,22 @@ export const envSchema = z.object({
       .regex(/^\S{1,8}$/, { message: "expected a currency code such as EUR (no spaces, at most 8 characters)" }),
     "EUR",
   ),
+  // The fair share of a machine (README "A queue per machine"): unset MAX_CONCURRENT, no queue.
+  MAX_CONCURRENT: opt(count("generations", 1024)),
+  MAX_QUEUE: withDefault(count("waiting requests", 100_000), 64),
+  QUEUE_TIMEOUT_S: seconds(300),
+  // Models loaded right after a wake (comma-separated), with Ollama's keep_alive for them.
+  PRELOAD_MODELS: z.preprocess(
+    (v) =>
+      typeof v === "string"
+        ? v
+            .split(",")
+            .map((m) => m.trim())
+            .filter(Boolean)
+        : [],
+    z.array(z.string()),
+  ),
+  PRELOAD_KEEP_ALIVE: withDefault(keepAlive, "5m"),
   MAX_LEASES: withDefault(
     z.coerce
       .number({ message: "expected a whole number of leases" })

@@ -20,6 +20,12 @@ export const keysFileHeading = (path: string) => `invalid keys file ${path} (see
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+const whole = (what: string) =>
+  z
+    .number({ message: `expected a whole number of ${what}` })
+    .int({ message: `expected a whole number of ${what}` })
+    .min(1, { message: "expected at least 1" });
+
 const entry = z
   .object({
     name: z.string().regex(NAME, { message: "expected letters, digits, '.', '_' or '-' (at most 64), shown in logs and metrics" }),
@@ -34,6 +40,17 @@ const entry = z
     user_header: z
       .string()
       .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/, { message: "expected a header name, like X-OpenWebUI-User-Email" })
+      .optional(),
+    // Its share (README "Limits and quotas"): each one absent is no limit.
+    rate_per_min: whole("requests per minute").optional(),
+    max_concurrent: whole("generations at once").optional(),
+    tokens_per_day: whole("tokens").optional(),
+    tokens_per_month: whole("tokens").optional(),
+    priority: z
+      .number({ message: "expected a whole number, higher first (default 0)" })
+      .int({ message: "expected a whole number" })
+      .min(-1000)
+      .max(1000)
       .optional(),
   })
   .strict()
@@ -67,6 +84,7 @@ export function loadKeysFile(path: string, env: Record<string, string | undefine
       machines: k.machines,
       models: k.models,
       userHeader: k.user_header,
+      limits: limitsOf(k),
       secret: k.key !== undefined ? { kind: "plain", key: k.key } : { kind: "sha256", sha256: k.key_sha256!.toLowerCase() },
     }),
   );
@@ -123,3 +141,15 @@ export function allKeys(
 
 /** "KEYS_FILE keys[1] (family-chat).role" from a path into the file. */
 const where = (raw: unknown, path: PropertyKey[]) => placeIn("KEYS_FILE", "keys", raw, path);
+
+/** A key's limits, or none when it sets none (its requests then pay for no check). */
+function limitsOf(k: { rate_per_min?: number; max_concurrent?: number; tokens_per_day?: number; tokens_per_month?: number; priority?: number }) {
+  const limits = {
+    ratePerMin: k.rate_per_min,
+    maxConcurrent: k.max_concurrent,
+    tokensPerDay: k.tokens_per_day,
+    tokensPerMonth: k.tokens_per_month,
+    priority: k.priority ?? 0,
+  };
+  return Object.values(limits).some((v) => v !== undefined && v !== 0) ? limits : undefined;
+}

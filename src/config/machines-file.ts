@@ -8,7 +8,10 @@ import type { MachineConfig, PowerOff, PowerOn } from "./types.ts";
 
 export { MACHINE_NAME, MACHINE_NAME_PROBLEM } from "./machines-schema.ts";
 
-export type MachineDefaults = Pick<MachineConfig, "statusFile" | "probeTimeoutMs" | "powerTimeoutMs" | "proxyTimeoutsMs" | "power">;
+export type MachineDefaults = Pick<
+  MachineConfig,
+  "statusFile" | "probeTimeoutMs" | "powerTimeoutMs" | "proxyTimeoutsMs" | "power" | "queue" | "preload"
+>;
 export type MachinesFileResult = { ok: true; machines: MachineConfig[]; secrets: string[] } | { ok: false; errors: string[] };
 
 /** Where the machines file's problems are explained. */
@@ -110,5 +113,12 @@ function expand(m: MachineEntry, index: number, d: MachineDefaults, isDefault: b
       idleShutdownAny: m.idle_shutdown_any ?? d.power.idleShutdownAny,
       maxLeases: m.max_leases ?? d.power.maxLeases,
     },
+    queue: {
+      maxConcurrent: m.max_concurrent ?? d.queue.maxConcurrent,
+      maxQueue: m.max_queue ?? d.queue.maxQueue,
+      timeoutMs: s(m.queue_timeout_s, d.queue.timeoutMs),
+      spillAfterMs: m.spill_after_s === undefined ? undefined : m.spill_after_s * 1000,
+    },
+    preload: { models: m.preload ?? d.preload.models, keepAlive: m.preload_keep_alive ?? d.preload.keepAlive },
   };
 }

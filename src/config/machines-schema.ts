@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { z } from "zod";
 import { didYouMean } from "../lib/did-you-mean.ts";
 import { normalizeMac } from "../lib/mac.ts";
+import { keepAlive } from "./env-fields.ts";
 import { keepOnSchema, WINDOW_KEYS } from "./keep-on.ts";
 
 /** A machine's name: it appears in URLs (/machines/{name}), file names and metric labels. */
@@ -144,6 +145,13 @@ export const machineSchema = z.strictObject({
   proxy_timeout_generate_s: positive.optional(),
   proxy_timeout_pull_s: positive.optional(),
   proxy_timeout_default_s: positive.optional(),
+  // Its fair share (README "A queue per machine") and the models loaded after a wake.
+  max_concurrent: num().pipe(z.number().int().min(1).max(1024)).optional(),
+  max_queue: num().pipe(z.number().int().min(1).max(100_000)).optional(),
+  queue_timeout_s: positive.optional(),
+  spill_after_s: num().pipe(z.number().min(0)).optional(),
+  preload: z.array(z.string().trim().min(1)).optional(),
+  preload_keep_alive: keepAlive.optional(),
 });
 export type MachineEntry = z.infer<typeof machineSchema>;
 

@@ -102,6 +102,10 @@ export interface MachineConfig {
     /** Live leases at most; one more is refused with 429. */
     maxLeases: number;
   };
+  /** Its waiting line (max_concurrent, max_queue, queue_timeout_s, spill_after_s): no maxConcurrent, no line. */
+  queue: { maxConcurrent?: number; maxQueue: number; timeoutMs: number; spillAfterMs?: number };
+  /** Models loaded once Ollama answers after a wake (preload, preload_keep_alive). */
+  preload: { models: string[]; keepAlive: string };
 }
 
 /** What a key may do (see README "Named keys"): admin everything; user also the power routes; inference only Ollama's API. */
@@ -119,7 +123,22 @@ export interface ApiKeyConfig {
   models?: string[];
   /** The header that names the person behind this key (a shared frontend's): the `user` of its usage. */
   userHeader?: string;
+  /** Its limits and quotas, and its priority in a machine's queue (0 unless given). */
+  limits?: KeyLimits;
   secret: { kind: "plain"; key: string } | { kind: "sha256"; sha256: string };
+}
+
+/** A key's share (KEYS_FILE): each limit absent is no limit. */
+export interface KeyLimits {
+  /** Proxied requests per minute: a token bucket holding as many, refilled evenly. */
+  ratePerMin?: number;
+  /** Generations running or waiting at once. */
+  maxConcurrent?: number;
+  /** Prompt and completion tokens per calendar day, and per calendar month, in TZ. */
+  tokensPerDay?: number;
+  tokensPerMonth?: number;
+  /** Higher goes first in a machine's queue. */
+  priority: number;
 }
 
 export interface Config {

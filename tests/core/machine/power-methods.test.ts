@@ -176,6 +176,8 @@ describe("Machine power methods", () => {
         idleShutdownAny: false,
         maxLeases: 100,
       },
+      queue: { maxQueue: 64, timeoutMs: 300_000 },
+      preload: { models: [], keepAlive: "5m" },
       ...over,
     };
   }

@@ -86,6 +86,8 @@ function build(opts: { powerOn?: PowerOn; powerOff?: PowerOff; hw?: Partial<Hard
       idleShutdownAny: false,
       maxLeases: 100,
     },
+    queue: { maxQueue: 64, timeoutMs: 300_000 },
+    preload: { models: [], keepAlive: "5m" },
   } satisfies MachineConfig;
   const logger = memoryLogger();
   const machine = new Machine(config, logger, { cache: new MetadataCache(config.metadataCacheFile, logger), io });

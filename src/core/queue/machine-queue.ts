@@ -1,0 +1,245 @@
+// A machine's waiting line: at most `maxConcurrent` generations run on it at once (Ollama's OLLAMA_NUM_PARALLEL);
+// the rest wait here, fairly. When a slot frees, the next request is the head of one key's own line: the key of
+// the highest priority among those waiting, and among those the key served least recently on this machine, so
+// one key's burst never makes another key's single request wait behind all of it; within a key, first come
+// first served. Bounded: `maxQueue` waiters at most, each for `timeoutMs` at most; a client that leaves is gone
+// from the line at once. Knows nothing of HTTP: the pipeline's queue step (routes/ollama/queue.ts) speaks for it.
+import { ClientGoneError, UnavailableError } from "../errors.ts";
+
+export interface QueueLimits {
+  /** Generations at once; undefined: no limit, no line (every ticket is granted at once). */
+  maxConcurrent?: number;
+  /** Waiting requests at most; one more is refused. */
+  maxQueue: number;
+  /** How long a request may wait before it is refused. */
+  timeoutMs: number;
+}
+
+export const DEFAULT_MAX_QUEUE = 64;
+export const DEFAULT_QUEUE_TIMEOUT_S = 300;
+/** How long a client refused for a full line should wait before it tries again. */
+export const QUEUE_RETRY_AFTER_S = 5;
+
+export interface QueueHooks {
+  /** Held while a request waits: a waiting request keeps the machine on like a running one. */
+  hold(): () => void;
+  /** A request left the line for a slot (or ran out of time): how long it waited, in seconds. */
+  waited?(seconds: number): void;
+  /** The number waiting changed. */
+  depth?(waiting: number): void;
+}
+
+/** A request's place: granted (running) or waiting (`ready` settles when it runs, or rejects). */
+export interface Ticket {
+  /** Undefined: granted at once. Rejects with a 503 (time out) or a 499 (the client left). */
+  readonly ready: Promise<void> | undefined;
+  /** Gives the slot back (the answer has ended), or leaves the line; once, whatever is called after. */
+  release(): void;
+}
+
+/** One waiting request, as GET /machines/{name} shows it. */
+export interface QueuedEntry {
+  key: string;
+  /** 1 goes next. */
+  position: number;
+  waitedS: number;
+}
+
+interface Waiter {
+  key: string;
+  priority: number;
+  at: number;
+  seq: number;
+  grant: () => void;
+  refuse: (err: Error) => void;
+}
+
+const GRANTED: Ticket = { ready: undefined, release: () => {} };
+
+export class MachineQueue {
+  running = 0;
+  private waiting = 0;
+  private seq = 0;
+  /** Each key's own line, oldest first; a key with none waiting has no entry. */
+  private readonly lines = new Map<string, Waiter[]>();
+  /** When each key was last served here (a sequence number): bounded by the keys configured, kept small below. */
+  private readonly served = new Map<string, number>();
+
+  constructor(
+    readonly name: string,
+    readonly limits: QueueLimits,
+    private readonly hooks: QueueHooks,
+    private readonly now: () => number = performance.now.bind(performance),
+  ) {}
+
+  /** Whether a request would run at once. */
+  get free(): boolean {
+    return this.limits.maxConcurrent === undefined || (this.running < this.limits.maxConcurrent && this.waiting === 0);
+  }
+
+  /** How many wait. */
+  get depth(): number {
+    return this.waiting;
+  }
+
+  /** How long the oldest waiter has waited, in ms (0: none waits). */
+  oldestWaitMs(): number {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const line of this.lines.values()) oldest = Math.min(oldest, line[0]!.at);
+    return oldest === Number.POSITIVE_INFINITY ? 0 : this.now() - oldest;
+  }
+
+  /**
+   * A place for one request of `key`: granted at once when a slot is free and nobody waits, else in the line.
+   * Throws at once (no wait) when the line is full. `signal`: the client leaving leaves the line.
+   */
+  enter(key: string, priority: number, signal?: AbortSignal): Ticket {
+    const max = this.limits.maxConcurrent;
+    if (max === undefined) return GRANTED;
+    if (this.running < max && this.waiting === 0) return this.grantNow(key);
+    if (this.waiting >= this.limits.maxQueue) {
+      throw new UnavailableError(`${this.name} is busy: ${this.waiting} requests wait for it already`, QUEUE_RETRY_AFTER_S);
+    }
+    return this.wait(key, priority, signal);
+  }
+
+  private grantNow(key: string): Ticket {
+    this.running++;
+    this.markServed(key);
+    return { ready: undefined, release: this.releaser() };
+  }
+
+  /** A release that frees the slot once. */
+  private releaser(): () => void {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.running--;
+      this.dispatch();
+    };
+  }
+
+  private wait(key: string, priority: number, signal?: AbortSignal): Ticket {
+    let state: "waiting" | "running" | "gone" = "waiting";
+    const freeSlot = this.releaser();
+    const unhold = this.hooks.hold();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const leave = (w: Waiter) => {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+      this.remove(w);
+      unhold();
+    };
+    let waiter!: Waiter;
+    const ready = new Promise<void>((resolve, reject) => {
+      waiter = {
+        key,
+        priority,
+        at: this.now(),
+        seq: ++this.seq,
+        grant: () => {
+          state = "running";
+          leave(waiter);
+          this.hooks.waited?.((this.now() - waiter.at) / 1000);
+          resolve();
+        },
+        refuse: (err) => {
+          state = "gone";
+          leave(waiter);
+          reject(err);
+        },
+      };
+    });
+    ready.catch(() => {}); // a refusal nobody awaits (the client left first) is no unhandled rejection
+    const line = this.lines.get(key);
+    if (line) line.push(waiter);
+    else this.lines.set(key, [waiter]);
+    this.waiting++;
+    this.hooks.depth?.(this.waiting);
+    timer = setTimeout(() => {
+      this.hooks.waited?.((this.now() - waiter.at) / 1000);
+      const s = Math.round(this.limits.timeoutMs / 1000);
+      waiter.refuse(new UnavailableError(`waited ${s} s in ${this.name}'s queue without a free slot`, QUEUE_RETRY_AFTER_S));
+    }, this.limits.timeoutMs);
+    timer.unref?.();
+    if (signal) {
+      onAbort = () => waiter.refuse(new ClientGoneError());
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    }
+    return {
+      ready,
+      release: () => {
+        if (state === "waiting") waiter.refuse(new ClientGoneError());
+        else if (state === "running") freeSlot();
+        state = "gone";
+      },
+    };
+  }
+
+  private remove(w: Waiter): void {
+    const line = this.lines.get(w.key);
+    const i = line ? line.indexOf(w) : -1;
+    if (i < 0) return;
+    line!.splice(i, 1);
+    if (line!.length === 0) this.lines.delete(w.key);
+    this.waiting--;
+    this.hooks.depth?.(this.waiting);
+  }
+
+  /** Hands free slots to the waiting, in the fair order. */
+  private dispatch(): void {
+    const max = this.limits.maxConcurrent ?? Number.POSITIVE_INFINITY;
+    while (this.running < max && this.waiting > 0) {
+      const next = pickNext(this.lines, this.served);
+      this.running++;
+      this.markServed(next.key);
+      next.grant();
+    }
+  }
+
+  private markServed(key: string): void {
+    this.served.delete(key); // re-inserted: the map's order is also the order served, so the oldest go first
+    this.served.set(key, ++this.seq);
+    if (this.served.size > 4096) this.served.delete(this.served.keys().next().value!);
+  }
+
+  /** The waiting requests in the order they would be served now. */
+  entries(): QueuedEntry[] {
+    const lines = new Map([...this.lines].map(([k, l]) => [k, [...l]]));
+    const served = new Map(this.served);
+    const out: QueuedEntry[] = [];
+    let seq = this.seq;
+    const now = this.now();
+    while (lines.size > 0) {
+      const w = pickNext(lines, served);
+      const line = lines.get(w.key)!;
+      line.shift();
+      if (line.length === 0) lines.delete(w.key);
+      served.set(w.key, ++seq);
+      out.push({ key: w.key, position: out.length + 1, waitedS: Math.round((now - w.at) / 100) / 10 });
+    }
+    return out;
+  }
+}
+
+/** The head of the line that goes next: highest priority, then the key served least recently, then the oldest. */
+function pickNext(lines: Map<string, Waiter[]>, served: Map<string, number>): Waiter {
+  let best: Waiter | undefined;
+  let bestServed = 0;
+  for (const [key, line] of lines) {
+    const head = line[0]!;
+    const last = served.get(key) ?? 0;
+    if (
+      !best ||
+      head.priority > best.priority ||
+      (head.priority === best.priority && (last < bestServed || (last === bestServed && head.seq < best.seq)))
+    ) {
+      best = head;
+      bestServed = last;
+    }
+  }
+  return best!;
+}
