@@ -2,6 +2,7 @@
 // needs (MachineUnit), of everything the HTTP app needs (AppDeps), and the options tests build them with.
 import type { Config, MachineConfig } from "./config/config.ts";
 import type { Keys } from "./core/access/keys.ts";
+import type { KeyLimiter } from "./core/access/limits.ts";
 import type { SessionStore } from "./core/access/sessions.ts";
 import type { ModelIndex } from "./core/fleet/model-index.ts";
 import type { Machine, MachineIo } from "./core/machine/machine.ts";
@@ -60,6 +61,8 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
    * login form's and every route's) and the limit on successful logins.
    */
   ui: { sessions: SessionStore; throttle: LoginThrottle; logins: LoginRate };
+  /** Each key's limits and quotas, counted by key name (a reload keeps the counts). */
+  limits: KeyLimiter;
   /** The API keys as configured now: KEYS_FILE is re-read on SIGHUP. */
   keys: Keys;
   version: string;

@@ -15,6 +15,7 @@ import type { ServerLike } from "./http/server.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { energyRoutes } from "./routes/energy.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { keyRoutes } from "./routes/keys.ts";
 import { leaseRoutes } from "./routes/leases.ts";
 import { machineRoutes } from "./routes/machines.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -82,6 +83,7 @@ function routes(deps: AppDeps, access: AccessOptions) {
   app.route("/", metricsRoutes(deps));
   app.route("/", energyRoutes(deps));
   app.route("/", usageRoutes(deps));
+  app.route("/", keyRoutes(deps));
   app.route("/", ollamaLegacyRoutes(deps));
   app.route("/", ollamaApiRoutes());
   app.route("/", openAiRoutes());

@@ -9,6 +9,7 @@ import { BODY_RATE_FLOOR, BURST_FOR_COLLECTION, LARGE_RESIDENT, PROXIED_BYTES_PE
 import { secretsOf } from "./config/view.ts";
 import { opensDashboard } from "./core/access/access.ts";
 import { Keys } from "./core/access/keys.ts";
+import { KeyLimiter, seedLimits } from "./core/access/limits.ts";
 import { SessionStore } from "./core/access/sessions.ts";
 import { ModelIndex } from "./core/fleet/model-index.ts";
 import { Machine, realMachineIo } from "./core/machine/machine.ts";
@@ -81,7 +82,7 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
   });
   const schedule = new KeepOnSchedule({ windows: mc.keepOn ?? [], power, logger, now });
   // A request waiting for a slot holds the machine on as a running one does.
-  const queue = new MachineQueue(mc.name, mc.queue, { hold: () => activity.begin() });
+  const queue = new MachineQueue(mc.name, mc.queue, { hold: () => activity.begin(), waited: counts.queueWaited });
   return { name: mc.name, config: mc, machine, store, monitor, power, proxy, activity, schedule, queue };
 }
 
@@ -104,6 +105,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
         timeIn: () => u.monitor.timeIn(),
         leases: () => (u.store.last ? leaseCount(u.store.last) : 0),
         inFlight: () => u.activity.inFlight,
+        queueDepth: () => u.queue.depth,
       })),
     // Machines without power_watts have no energy series (never a made-up default).
     energy: () =>
@@ -147,7 +149,11 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const sessions = new SessionStore({ file: sessionsFile, keys: () => keys.ring.identities, logger, now });
   const ui = { sessions, throttle: new LoginThrottle(now), logins: new LoginRate(now) };
   const eventStreams = new EventStreams(events, (reason) => metrics.eventStreamsDropped.inc({ reason }));
+  // Each key's limits: its counts follow a reload (kept by name); its quotas start from what the store counted.
+  const limits = new KeyLimiter({ now });
+  seedLimits(limits, keys.ring.keys, (from) => usageStore.hours({ from, to: now() + 1 }));
   keys.onReload(() => {
+    limits.keepOnly(keys.ring.keys.map((k) => k.name));
     eventStreams.recheck();
     sessions.endRevoked(opensDashboard(keys.ring));
   });
@@ -160,6 +166,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
           record: (r) => {
             usageStore.add(r);
             metrics.usageRecorded(r);
+            limits.counted(r.key, (r.figures.promptTokens ?? 0) + (r.figures.completionTokens ?? 0), r.at);
           },
         }
       : NO_USAGE);
@@ -180,6 +187,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     requestSeen,
     usage,
     usageStore,
+    limits,
     energyReadings: powerLog ?? null,
     now,
   };

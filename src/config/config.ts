@@ -78,7 +78,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     if (!file.ok) return fail(machinesFileHeading(e.MACHINES_FILE), file.errors);
     ({ machines, secrets: fileSecrets } = file);
   }
-  const keys = allKeys(e.API_KEYS, e.KEYS_FILE, env, machines);
+  const keys = allKeys(e.API_KEYS, e.KEYS_FILE, env, machines, !saysOff(e.USAGE_DB));
   if (!keys.ok) return fail(e.KEYS_FILE ? keysFileHeading(e.KEYS_FILE) : ENV_HEADING, keys.errors);
   return {
     ok: true,

@@ -116,6 +116,8 @@ export function allKeys(
   file: string | undefined,
   env: Record<string, string | undefined>,
   machines: { name: string }[],
+  /** Whether usage accounting is on: a token quota counts what it counts. */
+  usageOn = true,
 ): KeysResult {
   const fromEnv = apiKeys.map((key, i): ApiKeyConfig => ({ name: `api-key-${i + 1}`, role: "admin", secret: { kind: "plain", key } }));
   const loaded = file ? loadKeysFile(file, env) : { ok: true as const, keys: [], secrets: [] };
@@ -134,6 +136,8 @@ export function allKeys(
   for (const k of loaded.keys) {
     if (ENV_NAME.test(k.name)) errors.push(`KEYS_FILE (${k.name}).name: names like api-key-1 are those API_KEYS gives its keys; choose another`);
     for (const m of k.machines ?? []) if (!names.has(m)) errors.push(`KEYS_FILE (${k.name}).machines: no machine is named ${m}`);
+    const quota = k.limits?.tokensPerDay !== undefined ? "tokens_per_day" : k.limits?.tokensPerMonth !== undefined ? "tokens_per_month" : undefined;
+    if (quota && !usageOn) errors.push(`KEYS_FILE (${k.name}).${quota}: a token quota counts what usage accounting counts, and USAGE_DB is off`);
   }
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, keys, plain: [...apiKeys, ...loaded.secrets] };

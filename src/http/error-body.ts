@@ -18,7 +18,7 @@ const ANTHROPIC_TYPES: Record<number, string> = { 401: "authentication_error", 4
  * Ollama's `error` string (ollama-js shows only "Error 503: Service Unavailable" without it), OpenAI's
  * `error.message` on /v1/*, Anthropic's `{type: "error", error: {type, message}}` on /v1/messages.
  */
-export function errorBody(path: string, status: number, detail: string): Record<string, unknown> {
+export function errorBody(path: string, status: number, detail: string, openAiType?: string): Record<string, unknown> {
   const p = unpinned(path.replace(/^\/k\/[^/]*/i, ""));
   if (errorEventOf(p) === "anthropic") {
     return {
@@ -28,7 +28,8 @@ export function errorBody(path: string, status: number, detail: string): Record<
     };
   }
   if (p.startsWith("/v1/")) {
-    const error = { message: detail, type: status < 500 ? "invalid_request_error" : "server_error", code: OPENAI_CODES[status] ?? null };
+    const type = openAiType ?? (status < 500 ? "invalid_request_error" : "server_error");
+    const error = { message: detail, type, code: openAiType ?? OPENAI_CODES[status] ?? null };
     return { detail, error };
   }
   if (p.startsWith("/api/") || p.startsWith("/ollama/")) return { detail, error: detail };
@@ -51,4 +52,13 @@ export const errorAnswer = (path: string, status: number, detail: string, header
 export function asOllamaWould(path: string, status: number, message: string): Record<string, unknown> {
   const { detail: _, ...body } = errorBody(path, status, message);
   return "error" in body ? body : { error: message };
+}
+
+/**
+ * A key's limit refusing a request: 429 with Retry-After, in its client's shape. OpenAI's clients tell a quota
+ * (`insufficient_quota`: waiting will not help today) from a rate (`rate_limit_exceeded`: retry after a while).
+ */
+export function limitAnswer(path: string, detail: string, retryAfterS: number, quota: boolean): Response {
+  const body = errorBody(path, 429, detail, quota ? "insufficient_quota" : "rate_limit_exceeded");
+  return jsonAnswer(body, 429, { "Retry-After": String(retryAfterS) });
 }

@@ -1,6 +1,6 @@
 // Who a key is and what it may do: the key ring (constant-time matching), the three roles and the scopes
 // of a key (machines, models). The middleware that applies them is in auth.ts.
-import { type ApiKeyConfig, Role } from "../../config/types.ts";
+import { type ApiKeyConfig, type KeyLimits, Role } from "../../config/types.ts";
 import { sha256 } from "../../lib/sha256.ts";
 import { managesModels, OLLAMA_API, rolesAt, unpinned } from "../proxy/endpoints.ts";
 
@@ -16,6 +16,8 @@ export interface ApiKey {
   identity: string;
   /** KEYS_FILE's `user_header`, lower case: on this key's requests only, its value is the usage's `user`. */
   userHeader?: string;
+  /** Its limits, quotas and queue priority (core/access/limits.ts); absent: none, priority 0. */
+  limits?: KeyLimits;
 }
 
 /**
@@ -33,6 +35,7 @@ export class KeyRing {
       const hash = k.secret.kind === "plain" ? sha256(Buffer.from(k.secret.key)) : Buffer.from(k.secret.sha256, "hex");
       const key: ApiKey = { name: k.name, role: k.role, machines: k.machines ?? null, models: k.models ?? null, identity: hash.toString("hex") };
       if (k.userHeader) key.userHeader = k.userHeader.toLowerCase();
+      if (k.limits) key.limits = k.limits;
       return { key, plain: k.secret.kind === "plain" ? k.secret.key : null, hash };
     });
     this.anyHashed = this.entries.some((e) => e.plain === null);
@@ -48,6 +51,11 @@ export class KeyRing {
       if (same && !found) found = e.key;
     }
     return found;
+  }
+
+  /** Every key, in the order configured. */
+  get keys(): ApiKey[] {
+    return this.entries.map((e) => e.key);
   }
 
   /** The key a dashboard session was opened with, if it is still configured. */
@@ -91,6 +99,8 @@ const USER_READS = new Set([
   "/usage",
 ]);
 const USER_CHANGES = new Set(["/arrancar", "/apagar"]);
+/** A key's own limits and what it has left: any key's. */
+const OWN_KEY = "/keys/me";
 /** /machines/{name}, and its ready, wake and release: a user's; its shutdown and permanent_on: an admin's. */
 const USER_MACHINE = /^\/machines\/[^/]+(\/(ready|wake|release))?$/;
 
@@ -103,8 +113,9 @@ export function refusal(role: Role, method: string, path: string): string | null
     if (managesModels(endpoint)) return `this key's role (${role}) runs models; it may not pull, push, create, copy or delete them`;
     return `this key's role (${role}) runs models; it may not use ${method} ${endpoint}`;
   }
-  if (role === Role.inference) return "this key's role (inference) may only use Ollama's API: /api/* and /v1/*";
   const read = method === "GET" || method === "HEAD";
+  if (read && path === OWN_KEY) return null; // every key may read what it may do and has left
+  if (role === Role.inference) return "this key's role (inference) may only use Ollama's API: /api/* and /v1/*";
   if ((read && USER_READS.has(path)) || USER_CHANGES.has(path) || USER_MACHINE.test(path) || path.startsWith("/ollama/")) return null;
   return `this key's role (user) may not use ${method} ${path}: that needs an admin key`;
 }

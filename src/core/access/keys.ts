@@ -59,7 +59,7 @@ export class Keys {
   reload(env: Record<string, string | undefined> = process.env): boolean {
     const file = this.config.keysFile;
     if (!file) return false;
-    const loaded = allKeys(this.config.envApiKeys, file, env, this.config.machines);
+    const loaded = allKeys(this.config.envApiKeys, file, env, this.config.machines, this.config.usage.db !== null);
     if (!loaded.ok) {
       this.logger.error("KEYS_FILE not reloaded: the keys stay as they were", { problems: loaded.errors });
       return false;

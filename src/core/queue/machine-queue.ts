@@ -35,6 +35,8 @@ export interface Ticket {
   readonly ready: Promise<void> | undefined;
   /** Gives the slot back (the answer has ended), or leaves the line; once, whatever is called after. */
   release(): void;
+  /** While it waits: its place in the fair order (1 goes next) and how many wait; undefined once it runs or left. */
+  position?(): { position: number; of: number } | undefined;
 }
 
 /** One waiting request, as GET /machines/{name} shows it. */
@@ -176,6 +178,11 @@ export class MachineQueue {
         else if (state === "running") freeSlot();
         state = "gone";
       },
+      position: () => {
+        if (state !== "waiting") return undefined;
+        const order = this.order();
+        return { position: order.indexOf(waiter) + 1, of: order.length };
+      },
     };
   }
 
@@ -208,18 +215,23 @@ export class MachineQueue {
 
   /** The waiting requests in the order they would be served now. */
   entries(): QueuedEntry[] {
+    const now = this.now();
+    return this.order().map((w, i) => ({ key: w.key, position: i + 1, waitedS: Math.round((now - w.at) / 100) / 10 }));
+  }
+
+  /** The waiters in the order dispatch would grant them, if no one came or left meanwhile. */
+  private order(): Waiter[] {
     const lines = new Map([...this.lines].map(([k, l]) => [k, [...l]]));
     const served = new Map(this.served);
-    const out: QueuedEntry[] = [];
+    const out: Waiter[] = [];
     let seq = this.seq;
-    const now = this.now();
     while (lines.size > 0) {
       const w = pickNext(lines, served);
       const line = lines.get(w.key)!;
       line.shift();
       if (line.length === 0) lines.delete(w.key);
       served.set(w.key, ++seq);
-      out.push({ key: w.key, position: out.length + 1, waitedS: Math.round((now - w.at) / 100) / 10 });
+      out.push(w);
     }
     return out;
   }

@@ -9,6 +9,7 @@ export interface LiveMachine {
   timeIn: () => Record<string, number>;
   leases: () => number;
   inFlight: () => number;
+  queueDepth?: () => number;
 }
 
 export interface MetricsOptions {
@@ -35,9 +36,12 @@ export interface MachineMetrics {
   readyAfter(seconds: number): void;
   powerAction(action: "wake" | "shutdown", via: string, ok: boolean): void;
   proxied(route: string, status: number): void;
+  /** A request left the machine's queue after `seconds` (for a slot, or out of time). */
+  queueWaited(seconds: number): void;
 }
 
 const WAKE_BUCKETS_S = [5, 10, 20, 30, 45, 60, 90, 120, 180, 300];
+const QUEUE_BUCKETS_S = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
 
 /** The gateway's metrics: what it did (counters), what is true now (gauges read when scraped). */
 export class GateMetrics {
@@ -51,6 +55,8 @@ export class GateMetrics {
   readonly requestsByKey: Counter;
   readonly eventStreamsDropped: Counter;
   readonly usageStoreErrors: Counter;
+  readonly limitedTotal: Counter;
+  readonly queueWait: Histogram;
 
   constructor(private readonly opts: MetricsOptions) {
     const r = this.registry;
@@ -78,6 +84,20 @@ export class GateMetrics {
     // By what failed (open, corrupt, write, read, prune, close, dropped): a handful of series, never a path or a message.
     this.usageStoreErrors = r.add(
       new Counter("ollama_gate_usage_store_errors_total", "Failures of the usage database (the gateway serves on without it), by what failed"),
+    );
+    // By key name and limit: both from the configuration, so the series stay few.
+    this.limitedTotal = r.add(
+      new Counter(
+        "ollama_gate_limited_total",
+        "Requests a key's limit refused with 429, by key and limit (rate_per_min, max_concurrent, tokens_per_day, tokens_per_month)",
+      ),
+    );
+    this.queueWait = r.add(
+      new Histogram(
+        "ollama_gate_queue_wait_seconds",
+        "How long requests waited in a machine's queue before a slot (or before they gave up)",
+        QUEUE_BUCKETS_S,
+      ),
     );
     r.add(new Gauge("ollama_gate_event_subscribers", "Event streams (GET /events) open now", () => [[{}, opts.eventStreams?.() ?? 0]]));
     const each = (read: (m: LiveMachine) => [Record<string, string>, number][]) => () =>
@@ -111,7 +131,19 @@ export class GateMetrics {
         each((m) => [[{}, m.inFlight()]]),
       ),
     );
+    r.add(
+      new Gauge(
+        "ollama_gate_queue_depth",
+        "Requests waiting in the machine's queue (max_concurrent)",
+        each((m) => [[{}, m.queueDepth?.() ?? 0]]),
+      ),
+    );
     this.usage = new UsageMetrics(r, opts.energy ?? (() => []));
+  }
+
+  /** One request refused by a key's limit. */
+  limited(key: string, limit: string): void {
+    this.limitedTotal.inc({ key, limit });
   }
 
   private readonly usage: UsageMetrics;
@@ -147,6 +179,7 @@ export class GateMetrics {
       readyAfter: (seconds) => this.wakeToReady.observe(seconds, l),
       powerAction: (action, via, ok) => this.powerActions.inc({ ...l, action, via, result: ok ? "ok" : "failed" }),
       proxied: this.proxiedBy(l),
+      queueWaited: (seconds) => this.queueWait.observe(seconds, l),
     };
   }
 

@@ -1,12 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { endpointFor } from "../../core/proxy/endpoints.ts";
+import type { Ticket } from "../../core/queue/machine-queue.ts";
 import { NO_USAGE } from "../../core/usage/types.ts";
 import type { AppDeps } from "../../deps.ts";
 import { jsonBody, withStreamDefault } from "../../http/json-body.ts";
 import { createRouter, documentedAs, errorResponses, jsonContent } from "../../http/router.ts";
 import type { ServerLike } from "../../http/server.ts";
 import { accountFor, arrivalOf } from "./account.ts";
+import { admitKey, endingWith, enterLine, lineOf, releaseOf } from "./share.ts";
 import { forwardWaking, type Outgoing } from "./wake.ts";
 
 // Loose objects: only what each route needs is checked, and every other field (format, options,
@@ -74,9 +76,21 @@ export function ollamaLegacyRoutes(deps: AppDeps) {
       fields: new Map([["model", opts.model!]]),
       req: c.req.raw,
     });
-    const account = counted ? accountFor(deps, call(), unit.name, arrivalOf(started)) : undefined;
+    // The key's limits and the machine's line, as on Ollama's own paths (share.ts): a 429 or a 503 before anything.
+    const key = c.get("apiKey") ?? null;
+    const endpoint = endpointFor("POST", path);
+    const admitted = admitKey(deps, key, c.req.path, endpoint);
+    if (admitted instanceof Response) return Promise.resolve(admitted);
+    let ticket: Ticket | undefined;
+    try {
+      ticket = enterLine(unit, key, endpoint, c.req.raw.signal);
+    } catch (err) {
+      admitted.release();
+      return Promise.reject(err);
+    }
+    const account = endingWith(counted ? accountFor(deps, call(), unit.name, arrivalOf(started)) : undefined, releaseOf(admitted, ticket));
     const over = { method: opts.method ?? "POST", body, contentType: "application/json", tap: account };
-    return forwardWaking(unit, outgoing(c), path, over, undefined, account);
+    return forwardWaking(unit, outgoing(c), path, over, undefined, account, lineOf(unit, ticket));
   };
   // Registered one by one, not chained: the chained type of five streaming routes is too large for tsc.
   const router = createRouter();

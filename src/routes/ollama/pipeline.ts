@@ -9,19 +9,21 @@
 //   3. scope         a model-limited key: its whole body checked (http/model-scope.ts); a pin's machine must exist
 //      metadata      the branch for the lists, the running models and the version: answered here, from the
 //                    cache while a machine sleeps, the union across the fleet; never waking one   metadata.ts
-//   4. body          read whole and scanned (a small one), or streamed through                        body.ts
-//   5. choose        the machine: by the model named, or the pinned one, within the key's machines   fleet.ts
-//   6. wake          wait for it while it boots                                                       wake.ts
-//   7. forward       to its Ollama, counted in flight until the answer has ended  core/proxy/forward.ts → lib/http1/
+//   4. limits        the key's rate, places and quotas: a 429 before anything happens for it          share.ts
+//   5. body          read whole and scanned (a small one), or streamed through                        body.ts
+//   6. choose        the machine: by the model named, or the pinned one, within the key's machines   fleet.ts
+//   7. queue         a generation waits for a free slot in the machine's line (max_concurrent)        share.ts
+//   8. wake          wait for it while it boots                                                       wake.ts
+//   9. forward       to its Ollama, counted in flight until the answer has ended  core/proxy/forward.ts → lib/http1/
 //      usage         a request that generates or embeds: its figures read as the answer passes, one
-//                    record once it has ended, been cut or failed                                     account.ts
-//   8. account       the access log line and the count by key                                         http/access-log.ts
-//   9. answer        the sandbox headers on what an upstream said; a failure in its client's shape   http/sandbox.ts
+//                    record once it has ended, been cut or failed; the limits' and the queue's places
+//                    given back then                                                                  account.ts
+//  10. account       the access log line and the count by key                                         http/access-log.ts
+//  11. answer        the sandbox headers on what an upstream said; a failure in its client's shape   http/sandbox.ts
 //                    (and a model list kept to a limited key's models: http/model-lists.ts)
-//
-// The coming features are one step each, added to this list: the per-machine queue between choose and wake.
 import { type ApiKey, machineInPath } from "../../core/access/access.ts";
 import { endpointFor, OLLAMA_API, unpinned } from "../../core/proxy/endpoints.ts";
+import type { Ticket } from "../../core/queue/machine-queue.ts";
 import { NO_USAGE } from "../../core/usage/types.ts";
 import type { AppDeps, MachineUnit } from "../../deps.ts";
 import { accessLogger } from "../../http/access-log.ts";
@@ -39,6 +41,7 @@ import { accountFor, arrivalOf } from "./account.ts";
 import { type Incoming, readBody } from "./body.ts";
 import { byModel, type Chooser, pinnedTo, type Routed, withinScope } from "./fleet.ts";
 import { type Answer, type Asked, fleetMetadata, METADATA, metadata } from "./metadata.ts";
+import { admitKey, endingWith, enterLine, lineOf, releaseOf } from "./share.ts";
 import { forwardWaking } from "./wake.ts";
 import type { WakeProgress } from "./wake-progress.ts";
 
@@ -121,7 +124,7 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
     return call.method === "GET" ? pinnedLists.get(pinned.name)!.get(upstreamTarget(call).split("?")[0]!) : undefined;
   };
 
-  // 5. The machine, or the answer instead (a model nobody holds, a machine the key may not use); a promise
+  // 6. The machine, or the answer instead (a model nobody holds, a machine the key may not use); a promise
   // only when the choice must wait (for the model lists), so the common, immediate one costs no turn.
   const choose = (call: Call, chooser: Chooser) => chooser.choose(call);
 
@@ -134,28 +137,37 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
     const pinned = call.pin === undefined ? undefined : unitNamed(deps, call.pin); // 404 for a name no machine has
     const answer = metadataOf(call, pinned);
     if (answer) return answer(call);
+    const admitted = admitKey(deps, call.key, call.path, call.endpoint); // 4. before anything happens for it
+    if (admitted instanceof Response) return admitted;
     const chooser = pinned ? byPin.get(pinned.name)! : byFleet;
     // A counted request's model is read from its body even where it does not choose the machine.
     const counted = call.endpoint?.usage !== undefined && deps.usage !== NO_USAGE;
     const named = counted && chooser.fields.length === 0 ? call.endpoint!.model : chooser.fields;
-    const held = await readBody(call, deps.bodies.passthrough, named, progress, chooser.fields.length > 0); // 4.
-    if (held instanceof Response) return held;
+    let held: Awaited<ReturnType<typeof readBody>> | undefined;
+    let ticket: Ticket | undefined;
+    let handed = false; // once forwarding has the request, its end gives back what it took
     try {
+      held = await readBody(call, deps.bodies.passthrough, named, progress, chooser.fields.length > 0); // 5.
+      if (held instanceof Response) return held;
       const chosen = choose(call, chooser);
       const unit = chosen instanceof Promise ? await chosen : chosen;
-      if (unit instanceof Response) {
-        if (call.body instanceof ReadableStream) await call.body.cancel().catch(() => {}); // refused: the rest is not read
-        return unit;
-      }
-      // 6. and 7.: wake, then forward (the proxy counts the request in flight until its answer has ended).
-      const account = counted ? accountFor(deps, call, unit.name, arrivalOf(call.started)) : undefined;
-      return await forwardWaking(unit, call, upstreamTarget(call), { body: call.body, tap: account }, held.streaming, account);
+      if (unit instanceof Response) return unit;
+      ticket = enterLine(unit, call.key, call.endpoint, call.req.signal); // 7. (a full line throws its 503)
+      // 8. and 9.: wake, then forward (the proxy counts the request in flight until its answer has ended).
+      const account = endingWith(counted ? accountFor(deps, call, unit.name, arrivalOf(call.started)) : undefined, releaseOf(admitted, ticket));
+      handed = true;
+      return await forwardWaking(unit, call, upstreamTarget(call), { body: call.body, tap: account }, held.streaming, account, lineOf(unit, ticket));
     } finally {
-      held.release(); // the body has left once the answer began (or is kept by a stream that waits)
+      if (held && !(held instanceof Response)) held.release(); // the body has left once the answer began (or is kept by a stream that waits)
+      if (!handed) {
+        ticket?.release();
+        admitted.release();
+        if (call.body instanceof ReadableStream) await call.body.cancel().catch(() => {}); // refused: the rest is not read
+      }
     }
   }
 
-  // 8. and 9.: every answer, a failure's too, is logged, counted by key and sandboxed.
+  // 10. and 11.: every answer, a failure's too, is logged, counted by key and sandboxed.
   const run = async (req: Request, server: ServerLike | undefined, path: string) => {
     const call = newCall(req, server, path);
     const started = log.started();

@@ -46,6 +46,8 @@ export interface Waiting {
   wait: (req: Request) => Promise<void>;
   /** Sends the request to Ollama once it answers. */
   forward: (req: Request) => Promise<Response>;
+  /** Where it waits while it is in the machine's line ("queued on big, position 2 of 5"); then it waits for the wake. */
+  where?: () => string | undefined;
 }
 
 /** What is used of the reader of Ollama's stream. */
@@ -92,7 +94,7 @@ export function streamWhileWaking(p: WakeProgress, w: Waiting): Response {
 
   const body = new ReadableStream<Uint8Array>({
     start(ctrl) {
-      const say = () => send(ctrl, comment(w.machine, performance.now() - started));
+      const say = () => send(ctrl, comment(w.where?.() ?? `waking ${w.machine}`, performance.now() - started));
       say(); // the 200 and a first byte at once: the client's own timeout stops at the headers
       ticker = setInterval(say, p.everyMs);
       source = answer(ctrl);
@@ -117,7 +119,7 @@ export function streamWhileWaking(p: WakeProgress, w: Waiting): Response {
   return new Response(body, { status: 200, headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-cache" } });
 }
 
-const comment = (machine: string, ms: number) => utf8.encode(`: waking ${machine} (${Math.round(ms / 1000)} s)\n\n`);
+const comment = (what: string, ms: number) => utf8.encode(`: ${what} (${Math.round(ms / 1000)} s)\n\n`);
 
 // After the client left, the stream is closed: what would have been written is dropped.
 function send(ctrl: ReadableStreamDefaultController<Uint8Array>, chunk: Uint8Array): void {

@@ -27,6 +27,16 @@ export interface WaitWatch {
   failed(err: unknown): void;
 }
 
+/** A place in a machine's line that is still waiting (routes/ollama/share.ts): the wait comes before a wake. */
+export interface Line {
+  /** Settles when a slot is granted; rejects with a 503 (waited too long) or a 499 (the client left). */
+  ready: Promise<void>;
+  /** Leaves the line (a stream's reader that went away). */
+  leave(): void;
+  /** "queued on big, position 2 of 5" while it waits, for a waiting stream's comments; undefined once it runs. */
+  where(): string | undefined;
+}
+
 /** Sets the idle timeout of the client's connection (0: none; see http/server.ts). */
 export const connectionTimeout = (out: Pick<Outgoing, "server" | "raw">, seconds: number) => setConnectionTimeout(out.server, out.raw, seconds);
 
@@ -80,8 +90,9 @@ export function forwardWaking(
   given: ForwardOverrides,
   progress?: WakeProgress,
   watch?: WaitWatch,
+  line?: Line,
 ): Promise<Response> {
-  const answer = forwardOrWake(d, out, target, given, progress, watch);
+  const answer = forwardOrWake(d, out, target, given, progress, watch, line);
   return !watch
     ? answer
     : answer.catch((err) => {
@@ -90,7 +101,15 @@ export function forwardWaking(
       });
 }
 
-async function forwardOrWake(d: Target, out: Outgoing, target: string, given: ForwardOverrides, progress?: WakeProgress, watch?: WaitWatch) {
+async function forwardOrWake(
+  d: Target,
+  out: Outgoing,
+  target: string,
+  given: ForwardOverrides,
+  progress?: WakeProgress,
+  watch?: WaitWatch,
+  line?: Line,
+) {
   connectionTimeout(out, 0); // the proxy's own idle timeouts govern from here (up to an hour for a pull)
   // A connection nothing can be written to is idle: the server closes it a second later.
   const over = { ...given, hangUp: () => connectionTimeout(out, 1) };
@@ -107,8 +126,6 @@ async function forwardOrWake(d: Target, out: Outgoing, target: string, given: Fo
       };
   const autoWake = d.config.power.autoWake;
   const replayable = !(over.body instanceof ReadableStream);
-  // A streamed body cannot be sent twice: make sure of the machine's state before sending it once.
-  if (autoWake && !replayable) await d.monitor.tick();
   const send = async (req: Request) => {
     try {
       return await d.proxy.forward(req, target, over);
@@ -119,21 +136,61 @@ async function forwardOrWake(d: Target, out: Outgoing, target: string, given: Fo
       return d.proxy.forward(req, target, over);
     }
   };
+  if (line) {
+    // Its turn in the machine's line first; a stream spends the wait in its answer, as it would a wake's.
+    if (progress && replayable) return streamWhileWaiting(d, out, progress, watch, line, wake, send);
+    await line.ready;
+  }
+  // A streamed body cannot be sent twice: make sure of the machine's state before sending it once.
+  if (autoWake && !replayable) await d.monitor.tick();
   if (autoWake) {
     const wait = mustWait(d);
     if (wait === true || (wait !== false && (await wait))) {
-      if (progress && replayable) {
-        // The stream's failures become error events in its body: the account step hears of them here.
-        const fail = (err: unknown): never => {
-          watch?.failed(err);
-          throw err;
-        };
-        const waitFor = (req: Request) => wake(req).catch(fail);
-        const forward = (req: Request) => send(req).catch(fail);
-        return streamWhileWaking(progress, { machine: d.config.name, req: out.req, path: out.path, wait: waitFor, forward });
-      }
+      if (progress && replayable) return streamWhileWaiting(d, out, progress, watch, undefined, wake, send);
       await wake(out.req);
     }
   }
   return send(out.req);
+}
+
+/**
+ * An OpenAI stream that waits (in the machine's line, for its wake, or both): its 200 at once, comments saying
+ * its place while it is in line, then the wake's while the machine boots, then the answer, sent as
+ * forwardOrWake would. Its failures become error events in its body: the account step hears of them here.
+ */
+function streamWhileWaiting(
+  d: Target,
+  out: Outgoing,
+  progress: WakeProgress,
+  watch: WaitWatch | undefined,
+  line: Line | undefined,
+  wake: (req: Request) => Promise<void>,
+  send: (req: Request) => Promise<Response>,
+): Response {
+  const fail = (err: unknown): never => {
+    watch?.failed(err);
+    throw err;
+  };
+  const waitFor = async (req: Request) => {
+    if (line) {
+      // The stream's own signal: its reader going away leaves the line at once.
+      const left = () => line.leave();
+      if (req.signal.aborted) left();
+      else req.signal.addEventListener("abort", left, { once: true });
+      try {
+        await line.ready;
+      } finally {
+        req.signal.removeEventListener("abort", left);
+      }
+    }
+    if (d.config.power.autoWake) await wake(req);
+  };
+  return streamWhileWaking(progress, {
+    machine: d.config.name,
+    req: out.req,
+    path: out.path,
+    wait: (req) => waitFor(req).catch(fail),
+    forward: (req) => send(req).catch(fail),
+    where: line?.where,
+  });
 }

@@ -1,0 +1,225 @@
+// Each key's share of the GPU (KEYS_FILE): requests per minute (a token bucket), generations at once, and
+// tokens per calendar day and month (in TZ) from what the usage accounting counted. Decided before anything
+// happens for a request: a refusal takes nothing, an admission takes one request from the bucket and, for a
+// generation, one of the key's places until its answer has ended. Counts are kept by key name, so a reload of
+// KEYS_FILE (new limits, same names) keeps them; they are bounded by the keys configured.
+import type { KeyLimits } from "../../config/types.ts";
+import { wallClock, zonedInstant } from "../../lib/zoned-time.ts";
+
+/** The limit a refusal names, as KEYS_FILE spells it. */
+export type LimitName = "rate_per_min" | "max_concurrent" | "tokens_per_day" | "tokens_per_month";
+
+export interface LimitRefusal {
+  limit: LimitName;
+  /** Seconds until the request would be admitted: the bucket's refill, 1 for max_concurrent, the next day or month. */
+  retryAfterS: number;
+  /** What was hit, naming the limit (never the key). */
+  detail: string;
+}
+
+/** An admitted request's place: given back once its answer has ended (or it failed); once, whatever is called after. */
+export interface Admission {
+  release(): void;
+}
+
+/** What a key has left now (GET /keys/me). Null: no such limit. */
+export interface Left {
+  requests_left_this_min: number | null;
+  running: number;
+  tokens_left_today: number | null;
+  tokens_left_this_month: number | null;
+  tokens_today: number;
+  tokens_this_month: number;
+}
+
+interface Counts {
+  bucket: number;
+  refilledAt: number;
+  running: number;
+  day: number;
+  month: number;
+}
+
+const NOTHING: Admission = { release: () => {} };
+const MINUTE_MS = 60_000;
+
+export interface LimiterOptions {
+  now?: () => number;
+  /** The IANA zone days and months are in; the process's (TZ) by default. */
+  tz?: string;
+}
+
+export class KeyLimiter {
+  private readonly counts = new Map<string, Counts>();
+  private readonly now: () => number;
+  private readonly tz: string;
+  /** The current day's and month's bounds [start, end), recomputed when the clock passes their end. */
+  private day = { start: 0, end: 0 };
+  private month = { start: 0, end: 0 };
+
+  constructor(o: LimiterOptions = {}) {
+    this.now = o.now ?? Date.now;
+    this.tz = o.tz ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+    this.roll(this.now());
+  }
+
+  /**
+   * Admits one request of a key with `limits`, or says which limit refuses it. `generation`: it runs a model
+   * (it takes a place under max_concurrent, and quotas apply); else only the rate counts.
+   */
+  admit(name: string, limits: KeyLimits | undefined, generation: boolean): Admission | LimitRefusal {
+    if (!limits) return NOTHING;
+    const now = this.now();
+    const c = this.countsOf(name, limits, now);
+    this.roll(now);
+    if (generation) {
+      if (limits.tokensPerDay !== undefined && c.day >= limits.tokensPerDay) {
+        return refusal("tokens_per_day", (this.day.end - now) / 1000, `the key's quota of ${limits.tokensPerDay} tokens a day is used up`);
+      }
+      if (limits.tokensPerMonth !== undefined && c.month >= limits.tokensPerMonth) {
+        return refusal("tokens_per_month", (this.month.end - now) / 1000, `the key's quota of ${limits.tokensPerMonth} tokens a month is used up`);
+      }
+      if (limits.maxConcurrent !== undefined && c.running >= limits.maxConcurrent) {
+        return refusal(
+          "max_concurrent",
+          1,
+          `the key already has ${c.running} generations running or queued (max_concurrent ${limits.maxConcurrent})`,
+        );
+      }
+    }
+    if (limits.ratePerMin !== undefined) {
+      this.refill(c, limits.ratePerMin, now);
+      if (c.bucket < 1) {
+        const wait = ((1 - c.bucket) * MINUTE_MS) / limits.ratePerMin / 1000;
+        return refusal("rate_per_min", wait, `the key's limit of ${limits.ratePerMin} requests a minute is reached`);
+      }
+      c.bucket -= 1;
+    }
+    if (!generation) return NOTHING;
+    c.running++;
+    let done = false;
+    return {
+      release: () => {
+        if (done) return;
+        done = true;
+        c.running--;
+      },
+    };
+  }
+
+  /** Tokens the usage accounting counted for a key's request that came in at `at`. */
+  counted(name: string, tokens: number, at: number): void {
+    if (tokens <= 0) return;
+    const c = this.counts.get(name);
+    if (!c) return; // a key with no limits: nothing to count against
+    this.roll(this.now());
+    if (at >= this.day.start) c.day += tokens;
+    if (at >= this.month.start) c.month += tokens;
+  }
+
+  /** The tokens already used today and this month, read from the usage store at start (no request is lost to a restart). */
+  seed(name: string, limits: KeyLimits | undefined, day: number, month: number): void {
+    if (!limits) return;
+    const c = this.countsOf(name, limits, this.now());
+    c.day = day;
+    c.month = month;
+  }
+
+  /** The bounds the seed reads: this day's and this month's starts (ms). */
+  periods(): { dayStart: number; monthStart: number } {
+    this.roll(this.now());
+    return { dayStart: this.day.start, monthStart: this.month.start };
+  }
+
+  /** What a key has left now. */
+  left(name: string, limits: KeyLimits | undefined): Left {
+    const now = this.now();
+    this.roll(now);
+    const c = limits ? this.countsOf(name, limits, now) : undefined;
+    if (c && limits?.ratePerMin !== undefined) this.refill(c, limits.ratePerMin, now);
+    const rest = (limit: number | undefined, used: number) => (limit === undefined ? null : Math.max(0, limit - used));
+    return {
+      requests_left_this_min: limits?.ratePerMin === undefined || !c ? null : Math.floor(c.bucket),
+      running: c?.running ?? 0,
+      tokens_left_today: rest(limits?.tokensPerDay, c?.day ?? 0),
+      tokens_left_this_month: rest(limits?.tokensPerMonth, c?.month ?? 0),
+      tokens_today: c?.day ?? 0,
+      tokens_this_month: c?.month ?? 0,
+    };
+  }
+
+  /** Forgets the keys no longer configured (after a reload): the counts stay bounded by the keys there are. */
+  keepOnly(names: Iterable<string>): void {
+    const kept = new Set(names);
+    for (const name of this.counts.keys()) if (!kept.has(name)) this.counts.delete(name);
+  }
+
+  private countsOf(name: string, limits: KeyLimits, now: number): Counts {
+    let c = this.counts.get(name);
+    if (!c) this.counts.set(name, (c = { bucket: limits.ratePerMin ?? 0, refilledAt: now, running: 0, day: 0, month: 0 }));
+    return c;
+  }
+
+  private refill(c: Counts, perMin: number, now: number): void {
+    c.bucket = Math.min(perMin, c.bucket + ((now - c.refilledAt) * perMin) / MINUTE_MS);
+    c.refilledAt = now;
+  }
+
+  /** A new day (or month) in TZ: what was used is forgotten. */
+  private roll(now: number): void {
+    if (now < this.day.end && now >= this.day.start) return;
+    const w = wallClock(now, this.tz);
+    const dayStart = zonedInstant(w.year, w.month, w.day, this.tz);
+    const monthStart = zonedInstant(w.year, w.month, 1, this.tz);
+    const newDay = dayStart !== this.day.start;
+    const newMonth = monthStart !== this.month.start;
+    this.day = { start: dayStart, end: zonedInstant(w.year, w.month, w.day + 1, this.tz) };
+    this.month = { start: monthStart, end: zonedInstant(w.year, w.month + 1, 1, this.tz) };
+    for (const c of this.counts.values()) {
+      if (newDay) c.day = 0;
+      if (newMonth) c.month = 0;
+    }
+  }
+}
+
+function refusal(limit: LimitName, seconds: number, detail: string): LimitRefusal {
+  return { limit, retryAfterS: Math.max(1, Math.ceil(seconds)), detail };
+}
+
+export const isRefusal = (a: Admission | LimitRefusal): a is LimitRefusal => "limit" in a;
+
+/** What the seed reads of the usage store's hourly sums. */
+export interface TokenHour {
+  hour: number;
+  key: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+/**
+ * Seeds each limited key's tokens of this day and month from the usage store's hours (read from the month's
+ * start): a restart forgets no token a quota counts. An hour that overlaps the day counts for it whole.
+ */
+export function seedLimits(
+  limiter: KeyLimiter,
+  keys: readonly { name: string; limits?: KeyLimits }[],
+  hoursFrom: (from: number) => TokenHour[],
+): void {
+  const limited = keys.filter((k) => k.limits?.tokensPerDay !== undefined || k.limits?.tokensPerMonth !== undefined);
+  if (limited.length === 0) return;
+  const { dayStart, monthStart } = limiter.periods();
+  const sums = new Map<string, { day: number; month: number }>();
+  for (const h of hoursFrom(monthStart - HOUR_MS)) {
+    const tokens = h.prompt_tokens + h.completion_tokens;
+    const s = sums.get(h.key) ?? { day: 0, month: 0 };
+    if (h.hour + HOUR_MS > monthStart) s.month += tokens;
+    if (h.hour + HOUR_MS > dayStart) s.day += tokens;
+    sums.set(h.key, s);
+  }
+  for (const k of limited) {
+    const s = sums.get(k.name);
+    if (s) limiter.seed(k.name, k.limits, s.day, s.month);
+  }
+}
+
+const HOUR_MS = 3_600_000;
