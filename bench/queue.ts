@@ -1,7 +1,7 @@
 // `bun run bench:queue`: what a machine's queue costs a request when its slots are free. Two gateways in front
 // of one fake Ollama, the same in all but MAX_CONCURRENT (unset: no queue; and a number no load here reaches,
-// so every request takes a slot and gives it back without waiting), with a key that has limits on the second
-// (rate_per_min, max_concurrent and a day's quota no run reaches), taking turns. The target: no difference
+// so every request takes a slot and gives it back without waiting), the second's requests sent with a key that
+// has limits (rate_per_min and max_concurrent no run reaches), taking turns. The target: no difference
 // beyond the noise between rounds.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,10 +14,12 @@ const RUNS = Math.round(num("QUEUE_BENCH_RUNS", 20, 4));
 const ROUNDS = Math.round(num("QUEUE_BENCH_ROUNDS", 5, 1));
 const CONCURRENT = Math.round(num("QUEUE_BENCH_STREAMS", 200, 1));
 
-/** The bench's key (API_KEYS) stays an admin without limits; this file adds one more key, so the limits path is wired. */
+const LIMITED = "limited-bench-key-0123456789";
+
+/** The "set" side's requests come with this key: a rate and places no run reaches, so each takes and gives back. */
 function limitedKeys(dir: string): string {
   const file = join(dir, "keys.yaml");
-  writeFileSync(file, "keys:\n  - { name: limited, key: limited-bench-key-0123456789, role: inference, rate_per_min: 100000 }\n");
+  writeFileSync(file, `keys:\n  - { name: limited, key: ${LIMITED}, role: inference, rate_per_min: 10000000, max_concurrent: 10000 }\n`);
   return file;
 }
 
@@ -26,7 +28,7 @@ async function main() {
   const figures = await pairedRounds({
     sides: [
       ["unset", () => ({ USAGE_DB: "off" })],
-      ["set", (dir) => ({ USAGE_DB: "off", MAX_CONCURRENT: "1000", MAX_QUEUE: "64", KEYS_FILE: limitedKeys(dir) })],
+      ["set", (dir) => ({ USAGE_DB: "off", MAX_CONCURRENT: "1000", MAX_QUEUE: "64", KEYS_FILE: limitedKeys(dir) }), LIMITED],
     ],
     runs: RUNS,
     smallRuns: 400,

@@ -5,7 +5,9 @@ import type { Keys } from "./core/access/keys.ts";
 import type { KeyLimiter } from "./core/access/limits.ts";
 import type { SessionStore } from "./core/access/sessions.ts";
 import type { ModelIndex } from "./core/fleet/model-index.ts";
+import type { LoadedModels } from "./core/machine/loaded-models.ts";
 import type { Machine, MachineIo } from "./core/machine/machine.ts";
+import type { Preloader } from "./core/machine/preload.ts";
 import type { Activity } from "./core/power/activity.ts";
 import type { PowerMonitor } from "./core/power/monitor.ts";
 import type { PowerOperations } from "./core/power/operations.ts";
@@ -38,6 +40,10 @@ export interface MachineUnit {
   schedule: KeepOnSchedule;
   /** Its waiting line: with no max_concurrent, every request runs at once. */
   queue: MachineQueue;
+  /** The models its Ollama has in memory, read with each probe while it is on (routing prefers them). */
+  loaded: LoadedModels;
+  /** Loads its `preload` models after a wake; absent for a machine that has none. */
+  preload?: Preloader;
 }
 
 /**
@@ -112,4 +118,6 @@ export type Shared = Pick<AppDeps, "logger" | "events" | "metrics" | "requestSee
   collect: () => void;
   /** Where each state change and plug reading goes (energy); absent: nowhere. */
   powerLog?: PowerLog;
+  /** Where a preload's usage record goes (as a client request's does). */
+  usage: UsageRecorder;
 };

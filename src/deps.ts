@@ -12,8 +12,11 @@ import { Keys } from "./core/access/keys.ts";
 import { KeyLimiter, seedLimits } from "./core/access/limits.ts";
 import { SessionStore } from "./core/access/sessions.ts";
 import { ModelIndex } from "./core/fleet/model-index.ts";
+import { LoadedModels } from "./core/machine/loaded-models.ts";
 import { Machine, realMachineIo } from "./core/machine/machine.ts";
 import { MetadataCache } from "./core/machine/metadata-cache.ts";
+import { Preloader, type PreloadOptions } from "./core/machine/preload.ts";
+import { markingForwards } from "./core/machine/preload-marks.ts";
 import { Notifier, notifyTargets } from "./core/notify/webhooks.ts";
 import { Activity, reportBusy } from "./core/power/activity.ts";
 import { buildPowerUnit } from "./core/power/power-unit.ts";
@@ -50,7 +53,10 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
   const store = new StatusStore({ file: mc.statusFile, logger, now: () => new Date(now()) });
   // The last model list, for answers while the machine sleeps.
   const cache = new MetadataCache(mc.metadataCacheFile, logger, undefined, (models) => shared.index.report(mc.name, models));
-  const machine = new Machine(mc, logger, { cache, io: { ...realMachineIo, ...opts.io } });
+  // What Ollama has loaded is read with each probe's read of its list, so a probe that has ended has both.
+  const loaded = new LoadedModels({ timeoutMs: mc.probeTimeoutMs });
+  const io = { ...realMachineIo, ...opts.io };
+  const machine = new Machine(mc, logger, { cache, io: { ...io, fetchTags: loaded.alongside(io.fetchTags) } });
   const activity = new Activity(now);
   reportBusy(activity, (running, inFlight) => events.emit(EventType.requests, { running, in_flight: inFlight }));
   const burst = collectAfterBurst(BURST_FOR_COLLECTION, shared.collect);
@@ -66,7 +72,10 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
     mc.powerMeter && log
       ? new PowerMeter({ config: mc.powerMeter, timeoutMs: mc.probeTimeoutMs, logger, now, onReading: (w, at) => log.meterReading(mc.name, w, at) })
       : undefined;
-  const probed = meter && ((state: PowerState) => void (countsAsOn(state) && meter.read()));
+  const probed = (state: PowerState) => {
+    if (meter && countsAsOn(state)) void meter.read();
+    loaded.probed(state); // nothing stays loaded on a machine that is not on
+  };
   const parts = { machine, store, activity, events, logger, telemetry: counts, power: mc.power, now, fastPollMs: opts.fastPollMs ?? 1000, probed };
   const { monitor, power } = buildPowerUnit(parts);
   // Every state the monitor settles on, the first probe's included, starts an interval of the energy figures.
@@ -80,10 +89,28 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
     activity,
     counts,
   });
+  // A warm model after a wake, for a machine with preload models only: without them nothing is built or watched.
+  const preload =
+    mc.preload.models.length === 0 ? undefined : buildPreloader(mc, { monitor, proxy, machine }, { events, logger, usage: shared.usage, now });
   const schedule = new KeepOnSchedule({ windows: mc.keepOn ?? [], power, logger, now });
   // A request waiting for a slot holds the machine on as a running one does.
   const queue = new MachineQueue(mc.name, mc.queue, { hold: () => activity.begin(), waited: counts.queueWaited });
-  return { name: mc.name, config: mc, machine, store, monitor, power, proxy, activity, schedule, queue };
+  return { name: mc.name, config: mc, machine, store, monitor, power, proxy, activity, schedule, queue, loaded, preload };
+}
+
+/** A machine's preloader: told each of its monitor's states, and shown the requests its proxy forwards. */
+function buildPreloader(
+  mc: MachineConfig,
+  unit: Pick<MachineUnit, "monitor" | "proxy" | "machine">,
+  ctx: Pick<PreloadOptions, "events" | "logger" | "usage" | "now">,
+) {
+  const { monitor, proxy } = unit;
+  const where = { ollamaUrl: unit.machine.ollamaUrl, timeoutMs: mc.proxyTimeoutsMs.generate };
+  const preload = new Preloader({ machine: mc.name, ...mc.preload, ...where, state: () => monitor.state, ...ctx });
+  monitor.onState((s) => preload.stateChanged(s));
+  // The models of the requests forwarded while a wake's loads are pending are read here, until the pipeline marks its own.
+  proxy.forward = markingForwards(proxy.forward.bind(proxy), preload);
+  return preload;
 }
 
 export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
@@ -137,7 +164,9 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
       })
     : UsageStore.off({ logger });
   const powerLog = opts.powerLog ?? (usageStore.usable ? usageStore : undefined);
-  const units = config.machines.map((mc) => buildMachineUnit(mc, { logger, events, metrics, index, now, requestSeen, collect, powerLog }, opts));
+  const units = config.machines.map((mc) =>
+    buildMachineUnit(mc, { logger, events, metrics, index, now, requestSeen, collect, powerLog, usage: { record: (r) => usage.record(r) } }, opts),
+  );
   const fleet = { units, byName: new Map(units.map((u) => [u.name, u])), index };
   const { config: _default, ...unit } = units[0]!;
   const bodies = bodyPools({ legacyMaxBytes: config.maxBodyBytes, floor: opts.bodyRateFloor ?? BODY_RATE_FLOOR, collect });
@@ -151,7 +180,11 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const eventStreams = new EventStreams(events, (reason) => metrics.eventStreamsDropped.inc({ reason }));
   // Each key's limits: its counts follow a reload (kept by name); its quotas start from what the store counted.
   const limits = new KeyLimiter({ now });
-  seedLimits(limits, keys.ring.keys, (from) => usageStore.hours({ from, to: now() + 1 }));
+  seedLimits(
+    limits,
+    keys.ring.keys.map((k) => k.name),
+    (from) => usageStore.tokensByKey(from),
+  );
   keys.onReload(() => {
     limits.keepOnly(keys.ring.keys.map((k) => k.name));
     eventStreams.recheck();
@@ -166,7 +199,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
           record: (r) => {
             usageStore.add(r);
             metrics.usageRecorded(r);
-            limits.counted(r.key, (r.figures.promptTokens ?? 0) + (r.figures.completionTokens ?? 0), r.at);
+            limits.counted(r.key, (r.figures.promptTokens ?? 0) + (r.figures.completionTokens ?? 0));
           },
         }
       : NO_USAGE);

@@ -11,8 +11,11 @@ import { fmt, section, table } from "./report.ts";
 import { median } from "./stats.ts";
 
 export interface PairedOptions<S extends string> {
-  /** Each side's name and the settings it adds to the one-machine environment (its status dir is its own). */
-  sides: [S, (dir: string) => Record<string, string>][];
+  /**
+   * Each side's name, the settings it adds to the one-machine environment (its status dir is its own), and the
+   * key its requests are sent with (the bench's admin key when none).
+   */
+  sides: [S, (dir: string) => Record<string, string>, string?][];
   /** Sequential streams per round per side. */
   runs: number;
   /** Sequential small requests per round per side. */
@@ -40,15 +43,17 @@ export async function pairedRounds<S extends string>(o: PairedOptions<S>): Promi
   const gateways = {} as Record<S, Gateway>;
   const figures = {} as Record<S, PairedFigures>;
   const names = o.sides.map(([s]) => s);
-  for (const [side, extra] of o.sides) {
+  const auth = {} as Record<S, Record<string, string>>;
+  for (const [side, extra, key] of o.sides) {
+    auth[side] = key ? { "X-API-Key": key } : AUTH;
     const env = { API_KEYS: KEY, ...oneMachine(upstream.port, join(dir, side)), ...extra(dir) };
     gateways[side] = await startGateway({ name: `gateway-${side}`, dir, env });
     await waitAllOn(gateways[side].url, KEY);
     figures[side] = { cpuUsPerSmall: [], cpuUsPerChunk: [], firstChunkMs: [], loadCpuUsPerStream: [], loadWallMs: [] };
   }
-  const target = (side: S) => ({ url: gateways[side].url, headers: AUTH });
+  const target = (side: S) => ({ url: gateways[side].url, headers: auth[side] });
   const small = (side: S) =>
-    fetch(`${gateways[side].url}/api/chat`, { method: "POST", headers: { "content-type": "application/json", ...AUTH }, body: CHAT }).then(
+    fetch(`${gateways[side].url}/api/chat`, { method: "POST", headers: { "content-type": "application/json", ...auth[side] }, body: CHAT }).then(
       async (r) => {
         await r.arrayBuffer();
         if (r.status !== 200) throw new Error(`POST /api/chat: HTTP ${r.status}`);

@@ -132,8 +132,15 @@ export const envSchema = z.object({
   ),
   // The fair share of a machine (README "A queue per machine"): unset MAX_CONCURRENT, no queue.
   MAX_CONCURRENT: opt(count("generations", 1024)),
-  MAX_QUEUE: withDefault(count("waiting requests", 100_000), 64),
-  QUEUE_TIMEOUT_S: seconds(300),
+  MAX_QUEUE: withDefault(count("waiting requests", 10_000), 64),
+  // At most a day: a timer of more than about 24.8 days would fire at once.
+  QUEUE_TIMEOUT_S: withDefault(
+    z.coerce
+      .number({ message: "expected a number of seconds" })
+      .positive({ message: "expected more than 0 seconds" })
+      .max(86_400, { message: "expected at most 86400 seconds (a day)" }),
+    300,
+  ),
   // Models loaded right after a wake (comma-separated), with Ollama's keep_alive for them.
   PRELOAD_MODELS: z.preprocess(
     (v) =>

@@ -147,8 +147,8 @@ export const machineSchema = z.strictObject({
   proxy_timeout_default_s: positive.optional(),
   // Its fair share (README "A queue per machine") and the models loaded after a wake.
   max_concurrent: num().pipe(z.number().int().min(1).max(1024)).optional(),
-  max_queue: num().pipe(z.number().int().min(1).max(100_000)).optional(),
-  queue_timeout_s: positive.optional(),
+  max_queue: num().pipe(z.number().int().min(1).max(10_000)).optional(),
+  queue_timeout_s: num().pipe(z.number().positive().max(86_400)).optional(),
   spill_after_s: num().pipe(z.number().min(0)).optional(),
   preload: z.array(z.string().trim().min(1)).optional(),
   preload_keep_alive: keepAlive.optional(),

@@ -38,7 +38,7 @@ const errorText: Record<number, string> = {
   422: "Invalid input",
   500: "Unexpected error (details are in the gateway's log)",
   502: "The AI machine or a service on it failed (SSH refused, command failed, Ollama error)",
-  503: "Not available now: SSH is not configured, the machine does not answer, or large request bodies fill the gateway's memory budget (see Retry-After)",
+  503: "Not available now: SSH is not configured, the machine does not answer, its queue is full or was waited in too long, or large request bodies fill the gateway's memory budget (see Retry-After)",
   504: "The AI machine did not answer in time",
 };
 

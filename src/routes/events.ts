@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { type ApiKey, type KeyRing, mayUseMachine, refusal } from "../core/access/access.ts";
+import { type ApiKey, type KeyRing, mayUseMachine, mayUseModel, refusal } from "../core/access/access.ts";
 import { EVENT_STREAM_LIMITS as L } from "../core/telemetry/event-stream.ts";
 import { EVENT_TYPES, EventType, type GateEvent } from "../core/telemetry/events.ts";
 import type { AppDeps } from "../deps.ts";
@@ -44,9 +44,9 @@ export function eventRoutes({ events, eventStreams, keys }: AppDeps) {
   const router = createRouter();
   router.openapi(stream, (c) => {
     const key = c.get("apiKey");
-    // Events name machines and keys (lease holders, who caused what), never a model: a key limited to some
-    // machines sees only theirs, and one limited to some models has nothing in them to hide.
-    const accept = (e: GateEvent) => !key || mayUseMachine(key, e.machine);
+    // Events name machines and keys (lease holders, who caused what): a key limited to some machines sees only
+    // theirs. One names a model (a preload): a key limited to some models sees it for those only.
+    const accept = (e: GateEvent) => !key || mayRead(key, e);
     const revoked = () => (key ? revokedWhy(key, keys.ring) : null);
     const owner = key?.identity ?? "";
     const full = eventStreams.full(owner);
@@ -58,9 +58,16 @@ export function eventRoutes({ events, eventStreams, keys }: AppDeps) {
   router.openapi(history, (c) => {
     const key = c.get("apiKey");
     const all = events.history();
-    return c.json({ events: key?.machines ? all.filter((e) => mayUseMachine(key, e.machine)) : all }, 200);
+    return c.json({ events: key?.machines || key?.models ? all.filter((e) => mayRead(key, e)) : all }, 200);
   });
   return router;
+}
+
+/** Whether a key may read an event: of one of its machines, and naming no model it may not use. */
+function mayRead(key: ApiKey, e: GateEvent): boolean {
+  if (!mayUseMachine(key, e.machine)) return false;
+  const model = e.data.model;
+  return typeof model !== "string" || mayUseModel(key, model);
 }
 
 /**

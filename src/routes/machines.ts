@@ -23,7 +23,7 @@ import {
   ShutdownSchema,
   shutdownAnswer,
 } from "./power-wire.ts";
-import { IdleShutdownFields, idleShutdownWire, LeaseSchema } from "./schemas.ts";
+import { IdleShutdownFields, idleShutdownWire, LeaseSchema, LoadedModelSchema, loadedWire, QueueFields, queueWire } from "./schemas.ts";
 
 const MachineSchema = z
   .object({
@@ -43,6 +43,8 @@ const MachineSchema = z
     model_sizes: z
       .record(z.string(), z.number())
       .openapi({ description: "Bytes of each model, as the machine last listed them (remembered while it sleeps)" }),
+    loaded: z.array(LoadedModelSchema).openapi({ description: "Models in its memory now, as its Ollama last said (empty unless it is on)" }),
+    ...QueueFields,
     priority: z.number().int(),
     power_on: z.enum(["wol", "http", "command"]),
     power_off: z.enum(["ssh", "http", "command", "none"]),
@@ -136,6 +138,8 @@ async function describe(u: MachineUnit, deps: Pick<AppDeps, "fleet">, key: ApiKe
     woken_by_gateway: h.wokenByGateway,
     models: deps.fleet.index.modelsOf(u.name).filter(visible),
     model_sizes: await sizesOf(u, visible),
+    loaded: loadedWire(u.loaded.list().filter((m) => visible(m.model))),
+    ...queueWire(u.queue, key),
     priority: u.config.priority,
     power_on: u.config.powerOn.kind,
     power_off: u.config.powerOff.kind,

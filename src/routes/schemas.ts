@@ -1,7 +1,11 @@
 import { z } from "@hono/zod-openapi";
+import { Role } from "../config/types.ts";
+import type { ApiKey } from "../core/access/access.ts";
+import type { LoadedModel } from "../core/machine/loaded-models.ts";
 import type { Holders } from "../core/power/operations.ts";
 import { IdleOff } from "../core/power/rules.ts";
 import { LeaseSchema as Lease } from "../core/power/status.ts";
+import type { MachineQueue } from "../core/queue/machine-queue.ts";
 
 export const StatusSchema = z
   .looseObject({
@@ -18,6 +22,37 @@ export const ProbeSchema = z.object({ ok: z.boolean(), ms: z.number(), error: z.
 
 /** One lease: who holds the machine on, since when, until when (null: until released). */
 export const LeaseSchema = Lease.openapi("Lease");
+
+/** A model in a machine's memory, as its Ollama's /api/ps said at the last probe while the machine was on. */
+export const LoadedModelSchema = z
+  .object({
+    model: z.string(),
+    size_vram: z.number().int().openapi({ description: "Bytes of it in the GPU's memory" }),
+    expires_at: z.string().nullable().openapi({ description: "When Ollama unloads it unless it is used again (ISO-8601 UTC); null: not said" }),
+  })
+  .openapi("LoadedModel");
+
+export const loadedWire = (models: readonly LoadedModel[]) => models.map((m) => ({ model: m.model, size_vram: m.sizeVram, expires_at: m.expiresAt }));
+
+/** A machine's queue (max_concurrent): what runs, and who waits where. */
+export const QueueFields = {
+  running: z.number().int().openapi({ description: "Generations holding one of its max_concurrent slots now (0 without max_concurrent)" }),
+  queue_length: z.number().int().openapi({ description: "Requests waiting in its queue" }),
+  queue: z
+    .array(z.object({ key: z.string(), position: z.number().int(), waited_s: z.number() }))
+    .openapi({ description: "The waiting requests in the order they will run (1 next); an admin sees every key's, any other key its own" }),
+};
+
+/** The queue as `key` may see it: an admin every entry, any other key its own requests' places (and the length). */
+export function queueWire(queue: MachineQueue, key: ApiKey | undefined) {
+  const entries = queue.entries();
+  const mine = !key || key.role === Role.admin ? entries : entries.filter((e) => e.key === key.name);
+  return {
+    running: queue.running,
+    queue_length: entries.length,
+    queue: mine.map((e) => ({ key: e.key, position: e.position, waited_s: e.waitedS })),
+  };
+}
 
 /** When idle shutdown switches the machine off if nothing else happens, or why it will not: added to the old fields. */
 export const IdleShutdownFields = {

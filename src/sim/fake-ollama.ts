@@ -51,6 +51,8 @@ export interface FakeOllamaOptions {
   endlessLinesPerChunk?: number;
   /** Pause between the "endless" model's chunks, in place of chunkDelayMs (benchmarks pace it apart). */
   endlessChunkDelayMs?: number;
+  /** A generate with no prompt is a load, answered as Ollama does (`done_reason: "load"`); off, it streams like any other. */
+  loads?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -58,18 +60,33 @@ const NDJSON = { "content-type": "application/x-ndjson" };
 const SSE = { "content-type": "text/event-stream", "cache-control": "no-cache" };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** An Ollama-compatible HTTP API that streams like the real one. Emits "aborted" and "finished" with the path. */
+/**
+ * An Ollama-compatible HTTP API that streams like the real one. Emits "aborted" and "finished" with the path,
+ * "request" with the method and path of each request as it arrives, and "load" with the model of each load.
+ */
 export class FakeOllama extends EventEmitter {
   readonly requests: RecordedRequest[] = [];
   /** How many times the model list (GET /api/tags) was asked for, recorded or not. */
   tagsRequests = 0;
   models: FakeModel[];
   blobBytes = 0;
+  /** Models "in memory" as /api/ps lists them, with when each unloads: one that served a generate, a chat or an embedding, or one a test puts there. */
+  readonly inMemory = new Map<string, number>();
   private gate = Promise.withResolvers<void>();
+  /** "gated" streams waiting for release() now: a test releases once the one it means is there. */
+  atGate = 0;
+  /** While set, each load (see `loads`) waits to be answered until releaseLoads(); "load" is emitted as it arrives. */
+  holdLoads = false;
+  private loadGate = Promise.withResolvers<void>();
 
   constructor(private readonly opts: FakeOllamaOptions = {}) {
     super();
     this.models = [...(opts.models ?? DEFAULT_MODELS)];
+  }
+
+  /** Puts a model "in memory" for `keepAliveMs` (Ollama's default keep_alive, 5 minutes), as serving it does. */
+  markLoaded(name: string, keepAliveMs = 300_000): void {
+    this.inMemory.set(name, Date.now() + keepAliveMs);
   }
 
   /** Lets every "gated" stream go on past its first chunk. */
@@ -78,9 +95,17 @@ export class FakeOllama extends EventEmitter {
     this.gate = Promise.withResolvers<void>();
   }
 
+  /** Answers every load held so far, and holds no more. */
+  releaseLoads(): void {
+    this.holdLoads = false;
+    this.loadGate.resolve();
+    this.loadGate = Promise.withResolvers<void>();
+  }
+
   readonly fetch = async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
     const path = url.pathname;
+    this.emit("request", req.method, path); // as it arrives, before its body is read (a bench times it)
     if (path.startsWith("/api/blobs/")) return this.blob(req);
     const body = req.method === "GET" || req.method === "HEAD" ? "" : await req.text();
     if (this.opts.record !== false) {
@@ -99,7 +124,7 @@ export class FakeOllama extends EventEmitter {
         this.tagsRequests++;
         return Response.json({ models: this.models });
       case "GET /api/ps":
-        return Response.json({ models: [] });
+        return Response.json({ models: this.running() });
       case "GET /v1/models":
         return Response.json({
           object: "list",
@@ -112,6 +137,7 @@ export class FakeOllama extends EventEmitter {
       case "POST /api/pull":
         return this.pull(req, json);
       case "POST /api/embed":
+        this.markLoaded(modelOf(json));
         return Response.json({ model: json.model, embeddings: [[0.1, 0.2, 0.3]], total_duration: 1000, prompt_eval_count: reply.EMBED_TOKENS });
       case "POST /api/generate":
         return this.generate(req, json, path, reply.generateChunk, reply.generateDone);
@@ -128,6 +154,26 @@ export class FakeOllama extends EventEmitter {
     }
     return Response.json({ error: `404 page not found` }, { status: 404 });
   };
+
+  /** /api/ps's entries, in Ollama's shape: what is in memory and not yet unloaded. */
+  private running() {
+    const now = Date.now();
+    return [...this.inMemory]
+      .filter(([, until]) => until > now)
+      .map(([name, until]) => {
+        const m = this.models.find((x) => x.name === name);
+        const size = m?.size ?? 0;
+        return {
+          name,
+          model: name,
+          size,
+          digest: m?.digest ?? "",
+          details: m?.details ?? {},
+          expires_at: new Date(until).toISOString(),
+          size_vram: size,
+        };
+      });
+  }
 
   private known(json: Json): boolean {
     const m = modelOf(json);
@@ -152,6 +198,8 @@ export class FakeOllama extends EventEmitter {
   private async generate(req: Request, json: Json, path: string, chunk: (m: string, i: number) => object, done: (m: string, n: number) => object) {
     if (!this.known(json)) return notFound(String(json.model));
     const model = String(json.model);
+    this.markLoaded(model);
+    if (this.opts.loads && path === "/api/generate" && !json.prompt) return this.load(model);
     if (model === "stall-headers") return this.stallHeaders(req, path);
     const n = Math.min(Number((json.options as Json | undefined)?.num_predict) || 5, 1_000_000);
     if (json.stream === false) return Response.json({ ...done(model, n), ...finalText(path, n) });
@@ -164,10 +212,18 @@ export class FakeOllama extends EventEmitter {
     );
   }
 
+  /** Ollama's answer to a generate with no prompt: the model is loaded, nothing generated, no figures. */
+  private async load(model: string): Promise<Response> {
+    this.emit("load", model);
+    while (this.holdLoads) await this.loadGate.promise;
+    return Response.json({ model, created_at: new Date().toISOString(), response: "", done: true, done_reason: "load" });
+  }
+
   private async openAiChat(req: Request, json: Json) {
     const model = String(json.model);
     if (!this.known(json)) return Response.json({ error: { message: `model "${model}" not found`, type: "api_error" } }, { status: 404 });
     if (model === "stall-headers") return this.stallHeaders(req, "/v1/chat/completions");
+    this.markLoaded(model);
     const n = Math.min(Number(json.max_tokens) || 5, 1_000_000);
     const id = "chatcmpl-" + Math.floor(Math.random() * 1000);
     if (!json.stream) return Response.json(reply.openAiCompletion(id, model, n));
@@ -230,7 +286,11 @@ export class FakeOllama extends EventEmitter {
 
   private async pace(model: string, i: number) {
     if (model === "stall-midstream") await new Promise(() => {});
-    if (model === "gated" && i === 1) await this.gate.promise;
+    if (model === "gated" && i === 1) {
+      this.atGate++;
+      await this.gate.promise;
+      this.atGate--;
+    }
     const delay = model === "endless" ? (this.opts.endlessChunkDelayMs ?? this.opts.chunkDelayMs) : this.opts.chunkDelayMs;
     if (delay) await sleep(delay);
   }

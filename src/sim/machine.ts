@@ -118,6 +118,7 @@ export class SimulatedMachine extends EventEmitter {
         maxRequestBodySize: Number.MAX_SAFE_INTEGER,
         fetch: this.ollama.fetch,
       }); // Ollama takes blobs of many GB
+      this.emit("ollama-listening"); // the moment a held request could go out (bench/wake-lag.ts times from it)
     };
     if (this.opts.ollamaDelayMs) this.ollamaTimer = setTimeout(startOllama, this.opts.ollamaDelayMs);
     else startOllama();

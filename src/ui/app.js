@@ -77,6 +77,25 @@ function modelRows(card) {
     .join("");
 }
 
+/** Which models its Ollama has in memory now (GET /machines' `loaded`), in words; "" when none. */
+function loadedLine(m) {
+  const list = m.loaded ?? [];
+  if (!list.length) return "";
+  const one = (l) => {
+    const about = [l.size_vram ? size(l.size_vram) : "", l.expires_at ? `until ${time(l.expires_at)}` : ""].filter(Boolean).join(", ");
+    return about ? `${l.model} (${about})` : l.model;
+  };
+  return `In memory: ${list.map(one).join(", ")}`;
+}
+
+/** Its queue (GET /machines' `running` and `queue`), in words; "" while nothing runs or waits under max_concurrent. */
+function queueLine(m) {
+  if (!m.queue_length && !m.running) return "";
+  const next = (m.queue ?? []).slice(0, 5).map((e) => `${e.key} ${Math.round(e.waited_s)} s`);
+  const waiting = m.queue_length ? `${m.queue_length} waiting${next.length ? ` (next: ${next.join(", ")})` : ""}` : "none waiting";
+  return `Queue: ${m.running} running, ${waiting}`;
+}
+
 /** The reasons the machine is on, in words. */
 function why(m) {
   const parts = [];
@@ -86,6 +105,8 @@ function why(m) {
   if (m.shutdown_deferred_reason) parts.push(`a shutdown waiting (${m.shutdown_deferred_reason})`);
   return parts.length ? `Held on by ${parts.join(", ")}` : "Nothing holds it on";
 }
+
+const QUEUE_POLL_MS = 3000;
 
 function draw(name) {
   const card = cards.get(name);
@@ -111,11 +132,27 @@ ${idleLine(m) ? `<p class="idle" data-idle="${esc(m.idle_shutdown_at ?? m.idle_s
 </div>
 <h3>Leases</h3><ul class="leases">${leaseRows(m)}</ul>
 <h3>Models</h3><ul class="models">${modelRows(card)}</ul>
+<p class="loaded meta" hidden></p>
+<p class="queue meta" hidden></p>
 <h3>Recent events</h3><ol class="events">${card.events
     .slice()
     .reverse()
     .map((e) => `<li><time datetime="${esc(e.at)}">${esc(time(e.at))}</time> ${esc(sentence(e))}</li>`)
     .join("")}</ol>`;
+  // Names Ollama gave: set as text, never as markup.
+  const loaded = el.querySelector("p.loaded");
+  loaded.textContent = loadedLine(m);
+  loaded.hidden = !loaded.textContent;
+  const queue = el.querySelector("p.queue");
+  queue.textContent = queueLine(m);
+  queue.hidden = !queue.textContent;
+  // A line moves without events: while one waits, the card is read again every few seconds, and no longer after.
+  if (m.queue_length > 0 && !card.queuePoll) {
+    card.queuePoll = setTimeout(() => {
+      card.queuePoll = null;
+      refreshSoon(name);
+    }, QUEUE_POLL_MS);
+  }
   if (focused?.action) {
     const sel = `button[data-action="${focused.action}"]${focused.lease ? `[data-lease="${CSS.escape(focused.lease)}"]` : ""}`;
     el.querySelector(sel)?.focus();

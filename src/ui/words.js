@@ -36,6 +36,8 @@ export function sentence(e) {
       return `Keep on ${d.enabled ? "switched on" : "switched off"}`;
     case "requests":
       return d.running ? "Requests running" : "No requests running";
+    case "preload":
+      return d.ok ? `Model ${d.model} loaded (${d.seconds} s)` : `Model ${d.model} not loaded: ${d.error ?? "failed"}`;
     default:
       return e.type;
   }

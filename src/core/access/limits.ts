@@ -33,7 +33,8 @@ export interface Left {
 }
 
 interface Counts {
-  bucket: number;
+  /** Undefined until the key has a rate: it starts full. */
+  bucket: number | undefined;
   refilledAt: number;
   running: number;
   day: number;
@@ -70,8 +71,8 @@ export class KeyLimiter {
   admit(name: string, limits: KeyLimits | undefined, generation: boolean): Admission | LimitRefusal {
     if (!limits) return NOTHING;
     const now = this.now();
-    const c = this.countsOf(name, limits, now);
     this.roll(now);
+    const c = this.countsOf(name, now);
     if (generation) {
       if (limits.tokensPerDay !== undefined && c.day >= limits.tokensPerDay) {
         return refusal("tokens_per_day", (this.day.end - now) / 1000, `the key's quota of ${limits.tokensPerDay} tokens a day is used up`);
@@ -89,11 +90,11 @@ export class KeyLimiter {
     }
     if (limits.ratePerMin !== undefined) {
       this.refill(c, limits.ratePerMin, now);
-      if (c.bucket < 1) {
-        const wait = ((1 - c.bucket) * MINUTE_MS) / limits.ratePerMin / 1000;
+      if (c.bucket! < 1) {
+        const wait = ((1 - c.bucket!) * MINUTE_MS) / limits.ratePerMin / 1000;
         return refusal("rate_per_min", wait, `the key's limit of ${limits.ratePerMin} requests a minute is reached`);
       }
-      c.bucket -= 1;
+      c.bucket! -= 1;
     }
     if (!generation) return NOTHING;
     c.running++;
@@ -107,20 +108,23 @@ export class KeyLimiter {
     };
   }
 
-  /** Tokens the usage accounting counted for a key's request that came in at `at`. */
-  counted(name: string, tokens: number, at: number): void {
+  /**
+   * Tokens the usage accounting counted for a key's request, as its answer ended: they count for the day and
+   * month of now. Every key's are counted, a key without quotas too, so a quota a reload brings starts from
+   * what the key has used (the names are the keys configured: bounded).
+   */
+  counted(name: string, tokens: number): void {
     if (tokens <= 0) return;
-    const c = this.counts.get(name);
-    if (!c) return; // a key with no limits: nothing to count against
-    this.roll(this.now());
-    if (at >= this.day.start) c.day += tokens;
-    if (at >= this.month.start) c.month += tokens;
+    const now = this.now();
+    this.roll(now);
+    const c = this.countsOf(name, now);
+    c.day += tokens;
+    c.month += tokens;
   }
 
   /** The tokens already used today and this month, read from the usage store at start (no request is lost to a restart). */
-  seed(name: string, limits: KeyLimits | undefined, day: number, month: number): void {
-    if (!limits) return;
-    const c = this.countsOf(name, limits, this.now());
+  seed(name: string, day: number, month: number): void {
+    const c = this.countsOf(name, this.now());
     c.day = day;
     c.month = month;
   }
@@ -135,11 +139,11 @@ export class KeyLimiter {
   left(name: string, limits: KeyLimits | undefined): Left {
     const now = this.now();
     this.roll(now);
-    const c = limits ? this.countsOf(name, limits, now) : undefined;
+    const c = this.counts.get(name);
     if (c && limits?.ratePerMin !== undefined) this.refill(c, limits.ratePerMin, now);
     const rest = (limit: number | undefined, used: number) => (limit === undefined ? null : Math.max(0, limit - used));
     return {
-      requests_left_this_min: limits?.ratePerMin === undefined || !c ? null : Math.floor(c.bucket),
+      requests_left_this_min: limits?.ratePerMin === undefined ? null : c ? Math.floor(c.bucket!) : limits.ratePerMin,
       running: c?.running ?? 0,
       tokens_left_today: rest(limits?.tokensPerDay, c?.day ?? 0),
       tokens_left_this_month: rest(limits?.tokensPerMonth, c?.month ?? 0),
@@ -154,14 +158,15 @@ export class KeyLimiter {
     for (const name of this.counts.keys()) if (!kept.has(name)) this.counts.delete(name);
   }
 
-  private countsOf(name: string, limits: KeyLimits, now: number): Counts {
+  private countsOf(name: string, now: number): Counts {
     let c = this.counts.get(name);
-    if (!c) this.counts.set(name, (c = { bucket: limits.ratePerMin ?? 0, refilledAt: now, running: 0, day: 0, month: 0 }));
+    if (!c) this.counts.set(name, (c = { bucket: undefined, refilledAt: now, running: 0, day: 0, month: 0 }));
     return c;
   }
 
+  /** A bucket starts full (also when a reload gives a key its first rate), and refills evenly up to the rate. */
   private refill(c: Counts, perMin: number, now: number): void {
-    c.bucket = Math.min(perMin, c.bucket + ((now - c.refilledAt) * perMin) / MINUTE_MS);
+    c.bucket = c.bucket === undefined ? perMin : Math.min(perMin, c.bucket + ((now - c.refilledAt) * perMin) / MINUTE_MS);
     c.refilledAt = now;
   }
 
@@ -188,38 +193,16 @@ function refusal(limit: LimitName, seconds: number, detail: string): LimitRefusa
 
 export const isRefusal = (a: Admission | LimitRefusal): a is LimitRefusal => "limit" in a;
 
-/** What the seed reads of the usage store's hourly sums. */
-export interface TokenHour {
-  hour: number;
-  key: string;
-  prompt_tokens: number;
-  completion_tokens: number;
-}
-
 /**
- * Seeds each limited key's tokens of this day and month from the usage store's hours (read from the month's
- * start): a restart forgets no token a quota counts. An hour that overlaps the day counts for it whole.
+ * Seeds each key's tokens of this day and month from the usage store (`tokensFrom(from)`: each key's tokens in
+ * the hours from then), so a restart forgets no token a quota counts. An hour that overlaps the day counts for
+ * it whole (the store keeps hours; a zone half an hour off UTC starts its day inside one).
  */
-export function seedLimits(
-  limiter: KeyLimiter,
-  keys: readonly { name: string; limits?: KeyLimits }[],
-  hoursFrom: (from: number) => TokenHour[],
-): void {
-  const limited = keys.filter((k) => k.limits?.tokensPerDay !== undefined || k.limits?.tokensPerMonth !== undefined);
-  if (limited.length === 0) return;
+export function seedLimits(limiter: KeyLimiter, names: readonly string[], tokensFrom: (from: number) => Map<string, number>): void {
   const { dayStart, monthStart } = limiter.periods();
-  const sums = new Map<string, { day: number; month: number }>();
-  for (const h of hoursFrom(monthStart - HOUR_MS)) {
-    const tokens = h.prompt_tokens + h.completion_tokens;
-    const s = sums.get(h.key) ?? { day: 0, month: 0 };
-    if (h.hour + HOUR_MS > monthStart) s.month += tokens;
-    if (h.hour + HOUR_MS > dayStart) s.day += tokens;
-    sums.set(h.key, s);
-  }
-  for (const k of limited) {
-    const s = sums.get(k.name);
-    if (s) limiter.seed(k.name, k.limits, s.day, s.month);
-  }
+  const day = tokensFrom(dayStart - (dayStart % HOUR_MS));
+  const month = tokensFrom(monthStart - (monthStart % HOUR_MS));
+  for (const name of names) if (month.has(name)) limiter.seed(name, day.get(name) ?? 0, month.get(name)!);
 }
 
 const HOUR_MS = 3_600_000;

@@ -1,4 +1,4 @@
-import { PowerState } from "../power/states.ts";
+import { isAsleep, PowerState } from "../power/states.ts";
 
 /** What the choice needs to know of a machine, right now. */
 export interface Candidate {
@@ -8,28 +8,68 @@ export interface Candidate {
   inFlight: number;
   /** false: AUTO_WAKE is off for it, so a request would find it asleep. */
   canWake: boolean;
+  /** The request's model is in its memory (its Ollama's /api/ps, as last read). */
+  loaded: boolean;
+  /** A request would run at once: a free slot and nobody waiting (always, without max_concurrent). */
+  free: boolean;
+  /** How many requests wait in its queue. */
+  queued: number;
+  /** How long its queue's oldest request has waited, in ms (0: none waits). */
+  oldestWaitMs: number;
+  /** Its spill_after_s in ms: how long its queue's head may wait before a sleeping machine is woken instead; undefined: never. */
+  spillAfterMs: number | undefined;
 }
 
 /**
- * The machine that serves a request for a model held by `candidates` (in the file's order): an awake one
- * with the fewest requests in flight; else one already waking (a second wake would only add a machine);
- * else the sleeping one with the highest priority, the first in the file on a tie. A machine whose Ollama
- * does not answer comes after those, and a sleeping one the gateway may not wake (AUTO_WAKE off) last.
+ * Ranks, best first: awake with the model loaded and a free slot; awake with a free slot; awake (its queue);
+ * waking (a second wake would only add a machine); asleep, to be woken; awake but its Ollama does not answer;
+ * asleep and the gateway may not wake it.
+ */
+function rankOf(c: Candidate): number {
+  if (c.state === PowerState.on) return c.free ? (c.loaded ? 0 : 1) : 2;
+  if (c.state === PowerState.waking) return 3;
+  if (c.state === PowerState.degraded) return 5;
+  return c.canWake ? 4 : 6;
+}
+
+/** Within one rank: awake ones by the shortest queue, then the fewest in flight; the others by priority. */
+function better(a: Candidate, b: Candidate, rank: number): boolean {
+  if (rank > 2) return a.priority > b.priority;
+  if (a.queued !== b.queued) return a.queued < b.queued;
+  return a.inFlight < b.inFlight;
+}
+
+/** The best of `candidates` by rank, then within its rank; the first in the file on a tie. */
+function best(candidates: readonly Candidate[]): Candidate | undefined {
+  let top: Candidate | undefined;
+  let topRank = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const r = rankOf(c);
+    if (r < topRank || (r === topRank && better(c, top!, r))) {
+      top = c;
+      topRank = r;
+    }
+  }
+  return top;
+}
+
+/** Every awake holder is busy and the best one's queue has waited past its spill_after_s. */
+function spills(awake: Candidate | undefined): boolean {
+  if (!awake || awake.state !== PowerState.on || awake.free) return false;
+  return awake.spillAfterMs !== undefined && awake.queued > 0 && awake.oldestWaitMs > awake.spillAfterMs;
+}
+
+/**
+ * The machine that serves a request for a model held by `candidates` (in the file's order), by rankOf; within
+ * a rank, an awake machine with the shortest queue and then the fewest requests in flight, any other the
+ * highest priority, the first in the file on a tie. Spill-over: when no awake machine has a free slot and the
+ * best one's queue has waited longer than its spill_after_s, a machine already waking takes the request, else
+ * the sleeping one with the highest priority that the gateway may wake, woken for it (none: the queue it is).
  * Pure: the caller then wakes the one chosen, if it sleeps.
  */
 export function chooseMachine(candidates: readonly Candidate[]): Candidate | undefined {
-  const rank = (c: Candidate) => {
-    if (c.state === PowerState.on) return 0;
-    if (c.state === PowerState.waking) return 1;
-    if (c.state === PowerState.degraded) return 3;
-    return c.canWake ? 2 : 4; // asleep: one the gateway may not wake comes last
-  };
-  let best: Candidate | undefined;
-  for (const c of candidates) {
-    if (!best) best = c;
-    else if (rank(c) !== rank(best)) best = rank(c) < rank(best) ? c : best;
-    else if (rank(c) === 0) best = c.inFlight < best.inFlight ? c : best;
-    else best = c.priority > best.priority ? c : best;
-  }
-  return best;
+  const chosen = best(candidates);
+  if (!spills(chosen)) return chosen;
+  const elsewhere = candidates.filter((c) => c.state === PowerState.waking || (isAsleep(c.state) && c.canWake));
+  return best(elsewhere) ?? chosen;
 }

@@ -117,6 +117,10 @@ const SENTENCES: Record<EventType, (m: string, d: Data) => Notice> = {
     d.running
       ? { title: `${m} is busy`, text: `${m} is running ${plural(d.in_flight, "request", "requests")}.`, tags: ["gear"] }
       : { title: `${m} is idle`, text: `${m} has no running requests.`, tags: ["gear"] },
+  [EventType.preload]: (m, d) =>
+    d.ok
+      ? { title: `${str(d.model)} is loaded on ${m}`, text: `${m} loaded ${str(d.model)} after its wake (${str(d.seconds)} s).`, tags: ["fire"] }
+      : { title: `Loading on ${m} failed`, text: `${m} could not load ${str(d.model)} after its wake: ${str(d.error)}`, tags: ["warning"] },
 };
 
 export function describeEvent(e: GateEvent): Notice {

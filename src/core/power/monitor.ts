@@ -33,6 +33,15 @@ export interface MonitorOptions {
 const SHUTDOWN_GRACE_MS = 180_000;
 
 /**
+ * How often a waking machine is probed (or the fast poll, if that is shorter): a request held for the wake
+ * goes out within about this long of Ollama answering. Only the probe is hurried: what rides on a probe (the
+ * housekeeping, which writes the status file, and a plug's reading) keeps the fast poll's pace. A shutdown
+ * keeps the fast poll: nobody waits on the moment a machine goes dark but a request that must then wake it
+ * again, a boot later, and a machine going dark makes each probe wait out its timeout anyway.
+ */
+const WAKE_POLL_MS = 250;
+
+/**
  * The one owner of the machine's power state. It probes on a timer (fast while waking or shutting
  * down), sends and resends the magic packet, and is the only place a shutdown is sent from.
  * Every other module asks it; nothing else decides.
@@ -44,6 +53,8 @@ export class PowerMonitor {
   private wake?: WakeAttempt;
   private wakeAfterShutdown = false;
   private shutdownStartedAt = 0;
+  /** When the work that rides on a probe last ran (performance.now()). */
+  private choresAt = Number.NEGATIVE_INFINITY;
   private readonly record: PowerStateRecord;
   private readonly poller: Poller;
   private readonly machine: Machine;
@@ -57,7 +68,7 @@ export class PowerMonitor {
     this.record = new PowerStateRecord(opts);
     this.poller = new Poller(
       () => this.poll(),
-      () => (isChanging(this.state) ? opts.fastPollMs : opts.timing.pollMs),
+      () => (this.state === PowerState.waking ? this.wakePollMs : isChanging(this.state) ? opts.fastPollMs : opts.timing.pollMs),
       (err) => opts.logger.error("power monitor tick failed", { err }),
     );
   }
@@ -92,10 +103,25 @@ export class PowerMonitor {
     return this.lock.run(() => {});
   }
 
-  /** What the timer does: a probe, then the housekeeping, in one hold of the lock. */
+  /** What the timer does: a probe, then the housekeeping (not between a wake's hurried probes), in one hold of the lock. */
   poll(): Promise<MachineProbe> {
     const housekeeping = this.opts.housekeeping;
-    return this.tick(housekeeping && ((_probe, now) => housekeeping(now)));
+    return this.decide(async (probe, now, chores) => {
+      if (chores) await housekeeping?.(now);
+      return probe;
+    });
+  }
+
+  private get wakePollMs(): number {
+    return Math.min(WAKE_POLL_MS, this.opts.fastPollMs);
+  }
+
+  /** Whether what rides on a probe runs after this one: always, but between a wake's hurried probes (WAKE_POLL_MS). */
+  private choresDue(): boolean {
+    const t = performance.now();
+    if (this.state === PowerState.waking && t - this.choresAt < this.opts.fastPollMs) return false;
+    this.choresAt = t;
+    return true;
   }
 
   /** Probes once and moves the state machine; the loop calls it, and so do routes that need a fresh answer. */
@@ -107,13 +133,14 @@ export class PowerMonitor {
   }
 
   /** Probes, moves the state machine, then runs `decide` still under the lock, so nothing changes in between. */
-  decide<T>(decide: (probe: MachineProbe, now: number) => Promise<T>): Promise<T> {
+  decide<T>(decide: (probe: MachineProbe, now: number, chores: boolean) => Promise<T>): Promise<T> {
     return this.lock.run(async () => {
       const probe = await this.machine.probe();
       // What the probe shows (a state change, a deferred shutdown it lets go) is nobody's request.
       await outsideRequest(() => this.advance(probe, this.now()));
-      this.opts.probed?.(this.state, this.now());
-      return decide(probe, this.now());
+      const chores = this.choresDue();
+      if (chores) this.opts.probed?.(this.state, this.now());
+      return decide(probe, this.now(), chores);
     });
   }
 
@@ -232,7 +259,7 @@ export class PowerMonitor {
     const { timing } = this.opts;
     this.wake = new WakeAttempt({ ...this.opts, timeoutMs: timing.wakeTimeoutMs, retryMs: timing.wolRetryMs }, now);
     await this.transition(PowerState.waking, reason, { last_wake_at: new Date(now).toISOString() });
-    this.poller.poke(this.opts.fastPollMs);
+    this.poller.poke(this.wakePollMs);
     await this.sendWake(this.wake, now);
   }
 

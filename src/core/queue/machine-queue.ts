@@ -3,7 +3,7 @@
 // the highest priority among those waiting, and among those the key served least recently on this machine, so
 // one key's burst never makes another key's single request wait behind all of it; within a key, first come
 // first served. Bounded: `maxQueue` waiters at most, each for `timeoutMs` at most; a client that leaves is gone
-// from the line at once. Knows nothing of HTTP: the pipeline's queue step (routes/ollama/queue.ts) speaks for it.
+// from the line at once. Knows nothing of HTTP: the pipeline's queue step (routes/ollama/share.ts) speaks for it.
 import { ClientGoneError, UnavailableError } from "../errors.ts";
 
 export interface QueueLimits {
@@ -19,6 +19,16 @@ export const DEFAULT_MAX_QUEUE = 64;
 export const DEFAULT_QUEUE_TIMEOUT_S = 300;
 /** How long a client refused for a full line should wait before it tries again. */
 export const QUEUE_RETRY_AFTER_S = 5;
+
+/** A line's refusal, a 503 with Retry-After: full, or waited in too long; `code` tells a stream's error event which. */
+export class QueueRefusal extends UnavailableError {
+  constructor(
+    detail: string,
+    readonly code: "queue_full" | "queue_timeout",
+  ) {
+    super(detail, QUEUE_RETRY_AFTER_S);
+  }
+}
 
 export interface QueueHooks {
   /** Held while a request waits: a waiting request keeps the machine on like a running one. */
@@ -37,6 +47,12 @@ export interface Ticket {
   release(): void;
   /** While it waits: its place in the fair order (1 goes next) and how many wait; undefined once it runs or left. */
   position?(): { position: number; of: number } | undefined;
+  /**
+   * The request has begun to be forwarded (the proxy counts it as running work from there): the hold it kept on
+   * the machine while it waited ends. Until then a granted request still holds the machine, so no shutdown
+   * slips into the moment between its grant and its forward.
+   */
+  started?(): void;
 }
 
 /** One waiting request, as GET /machines/{name} shows it. */
@@ -100,7 +116,7 @@ export class MachineQueue {
     if (max === undefined) return GRANTED;
     if (this.running < max && this.waiting === 0) return this.grantNow(key);
     if (this.waiting >= this.limits.maxQueue) {
-      throw new UnavailableError(`${this.name} is busy: ${this.waiting} requests wait for it already`, QUEUE_RETRY_AFTER_S);
+      throw new QueueRefusal(`${this.name} is busy: ${this.waiting} requests wait for it already`, "queue_full");
     }
     return this.wait(key, priority, signal);
   }
@@ -132,7 +148,6 @@ export class MachineQueue {
       clearTimeout(timer);
       if (onAbort) signal?.removeEventListener("abort", onAbort);
       this.remove(w);
-      unhold();
     };
     let waiter!: Waiter;
     const ready = new Promise<void>((resolve, reject) => {
@@ -150,6 +165,7 @@ export class MachineQueue {
         refuse: (err) => {
           state = "gone";
           leave(waiter);
+          unhold();
           reject(err);
         },
       };
@@ -159,11 +175,12 @@ export class MachineQueue {
     if (line) line.push(waiter);
     else this.lines.set(key, [waiter]);
     this.waiting++;
+    this.ordered = undefined;
     this.hooks.depth?.(this.waiting);
     timer = setTimeout(() => {
       this.hooks.waited?.((this.now() - waiter.at) / 1000);
-      const s = Math.round(this.limits.timeoutMs / 1000);
-      waiter.refuse(new UnavailableError(`waited ${s} s in ${this.name}'s queue without a free slot`, QUEUE_RETRY_AFTER_S));
+      const s = this.limits.timeoutMs < 10_000 ? (this.limits.timeoutMs / 1000).toFixed(1) : Math.round(this.limits.timeoutMs / 1000);
+      waiter.refuse(new QueueRefusal(`waited ${s} s in ${this.name}'s queue without a free slot`, "queue_timeout"));
     }, this.limits.timeoutMs);
     timer.unref?.();
     if (signal) {
@@ -177,7 +194,9 @@ export class MachineQueue {
         if (state === "waiting") waiter.refuse(new ClientGoneError());
         else if (state === "running") freeSlot();
         state = "gone";
+        unhold();
       },
+      started: unhold,
       position: () => {
         if (state !== "waiting") return undefined;
         const order = this.order();
@@ -193,6 +212,7 @@ export class MachineQueue {
     line!.splice(i, 1);
     if (line!.length === 0) this.lines.delete(w.key);
     this.waiting--;
+    this.ordered = undefined;
     this.hooks.depth?.(this.waiting);
   }
 
@@ -208,6 +228,7 @@ export class MachineQueue {
   }
 
   private markServed(key: string): void {
+    this.ordered = undefined;
     this.served.delete(key); // re-inserted: the map's order is also the order served, so the oldest go first
     this.served.set(key, ++this.seq);
     if (this.served.size > 4096) this.served.delete(this.served.keys().next().value!);
@@ -219,8 +240,9 @@ export class MachineQueue {
     return this.order().map((w, i) => ({ key: w.key, position: i + 1, waitedS: Math.round((now - w.at) / 100) / 10 }));
   }
 
-  /** The waiters in the order dispatch would grant them, if no one came or left meanwhile. */
+  /** The waiters in the order dispatch would grant them, if no one came or left meanwhile; kept until the line changes. */
   private order(): Waiter[] {
+    if (this.ordered) return this.ordered;
     const lines = new Map([...this.lines].map(([k, l]) => [k, [...l]]));
     const served = new Map(this.served);
     const out: Waiter[] = [];
@@ -233,8 +255,11 @@ export class MachineQueue {
       served.set(w.key, ++seq);
       out.push(w);
     }
+    this.ordered = out;
     return out;
   }
+  /** The fair order as last worked out; undefined once someone came, left or was served. */
+  private ordered: Waiter[] | undefined;
 }
 
 /** The head of the line that goes next: highest priority, then the key served least recently, then the oldest. */

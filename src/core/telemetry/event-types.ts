@@ -15,6 +15,8 @@ export const EventType = {
   permanentOn: "permanent_on",
   /** Proxied requests began running after a quiet spell, or all ended and it stayed quiet: running, in_flight. */
   requests: "requests",
+  /** A model loaded after a wake (a machine's preload): model, seconds, ok, and error when it failed. */
+  preload: "preload",
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 export const EVENT_TYPES: readonly EventType[] = Object.values(EventType);

@@ -51,3 +51,10 @@ export function readPeopleOfDay(db: Database, at: number): { key: string; user: 
     user: string;
   }[];
 }
+
+/** Each key's prompt and completion tokens in the hours from `from` (summed in SQL: one row per key). */
+export function readTokensByKey(db: Database, from: number): Map<string, number> {
+  const sql = `SELECT "key" AS key, sum(prompt_tokens + completion_tokens) AS tokens FROM usage_hours WHERE hour >= ? GROUP BY "key"`;
+  const rows = db.query(sql).all(from) as { key: string; tokens: number }[];
+  return new Map(rows.map((r) => [r.key, r.tokens]));
+}

@@ -10,7 +10,7 @@ import { countsAsOn } from "./energy.ts";
 import { readIntervals } from "./intervals.ts";
 import { openDatabase } from "./open.ts";
 import { floorHour, HOUR_MS, PendingSums } from "./pending.ts";
-import { type GenerationHour, type HourRow, readGenerationHours, readHours, readPeopleOfDay } from "./reads.ts";
+import { type GenerationHour, type HourRow, readGenerationHours, readHours, readPeopleOfDay, readTokensByKey } from "./reads.ts";
 import { INSERT_CHANGE, TTFB_BUCKETS_MS, UPSERT_HOUR, UPSERT_READING } from "./schema.ts";
 import type { PowerInterval, UsageRecord } from "./types.ts";
 
@@ -200,6 +200,11 @@ export class UsageStore {
   }
 
   /** Hourly sums whose hour starts in [from, to), optionally of one key. */
+  /** Each key's tokens in the hours from `from` (a quota's seed). */
+  tokensByKey(from: number): Map<string, number> {
+    return this.read(new Map(), (db) => readTokensByKey(db, from));
+  }
+
   hours(q: { from: number; to: number; key?: string }): HourRow[] {
     return this.read([], (db) => readHours(db, q));
   }

@@ -59,10 +59,11 @@ function modelOf(endpoint: Endpoint | undefined, path: string, body: Map<string,
 const RELIST_EVERY_MS = 1000;
 
 /**
- * By model: a machine known to hold it (an awake one with the least work, else the one to wake). None known:
- * the awake machines' lists are read again (a pull may have just added it); still none: Ollama's own 404,
- * waking nothing — except a pull or a create, which go to the default machine (a create, first, to a machine
- * holding the model it starts from). With one machine none of this runs: everything goes to it.
+ * By model: a machine known to hold it (awake with the model loaded and a free slot first, else the one to
+ * wake: see chooseMachine). None known: the awake machines' lists are read again (a pull may have just added
+ * it); still none: Ollama's own 404, waking nothing — except a pull or a create, which go to the default
+ * machine (a create, first, to a machine holding the model it starts from). With one machine none of this
+ * runs: everything goes to it.
  */
 export function byModel({ fleet }: Pick<AppDeps, "fleet">): Chooser {
   const [first] = fleet.units;
@@ -82,6 +83,11 @@ export function byModel({ fleet }: Pick<AppDeps, "fleet">): Chooser {
         state: u.monitor.state,
         inFlight: u.activity.inFlight,
         canWake: u.config.power.autoWake,
+        loaded: u.loaded.has(model),
+        free: u.queue.free,
+        queued: u.queue.depth,
+        oldestWaitMs: u.queue.oldestWaitMs(),
+        spillAfterMs: u.config.queue.spillAfterMs,
       })),
     );
     return chosen && fleet.byName.get(chosen.name);

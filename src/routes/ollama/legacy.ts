@@ -84,13 +84,14 @@ export function ollamaLegacyRoutes(deps: AppDeps) {
     let ticket: Ticket | undefined;
     try {
       ticket = enterLine(unit, key, endpoint, c.req.raw.signal);
+      const account = endingWith(counted ? accountFor(deps, call(), unit.name, arrivalOf(started)) : undefined, releaseOf(admitted, ticket));
+      const over = { method: opts.method ?? "POST", body, contentType: "application/json", tap: account };
+      return forwardWaking(unit, outgoing(c), path, over, undefined, account, lineOf(unit, ticket));
     } catch (err) {
+      ticket?.release(); // refused before forwarding had it: nothing is kept
       admitted.release();
       return Promise.reject(err);
     }
-    const account = endingWith(counted ? accountFor(deps, call(), unit.name, arrivalOf(started)) : undefined, releaseOf(admitted, ticket));
-    const over = { method: opts.method ?? "POST", body, contentType: "application/json", tap: account };
-    return forwardWaking(unit, outgoing(c), path, over, undefined, account, lineOf(unit, ticket));
   };
   // Registered one by one, not chained: the chained type of five streaming routes is too large for tsc.
   const router = createRouter();

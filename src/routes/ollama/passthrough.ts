@@ -25,6 +25,12 @@ const WAKES =
   "within WAKE_TIMEOUT_S.";
 const NEVER_WAKES = "Never wakes the machine: while it sleeps the answer is the last one seen, with `X-Ollama-Gate-Cache: hit`.";
 
+/** A key's limit: proxied requests have their own 429 (the management routes' is the lease cap). */
+const limited = {
+  ...errorResponses(429)[429]!,
+  description: 'A key\'s limit (rate_per_min, max_concurrent, tokens_per_day, tokens_per_month; see README "Limits and quotas"); see Retry-After',
+};
+
 /**
  * An OpenAPI entry for a proxied endpoint. It declares no request body on purpose: declaring one would
  * make the validator read and re-encode the body, and a passthrough must forward it byte for byte.
@@ -36,7 +42,7 @@ export function proxiedRoute(method: Method, path: string, summary: string, tag:
     tags: [tag],
     summary,
     description: `${description}\n\n${FORWARDED}`,
-    responses: { 200: streamed, ...errorResponses(422, 503, 504, 502) },
+    responses: { 200: streamed, ...errorResponses(422, 503, 504, 502), 429: limited },
   });
 }
 

@@ -51,6 +51,7 @@ export function lineOf(unit: Pick<MachineUnit, "name">, ticket: Ticket | undefin
   return {
     ready: ticket.ready,
     leave: () => ticket.release(),
+    started: () => ticket.started?.(),
     where: () => {
       const at = ticket.position?.();
       return at && `queued on ${unit.name}, position ${at.position} of ${at.of}`;

@@ -3,6 +3,7 @@
 // comments (the standard says so), and the bytes keep the client's and any proxy's read timeout from firing.
 import { ClientGoneError, GatewayError } from "../../core/errors.ts";
 import { endpointFor } from "../../core/proxy/endpoints.ts";
+import { QueueRefusal } from "../../core/queue/machine-queue.ts";
 import type { Logger } from "../../core/telemetry/logger.ts";
 import type { FieldSpan } from "../../lib/json/index.ts";
 
@@ -85,7 +86,8 @@ export function streamWhileWaking(p: WakeProgress, w: Waiting): Response {
     } catch (err) {
       stop();
       p.body?.release();
-      if (err instanceof ClientGoneError || signal.aborted) p.logger.info("client left while the machine woke", { path: w.path, status: 499 });
+      if (err instanceof ClientGoneError || signal.aborted)
+        p.logger.info(w.where ? "client left while it waited" : "client left while the machine woke", { path: w.path, status: 499 });
       else send(ctrl, errorEvent(gatewayError(err, waking, p, w)));
     }
     close(ctrl);
@@ -153,8 +155,15 @@ function gatewayError(err: unknown, waking: boolean, p: WakeProgress, w: Waiting
   }
   const message = p.redact(err.detail);
   p.logger.warn("request failed", { method: w.req.method, path: w.path, status: err.status, detail: message, streamed: true });
-  // While waking, a 502 is a power-on that said no; anything else is a wake that ran out of time.
-  const code = waking ? (err.status === 502 ? "wake_failed" : "wake_timeout") : (FORWARD_CODES[err.status] ?? "upstream_error");
+  // A line's refusal says so; while waking, a 502 is a power-on that said no, anything else a wake that ran out of time.
+  const code =
+    err instanceof QueueRefusal
+      ? err.code
+      : waking
+        ? err.status === 502
+          ? "wake_failed"
+          : "wake_timeout"
+        : (FORWARD_CODES[err.status] ?? "upstream_error");
   return { message, type: err.status < 500 ? "invalid_request_error" : "server_error", code };
 }
 

@@ -35,6 +35,8 @@ export interface Line {
   leave(): void;
   /** "queued on big, position 2 of 5" while it waits, for a waiting stream's comments; undefined once it runs. */
   where(): string | undefined;
+  /** The request is being forwarded (the proxy counts it as running work now): the line's hold on the machine ends. */
+  started(): void;
 }
 
 /** Sets the idle timeout of the client's connection (0: none; see http/server.ts). */
@@ -128,7 +130,9 @@ async function forwardOrWake(
   const replayable = !(over.body instanceof ReadableStream);
   const send = async (req: Request) => {
     try {
-      return await d.proxy.forward(req, target, over);
+      const answer = d.proxy.forward(req, target, over); // counted as running work before it returns
+      line?.started();
+      return await answer;
     } catch (err) {
       if (!autoWake || !(err instanceof MachineAsleepError) || !replayable) throw err;
       await d.monitor.tick();
@@ -191,6 +195,7 @@ function streamWhileWaiting(
     path: out.path,
     wait: (req) => waitFor(req).catch(fail),
     forward: (req) => send(req).catch(fail),
-    where: line?.where,
+    // Once its turn came: the wake's comments while the machine boots, else the wait for Ollama's first answer.
+    where: line && (() => line.where() ?? (isUp(d.monitor.state) ? `waiting for ${d.config.name}'s answer` : undefined)),
   });
 }

@@ -27,7 +27,7 @@ describe("KeyLimiter", () => {
     const r = refused(k.admit("a", l, false))!;
     expect(r.limit).toBe("rate_per_min");
     expect(r.retryAfterS).toBe(10); // one request every 10 s at 6 a minute
-    expect(r.detail).not.toContain("a,");
+    expect(r.detail).toBe("the key's limit of 6 requests a minute is reached");
     c.t += 10_000;
     expect(refused(k.admit("a", l, false))).toBeUndefined();
     expect(refused(k.admit("a", l, false))?.limit).toBe("rate_per_min");
@@ -57,9 +57,9 @@ describe("KeyLimiter", () => {
     const k = new KeyLimiter({ tz: TZ, now: c.now });
     const l = limits({ tokensPerDay: 100 });
     (k.admit("a", l, true) as Admission).release();
-    k.counted("a", 60, c.t);
+    k.counted("a", 60);
     expect(k.left("a", l).tokens_left_today).toBe(40);
-    k.counted("a", 50, c.t);
+    k.counted("a", 50);
     const r = refused(k.admit("a", l, true))!;
     expect(r.limit).toBe("tokens_per_day");
     expect(r.retryAfterS).toBe(60); // until midnight in Madrid
@@ -74,7 +74,7 @@ describe("KeyLimiter", () => {
     const k = new KeyLimiter({ tz: TZ, now: c.now });
     const l = limits({ tokensPerMonth: 10 });
     k.admit("a", l, true);
-    k.counted("a", 10, c.t);
+    k.counted("a", 10);
     const r = refused(k.admit("a", l, true))!;
     expect(r.limit).toBe("tokens_per_month");
     expect(r.retryAfterS).toBe(12 * 3600);
@@ -82,25 +82,40 @@ describe("KeyLimiter", () => {
     expect(refused(k.admit("a", l, true))).toBeUndefined();
   });
 
-  test("tokens of a request that came in yesterday do not count for today", () => {
-    const c = clock("2026-12-08T00:00:30+01:00");
+  test("tokens counted before midnight count for that day and its month, not for the next day", () => {
+    const c = clock("2026-12-07T23:59:00+01:00");
     const k = new KeyLimiter({ tz: TZ, now: c.now });
     const l = limits({ tokensPerDay: 100, tokensPerMonth: 1000 });
-    k.admit("a", l, true);
-    k.counted("a", 80, Date.parse("2026-12-07T23:59:00+01:00"));
+    k.counted("a", 80);
+    c.t += 120_000;
     expect(k.left("a", l)).toMatchObject({ tokens_today: 0, tokens_this_month: 80 });
+  });
+
+  test("a key without quotas is counted too: a quota a reload gives it starts from what it used; a rate starts full", () => {
+    const k = new KeyLimiter({ tz: TZ });
+    k.counted("free", 50);
+    expect(refused(k.admit("free", limits({ tokensPerDay: 10 }), true))?.limit).toBe("tokens_per_day");
+    const rate = limits({ ratePerMin: 3 });
+    for (let i = 0; i < 3; i++) expect(refused(k.admit("free", rate, false))).toBeUndefined();
+    expect(refused(k.admit("free", rate, false))?.limit).toBe("rate_per_min");
   });
 
   test("seeded from the store's hours at start; the counts follow a reload by name and forget removed keys", () => {
     const c = clock("2026-12-07T10:30:00+01:00");
     const k = new KeyLimiter({ tz: TZ, now: c.now });
     const l = limits({ tokensPerDay: 1000, tokensPerMonth: 5000 });
-    const hour = (iso: string, tokens: number, key = "a") => ({ hour: Date.parse(iso), key, prompt_tokens: tokens, completion_tokens: 1 });
-    seedLimits(k, [{ name: "a", limits: l }, { name: "free" }], () => [
-      hour("2026-12-07T08:00:00Z", 99),
-      hour("2026-12-03T08:00:00Z", 199),
-      hour("2026-12-07T08:00:00Z", 5, "free"),
-    ]);
+    // The store's sums from an hour (the hour that holds the day's start, and the month's): 100 today, 300 this month.
+    const asked: number[] = [];
+    seedLimits(k, ["a", "free"], (from) => {
+      asked.push(from);
+      return from >= Date.parse("2026-12-06T23:00:00Z")
+        ? new Map([["a", 100]])
+        : new Map([
+            ["a", 300],
+            ["gone", 7],
+          ]);
+    });
+    expect(asked).toEqual([Date.parse("2026-12-06T23:00:00Z"), Date.parse("2026-11-30T23:00:00Z")]);
     expect(k.left("a", l)).toMatchObject({ tokens_today: 100, tokens_this_month: 300 });
     // New limits for the same name: the counts stay.
     const tighter = limits({ tokensPerDay: 100 });

@@ -8,6 +8,11 @@ const m = (name: string, state: Candidate["state"], more: Partial<Candidate> = {
   priority: 0,
   inFlight: 0,
   canWake: true,
+  loaded: false,
+  free: true,
+  queued: 0,
+  oldestWaitMs: 0,
+  spillAfterMs: undefined,
   ...more,
 });
 

@@ -140,4 +140,24 @@ describe("MachineQueue", () => {
     expect(q.running).toBe(2);
     expect(q.depth).toBe(0);
   });
+
+  test("a granted request holds the machine until it is forwarded (started) or given back, so no shutdown slips in between", async () => {
+    const { q, held } = line(1);
+    const first = q.enter("a", 0);
+    const second = q.enter("b", 0);
+    expect(held.now).toBe(1);
+    first.release();
+    await second.ready;
+    expect(held.now).toBe(1); // granted, not yet forwarded: still held
+    second.started!();
+    expect(held.now).toBe(0);
+    second.release();
+    expect(held.now).toBe(0);
+    const third = q.enter("c", 0);
+    const fourth = q.enter("d", 0);
+    third.release();
+    await fourth.ready;
+    fourth.release(); // never forwarded (its wake failed): the hold ends with it
+    expect(held.now).toBe(0);
+  });
 });

@@ -12,10 +12,12 @@ import { type Call, newCall } from "../../../src/routes/ollama/pipeline.ts";
 function unit(name: string, state: PowerState, inFlight = 0): MachineUnit {
   return {
     name,
-    config: { name, priority: 0, power: { autoWake: true } },
+    config: { name, priority: 0, power: { autoWake: true }, queue: {} },
     monitor: { state },
     activity: { inFlight },
     machine: { tags: async () => null },
+    queue: { free: true, depth: 0, oldestWaitMs: () => 0 },
+    loaded: { has: () => false },
   } as unknown as MachineUnit;
 }
 
