@@ -13,6 +13,7 @@ import { machine, machineTable } from "./lib/report.ts";
 const RUNS = Math.round(num("QUEUE_BENCH_RUNS", 20, 4));
 const ROUNDS = Math.round(num("QUEUE_BENCH_ROUNDS", 5, 1));
 const CONCURRENT = Math.round(num("QUEUE_BENCH_STREAMS", 200, 1));
+const SAME = process.env.QUEUE_BENCH_SAME === "1";
 
 const LIMITED = "limited-bench-key-0123456789";
 
@@ -28,7 +29,10 @@ async function main() {
   const figures = await pairedRounds({
     sides: [
       ["unset", () => ({ USAGE_DB: "off" })],
-      ["set", (dir) => ({ USAGE_DB: "off", MAX_CONCURRENT: "1000", MAX_QUEUE: "64", KEYS_FILE: limitedKeys(dir) }), LIMITED],
+      // QUEUE_BENCH_SAME=1: both sides unset, for the noise between two identical gateways.
+      SAME
+        ? ["set", () => ({ USAGE_DB: "off" })]
+        : ["set", (dir) => ({ USAGE_DB: "off", MAX_CONCURRENT: "1000", MAX_QUEUE: "64", KEYS_FILE: limitedKeys(dir) }), LIMITED],
     ],
     runs: RUNS,
     smallRuns: 400,

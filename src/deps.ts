@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import type { AppDeps, DepsOptions, MachineUnit, Shared } from "./app-deps.ts";
 import type { Config, MachineConfig } from "./config/config.ts";
+import { GATEWAY_KEY } from "./config/keys-file.ts";
 import { BODY_RATE_FLOOR, BURST_FOR_COLLECTION, LARGE_RESIDENT, PROXIED_BYTES_PER_COLLECTION, QUIET_COLLECTION_MS } from "./config/memory-budget.ts";
 import { secretsOf } from "./config/view.ts";
 import { opensDashboard } from "./core/access/access.ts";
@@ -89,24 +90,26 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
     activity,
     counts,
   });
-  // A warm model after a wake, for a machine with preload models only: without them nothing is built or watched.
-  const preload =
-    mc.preload.models.length === 0 ? undefined : buildPreloader(mc, { monitor, proxy, machine }, { events, logger, usage: shared.usage, now });
   const schedule = new KeepOnSchedule({ windows: mc.keepOn ?? [], power, logger, now });
   // A request waiting for a slot holds the machine on as a running one does.
   const queue = new MachineQueue(mc.name, mc.queue, { hold: () => activity.begin(), waited: counts.queueWaited });
+  // A warm model after a wake, for a machine with preload models only: without them nothing is built or watched.
+  const preload =
+    mc.preload.models.length === 0 ? undefined : buildPreloader(mc, { monitor, proxy, machine, queue }, { events, logger, usage: shared.usage, now });
   return { name: mc.name, config: mc, machine, store, monitor, power, proxy, activity, schedule, queue, loaded, preload };
 }
 
 /** A machine's preloader: told each of its monitor's states, and shown the requests its proxy forwards. */
 function buildPreloader(
   mc: MachineConfig,
-  unit: Pick<MachineUnit, "monitor" | "proxy" | "machine">,
+  unit: Pick<MachineUnit, "monitor" | "proxy" | "machine" | "queue">,
   ctx: Pick<PreloadOptions, "events" | "logger" | "usage" | "now">,
 ) {
   const { monitor, proxy } = unit;
   const where = { ollamaUrl: unit.machine.ollamaUrl, timeoutMs: mc.proxyTimeoutsMs.generate };
-  const preload = new Preloader({ machine: mc.name, ...mc.preload, ...where, state: () => monitor.state, ...ctx });
+  // Each load waits its turn after every request in the machine's line (the lowest priority there is).
+  const turn = mc.queue.maxConcurrent === undefined ? undefined : () => unit.queue.enter(GATEWAY_KEY, Number.MIN_SAFE_INTEGER);
+  const preload = new Preloader({ machine: mc.name, ...mc.preload, ...where, state: () => monitor.state, turn, ...ctx });
   monitor.onState((s) => preload.stateChanged(s));
   // The models of the requests forwarded while a wake's loads are pending are read here, until the pipeline marks its own.
   proxy.forward = markingForwards(proxy.forward.bind(proxy), preload);
@@ -180,13 +183,19 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const eventStreams = new EventStreams(events, (reason) => metrics.eventStreamsDropped.inc({ reason }));
   // Each key's limits: its counts follow a reload (kept by name); its quotas start from what the store counted.
   const limits = new KeyLimiter({ now });
-  seedLimits(
-    limits,
-    keys.ring.keys.map((k) => k.name),
-    (from) => usageStore.tokensByKey(from),
-  );
+  const seed = () => {
+    const names = keys.ring.keys.map((k) => k.name);
+    limits.keepOnly(names);
+    // A key the limiter has no counts of (at start, or added back by a reload) starts from what the store counted.
+    seedLimits(
+      limits,
+      names.filter((n) => !limits.knows(n)),
+      (from) => usageStore.tokensByKey(from),
+    );
+  };
+  seed();
   keys.onReload(() => {
-    limits.keepOnly(keys.ring.keys.map((k) => k.name));
+    seed();
     eventStreams.recheck();
     sessions.endRevoked(opensDashboard(keys.ring));
   });

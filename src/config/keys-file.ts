@@ -100,8 +100,8 @@ function placeholderProblem(raw: unknown, i: number, k: { key?: string; key_sha2
   return `${where(raw, ["keys", i, field])}: ${from ? `${from} holds` : "this is"} the placeholder from the example file; ${EXAMPLE_KEY_FIX}`;
 }
 
-/** The name the gateway's own requests (a preload after a wake) are counted under in usage; no key may take it. */
-export const GATEWAY_KEY = "gateway";
+/** The name the gateway's own requests (a preload after a wake) are counted under in usage: no key can be named so (NAME). */
+export const GATEWAY_KEY = "(gateway)";
 
 /** The names API_KEYS gives its keys, in order; no KEYS_FILE entry may take one. */
 const ENV_NAME = /^api-key-\d+$/i;
@@ -138,8 +138,6 @@ export function allKeys(
   }
   for (const k of loaded.keys) {
     if (ENV_NAME.test(k.name)) errors.push(`KEYS_FILE (${k.name}).name: names like api-key-1 are those API_KEYS gives its keys; choose another`);
-    if (k.name === GATEWAY_KEY)
-      errors.push(`KEYS_FILE (${k.name}).name: the gateway counts its own requests (a preload) under this name; choose another`);
     for (const m of k.machines ?? []) if (!names.has(m)) errors.push(`KEYS_FILE (${k.name}).machines: no machine is named ${m}`);
     const quota = k.limits?.tokensPerDay !== undefined ? "tokens_per_day" : k.limits?.tokensPerMonth !== undefined ? "tokens_per_month" : undefined;
     if (quota && !usageOn) errors.push(`KEYS_FILE (${k.name}).${quota}: a token quota counts what usage accounting counts, and USAGE_DB is off`);

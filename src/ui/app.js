@@ -77,12 +77,19 @@ function modelRows(card) {
     .join("");
 }
 
+/** When Ollama unloads a model: a time today, a date later, never past a year (keep_alive -1 says year 2318). */
+function until(iso) {
+  const ms = new Date(iso).getTime() - Date.now();
+  if (!(ms < 365 * 86_400_000)) return "kept loaded";
+  return ms < 20 * 3600_000 ? `until ${time(iso)}` : `until ${new Date(iso).toLocaleString()}`;
+}
+
 /** Which models its Ollama has in memory now (GET /machines' `loaded`), in words; "" when none. */
 function loadedLine(m) {
   const list = m.loaded ?? [];
   if (!list.length) return "";
   const one = (l) => {
-    const about = [l.size_vram ? size(l.size_vram) : "", l.expires_at ? `until ${time(l.expires_at)}` : ""].filter(Boolean).join(", ");
+    const about = [l.size_vram ? size(l.size_vram) : "", l.expires_at ? until(l.expires_at) : ""].filter(Boolean).join(", ");
     return about ? `${l.model} (${about})` : l.model;
   };
   return `In memory: ${list.map(one).join(", ")}`;

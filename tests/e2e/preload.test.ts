@@ -20,6 +20,9 @@ const loads = () =>
     .map((r) => JSON.parse(r.body))
     .filter((b) => b.prompt === undefined);
 
+/** The prompts of the generates that reached the fake, in order (a load has none). */
+const generates = () => h.sim.ollama.requests.filter((r) => r.path === "/api/generate").map((r) => JSON.parse(r.body).prompt as string | undefined);
+
 const withPreload = (env: Record<string, string>, records: UsageRecord[] = []) =>
   startHarness({ machine: { ollama: { chunkDelayMs: 2, loads: true } }, env, deps: { usage: { record: (r) => void records.push(r) } } });
 
@@ -38,6 +41,8 @@ describe("after a wake", () => {
     expect(await load).toBe("qwen2.5-coder:7b");
     expect(h.deps.events.history().filter((e) => e.type === "preload")).toEqual([]);
     expect(loads()).toEqual([{ model: "qwen2.5-coder:7b", keep_alive: "10m" }]);
+    // The held request reached Ollama before the load did.
+    expect(generates()).toEqual(["hi", undefined]);
 
     const told = nextEvent(h.deps, (e) => e.type === "preload");
     h.sim.ollama.releaseLoads();
@@ -53,8 +58,25 @@ describe("after a wake", () => {
     // The usage counts it under the gateway's own key, beside the client's request.
     expect(records.map((r) => [r.key, r.model, r.kind, r.status])).toEqual([
       ["api-key-1", "llama3.2:3b", "generate", 200],
-      ["gateway", "qwen2.5-coder:7b", "generate", 200],
+      ["(gateway)", "qwen2.5-coder:7b", "generate", 200],
     ]);
+  });
+
+  test("with max_concurrent, the load waits its turn after every request the wake held, queued ones too", async () => {
+    h = await withPreload({ PRELOAD_MODELS: "qwen2.5-coder:7b", MAX_CONCURRENT: "1" });
+    const told = nextEvent(h.deps, (e) => e.type === "preload");
+    const body = (prompt: string) => ({
+      ...generate("llama3.2:3b", { stream: false }),
+      body: JSON.stringify({ model: "llama3.2:3b", prompt, stream: false }),
+    });
+    const answers = await Promise.all([h.api("/api/generate", body("one")), h.api("/api/generate", body("two"))]);
+    for (const a of answers) expect(a.status).toBe(200);
+    expect((await told).data).toMatchObject({ model: "qwen2.5-coder:7b", ok: true });
+    await h.deps.preload!.settled();
+    const order = generates();
+    expect(order).toHaveLength(3);
+    expect(order.indexOf(undefined)).toBe(2); // the load last, after both held requests
+    expect(order.slice(0, 2).sort()).toEqual(["one", "two"]);
   });
 
   test("a request for a preload model already on its way to the machine: that model is not loaded, the others are", async () => {

@@ -65,8 +65,9 @@ export class KeyLimiter {
   }
 
   /**
-   * Admits one request of a key with `limits`, or says which limit refuses it. `generation`: it runs a model
-   * (it takes a place under max_concurrent, and quotas apply); else only the rate counts.
+   * Admits one request of a key with `limits`, or says which limit refuses it. `generation`: it runs a model (it
+   * takes a place under max_concurrent, and quotas apply: a request whose tokens usage does not count, an image's,
+   * is refused once they are used up too); else only the rate counts.
    */
   admit(name: string, limits: KeyLimits | undefined, generation: boolean): Admission | LimitRefusal {
     if (!limits) return NOTHING;
@@ -152,6 +153,11 @@ export class KeyLimiter {
     };
   }
 
+  /** Whether the key has counts here (it was used, or seeded, since the start or its last reload). */
+  knows(name: string): boolean {
+    return this.counts.has(name);
+  }
+
   /** Forgets the keys no longer configured (after a reload): the counts stay bounded by the keys there are. */
   keepOnly(names: Iterable<string>): void {
     const kept = new Set(names);
@@ -199,6 +205,7 @@ export const isRefusal = (a: Admission | LimitRefusal): a is LimitRefusal => "li
  * it whole (the store keeps hours; a zone half an hour off UTC starts its day inside one).
  */
 export function seedLimits(limiter: KeyLimiter, names: readonly string[], tokensFrom: (from: number) => Map<string, number>): void {
+  if (names.length === 0) return;
   const { dayStart, monthStart } = limiter.periods();
   const day = tokensFrom(dayStart - (dayStart % HOUR_MS));
   const month = tokensFrom(monthStart - (monthStart % HOUR_MS));

@@ -65,11 +65,12 @@ function spills(awake: Candidate | undefined): boolean {
  * highest priority, the first in the file on a tie. Spill-over: when no awake machine has a free slot and the
  * best one's queue has waited longer than its spill_after_s, a machine already waking takes the request, else
  * the sleeping one with the highest priority that the gateway may wake, woken for it (none: the queue it is).
- * Pure: the caller then wakes the one chosen, if it sleeps.
+ * Pure: the caller then wakes the one chosen, if it sleeps. `mayWait` false (a request that never queues): no spill.
  */
-export function chooseMachine(candidates: readonly Candidate[]): Candidate | undefined {
+export function chooseMachine(candidates: readonly Candidate[], mayWait = true): Candidate | undefined {
   const chosen = best(candidates);
-  if (!spills(chosen)) return chosen;
+  // Only a request that would wait in the line (a generation) is worth a wake of its own.
+  if (!mayWait || !spills(chosen)) return chosen;
   const elsewhere = candidates.filter((c) => c.state === PowerState.waking || (isAsleep(c.state) && c.canWake));
   return best(elsewhere) ?? chosen;
 }

@@ -42,6 +42,7 @@ export async function sendLoad(baseUrl: string, model: string, keepAlive: string
   let ttfbMs: number | null = null;
   try {
     const res = await fetch(`${baseUrl}/api/generate`, {
+      redirect: "manual",
       method: "POST",
       headers: { "content-type": "application/json" },
       body: loadBody(model, keepAlive),

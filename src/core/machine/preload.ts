@@ -40,6 +40,11 @@ export interface PreloadOptions {
   now: () => number;
   /** One load (tests replace it); by default the request to Ollama itself. */
   send?: (model: string) => Promise<LoadOutcome>;
+  /**
+   * A place in the machine's line (max_concurrent), taken for each load after every request waiting there: a
+   * load never takes a slot a client's request waits for. Throws when the line is full. Absent: no line.
+   */
+  turn?: () => { ready: Promise<void> | undefined; release(): void };
 }
 
 const NOTHING = () => {};
@@ -141,6 +146,22 @@ export class Preloader {
   }
 
   private async loadOne(model: string): Promise<void> {
+    let place: { ready: Promise<void> | undefined; release(): void } | undefined;
+    try {
+      place = this.o.turn?.();
+      await place?.ready;
+    } catch (err) {
+      this.o.logger.info("preload skipped: no turn in the machine's queue", { model, error: (err as Error).message });
+      return;
+    }
+    try {
+      await this.loadNow(model);
+    } finally {
+      place?.release();
+    }
+  }
+
+  private async loadNow(model: string): Promise<void> {
     const at = this.o.now();
     const out = await this.send(model);
     const seconds = Math.round(out.seconds * 10) / 10;

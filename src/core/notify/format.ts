@@ -119,7 +119,7 @@ const SENTENCES: Record<EventType, (m: string, d: Data) => Notice> = {
       : { title: `${m} is idle`, text: `${m} has no running requests.`, tags: ["gear"] },
   [EventType.preload]: (m, d) =>
     d.ok
-      ? { title: `${str(d.model)} is loaded on ${m}`, text: `${m} loaded ${str(d.model)} after its wake (${str(d.seconds)} s).`, tags: ["fire"] }
+      ? { title: `A model is loaded on ${m}`, text: `${m} loaded ${str(d.model)} after its wake (${str(d.seconds)} s).`, tags: ["fire"] }
       : { title: `Loading on ${m} failed`, text: `${m} could not load ${str(d.model)} after its wake: ${str(d.error)}`, tags: ["warning"] },
 };
 

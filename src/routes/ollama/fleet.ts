@@ -7,6 +7,7 @@ import { type Endpoint, modelInPathOf, ROUTING_FIELDS } from "../../core/proxy/e
 import type { AppDeps, MachineUnit } from "../../deps.ts";
 import { asOllamaWould, jsonAnswer } from "../../http/error-body.ts";
 import { refusal } from "../../http/model-scope.ts";
+import { isGeneration } from "./share.ts";
 
 /** What choosing reads of a request (the pipeline's call): its key, its path, its endpoint, its body's fields. */
 export interface Routed {
@@ -84,11 +85,14 @@ export function byModel({ fleet }: Pick<AppDeps, "fleet">): Chooser {
         inFlight: u.activity.inFlight,
         canWake: u.config.power.autoWake,
         loaded: u.loaded.has(model),
-        free: u.queue.free,
+        // Without max_concurrent, a machine is free when nothing runs on it: the fewest in flight still wins
+        // as before, and among idle ones the one with the model loaded.
+        free: u.config.queue.maxConcurrent === undefined ? u.activity.inFlight === 0 : u.queue.free,
         queued: u.queue.depth,
         oldestWaitMs: u.queue.oldestWaitMs(),
         spillAfterMs: u.config.queue.spillAfterMs,
       })),
+      isGeneration(call.endpoint),
     );
     return chosen && fleet.byName.get(chosen.name);
   };

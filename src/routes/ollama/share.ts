@@ -11,8 +11,11 @@ import { limitAnswer } from "../../http/error-body.ts";
 import type { Account } from "./account.ts";
 import type { Line } from "./wake.ts";
 
-/** A request that runs a model (the endpoint table counts its usage): it takes a place, quotas apply, it queues. */
-export const isGeneration = (endpoint: Endpoint | undefined): boolean => endpoint?.usage !== undefined;
+/**
+ * A request that runs a model on the GPU (the endpoint table's generate and embed kinds: chats, completions,
+ * embeddings, images, transcriptions): it takes one of its key's places and waits its turn in the machine's line.
+ */
+export const isGeneration = (endpoint: Endpoint | undefined): boolean => endpoint?.kind === "generate" || endpoint?.kind === "embed";
 
 /** The key's limits: its admission, or the 429 in its client's shape (counted by key and limit). */
 export function admitKey(

@@ -46,9 +46,10 @@ export const connectionTimeout = (out: Pick<Outgoing, "server" | "raw">, seconds
  * With AUTO_WAKE, a request for a sleeping machine wakes it (one packet for all who wait) and waits until
  * Ollama answers. A waiting request counts as running work, so no release shuts the machine down under it.
  */
-async function wakeFor(d: Target, req: Request): Promise<void> {
+async function wakeFor(d: Target, req: Request, held?: () => void): Promise<void> {
   if (!(await mustWait(d))) return;
   const done = d.activity.begin();
+  held?.(); // the wait holds the machine now: a place in its line need not (it would count twice)
   try {
     const ready = await Promise.race([d.monitor.ensureReady(d.config.power.wakeTimeoutMs), clientGone(req)]);
     if (!ready) {
@@ -117,11 +118,11 @@ async function forwardOrWake(
   const over = { ...given, hangUp: () => connectionTimeout(out, 1) };
   // The wait for a wake, timed for the usage record when it is kept.
   const wake = !watch
-    ? (req: Request) => wakeFor(d, req)
+    ? (req: Request) => wakeFor(d, req, line?.started)
     : async (req: Request) => {
         const t = performance.now();
         try {
-          await wakeFor(d, req);
+          await wakeFor(d, req, line?.started);
         } finally {
           watch.waited(performance.now() - t);
         }

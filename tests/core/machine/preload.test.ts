@@ -125,7 +125,7 @@ describe("after a wake", () => {
     await s.preloader.settled();
     expect(s.records).toHaveLength(1);
     const r = s.records[0]!;
-    expect(r).toMatchObject({ at: CLOCK, key: "gateway", user: null, model: "qwen2.5-coder:7b", machine: "big", kind: "generate" });
+    expect(r).toMatchObject({ at: CLOCK, key: "(gateway)", user: null, model: "qwen2.5-coder:7b", machine: "big", kind: "generate" });
     expect(r).toMatchObject({ status: 200, complete: true, figures: NO_FIGURES, wakeWaitS: 0 });
     expect(r.ttfbMs).toBeGreaterThanOrEqual(0);
     expect(r.totalS).toBeGreaterThanOrEqual(r.ttfbMs! / 1000);
@@ -236,7 +236,7 @@ describe("a load that fails is told, never thrown", () => {
     expect(failed).toMatchObject({ model: "not-pulled:1b", ok: false });
     expect(String(failed!.error)).toStartWith("Ollama answered HTTP 404: model");
     expect(loaded).toMatchObject({ model: "llama3.2:3b", ok: true });
-    expect(s.records[0]).toMatchObject({ key: "gateway", status: 404, complete: true });
+    expect(s.records[0]).toMatchObject({ key: "(gateway)", status: 404, complete: true });
     expect(s.logger.lines.some((l) => l.includes("preload failed") && l.includes("not-pulled:1b"))).toBe(true);
   });
 
