@@ -146,17 +146,20 @@ describe("spill-over", () => {
     };
   }
 
-  test("a busy machine whose queue waited past spill_after_s: a sleeping holder is woken for the next request", async () => {
+  test("a busy machine whose queue waited past spill_after_s: a sleeping holder is woken and takes the head of the line", async () => {
     h = await startPair(["a"], { a: { max_concurrent: 1, spill_after_s: 0 } });
-    const a = await aBusyWithOneWaiting();
+    const a = await aBusyWithOneWaiting(); // a's head of line: a /v1 chat stream, waiting since before
     expect(h.b.packets).toHaveLength(0);
-    const spilled = await chat();
-    expect(spilled.status).toBe(200);
+    const next = chat(); // a new request: it sets the spill off, and takes the end of a's line
+    await h.b.waitFor("on");
     expect(h.b.packets.length).toBeGreaterThan(0);
-    expect([chatsOn(h.a), chatsOn(h.b)]).toEqual([0, 1]);
-    expect(h.unit("a").queue.depth).toBe(1); // the one waiting on a still waits there
-    expect(await a.finish()).toContain("data: [DONE]");
-    expect(h.a.ollama.requests.filter((r) => r.path === "/v1/chat/completions")).toHaveLength(1);
+    // The request that waited longest goes to b; the new one waits on a.
+    expect(h.unit("a").queue.depth).toBe(1);
+    expect(await a.finish()).toContain("data: [DONE]"); // a's held one ends; the moved stream's answer came from b
+    expect((await next).status).toBe(200); // then the new one runs on a
+    expect(h.b.ollama.requests.filter((r) => r.path === "/v1/chat/completions")).toHaveLength(1);
+    expect(h.a.ollama.requests.filter((r) => r.path === "/v1/chat/completions")).toHaveLength(0);
+    expect([chatsOn(h.a), chatsOn(h.b)]).toEqual([1, 0]);
   });
 
   test("without spill_after_s the request waits in the busy machine's queue, and nothing is woken", async () => {

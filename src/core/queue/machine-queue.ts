@@ -4,73 +4,10 @@
 // one key's burst never makes another key's single request wait behind all of it; within a key, first come
 // first served. Bounded: `maxQueue` waiters at most, each for `timeoutMs` at most; a client that leaves is gone
 // from the line at once. Knows nothing of HTTP: the pipeline's queue step (routes/ollama/share.ts) speaks for it.
-import { ClientGoneError, UnavailableError } from "../errors.ts";
+import { ClientGoneError } from "../errors.ts";
+import { pickNext, type QueuedEntry, type QueueHooks, type QueueLimits, QueueRefusal, type Ticket, type Waiter } from "./types.ts";
 
-export interface QueueLimits {
-  /** Generations at once; undefined: no limit, no line (every ticket is granted at once). */
-  maxConcurrent?: number;
-  /** Waiting requests at most; one more is refused. */
-  maxQueue: number;
-  /** How long a request may wait before it is refused. */
-  timeoutMs: number;
-}
-
-export const DEFAULT_MAX_QUEUE = 64;
-export const DEFAULT_QUEUE_TIMEOUT_S = 300;
-/** How long a client refused for a full line should wait before it tries again. */
-export const QUEUE_RETRY_AFTER_S = 5;
-
-/** A line's refusal, a 503 with Retry-After: full, or waited in too long; `code` tells a stream's error event which. */
-export class QueueRefusal extends UnavailableError {
-  constructor(
-    detail: string,
-    readonly code: "queue_full" | "queue_timeout",
-  ) {
-    super(detail, QUEUE_RETRY_AFTER_S);
-  }
-}
-
-export interface QueueHooks {
-  /** Held while a request waits: a waiting request keeps the machine on like a running one. */
-  hold(): () => void;
-  /** A request left the line for a slot (or ran out of time): how long it waited, in seconds. */
-  waited?(seconds: number): void;
-  /** The number waiting changed. */
-  depth?(waiting: number): void;
-}
-
-/** A request's place: granted (running) or waiting (`ready` settles when it runs, or rejects). */
-export interface Ticket {
-  /** Undefined: granted at once. Rejects with a 503 (time out) or a 499 (the client left). */
-  readonly ready: Promise<void> | undefined;
-  /** Gives the slot back (the answer has ended), or leaves the line; once, whatever is called after. */
-  release(): void;
-  /** While it waits: its place in the fair order (1 goes next) and how many wait; undefined once it runs or left. */
-  position?(): { position: number; of: number } | undefined;
-  /**
-   * The request has begun to be forwarded (the proxy counts it as running work from there): the hold it kept on
-   * the machine while it waited ends. Until then a granted request still holds the machine, so no shutdown
-   * slips into the moment between its grant and its forward.
-   */
-  started?(): void;
-}
-
-/** One waiting request, as GET /machines/{name} shows it. */
-export interface QueuedEntry {
-  key: string;
-  /** 1 goes next. */
-  position: number;
-  waitedS: number;
-}
-
-interface Waiter {
-  key: string;
-  priority: number;
-  at: number;
-  seq: number;
-  grant: () => void;
-  refuse: (err: Error) => void;
-}
+export { QUEUE_RETRY_AFTER_S, type QueuedEntry, type QueueLimits, QueueRefusal, type Ticket } from "./types.ts";
 
 const GRANTED: Ticket = { ready: undefined, release: () => {} };
 
@@ -111,14 +48,31 @@ export class MachineQueue {
    * A place for one request of `key`: granted at once when a slot is free and nobody waits, else in the line.
    * Throws at once (no wait) when the line is full. `signal`: the client leaving leaves the line.
    */
-  enter(key: string, priority: number, signal?: AbortSignal): Ticket {
+  enter(key: string, priority: number, signal?: AbortSignal, movable?: (to: unknown) => boolean): Ticket {
     const max = this.limits.maxConcurrent;
     if (max === undefined) return GRANTED;
     if (this.running < max && this.waiting === 0) return this.grantNow(key);
     if (this.waiting >= this.limits.maxQueue) {
       throw new QueueRefusal(`${this.name} is busy: ${this.waiting} requests wait for it already`, "queue_full");
     }
-    return this.wait(key, priority, signal);
+    return this.wait(key, priority, signal, movable);
+  }
+
+  /**
+   * Spill-over: the next waiter (in the fair order) that may go to `unit` leaves this line with a slot of `to`,
+   * granted at once. False when none may, or `to` has no free slot.
+   */
+  moveHead(to: MachineQueue, unit: unknown): boolean {
+    if (!to.free) return false;
+    const w = this.order().find((x) => x.movable?.(unit));
+    if (!w) return false;
+    const ticket = to.enter(w.key, w.priority);
+    if (ticket.ready) {
+      ticket.release(); // taken meanwhile: it stays here
+      return false;
+    }
+    w.move(ticket, unit);
+    return true;
   }
 
   private grantNow(key: string): Ticket {
@@ -138,8 +92,9 @@ export class MachineQueue {
     };
   }
 
-  private wait(key: string, priority: number, signal?: AbortSignal): Ticket {
-    let state: "waiting" | "running" | "gone" = "waiting";
+  private wait(key: string, priority: number, signal?: AbortSignal, movable?: (to: unknown) => boolean): Ticket {
+    let state: "waiting" | "running" | "moved" | "gone" = "waiting";
+    let moved: { ticket: Ticket; to: unknown } | undefined;
     const freeSlot = this.releaser();
     const unhold = this.hooks.hold();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -168,6 +123,15 @@ export class MachineQueue {
           unhold();
           reject(err);
         },
+        movable,
+        move: (ticket, to) => {
+          state = "moved";
+          moved = { ticket, to };
+          leave(waiter);
+          unhold(); // the other machine's wait (its wake) holds it from here
+          this.hooks.waited?.((this.now() - waiter.at) / 1000);
+          resolve();
+        },
       };
     });
     ready.catch(() => {}); // a refusal nobody awaits (the client left first) is no unhandled rejection
@@ -193,10 +157,12 @@ export class MachineQueue {
       release: () => {
         if (state === "waiting") waiter.refuse(new ClientGoneError());
         else if (state === "running") freeSlot();
+        else if (state === "moved") moved!.ticket.release();
         state = "gone";
         unhold();
       },
       started: unhold,
+      movedTo: () => moved?.to,
       position: () => {
         if (state !== "waiting") return undefined;
         const order = this.order();
@@ -260,23 +226,4 @@ export class MachineQueue {
   }
   /** The fair order as last worked out; undefined once someone came, left or was served. */
   private ordered: Waiter[] | undefined;
-}
-
-/** The head of the line that goes next: highest priority, then the key served least recently, then the oldest. */
-function pickNext(lines: Map<string, Waiter[]>, served: Map<string, number>): Waiter {
-  let best: Waiter | undefined;
-  let bestServed = 0;
-  for (const [key, line] of lines) {
-    const head = line[0]!;
-    const last = served.get(key) ?? 0;
-    if (
-      !best ||
-      head.priority > best.priority ||
-      (head.priority === best.priority && (last < bestServed || (last === bestServed && head.seq < best.seq)))
-    ) {
-      best = head;
-      bestServed = last;
-    }
-  }
-  return best!;
 }

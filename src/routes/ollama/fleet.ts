@@ -1,7 +1,7 @@
 // The choose step: which machine serves a proxied request (by the model it names, or the one it is pinned to),
 // within the machines its key may use.
 import { type ApiKey, mayUseMachine } from "../../core/access/access.ts";
-import { chooseMachine } from "../../core/fleet/choose.ts";
+import { type Candidate, chooseMachine } from "../../core/fleet/choose.ts";
 import { PowerState } from "../../core/power/states.ts";
 import { type Endpoint, modelInPathOf, ROUTING_FIELDS } from "../../core/proxy/endpoints.ts";
 import type { AppDeps, MachineUnit } from "../../deps.ts";
@@ -33,6 +33,8 @@ export interface Chooser {
   /** The top-level body fields that may name the model (model, name, source, from); none: the model does not matter. */
   fields: readonly string[];
   choose: (call: Routed) => Choice | Promise<Choice>;
+  /** The machines a request waiting in a line may be moved to (spill-over); absent or undefined: none. */
+  movable?: (call: Routed) => ((to: MachineUnit) => boolean) | undefined;
 }
 
 /** What an endpoint the table does not know is routed by: Ollama's newer endpoints name their model so. */
@@ -77,8 +79,8 @@ export function byModel({ fleet }: Pick<AppDeps, "fleet">): Chooser {
       .holders(model)
       .filter((name) => !key || mayUseMachine(key, name))
       .map((name) => fleet.byName.get(name)!);
-    const chosen = chooseMachine(
-      holders.map((u) => ({
+    const candidates = holders.map(
+      (u): Candidate => ({
         name: u.name,
         priority: u.config.priority,
         state: u.monitor.state,
@@ -91,10 +93,16 @@ export function byModel({ fleet }: Pick<AppDeps, "fleet">): Chooser {
         queued: u.queue.depth,
         oldestWaitMs: u.queue.oldestWaitMs(),
         spillAfterMs: u.config.queue.spillAfterMs,
-      })),
-      isGeneration(call.endpoint),
+      }),
     );
-    return chosen && fleet.byName.get(chosen.name);
+    const chosen = chooseMachine(candidates, isGeneration(call.endpoint));
+    const unit = chosen && fleet.byName.get(chosen.name);
+    const waits = chosen && chooseMachine(candidates, false);
+    if (!unit || !waits || waits === chosen) return unit;
+    // Spill-over: the head of the busy machine's line that may go there takes the sleeping one (and wakes it);
+    // this request takes its place at the end of the line. None may: this one goes there itself.
+    const busy = fleet.byName.get(waits.name)!;
+    return busy.queue.moveHead(unit.queue, unit) ? busy : unit;
   };
   // Each machine's list is read again at most once a second, one read shared by every request that misses
   // meanwhile: made-up model names cost no more than one list per machine per second (without this, each
@@ -133,6 +141,12 @@ export function byModel({ fleet }: Pick<AppDeps, "fleet">): Chooser {
   };
   return {
     fields: ROUTING_FIELDS,
+    // Waiting in a machine's line, a request may be taken by another machine that holds its model (spill-over).
+    movable: (call) => {
+      const model = modelOf(call.endpoint, call.unpinned, call.fields);
+      const key = call.key;
+      return model === undefined ? undefined : (u) => fleet.index.holders(model).includes(u.name) && (!key || mayUseMachine(key, u.name));
+    },
     choose: (call) => {
       const { endpoint, fields } = call;
       const model = modelOf(endpoint, call.unpinned, fields);
@@ -167,6 +181,7 @@ export function withinScope(inner: Chooser): Chooser {
   };
   return {
     fields: inner.fields,
+    movable: inner.movable,
     choose: (call) => {
       const target = inner.choose(call);
       return target instanceof Promise ? target.then((t) => check(call, t)) : check(call, target);

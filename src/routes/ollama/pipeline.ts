@@ -152,7 +152,7 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
       const chosen = choose(call, chooser);
       const unit = chosen instanceof Promise ? await chosen : chosen;
       if (unit instanceof Response) return unit;
-      ticket = enterLine(unit, call.key, call.endpoint, call.req.signal); // 7. (a full line throws its 503)
+      ticket = enterLine(unit, call.key, call.endpoint, call.req.signal, chooser.movable?.(call)); // 7. (a full line throws its 503)
       // 8. and 9.: wake, then forward (the proxy counts the request in flight until its answer has ended).
       const account = endingWith(counted ? accountFor(deps, call, unit.name, arrivalOf(call.started)) : undefined, releaseOf(admitted, ticket));
       handed = true;

@@ -43,9 +43,11 @@ export function enterLine(
   key: ApiKey | null,
   endpoint: Endpoint | undefined,
   signal: AbortSignal,
+  /** The other machines that may take it from the line (spill-over): absent, none. */
+  movable?: (to: MachineUnit) => boolean,
 ): Ticket | undefined {
   if (!isGeneration(endpoint) || unit.queue.limits.maxConcurrent === undefined) return undefined;
-  return unit.queue.enter(key?.name ?? "", key?.limits?.priority ?? 0, signal);
+  return unit.queue.enter(key?.name ?? "", key?.limits?.priority ?? 0, signal, movable as ((to: unknown) => boolean) | undefined);
 }
 
 /** What wake.ts waits on while the ticket waits, and what its comments say meanwhile. */
@@ -55,6 +57,7 @@ export function lineOf(unit: Pick<MachineUnit, "name">, ticket: Ticket | undefin
     ready: ticket.ready,
     leave: () => ticket.release(),
     started: () => ticket.started?.(),
+    movedTo: () => ticket.movedTo?.(),
     where: () => {
       const at = ticket.position?.();
       return at && `queued on ${unit.name}, position ${at.position} of ${at.of}`;

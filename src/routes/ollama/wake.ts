@@ -37,6 +37,8 @@ export interface Line {
   where(): string | undefined;
   /** The request is being forwarded (the proxy counts it as running work now): the line's hold on the machine ends. */
   started(): void;
+  /** Once `ready` settled: the machine that took it from the line instead (spill-over), if one did. */
+  movedTo(): unknown;
 }
 
 /** Sets the idle timeout of the client's connection (0: none; see http/server.ts). */
@@ -116,26 +118,28 @@ async function forwardOrWake(
   connectionTimeout(out, 0); // the proxy's own idle timeouts govern from here (up to an hour for a pull)
   // A connection nothing can be written to is idle: the server closes it a second later.
   const over = { ...given, hangUp: () => connectionTimeout(out, 1) };
+  // The machine it goes to: the one chosen, or the one that took it from the line by spill-over (see Line).
+  const at = { d };
   // The wait for a wake, timed for the usage record when it is kept.
   const wake = !watch
-    ? (req: Request) => wakeFor(d, req, line?.started)
+    ? (req: Request) => wakeFor(at.d, req, line?.started)
     : async (req: Request) => {
         const t = performance.now();
         try {
-          await wakeFor(d, req, line?.started);
+          await wakeFor(at.d, req, line?.started);
         } finally {
           watch.waited(performance.now() - t);
         }
       };
-  const autoWake = d.config.power.autoWake;
   const replayable = !(over.body instanceof ReadableStream);
   const send = async (req: Request) => {
+    const { d } = at;
     try {
       const answer = d.proxy.forward(req, target, over); // counted as running work before it returns
       line?.started();
       return await answer;
     } catch (err) {
-      if (!autoWake || !(err instanceof MachineAsleepError) || !replayable) throw err;
+      if (!d.config.power.autoWake || !(err instanceof MachineAsleepError) || !replayable) throw err;
       await d.monitor.tick();
       await wake(req);
       return d.proxy.forward(req, target, over);
@@ -143,15 +147,17 @@ async function forwardOrWake(
   };
   if (line) {
     // Its turn in the machine's line first; a stream spends the wait in its answer, as it would a wake's.
-    if (progress && replayable) return streamWhileWaiting(d, out, progress, watch, line, wake, send);
+    if (progress && replayable) return streamWhileWaiting(at, out, progress, watch, line, wake, send);
     await line.ready;
+    at.d = (line.movedTo() as Target | undefined) ?? d;
   }
+  const autoWake = at.d.config.power.autoWake;
   // A streamed body cannot be sent twice: make sure of the machine's state before sending it once.
-  if (autoWake && !replayable) await d.monitor.tick();
+  if (autoWake && !replayable) await at.d.monitor.tick();
   if (autoWake) {
-    const wait = mustWait(d);
+    const wait = mustWait(at.d);
     if (wait === true || (wait !== false && (await wait))) {
-      if (progress && replayable) return streamWhileWaiting(d, out, progress, watch, undefined, wake, send);
+      if (progress && replayable) return streamWhileWaiting(at, out, progress, watch, undefined, wake, send);
       await wake(out.req);
     }
   }
@@ -164,7 +170,7 @@ async function forwardOrWake(
  * forwardOrWake would. Its failures become error events in its body: the account step hears of them here.
  */
 function streamWhileWaiting(
-  d: Target,
+  at: { d: Target },
   out: Outgoing,
   progress: WakeProgress,
   watch: WaitWatch | undefined,
@@ -187,16 +193,18 @@ function streamWhileWaiting(
       } finally {
         req.signal.removeEventListener("abort", left);
       }
+      at.d = (line.movedTo() as Target | undefined) ?? at.d;
     }
-    if (d.config.power.autoWake) await wake(req);
+    if (at.d.config.power.autoWake) await wake(req);
   };
+  // Once its turn came: the wake's comments while the machine boots, else the wait for Ollama's first answer.
+  const after = () => (isUp(at.d.monitor.state) ? `waiting for ${at.d.config.name}'s answer` : `waking ${at.d.config.name}`);
   return streamWhileWaking(progress, {
-    machine: d.config.name,
+    machine: at.d.config.name,
     req: out.req,
     path: out.path,
     wait: (req) => waitFor(req).catch(fail),
     forward: (req) => send(req).catch(fail),
-    // Once its turn came: the wake's comments while the machine boots, else the wait for Ollama's first answer.
-    where: line && (() => line.where() ?? (isUp(d.monitor.state) ? `waiting for ${d.config.name}'s answer` : undefined)),
+    where: line && (() => line.where() ?? after()),
   });
 }

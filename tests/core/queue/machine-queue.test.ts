@@ -160,4 +160,21 @@ describe("MachineQueue", () => {
     fourth.release(); // never forwarded (its wake failed): the hold ends with it
     expect(held.now).toBe(0);
   });
+
+  test("spill-over: moveHead hands the next movable waiter a slot of another line, granted at once, and its release frees that one", async () => {
+    const { q } = line(1);
+    const { q: other } = line(1);
+    q.enter("a", 0);
+    const pinned = q.enter("b", 0); // not movable: it stays
+    const movable = q.enter("c", 0, undefined, (to) => to === "other-machine");
+    expect(q.moveHead(other, "elsewhere")).toBe(false);
+    expect(q.moveHead(other, "other-machine")).toBe(true);
+    await movable.ready;
+    expect(movable.movedTo!()).toBe("other-machine");
+    expect([q.depth, q.running, other.running]).toEqual([1, 1, 1]);
+    expect(q.moveHead(other, "other-machine")).toBe(false); // no free slot there now, and nothing movable here
+    movable.release();
+    expect(other.running).toBe(0);
+    expect(pinned.position!()).toEqual({ position: 1, of: 1 });
+  });
 });
