@@ -10,7 +10,7 @@ import { BODY_RATE_FLOOR, BURST_FOR_COLLECTION, LARGE_RESIDENT, PROXIED_BYTES_PE
 import { secretsOf } from "./config/view.ts";
 import { opensDashboard } from "./core/access/access.ts";
 import { Keys } from "./core/access/keys.ts";
-import { KeyLimiter, seedLimits } from "./core/access/limits.ts";
+import { hasQuota, KeyLimiter, seedLimits } from "./core/access/limits.ts";
 import { SessionStore } from "./core/access/sessions.ts";
 import { ModelIndex } from "./core/fleet/model-index.ts";
 import { LoadedModels } from "./core/machine/loaded-models.ts";
@@ -186,12 +186,12 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const seed = () => {
     const names = keys.ring.keys.map((k) => k.name);
     limits.keepOnly(names);
-    // A key the limiter has no counts of (at start, or added back by a reload) starts from what the store counted.
-    seedLimits(
-      limits,
-      names.filter((n) => !limits.knows(n)),
-      (from) => usageStore.tokensByKey(from),
+    // While a key has a quota, tokens are counted; a key not tracked yet starts from what the store counted.
+    const unknown = limits.countTokens(
+      keys.ring.keys.some((k) => hasQuota(k.limits)),
+      names,
     );
+    seedLimits(limits, unknown, (from) => usageStore.tokensByKey(from));
   };
   seed();
   keys.onReload(() => {

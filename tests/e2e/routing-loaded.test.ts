@@ -160,6 +160,9 @@ describe("spill-over", () => {
     expect(h.b.ollama.requests.filter((r) => r.path === "/v1/chat/completions")).toHaveLength(1);
     expect(h.a.ollama.requests.filter((r) => r.path === "/v1/chat/completions")).toHaveLength(0);
     expect([chatsOn(h.a), chatsOn(h.b)]).toEqual([1, 0]);
+    // Usage counts the moved request on the machine that served it.
+    const { rows } = await json(h.api("/usage?group_by=machine"));
+    expect(Object.fromEntries(rows.map((r: { machine: string; requests: number }) => [r.machine, r.requests]))).toEqual({ a: 2, b: 1 });
   });
 
   test("without spill_after_s the request waits in the busy machine's queue, and nothing is woken", async () => {

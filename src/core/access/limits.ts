@@ -53,15 +53,38 @@ export interface LimiterOptions {
 export class KeyLimiter {
   private readonly counts = new Map<string, Counts>();
   private readonly now: () => number;
-  private readonly tz: string;
+  private tzGiven: string | undefined;
+  /**
+   * Whether tokens are counted: only while a key has a quota. Reading days and months in TZ needs Intl's zone
+   * data, about 5 MB of the process's memory, which a gateway without quotas never loads.
+   */
+  private counting = false;
+  /** The keys whose day's and month's tokens are known since counting began (seeded, or counted). */
+  private readonly tracked = new Set<string>();
   /** The current day's and month's bounds [start, end), recomputed when the clock passes their end. */
   private day = { start: 0, end: 0 };
   private month = { start: 0, end: 0 };
 
   constructor(o: LimiterOptions = {}) {
     this.now = o.now ?? Date.now;
-    this.tz = o.tz ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
-    this.roll(this.now());
+    this.tzGiven = o.tz;
+  }
+
+  private get tz(): string {
+    this.tzGiven ??= Intl.DateTimeFormat().resolvedOptions().timeZone;
+    return this.tzGiven;
+  }
+
+  /**
+   * Counts tokens from now on (a key has a quota), or stops. Returns the keys whose tokens must be read from
+   * the usage store first: every key when counting just began (nothing was counted), else those not tracked yet.
+   */
+  countTokens(on: boolean, names: readonly string[]): string[] {
+    const began = on && !this.counting;
+    this.counting = on;
+    if (!on) this.tracked.clear();
+    if (!on) return [];
+    return began ? [...names] : names.filter((n) => !this.tracked.has(n));
   }
 
   /**
@@ -72,7 +95,7 @@ export class KeyLimiter {
   admit(name: string, limits: KeyLimits | undefined, generation: boolean): Admission | LimitRefusal {
     if (!limits) return NOTHING;
     const now = this.now();
-    this.roll(now);
+    if (generation && hasQuota(limits)) this.roll(now);
     const c = this.countsOf(name, now);
     if (generation) {
       if (limits.tokensPerDay !== undefined && c.day >= limits.tokensPerDay) {
@@ -111,11 +134,12 @@ export class KeyLimiter {
 
   /**
    * Tokens the usage accounting counted for a key's request, as its answer ended: they count for the day and
-   * month of now. Every key's are counted, a key without quotas too, so a quota a reload brings starts from
-   * what the key has used (the names are the keys configured: bounded).
+   * month of now. While any key has a quota, every key's are counted, so a quota a reload brings to another
+   * starts from what it has used (the names are the keys configured: bounded).
    */
   counted(name: string, tokens: number): void {
-    if (tokens <= 0) return;
+    if (!this.counting || tokens <= 0) return;
+    this.tracked.add(name);
     const now = this.now();
     this.roll(now);
     const c = this.countsOf(name, now);
@@ -125,6 +149,7 @@ export class KeyLimiter {
 
   /** The tokens already used today and this month, read from the usage store at start (no request is lost to a restart). */
   seed(name: string, day: number, month: number): void {
+    this.tracked.add(name);
     const c = this.countsOf(name, this.now());
     c.day = day;
     c.month = month;
@@ -139,7 +164,7 @@ export class KeyLimiter {
   /** What a key has left now. */
   left(name: string, limits: KeyLimits | undefined): Left {
     const now = this.now();
-    this.roll(now);
+    if (this.counting) this.roll(now);
     const c = this.counts.get(name);
     if (c && limits?.ratePerMin !== undefined) this.refill(c, limits.ratePerMin, now);
     const rest = (limit: number | undefined, used: number) => (limit === undefined ? null : Math.max(0, limit - used));
@@ -153,15 +178,11 @@ export class KeyLimiter {
     };
   }
 
-  /** Whether the key has counts here (it was used, or seeded, since the start or its last reload). */
-  knows(name: string): boolean {
-    return this.counts.has(name);
-  }
-
   /** Forgets the keys no longer configured (after a reload): the counts stay bounded by the keys there are. */
   keepOnly(names: Iterable<string>): void {
     const kept = new Set(names);
     for (const name of this.counts.keys()) if (!kept.has(name)) this.counts.delete(name);
+    for (const name of this.tracked) if (!kept.has(name)) this.tracked.delete(name);
   }
 
   private countsOf(name: string, now: number): Counts {
@@ -209,7 +230,10 @@ export function seedLimits(limiter: KeyLimiter, names: readonly string[], tokens
   const { dayStart, monthStart } = limiter.periods();
   const day = tokensFrom(dayStart - (dayStart % HOUR_MS));
   const month = tokensFrom(monthStart - (monthStart % HOUR_MS));
-  for (const name of names) if (month.has(name)) limiter.seed(name, day.get(name) ?? 0, month.get(name)!);
+  for (const name of names) limiter.seed(name, day.get(name) ?? 0, month.get(name) ?? 0);
 }
+
+/** Whether a key has a token quota (its tokens must then be counted). */
+export const hasQuota = (l: KeyLimits | undefined): boolean => l?.tokensPerDay !== undefined || l?.tokensPerMonth !== undefined;
 
 const HOUR_MS = 3_600_000;

@@ -63,7 +63,8 @@ export function userOf(key: ApiKey | null, headers: Headers): string | null {
 export function accountFor(
   deps: Pick<AppDeps, "usage" | "fleet">,
   call: Accountable,
-  machine: string,
+  /** Its name, or how to read it when the request ends (spill-over may move a waiting request to another). */
+  machine: string | (() => string),
   arrival: Arrival,
   now: () => number = clock,
 ): Account | undefined {
@@ -96,7 +97,7 @@ export function accountFor(
         key: call.key?.name ?? "",
         user,
         model,
-        machine,
+        machine: typeof machine === "string" ? machine : machine(),
         kind: usage.kind,
         status,
         complete,

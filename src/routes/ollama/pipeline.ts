@@ -154,7 +154,8 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
       if (unit instanceof Response) return unit;
       ticket = enterLine(unit, call.key, call.endpoint, call.req.signal, chooser.movable?.(call)); // 7. (a full line throws its 503)
       // 8. and 9.: wake, then forward (the proxy counts the request in flight until its answer has ended).
-      const account = endingWith(counted ? accountFor(deps, call, unit.name, arrivalOf(call.started)) : undefined, releaseOf(admitted, ticket));
+      const served = ticket?.ready ? () => (ticket!.movedTo?.() as MachineUnit | undefined)?.name ?? unit.name : unit.name;
+      const account = endingWith(counted ? accountFor(deps, call, served, arrivalOf(call.started)) : undefined, releaseOf(admitted, ticket));
       handed = true;
       return await forwardWaking(unit, call, upstreamTarget(call), { body: call.body, tap: account }, held.streaming, account, lineOf(unit, ticket));
     } finally {

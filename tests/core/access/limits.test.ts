@@ -55,6 +55,7 @@ describe("KeyLimiter", () => {
   test("tokens_per_day: counted from the usage figures, refused once used up, reset at midnight in TZ", () => {
     const c = clock("2026-12-07T23:59:00+01:00");
     const k = new KeyLimiter({ tz: TZ, now: c.now });
+    k.countTokens(true, []); // a key has a quota: tokens are counted
     const l = limits({ tokensPerDay: 100 });
     (k.admit("a", l, true) as Admission).release();
     k.counted("a", 60);
@@ -72,6 +73,7 @@ describe("KeyLimiter", () => {
   test("tokens_per_month: refused until the first of the next month in TZ", () => {
     const c = clock("2026-12-31T12:00:00+01:00");
     const k = new KeyLimiter({ tz: TZ, now: c.now });
+    k.countTokens(true, []); // a key has a quota: tokens are counted
     const l = limits({ tokensPerMonth: 10 });
     k.admit("a", l, true);
     k.counted("a", 10);
@@ -85,6 +87,7 @@ describe("KeyLimiter", () => {
   test("tokens counted before midnight count for that day and its month, not for the next day", () => {
     const c = clock("2026-12-07T23:59:00+01:00");
     const k = new KeyLimiter({ tz: TZ, now: c.now });
+    k.countTokens(true, []); // a key has a quota: tokens are counted
     const l = limits({ tokensPerDay: 100, tokensPerMonth: 1000 });
     k.counted("a", 80);
     c.t += 120_000;
@@ -93,6 +96,7 @@ describe("KeyLimiter", () => {
 
   test("a key without quotas is counted too: a quota a reload gives it starts from what it used; a rate starts full", () => {
     const k = new KeyLimiter({ tz: TZ });
+    k.countTokens(true, []); // a key has a quota: tokens are counted
     k.counted("free", 50);
     expect(refused(k.admit("free", limits({ tokensPerDay: 10 }), true))?.limit).toBe("tokens_per_day");
     const rate = limits({ ratePerMin: 3 });
@@ -122,5 +126,18 @@ describe("KeyLimiter", () => {
     expect(refused(k.admit("a", tighter, true))?.limit).toBe("tokens_per_day");
     k.keepOnly(["b"]);
     expect(k.left("a", l).tokens_today).toBe(0);
+  });
+
+  test("while no key has a quota nothing is counted; the first quota a reload brings reads every key's tokens from the store", () => {
+    const k = new KeyLimiter({ tz: TZ });
+    k.counted("a", 50);
+    expect(k.countTokens(false, ["a"])).toEqual([]);
+    expect(k.left("a", limits({ tokensPerDay: 10 })).tokens_today).toBe(0);
+    expect(k.countTokens(true, ["a", "b"])).toEqual(["a", "b"]); // counting begins: all read from the store
+    seedLimits(k, ["a", "b"], () => new Map([["a", 50]]));
+    k.counted("b", 5);
+    expect(k.countTokens(true, ["a", "b", "c"])).toEqual(["c"]); // already on: only the new key
+    expect(k.left("a", limits({ tokensPerDay: 10 })).tokens_today).toBe(50);
+    expect(k.left("b", limits({ tokensPerDay: 10 })).tokens_today).toBe(5);
   });
 });
