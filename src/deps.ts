@@ -107,8 +107,8 @@ function buildPreloader(
 ) {
   const { monitor, proxy } = unit;
   const where = { ollamaUrl: unit.machine.ollamaUrl, timeoutMs: mc.proxyTimeoutsMs.generate };
-  // Each load waits its turn after every request in the machine's line (the lowest priority there is).
-  const turn = mc.queue.maxConcurrent === undefined ? undefined : () => unit.queue.enter(GATEWAY_KEY, Number.MIN_SAFE_INTEGER);
+  // Each load takes a slot once nobody waits in the machine's line.
+  const turn = mc.queue.maxConcurrent === undefined ? undefined : () => unit.queue.whenFree(GATEWAY_KEY, mc.queue.timeoutMs);
   const preload = new Preloader({ machine: mc.name, ...mc.preload, ...where, state: () => monitor.state, turn, ...ctx });
   monitor.onState((s) => preload.stateChanged(s));
   // The models of the requests forwarded while a wake's loads are pending are read here, until the pipeline marks its own.

@@ -59,6 +59,8 @@ export class KeyLimiter {
    * data, about 5 MB of the process's memory, which a gateway without quotas never loads.
    */
   private counting = false;
+  /** The keys configured now (keepOnly): undefined until told. */
+  private configured: Set<string> | undefined;
   /** The keys whose day's and month's tokens are known since counting began (seeded, or counted). */
   private readonly tracked = new Set<string>();
   /** The current day's and month's bounds [start, end), recomputed when the clock passes their end. */
@@ -138,7 +140,8 @@ export class KeyLimiter {
    * starts from what it has used (the names are the keys configured: bounded).
    */
   counted(name: string, tokens: number): void {
-    if (!this.counting || tokens <= 0) return;
+    // A key a reload removed (its request ended after): not counted, so its return is read from the store.
+    if (!this.counting || tokens <= 0 || (this.configured && !this.configured.has(name))) return;
     this.tracked.add(name);
     const now = this.now();
     this.roll(now);
@@ -181,6 +184,7 @@ export class KeyLimiter {
   /** Forgets the keys no longer configured (after a reload): the counts stay bounded by the keys there are. */
   keepOnly(names: Iterable<string>): void {
     const kept = new Set(names);
+    this.configured = kept;
     for (const name of this.counts.keys()) if (!kept.has(name)) this.counts.delete(name);
     for (const name of this.tracked) if (!kept.has(name)) this.tracked.delete(name);
   }

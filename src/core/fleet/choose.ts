@@ -71,6 +71,6 @@ export function chooseMachine(candidates: readonly Candidate[], mayWait = true):
   const chosen = best(candidates);
   // Only a request that would wait in the line (a generation) is worth a wake of its own.
   if (!mayWait || !spills(chosen)) return chosen;
-  const elsewhere = candidates.filter((c) => c.state === PowerState.waking || (isAsleep(c.state) && c.canWake));
+  const elsewhere = candidates.filter((c) => c.canWake && (c.state === PowerState.waking || isAsleep(c.state)));
   return best(elsewhere) ?? chosen;
 }

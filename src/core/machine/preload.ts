@@ -41,10 +41,10 @@ export interface PreloadOptions {
   /** One load (tests replace it); by default the request to Ollama itself. */
   send?: (model: string) => Promise<LoadOutcome>;
   /**
-   * A place in the machine's line (max_concurrent), taken for each load after every request waiting there: a
-   * load never takes a slot a client's request waits for. Throws when the line is full. Absent: no line.
+   * A slot of the machine (max_concurrent) for each load, taken once nobody waits in its line: a load never
+   * takes a slot a client's request waits for. Undefined: none came in time (the load is skipped). Absent: no line.
    */
-  turn?: () => { ready: Promise<void> | undefined; release(): void };
+  turn?: () => Promise<{ release(): void } | undefined>;
 }
 
 const NOTHING = () => {};
@@ -146,12 +146,14 @@ export class Preloader {
   }
 
   private async loadOne(model: string): Promise<void> {
-    let place: { ready: Promise<void> | undefined; release(): void } | undefined;
-    try {
-      place = this.o.turn?.();
-      await place?.ready;
-    } catch (err) {
-      this.o.logger.info("preload skipped: no turn in the machine's queue", { model, error: (err as Error).message });
+    const place = this.o.turn && (await this.o.turn());
+    if (this.o.turn && !place) {
+      this.o.logger.info("preload skipped: the machine's queue never emptied", { model });
+      return;
+    }
+    // What the wait for a turn may have changed: the machine left "on", or a client's request brings the model.
+    if (this.o.state() !== PowerState.on || this.busy(model)) {
+      place?.release();
       return;
     }
     try {

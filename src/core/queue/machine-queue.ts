@@ -10,6 +10,8 @@ import { pickNext, type QueuedEntry, type QueueHooks, type QueueLimits, QueueRef
 export { QUEUE_RETRY_AFTER_S, type QueuedEntry, type QueueLimits, QueueRefusal, type Ticket } from "./types.ts";
 
 const GRANTED: Ticket = { ready: undefined, release: () => {} };
+/** The gateway's own waits for a free slot at once, at most (a preloader per machine needs one). */
+const MAX_FREE_WAITERS = 8;
 
 export class MachineQueue {
   running = 0;
@@ -30,6 +32,37 @@ export class MachineQueue {
   /** Whether a request would run at once. */
   get free(): boolean {
     return this.limits.maxConcurrent === undefined || (this.running < this.limits.maxConcurrent && this.waiting === 0);
+  }
+
+  /**
+   * A slot for the gateway's own work (a preload), taken only once nobody waits and a slot is free: it never goes
+   * ahead of a client's request, nor sits in the line where it would count as one (its depth, its oldest wait).
+   * Undefined after `timeoutMs`.
+   */
+  async whenFree(key: string, timeoutMs: number): Promise<Ticket | undefined> {
+    if (this.limits.maxConcurrent === undefined) return GRANTED;
+    const deadline = this.now() + timeoutMs;
+    while (!this.free) {
+      const left = deadline - this.now();
+      if (left <= 0 || this.freeWaiters.length >= MAX_FREE_WAITERS) return undefined;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.freeWaiters = this.freeWaiters.filter((w) => w !== wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        timer.unref?.();
+        this.freeWaiters.push(wake);
+      });
+    }
+    return this.grantNow(key);
+  }
+  private freeWaiters: (() => void)[] = [];
+
+  /** Tells whoever waits for a free slot (whenFree) that there is one. */
+  private notifyFree(): void {
+    if (this.freeWaiters.length > 0 && this.free) for (const w of [...this.freeWaiters]) w();
   }
 
   /** How many wait. */
@@ -180,6 +213,7 @@ export class MachineQueue {
     this.waiting--;
     this.ordered = undefined;
     this.hooks.depth?.(this.waiting);
+    this.notifyFree();
   }
 
   /** Hands free slots to the waiting, in the fair order. */
@@ -191,6 +225,7 @@ export class MachineQueue {
       this.markServed(next.key);
       next.grant();
     }
+    this.notifyFree();
   }
 
   private markServed(key: string): void {

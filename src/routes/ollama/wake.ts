@@ -50,6 +50,7 @@ export const connectionTimeout = (out: Pick<Outgoing, "server" | "raw">, seconds
  */
 async function wakeFor(d: Target, req: Request, held?: () => void): Promise<void> {
   if (!(await mustWait(d))) return;
+  if (req.signal.aborted) throw new ClientGoneError(); // nobody to wake it for
   const done = d.activity.begin();
   held?.(); // the wait holds the machine now: a place in its line need not (it would count twice)
   try {

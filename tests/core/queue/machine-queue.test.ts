@@ -177,4 +177,25 @@ describe("MachineQueue", () => {
     expect(other.running).toBe(0);
     expect(pinned.position!()).toEqual({ position: 1, of: 1 });
   });
+
+  test("whenFree: the gateway's own work takes a slot only once nobody waits, and never sits in the line", async () => {
+    const { q } = line(1);
+    const running = q.enter("a", 0);
+    const waiting = q.enter("b", 0);
+    let got: unknown = "pending";
+    const own = q.whenFree("(gateway)", 5000).then((t) => (got = t));
+    expect(q.depth).toBe(1); // not in the line
+    running.release(); // b runs: still not free
+    await waiting.ready;
+    await turn();
+    expect(got).toBe("pending");
+    waiting.release();
+    const ticket = await own;
+    expect(ticket?.ready).toBeUndefined();
+    expect(q.running).toBe(1);
+    ticket!.release();
+    const busy = q.enter("c", 0);
+    expect(await q.whenFree("(gateway)", 20)).toBeUndefined(); // never free within its time
+    busy.release();
+  });
 });
