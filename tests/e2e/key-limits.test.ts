@@ -92,6 +92,14 @@ describe("per-key limits", () => {
     expect(second.status).toBe(429);
     expect(second.headers.get("retry-after")).toBe("1");
     expect((await json(second)).error).toContain("max_concurrent");
+    // In OpenAI's and Anthropic's shapes too.
+    const openai = await as(FEW, "/v1/chat/completions", chat);
+    expect(openai.status).toBe(429);
+    expect((await json(openai)).error).toMatchObject({ type: "rate_limit_exceeded", code: "rate_limit_exceeded" });
+    const anthropic = await as(FEW, "/v1/messages", messages);
+    expect(anthropic.status).toBe(429);
+    expect(anthropic.headers.get("retry-after")).toBe("1");
+    expect(await json(anthropic)).toMatchObject({ type: "error", error: { type: "rate_limit_error" } });
     expect(forwarded()).toBe(before);
     expect((await as(FEW, "/api/tags")).status).toBe(200);
     const me = await json(as(FEW, "/keys/me"));
@@ -117,6 +125,9 @@ describe("per-key limits", () => {
     const native = await as(QUOTA, "/api/generate", generate);
     expect(native.status).toBe(429);
     expect((await json(native)).error).toContain("5 tokens a day");
+    const anthropic = await as(QUOTA, "/v1/messages", messages);
+    expect(anthropic.status).toBe(429);
+    expect((await json(anthropic)).error).toMatchObject({ type: "rate_limit_error" });
     // The legacy route is held to the same quota.
     const legacy = await as(QUOTA, "/ollama/generate", { model: MODEL, prompt: "hi" });
     expect(legacy.status).toBe(429);
@@ -161,6 +172,10 @@ describe("per-key limits", () => {
     const packets = h.sim.packets.length;
     const res = await as(RATED, "/api/generate", generate);
     expect(res.status).toBe(429);
+    // A key past its day's quota (few: 1 token a day since the reload), in OpenAI's shape: no wake either.
+    const quota = await as(FEW, "/v1/chat/completions", chat);
+    expect(quota.status).toBe(429);
+    expect((await json(quota)).error.type).toBe("insufficient_quota");
     expect(h.sim.packets.length).toBe(packets);
     expect(h.deps.monitor.state).toBe("off");
   });
