@@ -10,7 +10,7 @@ import { BODY_RATE_FLOOR, BURST_FOR_COLLECTION, LARGE_RESIDENT, PROXIED_BYTES_PE
 import { secretsOf } from "./config/view.ts";
 import { opensDashboard } from "./core/access/access.ts";
 import { Keys } from "./core/access/keys.ts";
-import { hasQuota, KeyLimiter, seedLimits } from "./core/access/limits.ts";
+import { followKeys, KeyLimiter } from "./core/access/limits.ts";
 import { SessionStore } from "./core/access/sessions.ts";
 import { ModelIndex } from "./core/fleet/model-index.ts";
 import { LoadedModels } from "./core/machine/loaded-models.ts";
@@ -183,16 +183,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const eventStreams = new EventStreams(events, (reason) => metrics.eventStreamsDropped.inc({ reason }));
   // Each key's limits: its counts follow a reload (kept by name); its quotas start from what the store counted.
   const limits = new KeyLimiter({ now });
-  const seed = () => {
-    const names = keys.ring.keys.map((k) => k.name);
-    limits.keepOnly(names);
-    // While a key has a quota, tokens are counted; a key not tracked yet starts from what the store counted.
-    const unknown = limits.countTokens(
-      keys.ring.keys.some((k) => hasQuota(k.limits)),
-      names,
-    );
-    seedLimits(limits, unknown, (from) => usageStore.tokensByKey(from));
-  };
+  const seed = () => followKeys(limits, keys.ring.keys, (from) => usageStore.tokensByKey(from));
   seed();
   keys.onReload(() => {
     seed();

@@ -217,3 +217,12 @@ export function manualClock() {
   const clock = { t: Date.parse("2026-11-25T10:00:00Z"), now: () => clock.t, advance: (ms: number) => (clock.t += ms) };
   return clock;
 }
+
+/** Resolves once `check` holds (polled every few ms, for state that sends no event); throws after `ms`. */
+export async function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await Bun.sleep(5);
+  }
+}

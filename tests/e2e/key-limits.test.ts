@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Harness, json, KEY, manualClock, startHarness, tempDir } from "../helpers.ts";
+import { type Harness, json, KEY, manualClock, startHarness, tempDir, until } from "../helpers.ts";
 
 const RATED = "rated-key-0123456789";
 const FEW = "few-key-0123456789ab";
@@ -44,14 +44,6 @@ const generate = { model: MODEL, prompt: "hi", stream: false };
 const chat = { model: MODEL, messages: [{ role: "user", content: "hi" }] };
 const messages = { model: MODEL, max_tokens: 10, messages: [{ role: "user", content: "hi" }] };
 const forwarded = () => h.sim.ollama.requests.filter((r) => r.method === "POST").length;
-
-async function until(check: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await Bun.sleep(10);
-  }
-}
 
 describe("per-key limits", () => {
   test("rate_per_min: past the bucket, 429 with Retry-After in each API's shape, nothing forwarded", async () => {

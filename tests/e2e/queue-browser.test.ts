@@ -2,18 +2,10 @@
 // moves, though a queue's moves send no event: the card reads the machine again while someone waits.
 import { afterEach, describe, expect, test } from "bun:test";
 import { chromiumMissing, chromiumPerTest } from "../browser.ts";
-import { type Harness, KEY, startHarness } from "../helpers.ts";
+import { type Harness, KEY, startHarness, until } from "../helpers.ts";
 
 const generate = (h: Harness, prompt: string) =>
   h.api("/api/generate", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "gated", prompt }) });
-
-async function until(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await Bun.sleep(5);
-  }
-}
 
 describe.skipIf(chromiumMissing !== null)(`The card's queue, in Chromium${chromiumMissing ? ` (skipped: ${chromiumMissing})` : ""}`, () => {
   let h: Harness | undefined;

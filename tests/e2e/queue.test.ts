@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
-import { type Harness, json, nextEvent, startHarness, tempDir } from "../helpers.ts";
+import { type Harness, json, nextEvent, startHarness, tempDir, until } from "../helpers.ts";
 
 const keys = {
   runner: "runner-key-0123456789",
@@ -21,14 +21,6 @@ keys:
   - { name: family, key: ${keys.family}, role: user }
   - { name: urgent, key: ${keys.urgent}, role: inference, priority: 5 }
 `;
-
-async function until(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await Bun.sleep(5);
-  }
-}
 
 async function gateway(env: Record<string, string>, wakeProgressMs?: number) {
   const dir = tempDir();

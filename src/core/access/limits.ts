@@ -241,3 +241,24 @@ export function seedLimits(limiter: KeyLimiter, names: readonly string[], tokens
 export const hasQuota = (l: KeyLimits | undefined): boolean => l?.tokensPerDay !== undefined || l?.tokensPerMonth !== undefined;
 
 const HOUR_MS = 3_600_000;
+
+/**
+ * The counts follow the keys configured (at start and after each reload): a removed key's are forgotten, tokens
+ * are counted while any key has a quota, and a key not tracked yet starts from the store's sums.
+ */
+export function followKeys(
+  limiter: KeyLimiter,
+  keys: readonly { name: string; limits?: KeyLimits }[],
+  tokensFrom: (from: number) => Map<string, number>,
+): void {
+  const names = keys.map((k) => k.name);
+  limiter.keepOnly(names);
+  seedLimits(
+    limiter,
+    limiter.countTokens(
+      keys.some((k) => hasQuota(k.limits)),
+      names,
+    ),
+    tokensFrom,
+  );
+}

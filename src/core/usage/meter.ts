@@ -4,6 +4,7 @@
 // the energy figures, so a plug that fails is logged and skipped, and never touches the power state.
 // The URL and the headers may hold a token: no log line or error here repeats them.
 import type { PowerMeterConfig } from "../../config/types.ts";
+import { boundedText } from "../../lib/bounded-text.ts";
 import type { Logger } from "../telemetry/logger.ts";
 
 export type { PowerMeterConfig };
@@ -29,7 +30,7 @@ export async function readMeter(m: PowerMeterConfig, timeoutMs: number): Promise
     await res.body?.cancel().catch(() => {});
     return { ok: false, error: `answered ${res.status}` };
   }
-  const text = await boundedText(res);
+  const text = await boundedText(res, MAX_ANSWER_BYTES);
   if (text === null) return { ok: false, error: `answered more than ${MAX_ANSWER_BYTES / 1024} KB` };
   let body: unknown;
   try {
@@ -51,28 +52,6 @@ export function at(value: unknown, path: string): unknown {
     v = (v as Record<string, unknown>)[part];
   }
   return v;
-}
-
-async function boundedText(res: Response): Promise<string | null> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > MAX_ANSWER_BYTES) {
-        await reader.cancel().catch(() => {});
-        return null;
-      }
-      parts.push(value);
-    }
-  } catch {
-    return null;
-  }
-  return Buffer.concat(parts).toString("utf8");
 }
 
 export interface MeterOptions {

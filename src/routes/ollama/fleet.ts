@@ -97,8 +97,10 @@ export function byModel({ fleet }: Pick<AppDeps, "fleet">): Chooser {
     );
     const chosen = chooseMachine(candidates, isGeneration(call.endpoint));
     const unit = chosen && fleet.byName.get(chosen.name);
-    const waits = chosen && chooseMachine(candidates, false);
-    if (!unit || !waits || waits === chosen) return unit;
+    // A spill chooses a machine that is not on: only then is the choice without it worth knowing.
+    if (!unit || chosen.state === PowerState.on) return unit;
+    const waits = chooseMachine(candidates, false);
+    if (!waits || waits === chosen) return unit;
     // Spill-over: the head of the busy machine's line that may go there takes the sleeping one (and wakes it);
     // this request takes its place at the end of the line. None may: this one goes there itself.
     const busy = fleet.byName.get(waits.name)!;
