@@ -19,3 +19,7 @@ declare module "uplot/dist/uPlot.iife.min.js" {
   const path: string;
   export default path;
 }
+declare module "redoc/bundles/redoc.standalone.js" {
+  const path: string;
+  export default path;
+}

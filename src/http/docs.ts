@@ -3,6 +3,7 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 // Paths, not contents: Bun embeds these files in the compiled executable, and they are read only when asked for.
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
+import { mountRedoc } from "./redoc.ts";
 
 /** Where the docs page's assets are served from: the gateway itself, so the page works on a LAN without internet. */
 export const DOCS_ASSETS = "/docs/assets";
@@ -50,7 +51,5 @@ export function mountDocs(app: OpenAPIHono, version: string) {
     if (!asset) return c.json({ detail: "Not Found" }, 404);
     return new Response(Bun.file(asset.file), { headers: { "content-type": asset.type, "cache-control": "public, max-age=86400" } });
   });
-  // The old service had ReDoc here too. ReDoc would have to come from a CDN or bring React along; the one
-  // reference page, served whole by the gateway, is /docs.
-  app.get("/redoc", (c) => c.redirect("/docs", 302));
+  mountRedoc(app, DOCS_ASSETS);
 }

@@ -45,4 +45,4 @@ export function sandboxed(res: Response): Response {
 
 /** The gateway's own pages and their files: the dashboard and the API docs, each with its own policy. */
 export const isOwnPage = (path: string) =>
-  path === "/ui" || path.startsWith("/ui/") || path === "/docs" || path.startsWith("/docs/") || path === "/favicon.ico";
+  path === "/ui" || path.startsWith("/ui/") || path === "/docs" || path.startsWith("/docs/") || path === "/redoc" || path === "/favicon.ico";
