@@ -22,6 +22,7 @@ import { Notifier, notifyTargets } from "./core/notify/webhooks.ts";
 import { Activity, reportBusy } from "./core/power/activity.ts";
 import { buildPowerUnit } from "./core/power/power-unit.ts";
 import { KeepOnSchedule } from "./core/power/schedule.ts";
+import { idleShutdownApplies } from "./core/power/rules.ts";
 import { POWER_STATES, type PowerState, SHUTDOWN_REASONS } from "./core/power/states.ts";
 import { leaseCount } from "./core/power/status.ts";
 import { StatusStore } from "./core/power/status-store.ts";
@@ -136,6 +137,13 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
         leases: () => (u.store.last ? leaseCount(u.store.last) : 0),
         inFlight: () => u.activity.inFlight,
         queueDepth: () => u.queue.depth,
+        idleShutdownOn: () =>
+          idleShutdownApplies({
+            windowMs: u.config.power.idleShutdownMs,
+            any: u.config.power.idleShutdownAny,
+            wokenByGateway: u.monitor.woken,
+            canPowerOff: u.monitor.canPowerOff,
+          }),
       })),
     // Machines without power_watts have no energy series (never a made-up default).
     energy: () =>

@@ -62,6 +62,11 @@ export function idleDeadline(o: IdleWindowInput & { up?: boolean; canPowerOff?: 
   return { at: o.idleSince + o.windowMs };
 }
 
+/** Whether idle shutdown would switch the machine off once nothing holds it (the gauge ollama_gate_idle_shutdown_on). */
+export function idleShutdownApplies(o: Pick<IdleWindowInput, "windowMs" | "any" | "wokenByGateway"> & { canPowerOff: boolean }): boolean {
+  return idleDeadline({ ...o, leases: 0, permanent_on: false, inFlight: 0, idleSince: 0 }).at !== null;
+}
+
 /** Idle shutdown is due once the deadline has come. */
 export function idleShutdownDue(o: IdleWindowInput & { now: number }): boolean {
   const d = idleDeadline(o);

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from "../../lib/prometheus.ts";
 import type { UsageRecord } from "../usage/types.ts";
+import { addProcessMetrics, type ProcessReads } from "./process-metrics.ts";
 import { type LiveEnergy, UsageMetrics } from "./usage-metrics.ts";
 
 /** What is true now of one machine, read when scraped. */
@@ -10,6 +11,8 @@ export interface LiveMachine {
   leases: () => number;
   inFlight: () => number;
   queueDepth?: () => number;
+  /** Whether the idle shutdown would switch it off once nobody holds it; absent: no series for it. */
+  idleShutdownOn?: () => boolean;
 }
 
 export interface MetricsOptions {
@@ -27,6 +30,8 @@ export interface MetricsOptions {
   eventStreams?: () => number;
   /** Each machine's energy since the gateway started, read at each scrape (usage-metrics.ts). */
   energy?: () => LiveEnergy[];
+  /** The process's resident size and start (process-metrics.ts); tests hand in their own. */
+  process?: Partial<ProcessReads>;
 }
 
 /** What one machine's modules count: its power telemetry, and its proxied requests. */
@@ -138,7 +143,16 @@ export class GateMetrics {
         each((m) => [[{}, m.queueDepth?.() ?? 0]]),
       ),
     );
+    // An alert tells a machine left on by choice (no idle shutdown) from one the idle shutdown will soon switch off.
+    r.add(
+      new Gauge(
+        "ollama_gate_idle_shutdown_on",
+        "1 when the idle shutdown would switch the machine off once nobody holds it; 0 when it never would (turned off, no power_off, switched on by hand)",
+        each((m) => (m.idleShutdownOn ? [[{}, m.idleShutdownOn() ? 1 : 0]] : [])),
+      ),
+    );
     this.usage = new UsageMetrics(r, opts.energy ?? (() => []));
+    addProcessMetrics(r, opts.process);
   }
 
   /** One request refused by a key's limit. */

@@ -1,6 +1,6 @@
 // Pure power rules: no sockets, no clock, no files. Each table row is one branch or one precedence.
 import { describe, expect, test } from "bun:test";
-import { decideRelease, forcedShutdownMessage, idleShutdownDue, type ReleaseDecision } from "../../../src/core/power/rules.ts";
+import { decideRelease, forcedShutdownMessage, idleShutdownApplies, idleShutdownDue, type ReleaseDecision } from "../../../src/core/power/rules.ts";
 
 const on = { answers: true, booting: false };
 const off = { answers: false, booting: false };
@@ -74,6 +74,19 @@ describe("idleShutdownDue", () => {
     ["IDLE_SHUTDOWN_ANY still respects leases", { wokenByGateway: false, any: true, leases: 1 }, false],
   ])("%s", (_name, override, expected) => {
     expect(idleShutdownDue({ ...base, ...override })).toBe(expected);
+  });
+});
+
+describe("idleShutdownApplies", () => {
+  const on = { windowMs: 60_000, any: false, wokenByGateway: true, canPowerOff: true };
+  test("a machine the gateway woke, with a window and a way to power off: the idle shutdown applies", () => {
+    expect(idleShutdownApplies(on)).toBe(true);
+    expect(idleShutdownApplies({ ...on, wokenByGateway: false, any: true })).toBe(true);
+  });
+  test("never: no window, no power_off, or switched on by hand without IDLE_SHUTDOWN_ANY", () => {
+    expect(idleShutdownApplies({ ...on, windowMs: 0 })).toBe(false);
+    expect(idleShutdownApplies({ ...on, canPowerOff: false })).toBe(false);
+    expect(idleShutdownApplies({ ...on, wokenByGateway: false })).toBe(false);
   });
 });
 
