@@ -5,6 +5,7 @@ import type { Keys } from "./core/access/keys.ts";
 import type { KeyLimiter } from "./core/access/limits.ts";
 import type { SessionStore } from "./core/access/sessions.ts";
 import type { ModelIndex } from "./core/fleet/model-index.ts";
+import type { HomeAssistantBridge } from "./core/homeassistant/bridge.ts";
 import type { LoadedModels } from "./core/machine/loaded-models.ts";
 import type { Machine, MachineIo } from "./core/machine/machine.ts";
 import type { Preloader } from "./core/machine/preload.ts";
@@ -84,6 +85,8 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   now: () => number;
   /** The usage database (hourly sums, power intervals, plug readings); keeps nothing when USAGE_DB=off or the file is broken. */
   usageStore: UsageStore;
+  /** The Home Assistant bridge (MQTT discovery, states, commands): only with MQTT_URL; started once the server listens. */
+  homeAssistant?: HomeAssistantBridge;
 }
 
 export interface DepsOptions {

@@ -13,6 +13,8 @@ import { Keys } from "./core/access/keys.ts";
 import { followKeys, KeyLimiter } from "./core/access/limits.ts";
 import { SessionStore } from "./core/access/sessions.ts";
 import { ModelIndex } from "./core/fleet/model-index.ts";
+import { HomeAssistantBridge } from "./core/homeassistant/bridge.ts";
+import { tokensTodayByMachine } from "./core/homeassistant/readings.ts";
 import { LoadedModels } from "./core/machine/loaded-models.ts";
 import { Machine, realMachineIo } from "./core/machine/machine.ts";
 import { MetadataCache } from "./core/machine/metadata-cache.ts";
@@ -21,8 +23,8 @@ import { markingForwards } from "./core/machine/preload-marks.ts";
 import { Notifier, notifyTargets } from "./core/notify/webhooks.ts";
 import { Activity, reportBusy } from "./core/power/activity.ts";
 import { buildPowerUnit } from "./core/power/power-unit.ts";
-import { KeepOnSchedule } from "./core/power/schedule.ts";
 import { idleShutdownApplies } from "./core/power/rules.ts";
+import { KeepOnSchedule } from "./core/power/schedule.ts";
 import { POWER_STATES, type PowerState, SHUTDOWN_REASONS } from "./core/power/states.ts";
 import { leaseCount } from "./core/power/status.ts";
 import { StatusStore } from "./core/power/status-store.ts";
@@ -211,9 +213,15 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
           },
         }
       : NO_USAGE);
+  // Home Assistant over MQTT: built only with MQTT_URL (the mqtt package is loaded when it starts, not before).
+  const tokensToday = config.usage.db ? () => tokensTodayByMachine(usageStore, now()) : undefined;
+  const homeAssistant = config.mqtt
+    ? new HomeAssistantBridge({ config: config.mqtt, units, events, logger, version: pkg.version, tokensToday })
+    : undefined;
   return {
     ...unit,
     fleet,
+    homeAssistant,
     config,
     logger,
     redact,

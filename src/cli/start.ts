@@ -34,6 +34,7 @@ try {
   process.exit(1);
 }
 startFleet(deps);
+deps.homeAssistant?.start();
 deps.logger.info("ollama-gate listening", { url: `http://${server.hostname}:${server.port}`, version: deps.version });
 
 // SIGHUP, or a change to the file, re-reads KEYS_FILE: a key is revoked or added without dropping running streams.
@@ -46,6 +47,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     server.stop();
     // What the last second added is written before the process goes.
     deps.usageStore.close();
-    process.exit(0);
+    if (!deps.homeAssistant) process.exit(0);
+    // Home Assistant is told the machines are unavailable (within a second, whatever the broker does).
+    void deps.homeAssistant.stop().finally(() => process.exit(0));
   });
 }

@@ -4,6 +4,7 @@ import { type Env, envSchema } from "./env-schema.ts";
 import { unknownVariables, variablesReadBy } from "./env-spelling.ts";
 import { allKeys, keysFileHeading, NO_KEY } from "./keys-file.ts";
 import { loadMachinesFile, type MachineDefaults, machinesFileHeading } from "./machines-file.ts";
+import { mqttConfig } from "./mqtt.ts";
 import { notifyConfig } from "./notify.ts";
 import type { Config, MachineConfig } from "./types.ts";
 
@@ -96,6 +97,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       metricsPublic: e.METRICS_PUBLIC,
       maxBodyBytes: Math.round(e.MAX_BODY_MB * 1048576),
       notify: notifyConfig(e),
+      mqtt: mqttConfig(e),
       usage: {
         db: saysOff(e.USAGE_DB) ? null : (e.USAGE_DB ?? join(dirname(e.STATUS_FILE), "usage.db")),
         retentionDays: e.USAGE_RETENTION_DAYS,

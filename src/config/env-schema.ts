@@ -7,6 +7,7 @@ import { count, flag, keepAlive, minutesOrOff, opt, port, seconds, withDefault }
 import { keepOnEnv, timeZoneEnv } from "./keep-on.ts";
 import { EXAMPLE_KEY_FIX, isExampleKey } from "./keys-file.ts";
 import { MACHINE_NAME, MACHINE_NAME_PROBLEM } from "./machines-file.ts";
+import { MQTT_ENV } from "./mqtt.ts";
 import { NOTIFY_ENV } from "./notify.ts";
 
 const MAC_PROBLEM = "expected a MAC address like aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabbccddeeff";
@@ -19,6 +20,8 @@ const wattsEnv = z.coerce
 export const envSchema = z.object({
   // WEBHOOK_URLS, WEBHOOK_EVENTS, NTFY_URL, NTFY_TOKEN.
   ...NOTIFY_ENV,
+  // MQTT_URL, MQTT_PREFIX, MQTT_DISCOVERY_PREFIX, MQTT_ROLE: Home Assistant through MQTT discovery.
+  ...MQTT_ENV,
   // Required, unless MACHINES_FILE lists the machines (checked in parseConfig, with the same messages).
   EQUIPO_IA: opt(z.string().trim()),
   IA_MAC: opt(

@@ -141,6 +141,18 @@ export interface KeyLimits {
   priority: number;
 }
 
+/** MQTT_URL and the rest (config/mqtt.ts): Home Assistant's discovery, the machines' states and commands. */
+export interface MqttConfig {
+  /** mqtt://user:password@host:1883 or mqtts://…: a secret. */
+  url: string;
+  /** The gateway's own topics: `<prefix>/status`, `<prefix>/<machine>/…`. */
+  prefix: string;
+  /** Where Home Assistant reads discovery messages (its default: homeassistant). */
+  discoveryPrefix: string;
+  /** The role a command from MQTT has, checked as an API key of that role is. */
+  role: Role;
+}
+
 export interface Config {
   /** The default machine: the old routes act on it. The first of `machines`. */
   machine: MachineConfig;
@@ -167,4 +179,6 @@ export interface Config {
   energy: { pricePerKwh: number | null; currency: string };
   /** Usage accounting: its SQLite file (USAGE_DB; null: off) and how many days of it are kept. */
   usage: { db: string | null; retentionDays: number };
+  /** The Home Assistant bridge over MQTT; absent or null: MQTT_URL unset, no bridge. */
+  mqtt?: MqttConfig | null;
 }

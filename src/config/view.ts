@@ -1,5 +1,6 @@
 // The configuration as it may be shown or searched for secrets: what /debug prints, what the redactor blanks.
 
+import { mqttSecrets } from "./mqtt.ts";
 import { notifySecrets } from "./notify.ts";
 import type { Config, MachineConfig } from "./types.ts";
 
@@ -16,7 +17,10 @@ export function secretsOf(config: Config): string[] {
       .filter(([name]) => !PLAIN_HEADERS.has(name.toLowerCase()))
       .flatMap(([, v]) => [v, v.replace(/^\S+\s+/, "")]),
   );
-  return [...ssh, ...config.fileSecrets, ...config.apiKeys, ...notify, ...meters].filter((s): s is string => typeof s === "string" && s.length > 0);
+  const mqtt = mqttSecrets(config.mqtt);
+  return [...ssh, ...config.fileSecrets, ...config.apiKeys, ...notify, ...meters, ...mqtt].filter(
+    (s): s is string => typeof s === "string" && s.length > 0,
+  );
 }
 
 /** The configuration as it may be shown: secrets replaced by whether they are set. */
@@ -60,6 +64,11 @@ export function describeConfig(config: Config) {
     WEBHOOK_EVENTS: config.notify.events,
     NTFY_URL_SET: Boolean(config.notify.ntfyUrl),
     NTFY_TOKEN_SET: Boolean(config.notify.ntfyToken),
+    // The URL holds the broker's password: only whether it is set.
+    MQTT_URL_SET: Boolean(config.mqtt),
+    MQTT_PREFIX: config.mqtt?.prefix ?? null,
+    MQTT_DISCOVERY_PREFIX: config.mqtt?.discoveryPrefix ?? null,
+    MQTT_ROLE: config.mqtt?.role ?? null,
     USAGE_DB: config.usage.db,
     USAGE_RETENTION_DAYS: config.usage.retentionDays,
     POWER_WATTS_ON: m.powerWatts?.on ?? null,

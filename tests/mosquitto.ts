@@ -1,0 +1,118 @@
+// Debian's mosquitto on a loopback port, for the MQTT tests: a config file in a temp dir, anonymous or with a
+// password file, no persistence (a restart forgets every retained message, as a broker without a disk would).
+// And a client that reads back what the gateway publishes, waiting on messages, never on sleeps.
+import { existsSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import mqtt, { type MqttClient } from "mqtt";
+import { childEnv } from "./helpers.ts";
+
+export const MOSQUITTO = "/usr/sbin/mosquitto";
+export const MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd";
+export const hasMosquitto = existsSync(MOSQUITTO);
+export const hasMosquittoPasswd = existsSync(MOSQUITTO_PASSWD);
+
+/** A loopback port nothing listens on now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Broker {
+  port: number;
+  url: string;
+  /** Stops it (SIGTERM) and waits for it to end. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port. */
+  start(): Promise<void>;
+}
+
+/** A mosquitto on 127.0.0.1; with `user`, only that user and password may log in. */
+export async function startBroker(dir: string, opts: { user?: { name: string; password: string } } = {}): Promise<Broker> {
+  const port = await freePort();
+  const lines = [`listener ${port} 127.0.0.1`, "persistence false", "log_dest stderr"];
+  // As root, mosquitto would switch to its own user, who may not read the temp dir.
+  if (process.getuid?.() === 0) lines.push("user root");
+  if (opts.user) {
+    const file = join(dir, "passwords");
+    writeFileSync(file, "");
+    const made = Bun.spawnSync([MOSQUITTO_PASSWD, "-b", file, opts.user.name, opts.user.password], { env: childEnv({}, dir) });
+    if (made.exitCode !== 0) throw new Error(`mosquitto_passwd failed: ${made.stderr}`);
+    lines.push("allow_anonymous false", `password_file ${file}`);
+  } else lines.push("allow_anonymous true");
+  const conf = join(dir, "mosquitto.conf");
+  writeFileSync(conf, `${lines.join("\n")}\n`);
+  let proc: ReturnType<typeof Bun.spawn> | null = null;
+  const broker: Broker = {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    async start() {
+      const p = Bun.spawn([MOSQUITTO, "-c", conf], { cwd: dir, env: childEnv({}, dir), stdout: "ignore", stderr: "pipe" });
+      proc = p;
+      let out = "";
+      const decoder = new TextDecoder();
+      for await (const chunk of p.stderr as ReadableStream<Uint8Array>) {
+        out += decoder.decode(chunk);
+        if (/mosquitto version \S+ running/.test(out)) return;
+      }
+      throw new Error(`mosquitto ended before it ran:\n${out}`);
+    },
+    async stop() {
+      if (!proc) return;
+      proc.kill("SIGTERM");
+      await proc.exited;
+      proc = null;
+    },
+  };
+  await broker.start();
+  return broker;
+}
+
+export interface Reader {
+  client: MqttClient;
+  /** Every message seen so far: topic, payload, retain flag. */
+  seen: { topic: string; payload: string; retain: boolean; at: number }[];
+  /** The first message (seen already or still to come) that matches; rejects after `ms`, a bound on failure only. */
+  next(
+    match: (m: { topic: string; payload: string; retain: boolean }) => boolean,
+    ms?: number,
+    from?: number,
+  ): Promise<{ topic: string; payload: string; retain: boolean; at: number }>;
+  close(): Promise<void>;
+}
+
+/** A client subscribed to `topics`, keeping every message. */
+export async function reader(url: string, topics: string[], auth: { username?: string; password?: string } = {}): Promise<Reader> {
+  const client = await mqtt.connectAsync(url, { ...auth, reconnectPeriod: 0 });
+  const seen: Reader["seen"] = [];
+  const waiters = new Set<{ match: (m: Reader["seen"][number]) => boolean; resolve: (m: Reader["seen"][number]) => void }>();
+  client.on("message", (topic, payload, packet) => {
+    const m = { topic, payload: String(payload), retain: packet.retain, at: performance.now() };
+    seen.push(m);
+    for (const w of waiters) if (w.match(m)) waiters.delete(w), w.resolve(m);
+  });
+  await client.subscribeAsync(topics, { qos: 1 });
+  return {
+    client,
+    seen,
+    next(match, ms = 10_000, from = 0) {
+      const found = seen.slice(from).find(match);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const w = { match, resolve: (m: Reader["seen"][number]) => (clearTimeout(timer), resolve(m)) };
+        const timer = setTimeout(() => {
+          waiters.delete(w);
+          reject(new Error(`no matching MQTT message within ${ms} ms; seen: ${seen.map((s) => `${s.topic}=${s.payload}`).join(", ")}`));
+        }, ms);
+        waiters.add(w);
+      });
+    },
+    close: () => client.endAsync(true),
+  };
+}
