@@ -6,8 +6,9 @@ import { join, relative } from "node:path";
 import { POWER_STATES, SHUTDOWN_REASONS } from "../../../src/core/power/states.ts";
 
 const SRC = join(import.meta.dir, "..", "..", "..", "src");
-// The simulated hardware has states of its own, and env-fields.ts reads "on"/"off" as the words of a flag.
-const OTHER_VOCABULARIES = ["sim/", "config/env-fields.ts"];
+// The simulated hardware has states of its own, env-fields.ts reads "on"/"off" as the words of a flag, and the
+// Home Assistant bridge's topic names ("on", "release") are words of its topics, not states or reasons.
+const OTHER_VOCABULARIES = ["sim/", "config/env-fields.ts", "core/homeassistant/topics.ts"];
 
 const withoutComments = (text: string) => text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:])\/\/.*$/gm, "$1");
 
