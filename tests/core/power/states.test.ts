@@ -7,8 +7,8 @@ import { POWER_STATES, SHUTDOWN_REASONS } from "../../../src/core/power/states.t
 
 const SRC = join(import.meta.dir, "..", "..", "..", "src");
 // The simulated hardware has states of its own, env-fields.ts reads "on"/"off" as the words of a flag, and the
-// Home Assistant bridge's topic names ("on", "release") are words of its topics, not states or reasons.
-const OTHER_VOCABULARIES = ["sim/", "config/env-fields.ts", "core/homeassistant/topics.ts"];
+// Home Assistant bridge names its topics, commands and routes ("on", "release"): words of MQTT, not states or reasons.
+const OTHER_VOCABULARIES = ["sim/", "config/env-fields.ts", "core/homeassistant/"];
 
 const withoutComments = (text: string) => text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:])\/\/.*$/gm, "$1");
 
