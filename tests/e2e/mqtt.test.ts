@@ -6,7 +6,7 @@ import { fakeModel } from "../../src/sim/fake-ollama.ts";
 import { simMachinesFile } from "../../src/sim/fleet.ts";
 import { SimulatedMachine } from "../../src/sim/machine.ts";
 import { SimSmartPlug } from "../../src/sim/smart-plug.ts";
-import { bunCommand, childEnv, json, KEY, ROOT, SSH_PASS, SUDO_PASS, tempDir } from "../helpers.ts";
+import { bunCommand, childEnv, json, KEY, ROOT, SSH_PASS, SUDO_PASS, tempDir, until } from "../helpers.ts";
 import { type Broker, hasMosquitto, hasMosquittoPasswd, MOSQUITTO, MOSQUITTO_PASSWD, type Reader, reader, startBroker } from "../mosquitto.ts";
 
 const SKIP = hasMosquitto ? "" : `${MOSQUITTO} is not installed (apt-get install mosquitto; .ci/run installs it)`;
@@ -218,6 +218,28 @@ describe.skipIf(Boolean(SKIP))(SKIP ? `MQTT commands and logins (skipped: ${SKIP
     gate.proc.kill("SIGTERM");
     await ha.next((m) => m.topic === "gate-ro/status" && m.payload === "offline", 5000, from);
     expect(await gate.proc.exited).toBe(0);
+  });
+
+  test("a command kept by the broker (published with retain) is not run when the gateway connects", async () => {
+    const { dir, cleanup } = tempDir("ollama-gate-mqtt-");
+    cleanups.push(cleanup);
+    const broker = await startBroker(dir);
+    cleanups.push(() => broker.stop());
+    const ha = await reader(broker.url, ["gate-rt/#"]);
+    cleanups.push(() => ha.close());
+    await ha.client.publishAsync("gate-rt/big/keep_on/set", "ON", { retain: true });
+    await ha.client.publishAsync("gate-rt/small/wake/set", "PRESS", { retain: true });
+    const gate = await gateway({ MQTT_URL: broker.url, MQTT_PREFIX: "gate-rt" });
+    await gate.line(/MQTT message ignored.*retained message on gate-rt\/big\/keep_on\/set/);
+    await gate.line(/MQTT message ignored.*retained message on gate-rt\/small\/wake\/set/);
+    const { machines } = await json(gate.api("/machines"));
+    expect(machines.map((m: { leases: number; permanent_on: boolean }) => [m.leases, m.permanent_on])).toEqual([
+      [0, false],
+      [0, false],
+    ]);
+    // The same command sent now, not kept, is run.
+    await ha.client.publishAsync("gate-rt/small/wake/set", "PRESS");
+    await until(async () => (await json(gate.api("/machines/small"))).leases === 1, 5000);
   });
 
   test.skipIf(!hasMosquittoPasswd)(

@@ -45,7 +45,10 @@ export class HomeAssistantBridge {
     this.topics = new Topics(o.config);
     this.units = new Map(o.units.map((u) => [u.name, u]));
     this.commands = new Commands({ topics: this.topics, units: this.units, role: o.config.role, logger: o.logger });
-    const events = { connected: (c: MqttClientLike) => this.connected(c), message: (t: string, p: Buffer) => void this.commands.message(t, p) };
+    const events = {
+      connected: (c: MqttClientLike) => this.connected(c),
+      message: (t: string, p: Buffer, retained: boolean) => void this.commands.message(t, p, retained),
+    };
     this.link = new Link(clientOptions(o.config, this.topics.status), o.logger, events, o.connector);
   }
 

@@ -44,7 +44,9 @@ export class Commands {
   constructor(private readonly o: CommandOptions) {}
 
   /** One message on a command topic; never throws. Resolves once the command has run (tests wait on it). */
-  async message(topic: string, raw: Buffer | string): Promise<void> {
+  async message(topic: string, raw: Buffer | string, retained = false): Promise<void> {
+    // A press kept by the broker (published with retain) would run again at every connect: a shutdown at each start.
+    if (retained) return this.ignored(`a retained message on ${topic.slice(0, 128)}: commands are never retained`);
     const parsed = this.o.topics.parseCommand(topic);
     if ("ignored" in parsed) return this.ignored(parsed.ignored);
     const { machine, command } = parsed;
@@ -54,15 +56,12 @@ export class Commands {
     if (!payloadFits(command, payload))
       return this.ignored(`${command} on ${machine}: expected ${command === Command.keepOn ? `${ON} or ${OFF}` : PRESS}`);
     const refused = commandRefusal(this.o.role, machine, command);
-    if (refused) {
-      this.o.logger.warn("MQTT command refused", { machine, command, role: this.o.role, reason: refused });
-      return;
-    }
+    if (refused) return this.capped("MQTT command refused", { machine, command, role: this.o.role, reason: refused });
     const id = `${machine}/${command}`;
     if (this.running.has(id)) return this.ignored(`${command} on ${machine}: the last one is still running`);
     this.running.add(id);
     try {
-      await actingFor(MQTT_ACTOR, () => run(unit, command, payload, this.o.logger));
+      await actingFor(MQTT_ACTOR, () => this.run(unit, command, payload));
     } catch (err) {
       this.o.logger.warn("MQTT command failed", { machine, command, error: err instanceof Error ? err.message : String(err) });
     } finally {
@@ -71,44 +70,52 @@ export class Commands {
   }
 
   private ignored(why: string): void {
+    this.capped("MQTT message ignored", { why });
+  }
+
+  /** A warning, unless this minute has had its share: a broker anyone may publish to costs a few lines, not the log. */
+  private capped(message: string, fields: Record<string, unknown>): void {
     const now = Date.now();
     if (now - this.ignoredSince >= 60_000) {
       if (this.ignoredLines > IGNORED_LINES_PER_MIN) {
-        this.o.logger.warn("MQTT messages ignored without a log line", { count: this.ignoredLines - IGNORED_LINES_PER_MIN });
+        this.o.logger.warn("MQTT messages ignored or refused without a log line", { count: this.ignoredLines - IGNORED_LINES_PER_MIN });
       }
       this.ignoredSince = now;
       this.ignoredLines = 0;
     }
-    if (++this.ignoredLines <= IGNORED_LINES_PER_MIN) this.o.logger.warn("MQTT message ignored", { why });
+    if (++this.ignoredLines <= IGNORED_LINES_PER_MIN) this.o.logger.warn(message, fields);
   }
-}
 
-/** The action itself: what the HTTP route calls, with the lease held by Home Assistant. */
-async function run(unit: HaUnit, command: Command, payload: string, logger: Logger): Promise<void> {
-  const { power } = unit;
-  const ours = async () => (await power.holders()).leases.filter((l) => l.holder === HA_HOLDER);
-  switch (command) {
-    case Command.wake: {
-      // One lease per press would leave several for one Release to give back: a second press only wakes again.
-      if ((await ours()).length > 0) {
-        await power.untilReady();
+  /**
+   * The action itself: what the HTTP route calls. The leases held by `home-assistant` are the buttons': Wake takes
+   * one when there is none, Release gives back each (README: a REST client of Home Assistant's has its own name).
+   */
+  private async run(unit: HaUnit, command: Command, payload: string): Promise<void> {
+    const { power } = unit;
+    const ours = async () => (await power.holders()).leases.filter((l) => l.holder === HA_HOLDER);
+    switch (command) {
+      case Command.wake: {
+        // One lease per press would leave several for one Release to give back: a second press only wakes again.
+        if ((await ours()).length > 0) {
+          await unit.monitor.probeAndWake("Wake pressed in Home Assistant");
+          return;
+        }
+        const r = await power.takeLease({ holder: HA_HOLDER });
+        this.o.logger.info("MQTT: lease taken", { machine: unit.name, lease_id: r.lease.id, holder: HA_HOLDER });
         return;
       }
-      const r = await power.takeLease({ holder: HA_HOLDER });
-      logger.info("MQTT: lease taken", { machine: unit.name, lease_id: r.lease.id, holder: HA_HOLDER });
-      return;
+      case Command.release: {
+        const leases = await ours();
+        if (leases.length === 0) return this.capped("MQTT: no lease to release", { machine: unit.name, holder: HA_HOLDER });
+        for (const l of leases) await power.release(l.id);
+        return;
+      }
+      case Command.shutdown:
+        await power.forceShutdown();
+        return;
+      case Command.keepOn:
+        await power.setPermanent(payload === ON);
+        return;
     }
-    case Command.release: {
-      const leases = await ours();
-      if (leases.length === 0) logger.info("MQTT: no lease to release", { machine: unit.name, holder: HA_HOLDER });
-      for (const l of leases) await power.release(l.id);
-      return;
-    }
-    case Command.shutdown:
-      await power.forceShutdown();
-      return;
-    case Command.keepOn:
-      await power.setPermanent(payload === ON);
-      return;
   }
 }

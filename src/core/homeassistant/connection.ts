@@ -12,7 +12,7 @@ export interface MqttClientLike {
   on(event: "connect", listener: () => void): unknown;
   on(event: "close", listener: () => void): unknown;
   on(event: "error", listener: (err: Error) => void): unknown;
-  on(event: "message", listener: (topic: string, payload: Buffer) => void): unknown;
+  on(event: "message", listener: (topic: string, payload: Buffer, packet: { retain?: boolean }) => void): unknown;
   publish(topic: string, payload: string, opts: { qos: 0 | 1; retain: boolean }, callback?: (err?: Error) => void): unknown;
   subscribe(topic: string, opts: { qos: 0 | 1 }, callback?: (err: Error | null) => void): unknown;
   reconnect(): unknown;
@@ -29,6 +29,10 @@ export const mqttJs: Connector = async (opts) => {
 };
 
 export const FIRST_RETRY_MS = 1000;
+/** A link that stayed up this long was a success: the next loss starts the backoff again from FIRST_RETRY_MS. */
+export const STABLE_MS = 60_000;
+/** The largest packet the broker may send the gateway. */
+export const MAX_PACKET_BYTES = 16 * 1024;
 export const LAST_RETRY_MS = 60_000;
 
 /** The wait before the next attempt after `ms`: doubled, at most LAST_RETRY_MS. */
@@ -62,13 +66,18 @@ export function clientOptions(c: MqttConfig, status: string): ClientOptions {
     reconnectPeriod: 0,
     resubscribe: false,
     queueQoSZero: false,
+    // MQTT 5, for its packet size limit: the broker sends this client nothing larger (a command is a word), so
+    // whoever may publish on the broker cannot make the gateway hold a message of megabytes.
+    protocolVersion: 5,
+    properties: { maximumPacketSize: MAX_PACKET_BYTES },
     will: { topic: status, payload: Buffer.from(OFFLINE), qos: 1, retain: true },
   };
 }
 
 export interface LinkEvents {
   connected: (client: MqttClientLike) => void;
-  message: (topic: string, payload: Buffer) => void;
+  /** `retained`: kept by the broker from before this connection, not sent now. */
+  message: (topic: string, payload: Buffer, retained: boolean) => void;
 }
 
 /** One client for the gateway's life, reconnected after each loss with the backoff. */
@@ -78,6 +87,7 @@ export class Link {
   private retry: ReturnType<typeof setTimeout> | null = null;
   private lastError = "";
   private wasUp = false;
+  private upSince = 0;
   private stopped = false;
 
   constructor(
@@ -85,6 +95,7 @@ export class Link {
     private readonly logger: Logger,
     private readonly on: LinkEvents,
     private readonly connector: Connector = mqttJs,
+    private readonly now: () => number = Date.now,
   ) {}
 
   async open(): Promise<void> {
@@ -97,7 +108,7 @@ export class Link {
         this.lastError = err instanceof Error ? err.message : String(err);
       });
       client.on("close", () => this.closed());
-      client.on("message", (topic, payload) => this.on.message(topic, payload));
+      client.on("message", (topic, payload, packet) => this.on.message(topic, payload, packet?.retain === true));
     } catch (err) {
       // The package itself could not be loaded or the options were refused: no retry would do better.
       this.logger.error("MQTT: the client could not be started; Home Assistant gets nothing", {
@@ -116,7 +127,7 @@ export class Link {
       retried_after_ms: this.retryMs > FIRST_RETRY_MS ? this.retryMs / 2 : undefined,
     });
     this.wasUp = true;
-    this.retryMs = FIRST_RETRY_MS;
+    this.upSince = this.now();
     this.lastError = "";
     try {
       this.on.connected(client);
@@ -127,6 +138,8 @@ export class Link {
 
   private closed(): void {
     if (this.stopped || this.retry) return;
+    // A broker that accepts and then drops the link at once (a takeover, a policy) is retried with the backoff too.
+    if (this.wasUp && this.now() - this.upSince >= STABLE_MS) this.retryMs = FIRST_RETRY_MS;
     const wait = this.retryMs;
     this.logger.warn(this.wasUp ? "MQTT: the connection to the broker was lost; retrying" : "MQTT: the broker cannot be reached; retrying", {
       error: this.lastError || undefined,

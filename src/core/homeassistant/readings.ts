@@ -15,7 +15,7 @@ import { OFF, ON, StateField, type Topics } from "./topics.ts";
 export interface HaUnit {
   name: string;
   config: { powerWatts?: PowerWatts };
-  monitor: Pick<PowerMonitor, "timeIn">;
+  monitor: Pick<PowerMonitor, "timeIn" | "probeAndWake">;
   power: Pick<PowerOperations, "holders" | "takeLease" | "release" | "forceShutdown" | "setPermanent" | "untilReady">;
 }
 

@@ -90,9 +90,9 @@ export class PowerOperations {
   async reset(): Promise<Status> {
     await this.refresh();
     await this.auto.cancelDeferred();
-    const dropped = leaseCount(await this.store.read());
-    if (dropped > 0) this.events.emit(EventType.leasesCleared, { count: dropped, by: "/init" });
+    const before = await this.store.read();
     const status = await this.store.update(() => ({ ...withLeases([]), permanent_on: false, message: "Counters reset by /init" }));
+    this.cleared(before, "/init");
     this.logger.info("status reset by /init");
     return status;
   }
@@ -192,8 +192,7 @@ export class PowerOperations {
       }
       return p;
     });
-    const dropped = leaseCount(await this.store.read());
-    if (dropped > 0) this.events.emit(EventType.leasesCleared, { count: dropped, by: "/shutdown" });
+    const before = await this.store.read();
     const sent = probe.host.ok;
     await this.store.update(() => ({
       ...withLeases([]),
@@ -201,7 +200,15 @@ export class PowerOperations {
       ...(deferred ? {} : flagFields({ physicallyOn: false, logicallyOn: false })),
       message: forcedShutdownMessage(sent, deferred),
     }));
+    this.cleared(before, "/shutdown");
     return { sent, deferred };
+  }
+
+  /** Says what a reset or a forced shutdown dropped, once it is written: whoever reads on the event sees it gone. */
+  private cleared(before: Status, by: string): void {
+    const dropped = leaseCount(before);
+    if (dropped > 0) this.events.emit(EventType.leasesCleared, { count: dropped, by });
+    if (before.permanent_on) this.events.emit(EventType.permanentOn, { enabled: false, by });
   }
 
   /** Why the machine is on: everything that holds it. */

@@ -33,7 +33,8 @@ function fakeUnit(name: string) {
     forceShutdown: async () => calls.push(`forceShutdown as ${currentActor()}`),
     setPermanent: async (on: boolean) => calls.push(`setPermanent ${on} as ${currentActor()}`),
   };
-  const unit = { name, config: {}, monitor: { timeIn: () => ({}) }, power } as unknown as HaUnit;
+  const monitor = { timeIn: () => ({}), probeAndWake: async () => calls.push(`probeAndWake as ${currentActor()}`) };
+  const unit = { name, config: {}, monitor, power } as unknown as HaUnit;
   return { unit, calls, leases };
 }
 
@@ -70,14 +71,34 @@ describe("commands", () => {
     await commands.message("ollama-gate/big/shutdown/set", " PRESS ");
     expect(calls).toEqual([
       "takeLease home-assistant as mqtt",
-      "untilReady as mqtt",
+      "probeAndWake as mqtt",
       "release l1 as mqtt",
       "setPermanent true as mqtt",
       "forceShutdown as mqtt",
     ]);
   });
 
-  test("a command the role may not run does nothing and logs a warning", async () => {
+  test("the leases held by home-assistant are the buttons': one there already means Wake takes none, and Release gives it back", async () => {
+    const { commands, leases, calls } = commandsFor("admin");
+    leases.push({ id: "before", holder: "home-assistant", taken_at: "", expires_at: null }); // from before a restart
+    leases.push({ id: "other", holder: "laptop", taken_at: "", expires_at: null });
+    await commands.message("ollama-gate/big/wake/set", "PRESS");
+    expect(calls).toEqual(["probeAndWake as mqtt"]);
+    await commands.message("ollama-gate/big/release/set", "PRESS");
+    expect(leases.map((l) => l.id)).toEqual(["other"]);
+  });
+
+  test("a retained command (kept by the broker, replayed at each connect) is never run", async () => {
+    const { commands, calls, logger } = commandsFor("admin");
+    await commands.message("ollama-gate/big/shutdown/set", "PRESS", true);
+    await commands.message("ollama-gate/big/keep_on/set", "ON", true);
+    expect(calls).toEqual([]);
+    expect(logger.lines.filter((l) => l.includes("commands are never retained"))).toHaveLength(2);
+    await commands.message("ollama-gate/big/shutdown/set", "PRESS", false);
+    expect(calls).toEqual(["forceShutdown as mqtt"]);
+  });
+
+  test("a command the role may not run does nothing and logs a warning, capped per minute", async () => {
     const { commands, calls, logger } = commandsFor("user");
     await commands.message("ollama-gate/big/shutdown/set", "PRESS");
     await commands.message("ollama-gate/big/keep_on/set", "ON");
@@ -85,6 +106,8 @@ describe("commands", () => {
     expect(logger.lines.filter((l) => l.includes("MQTT command refused"))).toHaveLength(2);
     await commands.message("ollama-gate/big/wake/set", "PRESS");
     expect(calls).toEqual(["takeLease home-assistant as mqtt"]);
+    for (let i = 0; i < 100; i++) await commands.message("ollama-gate/big/shutdown/set", "PRESS");
+    expect(logger.lines.filter((l) => l.includes("MQTT command refused"))).toHaveLength(20);
   });
 
   test("an unknown machine, an unknown command, a bad payload: ignored, with log lines capped per minute", async () => {
@@ -142,17 +165,26 @@ describe("link", () => {
       password: "p@ss",
       reconnectPeriod: 0,
       queueQoSZero: false,
+      protocolVersion: 5,
+      properties: { maximumPacketSize: 16 * 1024 },
     });
     expect(o.will).toMatchObject({ topic: "g/status", qos: 1, retain: true });
     expect(String((o.will as { payload: Buffer }).payload)).toBe("offline");
   });
 
-  test("a broker that refuses or goes away: logged, retried after 1 s doubling to 60 s, reset by a connect; never the password", async () => {
+  test("a broker that refuses or goes away: logged, retried after 1 s doubling to 60 s, reset by a link that lasted; never the password", async () => {
     expect([1000, 2000, 32_000, 60_000].map(nextRetryMs)).toEqual([2000, 4000, 60_000, 60_000]);
     const client = fakeClient();
     const logger = memoryLogger(["hunter2-secret"]);
     let connects = 0;
-    const link = new Link({}, logger, { connected: () => connects++, message: () => {} }, async () => client as unknown as MqttClientLike);
+    let clock = 0;
+    const link = new Link(
+      {},
+      logger,
+      { connected: () => connects++, message: () => {} },
+      async () => client as unknown as MqttClientLike,
+      () => clock,
+    );
     await link.open();
     client.emit("error", new Error("Connection refused: Not authorized (hunter2-secret)"));
     client.emit("close");
@@ -162,13 +194,24 @@ describe("link", () => {
     expect(logger.lines.join("\n")).not.toContain("hunter2-secret");
     client.emit("close"); // a retry is already waiting: not another one
     expect(link.nextRetryMs).toBe(2000);
+    clearTimeout((link as unknown as { retry: ReturnType<typeof setTimeout> }).retry); // the retry's timer, as if it had fired
+    (link as unknown as { retry: null }).retry = null;
     client.connected = true;
     client.emit("connect");
     expect(connects).toBe(1);
-    expect(link.nextRetryMs).toBe(1000);
+    // A broker that accepts and drops the link at once is retried with the backoff, not every second.
+    client.emit("close");
+    expect(link.nextRetryMs).toBe(4000);
+    clearTimeout((link as unknown as { retry: ReturnType<typeof setTimeout> }).retry);
+    (link as unknown as { retry: null }).retry = null;
+    client.emit("connect");
+    clock += 60_000; // a link that lasted a minute: the next loss starts from 1 s again
+    client.emit("close");
+    expect(logger.lines.at(-1)).toContain('"retry_in_s":1');
+    expect(link.nextRetryMs).toBe(2000);
     await link.close("g/status");
     expect(client.published).toEqual(["g/status=offline"]);
     client.emit("close"); // after a stop, no retry
-    expect(link.nextRetryMs).toBe(1000);
+    expect(link.nextRetryMs).toBe(2000);
   });
 });
