@@ -142,6 +142,17 @@ describe.skipIf(Boolean(SKIP))(SKIP ? `Home Assistant over MQTT (skipped: ${SKIP
     await ha.next((m) => m.topic === "ollama-gate/big/leases" && m.payload === "1", 5000, from);
   });
 
+  test("a forced shutdown clears the leases and Keep on, and Home Assistant reads both gone within a second", async () => {
+    await ha.client.publishAsync("ollama-gate/big/keep_on/set", "ON");
+    await ha.next((m) => m.topic === "ollama-gate/big/keep_on" && m.payload === "ON");
+    await ha.next((m) => m.topic === "ollama-gate/big/leases" && m.payload === "1");
+    const from = ha.seen.length;
+    expect((await gate.api("/machines/big/shutdown", { method: "POST" })).status).toBe(200);
+    // Well within the minute of the periodic refresh: read on the events, after the status was written.
+    await ha.next((m) => m.topic === "ollama-gate/big/leases" && m.payload === "0", 1000, from);
+    await ha.next((m) => m.topic === "ollama-gate/big/keep_on" && m.payload === "OFF", 1000, from);
+  });
+
   test("the Wake button takes a lease held by home-assistant, Release gives it back; /events says key mqtt", async () => {
     const from = ha.seen.length;
     await ha.client.publishAsync("ollama-gate/small/wake/set", "PRESS");
