@@ -213,10 +213,18 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
           },
         }
       : NO_USAGE);
-  // Home Assistant over MQTT: built only with MQTT_URL (the mqtt package is loaded when it starts, not before).
+  // Home Assistant over MQTT: built only with MQTT_URL.
   const tokensToday = config.usage.db ? () => tokensTodayByMachine(usageStore, now()) : undefined;
   const homeAssistant = config.mqtt
-    ? new HomeAssistantBridge({ config: config.mqtt, units, events, logger, version: pkg.version, tokensToday })
+    ? new HomeAssistantBridge({
+        config: config.mqtt,
+        units,
+        events,
+        logger,
+        version: pkg.version,
+        tokensToday,
+        onReceived: collectEvery(PROXIED_BYTES_PER_COLLECTION, collect),
+      })
     : undefined;
   return {
     ...unit,

@@ -89,7 +89,9 @@ export interface Reader {
 
 /** A client subscribed to `topics`, keeping every message. */
 export async function reader(url: string, topics: string[], auth: { username?: string; password?: string } = {}): Promise<Reader> {
-  const client = await mqtt.connectAsync(url, { ...auth, reconnectPeriod: 0 });
+  // MQTT 5 and Retain As Published: a message the gateway published retained reads as retained even when it
+  // arrives live, whichever of the two connected first.
+  const client = await mqtt.connectAsync(url, { ...auth, reconnectPeriod: 0, protocolVersion: 5 });
   const seen: Reader["seen"] = [];
   const waiters = new Set<{ match: (m: Reader["seen"][number]) => boolean; resolve: (m: Reader["seen"][number]) => void }>();
   client.on("message", (topic, payload, packet) => {
@@ -97,7 +99,7 @@ export async function reader(url: string, topics: string[], auth: { username?: s
     seen.push(m);
     for (const w of waiters) if (w.match(m)) waiters.delete(w), w.resolve(m);
   });
-  await client.subscribeAsync(topics, { qos: 1 });
+  await client.subscribeAsync(topics, { qos: 1, rap: true });
   return {
     client,
     seen,

@@ -47,7 +47,7 @@ export const MQTT_ENV = {
 
 type MqttEnv = z.output<z.ZodObject<typeof MQTT_ENV>>;
 
-/** null when MQTT_URL is unset: no bridge, and the mqtt package is never loaded. */
+/** null when MQTT_URL is unset: no bridge, no connection. */
 export function mqttConfig(e: MqttEnv): MqttConfig | null {
   if (!e.MQTT_URL) return null;
   return { url: e.MQTT_URL, prefix: e.MQTT_PREFIX, discoveryPrefix: e.MQTT_DISCOVERY_PREFIX, role: e.MQTT_ROLE };

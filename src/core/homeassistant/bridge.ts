@@ -23,7 +23,9 @@ export interface BridgeOptions {
   tokensToday?: () => ReadonlyMap<string, number>;
   /** How often the figures without events are published again (60 s). */
   refreshMs?: number;
-  /** MQTT.js unless a test hands in its own client. */
+  /** Told the bytes read from the broker (deps.ts: a collection after so many, as for proxied answers). */
+  onReceived?: (bytes: number) => void;
+  /** lib/mqtt's client unless a test hands in its own. */
   connector?: Connector;
 }
 
@@ -49,7 +51,8 @@ export class HomeAssistantBridge {
       connected: (c: MqttClientLike) => this.connected(c),
       message: (t: string, p: Buffer, retained: boolean) => void this.commands.message(t, p, retained),
     };
-    this.link = new Link(clientOptions(o.config, this.topics.status), o.logger, events, o.connector);
+    const options = { ...clientOptions(o.config, this.topics.status), ...(o.onReceived ? { onReceived: o.onReceived } : {}) };
+    this.link = new Link(options, o.logger, events, o.connector);
   }
 
   /** Connects (in the background: the first attempt and every retry happen without anyone waiting). */

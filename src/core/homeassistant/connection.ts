@@ -1,12 +1,13 @@
-// The link to the broker: MQTT.js loaded only now (a gateway without MQTT_URL never loads it), a last will that
-// marks every entity unavailable, and reconnects with a backoff of its own (1 s doubling to 60 s), so a broker
+// The link to the broker: the gateway's own small MQTT 5 client (lib/mqtt), a last will that marks every entity
+// unavailable, and reconnects with a backoff of its own (1 s doubling to 60 s), so a broker
 // that is down or refuses the login costs a log line a minute at most. Nothing here throws out, and nothing
 // waits on the broker but the bridge's own work: an HTTP request never does.
 import type { MqttConfig } from "../../config/types.ts";
+import { MqttClient, type MqttClientOptions } from "../../lib/mqtt/client.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { OFFLINE } from "./topics.ts";
 
-/** What the bridge uses of an MQTT.js client (tests hand in their own). */
+/** What the bridge uses of a client (lib/mqtt's; tests hand in their own). */
 export interface MqttClientLike {
   readonly connected: boolean;
   on(event: "connect", listener: () => void): unknown;
@@ -19,14 +20,11 @@ export interface MqttClientLike {
   end(force?: boolean, opts?: object, callback?: () => void): unknown;
 }
 
-export type ClientOptions = Record<string, unknown>;
+export type ClientOptions = MqttClientOptions;
 export type Connector = (opts: ClientOptions) => Promise<MqttClientLike>;
 
-/** MQTT.js, imported when the bridge first connects. */
-export const mqttJs: Connector = async (opts) => {
-  const mqtt = await import("mqtt");
-  return mqtt.connect(opts) as unknown as MqttClientLike;
-};
+/** The gateway's own small client (lib/mqtt), connecting at once. */
+export const ownClient: Connector = async (opts) => new MqttClient(opts).connect();
 
 export const FIRST_RETRY_MS = 1000;
 /** A link that stayed up this long was a success: the next loss starts the backoff again from FIRST_RETRY_MS. */
@@ -39,9 +37,9 @@ export const LAST_RETRY_MS = 60_000;
 export const nextRetryMs = (ms: number): number => Math.min(ms * 2, LAST_RETRY_MS);
 
 /**
- * MQTT.js's options from MQTT_URL, the user and password decoded from it. Its own reconnects are off (the
- * backoff below replaces them), and nothing is queued while the link is down: the states are retained and all
- * published again on each connect.
+ * The client's options from MQTT_URL, the user and password decoded from it. Reconnects are the Link's (the
+ * backoff below), and nothing is queued while the link is down: the states are retained and all published again
+ * on each connect.
  */
 export function clientOptions(c: MqttConfig, status: string): ClientOptions {
   const u = new URL(c.url);
@@ -54,23 +52,18 @@ export function clientOptions(c: MqttConfig, status: string): ClientOptions {
     }
   };
   return {
-    protocol: tls ? "mqtts" : "mqtt",
     host: u.hostname.replace(/^\[|\]$/g, ""),
     port: u.port ? Number(u.port) : tls ? 8883 : 1883,
+    tls,
     ...(u.username ? { username: decode(u.username) } : {}),
     ...(u.password ? { password: decode(u.password) } : {}),
     clientId: `ollama-gate-${crypto.randomUUID().slice(0, 8)}`,
-    clean: true,
-    keepalive: 30,
-    connectTimeout: 10_000,
-    reconnectPeriod: 0,
-    resubscribe: false,
-    queueQoSZero: false,
-    // MQTT 5, for its packet size limit: the broker sends this client nothing larger (a command is a word), so
-    // whoever may publish on the broker cannot make the gateway hold a message of megabytes.
-    protocolVersion: 5,
-    properties: { maximumPacketSize: MAX_PACKET_BYTES },
-    will: { topic: status, payload: Buffer.from(OFFLINE), qos: 1, retain: true },
+    keepaliveS: 30,
+    connectTimeoutMs: 10_000,
+    // The broker sends this client nothing larger (a command is a word), so whoever may publish on the broker
+    // cannot make the gateway hold a message of megabytes.
+    maximumPacketSize: MAX_PACKET_BYTES,
+    will: { topic: status, payload: OFFLINE, qos: 1, retain: true },
   };
 }
 
@@ -94,7 +87,7 @@ export class Link {
     private readonly opts: ClientOptions,
     private readonly logger: Logger,
     private readonly on: LinkEvents,
-    private readonly connector: Connector = mqttJs,
+    private readonly connector: Connector = ownClient,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -110,7 +103,7 @@ export class Link {
       client.on("close", () => this.closed());
       client.on("message", (topic, payload, packet) => this.on.message(topic, payload, packet?.retain === true));
     } catch (err) {
-      // The package itself could not be loaded or the options were refused: no retry would do better.
+      // The options were refused: no retry would do better.
       this.logger.error("MQTT: the client could not be started; Home Assistant gets nothing", {
         error: err instanceof Error ? err.message : String(err),
       });

@@ -155,21 +155,15 @@ function fakeClient() {
 }
 
 describe("link", () => {
-  test("options from the URL: the user and password decoded, a last will, no queue, no reconnects of MQTT.js's own", () => {
+  test("options from the URL: the user and password decoded, a last will, the packet size limit", () => {
     const o = clientOptions({ url: "mqtts://ha:p%40ss@broker.lan", prefix: "g", discoveryPrefix: "homeassistant", role: "admin" }, "g/status");
-    expect(o).toMatchObject({
-      protocol: "mqtts",
-      host: "broker.lan",
-      port: 8883,
-      username: "ha",
-      password: "p@ss",
-      reconnectPeriod: 0,
-      queueQoSZero: false,
-      protocolVersion: 5,
-      properties: { maximumPacketSize: 16 * 1024 },
+    expect(o).toMatchObject({ tls: true, host: "broker.lan", port: 8883, username: "ha", password: "p@ss", maximumPacketSize: 16 * 1024 });
+    expect(o.will).toEqual({ topic: "g/status", payload: "offline", qos: 1, retain: true });
+    expect(clientOptions({ url: "mqtt://[::1]", prefix: "g", discoveryPrefix: "h", role: "admin" }, "g/status")).toMatchObject({
+      tls: false,
+      host: "::1",
+      port: 1883,
     });
-    expect(o.will).toMatchObject({ topic: "g/status", qos: 1, retain: true });
-    expect(String((o.will as { payload: Buffer }).payload)).toBe("offline");
   });
 
   test("a broker that refuses or goes away: logged, retried after 1 s doubling to 60 s, reset by a link that lasted; never the password", async () => {
@@ -179,7 +173,7 @@ describe("link", () => {
     let connects = 0;
     let clock = 0;
     const link = new Link(
-      {},
+      clientOptions({ url: "mqtt://127.0.0.1", prefix: "g", discoveryPrefix: "h", role: "admin" }, "g/status"),
       logger,
       { connected: () => connects++, message: () => {} },
       async () => client as unknown as MqttClientLike,
