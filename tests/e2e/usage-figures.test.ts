@@ -223,7 +223,7 @@ describe("who", () => {
   test("a key's user_header names the person on that key's requests only; the header still reaches Ollama", async () => {
     const asWebui = await counted("/api/chat", { model: MODEL, messages: chat }, { "x-api-key": WEBUI, "X-OpenWebUI-User-Email": EMAIL });
     expect(asWebui.record).toMatchObject({ key: "webui", user: EMAIL });
-    const sent = h.sim.ollama.requests.at(-1)!;
+    const sent = h.sim.ollama.requests.findLast((r) => r.path === "/api/chat")!; // not a probe's read meanwhile
     expect(sent.headers["x-openwebui-user-email"]).toBe(EMAIL);
     const asScript = await counted("/api/chat", { model: MODEL, messages: chat }, { "x-api-key": SCRIPT, "X-OpenWebUI-User-Email": EMAIL });
     expect(asScript.record).toMatchObject({ key: "script", user: null });
