@@ -34,9 +34,13 @@ export interface Broker {
 }
 
 /** A mosquitto on 127.0.0.1; with `user`, only that user and password may log in. */
-export async function startBroker(dir: string, opts: { user?: { name: string; password: string } } = {}): Promise<Broker> {
+export async function startBroker(
+  dir: string,
+  opts: { user?: { name: string; password: string }; tls?: { certfile: string; keyfile: string } } = {},
+): Promise<Broker> {
   const port = await freePort();
   const lines = [`listener ${port} 127.0.0.1`, "persistence false", "log_dest stderr"];
+  if (opts.tls) lines.push(`certfile ${opts.tls.certfile}`, `keyfile ${opts.tls.keyfile}`);
   // As root, mosquitto would switch to its own user, who may not read the temp dir.
   if (process.getuid?.() === 0) lines.push("user root");
   if (opts.user) {
@@ -51,7 +55,7 @@ export async function startBroker(dir: string, opts: { user?: { name: string; pa
   let proc: ReturnType<typeof Bun.spawn> | null = null;
   const broker: Broker = {
     port,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${opts.tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`,
     async start() {
       const p = Bun.spawn([MOSQUITTO, "-c", conf], { cwd: dir, env: childEnv({}, dir), stdout: "ignore", stderr: "pipe" });
       proc = p;
@@ -117,4 +121,44 @@ export async function reader(url: string, topics: string[], auth: { username?: s
     },
     close: () => client.endAsync(true),
   };
+}
+
+export const OPENSSL = "/usr/bin/openssl";
+
+/**
+ * A test authority and two broker certificates it signed, made with openssl in `dir`: one for 127.0.0.1, one for
+ * another name only (a broker that is not the one asked for).
+ */
+export function testCertificates(dir: string): { ca: string; right: string; wrongName: string; key: string } {
+  const run = (...args: string[]) => {
+    const r = Bun.spawnSync([OPENSSL, ...args], { cwd: dir, env: childEnv({}, dir), stdout: "ignore", stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+  };
+  const f = (name: string) => join(dir, name);
+  run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f("ca.key"), "-out", f("ca.pem"), "-days", "2", "-subj", "/CN=ollama-gate test CA");
+  run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f("broker.key"), "-out", f("broker.csr"), "-subj", "/CN=broker");
+  for (const [out, san] of [
+    ["right.pem", "IP:127.0.0.1"],
+    ["wrong.pem", "DNS:broker.invalid"],
+  ] as const) {
+    writeFileSync(f(`${out}.ext`), `subjectAltName=${san}\n`);
+    run(
+      "x509",
+      "-req",
+      "-in",
+      f("broker.csr"),
+      "-CA",
+      f("ca.pem"),
+      "-CAkey",
+      f("ca.key"),
+      "-CAcreateserial",
+      "-out",
+      f(out),
+      "-days",
+      "2",
+      "-extfile",
+      f(`${out}.ext`),
+    );
+  }
+  return { ca: f("ca.pem"), right: f("right.pem"), wrongName: f("wrong.pem"), key: f("broker.key") };
 }

@@ -1,10 +1,12 @@
 // The gateway's small MQTT 5 client: its packets byte for byte against the standard's layout, and the client
 // against a real mosquitto, read back by another client (MQTT.js): publish, subscribe, the will, the size limit.
 import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
 import { MqttClient, type MqttClientOptions } from "../../src/lib/mqtt/client.ts";
-import { connectPacket, nextPacket, PacketType, publishPacket, readPublish, subscribePacket, varint } from "../../src/lib/mqtt/packets.ts";
+import { connectPacket, PacketType, publishPacket, subscribePacket, varint } from "../../src/lib/mqtt/packets.ts";
+import { connackReason, connackTerms, nextPacket, readPublish, readSuback, refusalOf } from "../../src/lib/mqtt/read.ts";
 import { tempDir, until } from "../helpers.ts";
-import { type Broker, hasMosquitto, MOSQUITTO, reader, startBroker } from "../mosquitto.ts";
+import { type Broker, hasMosquitto, MOSQUITTO, OPENSSL, reader, startBroker, testCertificates } from "../mosquitto.ts";
 
 describe("packets", () => {
   test("variable byte integers, as the standard's examples give them", () => {
@@ -42,6 +44,20 @@ describe("packets", () => {
     const body = [0, 1, 0x78, 0, 7, 2, 0x01, 1, ...Buffer.from("PRESS")];
     const qos1 = readPublish({ type: PacketType.publish, flags: 0b0010, body: Uint8Array.from(body) });
     expect({ ...qos1, payload: String(Buffer.from(qos1.payload)) }).toEqual({ topic: "x", payload: "PRESS", retain: false, qos: 1, id: 7 });
+  });
+
+  test("CONNACK: the server's terms read past properties it does not need; a 3.1.1 broker's refusal named; SUBACK's reason", () => {
+    // Session present 0, success; properties: a user property, Server Keep Alive 10, Retain Available 0, Maximum Packet Size 1000.
+    const props = [0x26, 0, 1, 0x6b, 0, 1, 0x76, 0x13, 0, 10, 0x25, 0, 0x27, 0, 0, 0x03, 0xe8];
+    const connack = { type: PacketType.connack, flags: 0, body: Uint8Array.from([0, 0, props.length, ...props]) };
+    expect(connackReason(connack)).toBe(0);
+    expect(connackTerms(connack)).toEqual({ keepAliveS: 10, retainAvailable: false, maximumPacketSize: 1000 });
+    // A 3.1.1 broker answers a version-5 CONNECT with return code 1: not a success.
+    expect(connackReason({ type: PacketType.connack, flags: 0, body: Uint8Array.of(0, 1) })).toBe(1);
+    expect(refusalOf(1)).toContain("MQTT 3.1.1");
+    expect(readSuback({ type: PacketType.suback, flags: 0, body: Uint8Array.of(0, 7, 0, 0x87) })).toEqual({ id: 7, reason: 0x87 });
+    // Retain Handling 2 and Retain As Published in the options byte: nothing kept is sent when subscribing.
+    expect(subscribePacket(1, "a").at(-1)).toBe(0x28);
   });
 
   test("a packet is cut from its bytes only once whole; one longer than asked for, or a malformed length, is refused", () => {
@@ -139,4 +155,33 @@ describe.skipIf(Boolean(SKIP))(SKIP ? `the client against mosquitto (skipped: ${
     expect(errors.join("\n")).toMatch(/Connection refused: (bad user name or password|not authorized)/);
     expect(c.connected).toBe(false);
   });
+
+  test.skipIf(!existsSync(OPENSSL))(
+    "mqtts://: connects to a broker whose certificate names it; refuses another name and an unknown authority, saying so",
+    async () => {
+      const { dir, cleanup } = tempDir("ollama-gate-mqtt-tls-");
+      ends.push(cleanup);
+      const certs = testCertificates(dir);
+      const ca = readFileSync(certs.ca, "utf8");
+      const attempt = async (port: number, trust: string | undefined) => {
+        const c = new MqttClient({ ...options(), port, tls: true, ...(trust ? { ca: trust } : {}) });
+        const outcome = await new Promise<string>((resolve) => {
+          c.on("connect", () => resolve("connected"));
+          c.on("error", (e) => resolve(e.message));
+          c.connect();
+        });
+        c.end(true);
+        return outcome;
+      };
+      const right = await startBroker(dir, { tls: { certfile: certs.right, keyfile: certs.key } });
+      ends.push(() => right.stop());
+      expect(await attempt(right.port, ca)).toBe("connected");
+      expect(await attempt(right.port, undefined)).toContain("the broker's certificate is not trusted for 127.0.0.1");
+      const other = await startBroker(dir, { tls: { certfile: certs.wrongName, keyfile: certs.key } });
+      ends.push(() => other.stop());
+      const wrong = await attempt(other.port, ca);
+      expect(wrong).toContain("the broker's certificate is not trusted for 127.0.0.1");
+      expect(wrong).toContain("127.0.0.1 is not in the cert's list");
+    },
+  );
 });

@@ -61,7 +61,7 @@ export class HomeAssistantBridge {
     this.unsubscribe = this.o.events.subscribe((e) => this.changed(e.machine));
     this.timer = setInterval(() => this.refresh(), this.o.refreshMs ?? 60_000);
     this.timer.unref?.();
-    void this.link.open();
+    this.link.open();
   }
 
   /** Says `offline` and disconnects; resolves within a second whatever the broker does. */

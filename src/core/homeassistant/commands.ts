@@ -45,7 +45,7 @@ export class Commands {
 
   /** One message on a command topic; never throws. Resolves once the command has run (tests wait on it). */
   async message(topic: string, raw: Buffer | string, retained = false): Promise<void> {
-    // A press kept by the broker (published with retain) would run again at every connect: a shutdown at each start.
+    // A press published with retain is kept by the broker and would come again at every connect: a shutdown at each start.
     if (retained) return this.ignored(`a retained message on ${topic.slice(0, 128)}: commands are never retained`);
     const parsed = this.o.topics.parseCommand(topic);
     if ("ignored" in parsed) return this.ignored(parsed.ignored);

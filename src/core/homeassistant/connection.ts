@@ -10,6 +10,7 @@ import { OFFLINE } from "./topics.ts";
 /** What the bridge uses of a client (lib/mqtt's; tests hand in their own). */
 export interface MqttClientLike {
   readonly connected: boolean;
+  connect(): unknown;
   on(event: "connect", listener: () => void): unknown;
   on(event: "close", listener: () => void): unknown;
   on(event: "error", listener: (err: Error) => void): unknown;
@@ -21,10 +22,11 @@ export interface MqttClientLike {
 }
 
 export type ClientOptions = MqttClientOptions;
-export type Connector = (opts: ClientOptions) => Promise<MqttClientLike>;
+/** A client not connected yet: the Link listens first, then connects it. */
+export type Connector = (opts: ClientOptions) => MqttClientLike;
 
-/** The gateway's own small client (lib/mqtt), connecting at once. */
-export const ownClient: Connector = async (opts) => new MqttClient(opts).connect();
+/** The gateway's own small client (lib/mqtt). */
+export const ownClient: Connector = (opts) => new MqttClient(opts);
 
 export const FIRST_RETRY_MS = 1000;
 /** A link that stayed up this long was a success: the next loss starts the backoff again from FIRST_RETRY_MS. */
@@ -69,7 +71,7 @@ export function clientOptions(c: MqttConfig, status: string): ClientOptions {
 
 export interface LinkEvents {
   connected: (client: MqttClientLike) => void;
-  /** `retained`: kept by the broker from before this connection, not sent now. */
+  /** `retained`: published with the retain flag (the subscription keeps it as published), so the broker keeps it. */
   message: (topic: string, payload: Buffer, retained: boolean) => void;
 }
 
@@ -91,23 +93,18 @@ export class Link {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async open(): Promise<void> {
-    try {
-      const client = await this.connector(this.opts);
-      if (this.stopped) return void client.end(true);
-      this.client = client;
-      client.on("connect", () => this.connected(client));
-      client.on("error", (err) => {
-        this.lastError = err instanceof Error ? err.message : String(err);
-      });
-      client.on("close", () => this.closed());
-      client.on("message", (topic, payload, packet) => this.on.message(topic, payload, packet?.retain === true));
-    } catch (err) {
-      // The options were refused: no retry would do better.
-      this.logger.error("MQTT: the client could not be started; Home Assistant gets nothing", {
-        error: err instanceof Error ? err.message : String(err),
-      });
-    }
+  /** Builds the client, listens to it, then connects it (a failure at once still reaches the listeners). */
+  open(): void {
+    if (this.stopped || this.client) return;
+    const client = this.connector(this.opts);
+    this.client = client;
+    client.on("connect", () => this.connected(client));
+    client.on("error", (err) => {
+      this.lastError = err instanceof Error ? err.message : String(err);
+    });
+    client.on("close", () => this.closed());
+    client.on("message", (topic, payload, packet) => this.on.message(topic, payload, packet?.retain === true));
+    client.connect();
   }
 
   /** The wait before the next attempt now (tests read it). */

@@ -1,6 +1,5 @@
-// The few MQTT 5 packets a client that publishes states and takes commands needs, written and read as bytes
-// (OASIS MQTT Version 5.0, section 3). Nothing is kept between calls: the client (client.ts) cuts its input
-// into packets with `nextPacket` and hands each to `readPublish` or reads its reason code.
+// The few MQTT 5 packets a client that publishes states and takes commands needs, written as bytes (OASIS MQTT
+// Version 5.0, section 3); read.ts reads those it is sent.
 
 export const PacketType = {
   connect: 1,
@@ -18,7 +17,6 @@ export const PacketType = {
 const MAXIMUM_PACKET_SIZE = 0x27;
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** A Variable Byte Integer (1 to 4 bytes, 7 bits each). */
 export function varint(n: number): number[] {
@@ -89,81 +87,18 @@ export function publishPacket(topic: string, payload: string, retain: boolean): 
   return packet(PacketType.publish, retain ? 1 : 0, [field(topic), [0], enc.encode(payload)]);
 }
 
-/** A SUBSCRIBE of one filter at QoS 0, the retained messages sent as they were kept (Retain As Published). */
+/**
+ * A SUBSCRIBE of one filter at QoS 0: Retain Handling 2 (the messages the broker keeps on it are not sent when
+ * subscribing: a command is not replayed at each connect) and Retain As Published (one published with retain now
+ * arrives flagged so, and the caller may refuse it).
+ */
 export function subscribePacket(id: number, filter: string): Uint8Array {
-  return packet(PacketType.subscribe, 0x02, [u16(id), [0], field(filter), [0x08]]);
+  return packet(PacketType.subscribe, 0x02, [u16(id), [0], field(filter), [0x20 | 0x08]]);
 }
 
 export const pingPacket = (): Uint8Array => Uint8Array.of(PacketType.pingreq << 4, 0);
 /** Reason 0x00, a normal disconnection: the server then drops the will. */
 export const disconnectPacket = (): Uint8Array => Uint8Array.of(PacketType.disconnect << 4, 0);
 
-export interface Packet {
-  type: number;
-  flags: number;
-  body: Uint8Array;
-}
-
-/**
- * The first whole packet in `buf`, and the bytes it took; null while more bytes are needed. Throws on a
- * remaining length past `max` or a malformed length: a server that sends either is not spoken to further.
- */
-export function nextPacket(buf: Uint8Array, max: number): { packet: Packet; used: number } | null {
-  if (buf.length < 2) return null;
-  let length = 0;
-  let at = 1;
-  for (let shift = 0; ; shift += 7) {
-    if (at >= buf.length) return null;
-    if (shift > 21) throw new Error("malformed remaining length");
-    const byte = buf[at++]!;
-    length += (byte & 127) * 2 ** shift;
-    if ((byte & 128) === 0) break;
-  }
-  if (length > max) throw new Error(`a packet of ${length} bytes, over the ${max} asked for`);
-  if (buf.length < at + length) return null;
-  return { packet: { type: buf[0]! >> 4, flags: buf[0]! & 15, body: buf.subarray(at, at + length) }, used: at + length };
-}
-
-/** A PUBLISH's topic, payload and retain flag (its packet id, for QoS 1 and 2, and its properties skipped). */
-export function readPublish(p: Packet): { topic: string; payload: Uint8Array; retain: boolean; qos: number; id?: number } {
-  const b = p.body;
-  const topicLength = ((b[0] ?? 0) << 8) | (b[1] ?? 0);
-  let at = 2 + topicLength;
-  const topic = dec.decode(b.subarray(2, at));
-  const qos = (p.flags >> 1) & 3;
-  let id: number | undefined;
-  if (qos > 0) {
-    id = ((b[at] ?? 0) << 8) | (b[at + 1] ?? 0);
-    at += 2;
-  }
-  let propertiesLength = 0;
-  for (let shift = 0; shift <= 21; shift += 7) {
-    const byte = b[at++] ?? 0;
-    propertiesLength += (byte & 127) * 2 ** shift;
-    if ((byte & 128) === 0) break;
-  }
-  at += propertiesLength;
-  if (at > b.length) throw new Error("a PUBLISH shorter than its own header");
-  return { topic, payload: b.subarray(at), retain: (p.flags & 1) === 1, qos, ...(id === undefined ? {} : { id }) };
-}
-
 /** The PUBACK a QoS 1 message asks for. */
 export const pubackPacket = (id: number): Uint8Array => Uint8Array.of(PacketType.puback << 4, 2, id >> 8, id & 0xff);
-
-/** The reason code of a CONNACK (its second byte): 0 is success, 0x80 and over a refusal. */
-export const connackReason = (p: Packet): number => p.body[1] ?? 0xff;
-
-/** What a CONNACK's refusal means, for the log. */
-export function refusalOf(code: number): string {
-  const known: Record<number, string> = {
-    132: "unsupported protocol version (the broker does not speak MQTT 5)",
-    133: "client identifier not valid",
-    134: "bad user name or password",
-    135: "not authorized",
-    136: "server unavailable",
-    137: "server busy",
-    138: "banned",
-    149: "packet too large",
-  };
-  return known[code] ?? `refused (reason code 0x${code.toString(16)})`;
-}

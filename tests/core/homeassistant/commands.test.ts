@@ -133,6 +133,10 @@ function fakeClient() {
     connected: false,
     published: [] as string[],
     reconnects: 0,
+    connects: 0,
+    connect() {
+      client.connects++;
+    },
     on(event: string, l: (...a: any[]) => void) {
       listeners.set(event, [...(listeners.get(event) ?? []), l]);
     },
@@ -176,10 +180,11 @@ describe("link", () => {
       clientOptions({ url: "mqtt://127.0.0.1", prefix: "g", discoveryPrefix: "h", role: "admin" }, "g/status"),
       logger,
       { connected: () => connects++, message: () => {} },
-      async () => client as unknown as MqttClientLike,
+      () => client as unknown as MqttClientLike,
       () => clock,
     );
-    await link.open();
+    link.open();
+    expect(client.connects).toBe(1); // connected once its listeners are on
     client.emit("error", new Error("Connection refused: Not authorized (hunter2-secret)"));
     client.emit("close");
     expect(link.nextRetryMs).toBe(2000);
