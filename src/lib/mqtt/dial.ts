@@ -1,6 +1,5 @@
 // Opening the connection to the broker: TCP, or TLS where the broker must prove its name before anything is sent
 // (the password least of all). What happens on it is the caller's (client.ts), told through `on`.
-import { checkServerIdentity } from "node:tls";
 import type { Socket } from "bun";
 
 export interface Dial {
@@ -26,6 +25,20 @@ export interface DialEvents {
 /** An IP literal is no server name to send (SNI) — the certificate is still checked against it. */
 const isIp = (host: string) => /^[\d.]+$/.test(host) || host.includes(":");
 
+/**
+ * Why the broker's certificate is refused, or undefined: the authorities' verdict, then its name against `host`.
+ * node:tls is loaded here, for mqtts:// only: it costs the process about 5 MB, which a gateway without TLS keeps.
+ */
+async function nameChecked(host: string, socket: Socket<undefined>, refused: Error | null): Promise<Error | undefined> {
+  if (refused) return refused;
+  try {
+    const { checkServerIdentity } = await import("node:tls");
+    return checkServerIdentity(host, socket.getPeerCertificate());
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
 /** Starts the attempt; `current()` false (the caller gave up on it) lets a late connection go. */
 export function dial(d: Dial, on: DialEvents, current: () => boolean): void {
   // The certificate is checked against the system's authorities (and NODE_EXTRA_CA_CERTS), its name below.
@@ -42,9 +55,13 @@ export function dial(d: Dial, on: DialEvents, current: () => boolean): void {
         },
         handshake: (socket, success, authorizationError) => {
           if (!current()) return;
-          const refused = !success || authorizationError ? authorizationError : checkServerIdentity(d.host, socket.getPeerCertificate());
-          if (refused) return on.failed(new Error(`the broker's certificate is not trusted for ${d.host}: ${refused.message}`));
-          on.ready(socket);
+          void nameChecked(d.host, socket, success ? authorizationError : (authorizationError ?? new Error("the handshake failed"))).then(
+            (refused) => {
+              if (!current()) return;
+              if (refused) on.failed(new Error(`the broker's certificate is not trusted for ${d.host}: ${refused.message}`));
+              else on.ready(socket);
+            },
+          );
         },
         data: (_socket, data) => void (current() && on.data(data)),
         drain: () => void (current() && on.drain()),
