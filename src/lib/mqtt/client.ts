@@ -136,8 +136,11 @@ export class MqttClient {
       return this;
     }
     if (!force && this.connected) this.write(disconnectPacket());
-    if (force) socket.terminate();
-    else socket.end();
+    if (force) {
+      // As fail() does: closed now, whatever the socket then reports.
+      this.closed();
+      socket.terminate();
+    } else socket.end();
     return this;
   }
 
@@ -152,7 +155,11 @@ export class MqttClient {
     }
     try {
       // Until the input is used up, or a packet ended the link (a refusal, a DISCONNECT).
-      for (let next = nextPacket(buf, this.o.maximumPacketSize); next && this.socket; next = nextPacket(buf, this.o.maximumPacketSize)) {
+      for (
+        let next = nextPacket(buf, this.o.maximumPacketSize);
+        next && this.socket && !this.ending;
+        next = nextPacket(buf, this.o.maximumPacketSize)
+      ) {
         buf = buf.subarray(next.used);
         this.handle(next.packet);
       }
@@ -188,14 +195,15 @@ export class MqttClient {
     const terms = connackTerms(p);
     // The server's keep-alive, when it names one, is the one to keep (MQTT 5, 3.2.2.3.14).
     this.keepAliveMs = (terms.keepAliveS ?? this.o.keepaliveS) * 1000;
+    // A broker that keeps no retained message would refuse every state the bridge sends (MQTT 5, 3.2.2.3.5).
+    if (terms.retainAvailable === false) return this.fail(new Error("the broker keeps no retained messages, which Home Assistant's discovery needs"));
+    if (terms.maximumPacketSize === 0) return this.fail(new Error("the broker asked for a maximum packet size of 0"));
     this.serverMaxPacket = terms.maximumPacketSize ?? Number.POSITIVE_INFINITY;
-    if (terms.retainAvailable === false)
-      this.emit("error", new Error("the broker keeps no retained messages: Home Assistant will not find states after a restart"));
     this.connected = true;
     this.pingSentAt = 0;
     this.lastPing = Date.now();
     if (this.keepAliveMs > 0) {
-      this.timer = setInterval(() => this.keepAlive(), Math.min(this.keepAliveMs / 2, 5000));
+      this.timer = setInterval(() => this.keepAlive(), Math.min(this.keepAliveMs / 4, 5000));
       this.timer.unref?.();
     }
     this.emit("connect");
@@ -208,7 +216,8 @@ export class MqttClient {
       if (now - this.pingSentAt > this.keepAliveMs) this.fail(new Error("the broker stopped answering"));
       return;
     }
-    if (now - this.lastPing < this.keepAliveMs) return;
+    // At three quarters of it: a tick late still pings within the keep-alive (MQTT 5, 3.1.2.10).
+    if (now - this.lastPing < (this.keepAliveMs * 3) / 4) return;
     this.lastPing = now;
     this.pingSentAt = now;
     this.write(pingPacket());

@@ -6,7 +6,7 @@ export interface Dial {
   host: string;
   port: number;
   tls: boolean;
-  /** Authorities to trust besides the system's (PEM): a broker with a certificate of its own making. */
+  /** Authorities to trust instead of the system's (PEM), for tests; a gateway's users set NODE_EXTRA_CA_CERTS. */
   ca?: string;
 }
 
@@ -53,13 +53,15 @@ export function dial(d: Dial, on: DialEvents, current: () => boolean): void {
           if (!current()) return void socket.terminate();
           if (!d.tls) on.ready(socket);
         },
+        // A refused or abandoned TLS socket is cut here: the client knows of it only once it is ready.
         handshake: (socket, success, authorizationError) => {
-          if (!current()) return;
+          if (!current()) return void socket.terminate();
           void nameChecked(d.host, socket, success ? authorizationError : (authorizationError ?? new Error("the handshake failed"))).then(
             (refused) => {
-              if (!current()) return;
-              if (refused) on.failed(new Error(`the broker's certificate is not trusted for ${d.host}: ${refused.message}`));
-              else on.ready(socket);
+              if (!current()) return void socket.terminate();
+              if (!refused) return on.ready(socket);
+              on.failed(new Error(`the broker's certificate is not trusted for ${d.host}: ${refused.message}`));
+              socket.terminate(); // after: the failure is said before the close it brings
             },
           );
         },

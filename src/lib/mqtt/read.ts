@@ -128,6 +128,9 @@ export function refusalOf(code: number): string {
     137: "server busy",
     138: "banned",
     149: "packet too large",
+    154: "retain not supported (the broker keeps no retained messages, which Home Assistant's discovery needs)",
+    155: "QoS not supported",
+    159: "connection rate exceeded",
     151: "quota exceeded",
     143: "topic filter invalid",
   };
