@@ -23,7 +23,6 @@ import { markingForwards } from "./core/machine/preload-marks.ts";
 import { Notifier, notifyTargets } from "./core/notify/webhooks.ts";
 import { Activity, reportBusy } from "./core/power/activity.ts";
 import { buildPowerUnit } from "./core/power/power-unit.ts";
-import { idleShutdownApplies } from "./core/power/rules.ts";
 import { KeepOnSchedule } from "./core/power/schedule.ts";
 import { POWER_STATES, type PowerState, SHUTDOWN_REASONS } from "./core/power/states.ts";
 import { leaseCount } from "./core/power/status.ts";
@@ -139,13 +138,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
         leases: () => (u.store.last ? leaseCount(u.store.last) : 0),
         inFlight: () => u.activity.inFlight,
         queueDepth: () => u.queue.depth,
-        idleShutdownOn: () =>
-          idleShutdownApplies({
-            windowMs: u.config.power.idleShutdownMs,
-            any: u.config.power.idleShutdownAny,
-            wokenByGateway: u.monitor.woken,
-            canPowerOff: u.monitor.canPowerOff,
-          }),
+        idleShutdownOn: () => u.power.idleShutdownApplies,
       })),
     // Machines without power_watts have no energy series (never a made-up default).
     energy: () =>
@@ -213,19 +206,10 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
           },
         }
       : NO_USAGE);
-  // Home Assistant over MQTT: built only with MQTT_URL.
+  // Home Assistant over MQTT: built only with MQTT_URL. What the broker sends is garbage once read, as proxied answers are.
   const tokensToday = config.usage.db ? () => tokensTodayByMachine(usageStore, now()) : undefined;
-  const homeAssistant = config.mqtt
-    ? new HomeAssistantBridge({
-        config: config.mqtt,
-        units,
-        events,
-        logger,
-        version: pkg.version,
-        tokensToday,
-        onReceived: collectEvery(PROXIED_BYTES_PER_COLLECTION, collect),
-      })
-    : undefined;
+  const ha = { units, events, logger, version: pkg.version, tokensToday, onReceived: collectEvery(PROXIED_BYTES_PER_COLLECTION, collect) };
+  const homeAssistant = config.mqtt ? new HomeAssistantBridge({ config: config.mqtt, ...ha }) : undefined;
   return {
     ...unit,
     fleet,

@@ -4,7 +4,7 @@ import type { Logger } from "../telemetry/logger.ts";
 import type { Activity } from "./activity.ts";
 import { expireLeases, type Lease } from "./leases.ts";
 import type { PowerMonitor } from "./monitor.ts";
-import { decideRelease, IdleOff, idleDeadline, idleShutdownDue, type ReleaseDecision } from "./rules.ts";
+import { decideRelease, IdleOff, idleDeadline, idleShutdownApplies, idleShutdownDue, type ReleaseDecision } from "./rules.ts";
 import { isUp, PowerState, ShutdownReason } from "./states.ts";
 import { type Holds, leaseCount } from "./status.ts";
 import type { StatusStore } from "./status-store.ts";
@@ -140,6 +140,11 @@ export class AutoShutdown {
   private idleInput(s: Holds) {
     const held = { leases: leaseCount(s), permanent_on: s.permanent_on, inFlight: this.activity.inFlight };
     return { ...this.idleWindow, wokenByGateway: this.monitor.woken, ...held };
+  }
+
+  /** Whether the idle shutdown would ever switch the machine off once nothing holds it (its window, power_off, who woke it). */
+  get applies(): boolean {
+    return idleShutdownApplies({ ...this.idleWindow, wokenByGateway: this.monitor.woken, canPowerOff: this.monitor.canPowerOff });
   }
 
   /**

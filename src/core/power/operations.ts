@@ -211,6 +211,11 @@ export class PowerOperations {
     if (before.permanent_on) this.events.emit(EventType.permanentOn, { enabled: false, by });
   }
 
+  /** Whether the idle shutdown would ever switch the machine off once nothing holds it (ollama_gate_idle_shutdown_on). */
+  get idleShutdownApplies(): boolean {
+    return this.auto.applies;
+  }
+
   /** Why the machine is on: everything that holds it. */
   async holders(): Promise<Holders> {
     const status = await this.store.read();
