@@ -1,8 +1,8 @@
 // Debian's mosquitto on a loopback port, for the MQTT tests: a config file in a temp dir, anonymous or with a
 // password file, no persistence (a restart forgets every retained message, as a broker without a disk would).
 // And a client that reads back what the gateway publishes, waiting on messages, never on sleeps.
-import { existsSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { childEnv } from "./helpers.ts";
@@ -24,6 +24,17 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Whether something accepts a connection on the loopback port now. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: "127.0.0.1", port }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
 export interface Broker {
   port: number;
   url: string;
@@ -31,6 +42,8 @@ export interface Broker {
   stop(): Promise<void>;
   /** Starts it again on the same port. */
   start(): Promise<void>;
+  /** What it has logged (connections, disconnections, refusals). */
+  log(): string;
 }
 
 /** A mosquitto on 127.0.0.1; with `user`, only that user and password may log in. */
@@ -39,7 +52,9 @@ export async function startBroker(
   opts: { user?: { name: string; password: string }; tls?: { certfile: string; keyfile: string } } = {},
 ): Promise<Broker> {
   const port = await freePort();
-  const lines = [`listener ${port} 127.0.0.1`, "persistence false", "log_dest stderr"];
+  // Its log goes to a file (a pipe nobody read would fill and stop it): the tests read it, as `log()`.
+  const logFile = join(dir, `mosquitto-${port}.log`);
+  const lines = [`listener ${port} 127.0.0.1`, "persistence false", `log_dest file ${logFile}`];
   if (opts.tls) lines.push(`certfile ${opts.tls.certfile}`, `keyfile ${opts.tls.keyfile}`);
   // As root, mosquitto would switch to its own user, who may not read the temp dir.
   if (process.getuid?.() === 0) lines.push("user root");
@@ -57,16 +72,21 @@ export async function startBroker(
     port,
     url: `${opts.tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`,
     async start() {
-      const p = Bun.spawn([MOSQUITTO, "-c", conf], { cwd: dir, env: childEnv({}, dir), stdout: "ignore", stderr: "pipe" });
+      const p = Bun.spawn([MOSQUITTO, "-c", conf], { cwd: dir, env: childEnv({}, dir), stdout: "ignore", stderr: "ignore" });
       proc = p;
-      let out = "";
-      const decoder = new TextDecoder();
-      for await (const chunk of p.stderr as ReadableStream<Uint8Array>) {
-        out += decoder.decode(chunk);
-        if (/mosquitto version \S+ running/.test(out)) return;
+      // Ready once it accepts a connection; a broker that exits or never listens is stopped, and the test told why.
+      const deadline = Date.now() + 10_000;
+      while (!(await accepts(port))) {
+        if (p.exitCode !== null || Date.now() > deadline) {
+          p.kill("SIGKILL");
+          await p.exited;
+          proc = null;
+          throw new Error(`mosquitto did not listen on ${port}:\n${broker.log()}`);
+        }
+        await Bun.sleep(20);
       }
-      throw new Error(`mosquitto ended before it ran:\n${out}`);
     },
+    log: () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : ""),
     async stop() {
       if (!proc) return;
       proc.kill("SIGTERM");

@@ -80,6 +80,17 @@ function notifyLines(config: Config): string[] {
   return [`Notifications: ${targets.join(", ")}`, `  events: ${n.events.join(", ")}`];
 }
 
+/** Where Home Assistant's MQTT goes, and what its commands may do (the broker's host alone: the URL holds its password). */
+function mqttLines(config: Config): string[] {
+  const m = config.mqtt;
+  if (!m) return ["Home Assistant: none (MQTT_URL is unset)"];
+  const tls = m.url.startsWith("mqtts:") ? "TLS" : "plain, no TLS";
+  return [
+    `Home Assistant: MQTT to ${urlHost(m.url)} (${tls}), topics ${m.prefix}/…, discovery ${m.discoveryPrefix}/…`,
+    `  commands as the role ${m.role}${m.role === "admin" ? " (whoever may publish on the broker may shut machines down)" : ""}`,
+  ];
+}
+
 /** The summary, line by line. `env` is the environment the configuration was read from (for TZ and MACHINES_FILE). */
 export function summaryLines(config: Config, env: Record<string, string | undefined>): string[] {
   const { host, port } = config.listen;
@@ -94,5 +105,6 @@ export function summaryLines(config: Config, env: Record<string, string | undefi
     ...(hasSchedule ? [`Schedules are read in time zone ${tz}`] : []),
     ...keyLines(config),
     ...notifyLines(config),
+    ...mqttLines(config),
   ];
 }

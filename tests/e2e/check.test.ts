@@ -111,6 +111,7 @@ test("check reads env, .env and both files, prints what it understood without a 
     // names no other address, even one it never sends to.
     WEBHOOK_URLS: `http://127.0.0.1:${hook.port}/api/webhooks/123456/planted-discord-token-9,http://127.0.0.1:${hook.port}/hook?secret=planted-hook-10`,
     NTFY_URL: `http://127.0.0.1:${hook.port}/planted-topic-11`,
+    MQTT_URL: `mqtts://ha:planted-mqtt-12@127.0.0.1:${hook.port}`, // nothing connects to it: check starts nothing
     IDLE_SHUTDOWN_MINS: "1", // a slip: the default stays, and check says so
   };
   writeFileSync(
@@ -138,6 +139,8 @@ test("check reads env, .env and both files, prints what it understood without a 
   expect(out).toMatch(/user\s+1: family/);
   expect(out).toMatch(/inference\s+1: chat-app \[machines small; models qwen\*\]/);
   expect(out).toContain(`webhook 1 to 127.0.0.1:${hook.port}, webhook 2 to 127.0.0.1:${hook.port}, ntfy to 127.0.0.1:${hook.port} (with a token)`);
+  expect(out).toContain(`Home Assistant: MQTT to 127.0.0.1:${hook.port} (TLS), topics ollama-gate/…, discovery homeassistant/…`);
+  expect(out).toContain("commands as the role admin (whoever may publish on the broker may shut machines down)");
   expect(out).toContain("unknown variable IDLE_SHUTDOWN_MINS (did you mean IDLE_SHUTDOWN_MIN?)");
   expect(out).not.toContain("planted");
   // Nothing was started: no connection, no packet, no status directory.

@@ -1,13 +1,25 @@
 // Home Assistant through MQTT discovery, end to end: the gateway as a real process in front of two simulated
 // machines, Debian's mosquitto on a loopback port, and an MQTT client reading back what Home Assistant would.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fakeModel } from "../../src/sim/fake-ollama.ts";
 import { simMachinesFile } from "../../src/sim/fleet.ts";
 import { SimulatedMachine } from "../../src/sim/machine.ts";
 import { SimSmartPlug } from "../../src/sim/smart-plug.ts";
 import { bunCommand, childEnv, json, KEY, ROOT, SSH_PASS, SUDO_PASS, tempDir, until } from "../helpers.ts";
-import { type Broker, hasMosquitto, hasMosquittoPasswd, MOSQUITTO, MOSQUITTO_PASSWD, type Reader, reader, startBroker } from "../mosquitto.ts";
+import {
+  type Broker,
+  hasMosquitto,
+  hasMosquittoPasswd,
+  MOSQUITTO,
+  MOSQUITTO_PASSWD,
+  OPENSSL,
+  type Reader,
+  reader,
+  startBroker,
+  testCertificates,
+} from "../mosquitto.ts";
 
 const SKIP = hasMosquitto ? "" : `${MOSQUITTO} is not installed (apt-get install mosquitto; .ci/run installs it)`;
 /** In MQTT_URL: it must never show in the gateway's output, /debug or /events. */
@@ -224,11 +236,16 @@ describe.skipIf(Boolean(SKIP))(SKIP ? `MQTT commands and logins (skipped: ${SKIP
     expect(machines.map((m: { leases: number }) => m.leases)).toEqual([0, 0]);
     const { events } = await json(gate.api("/events/history"));
     expect(events.filter((e: { data: { key?: string } }) => e.data.key === "mqtt")).toEqual([]);
-    // A clean stop says offline itself (no will needed), and still exits 0.
+    // A clean stop says offline itself and says goodbye (DISCONNECT: the broker drops the will), and still exits 0.
     const from = ha.seen.length;
     gate.proc.kill("SIGTERM");
     await ha.next((m) => m.topic === "gate-ro/status" && m.payload === "offline", 5000, from);
     expect(await gate.proc.exited).toBe(0);
+    const gone = broker
+      .log()
+      .split("\n")
+      .filter((l) => /Client ollama-gate-\S+ (disconnected|closed its connection)/.test(l));
+    expect(gone.at(-1)).toMatch(/disconnected\.$/);
   });
 
   test("a command published with retain is never run: not kept for the gateway's connect, not when it comes", async () => {
@@ -256,6 +273,21 @@ describe.skipIf(Boolean(SKIP))(SKIP ? `MQTT commands and logins (skipped: ${SKIP
       ["big", 0, false],
       ["small", 1, false],
     ]);
+  });
+
+  test.skipIf(!existsSync(OPENSSL))("mqtts:// to a broker of one's own authority, given as NODE_EXTRA_CA_CERTS; a wrong name refused", async () => {
+    const { dir, cleanup } = tempDir("ollama-gate-mqtt-tls-");
+    cleanups.push(cleanup);
+    const certs = testCertificates(dir);
+    const broker = await startBroker(dir, { tls: { certfile: certs.right, keyfile: certs.key } });
+    cleanups.push(() => broker.stop());
+    const gate = await gateway({ MQTT_URL: broker.url, MQTT_PREFIX: "gate-tls", NODE_EXTRA_CA_CERTS: certs.ca });
+    await gate.line(/MQTT: connected/);
+    const other = await startBroker(dir, { tls: { certfile: certs.wrongName, keyfile: certs.key } });
+    cleanups.push(() => other.stop());
+    const refused = await gateway({ MQTT_URL: other.url, MQTT_PREFIX: "gate-tls2", NODE_EXTRA_CA_CERTS: certs.ca });
+    await refused.line(/MQTT: the broker cannot be reached; retrying.*not trusted for 127\.0\.0\.1/);
+    expect(refused.output()).not.toContain("MQTT: connected");
   });
 
   test.skipIf(!hasMosquittoPasswd)(

@@ -1,6 +1,6 @@
 // The gateway's small MQTT 5 client: its packets byte for byte against the standard's layout, and the client
 // against a real mosquitto, read back by another client (MQTT.js): publish, subscribe, the will, the size limit.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { MqttClient, type MqttClientOptions } from "../../src/lib/mqtt/client.ts";
 import { connectPacket, PacketType, publishPacket, subscribePacket, varint } from "../../src/lib/mqtt/packets.ts";
@@ -78,6 +78,13 @@ describe.skipIf(Boolean(SKIP))(SKIP ? `the client against mosquitto (skipped: ${
     for (const end of ends.reverse()) await end();
   });
   let broker: Broker;
+  // One broker for the tests that need no settings of their own, so each runs alone too (`-t`).
+  beforeAll(async () => {
+    const { dir, cleanup } = tempDir("ollama-gate-mqtt-lib-");
+    ends.push(cleanup);
+    broker = await startBroker(dir);
+    ends.push(() => broker.stop());
+  });
   const options = (extra: Partial<MqttClientOptions> = {}): MqttClientOptions => ({
     host: "127.0.0.1",
     port: broker.port,
@@ -100,10 +107,6 @@ describe.skipIf(Boolean(SKIP))(SKIP ? `the client against mosquitto (skipped: ${
   };
 
   test("publishes retained, subscribes, and is sent nothing over its maximum packet size", async () => {
-    const { dir, cleanup } = tempDir("ollama-gate-mqtt-lib-");
-    ends.push(cleanup);
-    broker = await startBroker(dir);
-    ends.push(() => broker.stop());
     const c = await connected(options());
     ends.push(() => c.end(true));
     c.publish("s/state", "on", { qos: 0, retain: true });
