@@ -1,15 +1,19 @@
 // Who leads a machine when several gateways share one state (issue 27's replicas): one lock per machine in the
-// shared store, held by one replica at a time, renewed well before it runs out. The rule that keeps two leaders
-// from ever acting at once: a replica counts itself the leader only until the lock's time, counted from the moment
-// it ASKED for it (not from the answer), less a margin — so a replica cut from the store stops acting before the
-// store lets anybody else take the lock. Not wired into the gateway yet: the replicas' state comes next.
+// shared store, held by one process at a time, renewed well before it runs out. Not wired into the gateway yet.
+//
+// Why never two leaders, whatever the network or the store does:
+// - A process counts itself the leader only until the lock's time, counted from the moment it ASKED (not from
+//   the answer), less a fifth; so one cut from the store stops before the store may give the lock to another.
+// - A lock it has just TAKEN counts only once one whole TTL has passed: whoever held it before (a store restarted
+//   empty, a failover, an answer lost) believed in it at most that long.
+// - The owner is the process (a name and a random part), so two replicas given one name never share a lock.
+// A consumer checks `leading` right before each action: `onChange` says when to start or stop its loops, and may
+// come a little after `leading` has turned false.
 
-/** What a leader needs of the shared store: three atomic operations on one key. */
+/** What a leader needs of the shared store (redis-locks.ts): both answers are atomic in the store. */
 export interface LockStore {
-  /** Takes `key` for `owner` for `ttlMs` if nobody holds it (SET NX PX); whether it did. */
-  acquire(key: string, owner: string, ttlMs: number): Promise<boolean>;
-  /** Extends `key` by `ttlMs` if `owner` still holds it; whether it did. */
-  renew(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Takes `key` for `owner` if it is free ("taken"), extends it if `owner` holds it ("kept"), else "refused". */
+  take(key: string, owner: string, ttlMs: number): Promise<"taken" | "kept" | "refused">;
   /** Gives `key` up if `owner` holds it. */
   release(key: string, owner: string): Promise<void>;
 }
@@ -17,11 +21,12 @@ export interface LockStore {
 export interface LeadershipOptions {
   store: LockStore;
   key: string;
-  /** This replica's name (REPLICA_NAME): what the lock holds, and what others read as the leader. */
-  owner: string;
+  /** This replica's name (REPLICA_NAME): the owner is it and a random part, `name#1a2b3c4d`. */
+  name: string;
   ttlMs: number;
-  /** Told each time this replica starts or stops leading. */
+  /** Told each time this replica starts or stops leading; what it throws is dropped. */
   onChange?: (leading: boolean) => void;
+  /** A clock that never jumps (performance.now by default): the wall clock may be stepped by hours at boot. */
   now?: () => number;
 }
 
@@ -29,71 +34,88 @@ export interface LeadershipOptions {
 const SAFETY = 0.2;
 
 export class Leadership {
+  readonly owner: string;
+  private validFrom = Number.POSITIVE_INFINITY;
   private validUntil = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private expiry: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped by start() and stop(): an answer to an attempt of another run is not acted on. */
+  private run = 0;
   private running = false;
   private wasLeading = false;
   private readonly now: () => number;
 
   constructor(private readonly o: LeadershipOptions) {
-    this.now = o.now ?? Date.now;
+    this.now = o.now ?? (() => performance.now());
+    this.owner = `${o.name}#${crypto.randomUUID().slice(0, 8)}`;
   }
 
   /** Whether this replica may act on the machine now. */
   get leading(): boolean {
-    return this.now() < this.validUntil;
+    const t = this.now();
+    return t >= this.validFrom && t < this.validUntil;
   }
 
-  /** Tries at once, then every third of the TTL: renews while leading, takes the lock when it is free. */
+  /** Tries at once, then every third of the TTL (counted from each ask): keeps the lock, or takes it when free. */
   start(): void {
     if (this.running) return;
     this.running = true;
-    void this.attempt();
+    void this.attempt(++this.run);
   }
 
-  /** Stops trying; a leader gives the lock up at once, so another takes it without waiting for the TTL. */
+  /** Stops trying and gives the lock up (if this process holds it), so another takes it without waiting for the TTL. */
   async stop(): Promise<void> {
     this.running = false;
+    this.run++;
     clearTimeout(this.timer);
-    const held = this.leading;
     this.lose();
-    if (held) await this.o.store.release(this.o.key, this.o.owner).catch(() => {});
+    await this.o.store.release(this.o.key, this.owner).catch(() => {});
   }
 
-  private async attempt(): Promise<void> {
-    if (!this.running) return;
+  private async attempt(run: number): Promise<void> {
+    const { store, key, ttlMs } = this.o;
     const askedAt = this.now();
-    const { store, key, owner, ttlMs } = this.o;
-    let held = false;
+    // The next ask is due a third of the TTL after this one, whatever this answer takes.
+    this.timer = setTimeout(() => run === this.run && void this.attempt(run), ttlMs / 3);
+    this.timer.unref?.();
+    let answer: "taken" | "kept" | "refused" | "away" = "away";
     let late: ReturnType<typeof setTimeout> | undefined;
     try {
-      const asked = this.leading ? store.renew(key, owner, ttlMs) : store.acquire(key, owner, ttlMs);
-      // A store that does not answer within a third of the TTL is away: the next attempt is not held up by it.
-      const away = new Promise<boolean>((resolve) => (late = setTimeout(() => resolve(false), ttlMs / 3)));
-      held = await Promise.race([asked, away]);
+      // A store that does not answer within a third of the TTL is away (the next ask goes out meanwhile).
+      const away = new Promise<"away">((resolve) => (late = setTimeout(() => resolve("away"), ttlMs / 3)));
+      answer = await Promise.race([store.take(key, this.owner, ttlMs), away]);
     } catch {
-      held = false; // the store is away: no answer is no lock, and a leader stops acting at once
+      answer = "away";
     } finally {
       clearTimeout(late);
     }
-    if (!this.running) return;
-    if (held) this.win(askedAt + ttlMs * (1 - SAFETY));
-    else if (this.leading) this.lose(); // renewal refused: another holds it now
-    this.timer = setTimeout(() => void this.attempt(), ttlMs / 3);
-    this.timer.unref?.();
+    if (run !== this.run) return; // stopped (and maybe started again) meanwhile: this answer is not this run's
+    if (answer === "taken" || (answer === "kept" && this.validFrom === Number.POSITIVE_INFINITY)) this.validFrom = askedAt + ttlMs;
+    if (answer === "taken" || answer === "kept") this.extend(askedAt + ttlMs * (1 - SAFETY));
+    else this.lose(); // refused: another holds it; away: no answer is no lock, and a leader stops acting at once
   }
 
-  private win(until: number): void {
+  private extend(until: number): void {
+    if (until <= this.validUntil) return;
     this.validUntil = until;
     clearTimeout(this.expiry);
-    // No renewal by then, and this replica stops acting: the lock may be another's soon after.
-    this.expiry = setTimeout(() => this.lose(), Math.max(0, until - this.now()));
+    // Start leading once the fresh lock's TTL has passed; stop when no renewal came in time.
+    const at = this.leading ? until : this.validFrom;
+    this.expiry = setTimeout(() => this.recheck(), Math.max(0, at - this.now()));
     this.expiry.unref?.();
     this.tell();
   }
 
+  private recheck(): void {
+    if (this.leading) {
+      this.expiry = setTimeout(() => this.recheck(), Math.max(0, this.validUntil - this.now()));
+      this.expiry.unref?.();
+    } else if (this.now() >= this.validUntil) this.lose();
+    this.tell();
+  }
+
   private lose(): void {
+    this.validFrom = Number.POSITIVE_INFINITY;
     this.validUntil = 0;
     clearTimeout(this.expiry);
     this.tell();
@@ -103,6 +125,10 @@ export class Leadership {
     const leading = this.leading;
     if (leading === this.wasLeading) return;
     this.wasLeading = leading;
-    this.o.onChange?.(leading);
+    try {
+      this.o.onChange?.(leading);
+    } catch {
+      // A consumer's failure is its own: the lock goes on being kept.
+    }
   }
 }

@@ -1,10 +1,15 @@
-// The leaders' locks in Redis (or Valkey), through Bun's own client: SET NX PX to take one, and a script that
-// checks the owner before it extends or deletes, so a replica never extends or frees a lock another holds.
+// The leaders' locks in Redis (or Valkey), through Bun's own client: scripts that check the owner before they
+// extend or delete, so a process never extends or frees a lock another holds. An owner is one process
+// (leader.ts: a name and a random part).
 import type { RedisClient } from "bun";
 import type { LockStore } from "./leader.ts";
 
-const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+// Extended if this owner holds it (1: an answer it never got, a timeout, may have granted it); taken if free (2).
+const TAKE =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end " +
+  "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 2 end return 0";
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+const ANSWERS = ["refused", "kept", "taken"] as const;
 
 export class RedisLocks implements LockStore {
   /** `prefix`: STATE_PREFIX, before every key (`ollama-gate:`), so one Redis can serve other things too. */
@@ -13,21 +18,18 @@ export class RedisLocks implements LockStore {
     private readonly prefix: string,
   ) {}
 
-  async acquire(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.send("SET", [this.prefix + key, owner, "NX", "PX", String(Math.ceil(ttlMs))])) === "OK";
-  }
-
-  async renew(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    return Number(await this.redis.send("EVAL", [RENEW, "1", this.prefix + key, owner, String(Math.ceil(ttlMs))])) === 1;
+  async take(key: string, owner: string, ttlMs: number): Promise<"taken" | "kept" | "refused"> {
+    const n = Number(await this.redis.send("EVAL", [TAKE, "1", this.prefix + key, owner, String(Math.ceil(ttlMs))]));
+    return ANSWERS[n] ?? "refused";
   }
 
   async release(key: string, owner: string): Promise<void> {
     await this.redis.send("EVAL", [RELEASE, "1", this.prefix + key, owner]);
   }
 
-  /** Who holds `key` now (GET /machines/{name} will say which replica leads), or null. */
+  /** Which replica holds `key` now (its name, without the process's part), or null. */
   async holder(key: string): Promise<string | null> {
     const v = await this.redis.send("GET", [this.prefix + key]);
-    return typeof v === "string" ? v : null;
+    return typeof v === "string" ? v.replace(/#[^#]*$/, "") : null;
   }
 }
