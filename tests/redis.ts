@@ -1,7 +1,6 @@
 // Debian's redis-server on a loopback port, for the replicas' tests: its files in a temp dir, nothing saved unless
 // asked (appendonly, as compose.replicas.yaml will run it), stopped and started again on the same port.
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { childEnv } from "./helpers.ts";
 import { freePort } from "./mosquitto.ts";
 
@@ -57,5 +56,3 @@ async function drain(stream: ReadableStream<Uint8Array>): Promise<void> {
     for await (const _ of stream);
   } catch {}
 }
-
-export const redisDir = (dir: string) => join(dir, "redis");
