@@ -5,6 +5,7 @@ import { unknownVariables, variablesReadBy } from "./env-spelling.ts";
 import { allKeys, keysFileHeading, NO_KEY } from "./keys-file.ts";
 import { loadMachinesFile, type MachineDefaults, machinesFileHeading } from "./machines-file.ts";
 import { mqttConfig } from "./mqtt.ts";
+import { stateConfig } from "./state.ts";
 import { notifyConfig } from "./notify.ts";
 import type { Config, MachineConfig } from "./types.ts";
 
@@ -98,6 +99,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       maxBodyBytes: Math.round(e.MAX_BODY_MB * 1048576),
       notify: notifyConfig(e),
       mqtt: mqttConfig(e),
+      state: stateConfig(e),
       usage: {
         db: saysOff(e.USAGE_DB) ? null : (e.USAGE_DB ?? join(dirname(e.STATUS_FILE), "usage.db")),
         retentionDays: e.USAGE_RETENTION_DAYS,

@@ -9,6 +9,7 @@ import { EXAMPLE_KEY_FIX, isExampleKey } from "./keys-file.ts";
 import { MACHINE_NAME, MACHINE_NAME_PROBLEM } from "./machines-file.ts";
 import { MQTT_ENV } from "./mqtt.ts";
 import { NOTIFY_ENV } from "./notify.ts";
+import { STATE_ENV } from "./state.ts";
 
 const MAC_PROBLEM = "expected a MAC address like aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabbccddeeff";
 
@@ -22,6 +23,8 @@ export const envSchema = z.object({
   ...NOTIFY_ENV,
   // MQTT_URL, MQTT_PREFIX, MQTT_DISCOVERY_PREFIX, MQTT_ROLE: Home Assistant through MQTT discovery.
   ...MQTT_ENV,
+  // STATE_URL, STATE_PREFIX, REPLICA_NAME, LEADER_TTL_S: several gateways sharing one truth through Redis.
+  ...STATE_ENV,
   // Required, unless MACHINES_FILE lists the machines (checked in parseConfig, with the same messages).
   EQUIPO_IA: opt(z.string().trim()),
   IA_MAC: opt(

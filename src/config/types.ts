@@ -153,6 +153,18 @@ export interface MqttConfig {
   role: Role;
 }
 
+/** STATE_URL and the rest (config/state.ts): several gateways sharing one truth through Redis. */
+export interface StateConfig {
+  /** redis://[user:password@]host:port/db or rediss://…: a secret. */
+  url: string;
+  /** Before every key (STATE_PREFIX), so one Redis can serve other things too. */
+  prefix: string;
+  /** This gateway's name among the replicas (REPLICA_NAME; the host name by default). */
+  replica: string;
+  /** How long a leader's lock lasts unless renewed (LEADER_TTL_S). */
+  leaderTtlMs: number;
+}
+
 export interface Config {
   /** The default machine: the old routes act on it. The first of `machines`. */
   machine: MachineConfig;
@@ -181,4 +193,6 @@ export interface Config {
   usage: { db: string | null; retentionDays: number };
   /** The Home Assistant bridge over MQTT; absent or null: MQTT_URL unset, no bridge. */
   mqtt?: MqttConfig | null;
+  /** The shared state of several replicas; absent or null: STATE_URL unset, files as ever. */
+  state?: StateConfig | null;
 }

@@ -2,6 +2,7 @@
 
 import { mqttSecrets } from "./mqtt.ts";
 import { notifySecrets } from "./notify.ts";
+import { stateSecrets } from "./state.ts";
 import type { Config, MachineConfig } from "./types.ts";
 
 const PLAIN_HEADERS = new Set(["accept", "content-type", "user-agent"]);
@@ -18,7 +19,8 @@ export function secretsOf(config: Config): string[] {
       .flatMap(([, v]) => [v, v.replace(/^\S+\s+/, "")]),
   );
   const mqtt = mqttSecrets(config.mqtt);
-  return [...ssh, ...config.fileSecrets, ...config.apiKeys, ...notify, ...meters, ...mqtt].filter(
+  const state = stateSecrets(config.state);
+  return [...ssh, ...config.fileSecrets, ...config.apiKeys, ...notify, ...meters, ...mqtt, ...state].filter(
     (s): s is string => typeof s === "string" && s.length > 0,
   );
 }
@@ -69,6 +71,11 @@ export function describeConfig(config: Config) {
     MQTT_PREFIX: config.mqtt?.prefix ?? null,
     MQTT_DISCOVERY_PREFIX: config.mqtt?.discoveryPrefix ?? null,
     MQTT_ROLE: config.mqtt?.role ?? null,
+    // The URL may hold the store's password: only whether it is set.
+    STATE_URL_SET: Boolean(config.state),
+    STATE_PREFIX: config.state?.prefix ?? null,
+    REPLICA_NAME: config.state?.replica ?? null,
+    LEADER_TTL_S: config.state ? config.state.leaderTtlMs / 1000 : null,
     USAGE_DB: config.usage.db,
     USAGE_RETENTION_DAYS: config.usage.retentionDays,
     POWER_WATTS_ON: m.powerWatts?.on ?? null,

@@ -1,0 +1,224 @@
+// The connection to the shared store (Redis or Valkey) that several replicas agree through, with Bun's own client.
+// Everything the replicas share goes through here, so one place decides what "the store is away" means:
+// - a command that gets no answer within COMMAND_TIMEOUT_MS fails with StoreAwayError (a 503 with Retry-After);
+// - then the link is closed and dialled again (1 s, doubling to 10 s), so a frozen server never piles up commands;
+// - nothing is queued while the link is down (enableOfflineQueue: false): a command fails at once instead.
+// Subscriptions live on a second link, as Redis wants, and are made again on every reconnect.
+import { RedisClient } from "bun";
+import { UnavailableError } from "../errors.ts";
+import type { Logger } from "../telemetry/logger.ts";
+
+/** Anything that needs the shared truth while the store is away: never a guess, a 503 the client may retry. */
+export class StoreAwayError extends UnavailableError {
+  constructor() {
+    super("The state store (Redis) is unreachable; nothing was changed. Try again shortly", RETRY_AFTER_S);
+  }
+}
+
+const RETRY_AFTER_S = 5;
+const COMMAND_TIMEOUT_MS = 2000;
+const FIRST_RETRY_MS = 1000;
+const LAST_RETRY_MS = 10_000;
+
+export interface SharedStoreOptions {
+  url: string;
+  /** STATE_PREFIX: before every key and channel. */
+  prefix: string;
+  logger: Logger;
+  commandTimeoutMs?: number;
+}
+
+type Listener = (message: string) => void;
+
+export class SharedStore {
+  readonly prefix: string;
+  private readonly commands: Link;
+  private readonly events: Link;
+  private readonly listeners = new Map<string, Listener[]>();
+  private readonly reconnected: (() => void)[] = [];
+
+  constructor(private readonly o: SharedStoreOptions) {
+    this.prefix = o.prefix;
+    const timeoutMs = o.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
+    this.commands = new Link(o.url, o.logger, timeoutMs, "commands", () => {
+      for (const f of this.waiting.splice(0)) f();
+      for (const f of this.reconnected) f();
+    });
+    this.events = new Link(o.url, o.logger, timeoutMs, "events", (client) => void this.resubscribe(client));
+  }
+
+  /** A key or channel under the prefix: `key("status", "gpu")` is `ollama-gate:status:gpu`. */
+  key(...parts: string[]): string {
+    return this.prefix + parts.join(":");
+  }
+
+  /** Whether the last command got its answer and the link is up: what / and /debug say, and what a balancer reads. */
+  get reachable(): boolean {
+    return this.commands.up;
+  }
+
+  /** Dials both links; resolves at once even when the store is away (the gateway starts and answers 503 meanwhile). */
+  start(): void {
+    this.commands.open();
+    this.events.open();
+  }
+
+  stop(): void {
+    this.commands.close();
+    this.events.close();
+  }
+
+  /** One command; its answer, or StoreAwayError. */
+  send(command: string, args: string[]): Promise<unknown> {
+    return this.commands.send(command, args);
+  }
+
+  /** A Lua script run atomically by the store (EVAL; scripts are short, so they are sent whole). */
+  eval(script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+    return this.send("EVAL", [script, String(keys.length), ...keys, ...args.map(String)]);
+  }
+
+  publish(channel: string, message: string): Promise<unknown> {
+    return this.send("PUBLISH", [this.key(channel), message]);
+  }
+
+  /** Calls `listener` with every message on `channel` (under the prefix), across reconnects. */
+  subscribe(channel: string, listener: Listener): void {
+    const full = this.key(channel);
+    const list = this.listeners.get(full);
+    if (list) return void list.push(listener);
+    this.listeners.set(full, [listener]);
+    const client = this.events.client;
+    if (client?.connected) void this.subscribeOne(client, full);
+  }
+
+  /** Resolves once commands can be sent (at once if they can now): for startup and tests, never for a request. */
+  ready(): Promise<void> {
+    if (this.reachable) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private readonly waiting: (() => void)[] = [];
+
+  /** Called each time the command link comes back after being down (followers re-read what they follow). */
+  onReconnect(f: () => void): void {
+    this.reconnected.push(f);
+  }
+
+  private async resubscribe(client: RedisClient): Promise<void> {
+    for (const channel of this.listeners.keys()) await this.subscribeOne(client, channel);
+  }
+
+  private async subscribeOne(client: RedisClient, channel: string): Promise<void> {
+    try {
+      await client.subscribe(channel, (message) => {
+        for (const f of this.listeners.get(channel) ?? []) {
+          try {
+            f(message);
+          } catch (err) {
+            this.o.logger.error("a shared event's listener failed", { err, channel });
+          }
+        }
+      });
+    } catch (err) {
+      this.o.logger.warn("could not subscribe to the shared store", { channel, err });
+    }
+  }
+}
+
+/** One link to the store: dialled again after every loss, with a timeout on each command. */
+class Link {
+  client: RedisClient | null = null;
+  private retryMs = FIRST_RETRY_MS;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  private ready = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly logger: Logger,
+    private readonly timeoutMs: number,
+    private readonly what: string,
+    private readonly onUp: (client: RedisClient) => void,
+  ) {}
+
+  get up(): boolean {
+    return this.ready && this.client?.connected === true;
+  }
+
+  open(): void {
+    if (this.closed || this.client) return;
+    const client = new RedisClient(this.url, {
+      connectionTimeout: this.timeoutMs,
+      autoReconnect: false,
+      enableOfflineQueue: false,
+    });
+    this.client = client;
+    client.onclose = () => this.lost(client);
+    client.connect().then(
+      () => {
+        if (this.client !== client) return client.close();
+        const wasDown = this.retryMs > FIRST_RETRY_MS || this.everUp;
+        this.ready = true;
+        this.everUp = true;
+        this.retryMs = FIRST_RETRY_MS;
+        if (wasDown) this.logger.info("the shared store answers again", { link: this.what });
+        this.onUp(client);
+      },
+      () => this.lost(client),
+    );
+  }
+
+  private everUp = false;
+
+  /** The link is gone (or hopeless): drop it and dial again later. */
+  private lost(client: RedisClient): void {
+    if (this.client !== client) return;
+    if (this.ready) this.logger.warn("lost the shared store; retrying", { link: this.what });
+    this.ready = false;
+    this.client = null;
+    try {
+      client.close();
+    } catch {}
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.open(), this.retryMs);
+    this.timer.unref?.();
+    this.retryMs = Math.min(LAST_RETRY_MS, this.retryMs * 2);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    const client = this.client;
+    this.client = null;
+    this.ready = false;
+    client?.close();
+  }
+
+  async send(command: string, args: string[]): Promise<unknown> {
+    const client = this.client;
+    if (!client || !this.up) throw new StoreAwayError();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // No answer in time: the server is frozen or the network cut. The link goes, and its queue with it.
+        this.lost(client);
+        reject(new StoreAwayError());
+      }, this.timeoutMs);
+    });
+    try {
+      return await Promise.race([client.send(command, args), late]);
+    } catch (err) {
+      if (err instanceof StoreAwayError) throw err;
+      // A closed link is the store away; an error Redis answered (a script's) is a bug of ours, thrown as it is.
+      if (!client.connected) {
+        this.lost(client);
+        throw new StoreAwayError();
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
