@@ -13,16 +13,19 @@ import type { Activity } from "./core/power/activity.ts";
 import type { PowerMonitor } from "./core/power/monitor.ts";
 import type { PowerOperations } from "./core/power/operations.ts";
 import type { KeepOnSchedule } from "./core/power/schedule.ts";
-import type { StatusStore } from "./core/power/status-store.ts";
+import type { StatusStorage } from "./core/power/status-store.ts";
 import type { OllamaProxy } from "./core/proxy/forward.ts";
 import type { MachineQueue } from "./core/queue/machine-queue.ts";
+import type { SharedStore } from "./core/replica/store.ts";
 import type { EventStreams } from "./core/telemetry/event-stream.ts";
 import type { EventLog } from "./core/telemetry/events.ts";
 import type { Logger } from "./core/telemetry/logger.ts";
 import type { GateMetrics } from "./core/telemetry/metrics.ts";
 import type { EnergyReadings, PowerLog } from "./core/usage/energy.ts";
+import type { UsageReads } from "./core/usage/reads.ts";
 import type { UsageStore } from "./core/usage/store.ts";
 import type { UsageRecorder } from "./core/usage/types.ts";
+import type { MachineReplica, ReplicaContext } from "./deps-replica.ts";
 import type { Bodies } from "./http/body-pools.ts";
 import type { LoginRate, LoginThrottle } from "./http/throttle.ts";
 import type { RateFloor } from "./lib/rate-floor.ts";
@@ -32,7 +35,7 @@ export interface MachineUnit {
   name: string;
   config: MachineConfig;
   machine: Machine;
-  store: StatusStore;
+  store: StatusStorage;
   monitor: PowerMonitor;
   power: PowerOperations;
   proxy: OllamaProxy;
@@ -45,6 +48,8 @@ export interface MachineUnit {
   loaded: LoadedModels;
   /** Loads its `preload` models after a wake; absent for a machine that has none. */
   preload?: Preloader;
+  /** Its part in the replicas' shared state (STATE_URL); absent for a single gateway. */
+  replica?: MachineReplica;
 }
 
 /**
@@ -85,8 +90,12 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   now: () => number;
   /** The usage database (hourly sums, power intervals, plug readings); keeps nothing when USAGE_DB=off or the file is broken. */
   usageStore: UsageStore;
+  /** Where /usage reads the hourly sums instead of usageStore: the shared store's with STATE_URL (replicas). */
+  usageReads?: UsageReads;
   /** The Home Assistant bridge (MQTT discovery, states, commands): only with MQTT_URL; started once the server listens. */
   homeAssistant?: HomeAssistantBridge;
+  /** The replicas' shared store (STATE_URL): opened by startFleet; absent for a single gateway. */
+  sharedStore?: SharedStore;
 }
 
 export interface DepsOptions {
@@ -123,4 +132,6 @@ export type Shared = Pick<AppDeps, "logger" | "events" | "metrics" | "requestSee
   powerLog?: PowerLog;
   /** Where a preload's usage record goes (as a client request's does). */
   usage: UsageRecorder;
+  /** The replicas' shared store and settings (STATE_URL); absent: a single gateway. */
+  replicas?: ReplicaContext;
 };

@@ -29,6 +29,7 @@ import { leaseCount } from "./core/power/status.ts";
 import { StatusStore } from "./core/power/status-store.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
 import { MachineQueue } from "./core/queue/machine-queue.ts";
+import { SharedStore } from "./core/replica/store.ts";
 import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
@@ -38,6 +39,7 @@ import { countsAsOn } from "./core/usage/energy.ts";
 import { PowerMeter } from "./core/usage/meter.ts";
 import { UsageStore } from "./core/usage/store.ts";
 import { NO_USAGE, type UsageRecorder } from "./core/usage/types.ts";
+import { machineReplica, replicaContext } from "./deps-replica.ts";
 import { bodyPools } from "./http/body-pools.ts";
 import { LoginRate, LoginThrottle } from "./http/throttle.ts";
 import { collectAfterBurst, collectEvery, collectSoon, collectWhenLarge, collectWhenQuiet } from "./lib/gc.ts";
@@ -53,7 +55,9 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
   const logger = withFields(shared.logger, { machine: mc.name });
   const events = shared.events.forMachine(mc.name);
   const counts = shared.metrics.forMachine(mc.name);
-  const store = new StatusStore({ file: mc.statusFile, logger, now: () => new Date(now()) });
+  // Among replicas (STATE_URL) the status, the lead and the running requests are shared (deps-replica.ts).
+  const replica = shared.replicas ? machineReplica(mc, shared.replicas, logger, now) : undefined;
+  const store = replica?.status ?? new StatusStore({ file: mc.statusFile, logger, now: () => new Date(now()) });
   // The last model list, for answers while the machine sleeps.
   const cache = new MetadataCache(mc.metadataCacheFile, logger, undefined, (models) => shared.index.report(mc.name, models));
   // What Ollama has loaded is read with each probe's read of its list, so a probe that has ended has both.
@@ -80,9 +84,11 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
     loaded.probed(state); // nothing stays loaded on a machine that is not on
   };
   const parts = { machine, store, activity, events, logger, telemetry: counts, power: mc.power, now, fastPollMs: opts.fastPollMs ?? 1000, probed };
-  const { monitor, power } = buildPowerUnit(parts);
-  // Every state the monitor settles on, the first probe's included, starts an interval of the energy figures.
-  if (log) monitor.onState((s) => log.powerChanged(mc.name, s, now()));
+  const among = replica ? { lead: replica.lead, activityView: replica.activityOf(activity) } : {};
+  const { monitor, power } = buildPowerUnit({ ...parts, ...among });
+  // Every state the monitor settles on, the first probe's included, starts an interval of the energy figures
+  // (among replicas, the leader's only: each second is counted once).
+  if (log) monitor.onState((s) => monitor.lead.leading() && log.powerChanged(mc.name, s, now()));
   const proxy = new OllamaProxy({
     baseUrl: machine.ollamaUrl,
     onReceived: collectEvery(PROXIED_BYTES_PER_COLLECTION, shared.collect),
@@ -93,12 +99,13 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
     counts,
   });
   const schedule = new KeepOnSchedule({ windows: mc.keepOn ?? [], power, logger, now });
+  replica?.join(monitor, schedule);
   // A request waiting for a slot holds the machine on as a running one does.
   const queue = new MachineQueue(mc.name, mc.queue, { hold: () => activity.begin(), waited: counts.queueWaited });
   // A warm model after a wake, for a machine with preload models only: without them nothing is built or watched.
   const preload =
     mc.preload.models.length === 0 ? undefined : buildPreloader(mc, { monitor, proxy, machine, queue }, { events, logger, usage: shared.usage, now });
-  return { name: mc.name, config: mc, machine, store, monitor, power, proxy, activity, schedule, queue, loaded, preload };
+  return { name: mc.name, config: mc, machine, store, monitor, power, proxy, activity, schedule, queue, loaded, preload, replica };
 }
 
 /** A machine's preloader: told each of its monitor's states, and shown the requests its proxy forwards. */
@@ -112,7 +119,7 @@ function buildPreloader(
   // Each load takes a slot once nobody waits in the machine's line.
   const turn = mc.queue.maxConcurrent === undefined ? undefined : () => unit.queue.whenFree(GATEWAY_KEY, mc.queue.timeoutMs);
   const preload = new Preloader({ machine: mc.name, ...mc.preload, ...where, state: () => monitor.state, turn, ...ctx });
-  monitor.onState((s) => preload.stateChanged(s));
+  monitor.onState((s) => monitor.lead.leading() && preload.stateChanged(s));
   // The models of the requests forwarded while a wake's loads are pending are read here, until the pipeline marks its own.
   proxy.forward = markingForwards(proxy.forward.bind(proxy), preload);
   return preload;
@@ -170,11 +177,18 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
       })
     : UsageStore.off({ logger });
   const powerLog = opts.powerLog ?? (usageStore.usable ? usageStore : undefined);
+  // STATE_URL: one connection to the shared store, opened by startFleet (the gateway starts even while it is away).
+  const sharedStore = config.state ? new SharedStore({ url: config.state.url, prefix: config.state.prefix, logger }) : undefined;
+  const replicas = sharedStore && config.state ? replicaContext(sharedStore, config.state) : undefined;
   const units = config.machines.map((mc) =>
-    buildMachineUnit(mc, { logger, events, metrics, index, now, requestSeen, collect, powerLog, usage: { record: (r) => usage.record(r) } }, opts),
+    buildMachineUnit(
+      mc,
+      { logger, events, metrics, index, now, requestSeen, collect, powerLog, replicas, usage: { record: (r) => usage.record(r) } },
+      opts,
+    ),
   );
   const fleet = { units, byName: new Map(units.map((u) => [u.name, u])), index };
-  const { config: _default, ...unit } = units[0]!;
+  const { config: _default, replica: _replica, ...unit } = units[0]!;
   const bodies = bodyPools({ legacyMaxBytes: config.maxBodyBytes, floor: opts.bodyRateFloor ?? BODY_RATE_FLOOR, collect });
   const sessionsFile = join(dirname(config.machines[0]!.statusFile), "sessions.json");
   const keys = new Keys(config, logger, (more) => {
@@ -230,6 +244,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     usageStore,
     limits,
     energyReadings: powerLog ?? null,
+    sharedStore,
     now,
   };
 }

@@ -39,6 +39,9 @@ const MachineSchema = z
     in_flight: z.number().int().openapi({ description: "Proxied requests running on it now" }),
     permanent_on: z.boolean(),
     woken_by_gateway: z.boolean(),
+    leader: z.string().nullable().optional().openapi({
+      description: "Among replicas (STATE_URL): the REPLICA_NAME of the gateway that leads this machine (null: none right now, or the store is away). Absent for a single gateway",
+    }),
     models: z.array(z.string()).openapi({ description: "Models it is known to hold: configured, and as it last reported" }),
     model_sizes: z
       .record(z.string(), z.number())
@@ -136,6 +139,7 @@ async function describe(u: MachineUnit, deps: Pick<AppDeps, "fleet">, key: ApiKe
     in_flight: h.inFlight,
     permanent_on: h.permanentOn,
     woken_by_gateway: h.wokenByGateway,
+    ...(u.replica ? { leader: await u.replica.leader() } : {}),
     models: deps.fleet.index.modelsOf(u.name).filter(visible),
     model_sizes: await sizesOf(u, visible),
     loaded: loadedWire(u.loaded.list().filter((m) => visible(m.model))),

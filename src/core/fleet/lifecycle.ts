@@ -2,25 +2,39 @@
 import type { MetadataCache } from "../machine/metadata-cache.ts";
 import type { PowerMonitor } from "../power/monitor.ts";
 import type { KeepOnSchedule } from "../power/schedule.ts";
-import type { StatusStore } from "../power/status-store.ts";
+import type { StatusStorage } from "../power/status-store.ts";
+import { StoreAwayError } from "../replica/store.ts";
 
 interface Member {
-  store: Pick<StatusStore, "removeCrashLeftovers" | "read">;
+  store: Pick<StatusStorage, "removeCrashLeftovers" | "read">;
   machine: { cache: Pick<MetadataCache, "restore"> };
   monitor: Pick<PowerMonitor, "start">;
   schedule: Pick<KeepOnSchedule, "start">;
+  /** Among replicas: the machine's lock, the calls for its leader, its running requests (core/replica/). */
+  replica?: { start(): void };
 }
 
-type WithFleet = { fleet: { units: readonly Member[] } };
+type WithFleet = { fleet: { units: readonly Member[] }; sharedStore?: { start(): void; ready(): Promise<void> } };
+
+/** How long a start waits for the shared store before it goes on without it (requests that need it get 503 meanwhile). */
+const STORE_WAIT_MS = 5000;
 
 /**
  * Before the first request: each status file created from base.json (or a corrupt one recovered), temp
  * files a crash left removed, and each machine's remembered model list read into the model index.
  */
 export async function prepareFleet(deps: WithFleet): Promise<void> {
+  const shared = deps.sharedStore;
+  if (shared) {
+    shared.start();
+    await Promise.race([shared.ready(), Bun.sleep(STORE_WAIT_MS)]);
+  }
   for (const { store, machine } of deps.fleet.units) {
     await store.removeCrashLeftovers();
-    await store.read();
+    // The shared store may be away at start: the gateway still starts, and reads it once it answers.
+    await store.read().catch((err) => {
+      if (!(shared && err instanceof StoreAwayError)) throw err;
+    });
     await machine.cache.restore();
   }
 }
@@ -29,6 +43,8 @@ export async function prepareFleet(deps: WithFleet): Promise<void> {
 export function startFleet(deps: WithFleet): void {
   for (const u of deps.fleet.units) {
     u.monitor.start();
-    void u.schedule.start();
+    // Among replicas the keep-on windows run on the machine's leader only, started when it takes the lead.
+    if (u.replica) u.replica.start();
+    else void u.schedule.start();
   }
 }

@@ -1,18 +1,28 @@
 import { roundMinutes } from "../../lib/durations.ts";
 import { type EventSink, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import type { Activity } from "./activity.ts";
 import { expireLeases, type Lease } from "./leases.ts";
 import type { PowerMonitor } from "./monitor.ts";
 import { decideRelease, IdleOff, idleDeadline, idleShutdownApplies, idleShutdownDue, type ReleaseDecision } from "./rules.ts";
 import { isUp, PowerState, ShutdownReason } from "./states.ts";
 import { type Holds, leaseCount } from "./status.ts";
-import type { StatusStore } from "./status-store.ts";
+import type { StatusStorage } from "./status-store.ts";
+
+/**
+ * The running requests a decision counts: this process's (Activity), or every replica's (core/replica/), which
+ * `refresh` brings up to date before a decision.
+ */
+export interface ActivityView {
+  readonly inFlight: number;
+  readonly lastFinishedAt: number | null;
+  onAllEnded(listener: () => void): void;
+  refresh?(): Promise<void>;
+}
 
 export interface AutoShutdownOptions {
   monitor: PowerMonitor;
-  store: StatusStore;
-  activity: Activity;
+  store: StatusStorage;
+  activity: ActivityView;
   events: EventSink;
   logger: Logger;
   idleWindow: { windowMs: number; any: boolean };
@@ -33,8 +43,8 @@ export class AutoShutdown {
   private restored = false;
 
   private readonly monitor: PowerMonitor;
-  private readonly store: StatusStore;
-  private readonly activity: Activity;
+  private readonly store: StatusStorage;
+  private readonly activity: ActivityView;
   private readonly events: EventSink;
   private readonly logger: Logger;
   private readonly idleWindow: AutoShutdownOptions["idleWindow"];
@@ -56,6 +66,7 @@ export class AutoShutdown {
   }
 
   private async onState(s: PowerState): Promise<void> {
+    if (!this.leading) return; // a replica that does not lead follows the leader's states, and decides nothing
     if (!this.restored) await this.restore();
     if (isUp(s)) await this.runDeferred(); // finished booting, or a restart found it on
     if (s === PowerState.off) await this.settle(null); // it went dark some other way: nothing left to do
@@ -79,7 +90,13 @@ export class AutoShutdown {
   }
 
   cancelDeferred(): Promise<void> {
+    // A replica that does not lead clears the shared deferral, which the leader reads before it acts on its own.
+    if (!this.leading) return this.store.update((s) => (s.shutdown_deferred ? { shutdown_deferred: null } : undefined)).then(() => {});
     return this.settle(null);
+  }
+
+  private get leading(): boolean {
+    return this.monitor.lead.leading();
   }
 
   /**
@@ -87,6 +104,7 @@ export class AutoShutdown {
    * `answers` is what the probe just saw.
    */
   async afterRelease(reason: ShutdownReason, answers: boolean): Promise<ReleaseDecision> {
+    await this.activity.refresh?.();
     const s = await this.store.read();
     const machine = { answers, booting: this.monitor.state === PowerState.waking, canPowerOff: this.monitor.canPowerOff };
     const decision = decideRelease({ leases: leaseCount(s), permanent_on: s.permanent_on }, machine, this.activity.inFlight);
@@ -108,6 +126,9 @@ export class AutoShutdown {
 
   /** On every monitor tick, under its lock: lease expiry, then idle shutdown. */
   async housekeeping(now: number): Promise<void> {
+    // A deferral whose requests ended on a replica that died (its count expired), or that a replica cancelled.
+    if (this.deferred || this.store.last?.shutdown_deferred) void this.runDeferred();
+    await this.activity.refresh?.();
     let expired: Lease[] = [];
     const status = await this.store.update((s) => {
       const r = expireLeases(s, now);
@@ -165,11 +186,14 @@ export class AutoShutdown {
 
   /** The last running request ended, or the machine finished booting: send the deferred shutdown if still wanted. */
   private async runDeferred(): Promise<void> {
-    if (!this.deferred) return;
+    if (!this.leading || (!this.deferred && !this.store.last?.shutdown_deferred)) return;
     await this.monitor.lock
       .run(async () => {
+        await this.activity.refresh?.();
+        // The stored deferral is the one that counts: another replica may have cancelled it (a lease taken there).
+        this.deferred = (await this.store.read()).shutdown_deferred ?? null;
         const reason = this.deferred;
-        if (!reason) return;
+        if (!reason || !this.leading) return;
         const state = this.monitor.state;
         // Still waiting for that (a forced shutdown waits only for the boot: it cuts running work by design).
         const forced = reason === ShutdownReason.forced;

@@ -6,16 +6,17 @@ import { PowerOnFailedError, UnavailableError } from "../errors.ts";
 import type { Machine, MachineProbe } from "../machine/machine.ts";
 import { type EventSink, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
+import { type Lead, probeOfState, soleLead } from "./leading.ts";
 import { shutdownSentMessage } from "./rules.ts";
 import { PowerStateRecord } from "./state-record.ts";
 import { isChanging, PowerState, type ShutdownReason } from "./states.ts";
-import type { StatusStore } from "./status-store.ts";
+import type { Status, StatusStorage } from "./status-store.ts";
 import type { PowerTelemetry } from "./telemetry.ts";
 import { WakeAttempt } from "./wake.ts";
 
 export interface MonitorOptions {
   machine: Machine;
-  store: StatusStore;
+  store: StatusStorage;
   events: EventSink;
   logger: Logger;
   telemetry: PowerTelemetry;
@@ -27,6 +28,8 @@ export interface MonitorOptions {
   housekeeping?: (now: number) => Promise<void>;
   /** Told the state after each probe (a measuring plug is read then); not waited for, and it changes nothing here. */
   probed?: (state: PowerState, now: number) => void;
+  /** Who may act on the machine (replicas): by default this process alone. */
+  lead?: Lead;
 }
 
 // A machine still answering this long after the shutdown command is taken to have ignored it.
@@ -58,13 +61,15 @@ export class PowerMonitor {
   private readonly record: PowerStateRecord;
   private readonly poller: Poller;
   private readonly machine: Machine;
-  private readonly store: StatusStore;
+  private readonly store: StatusStorage;
   private readonly events: EventSink;
   private readonly logger: Logger;
   private readonly now: () => number;
+  readonly lead: Lead;
 
   constructor(private readonly opts: MonitorOptions) {
     ({ machine: this.machine, store: this.store, events: this.events, logger: this.logger, now: this.now } = opts);
+    this.lead = opts.lead ?? soleLead();
     this.record = new PowerStateRecord(opts);
     this.poller = new Poller(
       () => this.poll(),
@@ -103,8 +108,15 @@ export class PowerMonitor {
     return this.lock.run(() => {});
   }
 
-  /** What the timer does: a probe, then the housekeeping (not between a wake's hurried probes), in one hold of the lock. */
-  poll(): Promise<MachineProbe> {
+  /**
+   * What the timer does: a probe, then the housekeeping (not between a wake's hurried probes), in one hold of the
+   * lock. A replica that does not lead reads the shared state instead (it also hears of each change as it is made).
+   */
+  async poll(): Promise<MachineProbe> {
+    if (!this.lead.leading()) {
+      await this.store.read();
+      return probeOfState(this.state);
+    }
     const housekeeping = this.opts.housekeeping;
     return this.decide(async (probe, now, chores) => {
       if (chores) await housekeeping?.(now);
@@ -132,9 +144,13 @@ export class PowerMonitor {
     });
   }
 
-  /** Probes, moves the state machine, then runs `decide` still under the lock, so nothing changes in between. */
+  /**
+   * Probes, moves the state machine, then runs `decide` still under the lock, so nothing changes in between.
+   * A replica that does not lead neither probes nor moves anything: `decide` sees the state the leader wrote.
+   */
   decide<T>(decide: (probe: MachineProbe, now: number, chores: boolean) => Promise<T>): Promise<T> {
     return this.lock.run(async () => {
+      if (!this.lead.leading()) return decide(probeOfState(this.state), this.now(), false);
       const probe = await this.machine.probe();
       // What the probe shows (a state change, a deferred shutdown it lets go) is nobody's request.
       await outsideRequest(() => this.advance(probe, this.now()));
@@ -151,15 +167,57 @@ export class PowerMonitor {
 
   /** Sends the magic packet unless the machine is on or already waking; joins a shutdown under way. */
   requestWake(reason: string): Promise<boolean> {
+    if (!this.lead.leading()) return this.lead.call("wake", reason);
     return this.lock.run(() => this.wakeLocked(reason));
   }
 
-  /** Probes, then wakes if the probe found the machine off, in one hold of the lock. */
+  /** Probes, then wakes if the probe found the machine off, in one hold of the lock (on the leader, among replicas). */
   probeAndWake(reason: string): Promise<boolean> {
-    return this.decide(() => this.wakeLocked(reason));
+    if (!this.lead.leading()) return this.lead.call("wake", reason);
+    return this.decide(() => (this.lead.leading() ? this.wakeLocked(reason) : Promise.resolve(false)));
+  }
+
+  /**
+   * A replica that does not lead follows what the leader wrote: the state, when it began, who woke the machine.
+   * Those waiting for "on" here are told as the leader's waiters are.
+   */
+  follow(status: Status): void {
+    if (!this.lead.leading()) this.adopt(status);
+  }
+
+  private adopt(status: Status): void {
+    this.record.woken = status.woken_by_gateway === true;
+    this.readyAt = status.last_ready_at ? Date.parse(status.last_ready_at) : this.readyAt;
+    if (status.power_state) this.record.follow(status.power_state, status.power_state_since ? Date.parse(status.power_state_since) : this.now());
+  }
+
+  /**
+   * This replica now leads the machine: it carries on from the shared state what the last leader left under way
+   * (a wake keeps its start and its packets, so a packet is resent only when WOL_RETRY_S is due), then probes.
+   */
+  async takeOver(): Promise<void> {
+    await this.lock.run(async () => {
+      const s = await this.store.read();
+      this.adopt(s);
+      if (this.state === PowerState.waking && s.last_wake_at) {
+        const { timing } = this.opts;
+        const wake = { ...this.opts, timeoutMs: timing.wakeTimeoutMs, retryMs: timing.wolRetryMs };
+        const lastPacket = s.wake_last_packet_at ? Date.parse(s.wake_last_packet_at) : Date.parse(s.last_wake_at);
+        this.wake = WakeAttempt.resume(wake, Date.parse(s.last_wake_at), s.wake_packets ?? 1, lastPacket);
+      }
+      if (this.state === PowerState.shuttingDown) this.shutdownStartedAt = s.last_shutdown_at ? Date.parse(s.last_shutdown_at) : this.now();
+    });
+    this.poller.poke(0);
+  }
+
+  /** This replica no longer leads: what it had under way is the next leader's, from the shared state. */
+  stepDown(): void {
+    this.wake = undefined;
+    this.wakeAfterShutdown = false;
   }
 
   private async wakeLocked(reason: string): Promise<boolean> {
+    if (!this.lead.leading()) return false; // lost the lead while waiting for the lock: the new leader decides
     if (this.state === PowerState.shuttingDown) {
       this.wakeAfterShutdown = true;
       return false;
@@ -175,7 +233,9 @@ export class PowerMonitor {
    * thrown as a 502: a plug or a command that said no has answered, and nobody should wait out the timeout.
    */
   async waitReady(timeoutMs: number, failedBefore = this.wakeFailure.count): Promise<boolean> {
-    const ready = await this.record.waitOn(timeoutMs, () => this.wake !== undefined || this.wakeAfterShutdown);
+    // A replica that does not lead hopes while the leader's state says a change is under way.
+    const hoping = () => (this.lead.leading() ? this.wake !== undefined || this.wakeAfterShutdown : isChanging(this.state));
+    const ready = await this.record.waitOn(timeoutMs, hoping);
     if (!ready && this.wakeFailure.count > failedBefore) throw new PowerOnFailedError(this.wakeFailure.message);
     return ready;
   }
@@ -199,6 +259,7 @@ export class PowerMonitor {
   async shutdownLocked(reason: ShutdownReason): Promise<void> {
     const problem = this.machine.shutdownProblem();
     if (problem) throw new UnavailableError(problem);
+    if (!this.lead.leading()) throw new UnavailableError("This gateway stopped leading the machine before it could shut it down; try again", 5);
     const before = { state: this.state, wake: this.wake, wakeAfterShutdown: this.wakeAfterShutdown };
     this.wakeAfterShutdown = false;
     this.wake = undefined;
@@ -271,6 +332,8 @@ export class PowerMonitor {
 
   private async sendWake(wake: WakeAttempt, now: number): Promise<void> {
     const err = await wake.send(now);
+    // Where the wake stands, for a replica that takes over from this one (a single gateway's restart ignores it).
+    await this.store.update(() => ({ wake_packets: wake.packets, wake_last_packet_at: new Date(now).toISOString() }));
     // A magic packet may get through on the next try; a plug or a command that said no has answered.
     if (!err || this.machine.powerOnKind === "wol") return;
     this.wakeFailure = { count: this.wakeFailure.count + 1, message: err.message };

@@ -10,11 +10,11 @@ import type { PowerMonitor } from "./monitor.ts";
 import { decideRelease, forcedShutdownMessage, type IdleOff, type ReleaseDecision } from "./rules.ts";
 import { PowerState, ShutdownReason } from "./states.ts";
 import { flagFields, leaseCount } from "./status.ts";
-import type { Status, StatusStore } from "./status-store.ts";
+import type { Status, StatusStorage } from "./status-store.ts";
 
 export interface PowerOperationsOptions {
   machine: Machine;
-  store: StatusStore;
+  store: StatusStorage;
   monitor: PowerMonitor;
   auto: AutoShutdown;
   activity: Activity;
@@ -60,7 +60,7 @@ export interface Holders {
  */
 export class PowerOperations {
   private readonly machine: Machine;
-  private readonly store: StatusStore;
+  private readonly store: StatusStorage;
   private readonly monitor: PowerMonitor;
   private readonly auto: AutoShutdown;
   private readonly activity: Activity;
@@ -73,6 +73,12 @@ export class PowerOperations {
   constructor(o: PowerOperationsOptions) {
     ({ machine: this.machine, store: this.store, monitor: this.monitor, auto: this.auto, activity: this.activity } = o);
     ({ events: this.events, logger: this.logger, leases: this.leaseRules, wakeTimeoutMs: this.wakeTimeoutMs, now: this.now } = o);
+    // What another replica asks of this one while it leads the machine (core/power/leading.ts).
+    this.monitor.lead.serve({
+      wake: (reason) => this.monitor.probeAndWake(reason),
+      lastLeaseGone: () => this.monitor.decide((probe) => this.auto.afterRelease(ShutdownReason.release, probe.host.ok)),
+      shutdown: () => this.shutdownHere(),
+    });
   }
 
   /** Probes (through the monitor, so the state machine sees it) and returns what it stored. */
@@ -165,7 +171,7 @@ export class PowerOperations {
     const decision =
       leases > 0 || after.permanent_on
         ? decideRelease({ leases, permanent_on: after.permanent_on }, { answers: true, booting: false }, 0)
-        : await this.monitor.decide((probe) => this.auto.afterRelease(ShutdownReason.release, probe.host.ok));
+        : await this.monitor.lead.call("lastLeaseGone");
     return { released, leases, decision };
   }
 
@@ -181,7 +187,11 @@ export class PowerOperations {
    * A machine still booting cannot take the command yet: it is sent as soon as the machine is up, unless
    * someone takes a lease (or resets) before then.
    */
-  async forceShutdown(): Promise<{ sent: boolean; deferred: boolean }> {
+  forceShutdown(): Promise<{ sent: boolean; deferred: boolean }> {
+    return this.monitor.lead.call("shutdown");
+  }
+
+  private async shutdownHere(): Promise<{ sent: boolean; deferred: boolean }> {
     await this.auto.cancelDeferred();
     let deferred = false;
     const probe = await this.monitor.decide(async (p) => {
@@ -225,7 +235,7 @@ export class PowerOperations {
       permanentOn: status.permanent_on,
       inFlight: this.activity.inFlight,
       powerState: this.monitor.state,
-      deferred: this.auto.deferred,
+      deferred: status.shutdown_deferred ?? null,
       wokenByGateway: this.monitor.woken,
       idleShutdown: this.auto.deadline(status),
     };

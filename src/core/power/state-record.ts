@@ -4,10 +4,10 @@ import { type EventSink, EventType } from "../telemetry/events.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { flagsFor, POWER_STATES, PowerState } from "./states.ts";
 import { flagFields, physicallyOn } from "./status.ts";
-import type { Status, StatusStore } from "./status-store.ts";
+import type { Status, StatusStorage } from "./status-store.ts";
 
 export interface StateRecordOptions {
-  store: StatusStore;
+  store: StatusStorage;
   events: EventSink;
   logger: Logger;
   now: () => number;
@@ -49,7 +49,27 @@ export class PowerStateRecord {
       this.opts.events.emit(EventType.power, { from, to, reason });
       this.opts.logger.info("power state", { from, to, reason });
     }
-    await this.opts.store.update(() => ({ power_state: to, ...flagFields(flagsFor(to)), woken_by_gateway: this.woken, ...extra }));
+    const since = new Date(this.since).toISOString();
+    await this.opts.store.update(() => ({
+      power_state: to,
+      power_state_since: since,
+      ...flagFields(flagsFor(to)),
+      woken_by_gateway: this.woken,
+      ...extra,
+    }));
+    this.changes.emit("state", to);
+  }
+
+  /**
+   * The state another replica (the leader) decided and wrote: taken as it is, without a write or an event of
+   * this process's own (the leader's event reaches every replica), but those waiting here are told.
+   */
+  follow(to: PowerState, since: number): void {
+    if (this.known && to === this.state) return;
+    this.times.leave(this.state, this.opts.now());
+    this.state = to;
+    this.known = true;
+    this.since = since;
     this.changes.emit("state", to);
   }
 

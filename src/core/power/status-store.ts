@@ -9,7 +9,37 @@ import { type Status, statusSchema } from "./status.ts";
 
 export type { Status };
 
-type Change = (current: Status) => Partial<Status> | undefined;
+export type StatusChange = (current: Status) => Partial<Status> | undefined;
+type Change = StatusChange;
+
+/**
+ * Where a machine's status lives: this file (one gateway), or the shared store (replicas, core/replica/).
+ * `update` applies a change atomically, as if every change ran one after another.
+ */
+export interface StatusStorage {
+  /** The status as last read or written, for readers that must not wait (metrics). */
+  last?: Status;
+  /** The status file: where it lives (one gateway), or what seeded the shared status (replicas). */
+  readonly file: string;
+  read(): Promise<Status>;
+  update(change: StatusChange): Promise<Status>;
+  removeCrashLeftovers(): Promise<void>;
+}
+
+/** The status a machine starts from: base.json beside the status file if an operator put one there, else the shipped one. */
+export async function baseStatus(statusFile: string, logger: Logger): Promise<Status> {
+  const local = Bun.file(join(dirname(statusFile), "base.json"));
+  try {
+    if (await local.exists()) {
+      const parsed = statusSchema.safeParse(await local.json());
+      if (parsed.success) return parsed.data;
+      logger.warn("base.json beside the status file is invalid; using the built-in defaults");
+    }
+  } catch {
+    logger.warn("base.json beside the status file is unreadable; using the built-in defaults");
+  }
+  return statusSchema.parse(bundledBase);
+}
 interface Pending {
   change: Change;
   resolve: (status: Status) => void;
@@ -26,7 +56,7 @@ export interface StatusStoreOptions {
  * The JSON status file. Every read-modify-write runs under one lock and every write is a rename of a
  * fully written temp file, so concurrent requests never lose an update and a crash never leaves half a file.
  */
-export class StatusStore {
+export class StatusStore implements StatusStorage {
   private readonly lock = new Mutex();
   /** The status as last read or written, for readers that must not wait on the disk (metrics). */
   last?: Status;
@@ -133,18 +163,8 @@ export class StatusStore {
   }
 
   /** base.json beside the status file wins (an operator may edit it); the copy shipped with the code is the fallback. */
-  private async base(): Promise<Status> {
-    const local = Bun.file(join(dirname(this.opts.file), "base.json"));
-    try {
-      if (await local.exists()) {
-        const parsed = statusSchema.safeParse(await local.json());
-        if (parsed.success) return parsed.data;
-        this.opts.logger.warn("base.json beside the status file is invalid; using the built-in defaults");
-      }
-    } catch {
-      this.opts.logger.warn("base.json beside the status file is unreadable; using the built-in defaults");
-    }
-    return statusSchema.parse(bundledBase);
+  private base(): Promise<Status> {
+    return baseStatus(this.opts.file, this.opts.logger);
   }
 
   private written: string | null = null;

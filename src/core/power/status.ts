@@ -40,6 +40,10 @@ export const statusSchema = z.looseObject({
   last_wake_at: z.string().nullable().optional(),
   last_ready_at: z.string().nullable().optional(),
   last_shutdown_at: z.string().nullable().optional(),
+  /** When power_state began, and how far the wake under way has gone: what a replica taking over carries on from. */
+  power_state_since: z.string().nullable().optional(),
+  wake_packets: z.number().int().min(0).optional(),
+  wake_last_packet_at: z.string().nullable().optional(),
 });
 export type Status = z.infer<typeof statusSchema>;
 

@@ -31,6 +31,14 @@ export class WakeAttempt {
     this.lastPacketAt = startedAt;
   }
 
+  /** A wake another replica started: its start and its packets so far, so a resend comes when it would have. */
+  static resume(opts: WakeOptions, startedAt: number, packets: number, lastPacketAt: number): WakeAttempt {
+    const wake = new WakeAttempt(opts, startedAt);
+    wake.packets = packets;
+    wake.lastPacketAt = lastPacketAt;
+    return wake;
+  }
+
   timedOut(now: number): boolean {
     return now - this.startedAt >= this.opts.timeoutMs;
   }

@@ -1,0 +1,84 @@
+// The composition root's part for replicas (issue 27): what one machine needs when several gateways share one
+// state through Redis (STATE_URL). deps.ts calls it only then; without STATE_URL nothing here is built.
+import type { MachineConfig, StateConfig } from "./config/types.ts";
+import type { Activity } from "./core/power/activity.ts";
+import type { PowerMonitor } from "./core/power/monitor.ts";
+import type { KeepOnSchedule } from "./core/power/schedule.ts";
+import { Leadership } from "./core/replica/leader.ts";
+import { LeaderCalls } from "./core/replica/leader-calls.ts";
+import { RedisLocks } from "./core/replica/redis-locks.ts";
+import { SharedActivity } from "./core/replica/shared-activity.ts";
+import { SharedStatus } from "./core/replica/shared-status.ts";
+import type { SharedStore } from "./core/replica/store.ts";
+import type { Logger } from "./core/telemetry/logger.ts";
+
+/** What every machine's replica parts share: the one connection, the settings, the locks. */
+export interface ReplicaContext {
+  store: SharedStore;
+  state: StateConfig;
+  locks: RedisLocks;
+}
+
+export function replicaContext(store: SharedStore, state: StateConfig): ReplicaContext {
+  return { store, state, locks: new RedisLocks(store, "") };
+}
+
+/** One machine's replica parts, once its monitor and schedule exist (joined by `join`). */
+export interface MachineReplica {
+  status: SharedStatus;
+  lead: LeaderCalls;
+  /** The requests of every replica, for the leader's decisions. */
+  activityOf(local: Activity): SharedActivity;
+  /** Which replica leads the machine now (its name), or null; null too while the store is away. */
+  leader(): Promise<string | null>;
+  join(monitor: PowerMonitor, schedule: KeepOnSchedule): void;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function machineReplica(mc: MachineConfig, ctx: ReplicaContext, logger: Logger, now: () => number): MachineReplica {
+  const { store, state, locks } = ctx;
+  const lockKey = store.key("leader", mc.name);
+  const ttlMs = state.leaderTtlMs;
+  const status = new SharedStatus({ store, machine: mc.name, file: mc.statusFile, logger, now: () => new Date(now()) });
+  let changed: (leading: boolean) => void = () => {};
+  const leadership = new Leadership({ store: locks, key: lockKey, name: state.replica, ttlMs, onChange: (l) => changed(l) });
+  const lead = new LeaderCalls({ store, machine: mc.name, leadership, ttlMs, logger });
+  let activity: SharedActivity | undefined;
+  return {
+    status,
+    lead,
+    activityOf(local) {
+      activity = new SharedActivity({ store, machine: mc.name, owner: leadership.owner, local, ttlMs, logger });
+      return activity;
+    },
+    leader: () => locks.holder(lockKey).catch(() => null),
+    join(monitor, schedule) {
+      status.onChange((s) => monitor.follow(s));
+      changed = (leading) => {
+        logger.info(leading ? "this replica leads the machine" : "this replica no longer leads the machine", { replica: state.replica });
+        if (leading) {
+          // Carry on what the last leader left under way, then run the calls that waited for a leader.
+          void monitor
+            .takeOver()
+            .then(() => lead.drain())
+            .catch((err) => logger.error("could not take the machine over", { err }));
+          void schedule.start();
+        } else {
+          monitor.stepDown();
+          schedule.stop();
+        }
+      };
+    },
+    start() {
+      lead.start();
+      activity?.start();
+      leadership.start();
+    },
+    async stop() {
+      lead.stop();
+      await leadership.stop();
+      await activity?.stop();
+    },
+  };
+}
