@@ -2,8 +2,8 @@
 // needs (MachineUnit), of everything the HTTP app needs (AppDeps), and the options tests build them with.
 import type { Config, MachineConfig } from "./config/config.ts";
 import type { Keys } from "./core/access/keys.ts";
-import type { KeyLimiter } from "./core/access/limits.ts";
-import type { SessionStore } from "./core/access/sessions.ts";
+import type { Limiter } from "./core/access/limit-rules.ts";
+import type { DashboardSessions } from "./core/access/sessions.ts";
 import type { ModelIndex } from "./core/fleet/model-index.ts";
 import type { HomeAssistantBridge } from "./core/homeassistant/bridge.ts";
 import type { LoadedModels } from "./core/machine/loaded-models.ts";
@@ -16,7 +16,6 @@ import type { KeepOnSchedule } from "./core/power/schedule.ts";
 import type { StatusStorage } from "./core/power/status-store.ts";
 import type { OllamaProxy } from "./core/proxy/forward.ts";
 import type { MachineQueue } from "./core/queue/machine-queue.ts";
-import type { SharedStore } from "./core/replica/store.ts";
 import type { EventStreams } from "./core/telemetry/event-stream.ts";
 import type { EventLog } from "./core/telemetry/events.ts";
 import type { Logger } from "./core/telemetry/logger.ts";
@@ -27,7 +26,7 @@ import type { UsageStore } from "./core/usage/store.ts";
 import type { UsageRecorder } from "./core/usage/types.ts";
 import type { MachineReplica, ReplicaContext } from "./deps-replica.ts";
 import type { Bodies } from "./http/body-pools.ts";
-import type { LoginRate, LoginThrottle } from "./http/throttle.ts";
+import type { GuessLimit, LoginLimit } from "./http/throttle.ts";
 import type { RateFloor } from "./lib/rate-floor.ts";
 
 /** Everything that belongs to one machine, built together by buildMachineUnit. */
@@ -70,11 +69,11 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   bodies: Bodies;
   /**
    * The dashboard's sessions (kept beside the default machine's status file), the wrong-key throttle (the
-   * login form's and every route's) and the limit on successful logins.
+   * login form's and every route's) and the limit on successful logins; in Redis when replicas share them.
    */
-  ui: { sessions: SessionStore; throttle: LoginThrottle; logins: LoginRate };
-  /** Each key's limits and quotas, counted by key name (a reload keeps the counts). */
-  limits: KeyLimiter;
+  ui: { sessions: DashboardSessions; throttle: GuessLimit; logins: LoginLimit };
+  /** Each key's limits and quotas, counted by key name (a reload keeps the counts); in Redis when replicas share them. */
+  limits: Limiter;
   /** The API keys as configured now: KEYS_FILE is re-read on SIGHUP. */
   keys: Keys;
   version: string;
@@ -94,8 +93,8 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   usageReads?: UsageReads;
   /** The Home Assistant bridge (MQTT discovery, states, commands): only with MQTT_URL; started once the server listens. */
   homeAssistant?: HomeAssistantBridge;
-  /** The replicas' shared store (STATE_URL): opened by startFleet; absent for a single gateway. */
-  sharedStore?: SharedStore;
+  /** The replicas' shared parts (STATE_URL): the store, the heartbeats; absent for a single gateway. */
+  replicas?: ReplicaContext;
 }
 
 export interface DepsOptions {

@@ -4,28 +4,51 @@ import type { MachineConfig, StateConfig } from "./config/types.ts";
 import type { Activity } from "./core/power/activity.ts";
 import type { PowerMonitor } from "./core/power/monitor.ts";
 import type { KeepOnSchedule } from "./core/power/schedule.ts";
+import { EventRelay } from "./core/replica/event-relay.ts";
 import { Leadership } from "./core/replica/leader.ts";
 import { LeaderCalls } from "./core/replica/leader-calls.ts";
 import { RedisLocks } from "./core/replica/redis-locks.ts";
+import { Replicas } from "./core/replica/replicas.ts";
 import { SharedActivity } from "./core/replica/shared-activity.ts";
+import { SharedMetadata } from "./core/replica/shared-answers.ts";
 import { SharedStatus } from "./core/replica/shared-status.ts";
-import type { SharedStore } from "./core/replica/store.ts";
+import { SharedStore } from "./core/replica/store.ts";
+import type { EventLog } from "./core/telemetry/events.ts";
 import type { Logger } from "./core/telemetry/logger.ts";
 
-/** What every machine's replica parts share: the one connection, the settings, the locks. */
+/** What every machine's replica parts share: the one connection, the settings, the locks, the events, the heartbeats. */
 export interface ReplicaContext {
   store: SharedStore;
   state: StateConfig;
   locks: RedisLocks;
+  /** The replicas seen lately (each one's heartbeat), for /debug. */
+  list: Replicas;
+  /** Connects, then beats and relays events; the gateway's start (startFleet). */
+  start(): void;
 }
 
-export function replicaContext(store: SharedStore, state: StateConfig): ReplicaContext {
-  return { store, state, locks: new RedisLocks(store, "") };
+/** STATE_URL's shared parts of the whole gateway: the connection, and this replica's events told to the others. */
+export function replicaContext(state: StateConfig, events: EventLog, logger: Logger, version: string): ReplicaContext {
+  const store = new SharedStore({ url: state.url, prefix: state.prefix, logger });
+  const relay = new EventRelay({ store, log: events, replica: state.replica, logger });
+  const list = new Replicas({ store, name: state.replica, version, ttlMs: state.leaderTtlMs, logger });
+  return {
+    store,
+    state,
+    locks: new RedisLocks(store, ""),
+    list,
+    start() {
+      relay.start();
+      list.start();
+    },
+  };
 }
 
 /** One machine's replica parts, once its monitor and schedule exist (joined by `join`). */
 export interface MachineReplica {
   status: SharedStatus;
+  /** The model lists seen, shared: a replica that never saw the machine awake still answers /api/tags. */
+  answers: SharedMetadata;
   lead: LeaderCalls;
   /** The requests of every replica, for the leader's decisions. */
   activityOf(local: Activity): SharedActivity;
@@ -47,6 +70,7 @@ export function machineReplica(mc: MachineConfig, ctx: ReplicaContext, logger: L
   let activity: SharedActivity | undefined;
   return {
     status,
+    answers: new SharedMetadata({ store, machine: mc.name, logger }),
     lead,
     activityOf(local) {
       activity = new SharedActivity({ store, machine: mc.name, owner: leadership.owner, local, ttlMs, logger });
@@ -59,10 +83,8 @@ export function machineReplica(mc: MachineConfig, ctx: ReplicaContext, logger: L
         logger.info(leading ? "this replica leads the machine" : "this replica no longer leads the machine", { replica: state.replica });
         if (leading) {
           // Carry on what the last leader left under way, then run the calls that waited for a leader.
-          void monitor
-            .takeOver()
-            .then(() => lead.drain())
-            .catch((err) => logger.error("could not take the machine over", { err }));
+          monitor.takeOver();
+          void lead.drain();
           void schedule.start();
         } else {
           monitor.stepDown();

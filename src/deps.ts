@@ -29,7 +29,6 @@ import { leaseCount } from "./core/power/status.ts";
 import { StatusStore } from "./core/power/status-store.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
 import { MachineQueue } from "./core/queue/machine-queue.ts";
-import { SharedStore } from "./core/replica/store.ts";
 import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
@@ -55,11 +54,11 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
   const logger = withFields(shared.logger, { machine: mc.name });
   const events = shared.events.forMachine(mc.name);
   const counts = shared.metrics.forMachine(mc.name);
-  // Among replicas (STATE_URL) the status, the lead and the running requests are shared (deps-replica.ts).
+  // Among replicas (STATE_URL) the status, the lead, the running requests and the model lists are shared (deps-replica.ts).
   const replica = shared.replicas ? machineReplica(mc, shared.replicas, logger, now) : undefined;
   const store = replica?.status ?? new StatusStore({ file: mc.statusFile, logger, now: () => new Date(now()) });
   // The last model list, for answers while the machine sleeps.
-  const cache = new MetadataCache(mc.metadataCacheFile, logger, undefined, (models) => shared.index.report(mc.name, models));
+  const cache = new MetadataCache(mc.metadataCacheFile, logger, undefined, (models) => shared.index.report(mc.name, models), replica?.answers);
   // What Ollama has loaded is read with each probe's read of its list, so a probe that has ended has both.
   const loaded = new LoadedModels({ timeoutMs: mc.probeTimeoutMs });
   const io = { ...realMachineIo, ...opts.io };
@@ -130,7 +129,9 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
   const now = opts.now ?? Date.now;
   const logger = opts.logger ?? createLogger({ secrets });
   const redact = makeRedactor(secrets);
-  const events = new EventLog(now, 200, redact);
+  const events = new EventLog(now, 200, redact, config.state?.replica);
+  // STATE_URL: one connection to the shared store, opened by prepareFleet (the gateway starts even while it is away).
+  const replicas = config.state ? replicaContext(config.state, events, logger, pkg.version) : undefined;
   // The gauges read the units when scraped; the units are built just below.
   const metrics = new GateMetrics({
     states: POWER_STATES,
@@ -177,9 +178,6 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
       })
     : UsageStore.off({ logger });
   const powerLog = opts.powerLog ?? (usageStore.usable ? usageStore : undefined);
-  // STATE_URL: one connection to the shared store, opened by startFleet (the gateway starts even while it is away).
-  const sharedStore = config.state ? new SharedStore({ url: config.state.url, prefix: config.state.prefix, logger }) : undefined;
-  const replicas = sharedStore && config.state ? replicaContext(sharedStore, config.state) : undefined;
   const units = config.machines.map((mc) =>
     buildMachineUnit(
       mc,
@@ -244,7 +242,7 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     usageStore,
     limits,
     energyReadings: powerLog ?? null,
-    sharedStore,
+    replicas,
     now,
   };
 }

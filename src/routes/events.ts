@@ -7,7 +7,17 @@ import { createRouter, documentedAs, ErrorSchema, errorResponses, jsonContent } 
 import { connectionTimeout, keepConnectionOpen } from "../http/server.ts";
 
 const EventSchema = z
-  .object({ id: z.number().int(), type: z.enum(EventType), at: z.string(), machine: z.string(), data: z.record(z.string(), z.unknown()) })
+  .object({
+    id: z.number().int().openapi({ description: "This gateway's numbering: it only grows, in the order this gateway took its events" }),
+    type: z.enum(EventType),
+    at: z.string(),
+    machine: z.string(),
+    replica: z
+      .string()
+      .optional()
+      .openapi({ description: "With several gateways (STATE_URL): the gateway that emitted the event. Absent with one gateway" }),
+    data: z.record(z.string(), z.unknown()),
+  })
   .openapi("GateEvent");
 
 const TYPES = EVENT_TYPES.map((t) => (t === EventType.power ? `\`${t}\` (state changes: from, to, reason)` : `\`${t}\``)).join(", ");
@@ -21,7 +31,8 @@ const stream = createRoute({
     `One SSE message per event, its \`event:\` field the type: ${TYPES}. A comment is sent every ${L.keepAliveMs / 1000} s to keep proxies from closing the stream. ` +
     `A key limited to some machines sees only their events. A reader that falls behind (${L.maxQueued} events or ${L.maxQueuedBytes / 1024} KB waiting, or nothing ` +
     `taken for ${(2 * L.keepAliveMs) / 1000} s), or whose key is revoked or may no longer read events, gets a last \`error\` event (data: \`{detail}\`) when it ` +
-    `can take it, and the stream ends; reconnect, and read /events/history for what was missed. At most ${L.maxStreams} streams are open at once, ${L.maxPerOwner} per key.`,
+    `can take it, and the stream ends; reconnect, and read /events/history for what was missed. At most ${L.maxStreams} streams are open at once, ${L.maxPerOwner} per key. ` +
+    "With several gateways (STATE_URL), every gateway's events, each with its `replica`; the ids are this gateway's own numbering.",
   responses: {
     200: { description: "An endless text/event-stream", content: { "text/event-stream": { schema: z.string() } } },
     ...errorResponses(),
@@ -36,7 +47,7 @@ const history = createRoute({
   method: "get",
   path: "/events/history",
   tags: ["Events"],
-  summary: "The last 200 events, oldest first (a key limited to some machines: theirs only)",
+  summary: "The last 200 events, oldest first (a key limited to some machines: theirs only; with several gateways, of them all)",
   responses: { 200: jsonContent(z.object({ events: z.array(EventSchema) }), "Recent events"), ...errorResponses() },
 });
 

@@ -27,7 +27,7 @@ export function rootRoutes(deps: AppDeps) {
   return createRouter().openapi(root, (c) => {
     // API clients and the health check send */* or application/json; only a browser's address bar asks for HTML first.
     if (c.req.header("accept")?.startsWith("text/html")) return c.redirect("/ui", 302);
-    const store = deps.sharedStore;
+    const store = deps.replicas?.store;
     const shared = store ? { state_store: store.reachable ? ("reachable" as const) : ("unreachable" as const) } : {};
     return c.json({ api: "ollama-gate", version: deps.version, status: "running" as const, ...shared }, 200);
   });

@@ -32,13 +32,17 @@ describe.skipIf(!hasRedis)(hasRedis ? "replicas sharing one Redis" : "replicas (
 
   test("300 /arrancar over three replicas: 300 leases on each, one magic packet; 300 /apagar: one shutdown", async () => {
     const taken = await Promise.all(
-      Array.from({ length: 300 }, (_, i) => replicas[i % 3]!.api("/arrancar", { method: "POST" }).then(async (r) => [r.status, await r.text()] as const)),
+      Array.from({ length: 300 }, (_, i) =>
+        replicas[i % 3]!.api("/arrancar", { method: "POST" }).then(async (r) => [r.status, await r.text()] as const),
+      ),
     );
     expect(taken.filter(([s]) => s !== 200)).toEqual([]);
     for (const r of replicas) expect((await status(r)).peticions_ollama).toBe(300);
     await until(async () => (await status(replicas[0]!)).power_state === "on", 15_000);
     expect(sim.packets.length).toBe(1);
-    const released = await Promise.all(Array.from({ length: 300 }, (_, i) => replicas[i % 3]!.api("/apagar", { method: "POST" }).then((r) => r.status)));
+    const released = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => replicas[i % 3]!.api("/apagar", { method: "POST" }).then((r) => r.status)),
+    );
     expect(released.filter((s) => s !== 200)).toEqual([]);
     for (const r of replicas) expect((await status(r)).peticions_ollama).toBe(0);
     await until(() => shutdowns(sim) === 1, 15_000);
@@ -46,4 +50,115 @@ describe.skipIf(!hasRedis)(hasRedis ? "replicas sharing one Redis" : "replicas (
     expect(shutdowns(sim)).toBe(1);
     expect(sim.packets.length).toBe(1);
   }, 60_000);
+
+  test("a stream on one replica holds off a shutdown asked for on another; killing that replica lets it go after the TTL", async () => {
+    const leader = await leaderOf(replicas);
+    const [a, b] = replicas.filter((r) => r.name !== leader) as [Replica, Replica];
+    const lease = (await (await b.api("/arrancar?wait=true", { method: "POST" })).json()) as { lease_id: string };
+    await sim.waitFor("on");
+    const before = shutdowns(sim);
+    // An endless generation through A: it runs until A dies.
+    const stream = await a.api("/api/generate", { method: "POST", body: JSON.stringify({ model: "endless", prompt: "x" }) });
+    const reader = stream.body!.getReader();
+    await reader.read();
+    const released = (await (await b.api(`/apagar?lease_id=${lease.lease_id}`, { method: "POST" })).json()) as Record<string, unknown>;
+    expect(released).toMatchObject({ shutdown_sent: false, shutdown_deferred: true });
+    expect(shutdowns(sim)).toBe(before);
+    const killedAt = Date.now();
+    await a.kill();
+    await reader.cancel().catch(() => {});
+    await until(() => shutdowns(sim) === before + 1, 15_000);
+    // Not before A's count ran out (LEADER_TTL_S is 1 s here).
+    expect(Date.now() - killedAt).toBeGreaterThanOrEqual(900);
+    await sim.waitFor("off");
+    replicas = replicas.filter((r) => r !== a);
+  }, 60_000);
+});
+
+describe.skipIf(!hasRedis)(hasRedis ? "the leader killed during a wake" : "leader failover (skipped: redis-server is not installed)", () => {
+  test("another replica carries the wake on, resends the packet only when WOL_RETRY_S is due, and the waiting requests are served", async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const redis = await startRedis(dir);
+    cleanups.push(() => redis.stop());
+    // The first packet is lost: only a resend wakes it, WOL_RETRY_S after the first.
+    const sim = await new SimulatedMachine({
+      sshUser: "ia",
+      sshPassword: SSH_PASS,
+      sudoPassword: SUDO_PASS,
+      bootDelayMs: 200,
+      ignorePackets: 1,
+    }).start();
+    cleanups.push(() => sim.stop());
+    const o = { redisUrl: redis.url, sim, env: { WOL_RETRY_S: "4", WAKE_TIMEOUT_S: "60" } };
+    const replicas = await Promise.all(["gw-a", "gw-b", "gw-c"].map((n) => startReplica(n, o, cleanups)));
+    await until(async () => (await leaderOf(replicas)) !== null, 15_000);
+    const leaderName = (await leaderOf(replicas))!;
+    const leader = replicas.find((r) => r.name === leaderName)!;
+    const [f1, f2] = replicas.filter((r) => r !== leader) as [Replica, Replica];
+    const taken = await f1.api("/arrancar", { method: "POST" });
+    expect(taken.status).toBe(200);
+    await until(() => sim.packets.length === 1);
+    const firstAt = Date.now();
+    await leader.kill();
+    // Requests on both survivors wait for the wake the dead leader began.
+    const waiting = [
+      f1.api("/machines/default/ready"),
+      f2.api("/api/generate", { method: "POST", body: JSON.stringify({ model: "llama3.2:3b", prompt: "hi", stream: false }) }),
+    ];
+    await until(() => sim.packets.length === 2, 15_000);
+    const resentAfter = Date.now() - firstAt;
+    const answers = await Promise.all(waiting);
+    expect(answers.map((r) => r.status)).toEqual([200, 200]);
+    expect(sim.packets.length).toBe(2);
+    // The resend came when the dead leader's wake made it due, not at once on the take-over.
+    expect(resentAfter).toBeGreaterThanOrEqual(3500);
+    const newLeader = await leaderOf([f1, f2]);
+    expect([f1.name, f2.name]).toContain(newLeader ?? "none");
+  }, 60_000);
+});
+
+describe.skipIf(!hasRedis)(hasRedis ? "Redis away and back" : "Redis away (skipped: redis-server is not installed)", () => {
+  test("503 with Retry-After while it is away, nothing done; a machine known on is still served; back without a restart, no lease lost", async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const redis = await startRedis(dir, { appendonly: true });
+    cleanups.push(() => redis.stop());
+    const sim = await new SimulatedMachine({ sshUser: "ia", sshPassword: SSH_PASS, sudoPassword: SUDO_PASS, bootDelayMs: 100 }).start({ on: true });
+    cleanups.push(() => sim.stop());
+    const replicas = await Promise.all(
+      ["gw-a", "gw-b"].map((n) => startReplica(n, { redisUrl: redis.url, sim, env: { LEASE_TTL_S: "0" } }, cleanups)),
+    );
+    await until(async () => (await leaderOf(replicas)) !== null, 15_000);
+    await until(async () => (await status(replicas[1]!)).power_state === "on", 15_000);
+    const acknowledged = await Promise.all(replicas.map((r) => r.api("/arrancar", { method: "POST" }).then((res) => res.status)));
+    expect(acknowledged).toEqual([200, 200]);
+    const packets = sim.packets.length;
+    const commands = sim.commands.length;
+
+    await redis.stop();
+    for (const r of replicas) {
+      const lease = await r.api("/arrancar", { method: "POST" });
+      expect(lease.status).toBe(503);
+      expect(Number(lease.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(((await lease.json()) as { detail: string }).detail).toContain("state store");
+      expect((await r.api("/apagar", { method: "POST" })).status).toBe(503);
+      expect((await r.api("/shutdown", { method: "POST" })).status).toBe(503);
+      // The machine was on when last seen: Ollama is still served.
+      const chat = await r.api("/api/generate", { method: "POST", body: JSON.stringify({ model: "llama3.2:3b", prompt: "hi", stream: false }) });
+      expect(chat.status).toBe(200);
+      expect(((await (await r.api("/", { headers: { Accept: "application/json" } })).json()) as { state_store: string }).state_store).toBe(
+        "unreachable",
+      );
+    }
+    expect(sim.packets.length).toBe(packets);
+    expect(sim.commands.length).toBe(commands);
+
+    await redis.start();
+    for (const r of replicas) await until(async () => (await r.api("/arrancar", { method: "POST" })).status === 200, 20_000);
+    // The two leases acknowledged before the outage, and one taken on each replica after it.
+    for (const r of replicas) expect((await status(r)).peticions_ollama).toBe(4);
+    for (const r of replicas) expect(((await (await r.api("/")).json()) as { state_store: string }).state_store).toBe("reachable");
+    expect(sim.commands.length).toBe(commands);
+  }, 90_000);
 });

@@ -14,7 +14,7 @@ interface Member {
   replica?: { start(): void };
 }
 
-type WithFleet = { fleet: { units: readonly Member[] }; sharedStore?: { start(): void; ready(): Promise<void> } };
+type WithFleet = { fleet: { units: readonly Member[] }; replicas?: { store: { start(): void; ready(): Promise<void> }; start(): void } };
 
 /** How long a start waits for the shared store before it goes on without it (requests that need it get 503 meanwhile). */
 const STORE_WAIT_MS = 5000;
@@ -24,7 +24,7 @@ const STORE_WAIT_MS = 5000;
  * files a crash left removed, and each machine's remembered model list read into the model index.
  */
 export async function prepareFleet(deps: WithFleet): Promise<void> {
-  const shared = deps.sharedStore;
+  const shared = deps.replicas?.store;
   if (shared) {
     shared.start();
     await Promise.race([shared.ready(), Bun.sleep(STORE_WAIT_MS)]);
@@ -41,6 +41,7 @@ export async function prepareFleet(deps: WithFleet): Promise<void> {
 
 /** Starts every machine's probe loop and keep-on windows (the gateway's start; tests that drive the clock skip it). */
 export function startFleet(deps: WithFleet): void {
+  deps.replicas?.start();
   for (const u of deps.fleet.units) {
     u.monitor.start();
     // Among replicas the keep-on windows run on the machine's leader only, started when it takes the lead.

@@ -16,6 +16,8 @@ export interface LeaderOps {
 }
 
 export interface Lead {
+  /** true among replicas: a new leader carries on from the shared state what the last one left under way. */
+  readonly shared: boolean;
   /** Whether this process may act on the machine right now. */
   leading(): boolean;
   /** Runs `op` where the machine is led: here when leading, else on the leader, through the shared store. */
@@ -28,6 +30,7 @@ export interface Lead {
 export function soleLead(): Lead {
   let ops: LeaderOps | undefined;
   return {
+    shared: false,
     leading: () => true,
     call: (op, ...args) => (ops![op] as (...a: unknown[]) => Promise<never>)(...args),
     serve: (o) => {

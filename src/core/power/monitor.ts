@@ -114,7 +114,8 @@ export class PowerMonitor {
    */
   async poll(): Promise<MachineProbe> {
     if (!this.lead.leading()) {
-      await this.store.read();
+      // While the shared store is away there is nothing new to follow; the store says so once, not every tick.
+      await this.store.read().catch(() => {});
       return probeOfState(this.state);
     }
     const housekeeping = this.opts.housekeeping;
@@ -150,7 +151,11 @@ export class PowerMonitor {
    */
   decide<T>(decide: (probe: MachineProbe, now: number, chores: boolean) => Promise<T>): Promise<T> {
     return this.lock.run(async () => {
-      if (!this.lead.leading()) return decide(probeOfState(this.state), this.now(), false);
+      if (!this.lead.leading()) {
+        this.tookOver = false;
+        return decide(probeOfState(this.state), this.now(), false);
+      }
+      await this.takeOverLocked();
       const probe = await this.machine.probe();
       // What the probe shows (a state change, a deferred shutdown it lets go) is nobody's request.
       await outsideRequest(() => this.advance(probe, this.now()));
@@ -168,7 +173,10 @@ export class PowerMonitor {
   /** Sends the magic packet unless the machine is on or already waking; joins a shutdown under way. */
   requestWake(reason: string): Promise<boolean> {
     if (!this.lead.leading()) return this.lead.call("wake", reason);
-    return this.lock.run(() => this.wakeLocked(reason));
+    return this.lock.run(async () => {
+      await this.takeOverLocked();
+      return this.wakeLocked(reason);
+    });
   }
 
   /** Probes, then wakes if the probe found the machine off, in one hold of the lock (on the leader, among replicas). */
@@ -191,27 +199,37 @@ export class PowerMonitor {
     if (status.power_state) this.record.follow(status.power_state, status.power_state_since ? Date.parse(status.power_state_since) : this.now());
   }
 
-  /**
-   * This replica now leads the machine: it carries on from the shared state what the last leader left under way
-   * (a wake keeps its start and its packets, so a packet is resent only when WOL_RETRY_S is due), then probes.
-   */
-  async takeOver(): Promise<void> {
-    await this.lock.run(async () => {
-      const s = await this.store.read();
-      this.adopt(s);
-      if (this.state === PowerState.waking && s.last_wake_at) {
-        const { timing } = this.opts;
-        const wake = { ...this.opts, timeoutMs: timing.wakeTimeoutMs, retryMs: timing.wolRetryMs };
-        const lastPacket = s.wake_last_packet_at ? Date.parse(s.wake_last_packet_at) : Date.parse(s.last_wake_at);
-        this.wake = WakeAttempt.resume(wake, Date.parse(s.last_wake_at), s.wake_packets ?? 1, lastPacket);
-      }
-      if (this.state === PowerState.shuttingDown) this.shutdownStartedAt = s.last_shutdown_at ? Date.parse(s.last_shutdown_at) : this.now();
-    });
+  /** This replica now leads the machine: it probes at once (and takes over first, takeOverLocked). */
+  takeOver(): void {
     this.poller.poke(0);
+  }
+
+  /** Whether this replica has taken over what the last leader left, since it last started leading. */
+  private tookOver = false;
+
+  /**
+   * Before a replica's first act as leader, under the lock: it carries on from the shared state what the last
+   * leader left under way (a wake keeps its start and its packets, so a packet is resent only when WOL_RETRY_S
+   * is due). A single gateway has nobody to take over from: its first probe decides.
+   */
+  private async takeOverLocked(): Promise<void> {
+    if (this.tookOver || !this.lead.shared) return;
+    const s = await this.store.read();
+    this.adopt(s);
+    this.wake = undefined;
+    if (this.state === PowerState.waking && s.last_wake_at) {
+      const { timing } = this.opts;
+      const wake = { ...this.opts, timeoutMs: timing.wakeTimeoutMs, retryMs: timing.wolRetryMs };
+      const lastPacket = s.wake_last_packet_at ? Date.parse(s.wake_last_packet_at) : Date.parse(s.last_wake_at);
+      this.wake = WakeAttempt.resume(wake, Date.parse(s.last_wake_at), s.wake_packets ?? 1, lastPacket);
+    }
+    if (this.state === PowerState.shuttingDown) this.shutdownStartedAt = s.last_shutdown_at ? Date.parse(s.last_shutdown_at) : this.now();
+    this.tookOver = true;
   }
 
   /** This replica no longer leads: what it had under way is the next leader's, from the shared state. */
   stepDown(): void {
+    this.tookOver = false;
     this.wake = undefined;
     this.wakeAfterShutdown = false;
   }

@@ -41,22 +41,20 @@ export class PowerStateRecord {
   /** Stores the new state (with `extra` fields), then tells the listeners. */
   async move(to: PowerState, reason: string, extra: Partial<Status> = {}): Promise<void> {
     const from = this.known ? this.state : null;
-    this.times.leave(this.state, this.opts.now());
+    const now = this.opts.now();
+    const since = from !== to ? now : this.since;
+    // Stored first: a state that could not be written (the shared store away) was never taken, here or anywhere.
+    const flags = flagFields(flagsFor(to));
+    const stored = { power_state: to, power_state_since: new Date(since).toISOString(), ...flags, woken_by_gateway: this.woken };
+    await this.opts.store.update(() => ({ ...stored, ...extra }));
+    this.times.leave(this.state, now);
     this.state = to;
     this.known = true;
     if (from !== to) {
-      this.since = this.opts.now();
+      this.since = since;
       this.opts.events.emit(EventType.power, { from, to, reason });
       this.opts.logger.info("power state", { from, to, reason });
     }
-    const since = new Date(this.since).toISOString();
-    await this.opts.store.update(() => ({
-      power_state: to,
-      power_state_since: since,
-      ...flagFields(flagsFor(to)),
-      woken_by_gateway: this.woken,
-      ...extra,
-    }));
     this.changes.emit("state", to);
   }
 

@@ -30,7 +30,7 @@ type Answer =
   | { id: string; ok: false; status: GatewayError["status"]; detail: string; headers: Record<string, string> };
 
 export interface LeaderCallsOptions {
-  store: SharedStore;
+  store: Pick<SharedStore, "key" | "send" | "eval" | "publish" | "subscribe" | "reachable">;
   machine: string;
   /** The machine's lock (leader.ts): whether this process leads, and its owner name. */
   leadership: { readonly leading: boolean; readonly owner: string };
@@ -39,6 +39,7 @@ export interface LeaderCallsOptions {
 }
 
 export class LeaderCalls implements Lead {
+  readonly shared = true;
   private ops?: LeaderOps;
   private readonly pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> }>();
   private readonly list: string;
@@ -54,8 +55,9 @@ export class LeaderCalls implements Lead {
     this.timeoutMs = o.ttlMs * 3 + 15_000;
   }
 
+  /** Leads, and reaches the store: a leader that lost its link stops acting at once, not when its lock would run out. */
   leading(): boolean {
-    return this.o.leadership.leading;
+    return this.o.leadership.leading && this.o.store.reachable;
   }
 
   serve(ops: LeaderOps): void {

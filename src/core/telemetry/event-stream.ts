@@ -89,11 +89,15 @@ export class EventStreams {
       if (this.open.size === 0) this.stopListening();
     });
     this.open.add(s);
-    // One listener for all the streams: each event is written out once, whoever reads it.
-    this.unsubscribe ??= this.log.subscribe((e) => {
-      const text = message(e);
-      for (const stream of this.open) stream.push(e, text);
-    });
+    // One listener for all the streams: each event is written out once, whoever reads it. With several gateways,
+    // the other replicas' events are streamed too (each carries its replica).
+    this.unsubscribe ??= this.log.subscribe(
+      (e) => {
+        const text = message(e);
+        for (const stream of this.open) stream.push(e, text);
+      },
+      { remote: true },
+    );
     return s.body;
   }
 
