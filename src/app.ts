@@ -52,7 +52,9 @@ export function accessOptions(deps: AppDeps): AccessOptions {
     cookie: SESSION_COOKIE,
     key: (token: string | undefined) => {
       const identity = deps.ui.sessions.check(token);
-      return identity === null ? null : deps.keys.ring.byIdentity(identity);
+      const keyOf = (id: string | null) => (id === null ? null : deps.keys.ring.byIdentity(id));
+      // A promise only when the replicas share the sessions (it fails with StoreAwayError while their store is away).
+      return identity instanceof Promise ? identity.then(keyOf) : keyOf(identity);
     },
   };
   const alsoPublic = deps.config.metricsPublic ? ["/metrics"] : [];

@@ -5,7 +5,7 @@ import { OLLAMA_API } from "../core/proxy/endpoints.ts";
 import { actingFor } from "../lib/actor.ts";
 import { errorAnswer, errorBody, jsonAnswer } from "./error-body.ts";
 import { keyFromPath } from "./key-path.ts";
-import { clientAddress, type LoginThrottle } from "./throttle.ts";
+import { clientAddress, type GuessLimit } from "./throttle.ts";
 
 export function keyFromHeaders(headers: Headers): string | undefined {
   const explicit = headers.get("x-api-key");
@@ -32,12 +32,12 @@ export interface AccessOptions {
   ring: () => KeyRing;
   /** More paths anyone may read (/metrics with METRICS_PUBLIC). */
   alsoPublic?: string[];
-  /** A dashboard session: its cookie's name, and the key that opened a token's session. */
-  session?: { cookie: string; key: (token: string | undefined) => ApiKey | null };
+  /** A dashboard session: its cookie's name, and the key that opened a token's session (later, when the replicas share them). */
+  session?: { cookie: string; key: (token: string | undefined) => ApiKey | null | Promise<ApiKey | null> };
   /** The machine the old routes (/arrancar, /status, …) act on. */
   defaultMachine: string;
   /** Wrong keys per client address, shared with the login form: past its limit, 429 before any key is compared. */
-  guesses?: LoginThrottle;
+  guesses?: GuessLimit;
 }
 
 declare module "hono" {
@@ -59,9 +59,10 @@ const OPEN: Access = { key: null, refused: null };
  * Who may do what: a key (header, /k/<key>/ path, or the dashboard's session cookie) and what its role
  * and scopes allow, decided before anything else happens. 401 means no valid key; 403 a valid key that
  * may not do this, saying why. A plain function of the request, its routed path and its client's address
- * (asked for only when a key came): the middleware below and the proxied pipeline both call it.
+ * (asked for only when a key came): the middleware below and the proxied pipeline both call it. A promise only
+ * where the throttle or the session asks the replicas' store (which may fail with StoreAwayError, a 503).
  */
-export function accessCheck(opts: AccessOptions): (req: Request, path: string, address: () => string) => Access {
+export function accessCheck(opts: AccessOptions): (req: Request, path: string, address: () => string) => Access | Promise<Access> {
   const open = new Set([...PUBLIC_PATHS, ...(opts.alsoPublic ?? [])]);
   return (req, path, address) => {
     const method = req.method;
@@ -75,14 +76,24 @@ export function accessCheck(opts: AccessOptions): (req: Request, path: string, a
     // nothing (256 random bits, out of any guesser's reach): it is a session that ended, in a browser left open.
     const from = opts.guesses && given ? address() : null;
     // Compared in constant time whatever comes next, so a refusal says nothing of the key.
-    let key = opts.ring().match(given);
-    if (from !== null) {
-      if (!opts.guesses!.allowed(from, key?.identity)) return { key: null, refused: tooManyGuesses(path, opts.guesses!.retryAfterS(from)) };
-      // A wrong key counts even when a valid session rides along: else a session would make guessing free.
-      if (key) opts.guesses!.worked(from, key.identity);
-      else opts.guesses!.failed(from);
-    }
+    const key = opts.ring().match(given);
+    if (from === null) return withSession(req, path, key, token);
+    // A wrong key counts even when a valid session rides along: else a session would make guessing free.
+    const wait = opts.guesses!.attempt(from, key?.identity);
+    const after = (w: number) => (w > 0 ? { key: null, refused: tooManyGuesses(path, w) } : withSession(req, path, key, token));
+    return wait instanceof Promise ? wait.then(after) : after(wait);
+  };
+
+  function withSession(req: Request, path: string, key: ApiKey | null, token: string | undefined): Access | Promise<Access> {
     const fromSession = !key && opts.session ? opts.session.key(token) : null;
+    return fromSession instanceof Promise ? fromSession.then((s) => decide(req, path, key, s)) : decide(req, path, key, fromSession);
+  }
+
+  /** With the key the request came with, or the one its session gives. */
+  function decide(req: Request, path: string, given: ApiKey | null, fromSession: ApiKey | null): Access {
+    const method = req.method;
+    const read = method === "GET" || method === "HEAD";
+    let key = given;
     if (fromSession) {
       // A cookie rides along on requests other pages make the browser send — and SameSite does not tell
       // apart another port or a sibling subdomain: whatever the method, it counts only from our own page.
@@ -96,14 +107,15 @@ export function accessCheck(opts: AccessOptions): (req: Request, path: string, a
     const why = refusal(key.role, method, path) ?? machineRefusal(key, path, opts.defaultMachine) ?? legacyRefusal(key, path);
     // The key is kept with its refusal: the access log names it.
     return { key, refused: why ? errorAnswer(path, 403, `The key ${key.name} may not do this: ${why}`) : null };
-  };
+  }
 }
 
 /** The key check as Hono middleware, for the gateway's own routes: the rest runs as the key's (lib/actor.ts). */
 export function requireApiKey(opts: AccessOptions): MiddlewareHandler {
   const check = accessCheck(opts);
   return async (c, next) => {
-    const { key, refused } = check(c.req.raw, c.req.path, () => clientAddress(c));
+    const checked = check(c.req.raw, c.req.path, () => clientAddress(c));
+    const { key, refused } = checked instanceof Promise ? await checked : checked;
     if (key) c.set("apiKey", key); // the access log names the key of a refusal too
     if (refused) return refused;
     return key ? actingFor(key.name, next) : next();

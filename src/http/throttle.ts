@@ -8,8 +8,28 @@ export const LOGIN_ATTEMPTS_PER_MIN = 10;
 export const LOGINS_PER_KEY_PER_MIN = 10;
 export const LOGINS_PER_ADDRESS_PER_MIN = 30;
 /** Names a limit remembers at most: the oldest are forgotten first. */
-const MAX_NAMES = 10_000;
-const MINUTE_MS = 60_000;
+export const MAX_NAMES = 10_000;
+export const MINUTE_MS = 60_000;
+
+/**
+ * The wrong-key limit as the routes use it: one gateway's (LoginThrottle) or the replicas', shared through Redis
+ * (shared-throttle.ts), whose answers may be promises that fail with StoreAwayError while the store is away.
+ */
+export interface GuessLimit {
+  /**
+   * A key tried from `address`: `identity` is the key's when it is valid, undefined for a wrong one. Past the
+   * limit, the seconds to wait (nothing counted); else 0, and the try counted (a failure, or a key that worked).
+   */
+  attempt(address: string, identity?: string): number | Promise<number>;
+  /** Addresses counted, where that is known without asking (one gateway's). */
+  readonly size?: number;
+}
+
+/** The limit on successful logins, one gateway's (LoginRate) or the replicas' (shared-throttle.ts). */
+export interface LoginLimit {
+  /** A login with the key of `identity` from `address`: the seconds to wait (nothing counted), or 0 and counted. */
+  login(identity: string, address: string): number | Promise<number>;
+}
 
 /**
  * At most `limit` events per name in a minute (from the first of them). The map is kept in the order each
@@ -64,7 +84,7 @@ export class PerMinute {
  * must not lock the others out, and a guesser learns nothing from that exception, since a key that worked
  * from the address is one it would have to guess first.
  */
-export class LoginThrottle {
+export class LoginThrottle implements GuessLimit {
   private readonly failures: PerMinute;
   /** "address identity" → when that key last worked from that address; oldest first, at most MAX_NAMES. */
   private readonly known = new Map<string, number>();
@@ -79,6 +99,13 @@ export class LoginThrottle {
     if (this.failures.allowed(client)) return true;
     const seen = identity === undefined ? undefined : this.known.get(`${client} ${identity}`);
     return seen !== undefined && this.now() - seen < KNOWN_FOR_MS;
+  }
+
+  attempt(address: string, identity?: string): number {
+    if (!this.allowed(address, identity)) return this.retryAfterS(address);
+    if (identity === undefined) this.failed(address);
+    else this.worked(address, identity);
+    return 0;
   }
 
   failed(address: string): void {
@@ -115,13 +142,13 @@ export class LoginThrottle {
 }
 
 /** How long a key that worked from an address stays exempt there from that address's wrong-key limit. */
-const KNOWN_FOR_MS = 24 * 3600 * 1000;
+export const KNOWN_FOR_MS = 24 * 3600 * 1000;
 
 /**
  * Successful logins, per key and per address: each one opens a session, and a valid key logging in
  * again and again must neither fill the disk's write queue nor push other people's sessions out.
  */
-export class LoginRate {
+export class LoginRate implements LoginLimit {
   private readonly byKey: PerMinute;
   private readonly byAddress: PerMinute;
 
@@ -133,6 +160,12 @@ export class LoginRate {
   /** Seconds until this key may log in again from this address (0: now). */
   retryAfterS(identity: string, address: string): number {
     return Math.max(this.byKey.retryAfterS(identity), this.byAddress.retryAfterS(clientOf(address)));
+  }
+
+  login(identity: string, address: string): number {
+    const wait = this.retryAfterS(identity, address);
+    if (wait === 0) this.loggedIn(identity, address);
+    return wait;
   }
 
   loggedIn(identity: string, address: string): void {

@@ -58,7 +58,8 @@ const all = createRoute({
 });
 
 export function keyRoutes({ keys, limits }: Pick<AppDeps, "keys" | "limits">) {
-  const wire = (k: ApiKey) => ({
+  // What is left is the replicas' shared count when they share one (a promise; StoreAwayError while the store is away).
+  const wire = async (k: ApiKey) => ({
     name: k.name,
     role: k.role,
     machines: k.machines === null ? null : [...k.machines],
@@ -70,9 +71,9 @@ export function keyRoutes({ keys, limits }: Pick<AppDeps, "keys" | "limits">) {
       tokens_per_month: k.limits?.tokensPerMonth ?? null,
       priority: k.limits?.priority ?? 0,
     },
-    left: limits.left(k.name, k.limits),
+    left: await limits.left(k.name, k.limits),
   });
   return createRouter()
-    .openapi(me, (c) => c.json(wire(c.get("apiKey")!), 200))
-    .openapi(all, (c) => c.json({ keys: keys.ring.keys.map(wire) }, 200));
+    .openapi(me, async (c) => c.json(await wire(c.get("apiKey")!), 200))
+    .openapi(all, async (c) => c.json({ keys: await Promise.all(keys.ring.keys.map(wire)) }, 200));
 }

@@ -6,6 +6,7 @@ import uplotJs from "uplot/dist/uPlot.iife.min.js" with { type: "file" };
 import uplotCss from "uplot/dist/uPlot.min.css" with { type: "file" };
 import { mayUseDashboard } from "../core/access/access.ts";
 import { SESSION_COOKIE, SESSION_TTL_S } from "../core/access/sessions.ts";
+import { StoreAwayError } from "../core/replica/store.ts";
 import { EVENT_TYPES } from "../core/telemetry/events.ts";
 import type { AppDeps } from "../deps.ts";
 import { fromOwnPage } from "../http/auth.ts";
@@ -50,7 +51,7 @@ const page = route({
   method: "get",
   path: "/ui",
   summary: "The dashboard: a login form until the browser holds a session, then one live card per machine",
-  responses: { 200: html("The page") },
+  responses: { 200: html("The page"), 503: html("Several gateways share their sessions, and their store (Redis) is unreachable") },
 });
 
 const LoginForm = z.object({ key: z.string().max(4096).optional() });
@@ -64,7 +65,7 @@ const login = route({
     401: html("The key is not valid: the form again, with a message"),
     403: html("The key's role (inference) may not use the dashboard, or the form was posted from another site's page"),
     429: html("Too many wrong keys from this address, or too many logins with this key or from this address, in a minute (see Retry-After)"),
-    503: html("The session could not be stored"),
+    503: html("The session could not be stored, or the store several gateways share (Redis) is unreachable"),
   },
 });
 
@@ -72,7 +73,11 @@ const logout = route({
   method: "post",
   path: "/ui/logout",
   summary: "Ends the session and goes back to the login form",
-  responses: { 303: { description: "Logged out" }, 403: html("Not sent from the dashboard's own page") },
+  responses: {
+    303: { description: "Logged out" },
+    403: html("Not sent from the dashboard's own page"),
+    503: html("Several gateways share their sessions, and their store (Redis) is unreachable"),
+  },
 });
 
 const asset = route({
@@ -96,12 +101,27 @@ function loginFromOwnPage(headers: Headers): boolean {
   return !says || fromOwnPage(headers, false);
 }
 
+/**
+ * The shared store is away (several gateways): the page says so, with Retry-After. Any other error goes on to
+ * the error handler.
+ */
+function storeAway(c: Context, err: unknown): Response | Promise<Response> {
+  if (!(err instanceof StoreAwayError)) throw err;
+  const page = loginPage("The gateway cannot reach its shared state just now. Try again in a few seconds.");
+  return c.html(page, 503, { ...PAGE_HEADERS, ...err.headers });
+}
+
 const overHttps = (c: Context) => c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() === "https" || new URL(c.req.url).protocol === "https:";
 
 export function uiRoutes({ ui, keys, version }: AppDeps) {
   const router = createRouter();
-  router.openapi(page, (c) => {
-    const identity = ui.sessions.check(getCookie(c, SESSION_COOKIE));
+  router.openapi(page, async (c) => {
+    let identity: string | null;
+    try {
+      identity = await ui.sessions.check(getCookie(c, SESSION_COOKIE));
+    } catch (err) {
+      return storeAway(c, err);
+    }
     if (identity === null) return c.html(loginPage(), 200, PAGE_HEADERS);
     // The key's name and role (never the key): the Usage view says whose figures a `user` session sees.
     const key = keys.ring.byIdentity(identity);
@@ -112,26 +132,22 @@ export function uiRoutes({ ui, keys, version }: AppDeps) {
     const from = clientAddress(c);
     const form = await c.req.parseBody();
     const key = keys.ring.match(typeof form.key === "string" ? form.key : undefined);
-    // As on every route (auth.ts): past the limit only a key that already worked from this address gets in.
-    if (!ui.throttle.allowed(from, key?.identity)) {
-      const retry = ui.throttle.retryAfterS(from);
-      return c.html(loginPage(`Too many wrong keys. Try again in ${retry} s.`), 429, { ...PAGE_HEADERS, "retry-after": String(retry) });
-    }
-    if (!key) {
-      ui.throttle.failed(from);
-      return c.html(loginPage("That key is not valid."), 401, PAGE_HEADERS);
-    }
-    ui.throttle.worked(from, key.identity);
-    if (!mayUseDashboard(key)) return c.html(loginPage(`The key ${key.name} may only use Ollama's API, not the dashboard.`), 403, PAGE_HEADERS);
-    const wait = ui.logins.retryAfterS(key.identity, from);
-    if (wait > 0) return c.html(loginPage(`Too many logins. Try again in ${wait} s.`), 429, { ...PAGE_HEADERS, "retry-after": String(wait) });
-    ui.logins.loggedIn(key.identity, from);
-    let token: string;
+    let token: string | null;
     try {
-      token = await ui.sessions.open(key.identity);
-    } catch {
-      return c.html(loginPage("The session could not be stored. Try again later."), 503, PAGE_HEADERS);
+      // As on every route (auth.ts): past the limit only a key that already worked from this address gets in.
+      const retry = await ui.throttle.attempt(from, key?.identity);
+      if (retry > 0)
+        return c.html(loginPage(`Too many wrong keys. Try again in ${retry} s.`), 429, { ...PAGE_HEADERS, "retry-after": String(retry) });
+      if (!key) return c.html(loginPage("That key is not valid."), 401, PAGE_HEADERS);
+      if (!mayUseDashboard(key)) return c.html(loginPage(`The key ${key.name} may only use Ollama's API, not the dashboard.`), 403, PAGE_HEADERS);
+      const wait = await ui.logins.login(key.identity, from);
+      if (wait > 0) return c.html(loginPage(`Too many logins. Try again in ${wait} s.`), 429, { ...PAGE_HEADERS, "retry-after": String(wait) });
+      // null: it could not be stored (the file store has logged why).
+      token = await ui.sessions.open(key.identity).catch((err) => (err instanceof StoreAwayError ? Promise.reject(err) : null));
+    } catch (err) {
+      return storeAway(c, err);
     }
+    if (token === null) return c.html(loginPage("The session could not be stored. Try again later."), 503, PAGE_HEADERS);
     setCookie(c, SESSION_COOKIE, token, {
       httpOnly: true,
       sameSite: "Strict",
@@ -141,9 +157,13 @@ export function uiRoutes({ ui, keys, version }: AppDeps) {
     });
     return documentedAs(login, c.redirect("/ui", 303));
   });
-  router.openapi(logout, (c) => {
+  router.openapi(logout, async (c) => {
     if (!fromOwnPage(c.req.raw.headers, false)) return c.html(loginPage("Log out from the dashboard's own page."), 403, PAGE_HEADERS);
-    ui.sessions.end(getCookie(c, SESSION_COOKIE));
+    try {
+      await ui.sessions.end(getCookie(c, SESSION_COOKIE));
+    } catch (err) {
+      return storeAway(c, err); // the cookie stays: the session it names is not over yet
+    }
     deleteCookie(c, SESSION_COOKIE, { path: "/", secure: overHttps(c) });
     return documentedAs(logout, c.redirect("/ui", 303));
   });

@@ -4,33 +4,25 @@
 // generation, one of the key's places until its answer has ended. Counts are kept by key name, so a reload of
 // KEYS_FILE (new limits, same names) keeps them; they are bounded by the keys configured.
 import type { KeyLimits } from "../../config/types.ts";
-import { wallClock, zonedInstant } from "../../lib/zoned-time.ts";
+import { QuotaCalendar } from "./calendar.ts";
+import {
+  type Admission,
+  hasQuota,
+  hourOf,
+  type Left,
+  type LimitedKey,
+  type Limiter,
+  type LimitRefusal,
+  leftOf,
+  MINUTE_MS,
+  NOTHING,
+  rateWaitS,
+  refusalOf,
+  type TokensFrom,
+} from "./limit-rules.ts";
 
-/** The limit a refusal names, as KEYS_FILE spells it. */
-export type LimitName = "rate_per_min" | "max_concurrent" | "tokens_per_day" | "tokens_per_month";
-
-export interface LimitRefusal {
-  limit: LimitName;
-  /** Seconds until the request would be admitted: the bucket's refill, 1 for max_concurrent, the next day or month. */
-  retryAfterS: number;
-  /** What was hit, naming the limit (never the key). */
-  detail: string;
-}
-
-/** An admitted request's place: given back once its answer has ended (or it failed); once, whatever is called after. */
-export interface Admission {
-  release(): void;
-}
-
-/** What a key has left now (GET /keys/me). Null: no such limit. */
-export interface Left {
-  requests_left_this_min: number | null;
-  running: number;
-  tokens_left_today: number | null;
-  tokens_left_this_month: number | null;
-  tokens_today: number;
-  tokens_this_month: number;
-}
+// What the tests of one gateway's limits read from here.
+export { type Admission, isRefusal, type LimitRefusal } from "./limit-rules.ts";
 
 interface Counts {
   /** Undefined until the key has a rate: it starts full. */
@@ -41,19 +33,15 @@ interface Counts {
   month: number;
 }
 
-const NOTHING: Admission = { release: () => {} };
-const MINUTE_MS = 60_000;
-
 export interface LimiterOptions {
   now?: () => number;
   /** The IANA zone days and months are in; the process's (TZ) by default. */
   tz?: string;
 }
 
-export class KeyLimiter {
+export class KeyLimiter implements Limiter {
   private readonly counts = new Map<string, Counts>();
   private readonly now: () => number;
-  private tzGiven: string | undefined;
   /**
    * Whether tokens are counted: only while a key has a quota. Reading days and months in TZ needs Intl's zone
    * data, about 5 MB of the process's memory, which a gateway without quotas never loads.
@@ -64,17 +52,15 @@ export class KeyLimiter {
   /** The keys whose day's and month's tokens are known since counting began (seeded, or counted). */
   private readonly tracked = new Set<string>();
   /** The current day's and month's bounds [start, end), recomputed when the clock passes their end. */
-  private day = { start: 0, end: 0 };
-  private month = { start: 0, end: 0 };
+  private readonly calendar: QuotaCalendar;
 
   constructor(o: LimiterOptions = {}) {
     this.now = o.now ?? Date.now;
-    this.tzGiven = o.tz;
+    this.calendar = new QuotaCalendar(o.tz);
   }
 
-  private get tz(): string {
-    this.tzGiven ??= Intl.DateTimeFormat().resolvedOptions().timeZone;
-    return this.tzGiven;
+  follow(keys: readonly LimitedKey[], tokensFrom: TokensFrom): void {
+    void followKeys(this, keys, tokensFrom); // a promise only for a usage store that answers later, which one gateway's never does
   }
 
   /**
@@ -101,25 +87,16 @@ export class KeyLimiter {
     const c = this.countsOf(name, now);
     if (generation) {
       if (limits.tokensPerDay !== undefined && c.day >= limits.tokensPerDay) {
-        return refusal("tokens_per_day", (this.day.end - now) / 1000, `the key's quota of ${limits.tokensPerDay} tokens a day is used up`);
+        return refusalOf("tokens_per_day", limits, (this.calendar.day.end - now) / 1000);
       }
       if (limits.tokensPerMonth !== undefined && c.month >= limits.tokensPerMonth) {
-        return refusal("tokens_per_month", (this.month.end - now) / 1000, `the key's quota of ${limits.tokensPerMonth} tokens a month is used up`);
+        return refusalOf("tokens_per_month", limits, (this.calendar.month.end - now) / 1000);
       }
-      if (limits.maxConcurrent !== undefined && c.running >= limits.maxConcurrent) {
-        return refusal(
-          "max_concurrent",
-          1,
-          `the key already has ${c.running} generations running or queued (max_concurrent ${limits.maxConcurrent})`,
-        );
-      }
+      if (limits.maxConcurrent !== undefined && c.running >= limits.maxConcurrent) return refusalOf("max_concurrent", limits, 1, c.running);
     }
     if (limits.ratePerMin !== undefined) {
       this.refill(c, limits.ratePerMin, now);
-      if (c.bucket! < 1) {
-        const wait = ((1 - c.bucket!) * MINUTE_MS) / limits.ratePerMin / 1000;
-        return refusal("rate_per_min", wait, `the key's limit of ${limits.ratePerMin} requests a minute is reached`);
-      }
+      if (c.bucket! < 1) return refusalOf("rate_per_min", limits, rateWaitS(c.bucket!, limits.ratePerMin));
       c.bucket! -= 1;
     }
     if (!generation) return NOTHING;
@@ -161,7 +138,7 @@ export class KeyLimiter {
   /** The bounds the seed reads: this day's and this month's starts (ms). */
   periods(): { dayStart: number; monthStart: number } {
     this.roll(this.now());
-    return { dayStart: this.day.start, monthStart: this.month.start };
+    return { dayStart: this.calendar.day.start, monthStart: this.calendar.month.start };
   }
 
   /** What a key has left now. */
@@ -170,15 +147,7 @@ export class KeyLimiter {
     if (this.counting) this.roll(now);
     const c = this.counts.get(name);
     if (c && limits?.ratePerMin !== undefined) this.refill(c, limits.ratePerMin, now);
-    const rest = (limit: number | undefined, used: number) => (limit === undefined ? null : Math.max(0, limit - used));
-    return {
-      requests_left_this_min: limits?.ratePerMin === undefined ? null : c ? Math.floor(c.bucket!) : limits.ratePerMin,
-      running: c?.running ?? 0,
-      tokens_left_today: rest(limits?.tokensPerDay, c?.day ?? 0),
-      tokens_left_this_month: rest(limits?.tokensPerMonth, c?.month ?? 0),
-      tokens_today: c?.day ?? 0,
-      tokens_this_month: c?.month ?? 0,
-    };
+    return leftOf(limits, c);
   }
 
   /** Forgets the keys no longer configured (after a reload): the counts stay bounded by the keys there are. */
@@ -203,14 +172,8 @@ export class KeyLimiter {
 
   /** A new day (or month) in TZ: what was used is forgotten. */
   private roll(now: number): void {
-    if (now < this.day.end && now >= this.day.start) return;
-    const w = wallClock(now, this.tz);
-    const dayStart = zonedInstant(w.year, w.month, w.day, this.tz);
-    const monthStart = zonedInstant(w.year, w.month, 1, this.tz);
-    const newDay = dayStart !== this.day.start;
-    const newMonth = monthStart !== this.month.start;
-    this.day = { start: dayStart, end: zonedInstant(w.year, w.month, w.day + 1, this.tz) };
-    this.month = { start: monthStart, end: zonedInstant(w.year, w.month + 1, 1, this.tz) };
+    const { newDay, newMonth } = this.calendar.at(now);
+    if (!newDay && !newMonth) return;
     for (const c of this.counts.values()) {
       if (newDay) c.day = 0;
       if (newMonth) c.month = 0;
@@ -218,42 +181,32 @@ export class KeyLimiter {
   }
 }
 
-function refusal(limit: LimitName, seconds: number, detail: string): LimitRefusal {
-  return { limit, retryAfterS: Math.max(1, Math.ceil(seconds)), detail };
-}
-
-export const isRefusal = (a: Admission | LimitRefusal): a is LimitRefusal => "limit" in a;
-
 /**
  * Seeds each key's tokens of this day and month from the usage store (`tokensFrom(from)`: each key's tokens in
  * the hours from then), so a restart forgets no token a quota counts. An hour that overlaps the day counts for
  * it whole (the store keeps hours; a zone half an hour off UTC starts its day inside one).
  */
-export function seedLimits(limiter: KeyLimiter, names: readonly string[], tokensFrom: (from: number) => Map<string, number>): void {
+export function seedLimits(limiter: KeyLimiter, names: readonly string[], tokensFrom: TokensFrom): void | Promise<void> {
   if (names.length === 0) return;
   const { dayStart, monthStart } = limiter.periods();
-  const day = tokensFrom(dayStart - (dayStart % HOUR_MS));
-  const month = tokensFrom(monthStart - (monthStart % HOUR_MS));
-  for (const name of names) limiter.seed(name, day.get(name) ?? 0, month.get(name) ?? 0);
+  const day = tokensFrom(hourOf(dayStart));
+  const month = tokensFrom(hourOf(monthStart));
+  const seed = (day: Map<string, number>, month: Map<string, number>) => {
+    for (const name of names) limiter.seed(name, day.get(name) ?? 0, month.get(name) ?? 0);
+  };
+  // A usage store that answers later (the replicas'): the seed follows its answer.
+  if (day instanceof Promise || month instanceof Promise) return Promise.all([day, month]).then(([d, m]) => seed(d, m));
+  seed(day, month);
 }
-
-/** Whether a key has a token quota (its tokens must then be counted). */
-export const hasQuota = (l: KeyLimits | undefined): boolean => l?.tokensPerDay !== undefined || l?.tokensPerMonth !== undefined;
-
-const HOUR_MS = 3_600_000;
 
 /**
  * The counts follow the keys configured (at start and after each reload): a removed key's are forgotten, tokens
  * are counted while any key has a quota, and a key not tracked yet starts from the store's sums.
  */
-export function followKeys(
-  limiter: KeyLimiter,
-  keys: readonly { name: string; limits?: KeyLimits }[],
-  tokensFrom: (from: number) => Map<string, number>,
-): void {
+export function followKeys(limiter: KeyLimiter, keys: readonly LimitedKey[], tokensFrom: TokensFrom): void | Promise<void> {
   const names = keys.map((k) => k.name);
   limiter.keepOnly(names);
-  seedLimits(
+  return seedLimits(
     limiter,
     limiter.countTokens(
       keys.some((k) => hasQuota(k.limits)),

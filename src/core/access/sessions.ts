@@ -8,13 +8,41 @@ export const SESSION_COOKIE = "og_session";
 /** How long a dashboard session lives without being used; each use pushes it back (sliding expiry). */
 export const SESSION_TTL_S = 30 * 24 * 3600;
 /** The most sessions kept at once: logging in again and again must not grow memory or the file without bound. */
-const MAX_SESSIONS = 1000;
+export const MAX_SESSIONS = 1000;
 /** The most sessions one key holds (a few browsers and devices each): a new one ends that key's oldest. */
 export const MAX_SESSIONS_PER_KEY = 20;
 /** A session's expiry is rewritten to disk at most this often: using the page must not mean a write per request. */
-const TOUCH_EVERY_MS = 24 * 3600 * 1000;
+export const TOUCH_EVERY_MS = 24 * 3600 * 1000;
 
 const sha256 = (text: string) => new Bun.CryptoHasher("sha256").update(text).digest("hex");
+const random = (bytes: number, encoding: "hex" | "base64url") => Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString(encoding);
+
+/** A session is kept under its token's SHA-256, never the token: a store's copy opens nothing. */
+export const tokenHash = (token: string) => sha256(token);
+/** The key that opened a session, as it is kept: a salted hash of its identity. */
+export const keyHashOf = (salt: string, identity: string) => sha256(`${salt}:${identity}`);
+/** A new session's token: 256 random bits, out of any guesser's reach. */
+export const newToken = () => random(32, "base64url");
+/** A new salt for the key hashes. */
+export const newSalt = () => random(16, "hex");
+
+/**
+ * The dashboard's sessions: one gateway's, in memory and a file (SessionStore), or the replicas', shared through
+ * Redis (shared-sessions.ts), whose answers are promises that fail with StoreAwayError while the store is away.
+ */
+export interface DashboardSessions {
+  /** A new session of the key of this identity; resolves with the cookie's token once the session is stored. */
+  open(identity: string): Promise<string>;
+  /** The identity of a live session's key, its expiry pushed back; null: no such session, or its key is gone. */
+  check(token: string | undefined): string | null | Promise<string | null>;
+  end(token: string | undefined): void | Promise<void>;
+  /** Ends every session whose key is gone or refused by `keep` now (after a reload); how many ended. */
+  endRevoked(keep: (identity: string) => boolean): number | Promise<number>;
+  /** Resolves once every change so far is stored. */
+  flushed(): Promise<void>;
+  /** How many sessions there are, where that is known without asking (one gateway's). */
+  readonly size?: number;
+}
 
 interface Session {
   expires: number;
@@ -40,12 +68,12 @@ export interface SessionStoreOptions {
  * hash of the key that opened it: taking a key out of the configuration ends its sessions, at the next
  * restart or reload. The file lets sessions survive a restart; without it, the page asks for the key again.
  */
-export class SessionStore {
+export class SessionStore implements DashboardSessions {
   /** In the order they were opened: the first of a key's is its oldest. */
   private readonly sessions = new Map<string, Session>();
   /** Each key's sessions (salted key hash → token hashes, oldest first), to cap them per key. */
   private readonly byKey = new Map<string, Set<string>>();
-  private salt = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
+  private salt = newSalt();
   private readonly now: () => number;
   private readonly writes = new LatestWrite(() => this.write());
   private liveKeys: { keys: readonly string[]; hashes: Map<string, string> } | null = null;
@@ -73,10 +101,10 @@ export class SessionStore {
 
   /** A new session, saved in the background: only open() acknowledges one, once it is on disk. */
   private create(key: string): string {
-    const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+    const token = newToken();
     this.prune();
     const now = this.now();
-    this.add(sha256(token), { expires: now + SESSION_TTL_S * 1000, written: now, key: this.keyHash(key) });
+    this.add(tokenHash(token), { expires: now + SESSION_TTL_S * 1000, written: now, key: this.keyHash(key) });
     this.save();
     return token;
   }
@@ -115,7 +143,7 @@ export class SessionStore {
    */
   check(token: string | undefined): string | null {
     if (!token) return null;
-    const hash = sha256(token);
+    const hash = tokenHash(token);
     const s = this.sessions.get(hash);
     if (!s) return null;
     const now = this.now();
@@ -134,7 +162,7 @@ export class SessionStore {
   }
 
   end(token: string | undefined): void {
-    if (token && this.drop(sha256(token))) this.save();
+    if (token && this.drop(tokenHash(token))) this.save();
   }
 
   /**
@@ -165,7 +193,7 @@ export class SessionStore {
   }
 
   private keyHash(key: string): string {
-    return sha256(`${this.salt}:${key}`);
+    return keyHashOf(this.salt, key);
   }
 
   /** Salted hash → identity, for the keys configured now. */

@@ -62,7 +62,7 @@ const outgoing = (c: Context): Outgoing => ({
  * machine. What is forwarded is the client's own bytes, every field as sent.
  */
 export function ollamaLegacyRoutes(deps: AppDeps) {
-  const send = (c: Context, path: string, opts: { method?: string; streamDefault?: boolean; model?: string } = {}) => {
+  const send = async (c: Context, path: string, opts: { method?: string; streamDefault?: boolean; model?: string } = {}): Promise<Response> => {
     const started = performance.now();
     const raw = c.get("rawJson")!;
     const body = opts.streamDefault ? withStreamDefault(raw) : raw.bytes;
@@ -79,8 +79,9 @@ export function ollamaLegacyRoutes(deps: AppDeps) {
     // The key's limits and the machine's line, as on Ollama's own paths (share.ts): a 429 or a 503 before anything.
     const key = c.get("apiKey") ?? null;
     const endpoint = endpointFor("POST", path);
-    const admitted = admitKey(deps, key, c.req.path, endpoint);
-    if (admitted instanceof Response) return Promise.resolve(admitted);
+    const admitting = admitKey(deps, key, c.req.path, endpoint);
+    const admitted = admitting instanceof Promise ? await admitting : admitting;
+    if (admitted instanceof Response) return admitted;
     let ticket: Ticket | undefined;
     try {
       ticket = enterLine(unit, key, endpoint, c.req.raw.signal);
@@ -90,7 +91,7 @@ export function ollamaLegacyRoutes(deps: AppDeps) {
     } catch (err) {
       ticket?.release(); // refused before forwarding had it: nothing is kept
       admitted.release();
-      return Promise.reject(err);
+      throw err;
     }
   };
   // Registered one by one, not chained: the chained type of five streaming routes is too large for tsc.

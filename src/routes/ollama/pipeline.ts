@@ -27,7 +27,7 @@ import type { Ticket } from "../../core/queue/machine-queue.ts";
 import { NO_USAGE } from "../../core/usage/types.ts";
 import type { AppDeps, MachineUnit } from "../../deps.ts";
 import { accessLogger } from "../../http/access-log.ts";
-import { type AccessOptions, accessCheck } from "../../http/auth.ts";
+import { type Access, type AccessOptions, accessCheck } from "../../http/auth.ts";
 import { failureAnswer } from "../../http/errors.ts";
 import { routedPath, upstreamTarget } from "../../http/key-path.ts";
 import { keptToModelsOf, seesPartOfList } from "../../http/model-lists.ts";
@@ -97,8 +97,12 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
   const pinnedLists = new Map(deps.fleet.units.map((u) => [u.name, new Map([...METADATA].map(([path, m]) => [path, metadata(u, m)]))]));
 
   // 1. The key, named in the log even when refused; the steps after it run as its (lib/actor.ts: events say who).
+  // A promise only where the replicas' store is asked (the wrong-key count, a session): one gateway's costs no turn.
   const authenticate = (call: Call): Response | Promise<Response> => {
-    const { key, refused } = keyOf(call.raw, call.path, () => addressOf(call.server, call.raw));
+    const checked = keyOf(call.raw, call.path, () => addressOf(call.server, call.raw));
+    return checked instanceof Promise ? checked.then((a) => authenticated(call, a)) : authenticated(call, checked);
+  };
+  const authenticated = (call: Call, { key, refused }: Access): Response | Promise<Response> => {
     call.key = key;
     if (refused) return refused;
     return key ? actingFor(key.name, () => steps(call)) : steps(call);
@@ -137,7 +141,8 @@ export function createPipeline(deps: AppDeps, access: AccessOptions, otherwise?:
     const pinned = call.pin === undefined ? undefined : unitNamed(deps, call.pin); // 404 for a name no machine has
     const answer = metadataOf(call, pinned);
     if (answer) return answer(call);
-    const admitted = admitKey(deps, call.key, call.path, call.endpoint); // 4. before anything happens for it
+    const admitting = admitKey(deps, call.key, call.path, call.endpoint); // 4. before anything happens for it
+    const admitted = admitting instanceof Promise ? await admitting : admitting;
     if (admitted instanceof Response) return admitted;
     const chooser = pinned ? byPin.get(pinned.name)! : byFleet;
     // A counted request's model is read from its body even where it does not choose the machine.
