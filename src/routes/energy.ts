@@ -67,7 +67,7 @@ const energy = createRoute({
 });
 
 export function energyRoutes(deps: AppDeps) {
-  return createRouter().openapi(energy, (c) => {
+  return createRouter().openapi(energy, async (c) => {
     const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
     const now = deps.now();
     const q = c.req.valid("query");
@@ -79,23 +79,22 @@ export function energyRoutes(deps: AppDeps) {
     const key = c.get("apiKey");
     const readings = deps.energyReadings;
     const price = { perKwh: deps.config.energy.pricePerKwh, currency: deps.config.energy.currency };
-    const hours = readings?.generationHours({ from: from - (from % 3_600_000), to }) ?? [];
-    const machines: EnergyMachine[] = deps.fleet.units
-      .filter((u) => !key || mayUseMachine(key, u.name))
-      .map((u) =>
-        round(
-          energySummary({
-            name: u.name,
-            intervals: readings?.intervals(u.name, from, to) ?? [],
-            // Without the usage database there are no intervals: unknown, not zero.
-            watts: readings ? (u.config.powerWatts ?? null) : null,
-            from,
-            to,
-            price,
-            generationS: generationByHour(hours, u.name),
-          }),
-        ),
-      );
+    // With replicas these are the shared store's (an answer from Redis, or a 503 while it is away).
+    const hours = (await readings?.generationHours({ from: from - (from % 3_600_000), to })) ?? [];
+    const machines: EnergyMachine[] = [];
+    for (const u of deps.fleet.units.filter((u) => !key || mayUseMachine(key, u.name))) {
+      const summary = energySummary({
+        name: u.name,
+        intervals: (await readings?.intervals(u.name, from, to)) ?? [],
+        // Without the usage database there are no intervals: unknown, not zero.
+        watts: readings ? (u.config.powerWatts ?? null) : null,
+        from,
+        to,
+        price,
+        generationS: generationByHour(hours, u.name),
+      });
+      machines.push(round(summary));
+    }
     const totals = round(energyTotals(machines, price));
     return c.json({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), machines, totals }, 200);
   });

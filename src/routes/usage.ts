@@ -105,7 +105,7 @@ export function parseGroupBy(raw: string): { groupBy: GroupField[]; bucket?: Tim
 }
 
 export function usageRoutes(deps: AppDeps) {
-  return createRouter().openapi(usage, (c) => {
+  return createRouter().openapi(usage, async (c) => {
     const q = c.req.valid("query");
     // Every word is checked before anything is read.
     const grouping = parseGroupBy(q.group_by ?? DEFAULT_GROUP);
@@ -122,14 +122,18 @@ export function usageRoutes(deps: AppDeps) {
     const key = c.get("apiKey");
     // The auth step refuses an inference key; a user key reads its own key's rows only.
     const own = key && key.role !== "admin" ? key.name : undefined;
-    const hours = deps.usageStore.hours({ from, to }).filter((h) => !key?.machines || mayUseMachine(key, h.machine));
+    // With replicas the sums are the shared store's (an answer from Redis, or a 503 while it is away).
+    const reads = deps.usageReads ?? deps.usageStore;
+    const hours = (await reads.hours({ from, to })).filter((h) => !key?.machines || mayUseMachine(key, h.machine));
     const readings = deps.energyReadings;
-    const energy = (machine: string) => {
+    // Each machine's intervals are read once, before the report (which reads them synchronously).
+    const energy = new Map<string, ReturnType<typeof energyByHour> | null>();
+    for (const machine of new Set(hours.map((h) => h.machine))) {
       const watts = deps.fleet.byName.get(machine)?.config.powerWatts;
-      return watts && readings ? energyByHour(readings.intervals(machine, from, to), watts, from, to) : null;
-    };
+      energy.set(machine, watts && readings ? energyByHour(await readings.intervals(machine, from, to), watts, from, to) : null);
+    }
     const query = { from, to, ...grouping, ...(own === undefined ? {} : { key: own }) };
-    const { rows, totals } = usageReport(hours, query, { tz, energyByHour: energy });
+    const { rows, totals } = usageReport(hours, query, { tz, energyByHour: (machine) => energy.get(machine) ?? null });
     const groupBy = grouping.bucket ? [...grouping.groupBy, grouping.bucket] : grouping.groupBy;
     if (format === "csv") {
       return c.body(toCsv(groupBy, rows), 200, {

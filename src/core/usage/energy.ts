@@ -35,12 +35,17 @@ export interface EnergyMachine {
 
 export type EnergyTotals = Omit<EnergyMachine, "name" | "measured">;
 
-/** What /energy reads from the usage database: the state intervals and the hourly generation seconds. */
+/**
+ * What /energy reads from the usage database: the state intervals and the hourly generation seconds (at once;
+ * from the shared store with replicas, once Redis has answered).
+ */
 export interface EnergyReadings {
-  intervals(machine: string, from: number, to: number): PowerInterval[];
+  intervals(machine: string, from: number, to: number): PowerInterval[] | Promise<PowerInterval[]>;
   /** Each machine's generation seconds per hour (summed in SQL: a year is a few thousand rows, not every group's). */
-  generationHours(q: { from: number; to: number }): readonly { hour: number; machine: string; generation_s: number }[];
+  generationHours(q: { from: number; to: number }): GenerationRows | Promise<GenerationRows>;
 }
+
+type GenerationRows = readonly { hour: number; machine: string; generation_s: number }[];
 
 /** Where the monitor's state changes and a plug's readings are kept (the usage store). */
 export interface PowerLog {

@@ -1,9 +1,16 @@
 // A machine's power state intervals read back from the usage database, with a measuring plug's hourly means.
+// The same intervals are built from the shared store's changes with replicas (core/replica/shared-power.ts).
 import type { Database } from "bun:sqlite";
 import { PowerState } from "../power/states.ts";
 import { NOT_RUNNING } from "./downtime.ts";
 import { floorHour, HOUR_MS } from "./pending.ts";
 import type { PowerInterval } from "./types.ts";
+
+/** One state change as kept: its state runs from `at` to the next change. */
+export interface PowerChange {
+  at: number;
+  state: PowerState;
+}
 
 /** The intervals overlapping [from, to): each runs from one state change to the next (the last to `to`). */
 export function readIntervals(db: Database, machine: string, from: number, to: number): PowerInterval[] {
@@ -13,11 +20,24 @@ export function readIntervals(db: Database, machine: string, from: number, to: n
       `SELECT at, state FROM power_changes WHERE machine = ?1 AND at < ?3
        AND at >= coalesce((SELECT max(at) FROM power_changes WHERE machine = ?1 AND at <= ?2), 0) ORDER BY at`,
     )
-    .all(machine, from, to) as { at: number; state: PowerState }[];
+    .all(machine, from, to) as PowerChange[];
   const readings = db
     .query("SELECT hour, watts_sum, readings FROM meter_readings WHERE machine = ? AND hour >= ? AND hour < ?")
     .all(machine, floorHour(from), to) as { hour: number; watts_sum: number; readings: number }[];
-  const measured = new Map(readings.map((r) => [r.hour, r.watts_sum / r.readings]));
+  return intervalsOf(machine, changes, new Map(readings.map((r) => [r.hour, r.watts_sum / r.readings])), from, to);
+}
+
+/**
+ * The intervals overlapping [from, to) from `changes` (in time order: the last at or before `from`, then every
+ * one before `to`) and a plug's mean watts per UTC hour start (`measured`).
+ */
+export function intervalsOf(
+  machine: string,
+  changes: readonly PowerChange[],
+  measured: ReadonlyMap<number, number>,
+  from: number,
+  to: number,
+): PowerInterval[] {
   const out: PowerInterval[] = [];
   changes.forEach((c, i) => {
     const a = Math.max(c.at, from);

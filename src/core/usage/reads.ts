@@ -17,6 +17,17 @@ export interface HourRow extends UsageSums {
   ttfb: number[];
 }
 
+/**
+ * What /usage, a quota's seed and Home Assistant read of the hourly sums: the usage store answers at once, the
+ * shared store's sums (several replicas, core/replica/shared-usage.ts) once Redis has answered.
+ */
+export interface UsageReads {
+  /** Hourly sums whose hour starts in [from, to), optionally of one key. */
+  hours(q: { from: number; to: number; key?: string }): HourRow[] | Promise<HourRow[]>;
+  /** Each key's prompt and completion tokens in the hours from `from`. */
+  tokensByKey(from: number): Map<string, number> | Promise<Map<string, number>>;
+}
+
 /** One machine's generation seconds in one hour, over every group. */
 export interface GenerationHour {
   hour: number;

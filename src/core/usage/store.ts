@@ -6,13 +6,13 @@ import type { Database } from "bun:sqlite";
 import type { PowerState } from "../power/states.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { ALIVE_EVERY_MS, lastAlive, markAlive, markNotRunning } from "./downtime.ts";
-import { countsAsOn } from "./energy.ts";
 import { readIntervals } from "./intervals.ts";
 import { openDatabase } from "./open.ts";
 import { floorHour, HOUR_MS, PendingSums } from "./pending.ts";
 import { type GenerationHour, type HourRow, readGenerationHours, readHours, readPeopleOfDay, readTokensByKey } from "./reads.ts";
 import { INSERT_CHANGE, TTFB_BUCKETS_MS, UPSERT_HOUR, UPSERT_READING } from "./schema.ts";
 import type { PowerInterval, UsageRecord } from "./types.ts";
+import { ReadingWeights } from "./weights.ts";
 
 export type { HourRow } from "./reads.ts";
 export { TTFB_BUCKETS_MS };
@@ -28,8 +28,6 @@ export interface UsageStoreOptions {
 
 const DAY_MS = 86_400_000;
 const FLUSH_MS = 1000;
-/** A reading after a longer gap (the machine was off, the plug did not answer) stands for this many seconds at most. */
-const MAX_READING_WEIGHT_S = 300;
 /** Power changes and readings held while the file cannot be written; the oldest go first past it. */
 const MAX_PENDING_POWER = 10_000;
 
@@ -37,9 +35,7 @@ export class UsageStore {
   private readonly now: () => number;
   private readonly pending: PendingSums;
   private changes: [machine: string, at: number, state: PowerState][] = [];
-  private readonly lastReading = new Map<string, number>();
-  /** When each machine last went off: a plug reading begun before it is no start for the next wake's weights. */
-  private readonly offAt = new Map<string, number>();
+  private readonly weights = new ReadingWeights(MAX_PENDING_POWER);
   private readonly readings = new Map<string, [machine: string, hour: number, sum: number, n: number]>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly daily: ReturnType<typeof setInterval> | undefined;
@@ -110,26 +106,17 @@ export class UsageStore {
     if (!this.db) return;
     if (this.changes.length >= MAX_PENDING_POWER) this.changes.shift();
     this.changes.push([machine, at, state]);
-    // The plug is not read while the machine is off: the first reading after a wake stands for itself alone.
-    if (!countsAsOn(state)) {
-      this.lastReading.delete(machine);
-      if (this.offAt.size < MAX_PENDING_POWER) this.offAt.set(machine, at);
-    }
+    this.weights.stateChanged(machine, state, at);
     this.schedule();
   }
 
   /**
    * A measuring plug's reading, summed into its hour weighted by the seconds since the machine's previous one
-   * (`readings` holds those seconds): the plug is read every second while a machine wakes, every POLL_S while it
-   * is on, and a plain mean would let the boot's few minutes outweigh the hour.
+   * (weights.ts; `readings` holds those seconds).
    */
   meterReading(machine: string, watts: number, at: number): void {
     if (!this.db || !Number.isFinite(watts) || watts < 0) return;
-    const previous = this.lastReading.get(machine);
-    if (previous === undefined && this.lastReading.size >= MAX_PENDING_POWER) this.lastReading.clear();
-    // A reading begun before the machine went off that lands after it counts, but the next wake starts afresh.
-    if (at > (this.offAt.get(machine) ?? Number.NEGATIVE_INFINITY)) this.lastReading.set(machine, at);
-    const weight = previous === undefined || at <= previous ? 1 : Math.min((at - previous) / 1000, MAX_READING_WEIGHT_S);
+    const weight = this.weights.weigh(machine, at);
     const hour = floorHour(at);
     const id = `${machine}\u0000${hour}`;
     const r = this.readings.get(id);
