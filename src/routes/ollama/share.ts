@@ -2,7 +2,7 @@
 // machine's waiting line (before it is woken or sent anything). Both give back what they took once the
 // request has ended, however it ends: the answer's end (the proxy's tap) or a failure (wake.ts's watch).
 import type { ApiKey } from "../../core/access/access.ts";
-import { type Admission, isRefusal, type KeyLimiter } from "../../core/access/limits.ts";
+import { type Admission, isRefusal, type Limiter, type LimitRefusal } from "../../core/access/limit-rules.ts";
 import type { Endpoint } from "../../core/proxy/endpoints.ts";
 import type { Ticket } from "../../core/queue/machine-queue.ts";
 import type { GateMetrics } from "../../core/telemetry/metrics.ts";
@@ -17,16 +17,23 @@ import type { Line } from "./wake.ts";
  */
 export const isGeneration = (endpoint: Endpoint | undefined): boolean => endpoint?.kind === "generate" || endpoint?.kind === "embed";
 
-/** The key's limits: its admission, or the 429 in its client's shape (counted by key and limit). */
+/**
+ * The key's limits: its admission, or the 429 in its client's shape (counted by key and limit). A promise only
+ * where the replicas' store is asked (it fails with StoreAwayError, a 503, while the store is away).
+ */
 export function admitKey(
-  d: { limits: KeyLimiter; metrics: Pick<GateMetrics, "limited"> },
+  d: { limits: Limiter; metrics: Pick<GateMetrics, "limited"> },
   key: ApiKey | null,
   path: string,
   endpoint: Endpoint | undefined,
-): Admission | Response {
+): Admission | Response | Promise<Admission | Response> {
   if (!key?.limits) return NOT_LIMITED;
   const admitted = d.limits.admit(key.name, key.limits, isGeneration(endpoint));
-  if (!isRefusal(admitted)) return admitted;
+  const answer = (a: Admission | LimitRefusal) => (isRefusal(a) ? refusedAnswer(d, key, path, a) : a);
+  return admitted instanceof Promise ? admitted.then(answer) : answer(admitted);
+}
+
+function refusedAnswer(d: { metrics: Pick<GateMetrics, "limited"> }, key: ApiKey, path: string, admitted: LimitRefusal): Response {
   d.metrics.limited(key.name, admitted.limit);
   const quota = admitted.limit === "tokens_per_day" || admitted.limit === "tokens_per_month";
   return limitAnswer(path, `${admitted.detail} (${admitted.limit}); try again in ${admitted.retryAfterS} s`, admitted.retryAfterS, quota);
