@@ -8,6 +8,7 @@ import { didYouMean } from "../lib/did-you-mean.ts";
 export const OTHER_VARIABLES = [
   "OLLAMA_GATE_UID",
   "OLLAMA_GATE_GID",
+  "REDIS_PASSWORD",
   "TRAEFIK_ENTRYPOINT_HTTP",
   "TRAEFIK_ENTRYPOINT_HTTPS",
   "MACVLAN_PARENT",
