@@ -16,6 +16,7 @@ import type { KeepOnSchedule } from "./core/power/schedule.ts";
 import type { StatusStorage } from "./core/power/status-store.ts";
 import type { OllamaProxy } from "./core/proxy/forward.ts";
 import type { MachineQueue } from "./core/queue/machine-queue.ts";
+import type { SharedAccounting } from "./core/replica/shared-accounting.ts";
 import type { EventStreams } from "./core/telemetry/event-stream.ts";
 import type { EventLog } from "./core/telemetry/events.ts";
 import type { Logger } from "./core/telemetry/logger.ts";
@@ -91,6 +92,8 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   usageStore: UsageStore;
   /** Where /usage reads the hourly sums instead of usageStore: the shared store's with STATE_URL (replicas). */
   usageReads?: UsageReads;
+  /** The shared usage sums and power log (STATE_URL with USAGE_DB not off): written out on the gateway's stop. */
+  accounting?: SharedAccounting;
   /** The Home Assistant bridge (MQTT discovery, states, commands): only with MQTT_URL; started once the server listens. */
   homeAssistant?: HomeAssistantBridge;
   /** The replicas' shared parts (STATE_URL): the store, the heartbeats; absent for a single gateway. */

@@ -4,6 +4,7 @@ import type { MachineConfig, StateConfig } from "./config/types.ts";
 import type { Activity } from "./core/power/activity.ts";
 import type { PowerMonitor } from "./core/power/monitor.ts";
 import type { KeepOnSchedule } from "./core/power/schedule.ts";
+import { type SharedSlots, sharedSlotsFor } from "./core/queue/shared-slots.ts";
 import { EventRelay } from "./core/replica/event-relay.ts";
 import { Leadership } from "./core/replica/leader.ts";
 import { LeaderCalls } from "./core/replica/leader-calls.ts";
@@ -50,6 +51,8 @@ export interface MachineReplica {
   /** The model lists seen, shared: a replica that never saw the machine awake still answers /api/tags. */
   answers: SharedMetadata;
   lead: LeaderCalls;
+  /** max_concurrent counted over every replica (undefined: the machine has none). */
+  slots: SharedSlots | undefined;
   /** The requests of every replica, for the leader's decisions. */
   activityOf(local: Activity): SharedActivity;
   /** Which replica leads the machine now (its name), or null; null too while the store is away. */
@@ -67,10 +70,12 @@ export function machineReplica(mc: MachineConfig, ctx: ReplicaContext, logger: L
   let changed: (leading: boolean) => void = () => {};
   const leadership = new Leadership({ store: locks, key: lockKey, name: state.replica, ttlMs, onChange: (l) => changed(l) });
   const lead = new LeaderCalls({ store, machine: mc.name, leadership, ttlMs, logger });
+  const slots = sharedSlotsFor(mc.name, mc.queue, { store, owner: leadership.owner, ttlMs });
   let activity: SharedActivity | undefined;
   return {
     status,
     answers: new SharedMetadata({ store, machine: mc.name, logger }),
+    slots,
     lead,
     activityOf(local) {
       activity = new SharedActivity({ store, machine: mc.name, owner: leadership.owner, local, ttlMs, logger });
@@ -94,6 +99,7 @@ export function machineReplica(mc: MachineConfig, ctx: ReplicaContext, logger: L
     },
     start() {
       lead.start();
+      slots?.start();
       activity?.start();
       leadership.start();
     },
@@ -101,6 +107,7 @@ export function machineReplica(mc: MachineConfig, ctx: ReplicaContext, logger: L
       lead.stop();
       await leadership.stop();
       await activity?.stop();
+      await slots?.stop();
     },
   };
 }

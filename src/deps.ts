@@ -10,8 +10,9 @@ import { BODY_RATE_FLOOR, BURST_FOR_COLLECTION, LARGE_RESIDENT, PROXIED_BYTES_PE
 import { secretsOf } from "./config/view.ts";
 import { opensDashboard } from "./core/access/access.ts";
 import { Keys } from "./core/access/keys.ts";
-import { followKeys, KeyLimiter } from "./core/access/limits.ts";
-import { SessionStore } from "./core/access/sessions.ts";
+import type { Limiter } from "./core/access/limit-rules.ts";
+import { KeyLimiter } from "./core/access/limits.ts";
+import { type DashboardSessions, SessionStore } from "./core/access/sessions.ts";
 import { ModelIndex } from "./core/fleet/model-index.ts";
 import { HomeAssistantBridge } from "./core/homeassistant/bridge.ts";
 import { tokensTodayByMachine } from "./core/homeassistant/readings.ts";
@@ -29,6 +30,7 @@ import { leaseCount } from "./core/power/status.ts";
 import { StatusStore } from "./core/power/status-store.ts";
 import { OllamaProxy } from "./core/proxy/forward.ts";
 import { MachineQueue } from "./core/queue/machine-queue.ts";
+import { buildSharedAccounting } from "./core/replica/shared-accounting.ts";
 import { EventStreams } from "./core/telemetry/event-stream.ts";
 import { EventLog, EventType } from "./core/telemetry/events.ts";
 import { createLogger, makeRedactor, withFields } from "./core/telemetry/logger.ts";
@@ -40,6 +42,7 @@ import { UsageStore } from "./core/usage/store.ts";
 import { NO_USAGE, type UsageRecorder } from "./core/usage/types.ts";
 import { machineReplica, replicaContext } from "./deps-replica.ts";
 import { bodyPools } from "./http/body-pools.ts";
+import { buildSharedAccess } from "./http/shared-access.ts";
 import { LoginRate, LoginThrottle } from "./http/throttle.ts";
 import { collectAfterBurst, collectEvery, collectSoon, collectWhenLarge, collectWhenQuiet } from "./lib/gc.ts";
 import { WAKE_PROGRESS_MS } from "./routes/ollama/wake-progress.ts";
@@ -48,6 +51,14 @@ export type { AppDeps, DepsOptions, Fleet, MachineUnit } from "./app-deps.ts";
 
 // Reading each machine's files before the first request, and starting the loops once the server listens.
 export { prepareFleet, startFleet } from "./core/fleet/lifecycle.ts";
+
+/** Among replicas, at the gateway's stop: the usage still pending written, each machine's lock given up, the links closed. */
+export async function stopReplica(deps: Pick<AppDeps, "fleet" | "accounting" | "replicas">): Promise<void> {
+  if (!deps.replicas) return;
+  await deps.accounting?.close();
+  await Promise.allSettled(deps.fleet.units.map((u) => u.replica?.stop()));
+  deps.replicas.store.stop();
+}
 
 export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOptions = {}): MachineUnit {
   const { now } = shared;
@@ -100,7 +111,7 @@ export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOp
   const schedule = new KeepOnSchedule({ windows: mc.keepOn ?? [], power, logger, now });
   replica?.join(monitor, schedule);
   // A request waiting for a slot holds the machine on as a running one does.
-  const queue = new MachineQueue(mc.name, mc.queue, { hold: () => activity.begin(), waited: counts.queueWaited });
+  const queue = new MachineQueue(mc.name, mc.queue, { hold: () => activity.begin(), waited: counts.queueWaited }, { slots: replica?.slots });
   // A warm model after a wake, for a machine with preload models only: without them nothing is built or watched.
   const preload =
     mc.preload.models.length === 0 ? undefined : buildPreloader(mc, { monitor, proxy, machine, queue }, { events, logger, usage: shared.usage, now });
@@ -167,17 +178,22 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     busy();
     whenLarge();
   };
+  // Among replicas the usage sums and the power log are the shared store's (replica/shared-accounting.ts): no SQLite file.
+  const onError = (what: string) => metrics.usageStoreErrors.inc({ what });
+  const retentionDays = config.usage.retentionDays;
+  const accounting = replicas && config.usage.db ? buildSharedAccounting(replicas.store, { logger, now, retentionDays, onError }) : undefined;
   // Opened before the first request (bun:sqlite is synchronous, a few ms); a broken file is counted, never thrown.
-  const usageStore = config.usage.db
-    ? UsageStore.open({
-        path: config.usage.db,
-        logger,
-        now,
-        retentionDays: config.usage.retentionDays,
-        onError: (what) => metrics.usageStoreErrors.inc({ what }),
-      })
-    : UsageStore.off({ logger });
-  const powerLog = opts.powerLog ?? (usageStore.usable ? usageStore : undefined);
+  const usageStore =
+    config.usage.db && !accounting
+      ? UsageStore.open({
+          path: config.usage.db,
+          logger,
+          now,
+          retentionDays: config.usage.retentionDays,
+          onError: (what) => metrics.usageStoreErrors.inc({ what }),
+        })
+      : UsageStore.off({ logger });
+  const powerLog = opts.powerLog ?? accounting?.power ?? (usageStore.usable ? usageStore : undefined);
   const units = config.machines.map((mc) =>
     buildMachineUnit(
       mc,
@@ -193,17 +209,23 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     redact.add(more);
     logger.addSecrets?.(more);
   });
-  const sessions = new SessionStore({ file: sessionsFile, keys: () => keys.ring.identities, logger, now });
-  const ui = { sessions, throttle: new LoginThrottle(now), logins: new LoginRate(now) };
+  // Among replicas (STATE_URL) the sessions, the login limits and each key's limits are shared in Redis (http/shared-access.ts).
+  const sharedAccess = replicas ? buildSharedAccess(replicas.store, { identities: () => keys.ring.identities, logger, now }) : undefined;
+  const sessions: DashboardSessions =
+    sharedAccess?.ui.sessions ?? new SessionStore({ file: sessionsFile, keys: () => keys.ring.identities, logger, now });
+  const ui = sharedAccess?.ui ?? { sessions, throttle: new LoginThrottle(now), logins: new LoginRate(now) };
   const eventStreams = new EventStreams(events, (reason) => metrics.eventStreamsDropped.inc({ reason }));
   // Each key's limits: its counts follow a reload (kept by name); its quotas start from what the store counted.
-  const limits = new KeyLimiter({ now });
-  const seed = () => followKeys(limits, keys.ring.keys, (from) => usageStore.tokensByKey(from));
+  const limits: Limiter = sharedAccess?.limits ?? new KeyLimiter({ now });
+  const seed = () => limits.follow(keys.ring.keys, (from) => (accounting?.usage ?? usageStore).tokensByKey(from));
   seed();
   keys.onReload(() => {
     seed();
     eventStreams.recheck();
-    sessions.endRevoked(opensDashboard(keys.ring));
+    // Among replicas a promise: with the store away, the sessions of a key taken out are refused at each check all the same.
+    Promise.resolve(sessions.endRevoked(opensDashboard(keys.ring))).catch((err) =>
+      logger.warn("could not end the revoked keys' dashboard sessions", { err }),
+    );
   });
   const wakeProgressMs = opts.wakeProgressMs ?? WAKE_PROGRESS_MS;
   // USAGE_DB=off is NO_USAGE: nothing keeps usage, and the account step does not run. A broken file still counts in the metrics.
@@ -212,14 +234,18 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     (config.usage.db
       ? {
           record: (r) => {
-            usageStore.add(r);
+            (accounting?.usage ?? usageStore).add(r);
             metrics.usageRecorded(r);
             limits.counted(r.key, (r.figures.promptTokens ?? 0) + (r.figures.completionTokens ?? 0));
           },
         }
       : NO_USAGE);
   // Home Assistant over MQTT: built only with MQTT_URL. What the broker sends is garbage once read, as proxied answers are.
-  const tokensToday = config.usage.db ? () => tokensTodayByMachine(usageStore, now()) : undefined;
+  const tokensToday = !config.usage.db
+    ? undefined
+    : accounting
+      ? () => accounting.usage.tokensToday()
+      : () => tokensTodayByMachine(usageStore, now());
   const ha = { units, events, logger, version: pkg.version, tokensToday, onReceived: collectEvery(PROXIED_BYTES_PER_COLLECTION, collect) };
   const homeAssistant = config.mqtt ? new HomeAssistantBridge({ config: config.mqtt, ...ha }) : undefined;
   return {
@@ -241,7 +267,9 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
     usage,
     usageStore,
     limits,
-    energyReadings: powerLog ?? null,
+    energyReadings: opts.powerLog ?? accounting?.readings ?? (usageStore.usable ? usageStore : null),
+    usageReads: accounting?.usage,
+    accounting,
     replicas,
     now,
   };

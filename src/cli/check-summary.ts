@@ -91,6 +91,16 @@ function mqttLines(config: Config): string[] {
   ];
 }
 
+/** Whether this gateway shares its state with others, and where (the store's host alone: the URL may hold its password). */
+function stateLines(config: Config): string[] {
+  const st = config.state;
+  if (!st) return ["Shared state: none, one gateway (STATE_URL is unset): status, sessions and usage in files"];
+  const tls = st.url.startsWith("rediss:") ? "TLS" : "plain, no TLS";
+  return [
+    `Shared state: Redis at ${urlHost(st.url)} (${tls}), keys ${st.prefix}…, this replica "${st.replica}", leader lock ${st.leaderTtlMs / 1000} s`,
+  ];
+}
+
 /** The summary, line by line. `env` is the environment the configuration was read from (for TZ and MACHINES_FILE). */
 export function summaryLines(config: Config, env: Record<string, string | undefined>): string[] {
   const { host, port } = config.listen;
@@ -106,5 +116,6 @@ export function summaryLines(config: Config, env: Record<string, string | undefi
     ...keyLines(config),
     ...notifyLines(config),
     ...mqttLines(config),
+    ...stateLines(config),
   ];
 }

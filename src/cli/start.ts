@@ -1,7 +1,7 @@
 import { createApp } from "../app.ts";
 import { parseConfig } from "../config/config.ts";
 import { runSshHelper, SSH_SUBCOMMAND } from "../core/machine/ssh-process.ts";
-import { buildDeps, prepareFleet, startFleet } from "../deps.ts";
+import { buildDeps, prepareFleet, startFleet, stopReplica } from "../deps.ts";
 import { addressInUse, portInUseMessage, serve } from "../http/server.ts";
 import { runHealthcheck } from "./healthcheck.ts";
 
@@ -47,8 +47,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     server.stop();
     // What the last second added is written before the process goes.
     deps.usageStore.close();
-    if (!deps.homeAssistant) process.exit(0);
-    // Home Assistant is told the machines are unavailable (within a second, whatever the broker does).
-    void deps.homeAssistant.stop().finally(() => process.exit(0));
+    if (!deps.homeAssistant && !deps.replicas) process.exit(0);
+    // Home Assistant is told the machines are unavailable (within a second, whatever the broker does); among
+    // replicas the usage still pending is written and each lock given up, so another replica leads at once.
+    const stops = [deps.homeAssistant?.stop(), stopReplica(deps)];
+    void Promise.race([Promise.allSettled(stops), Bun.sleep(3000)]).finally(() => process.exit(0));
   });
 }

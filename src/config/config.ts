@@ -5,8 +5,8 @@ import { unknownVariables, variablesReadBy } from "./env-spelling.ts";
 import { allKeys, keysFileHeading, NO_KEY } from "./keys-file.ts";
 import { loadMachinesFile, type MachineDefaults, machinesFileHeading } from "./machines-file.ts";
 import { mqttConfig } from "./mqtt.ts";
-import { stateConfig } from "./state.ts";
 import { notifyConfig } from "./notify.ts";
+import { stateConfig } from "./state.ts";
 import type { Config, MachineConfig } from "./types.ts";
 
 export type { Config, HttpPowerCall, MachineConfig, PowerOff, PowerOn } from "./types.ts";

@@ -21,7 +21,10 @@ const isStoreUrl = (s: string) => {
 
 // A replica's name shows in events, /debug and the locks: short, and nothing a log line or a key would mangle.
 const REPLICA = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const defaultName = () => hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 63) || "gateway";
+const defaultName = () =>
+  hostname()
+    .replace(/[^A-Za-z0-9._-]/g, "-")
+    .slice(0, 63) || "gateway";
 
 /** The fields config.ts adds to its environment schema. */
 export const STATE_ENV = {
@@ -39,10 +42,7 @@ export const STATE_ENV = {
   ),
   REPLICA_NAME: z.preprocess(
     trimmed,
-    z
-      .string()
-      .regex(REPLICA, { message: "expected letters, digits, '.', '_' or '-' (at most 63), such as gateway-a" })
-      .optional(),
+    z.string().regex(REPLICA, { message: "expected letters, digits, '.', '_' or '-' (at most 63), such as gateway-a" }).optional(),
   ),
   LEADER_TTL_S: z.preprocess(
     trimmed,

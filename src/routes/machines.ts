@@ -40,7 +40,8 @@ const MachineSchema = z
     permanent_on: z.boolean(),
     woken_by_gateway: z.boolean(),
     leader: z.string().nullable().optional().openapi({
-      description: "Among replicas (STATE_URL): the REPLICA_NAME of the gateway that leads this machine (null: none right now, or the store is away). Absent for a single gateway",
+      description:
+        "Among replicas (STATE_URL): the REPLICA_NAME of the gateway that leads this machine (null: none right now, or the store is away). Absent for a single gateway",
     }),
     models: z.array(z.string()).openapi({ description: "Models it is known to hold: configured, and as it last reported" }),
     model_sizes: z

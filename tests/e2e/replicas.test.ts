@@ -17,15 +17,27 @@ describe.skipIf(!hasRedis)(hasRedis ? "replicas sharing one Redis" : "replicas (
   let redis: Redis;
   let sim: SimulatedMachine;
   let replicas: Replica[];
+  // One webhook receiver for all three: each event must reach it once, from the replica that emitted it.
+  const hooks: { type: string; machine: string; replica?: string; data: Record<string, unknown> }[] = [];
+  let hook: ReturnType<typeof Bun.serve>;
 
   beforeAll(async () => {
+    hook = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: async (req) => {
+        hooks.push((await req.json()) as (typeof hooks)[number]);
+        return new Response("ok");
+      },
+    });
+    cleanups.push(() => hook.stop(true));
     const { dir, cleanup } = tempDir();
     cleanups.push(cleanup);
     redis = await startRedis(dir);
     cleanups.push(() => redis.stop());
     sim = await new SimulatedMachine({ sshUser: "ia", sshPassword: SSH_PASS, sudoPassword: SUDO_PASS, bootDelayMs: 300 }).start();
     cleanups.push(() => sim.stop());
-    const o = { redisUrl: redis.url, sim, env: { LEASE_TTL_S: "0" } };
+    const o = { redisUrl: redis.url, sim, env: { LEASE_TTL_S: "0", WEBHOOK_URLS: `http://127.0.0.1:${hook.port}/hook`, WEBHOOK_EVENTS: "all" } };
     replicas = await Promise.all(["gw-a", "gw-b", "gw-c"].map((n) => startReplica(n, o, cleanups)));
     await until(async () => (await leaderOf(replicas)) !== null, 15_000);
   });
@@ -49,6 +61,47 @@ describe.skipIf(!hasRedis)(hasRedis ? "replicas sharing one Redis" : "replicas (
     await until(async () => (await status(replicas[1]!)).power_state === "off", 15_000);
     expect(shutdowns(sim)).toBe(1);
     expect(sim.packets.length).toBe(1);
+  }, 60_000);
+
+  test("/events on B shows A's events with A's name; a webhook gets each event once; /usage and /debug agree", async () => {
+    const [a, b, c] = replicas as [Replica, Replica, Replica];
+    const history = async (r: Replica) =>
+      ((await (await r.api("/events/history")).json()) as { events: { type: string; replica?: string; data: Record<string, unknown> }[] }).events;
+    const taken = (await (await a.api("/arrancar", { method: "POST" })).json()) as { lease_id: string };
+    const fromA = (e: { type: string; replica?: string; data: Record<string, unknown> }) =>
+      e.type === "lease_taken" && e.replica === "gw-a" && e.data.lease_id === taken.lease_id;
+    await until(async () => (await history(b)).some(fromA));
+    await until(async () => (await history(c)).some(fromA));
+    await until(() => hooks.some(fromA));
+    expect((await (await a.api(`/apagar?lease_id=${taken.lease_id}`, { method: "POST" })).json()) as object).toMatchObject({ success: true });
+    await until(() => hooks.some((e) => e.type === "lease_released" && e.data.lease_id === taken.lease_id));
+    // Every event the replicas sent reached the hook once: no lease id twice for one type.
+    const seen = hooks.map((e) => `${e.type}:${String(e.data.lease_id ?? "")}:${JSON.stringify(e.data)}`);
+    expect(hooks.filter(fromA)).toHaveLength(1);
+    expect(new Set(seen.filter((x) => x.startsWith("lease_taken"))).size).toBe(seen.filter((x) => x.startsWith("lease_taken")).length);
+    // The heartbeats: every replica lists all three as alive.
+    for (const r of replicas) {
+      const debug = (await (await r.api("/debug")).json()) as { replicas: { name: string; alive: boolean }[] };
+      expect(
+        debug.replicas
+          .filter((x) => x.alive)
+          .map((x) => x.name)
+          .sort(),
+      ).toEqual(["gw-a", "gw-b", "gw-c"]);
+    }
+    // A generation on A and one on B: every replica's /usage counts both.
+    for (const r of [a, b]) {
+      const res = await r.api("/api/generate", { method: "POST", body: JSON.stringify({ model: "llama3.2:3b", prompt: "hi", stream: false }) });
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    const span = `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`;
+    const totals = async (r: Replica) => ((await (await r.api(`/usage?${span}`)).json()) as { totals: { requests: number } }).totals;
+    await until(async () => (await Promise.all(replicas.map(totals))).every((t) => t.requests === 2));
+    const all = await Promise.all(
+      replicas.map(async (r) => JSON.stringify(((await (await r.api(`/usage?${span}`)).json()) as { rows: unknown }).rows)),
+    );
+    expect(new Set(all).size).toBe(1);
   }, 60_000);
 
   test("a stream on one replica holds off a shutdown asked for on another; killing that replica lets it go after the TTL", async () => {

@@ -224,7 +224,13 @@ export class PowerMonitor {
       this.wake = WakeAttempt.resume(wake, Date.parse(s.last_wake_at), s.wake_packets ?? 1, lastPacket);
     }
     if (this.state === PowerState.shuttingDown) this.shutdownStartedAt = s.last_shutdown_at ? Date.parse(s.last_shutdown_at) : this.now();
+    this.wakeAfterShutdown = this.state === PowerState.shuttingDown && s.wake_after_shutdown === true;
     this.tookOver = true;
+  }
+
+  /** Fields only replicas store (a single gateway's status file stays as it was). */
+  private sharedOnly(fields: Partial<Status>): Partial<Status> {
+    return this.lead.shared ? fields : {};
   }
 
   /** This replica no longer leads: what it had under way is the next leader's, from the shared state. */
@@ -238,6 +244,8 @@ export class PowerMonitor {
     if (!this.lead.leading()) return false; // lost the lead while waiting for the lock: the new leader decides
     if (this.state === PowerState.shuttingDown) {
       this.wakeAfterShutdown = true;
+      // Among replicas, those waiting elsewhere keep waiting through the "off" that comes before this wake.
+      if (this.lead.shared) await this.store.update(() => ({ wake_after_shutdown: true }));
       return false;
     }
     if (this.state !== PowerState.off) return false;
@@ -252,7 +260,10 @@ export class PowerMonitor {
    */
   async waitReady(timeoutMs: number, failedBefore = this.wakeFailure.count): Promise<boolean> {
     // A replica that does not lead hopes while the leader's state says a change is under way.
-    const hoping = () => (this.lead.leading() ? this.wake !== undefined || this.wakeAfterShutdown : isChanging(this.state));
+    const hoping = () =>
+      this.lead.leading()
+        ? this.wake !== undefined || this.wakeAfterShutdown
+        : isChanging(this.state) || this.store.last?.wake_after_shutdown === true;
     const ready = await this.record.waitOn(timeoutMs, hoping);
     if (!ready && this.wakeFailure.count > failedBefore) throw new PowerOnFailedError(this.wakeFailure.message);
     return ready;
@@ -281,7 +292,7 @@ export class PowerMonitor {
     const before = { state: this.state, wake: this.wake, wakeAfterShutdown: this.wakeAfterShutdown };
     this.wakeAfterShutdown = false;
     this.wake = undefined;
-    await this.transition(PowerState.shuttingDown, reason);
+    await this.transition(PowerState.shuttingDown, reason, this.sharedOnly({ wake_after_shutdown: false }));
     this.shutdownStartedAt = this.now();
     try {
       await this.machine.shutdown();
@@ -337,7 +348,10 @@ export class PowerMonitor {
     const now = this.now();
     const { timing } = this.opts;
     this.wake = new WakeAttempt({ ...this.opts, timeoutMs: timing.wakeTimeoutMs, retryMs: timing.wolRetryMs }, now);
-    await this.transition(PowerState.waking, reason, { last_wake_at: new Date(now).toISOString() });
+    await this.transition(PowerState.waking, reason, {
+      last_wake_at: new Date(now).toISOString(),
+      ...this.sharedOnly({ wake_after_shutdown: false }),
+    });
     this.poller.poke(this.wakePollMs);
     await this.sendWake(this.wake, now);
   }

@@ -44,6 +44,8 @@ export const statusSchema = z.looseObject({
   power_state_since: z.string().nullable().optional(),
   wake_packets: z.number().int().min(0).optional(),
   wake_last_packet_at: z.string().nullable().optional(),
+  /** Among replicas: a wake asked for during a shutdown, sent once the machine is dark. */
+  wake_after_shutdown: z.boolean().optional(),
 });
 export type Status = z.infer<typeof statusSchema>;
 
