@@ -251,13 +251,17 @@ function follow() {
   };
 }
 
+const eventKey = (e) => `${e.replica ?? ""}|${e.at}|${e.type}|${JSON.stringify(e.data)}`;
+
 /** Everything read afresh: the machines, then the recent events (merged with any that arrived meanwhile). */
 async function start() {
   await refresh();
   const history = (await api("/events/history")).events;
   for (const [name, card] of cards) {
-    const byId = new Map([...history.filter((e) => e.machine === name), ...card.events].map((e) => [e.id, e]));
-    card.events = [...byId.values()].sort((a, b) => a.id - b.id).slice(-EVENTS_KEPT);
+    // Behind a load balancer the history and the stream may come from two gateways, each numbering its own: one event
+    // is told by where and when it happened and what it says, and they are ordered by time.
+    const byEvent = new Map([...history.filter((e) => e.machine === name), ...card.events].map((e) => [eventKey(e), e]));
+    card.events = [...byEvent.values()].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id - b.id)).slice(-EVENTS_KEPT);
     draw(name);
   }
   main.setAttribute("aria-busy", "false");
