@@ -26,6 +26,8 @@ export interface ReplicaContext {
   list: Replicas;
   /** Connects, then beats and relays events; the gateway's start (startFleet). */
   start(): void;
+  /** Stops beating and relaying, and closes the links (the gateway's stop, after each machine's part). */
+  stop(): void;
 }
 
 /** STATE_URL's shared parts of the whole gateway: the connection, and this replica's events told to the others. */
@@ -41,6 +43,11 @@ export function replicaContext(state: StateConfig, events: EventLog, logger: Log
     start() {
       relay.start();
       list.start();
+    },
+    stop() {
+      relay.stop();
+      list.stop();
+      store.stop();
     },
   };
 }
@@ -69,7 +76,7 @@ export function machineReplica(mc: MachineConfig, ctx: ReplicaContext, logger: L
   const status = new SharedStatus({ store, machine: mc.name, file: mc.statusFile, logger, now: () => new Date(now()) });
   let changed: (leading: boolean) => void = () => {};
   const leadership = new Leadership({ store: locks, key: lockKey, name: state.replica, ttlMs, onChange: (l) => changed(l) });
-  const lead = new LeaderCalls({ store, machine: mc.name, leadership, ttlMs, logger });
+  const lead = new LeaderCalls({ store, machine: mc.name, leadership, ttlMs, logger, refresh: () => status.read() });
   const slots = sharedSlotsFor(mc.name, mc.queue, { store, owner: leadership.owner, ttlMs });
   let activity: SharedActivity | undefined;
   return {

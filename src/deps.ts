@@ -57,7 +57,7 @@ export async function stopReplica(deps: Pick<AppDeps, "fleet" | "accounting" | "
   if (!deps.replicas) return;
   await deps.accounting?.close();
   await Promise.allSettled(deps.fleet.units.map((u) => u.replica?.stop()));
-  deps.replicas.store.stop();
+  deps.replicas.stop();
 }
 
 export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOptions = {}): MachineUnit {

@@ -1,5 +1,6 @@
 // Issue 27: three gateway processes share one Redis in front of one simulated machine.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { RedisClient } from "bun";
 import { SimulatedMachine } from "../../src/sim/machine.ts";
 import { SSH_PASS, SUDO_PASS, tempDir, until } from "../helpers.ts";
 import { hasRedis, type Redis, startRedis } from "../redis.ts";
@@ -63,6 +64,24 @@ describe.skipIf(!hasRedis)(hasRedis ? "replicas sharing one Redis" : "replicas (
     expect(sim.packets.length).toBe(1);
   }, 60_000);
 
+  test("a follower under load while the machine sleeps, three times: 150 leases and 20 generations each, every generation served, one packet each", async () => {
+    const leader = await leaderOf(replicas);
+    const f = replicas.find((r) => r.name !== leader)!;
+    const body = JSON.stringify({ model: "llama3.2:3b", prompt: "hi", stream: false });
+    for (let round = 1; round <= 3; round++) {
+      const packets = sim.packets.length;
+      const leases = Array.from({ length: 150 }, () => f.api("/arrancar", { method: "POST" }).then((r) => r.status));
+      const generations = await Promise.all(Array.from({ length: 20 }, () => f.api("/api/generate", { method: "POST", body }).then((r) => r.status)));
+      expect(generations).toEqual(Array(20).fill(200));
+      expect((await Promise.all(leases)).filter((s) => s !== 200)).toEqual([]);
+      expect(sim.packets.length).toBe(packets + 1);
+      // Everything dropped at once, and the machine off again for the next round.
+      expect((await f.api("/shutdown", { method: "POST" })).status).toBe(200);
+      await sim.waitFor("off");
+      await until(async () => (await status(f)).power_state === "off", 15_000);
+    }
+  }, 90_000);
+
   test("/events on B shows A's events with A's name; a webhook gets each event once; /usage and /debug agree", async () => {
     const [a, b, c] = replicas as [Replica, Replica, Replica];
     const history = async (r: Replica) =>
@@ -90,14 +109,15 @@ describe.skipIf(!hasRedis)(hasRedis ? "replicas sharing one Redis" : "replicas (
       ).toEqual(["gw-a", "gw-b", "gw-c"]);
     }
     // A generation on A and one on B: every replica's /usage counts both.
+    const span = `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`;
+    const totals = async (r: Replica) => ((await (await r.api(`/usage?${span}`)).json()) as { totals: { requests: number } }).totals;
+    const before = (await totals(a)).requests;
     for (const r of [a, b]) {
       const res = await r.api("/api/generate", { method: "POST", body: JSON.stringify({ model: "llama3.2:3b", prompt: "hi", stream: false }) });
       expect(res.status).toBe(200);
       await res.text();
     }
-    const span = `from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`;
-    const totals = async (r: Replica) => ((await (await r.api(`/usage?${span}`)).json()) as { totals: { requests: number } }).totals;
-    await until(async () => (await Promise.all(replicas.map(totals))).every((t) => t.requests === 2));
+    await until(async () => (await Promise.all(replicas.map(totals))).every((t) => t.requests === before + 2));
     const all = await Promise.all(
       replicas.map(async (r) => JSON.stringify(((await (await r.api(`/usage?${span}`)).json()) as { rows: unknown }).rows)),
     );
@@ -148,6 +168,11 @@ describe.skipIf(!hasRedis)(hasRedis ? "the leader killed during a wake" : "leade
     await until(async () => (await leaderOf(replicas)) !== null, 15_000);
     const leaderName = (await leaderOf(replicas))!;
     const leader = replicas.find((r) => r.name === leaderName)!;
+    // The lock itself, as Redis holds it: the leader's name and its process's part.
+    const lock = new RedisClient(redis.url);
+    cleanups.push(() => lock.close());
+    const holder = async () => ((await lock.get("ollama-gate:leader:default")) ?? "").replace(/#[^#]*$/, "");
+    expect(await holder()).toBe(leaderName);
     const [f1, f2] = replicas.filter((r) => r !== leader) as [Replica, Replica];
     const taken = await f1.api("/arrancar", { method: "POST" });
     expect(taken.status).toBe(200);
@@ -168,6 +193,7 @@ describe.skipIf(!hasRedis)(hasRedis ? "the leader killed during a wake" : "leade
     expect(resentAfter).toBeGreaterThanOrEqual(3500);
     const newLeader = await leaderOf([f1, f2]);
     expect([f1.name, f2.name]).toContain(newLeader ?? "none");
+    expect(await holder()).toBe(newLeader!);
   }, 60_000);
 });
 
@@ -189,6 +215,19 @@ describe.skipIf(!hasRedis)(hasRedis ? "Redis away and back" : "Redis away (skipp
     const packets = sim.packets.length;
     const commands = sim.commands.length;
 
+    // Frozen (a cut network): no answer at all. A lease waits out the 2 s a command may take, then 503.
+    redis.freeze();
+    const frozen = await replicas[0]!.api("/arrancar", { method: "POST" });
+    expect(frozen.status).toBe(503);
+    const served = await replicas[1]!.api("/api/generate", {
+      method: "POST",
+      body: JSON.stringify({ model: "llama3.2:3b", prompt: "hi", stream: false }),
+    });
+    expect(served.status).toBe(200);
+    redis.thaw();
+    for (const r of replicas) await until(async () => (await r.api("/arrancar", { method: "POST" })).status === 200, 20_000);
+    for (const r of replicas) expect((await status(r)).peticions_ollama).toBe(4);
+
     await redis.stop();
     for (const r of replicas) {
       const lease = await r.api("/arrancar", { method: "POST" });
@@ -209,8 +248,8 @@ describe.skipIf(!hasRedis)(hasRedis ? "Redis away and back" : "Redis away (skipp
 
     await redis.start();
     for (const r of replicas) await until(async () => (await r.api("/arrancar", { method: "POST" })).status === 200, 20_000);
-    // The two leases acknowledged before the outage, and one taken on each replica after it.
-    for (const r of replicas) expect((await status(r)).peticions_ollama).toBe(4);
+    // The four leases acknowledged before the outage, and one taken on each replica after it.
+    for (const r of replicas) expect((await status(r)).peticions_ollama).toBe(6);
     for (const r of replicas) expect(((await (await r.api("/")).json()) as { state_store: string }).state_store).toBe("reachable");
     expect(sim.commands.length).toBe(commands);
   }, 90_000);

@@ -84,6 +84,12 @@ export class AutoShutdown {
 
   /** Sets (or clears) the deferral, in memory and in the status file. */
   private async settle(next: ShutdownReason | null): Promise<void> {
+    if (this.monitor.lead.shared) {
+      // Among replicas the stored deferral is the truth (another replica may have cleared it): compared there, not here.
+      this.deferred = next;
+      await this.store.update((s) => ((s.shutdown_deferred ?? null) === next ? undefined : { shutdown_deferred: next }));
+      return;
+    }
     if (this.deferred === next && this.restored) return;
     this.deferred = next;
     await this.store.update(() => ({ shutdown_deferred: next }));
@@ -91,7 +97,6 @@ export class AutoShutdown {
 
   cancelDeferred(): Promise<void> {
     // A replica that does not lead clears the shared deferral, which the leader reads before it acts on its own.
-    if (!this.leading) return this.store.update((s) => (s.shutdown_deferred ? { shutdown_deferred: null } : undefined)).then(() => {});
     return this.settle(null);
   }
 

@@ -70,7 +70,7 @@ export class PowerMonitor {
   constructor(private readonly opts: MonitorOptions) {
     ({ machine: this.machine, store: this.store, events: this.events, logger: this.logger, now: this.now } = opts);
     this.lead = opts.lead ?? soleLead();
-    this.record = new PowerStateRecord(opts);
+    this.record = new PowerStateRecord({ ...opts, shared: this.lead.shared });
     this.poller = new Poller(
       () => this.poll(),
       () => (this.state === PowerState.waking ? this.wakePollMs : isChanging(this.state) ? opts.fastPollMs : opts.timing.pollMs),
@@ -172,7 +172,7 @@ export class PowerMonitor {
 
   /** Sends the magic packet unless the machine is on or already waking; joins a shutdown under way. */
   requestWake(reason: string): Promise<boolean> {
-    if (!this.lead.leading()) return this.lead.call("wake", reason);
+    if (!this.lead.leading()) return this.askWake(reason);
     return this.lock.run(async () => {
       await this.takeOverLocked();
       return this.wakeLocked(reason);
@@ -181,8 +181,17 @@ export class PowerMonitor {
 
   /** Probes, then wakes if the probe found the machine off, in one hold of the lock (on the leader, among replicas). */
   probeAndWake(reason: string): Promise<boolean> {
-    if (!this.lead.leading()) return this.lead.call("wake", reason);
+    if (!this.lead.leading()) return this.askWake(reason);
     return this.decide(() => (this.lead.leading() ? this.wakeLocked(reason) : Promise.resolve(false)));
+  }
+
+  /**
+   * A replica that does not lead asks the leader for a wake, unless the state it follows says one is under way or
+   * done; the answer comes once the leader has written its new state, which is read at once (LeaderCalls re-reads).
+   */
+  private askWake(reason: string): Promise<boolean> {
+    if (this.state === PowerState.waking || this.state === PowerState.on) return Promise.resolve(false);
+    return this.lead.call("wake", reason);
   }
 
   /**
@@ -295,6 +304,8 @@ export class PowerMonitor {
     await this.transition(PowerState.shuttingDown, reason, this.sharedOnly({ wake_after_shutdown: false }));
     this.shutdownStartedAt = this.now();
     try {
+      // Checked again right before the act: the probe before it may have outlasted this replica's lead.
+      if (!this.lead.leading()) throw new UnavailableError("This gateway stopped leading the machine before it could shut it down; try again", 5);
       await this.machine.shutdown();
       this.opts.telemetry.powerAction("shutdown", this.machine.powerOffKind, true);
     } catch (err) {
@@ -350,7 +361,7 @@ export class PowerMonitor {
     this.wake = new WakeAttempt({ ...this.opts, timeoutMs: timing.wakeTimeoutMs, retryMs: timing.wolRetryMs }, now);
     await this.transition(PowerState.waking, reason, {
       last_wake_at: new Date(now).toISOString(),
-      ...this.sharedOnly({ wake_after_shutdown: false }),
+      ...this.sharedOnly({ wake_after_shutdown: false, wake_packets: 0, wake_last_packet_at: null }),
     });
     this.poller.poke(this.wakePollMs);
     await this.sendWake(this.wake, now);
@@ -363,9 +374,13 @@ export class PowerMonitor {
   wakeFailure: { count: number; message: string } = { count: 0, message: "" };
 
   private async sendWake(wake: WakeAttempt, now: number): Promise<void> {
+    if (!this.lead.leading()) return; // lost the lead since the decision: the next leader carries the wake on
     const err = await wake.send(now);
-    // Where the wake stands, for a replica that takes over from this one (a single gateway's restart ignores it).
-    await this.store.update(() => ({ wake_packets: wake.packets, wake_last_packet_at: new Date(now).toISOString() }));
+    // Where the wake stands, for a replica that takes over from this one; its failure to be written stops nothing.
+    if (this.lead.shared) {
+      const at = new Date(now).toISOString();
+      await this.store.update(() => ({ wake_packets: wake.packets, wake_last_packet_at: at })).catch(() => {});
+    }
     // A magic packet may get through on the next try; a plug or a command that said no has answered.
     if (!err || this.machine.powerOnKind === "wol") return;
     this.wakeFailure = { count: this.wakeFailure.count + 1, message: err.message };

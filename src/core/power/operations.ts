@@ -1,4 +1,4 @@
-import { TooManyError, UpstreamTimeoutError } from "../errors.ts";
+import { TooManyError, UnavailableError, UpstreamTimeoutError } from "../errors.ts";
 import type { Machine, MachineProbe } from "../machine/machine.ts";
 import type { OllamaModel } from "../machine/ollama.ts";
 import { type EventSink, EventType } from "../telemetry/events.ts";
@@ -75,7 +75,8 @@ export class PowerOperations {
     ({ events: this.events, logger: this.logger, leases: this.leaseRules, wakeTimeoutMs: this.wakeTimeoutMs, now: this.now } = o);
     // What another replica asks of this one while it leads the machine (core/power/leading.ts).
     this.monitor.lead.serve({
-      wake: (reason) => this.monitor.probeAndWake(reason),
+      // A wake under way answers at once: a burst of requests on other replicas costs no probe each.
+      wake: (reason) => (this.monitor.state === PowerState.waking ? Promise.resolve(false) : this.monitor.probeAndWake(reason)),
       lastLeaseGone: () => this.monitor.decide((probe) => this.auto.afterRelease(ShutdownReason.release, probe.host.ok)),
       shutdown: () => this.shutdownHere(),
     });
@@ -133,12 +134,56 @@ export class PowerOperations {
       lease = taken.lease;
       return { ...taken.changes, message: "Lease taken" };
     });
-    await this.auto.cancelDeferred(); // someone needs the machine again: a shutdown waiting on a stream is off
     this.events.emit(EventType.leaseTaken, { lease_id: lease.id, holder: lease.holder, expires_at: lease.expires_at });
     const failures = this.monitor.wakeFailure.count;
-    const wolSent = await this.monitor.probeAndWake("lease taken");
+    const wolSent = await this.wakeFor(lease);
     if (opts.wait) await this.waitReady(opts.timeoutS, `your lease ${lease.id} stays until released`, failures);
     return { lease, leases: leaseCount(status), wolSent, ready: opts.wait === true, powerState: this.monitor.state };
+  }
+
+  /**
+   * After a lease is written: a shutdown waiting on a stream is off, and the machine wakes if it sleeps. Among
+   * replicas either may fail after the lease is stored (the store or the leader away): the lease is then given
+   * back, so the 503 that follows is true when it says nothing was changed.
+   */
+  private async wakeFor(lease: Lease): Promise<boolean> {
+    try {
+      await this.auto.cancelDeferred(); // someone needs the machine again: a shutdown waiting on a stream is off
+      return await this.monitor.probeAndWake("lease taken");
+    } catch (err) {
+      if (!this.monitor.lead.shared) throw err;
+      await this.store
+        .update((s) => releaseLease(s, lease.id).changes)
+        .catch(() => {
+          throw new UnavailableError(
+            `Lease ${lease.id} was taken, but the machine could not be woken; release it (POST /apagar?lease_id=…) or try again shortly`,
+            5,
+          );
+        });
+      this.auto.noteRelease(lease, EventType.leaseReleased);
+      throw err;
+    }
+  }
+
+  /**
+   * The last lease went: the leader decides the shutdown. Among replicas, when it cannot be asked, the shutdown is
+   * left deferred in the shared status, where the leader's housekeeping finds it.
+   */
+  private async lastLeaseGone(): Promise<ReleaseDecision> {
+    try {
+      return await this.monitor.lead.call("lastLeaseGone");
+    } catch (err) {
+      if (!this.monitor.lead.shared) throw err;
+      const deferred = await this.store
+        .update((s) => (leaseCount(s) === 0 && !s.permanent_on && !s.shutdown_deferred ? { shutdown_deferred: ShutdownReason.release } : undefined))
+        .catch(() => null);
+      if (!deferred)
+        throw new UnavailableError(
+          "The lease was released, but whether the machine shuts down could not be decided; it will be once a gateway leads it",
+          5,
+        );
+      return { action: "defer", inFlight: 0, booting: false };
+    }
   }
 
   /** Wakes the machine if needed and returns once Ollama is ready, without taking a lease. */
@@ -171,7 +216,7 @@ export class PowerOperations {
     const decision =
       leases > 0 || after.permanent_on
         ? decideRelease({ leases, permanent_on: after.permanent_on }, { answers: true, booting: false }, 0)
-        : await this.monitor.lead.call("lastLeaseGone");
+        : await this.lastLeaseGone();
     return { released, leases, decision };
   }
 

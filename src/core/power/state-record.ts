@@ -11,6 +11,8 @@ export interface StateRecordOptions {
   events: EventSink;
   logger: Logger;
   now: () => number;
+  /** Among replicas: a state is stored before it is taken (one that could not be written was never taken), with when it began. */
+  shared?: boolean;
 }
 
 /** Emitted beside the states when a wake times out, for those waiting on it. */
@@ -43,10 +45,12 @@ export class PowerStateRecord {
     const from = this.known ? this.state : null;
     const now = this.opts.now();
     const since = from !== to ? now : this.since;
-    // Stored first: a state that could not be written (the shared store away) was never taken, here or anywhere.
     const flags = flagFields(flagsFor(to));
-    const stored = { power_state: to, power_state_since: new Date(since).toISOString(), ...flags, woken_by_gateway: this.woken };
-    await this.opts.store.update(() => ({ ...stored, ...extra }));
+    const shared = this.opts.shared ? { power_state_since: new Date(since).toISOString() } : {};
+    const write = () => this.opts.store.update(() => ({ power_state: to, ...shared, ...flags, woken_by_gateway: this.woken, ...extra }));
+    // Among replicas the state is stored first: one the shared store did not take was never taken, here or anywhere.
+    // A single gateway takes it first and then writes its file, as ever: a file it cannot write stops nothing.
+    if (this.opts.shared) await write();
     this.times.leave(this.state, now);
     this.state = to;
     this.known = true;
@@ -55,6 +59,7 @@ export class PowerStateRecord {
       this.opts.events.emit(EventType.power, { from, to, reason });
       this.opts.logger.info("power state", { from, to, reason });
     }
+    if (!this.opts.shared) await write();
     this.changes.emit("state", to);
   }
 
@@ -75,8 +80,10 @@ export class PowerStateRecord {
   async keepFlagsTrue(): Promise<void> {
     const flags = flagsFor(this.state);
     const last = this.opts.store.last;
-    if (last && physicallyOn(last) === flags.physicallyOn && last.logical_on === flags.logicallyOn) return;
-    await this.opts.store.update(() => flagFields(flags));
+    // Among replicas the state too: a deposed leader's late write is put right by the next probe of the one that leads.
+    const stateTrue = !this.opts.shared || last?.power_state === this.state;
+    if (last && stateTrue && physicallyOn(last) === flags.physicallyOn && last.logical_on === flags.logicallyOn) return;
+    await this.opts.store.update(() => ({ ...flagFields(flags), ...(this.opts.shared ? { power_state: this.state } : {}) }));
   }
 
   /** Tells those waiting for "on" that the wake they waited for timed out. */

@@ -3,18 +3,30 @@
 // to the version it was computed from, or computed again: a compare-and-set script writes it only if nobody wrote
 // in between, so changes made on several replicas at once are applied as if one after another, each exactly once.
 import { existsSync } from "node:fs";
+import { rename } from "node:fs/promises";
 import { Mutex } from "../../lib/mutex.ts";
+import { UnavailableError } from "../errors.ts";
 import { statusSchema } from "../power/status.ts";
 import { baseStatus, type Status, type StatusChange, type StatusStorage } from "../power/status-store.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { type SharedStore, StoreAwayError } from "./store.ts";
 
-// Written only when the version is still the one read; then every replica hears of the new version.
+// Written only when the version is still the one read; then every replica hears of the new version. A version is an
+// epoch (a random id set when the status is first written) and a count: a Redis restarted empty, or one that lost
+// its last second, starts a new epoch, so nobody compares counts of two histories.
+// ARGV: the epoch and count read, the new status, the epoch to start if there is none yet.
 const CAS =
-  "local v = redis.call('HGET', KEYS[1], 'v') or '0' " +
-  "if v ~= ARGV[1] then return 0 end " +
-  "local n = tonumber(v) + 1 redis.call('HSET', KEYS[1], 'v', n, 's', ARGV[2]) " +
-  "redis.call('PUBLISH', KEYS[2], n) return n";
+  "local e = redis.call('HGET', KEYS[1], 'e') or '' local v = redis.call('HGET', KEYS[1], 'v') or '0' " +
+  "if e ~= ARGV[1] or v ~= ARGV[2] then return 0 end " +
+  "local n = tonumber(v) + 1 if e == '' then e = ARGV[4] end " +
+  "redis.call('HSET', KEYS[1], 'e', e, 'v', n, 's', ARGV[3]) " +
+  "redis.call('PUBLISH', KEYS[2], e .. ':' .. n) return n";
+
+interface Versioned {
+  epoch: string;
+  n: number;
+  status: Status;
+}
 
 /** Past this many lost races in a row something is wrong; the change fails rather than spin. */
 const MAX_ATTEMPTS = 50;
@@ -36,7 +48,10 @@ export interface SharedStatusOptions {
 
 export class SharedStatus implements StatusStorage {
   last?: Status;
+  private epoch = "";
   private version = 0;
+  /** The status file is used once, to seed a shared status that does not exist yet; then it is moved aside. */
+  private fileSettled = false;
   private readonly lock = new Mutex();
   private queued: Pending[] = [];
   private readonly key: string;
@@ -47,8 +62,9 @@ export class SharedStatus implements StatusStorage {
     this.key = o.store.key("status", o.machine);
     this.channel = o.store.key("status-changed", o.machine);
     // Another replica wrote: those who follow the state (the monitor of a replica that does not lead) hear it at once.
-    o.store.subscribe(`status-changed:${o.machine}`, (v) => {
-      if (Number(v) > this.version) void this.read().catch(() => {});
+    o.store.subscribe(`status-changed:${o.machine}`, (message) => {
+      const [epoch, n] = message.split(":");
+      if (epoch !== this.epoch || Number(n) > this.version) void this.read().catch(() => {});
     });
     o.store.onReconnect(() => void this.read().catch(() => {}));
   }
@@ -65,11 +81,17 @@ export class SharedStatus implements StatusStorage {
   async removeCrashLeftovers(): Promise<void> {}
 
   async read(): Promise<Status> {
-    const [v, text] = (await this.o.store.send("HMGET", [this.key, "v", "s"])) as [string | null, string | null];
+    return (await this.readVersioned()).status;
+  }
+
+  /** The status with the version it is, read together: a change is computed from, and compared against, that one. */
+  private async readVersioned(): Promise<Versioned> {
+    const [e, v, text] = (await this.o.store.send("HMGET", [this.key, "e", "v", "s"])) as (string | null)[];
     if (v === null || text === null) return this.seed();
-    const status = this.parse(text);
-    this.seen(Number(v), status);
-    return status;
+    const read = { epoch: e ?? "", n: Number(v), status: this.parse(text) };
+    this.seen(read);
+    if (!this.fileSettled) await this.settleFile(null);
+    return read;
   }
 
   update(change: StatusChange): Promise<Status> {
@@ -84,15 +106,14 @@ export class SharedStatus implements StatusStorage {
     const batch = this.queued.splice(0);
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const before = await this.read();
-        const from = this.version;
-        let current = before;
+        const from = await this.readVersioned();
+        let current = from.status;
         let changed = false;
         const outcomes: ({ ok: true; status: Status } | { ok: false; err: unknown })[] = [];
         for (const item of batch) {
           try {
             const change = item.change(current);
-            if (!change) {
+            if (!change || Object.keys(change).length === 0) {
               outcomes.push({ ok: true, status: current });
               continue;
             }
@@ -105,9 +126,11 @@ export class SharedStatus implements StatusStorage {
         }
         // A change that returned nothing writes nothing (a cancel with nothing to cancel costs one read).
         if (changed) {
-          const n = Number(await this.o.store.eval(CAS, [this.key, this.channel], [String(from), JSON.stringify(current)]));
+          const fresh = crypto.randomUUID().slice(0, 8);
+          const args = [from.epoch, String(from.n), JSON.stringify(current), fresh];
+          const n = Number(await this.o.store.eval(CAS, [this.key, this.channel], args));
           if (n === 0) continue; // another replica wrote since the read: compute again from what it wrote
-          this.seen(n, current);
+          this.seen({ epoch: from.epoch || fresh, n, status: current });
         }
         batch.forEach((item, i) => {
           const r = outcomes[i]!;
@@ -116,22 +139,43 @@ export class SharedStatus implements StatusStorage {
         });
         return;
       }
-      throw new StoreAwayError();
+      throw new UnavailableError("The shared status changed too often to write this change; try again", 1);
     } catch (err) {
       for (const item of batch) item.reject(err);
     }
   }
 
-  /** The first replica to find no status writes one: the status file's, when there is one, else base.json. */
-  private async seed(): Promise<Status> {
-    const initial = (await this.fromFile()) ?? { ...(await baseStatus(this.o.file, this.o.logger)), datetime: this.o.now().toISOString() };
-    await this.o.store.eval(CAS, [this.key, this.channel], ["0", JSON.stringify(initial)]);
+  /**
+   * The first replica to find no status writes one: the status file's the first time (an upgrade keeps its leases),
+   * base.json's after that — a Redis restarted empty must not bring back a file's leases of long ago.
+   */
+  private async seed(): Promise<Versioned> {
+    const file = this.fileSettled ? null : await this.fromFile();
+    const initial = file ?? { ...(await baseStatus(this.o.file, this.o.logger)), datetime: this.o.now().toISOString() };
+    const won = Number(await this.o.store.eval(CAS, [this.key, this.channel], ["", "0", JSON.stringify(initial), crypto.randomUUID().slice(0, 8)]));
     // Whoever won the race, the status is now there.
-    const [v, text] = (await this.o.store.send("HMGET", [this.key, "v", "s"])) as [string | null, string | null];
+    const [e, v, text] = (await this.o.store.send("HMGET", [this.key, "e", "v", "s"])) as (string | null)[];
     if (v === null || text === null) throw new StoreAwayError();
-    const status = this.parse(text);
-    this.seen(Number(v), status);
-    return status;
+    const read = { epoch: e ?? "", n: Number(v), status: this.parse(text) };
+    this.seen(read);
+    if (!this.fileSettled) await this.settleFile(won > 0 && file ? "seeded the shared status" : null);
+    return read;
+  }
+
+  /** Moves the status file aside once the shared status exists, so it never seeds it again. */
+  private async settleFile(why: string | null): Promise<void> {
+    this.fileSettled = true;
+    if (!existsSync(this.o.file)) return;
+    const aside = `${this.o.file}.before-replicas`;
+    try {
+      await rename(this.o.file, aside);
+      this.o.logger.info(
+        why ? "the status file seeded the shared status; moved aside" : "the shared status is the truth now; the status file is moved aside",
+        { file: aside },
+      );
+    } catch (err) {
+      this.o.logger.warn("could not move the status file aside", { file: this.o.file, err });
+    }
   }
 
   private async fromFile(): Promise<Status | null> {
@@ -160,11 +204,14 @@ export class SharedStatus implements StatusStorage {
     return parsed.data;
   }
 
-  private seen(version: number, status: Status): void {
-    if (version < this.version) return;
-    const newer = version > this.version;
-    this.version = version;
-    this.last = status;
-    if (newer) for (const f of this.listeners) f(status);
+  private seen(read: Versioned): void {
+    const otherHistory = read.epoch !== this.epoch;
+    if (!otherHistory && read.n < this.version) return; // an older read answered after a newer one
+    if (otherHistory && this.epoch) this.o.logger.warn("the shared status went back (Redis lost writes or restarted empty)", { key: this.key });
+    const newer = otherHistory || read.n > this.version;
+    this.epoch = read.epoch;
+    this.version = read.n;
+    this.last = read.status;
+    if (newer) for (const f of this.listeners) f(read.status);
   }
 }

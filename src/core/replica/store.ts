@@ -16,6 +16,10 @@ export class StoreAwayError extends UnavailableError {
 }
 
 const RETRY_AFTER_S = 5;
+/** Redis's answers for "not now" (loading its append-only log, a long script, a read-only replica, a cluster moving). */
+const NOT_NOW = /\b(LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
+/** How often the link that only listens is asked whether it still hears: a half-open connection says nothing. */
+const LISTEN_CHECK_MS = 5000;
 const COMMAND_TIMEOUT_MS = 2000;
 const FIRST_RETRY_MS = 1000;
 const LAST_RETRY_MS = 10_000;
@@ -44,7 +48,17 @@ export class SharedStore {
       for (const f of this.waiting.splice(0)) f();
       for (const f of this.reconnected) f();
     });
-    this.events = new Link(o.url, o.logger, timeoutMs, "events", (client) => void this.resubscribe(client));
+    // After the listening link comes back, what was published meanwhile was missed: those who follow read again.
+    this.events = new Link(
+      o.url,
+      o.logger,
+      timeoutMs,
+      "events",
+      (client) =>
+        void this.resubscribe(client).then(() => {
+          for (const f of this.reconnected) f();
+        }),
+    );
   }
 
   /** A key or channel under the prefix: `key("status", "gpu")` is `ollama-gate:status:gpu`. */
@@ -61,9 +75,14 @@ export class SharedStore {
   start(): void {
     this.commands.open();
     this.events.open();
+    this.checker = setInterval(() => void this.events.send("PING", []).catch(() => {}), LISTEN_CHECK_MS);
+    this.checker.unref?.();
   }
 
+  private checker: ReturnType<typeof setInterval> | undefined;
+
   stop(): void {
+    clearInterval(this.checker);
     this.commands.close();
     this.events.close();
   }
@@ -211,11 +230,13 @@ class Link {
       return await Promise.race([client.send(command, args), late]);
     } catch (err) {
       if (err instanceof StoreAwayError) throw err;
-      // A closed link is the store away; an error Redis answered (a script's) is a bug of ours, thrown as it is.
+      // A closed link is the store away; so is a Redis that answers it cannot serve yet (loading its log, busy with
+      // a script, a replica that is read-only). Any other error Redis answered (a script's) is a bug of ours.
       if (!client.connected) {
         this.lost(client);
         throw new StoreAwayError();
       }
+      if (NOT_NOW.test(String((err as Error)?.message ?? ""))) throw new StoreAwayError();
       throw err;
     } finally {
       clearTimeout(timer);
