@@ -5,7 +5,6 @@ import type { Keys } from "./core/access/keys.ts";
 import type { Limiter } from "./core/access/limit-rules.ts";
 import type { DashboardSessions } from "./core/access/sessions.ts";
 import type { ModelIndex } from "./core/fleet/model-index.ts";
-import type { HomeAssistantBridge } from "./core/homeassistant/bridge.ts";
 import type { LoadedModels } from "./core/machine/loaded-models.ts";
 import type { Machine, MachineIo } from "./core/machine/machine.ts";
 import type { Preloader } from "./core/machine/preload.ts";
@@ -25,7 +24,7 @@ import type { EnergyReadings, PowerLog } from "./core/usage/energy.ts";
 import type { UsageReads } from "./core/usage/reads.ts";
 import type { UsageStore } from "./core/usage/store.ts";
 import type { UsageRecorder } from "./core/usage/types.ts";
-import type { MachineReplica, ReplicaContext } from "./deps-replica.ts";
+import type { MachineReplica, ReplicaContext, Runnable } from "./deps-replica.ts";
 import type { Bodies } from "./http/body-pools.ts";
 import type { GuessLimit, LoginLimit } from "./http/throttle.ts";
 import type { RateFloor } from "./lib/rate-floor.ts";
@@ -94,8 +93,8 @@ export interface AppDeps extends Omit<MachineUnit, "config"> {
   usageReads?: UsageReads;
   /** The shared usage sums and power log (STATE_URL with USAGE_DB not off): written out on the gateway's stop. */
   accounting?: SharedAccounting;
-  /** The Home Assistant bridge (MQTT discovery, states, commands): only with MQTT_URL; started once the server listens. */
-  homeAssistant?: HomeAssistantBridge;
+  /** The Home Assistant bridge (MQTT discovery, states, commands): only with MQTT_URL; started once the server listens (among replicas, on one at a time). */
+  homeAssistant?: Runnable;
   /** The replicas' shared parts (STATE_URL): the store, the heartbeats; absent for a single gateway. */
   replicas?: ReplicaContext;
 }

@@ -52,6 +52,45 @@ export function replicaContext(state: StateConfig, events: EventLog, logger: Log
   };
 }
 
+/** Something that must run on one replica at a time (Home Assistant's bridge: one link, one availability topic). */
+export interface Runnable {
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs what `make` builds on the one replica holding the lock `name`, built afresh each time this replica takes the
+ * lock and stopped when it loses it; another replica takes over within about two LEADER_TTL_S when this one goes.
+ */
+export function onOneReplica(ctx: ReplicaContext, name: string, make: () => Runnable, logger: Logger): Runnable {
+  let running: Runnable | undefined;
+  let stopping: Promise<void> = Promise.resolve();
+  const leadership = new Leadership({
+    store: ctx.locks,
+    key: ctx.store.key("leader", name),
+    name: ctx.state.replica,
+    ttlMs: ctx.state.leaderTtlMs,
+    onChange: (leading) => {
+      if (leading && !running) {
+        logger.info("this replica runs it now", { what: name });
+        running = make();
+        running.start();
+      } else if (!leading && running) {
+        const was = running;
+        running = undefined;
+        stopping = was.stop().catch((err) => logger.warn("could not stop it", { what: name, err }));
+      }
+    },
+  });
+  return {
+    start: () => leadership.start(),
+    async stop() {
+      await leadership.stop();
+      await stopping;
+    },
+  };
+}
+
 /** One machine's replica parts, once its monitor and schedule exist (joined by `join`). */
 export interface MachineReplica {
   status: SharedStatus;

@@ -40,7 +40,7 @@ import { countsAsOn } from "./core/usage/energy.ts";
 import { PowerMeter } from "./core/usage/meter.ts";
 import { UsageStore } from "./core/usage/store.ts";
 import { NO_USAGE, type UsageRecorder } from "./core/usage/types.ts";
-import { machineReplica, replicaContext } from "./deps-replica.ts";
+import { machineReplica, onOneReplica, replicaContext } from "./deps-replica.ts";
 import { bodyPools } from "./http/body-pools.ts";
 import { buildSharedAccess } from "./http/shared-access.ts";
 import { LoginRate, LoginThrottle } from "./http/throttle.ts";
@@ -247,7 +247,10 @@ export function buildDeps(config: Config, opts: DepsOptions = {}): AppDeps {
       ? () => accounting.usage.tokensToday()
       : () => tokensTodayByMachine(usageStore, now());
   const ha = { units, events, logger, version: pkg.version, tokensToday, onReceived: collectEvery(PROXIED_BYTES_PER_COLLECTION, collect) };
-  const homeAssistant = config.mqtt ? new HomeAssistantBridge({ config: config.mqtt, ...ha }) : undefined;
+  const mqtt = config.mqtt;
+  const bridge = () => new HomeAssistantBridge({ config: mqtt!, ...ha });
+  // Among replicas one bridge at a time: one availability topic, each button pressed once.
+  const homeAssistant = !mqtt ? undefined : replicas ? onOneReplica(replicas, "home-assistant", bridge, logger) : bridge();
   return {
     ...unit,
     fleet,

@@ -251,7 +251,8 @@ function follow() {
   };
 }
 
-const eventKey = (e) => `${e.replica ?? ""}|${e.at}|${e.type}|${JSON.stringify(e.data)}`;
+// One gateway numbers every event: its id says which. Several gateways each number their own.
+const eventKey = (e) => (e.replica === undefined ? String(e.id) : `${e.replica}|${e.at}|${e.type}|${JSON.stringify(e.data)}`);
 
 /** Everything read afresh: the machines, then the recent events (merged with any that arrived meanwhile). */
 async function start() {

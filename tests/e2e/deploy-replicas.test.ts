@@ -80,7 +80,7 @@ describe("compose.replicas.yaml (docker-compose config, no engine)", () => {
   const gateway = (name: string) => config.services[name];
   const envOf = (name: string): Record<string, string> => gateway(name).environment;
 
-  test.skipIf(!!SKIP)("two gateways from one image, each with its own name and status directory", () => {
+  test.skipIf(!!SKIP)("two gateways from one image, each with its own name and status directory, one config directory for both", () => {
     expect(Object.keys(config.services).sort()).toEqual([...GATEWAYS, "redis"]);
     const names = GATEWAYS.map((g) => envOf(g).REPLICA_NAME);
     expect(names).toEqual(GATEWAYS);
@@ -99,6 +99,8 @@ describe("compose.replicas.yaml (docker-compose config, no engine)", () => {
       const suffix = g.slice(-1);
       expect(svc.volumes.map((v: any) => (typeof v === "string" ? v : `${v.source}:${v.target}`))).toEqual([
         expect.stringMatching(new RegExp(`^${dir}/status-${suffix}:/app/status(:rw)?$`)),
+        // One directory of machines and keys for both, read-only: one edit reaches both gateways.
+        `${dir}/config:/app/config:ro`,
       ]);
       // The same .env on both, and the file's own values win over it.
       expect(envOf(g)).toMatchObject({ EQUIPO_IA: "192.0.2.50", HOST: "0.0.0.0", PORT: "8000", STATUS_FILE: "/app/status/status.json" });

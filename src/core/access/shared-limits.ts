@@ -109,13 +109,18 @@ export class SharedKeyLimiter implements Limiter {
     if (!this.counting || tokens <= 0 || !this.configured.has(name)) return;
     this.calendar.at(this.now());
     const counts = this.periodKeys(name);
-    this.o.store.eval(TOKENS, counts.keys, ["add", ...counts.args(tokens)]).catch(() => {
+    const keep = () => {
       // Kept until the store answers again (the keys configured × two periods, at most).
       for (const [i, key] of counts.keys.entries()) {
         const p = this.pending.get(key);
         if (p || this.pending.size < 4 * this.configured.size + 4) this.pending.set(key, { tokens: (p?.tokens ?? 0) + tokens, at: counts.ends[i]! });
       }
-    });
+    };
+    // Kept aside only when the store is known away, so the count never left. One that left and got no answer may
+    // still be added by a frozen Redis when it thaws: it is not sent again, and the seed after the reconnect
+    // raises each count to the usage sums (written exactly once) instead.
+    if (!this.o.store.reachable) return keep();
+    this.o.store.eval(TOKENS, counts.keys, ["add", ...counts.args(tokens)]).catch(() => {});
   }
 
   /**

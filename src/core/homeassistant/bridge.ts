@@ -58,7 +58,8 @@ export class HomeAssistantBridge {
   /** Connects (in the background: the first attempt and every retry happen without anyone waiting). */
   start(): void {
     if (this.unsubscribe) return;
-    this.unsubscribe = this.o.events.subscribe((e) => this.changed(e.machine));
+    // Every replica's events (among replicas a machine's state changes where its leader runs, maybe not here).
+    this.unsubscribe = this.o.events.subscribe((e) => this.changed(e.machine), { remote: true });
     this.timer = setInterval(() => this.refresh(), this.o.refreshMs ?? 60_000);
     this.timer.unref?.();
     this.link.open();

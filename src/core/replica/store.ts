@@ -17,10 +17,12 @@ export class StoreAwayError extends UnavailableError {
 
 const RETRY_AFTER_S = 5;
 /** Redis's answers for "not now" (loading its append-only log, a long script, a read-only replica, a cluster moving). */
-const NOT_NOW = /\b(LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
+const NOT_NOW = /\b(LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|OOM)\b/;
 /** How often the link that only listens is asked whether it still hears: a half-open connection says nothing. */
 const LISTEN_CHECK_MS = 5000;
 const COMMAND_TIMEOUT_MS = 2000;
+/** A long read's step (a year of usage is read in steps) may take this long before its own link is dropped. */
+const BULK_TIMEOUT_MS = 15_000;
 const FIRST_RETRY_MS = 1000;
 const LAST_RETRY_MS = 10_000;
 
@@ -38,6 +40,7 @@ export class SharedStore {
   readonly prefix: string;
   private readonly commands: Link;
   private readonly events: Link;
+  private readonly reads: Link;
   private readonly listeners = new Map<string, Listener[]>();
   private readonly reconnected: (() => void)[] = [];
 
@@ -48,6 +51,7 @@ export class SharedStore {
       for (const f of this.waiting.splice(0)) f();
       for (const f of this.reconnected) f();
     });
+    this.reads = new Link(o.url, o.logger, Math.max(timeoutMs, BULK_TIMEOUT_MS), "reads", () => {});
     // After the listening link comes back, what was published meanwhile was missed: those who follow read again.
     this.events = new Link(
       o.url,
@@ -75,6 +79,7 @@ export class SharedStore {
   start(): void {
     this.commands.open();
     this.events.open();
+    this.reads.open();
     this.checker = setInterval(() => void this.events.send("PING", []).catch(() => {}), LISTEN_CHECK_MS);
     this.checker.unref?.();
   }
@@ -85,11 +90,17 @@ export class SharedStore {
     clearInterval(this.checker);
     this.commands.close();
     this.events.close();
+    this.reads.close();
   }
 
   /** One command; its answer, or StoreAwayError. */
   send(command: string, args: string[]): Promise<unknown> {
     return this.commands.send(command, args);
+  }
+
+  /** A command of a long read (usage over months): on a link of its own, so it never holds up or drops the others. */
+  bulk(command: string, args: string[]): Promise<unknown> {
+    return this.reads.send(command, args);
   }
 
   /** A Lua script run atomically by the store (EVAL; scripts are short, so they are sent whole). */
@@ -125,10 +136,17 @@ export class SharedStore {
   }
 
   private async resubscribe(client: RedisClient): Promise<void> {
-    for (const channel of this.listeners.keys()) await this.subscribeOne(client, channel);
+    for (const channel of [...this.listeners.keys()]) await this.subscribeOne(client, channel);
   }
 
+  /** The channels asked for on each listening link: one asked twice would hear each message twice. */
+  private readonly asked = new WeakMap<RedisClient, Set<string>>();
+
   private async subscribeOne(client: RedisClient, channel: string): Promise<void> {
+    const asked = this.asked.get(client) ?? new Set<string>();
+    this.asked.set(client, asked);
+    if (asked.has(channel)) return;
+    asked.add(channel);
     try {
       await client.subscribe(channel, (message) => {
         for (const f of this.listeners.get(channel) ?? []) {
@@ -140,6 +158,7 @@ export class SharedStore {
         }
       });
     } catch (err) {
+      asked.delete(channel); // asked again on the next link
       this.o.logger.warn("could not subscribe to the shared store", { channel, err });
     }
   }
