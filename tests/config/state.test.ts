@@ -20,7 +20,12 @@ describe("STATE_URL and the rest", () => {
     expect(secrets).toContain("st@te-pw-88");
     const shown = JSON.stringify(describeConfig(set.config));
     expect(shown).not.toContain("te-pw-88");
-    expect(describeConfig(set.config)).toMatchObject({ STATE_URL_SET: true, STATE_PREFIX: "ollama-gate:", REPLICA_NAME: "gateway-a", LEADER_TTL_S: 5 });
+    expect(describeConfig(set.config)).toMatchObject({
+      STATE_URL_SET: true,
+      STATE_PREFIX: "ollama-gate:",
+      REPLICA_NAME: "gateway-a",
+      LEADER_TTL_S: 5,
+    });
   });
 
   test("without REPLICA_NAME, the host name, made fit for a key", () => {
