@@ -112,9 +112,11 @@ export function machineReplica(mc: MachineConfig, ctx: ReplicaContext, logger: L
   const { store, state, locks } = ctx;
   const lockKey = store.key("leader", mc.name);
   const ttlMs = state.leaderTtlMs;
-  const status = new SharedStatus({ store, machine: mc.name, file: mc.statusFile, logger, now: () => new Date(now()) });
   let changed: (leading: boolean) => void = () => {};
   const leadership = new Leadership({ store: locks, key: lockKey, name: state.replica, ttlMs, onChange: (l) => changed(l) });
+  // The leader's own writes land only while it holds the lock (shared-status.ts).
+  const fence = { key: lockKey, owner: leadership.owner };
+  const status = new SharedStatus({ store, machine: mc.name, file: mc.statusFile, logger, now: () => new Date(now()), fence });
   const lead = new LeaderCalls({ store, machine: mc.name, leadership, ttlMs, logger, refresh: () => status.read() });
   const slots = sharedSlotsFor(mc.name, mc.queue, { store, owner: leadership.owner, ttlMs });
   let activity: SharedActivity | undefined;

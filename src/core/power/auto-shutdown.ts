@@ -135,11 +135,15 @@ export class AutoShutdown {
     if (this.deferred || this.store.last?.shutdown_deferred) void this.runDeferred();
     await this.activity.refresh?.();
     let expired: Lease[] = [];
-    const status = await this.store.update((s) => {
-      const r = expireLeases(s, now);
-      expired = r.expired;
-      return expired.length ? r.changes : {};
-    });
+    // Only the leader expires leases: a deposed one's late expiry is refused.
+    const status = await this.store.update(
+      (s) => {
+        const r = expireLeases(s, now);
+        expired = r.expired;
+        return expired.length ? r.changes : {};
+      },
+      { leader: true },
+    );
     for (const lease of expired) this.noteRelease(lease, EventType.leaseExpired);
     const up = isUp(this.monitor.state);
     if (expired.length > 0 && leaseCount(status) === 0) {

@@ -47,7 +47,8 @@ export class PowerStateRecord {
     const since = from !== to ? now : this.since;
     const flags = flagFields(flagsFor(to));
     const shared = this.opts.shared ? { power_state_since: new Date(since).toISOString() } : {};
-    const write = () => this.opts.store.update(() => ({ power_state: to, ...shared, ...flags, woken_by_gateway: this.woken, ...extra }));
+    const write = () =>
+      this.opts.store.update(() => ({ power_state: to, ...shared, ...flags, woken_by_gateway: this.woken, ...extra }), { leader: true });
     // Among replicas the state is stored first: one the shared store did not take was never taken, here or anywhere.
     // A single gateway takes it first and then writes its file, as ever: a file it cannot write stops nothing.
     if (this.opts.shared) await write();
@@ -83,7 +84,7 @@ export class PowerStateRecord {
     // Among replicas the state too: a deposed leader's late write is put right by the next probe of the one that leads.
     const stateTrue = !this.opts.shared || last?.power_state === this.state;
     if (last && stateTrue && physicallyOn(last) === flags.physicallyOn && last.logical_on === flags.logicallyOn) return;
-    await this.opts.store.update(() => ({ ...flagFields(flags), ...(this.opts.shared ? { power_state: this.state } : {}) }));
+    await this.opts.store.update(() => ({ ...flagFields(flags), ...(this.opts.shared ? { power_state: this.state } : {}) }), { leader: true });
   }
 
   /** Tells those waiting for "on" that the wake they waited for timed out. */

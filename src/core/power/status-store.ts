@@ -22,7 +22,12 @@ export interface StatusStorage {
   /** The status file: where it lives (one gateway), or what seeded the shared status (replicas). */
   readonly file: string;
   read(): Promise<Status>;
-  update(change: StatusChange): Promise<Status>;
+  /**
+   * `leader`: a write only the machine's leader may make (its state, a wake's progress, a lease's expiry). Among
+   * replicas it is refused, in the same atomic step, unless this process still holds the machine's lock, so a
+   * deposed leader's late write never lands; one gateway always leads.
+   */
+  update(change: StatusChange, opts?: { leader?: boolean }): Promise<Status>;
   removeCrashLeftovers(): Promise<void>;
 }
 

@@ -137,7 +137,8 @@ export class PowerTransitions {
     }
     telemetry.shutdownSent(reason);
     events.emit(EventType.shutdownSent, { reason });
-    await this.o.store.update(() => ({ last_shutdown_at: new Date(this.o.now()).toISOString(), message: shutdownSentMessage(reason) }));
+    const at = new Date(this.o.now()).toISOString();
+    await this.o.store.update(() => ({ last_shutdown_at: at, message: shutdownSentMessage(reason) }), { leader: true });
     this.o.poke("shutdown");
   }
 
@@ -192,7 +193,7 @@ export class PowerTransitions {
     // Where the wake stands, for a replica that takes over from this one; its failure to be written stops nothing.
     if (this.o.lead.shared) {
       const at = new Date(now).toISOString();
-      await this.o.store.update(() => ({ wake_packets: wake.packets, wake_last_packet_at: at })).catch(() => {});
+      await this.o.store.update(() => ({ wake_packets: wake.packets, wake_last_packet_at: at }), { leader: true }).catch(() => {});
     }
     // A magic packet may get through on the next try; a plug or a command that said no has answered.
     if (!err || this.o.machine.powerOnKind === "wol") return;

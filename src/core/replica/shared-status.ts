@@ -14,8 +14,10 @@ import { type SharedStore, StoreAwayError } from "./store.ts";
 // Written only when the version is still the one read; then every replica hears of the new version. A version is an
 // epoch (a random id set when the status is first written) and a count: a Redis restarted empty, or one that lost
 // its last second, starts a new epoch, so nobody compares counts of two histories.
-// ARGV: the epoch and count read, the new status, the epoch to start if there is none yet.
+// ARGV: the epoch and count read, the new status, the epoch to start if there is none yet, and for a leader's write
+// its owner, refused (-1) unless it still holds the machine's lock (KEYS[3]).
 const CAS =
+  "if ARGV[5] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[5] then return -1 end " +
   "local e = redis.call('HGET', KEYS[1], 'e') or '' local v = redis.call('HGET', KEYS[1], 'v') or '0' " +
   "if e ~= ARGV[1] or v ~= ARGV[2] then return 0 end " +
   "local n = tonumber(v) + 1 if e == '' then e = ARGV[4] end " +
@@ -28,11 +30,14 @@ interface Versioned {
   status: Status;
 }
 
+const NOT_LEADER = "This gateway no longer leads the machine; its change was not written. Try again";
+
 /** Past this many lost races in a row something is wrong; the change fails rather than spin. */
 const MAX_ATTEMPTS = 50;
 
 interface Pending {
   change: StatusChange;
+  leader: boolean;
   resolve: (status: Status) => void;
   reject: (err: unknown) => void;
 }
@@ -44,6 +49,8 @@ export interface SharedStatusOptions {
   file: string;
   logger: Logger;
   now: () => Date;
+  /** The machine's lock and this process's owner name there: a leader's write lands only while it holds it. */
+  fence?: { key: string; owner: string };
 }
 
 export class SharedStatus implements StatusStorage {
@@ -94,16 +101,16 @@ export class SharedStatus implements StatusStorage {
     return read;
   }
 
-  update(change: StatusChange): Promise<Status> {
+  update(change: StatusChange, opts: { leader?: boolean } = {}): Promise<Status> {
     return new Promise((resolve, reject) => {
-      this.queued.push({ change, resolve, reject });
+      this.queued.push({ change, leader: opts.leader === true && this.o.fence !== undefined, resolve, reject });
       if (this.queued.length === 1) void this.lock.run(() => this.commit());
     });
   }
 
   /** The changes queued meanwhile, in one write, as the file store does; computed again whole after a lost race. */
   private async commit(): Promise<void> {
-    const batch = this.queued.splice(0);
+    let batch = this.queued.splice(0);
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const from = await this.readVersioned();
@@ -127,9 +134,17 @@ export class SharedStatus implements StatusStorage {
         // A change that returned nothing writes nothing (a cancel with nothing to cancel costs one read).
         if (changed) {
           const fresh = crypto.randomUUID().slice(0, 8);
-          const args = [from.epoch, String(from.n), JSON.stringify(current), fresh];
-          const n = Number(await this.o.store.eval(CAS, [this.key, this.channel], args));
+          const fence = batch.some((item) => item.leader) ? this.o.fence : undefined;
+          const args = [from.epoch, String(from.n), JSON.stringify(current), fresh, fence?.owner ?? ""];
+          const n = Number(await this.o.store.eval(CAS, [this.key, this.channel, fence?.key ?? this.key], args));
           if (n === 0) continue; // another replica wrote since the read: compute again from what it wrote
+          if (n === -1) {
+            // No longer the lock's holder: its own writes are refused, the others' (a lease taken here) go on.
+            for (const item of batch) if (item.leader) item.reject(new UnavailableError(NOT_LEADER, 5));
+            batch = batch.filter((item) => !item.leader);
+            if (batch.length === 0) return;
+            continue;
+          }
           this.seen({ epoch: from.epoch || fresh, n, status: current });
         }
         batch.forEach((item, i) => {
@@ -152,7 +167,8 @@ export class SharedStatus implements StatusStorage {
   private async seed(): Promise<Versioned> {
     const file = this.fileSettled ? null : await this.fromFile();
     const initial = file ?? { ...(await baseStatus(this.o.file, this.o.logger)), datetime: this.o.now().toISOString() };
-    const won = Number(await this.o.store.eval(CAS, [this.key, this.channel], ["", "0", JSON.stringify(initial), crypto.randomUUID().slice(0, 8)]));
+    const seedArgs = ["", "0", JSON.stringify(initial), crypto.randomUUID().slice(0, 8), ""];
+    const won = Number(await this.o.store.eval(CAS, [this.key, this.channel, this.key], seedArgs));
     // Whoever won the race, the status is now there.
     const [e, v, text] = (await this.o.store.send("HMGET", [this.key, "e", "v", "s"])) as (string | null)[];
     if (v === null || text === null) throw new StoreAwayError();

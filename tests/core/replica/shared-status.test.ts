@@ -31,13 +31,13 @@ describe.skipIf(Boolean(SKIP))(SKIP ? `the shared status (skipped: ${SKIP})` : "
     ends.push(() => redis.stop());
   });
 
-  async function replica(machine: string, file = join(dir, `${machine}-${Math.random()}.json`)) {
+  async function replica(machine: string, file = join(dir, `${machine}-${Math.random()}.json`), fence?: { key: string; owner: string }) {
     const logger = memoryLogger();
     const store = new SharedStore({ url: redis.url, prefix: "t:", logger });
     store.start();
     await store.ready();
     ends.push(() => store.stop());
-    return { status: new SharedStatus({ store, machine, file, logger, now: () => new Date() }), logger, store };
+    return { status: new SharedStatus({ store, machine, file, logger, now: () => new Date(), fence }), logger, store };
   }
 
   const take = (s: SharedStatus) =>
@@ -89,5 +89,22 @@ describe.skipIf(Boolean(SKIP))(SKIP ? `the shared status (skipped: ${SKIP})` : "
     const again = await a.status.read();
     expect(again.peticions_ollama).toBe(0);
     expect(again.permanent_on).toBe(false);
+  }, 30_000);
+
+  test("a leader's write lands only while it holds the lock; a lease taken beside it lands all the same", async () => {
+    const fence = { key: "t:leader:m4", owner: "gw-a#1234abcd" };
+    const a = await replica("m4", undefined, fence);
+    await a.store.send("SET", [fence.key, fence.owner]);
+    await a.status.update(() => ({ power_state: "on" }), { leader: true });
+    expect((await a.status.read()).power_state).toBe("on");
+    // Another process took the lock: this one's state change is refused, its lease is not.
+    await a.store.send("SET", [fence.key, "gw-b#99990000"]);
+    const [state, lease] = await Promise.allSettled([a.status.update(() => ({ power_state: "off" }), { leader: true }), take(a.status)]);
+    expect(state.status).toBe("rejected");
+    expect(String((state as PromiseRejectedResult).reason.detail)).toContain("no longer leads");
+    expect(lease.status).toBe("fulfilled");
+    const now = await a.status.read();
+    expect(now.power_state).toBe("on");
+    expect(now.peticions_ollama).toBe(1);
   }, 30_000);
 });
