@@ -1,7 +1,10 @@
 // Debian's redis-server on a loopback port, for the replicas' tests: its files in a temp dir, nothing saved unless
 // asked (appendonly, as compose.replicas.yaml will run it), stopped and started again on the same port.
+import { afterAll, beforeAll } from "bun:test";
 import { existsSync } from "node:fs";
-import { childEnv } from "./helpers.ts";
+import { SharedStore } from "../src/core/replica/store.ts";
+import { memoryLogger } from "../src/core/telemetry/logger.ts";
+import { childEnv, tempDir } from "./helpers.ts";
 import { freePort } from "./mosquitto.ts";
 
 export const REDIS_SERVER = "/usr/bin/redis-server";
@@ -55,4 +58,39 @@ async function drain(stream: ReadableStream<Uint8Array>): Promise<void> {
   try {
     for await (const _ of stream);
   } catch {}
+}
+
+/**
+ * One redis-server for the tests of a describe block: started before them and stopped after, together with what
+ * `ends` collects (the stores `store` makes, anything a test adds), last first. `store` is a replica's link to it.
+ */
+export interface RedisForTests {
+  redis: Redis;
+  ends: (() => unknown)[];
+  store(prefix: string, url?: string): Promise<SharedStore>;
+}
+
+export function redisForTests(commandTimeoutMs: number): RedisForTests {
+  const ends: (() => unknown)[] = [];
+  const it: RedisForTests = {
+    redis: undefined as unknown as Redis,
+    ends,
+    async store(prefix, url = it.redis.url) {
+      const s = new SharedStore({ url, prefix, logger: memoryLogger(), commandTimeoutMs });
+      s.start();
+      ends.push(() => s.stop());
+      await s.ready();
+      return s;
+    },
+  };
+  beforeAll(async () => {
+    const { dir, cleanup } = tempDir("ollama-gate-redis-");
+    ends.push(cleanup);
+    it.redis = await startRedis(dir);
+    ends.push(() => it.redis.stop());
+  });
+  afterAll(async () => {
+    for (const end of ends.splice(0).reverse()) await end();
+  });
+  return it;
 }

@@ -2,38 +2,20 @@
 // replica a SharedStore of its own: wrong keys from one address count on both replicas together, a key that worked
 // from the address passes on either, successful logins per key and per address count together; the names are kept
 // hashed and bounded; a frozen Redis is StoreAwayError for a try it must count.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { SharedStore, StoreAwayError } from "../../src/core/replica/store.ts";
-import { memoryLogger } from "../../src/core/telemetry/logger.ts";
+import { describe, expect, test } from "bun:test";
+import { StoreAwayError } from "../../src/core/replica/store.ts";
 import { SharedLoginRate, SharedLoginThrottle } from "../../src/http/shared-throttle.ts";
 import { LOGIN_ATTEMPTS_PER_MIN, LOGINS_PER_ADDRESS_PER_MIN, LOGINS_PER_KEY_PER_MIN, MAX_NAMES } from "../../src/http/throttle.ts";
 import { tempDir } from "../helpers.ts";
-import { hasRedis, REDIS_SERVER, type Redis, startRedis } from "../redis.ts";
+import { hasRedis, REDIS_SERVER, redisForTests, startRedis } from "../redis.ts";
 
 const SKIP = hasRedis ? "" : `${REDIS_SERVER} is not installed (apt-get install redis-server; .ci/run installs it)`;
 const ALICE = "a".repeat(64);
 const BOB = "b".repeat(64);
 
 describe.skipIf(Boolean(SKIP))(SKIP ? `shared login limits (skipped: ${SKIP})` : "shared login limits", () => {
-  let redis: Redis;
-  const ends: (() => unknown)[] = [];
-  beforeAll(async () => {
-    const { dir, cleanup } = tempDir("ollama-gate-redis-");
-    ends.push(cleanup);
-    redis = await startRedis(dir);
-    ends.push(() => redis.stop());
-  });
-  afterAll(async () => {
-    for (const end of ends.reverse()) await end();
-  });
-
-  async function store(prefix: string, url = redis.url) {
-    const s = new SharedStore({ url, prefix, logger: memoryLogger(), commandTimeoutMs: 300 });
-    s.start();
-    ends.push(() => s.stop());
-    await s.ready();
-    return s;
-  }
+  const shared = redisForTests(300);
+  const { ends, store } = shared;
 
   async function replicas(prefix: string) {
     const clock = { t: 1_000_000 };

@@ -3,14 +3,14 @@
 // count both replicas' requests together, and what is left reads the shared counts; a dead replica's places lapse
 // with their leases while a live one's are renewed; the quota's seed never lowers a count; a frozen Redis is
 // StoreAwayError, and the tokens counted meanwhile are added once it answers again.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { KeyLimits } from "../../../src/config/types.ts";
 import { type Admission, isRefusal, type LimitRefusal } from "../../../src/core/access/limit-rules.ts";
 import { SharedKeyLimiter } from "../../../src/core/access/shared-limits.ts";
-import { SharedStore, StoreAwayError } from "../../../src/core/replica/store.ts";
+import { StoreAwayError } from "../../../src/core/replica/store.ts";
 import { memoryLogger } from "../../../src/core/telemetry/logger.ts";
 import { tempDir, until } from "../../helpers.ts";
-import { hasRedis, REDIS_SERVER, type Redis, startRedis } from "../../redis.ts";
+import { hasRedis, REDIS_SERVER, redisForTests, startRedis } from "../../redis.ts";
 
 const SKIP = hasRedis ? "" : `${REDIS_SERVER} is not installed (apt-get install redis-server; .ci/run installs it)`;
 const TZ = "Europe/Madrid";
@@ -22,25 +22,8 @@ const admitted = (a: Admission | LimitRefusal) => {
 };
 
 describe.skipIf(Boolean(SKIP))(SKIP ? `shared key limits (skipped: ${SKIP})` : "shared key limits", () => {
-  let redis: Redis;
-  const ends: (() => unknown)[] = [];
-  beforeAll(async () => {
-    const { dir, cleanup } = tempDir("ollama-gate-redis-");
-    ends.push(cleanup);
-    redis = await startRedis(dir);
-    ends.push(() => redis.stop());
-  });
-  afterAll(async () => {
-    for (const end of ends.reverse()) await end();
-  });
-
-  async function store(prefix: string, url = redis.url) {
-    const s = new SharedStore({ url, prefix, logger: memoryLogger(), commandTimeoutMs: 300 });
-    s.start();
-    ends.push(() => s.stop());
-    await s.ready();
-    return s;
-  }
+  const shared = redisForTests(300);
+  const { ends, store } = shared;
 
   /** Two replicas on one prefix and one clock (the test's, unless told to read the real one). */
   async function replicas(prefix: string, o: { leaseMs?: number; realClock?: boolean } = {}) {

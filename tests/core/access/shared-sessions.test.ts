@@ -2,13 +2,13 @@
 // loopback, each replica a SharedStore of its own: a session opened on one is checked, pushed back and ended on
 // the other; a reload's endRevoked on one is seen by the other; expiry on a clock the test moves; the two caps as
 // the file store keeps them; only hashes in Redis; a frozen Redis is StoreAwayError, and a thawed one works again.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { MAX_SESSIONS, MAX_SESSIONS_PER_KEY, SESSION_TTL_S, tokenHash } from "../../../src/core/access/sessions.ts";
 import { SharedSessions } from "../../../src/core/access/shared-sessions.ts";
 import { SharedStore, StoreAwayError } from "../../../src/core/replica/store.ts";
 import { memoryLogger } from "../../../src/core/telemetry/logger.ts";
 import { tempDir } from "../../helpers.ts";
-import { hasRedis, REDIS_SERVER, type Redis, startRedis } from "../../redis.ts";
+import { hasRedis, REDIS_SERVER, redisForTests, startRedis } from "../../redis.ts";
 
 const SKIP = hasRedis ? "" : `${REDIS_SERVER} is not installed (apt-get install redis-server; .ci/run installs it)`;
 const DAY_MS = 24 * 3600 * 1000;
@@ -16,25 +16,8 @@ const ALICE = "a".repeat(64); // identities are the keys' SHA-256
 const BOB = "b".repeat(64);
 
 describe.skipIf(Boolean(SKIP))(SKIP ? `shared sessions (skipped: ${SKIP})` : "shared sessions", () => {
-  let redis: Redis;
-  const ends: (() => unknown)[] = [];
-  beforeAll(async () => {
-    const { dir, cleanup } = tempDir("ollama-gate-redis-");
-    ends.push(cleanup);
-    redis = await startRedis(dir);
-    ends.push(() => redis.stop());
-  });
-  afterAll(async () => {
-    for (const end of ends.reverse()) await end();
-  });
-
-  async function store(prefix: string) {
-    const s = new SharedStore({ url: redis.url, prefix, logger: memoryLogger(), commandTimeoutMs: 300 });
-    s.start();
-    ends.push(() => s.stop());
-    await s.ready();
-    return s;
-  }
+  const shared = redisForTests(300);
+  const { ends, store } = shared;
 
   /** Two replicas on one prefix and one clock; each with the identities it knows (a reload reaches them one by one). */
   async function replicas(prefix: string, known: { a: string[]; b: string[] } = { a: [ALICE, BOB], b: [ALICE, BOB] }) {

@@ -1,36 +1,19 @@
 // The replicas' heartbeats (core/replica/replicas.ts) against a real redis-server on loopback: three replicas
 // list each other alive; one that stops beating is listed as not alive; the list stays bounded; with the store
 // away, a list is refused rather than guessed.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { MAX_REPLICAS, Replicas } from "../../../src/core/replica/replicas.ts";
-import { SharedStore, StoreAwayError } from "../../../src/core/replica/store.ts";
+import { type SharedStore, StoreAwayError } from "../../../src/core/replica/store.ts";
 import { memoryLogger } from "../../../src/core/telemetry/logger.ts";
 import { tempDir, until } from "../../helpers.ts";
-import { hasRedis, REDIS_SERVER, type Redis, startRedis } from "../../redis.ts";
+import { hasRedis, REDIS_SERVER, redisForTests, startRedis } from "../../redis.ts";
 
 const SKIP = hasRedis ? "" : `${REDIS_SERVER} is not installed (apt-get install redis-server; .ci/run installs it)`;
 const TTL = 400;
 
 describe.skipIf(Boolean(SKIP))(SKIP ? `replicas' heartbeats (skipped: ${SKIP})` : "replicas' heartbeats", () => {
-  let redis: Redis;
-  const ends: (() => unknown)[] = [];
-  beforeAll(async () => {
-    const { dir, cleanup } = tempDir("ollama-gate-redis-");
-    ends.push(cleanup);
-    redis = await startRedis(dir);
-    ends.push(() => redis.stop());
-  });
-  afterAll(async () => {
-    for (const end of ends.reverse()) await end();
-  });
-
-  async function store(prefix: string, url = redis.url) {
-    const s = new SharedStore({ url, prefix, logger: memoryLogger(), commandTimeoutMs: 500 });
-    s.start();
-    ends.push(() => s.stop());
-    await s.ready();
-    return s;
-  }
+  const shared = redisForTests(500);
+  const { ends, store } = shared;
 
   function replica(s: SharedStore, name: string, version = "1.2.3") {
     const r = new Replicas({ store: s, name, version, ttlMs: TTL, logger: memoryLogger() });
