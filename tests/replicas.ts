@@ -3,17 +3,11 @@
 import { join } from "node:path";
 import { simEnv } from "../src/sim/env.ts";
 import type { SimulatedMachine } from "../src/sim/machine.ts";
-import { bunCommand, childEnv, KEY, ROOT, SSH_PASS, SUDO_PASS, tempDir } from "./helpers.ts";
+import { type GatewayProcess, spawnGateway } from "./gateway-process.ts";
+import { childEnv, KEY, SSH_PASS, SUDO_PASS, tempDir } from "./helpers.ts";
 
-export interface Replica {
+export interface Replica extends GatewayProcess {
   name: string;
-  url: string;
-  proc: ReturnType<typeof Bun.spawn>;
-  output: () => string;
-  /** Resolves once its output matches (already, or later). */
-  line: (match: RegExp) => Promise<void>;
-  api: (path: string, init?: RequestInit) => Promise<Response>;
-  kill: () => Promise<void>;
 }
 
 export interface ReplicaOptions {
@@ -42,28 +36,7 @@ export async function startReplica(name: string, o: ReplicaOptions, cleanups: ((
     }),
     dir,
   );
-  const proc = Bun.spawn(bunCommand(join(ROOT, "src", "index.ts")), { cwd: dir, env, stdout: "pipe", stderr: "pipe" });
-  const kill = async () => {
-    proc.kill("SIGKILL");
-    await proc.exited;
-  };
-  cleanups.push(kill);
-  let out = "";
-  const waiters = new Set<{ match: RegExp; resolve: () => void }>();
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) {
-      out += decoder.decode(chunk);
-      for (const w of waiters) if (w.match.test(out)) waiters.delete(w), w.resolve();
-    }
-  };
-  void pump(proc.stdout as ReadableStream<Uint8Array>);
-  void pump(proc.stderr as ReadableStream<Uint8Array>);
-  const line = (match: RegExp) => new Promise<void>((resolve) => (match.test(out) ? resolve() : waiters.add({ match, resolve })));
-  await Promise.race([line(/ollama-gate listening/), proc.exited.then(() => Promise.reject(new Error(`replica ${name} ended:\n${out}`)))]);
-  const url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)![1]!;
-  const api = (path: string, init: RequestInit = {}) => fetch(url + path, { ...init, headers: { "X-API-Key": KEY, ...init.headers } });
-  return { name, url, proc, output: () => out, line, api, kill };
+  return { name, ...(await spawnGateway(env, dir, cleanups, `replica ${name}`)) };
 }
 
 /** The replica that leads the default machine now, as the replicas themselves say (GET /machines/default). */

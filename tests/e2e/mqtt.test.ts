@@ -7,7 +7,8 @@ import { fakeModel } from "../../src/sim/fake-ollama.ts";
 import { simMachinesFile } from "../../src/sim/fleet.ts";
 import { SimulatedMachine } from "../../src/sim/machine.ts";
 import { SimSmartPlug } from "../../src/sim/smart-plug.ts";
-import { bunCommand, childEnv, json, KEY, ROOT, SSH_PASS, SUDO_PASS, tempDir, until } from "../helpers.ts";
+import { type GatewayProcess, spawnGateway } from "../gateway-process.ts";
+import { childEnv, json, KEY, SSH_PASS, SUDO_PASS, tempDir, until } from "../helpers.ts";
 import {
   type Broker,
   hasMosquitto,
@@ -25,15 +26,7 @@ const SKIP = hasMosquitto ? "" : `${MOSQUITTO} is not installed (apt-get install
 /** In MQTT_URL: it must never show in the gateway's output, /debug or /events. */
 const MQTT_PASSWORD = "mqtt-pw-5b9e1c77d2";
 
-interface Gateway {
-  url: string;
-  proc: ReturnType<typeof Bun.spawn>;
-  /** Everything it wrote on stdout and stderr so far. */
-  output: () => string;
-  /** Resolves once a line of its output matches. */
-  line: (match: RegExp) => Promise<void>;
-  api: (path: string, init?: RequestInit) => Promise<Response>;
-}
+type Gateway = GatewayProcess;
 
 const cleanups: (() => unknown)[] = [];
 afterAll(async () => {
@@ -68,27 +61,7 @@ async function gateway(env: Record<string, string>): Promise<Gateway> {
     },
     dir,
   );
-  const proc = Bun.spawn(bunCommand(join(ROOT, "src", "index.ts")), { cwd: dir, env: full, stdout: "pipe", stderr: "pipe" });
-  cleanups.push(async () => {
-    proc.kill("SIGKILL");
-    await proc.exited;
-  });
-  let out = "";
-  const waiters = new Set<{ match: RegExp; resolve: () => void }>();
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) {
-      out += decoder.decode(chunk);
-      for (const w of waiters) if (w.match.test(out)) waiters.delete(w), w.resolve();
-    }
-  };
-  void pump(proc.stdout as ReadableStream<Uint8Array>);
-  void pump(proc.stderr as ReadableStream<Uint8Array>);
-  const line = (match: RegExp) => new Promise<void>((resolve) => (match.test(out) ? resolve() : waiters.add({ match, resolve })));
-  await Promise.race([line(/ollama-gate listening/), proc.exited.then(() => Promise.reject(new Error(`the gateway ended:\n${out}`)))]);
-  const url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)![1]!;
-  const api = (path: string, init: RequestInit = {}) => fetch(url + path, { ...init, headers: { "X-API-Key": KEY, ...init.headers } });
-  return { url, proc, output: () => out, line, api };
+  return spawnGateway(full, dir, cleanups);
 }
 
 const withPassword = (brokerUrl: string) => brokerUrl.replace("mqtt://", `mqtt://ha:${MQTT_PASSWORD}@`);
