@@ -159,3 +159,15 @@ export function machineReplica(mc: MachineConfig, ctx: ReplicaContext, logger: L
     },
   };
 }
+
+/** Among replicas, at the gateway's stop: the usage still pending written, each machine's lock given up, the links closed. */
+export async function stopReplica(deps: {
+  fleet: { units: readonly { replica?: MachineReplica }[] };
+  accounting?: { close(): Promise<void> };
+  replicas?: ReplicaContext;
+}): Promise<void> {
+  if (!deps.replicas) return;
+  await deps.accounting?.close();
+  await Promise.allSettled(deps.fleet.units.map((u) => u.replica?.stop()));
+  deps.replicas.stop();
+}

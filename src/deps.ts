@@ -51,14 +51,7 @@ export type { AppDeps, DepsOptions, Fleet, MachineUnit } from "./app-deps.ts";
 
 // Reading each machine's files before the first request, and starting the loops once the server listens.
 export { prepareFleet, startFleet } from "./core/fleet/lifecycle.ts";
-
-/** Among replicas, at the gateway's stop: the usage still pending written, each machine's lock given up, the links closed. */
-export async function stopReplica(deps: Pick<AppDeps, "fleet" | "accounting" | "replicas">): Promise<void> {
-  if (!deps.replicas) return;
-  await deps.accounting?.close();
-  await Promise.allSettled(deps.fleet.units.map((u) => u.replica?.stop()));
-  deps.replicas.stop();
-}
+export { stopReplica } from "./deps-replica.ts";
 
 export function buildMachineUnit(mc: MachineConfig, shared: Shared, opts: DepsOptions = {}): MachineUnit {
   const { now } = shared;
